@@ -30,6 +30,13 @@ class Packer {
   }
   void u64(std::uint64_t v) { msgpack_pack_uint64(&pk_, v); }
   void i64(std::int64_t v) { msgpack_pack_int64(&pk_, v); }
+  void boolean(bool v) {
+    if (v) {
+      msgpack_pack_true(&pk_);
+    } else {
+      msgpack_pack_false(&pk_);
+    }
+  }
 
  private:
   msgpack_packer pk_{};
@@ -163,7 +170,7 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
         }
         Record record;
         std::uint64_t src = 0;
-        bool has_src = false, has_ts = false, has_line = false;
+        bool has_src = false, has_ts = false, has_line = false, has_nonl = false;
         for (std::uint32_t j = 0; j < rfields; ++j) {
           std::string_view rkey;
           if (!in.readString(&rkey)) {
@@ -175,6 +182,8 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
             has_ts = in.readInt(&record.ts_ns);
           } else if (rkey == "line" && !has_line) {
             has_line = in.readBinary(&record.line);
+          } else if (rkey == "nonl" && !has_nonl) {
+            has_nonl = in.readBool(&record.no_newline);
           } else {
             return bad("record " + std::to_string(i) + ": unknown or repeated key '" +
                        std::string(rkey) + "'");
@@ -349,15 +358,20 @@ std::uint32_t BatchBuilder::sourceIndex(std::string_view path) {
   return static_cast<std::uint32_t>(sources_.size() - 1);
 }
 
-void BatchBuilder::addRecord(std::uint32_t source, std::int64_t ts_ns, std::string_view line) {
+void BatchBuilder::addRecord(std::uint32_t source, std::int64_t ts_ns, std::string_view line,
+                             bool no_newline) {
   Packer pk(&records_);
-  pk.map(3);
+  pk.map(no_newline ? 4 : 3);
   pk.str("src");
   pk.u64(source);
   pk.str("ts");
   pk.i64(ts_ns);
   pk.str("line");
   pk.bin(line);
+  if (no_newline) {
+    pk.str("nonl");
+    pk.boolean(true);
+  }
   ++record_count_;
   line_bytes_ += line.size();
 }

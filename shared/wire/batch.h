@@ -4,7 +4,8 @@
 //
 //   { "v": 1, "agent": str, "epoch": uint, "seq": uint, "sent_at": int (unix ns),
 //     "sources": [str...], "templates": [{"id": uint, "text": str}...],
-//     "records": [{"src": uint (index into sources), "ts": int (unix ns), "line": bin}...] }
+//     "records": [{"src": uint (index into sources), "ts": int (unix ns), "line": bin,
+//                  "nonl": true (optional: no '\n' followed this piece in the file)}...] }
 //
 // Lines travel as msgpack bin (raw bytes, not necessarily UTF-8) without their '\n', so the
 // aggregator can reconstruct the file byte for byte. Decoding is strict: unknown keys, wrong
@@ -55,6 +56,10 @@ struct Record {
   std::uint32_t source = 0;  // index into DecodedBatch::sources
   std::int64_t ts_ns = 0;    // when the agent read the line (unix ns)
   std::string_view line;     // the line's bytes without the terminating '\n'
+  /// True when no '\n' followed these bytes in the file: a piece of a line longer than the
+  /// agent's limit (the next record of the same source continues it), or a last line that
+  /// never got its newline. Export writes '\n' only after records where this is false.
+  bool no_newline = false;
 };
 
 /// A decoded batch. Owns the decompressed bytes that its views point into; not copyable.
@@ -94,7 +99,8 @@ class BatchBuilder {
 
   /// Index of `path` in this batch's source table, adding it on first use.
   std::uint32_t sourceIndex(std::string_view path);
-  void addRecord(std::uint32_t source, std::int64_t ts_ns, std::string_view line);
+  void addRecord(std::uint32_t source, std::int64_t ts_ns, std::string_view line,
+                 bool no_newline = false);
 
   std::size_t recordCount() const { return record_count_; }
   /// Bytes of line content added so far (the raw log bytes this batch covers, minus '\n').

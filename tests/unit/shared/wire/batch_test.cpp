@@ -19,7 +19,7 @@ TEST_CASE("batch round-trips lines byte for byte, including non-UTF-8 and empty 
   std::string binary("\x00\xff\xfe\r\tnot utf8 \xc3\x28", 15);
   builder.addRecord(a, 100, "first line");
   builder.addRecord(b, 200, "");
-  builder.addRecord(a, 150, binary);
+  builder.addRecord(a, 150, binary, /*no_newline=*/true);
   auto sealed = builder.seal(header(7));
   REQUIRE(sealed.isOk());
   auto decoded = decodeBatch(*sealed);
@@ -36,6 +36,8 @@ TEST_CASE("batch round-trips lines byte for byte, including non-UTF-8 and empty 
   CHECK(batch.records[1].line.empty());
   CHECK(batch.records[1].source == b);
   CHECK(batch.records[2].line == binary);
+  CHECK(batch.records[2].no_newline);
+  CHECK_FALSE(batch.records[0].no_newline);
   CHECK(batch.min_ts_ns == 100);
   CHECK(batch.max_ts_ns == 200);
   CHECK(batch.line_bytes == 10 + binary.size());

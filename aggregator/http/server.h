@@ -1,0 +1,116 @@
+#pragma once
+
+// A libuv HTTP/1.1 server: keep-alive, Debian's http-parser, limits on header size, body size
+// and time (slow clients are cut off), and handlers that never run on the loop thread.
+//
+// Threads: the Server and its Router are created, started and closed on the loop thread.
+// Handlers run on the server's worker threads; the Respond callback they get may be called
+// from any thread, exactly once.
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shared/util/status.h"
+
+namespace faultline::aggregator::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded of nothing: the raw path without the query string
+  std::string query;   // raw query string without '?', may be empty
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;  // "127.0.0.1:53422"
+
+  /// The first header with this lower-case name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+  /// The value of one query parameter (percent-decoded), or nullptr when absent.
+  std::unique_ptr<std::string> queryParam(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // Content-Length is added
+  std::string body;
+
+  /// A JSON response; sets Content-Type: application/json.
+  static Response json(int status, std::string body);
+  /// {"error":{"code":"<code>","message":"<message>"}} with the given status.
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+/// Call exactly once, from any thread, to send the response.
+using Respond = std::function<void(Response)>;
+/// Runs on a worker thread. May block (database, disk); must not throw.
+using Handler = std::function<void(Request&& request, Respond respond)>;
+
+/// Exact-match routes on (method, path). Unknown path: 404 JSON error; known path with another
+/// method: 405 with an Allow header.
+class Router {
+ public:
+  void add(std::string method, std::string path, Handler handler);
+
+  struct Route {
+    std::string method;
+    std::string path;
+    Handler handler;
+  };
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+struct ServerLimits {
+  std::size_t max_header_bytes = 16 * 1024;        // request line + headers
+  std::size_t max_body_bytes = 16 * 1024 * 1024;   // larger: 413 before reading the body
+  std::chrono::milliseconds header_timeout{10'000};    // first byte to end of headers
+  std::chrono::milliseconds request_timeout{60'000};   // first byte to end of body
+  std::chrono::milliseconds idle_timeout{60'000};      // keep-alive connection with no request
+  std::size_t max_connections = 1024;               // beyond: accept and close at once
+  unsigned worker_threads = 4;
+};
+
+/// Counters readable from any thread.
+struct ServerStats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_rejected = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t responses_4xx = 0;
+  std::uint64_t responses_5xx = 0;
+  std::uint64_t timeouts = 0;
+};
+
+class Server {
+ public:
+  Server(uv_loop_t* loop, Router router, ServerLimits limits);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds and listens. `host` is an IPv4 or IPv6 literal; port 0 picks a free port.
+  Status listen(const std::string& host, int port);
+  /// The bound port (after listen).
+  int port() const;
+  /// Stops accepting, closes every connection and joins the workers. The loop must run until
+  /// the handles are closed (uv_run after close() returns once they are).
+  void close();
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Splits "host:port" or "[v6]:port".
+Result<std::pair<std::string, int>> parseListenAddress(std::string_view text);
+
+}  // namespace faultline::aggregator::http
