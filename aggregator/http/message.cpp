@@ -1,0 +1,116 @@
+// Request/Response helpers shared by the server and every handler.
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+
+#include "aggregator/http/server.h"
+
+namespace faultline::aggregator::http {
+namespace {
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string percentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < text.size() &&
+               hexValue(text[i + 1]) >= 0 && hexValue(text[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+const std::string* Request::header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
+std::unique_ptr<std::string> Request::queryParam(std::string_view name) const {
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    std::size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    std::string key = percentDecode(pair.substr(0, eq));
+    if (key == name) {
+      return std::make_unique<std::string>(
+          eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1)));
+    }
+  }
+  return nullptr;
+}
+
+Response Response::json(int status, std::string body) {
+  Response response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", "application/json");
+  response.body = std::move(body);
+  return response;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+  nlohmann::json body = {{"error", {{"code", code}, {"message", message}}}};
+  // Replace invalid UTF-8 rather than throwing: messages may quote client bytes.
+  return json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void Router::add(std::string method, std::string path, Handler handler) {
+  routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+}
+
+Result<std::pair<std::string, int>> parseListenAddress(std::string_view text) {
+  auto bad = [&] {
+    return Status(Errc::InvalidArgument, "invalid listen address '" + std::string(text) +
+                                             "': expected HOST:PORT or [V6]:PORT");
+  };
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad();
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return bad();
+    }
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  int port = -1;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535 || host.empty()) {
+    return bad();
+  }
+  return std::make_pair(host, port);
+}
+
+}  // namespace faultline::aggregator::http
