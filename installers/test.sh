@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test (unit + integration).
+# Usage: installers/test.sh [--sanitize]   (--sanitize: address,undefined build in build-asan/)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/installers/deps.sh"
+
+build="$root/build"
+extra=()
+if [ "${1:-}" = "--sanitize" ]; then
+  build="$root/build-asan"
+  extra=(-DFAULTLINE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+"$root/installers/build.sh" "$build" "${extra[@]}"
+
+cd "$build"
+ctest --output-on-failure --timeout 900 -j2
+
+# The benchmark runs small here, only to see that it works (figures: docs/benchmarks.md).
+if [ "${1:-}" != "--sanitize" ]; then
+  python3 "$root/tests/bench/ship_bench.py" --lines 20000 --bin-dir "$build"
+fi

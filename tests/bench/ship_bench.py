@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Benchmark: ship a generated log file through the agent to a running aggregator.
+
+Prints agent CPU seconds, lines per agent CPU-second, wall time, bytes on the wire relative to
+the file, agent peak RSS and aggregator CPU seconds, and checks the export equals the input.
+
+Usage: ship_bench.py [--lines N] [--seed S] [--bin-dir BUILD] [--log FILE]
+The log comes from ../shared/tools/gen_log.py when it is there (the reference data set: 1,000,000
+lines, seed 42 = 181 MB); otherwise from a built-in generator of the same shape.
+"""
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from harness import Agent, Aggregator, Workdir, wait_for  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+GEN = os.path.join(ROOT, "..", "shared", "tools", "gen_log.py")
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def proc_peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def make_log(path, lines, seed):
+    if os.path.exists(GEN):
+        subprocess.run([sys.executable, GEN, path, str(lines), str(seed)], check=True)
+        return "gen_log.py"
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(lines):
+            f.write(f"2026-11-26T12:00:{i % 60:02d}.{i % 1000:03d}Z INFO request completed "
+                    f"path=/api/v1/orders/{rng.randint(1, 9999999)} status=200 "
+                    f"duration_ms={rng.randint(1, 2500)} trace_id={rng.getrandbits(128):032x}\n")
+    return "built-in generator"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--bin-dir", default=os.environ.get("FAULTLINE_BIN_DIR",
+                                                        os.path.join(ROOT, "build")))
+    ap.add_argument("--log", help="use this log file instead of generating one")
+    ap.add_argument("--compression-level", type=int, default=None)
+    args = ap.parse_args()
+    os.environ["FAULTLINE_BIN_DIR"] = args.bin_dir
+
+    with Workdir("bench") as work:
+        path = args.log or os.path.join(work, "bench.log")
+        source = "given file"
+        if not args.log:
+            source = make_log(path, args.lines, args.seed)
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            lines = sum(1 for _ in f)
+
+        agg = Aggregator(work).start()
+        agg.create_tenant("bench")
+        config = '[inputs]\nstart_at = "beginning"\n'
+        if args.compression_level is not None:
+            config += f"[batch]\ncompression_level = {args.compression_level}\n"
+        agent = Agent(work, config=config)
+        agent.enroll(agg.url, agg.create_token("bench"))
+
+        start = time.time()
+        agent.start(path)
+
+        def shipped():
+            st = agent.status_json()
+            if not st:
+                return None
+            counters = st.get("counters", st)
+            return st if (counters.get("lines_acked", 0) >= lines and
+                          st.get("spool", {}).get("batches", 1) == 0) else None
+        st = wait_for(shipped, 1800, "every line acked", interval=0.05)
+        wall = time.time() - start
+        agent_cpu = proc_cpu_seconds(agent.proc.pid)
+        agent_rss = proc_peak_rss_mib(agent.proc.pid)
+        agg_cpu = proc_cpu_seconds(agg.proc.pid)
+        counters = st.get("counters", st)
+        wire = counters.get("bytes_acked", counters.get("bytes_sent", 0))
+
+        exported = subprocess.run(
+            [os.path.join(args.bin_dir, "bin", "faultline-aggregator"), "admin", "--config",
+             agg.config, "--data-dir", agg.data_dir, "logs", "export", "--tenant", "bench"],
+            capture_output=True, check=True).stdout
+        with open(path, "rb") as f:
+            identical = exported == f.read()
+
+        print(f"input: {lines} lines, {size} bytes ({source})")
+        print(f"wall time:            {wall:.2f} s")
+        print(f"agent CPU:            {agent_cpu:.2f} s")
+        print(f"lines per agent CPU-s:{lines / max(agent_cpu, 1e-9):,.0f}")
+        print(f"bytes on the wire:    {wire} ({100.0 * wire / size:.1f}% of the file)")
+        print(f"agent peak RSS:       {agent_rss:.1f} MiB")
+        print(f"aggregator CPU:       {agg_cpu:.2f} s")
+        print(f"export identical:     {identical}")
+        agent.stop()
+        agg.stop()
+        return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
