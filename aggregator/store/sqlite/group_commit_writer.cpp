@@ -85,20 +85,22 @@ void GroupCommitWriter::loop() {
       }
     }
     runGroup(group);
+    group.clear();
+  }
+}
+
+void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
+  // Accounting happens before completion so that a caller that sees its job done also sees
+  // the queue without it.
+  auto complete = [&](const std::vector<Status>& results) {
     {
       std::lock_guard lock(mutex_);
       pending_ -= group.size();
       stats_.groups += 1;
       stats_.jobs += group.size();
     }
-    group.clear();
-  }
-}
-
-void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
-  auto failAll = [&](const Status& status) {
-    for (Pending& pending : group) {
-      pending.done.set_value(status);
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      group[i].done.set_value(results[i]);
     }
   };
   Status begun = [&] {
@@ -106,7 +108,7 @@ void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
     return use->run();
   }();
   if (!begun.isOk()) {
-    failAll(begun.withContext("begin write transaction"));
+    complete(std::vector<Status>(group.size(), begun.withContext("begin write transaction")));
     return;
   }
   std::vector<Status> results;
@@ -166,9 +168,7 @@ void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
       }
     }
   }
-  for (std::size_t i = 0; i < group.size(); ++i) {
-    group[i].done.set_value(results[i]);
-  }
+  complete(results);
 }
 
 }  // namespace faultline::aggregator::store::sqlite
