@@ -77,6 +77,7 @@ struct ServerLimits {
   std::chrono::milliseconds idle_timeout{60'000};      // keep-alive connection with no request
   std::size_t max_connections = 1024;               // beyond: accept and close at once
   unsigned worker_threads = 4;
+  std::size_t max_pending_requests = 1024;          // waiting for a worker; beyond: 503
 };
 
 /// Counters readable from any thread.
@@ -87,6 +88,8 @@ struct ServerStats {
   std::uint64_t responses_4xx = 0;
   std::uint64_t responses_5xx = 0;
   std::uint64_t timeouts = 0;
+  std::uint64_t connections_closed = 0;
+  std::uint64_t responses_dropped = 0;  // the connection was gone when the handler responded
 };
 
 class Server {
