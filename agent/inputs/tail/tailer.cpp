@@ -140,7 +140,7 @@ struct Tailer::Impl {
     std::int64_t partial_since_ns = 0;   // monotonic; 0 when no partial line waits
     std::int64_t last_change_ns = 0;     // monotonic: data read, growth or rotation
     std::int64_t last_seen_ns = 0;       // monotonic: the file or a copy was in the globs
-    bool stale = false;                  // finished, and its inode now holds another file
+    bool stale = false;  // finished, and its inode now holds another file; kept for copies
   };
 
   Impl(uv_loop_t* loop_in, TailerOptions opts, OffsetStore* store_in, LineSink* sink_in)
@@ -458,7 +458,10 @@ struct Tailer::Impl {
   }
 
   /// A non-live stream already covers this inode (same file: prefix fingerprint and no shrink).
-  /// A stale finished entry (the inode was reused) is forgotten.
+  /// One inode can host several streams in turn (copytruncate keeps the inode and starts a new
+  /// fingerprint), so only when none of them matches is the inode taken as reused. A stream
+  /// whose inode was reused stays (stale) with its fingerprint, so copies of it are still
+  /// recognised, until the normal forget time.
   bool knownFile(const Candidate& c, std::int64_t now) {
     for (auto& owned : streams) {
       Stream* s = owned.get();
@@ -469,9 +472,11 @@ struct Tailer::Impl {
         s->last_seen_ns = now;
         return true;
       }
-      if (s->mode == StreamMode::Finished && !s->stale) {
-        // The inode was reused by another file; forgotten by the next housekeeping (not here:
-        // a read round may hold pointers to streams).
+    }
+    for (auto& owned : streams) {
+      Stream* s = owned.get();
+      if (s->mode == StreamMode::Finished && !s->stale && s->st.dev == c.dev &&
+          s->st.ino == c.ino) {
         log::info(kLog, "inode of finished stream " + std::to_string(s->st.id) +
                             " reused by " + c.path);
         s->stale = true;
@@ -642,7 +647,7 @@ struct Tailer::Impl {
           maybeFinish(s.get());
           break;
         case StreamMode::Finished:
-          if (s->stale || now - s->last_seen_ns >= kForgetAfterNs) {
+          if (now - s->last_seen_ns >= kForgetAfterNs) {
             forget.push_back(s->st.id);
           }
           break;

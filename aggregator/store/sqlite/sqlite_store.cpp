@@ -46,12 +46,19 @@ constexpr std::string_view kAgentBySecret =
 constexpr std::string_view kListAgents =
     "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records "
     "FROM agents_agents WHERE tenant_id = ?1 ORDER BY enrolled_at, id";
-// Batch order is commit order: ids grow with each insert of the single writer.
+// Export order is each agent stream's own order: batches of one (agent, epoch) by seq, since
+// an agent's pipelined or retried batches may commit out of seq order; streams in the order
+// they first arrived. Ids only: payloads are fetched one by one so the sort stays small.
 constexpr std::string_view kTenantBatches =
-    "SELECT b.payload FROM logs_batches b "
+    "WITH firsts AS (SELECT agent_id, epoch, MIN(id) AS first_id FROM logs_batches "
+    "  WHERE tenant_id = ?1 GROUP BY agent_id, epoch) "
+    "SELECT b.id FROM logs_batches b "
+    "JOIN firsts f ON f.agent_id = b.agent_id AND f.epoch = b.epoch "
     "WHERE b.tenant_id = ?1 AND b.max_ts >= ?2 AND b.min_ts < ?3 AND (?4 IS NULL OR EXISTS ("
     "  SELECT 1 FROM logs_batch_sources s WHERE s.batch_id = b.id AND fnmatch(?4, s.source)))"
-    " ORDER BY b.id";
+    " ORDER BY f.first_id, b.seq";
+constexpr std::string_view kBatchPayload =
+    "SELECT payload FROM logs_batches WHERE id = ?1 AND tenant_id = ?2";
 
 void fnmatchSql(sqlite3_context* context, int argc, sqlite3_value** argv) noexcept {
   if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL ||
@@ -91,6 +98,7 @@ struct SqliteStore::Reader {
   Stmt agent_by_secret;
   Stmt list_agents;
   Stmt tenant_batches;
+  Stmt batch_payload;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -166,6 +174,7 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
   FL_ASSIGN_OR_RETURN(reader->agent_by_secret, Stmt::prepare(db, kAgentBySecret));
   FL_ASSIGN_OR_RETURN(reader->list_agents, Stmt::prepare(db, kListAgents));
   FL_ASSIGN_OR_RETURN(reader->tenant_batches, Stmt::prepare(db, kTenantBatches));
+  FL_ASSIGN_OR_RETURN(reader->batch_payload, Stmt::prepare(db, kBatchPayload));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -352,20 +361,32 @@ Result<StoredBatch> SqliteStore::storeBatch(const NewBatch& batch) {
 Status SqliteStore::forEachBatch(std::string_view tenant_id, const BatchQuery& query,
                                  const std::function<Status(std::string_view payload)>& visit) {
   FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
-  StmtUse use(reader->tenant_batches);
-  use->bind(1, tenant_id).bind(2, query.since_ns).bind(3, query.until_ns);
-  if (query.source_glob) {
-    use->bind(4, *query.source_glob);
-  } else {
-    use->bindNull(4);
-  }
-  for (;;) {
-    FL_ASSIGN_OR_RETURN(bool row, use->step());
-    if (!row) {
-      return Status::ok();
+  std::vector<std::int64_t> ids;
+  {
+    StmtUse use(reader->tenant_batches);
+    use->bind(1, tenant_id).bind(2, query.since_ns).bind(3, query.until_ns);
+    if (query.source_glob) {
+      use->bind(4, *query.source_glob);
+    } else {
+      use->bindNull(4);
     }
-    FL_RETURN_IF_ERROR(visit(use->columnText(0)));
+    for (;;) {
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (!row) {
+        break;
+      }
+      ids.push_back(use->columnInt(0));
+    }
   }
+  for (std::int64_t id : ids) {
+    StmtUse use(reader->batch_payload);
+    use->bind(1, id).bind(2, tenant_id);
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (row) {
+      FL_RETURN_IF_ERROR(visit(use->columnText(0)));
+    }
+  }
+  return Status::ok();
 }
 
 Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenant_id) {
