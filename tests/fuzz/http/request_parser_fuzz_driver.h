@@ -49,8 +49,8 @@ inline Outcome run(std::string_view input, std::size_t step, ParserLimits limits
           out.ok = false;
         }
         std::string summary = r.request.method + " " + r.request.path + "?" + r.request.query +
-                              " body=" + r.request.body +
-                              " ka=" + std::to_string(r.keep_alive) + " h=";
+                              " body=" + r.request.body + " ka=" + std::to_string(r.keep_alive) +
+                              " h=";
         for (const auto& [name, value] : r.request.headers) {
           summary += name + ":" + value + ";";
         }
