@@ -36,6 +36,12 @@ Router basicRouter() {
     }
     respond(std::move(r));
   });
+  router.add("GET", "/bye", [](Request&&, Respond respond) {
+    Response r;
+    r.headers.emplace_back("CONNECTION", "Close");
+    r.body = "bye";
+    respond(std::move(r));
+  });
   router.add("GET", "/sleep", [](Request&& request, Respond respond) {
     auto ms = request.queryParam("ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(ms ? std::stoi(*ms) : 0));
@@ -348,6 +354,16 @@ TEST_CASE("server: HTTP/1.0 and Connection: close end the connection after the r
     REQUIRE(client.send(get("/hello", "Connection: close\r\n")));
     auto r = client.readResponse();
     REQUIRE(r);
+    CHECK(r->header("connection") == "close");
+    CHECK(client.waitClosed());
+  }
+  {
+    // A handler can close the connection too.
+    Client client(server.port());
+    REQUIRE(client.send(get("/bye")));
+    auto r = client.readResponse();
+    REQUIRE(r);
+    CHECK(r->body == "bye");
     CHECK(r->header("connection") == "close");
     CHECK(client.waitClosed());
   }
