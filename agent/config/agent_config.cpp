@@ -78,7 +78,8 @@ config::OptionTable makeAgentOptionTable() {
       {"batch.compression_level", OptionType::Int, "1", "zstd level, 1 (fast) to 19."},
       {"spool.max_bytes", OptionType::ByteSize, "256MiB",
        "Disk spool cap; when full, reading pauses (nothing is dropped)."},
-      {"retry.initial_backoff", OptionType::Duration, "500ms", "First retry delay after a failure."},
+      {"retry.initial_backoff", OptionType::Duration, "500ms",
+       "First retry delay after a failure."},
       {"retry.max_backoff", OptionType::Duration, "30s", "Longest retry delay."},
   });
 }
@@ -143,8 +144,7 @@ Result<AgentConfig> agentConfigFromTable(const config::OptionTable& table,
   }
   out.retry_initial_backoff = toMillis(table.getDuration("retry.initial_backoff"));
   out.retry_max_backoff = toMillis(table.getDuration("retry.max_backoff"));
-  if (out.retry_initial_backoff.count() < 1 ||
-      out.retry_max_backoff < out.retry_initial_backoff) {
+  if (out.retry_initial_backoff.count() < 1 || out.retry_max_backoff < out.retry_initial_backoff) {
     return bad("retry.max_backoff", "must be at least retry.initial_backoff (and both >= 1ms)");
   }
   if (out.server_timeout.count() < 1) {

@@ -64,10 +64,11 @@ Result<Identity> enroll(const EnrollRequest& request) {
     return internalError("curl_easy_init failed");
   }
   std::string url = joinUrl(request.server_url, "/v1/agents/enroll");
-  std::string payload = nlohmann::json{{"token", request.token},
-                                       {"hostname", request.hostname},
-                                       {"version", request.version}}
-                            .dump();
+  std::string payload = nlohmann::json{
+      {"token", request.token},
+      {"hostname", request.hostname},
+      {"version",
+       request.version}}.dump();
   CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
   curl_slist* tail = curl_slist_append(headers.get(), "Expect:");
   if (tail == nullptr) {

@@ -8,7 +8,9 @@
 
 namespace faultline::agent {
 
-std::string identityPath(const std::string& state_dir) { return fs::join(state_dir, kIdentityFile); }
+std::string identityPath(const std::string& state_dir) {
+  return fs::join(state_dir, kIdentityFile);
+}
 
 Result<Identity> loadIdentity(const std::string& state_dir) {
   std::string path = identityPath(state_dir);
@@ -49,8 +51,8 @@ Result<Identity> loadIdentity(const std::string& state_dir) {
 Status saveIdentity(const std::string& state_dir, const Identity& identity) {
   FL_RETURN_IF_ERROR(fs::ensureDir(state_dir, 0700));
   nlohmann::json doc = {
-      {"server", identity.server_url}, {"agent_id", identity.agent_id},
-      {"secret", identity.secret},     {"tenant", identity.tenant},
+      {"server", identity.server_url},   {"agent_id", identity.agent_id},
+      {"secret", identity.secret},       {"tenant", identity.tenant},
       {"tenant_id", identity.tenant_id}, {"enrolled_at", identity.enrolled_at},
   };
   return fs::writeFileAtomic(identityPath(state_dir), doc.dump(2) + "\n", 0600);

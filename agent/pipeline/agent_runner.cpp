@@ -121,8 +121,7 @@ AgentRunner::~AgentRunner() {
   impl_->collector.reset();
 }
 
-Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop,
-                                                         const AgentConfig& config,
+Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop, const AgentConfig& config,
                                                          const Identity& identity) {
   auto d = std::make_unique<Impl>();
   d->loop = loop;
@@ -142,8 +141,7 @@ Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop,
   }
   if (::flock(d->lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
     return Status(Errc::FailedPrecondition,
-                  "another faultline-agent is already running with state dir " +
-                      config.state_dir);
+                  "another faultline-agent is already running with state dir " + config.state_dir);
   }
 
   std::string offsets_path = fs::join(config.state_dir, "offsets.db");
@@ -182,8 +180,8 @@ Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop,
   tail_options.start_at_beginning = config.start_at_beginning;
   tail_options.scan_interval = config.scan_interval;
   tail_options.max_line_bytes = config.max_line_bytes;
-  d->tailer = std::make_unique<tail::Tailer>(loop, tail_options, d->store.get(),
-                                             d->collector.get());
+  d->tailer =
+      std::make_unique<tail::Tailer>(loop, tail_options, d->store.get(), d->collector.get());
   d->control = std::make_unique<TailerControl>(d->tailer.get());
   d->collector->setInput(d->control.get());
 
@@ -222,9 +220,8 @@ Status AgentRunner::start() {
     handler->start(signum);
     d.signals.push_back(std::move(handler));
   }
-  auto hup = std::make_unique<UvSignal>(d.loop, [](int) {
-    log::info(kLog, "SIGHUP ignored (config reload is not supported yet)");
-  });
+  auto hup = std::make_unique<UvSignal>(
+      d.loop, [](int) { log::info(kLog, "SIGHUP ignored (config reload is not supported yet)"); });
   hup->start(SIGHUP);
   d.signals.push_back(std::move(hup));
   log::info(kLog, "running as " + d.identity.agent_id + ", sending to " +

@@ -36,10 +36,11 @@ Collector::Collector(uv_loop_t* loop, CollectorOptions options, ship::Spool* spo
       open_(std::make_unique<wire::BatchBuilder>()),
       spare_(std::make_unique<wire::BatchBuilder>()),
       next_seq_(next_seq),
-      age_timer_(loop, [this] {
-        seal_requested_ = true;
-        maybeSeal();
-      }),
+      age_timer_(loop,
+                 [this] {
+                   seal_requested_ = true;
+                   maybeSeal();
+                 }),
       retry_timer_(loop, [this] {
         if (failed_job_ != nullptr && job_ == nullptr) {
           startJob(std::move(failed_job_));
@@ -52,7 +53,9 @@ Collector::~Collector() {
   }
 }
 
-bool Collector::spoolFull() const { return spool_->bytes() >= options_.spool_max_bytes; }
+bool Collector::spoolFull() const {
+  return spool_->bytes() >= options_.spool_max_bytes;
+}
 
 void Collector::onLine(tail::StreamId stream, std::string_view source, std::string_view line,
                        std::uint64_t end_offset, bool no_newline, std::int64_t read_ts_ns) {

@@ -59,8 +59,8 @@ struct CollectorOptions {
 class Collector final : public tail::LineSink {
  public:
   /// `next_seq` comes from Spool::recover.
-  Collector(uv_loop_t* loop, CollectorOptions options, ship::Spool* spool,
-            tail::OffsetStore* store, AgentMetrics* metrics, std::uint64_t next_seq);
+  Collector(uv_loop_t* loop, CollectorOptions options, ship::Spool* spool, tail::OffsetStore* store,
+            AgentMetrics* metrics, std::uint64_t next_seq);
   ~Collector() override;
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;
@@ -115,8 +115,8 @@ class Collector final : public tail::LineSink {
   std::uint64_t next_seq_;
   UvTimer age_timer_;
   UvTimer retry_timer_;
-  Job* job_ = nullptr;                  // the seal/write in flight; owned by its uv_work_t
-  std::unique_ptr<Job> failed_job_;     // a write that failed, retried after write_retry
+  Job* job_ = nullptr;               // the seal/write in flight; owned by its uv_work_t
+  std::unique_ptr<Job> failed_job_;  // a write that failed, retried after write_retry
   std::map<tail::StreamId, std::uint64_t> uncommitted_;  // offsets whose checkpoint failed
   bool seal_requested_ = false;
   unsigned pause_reasons_ = 0;

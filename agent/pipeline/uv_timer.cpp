@@ -10,9 +10,8 @@ UvTimer::UvTimer(uv_loop_t* loop, std::function<void()> callback)
 
 UvTimer::~UvTimer() {
   uv_timer_stop(&state_->handle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle), [](uv_handle_t* handle) noexcept {
-    delete static_cast<State*>(handle->data);
-  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&state_->handle),
+           [](uv_handle_t* handle) noexcept { delete static_cast<State*>(handle->data); });
 }
 
 void UvTimer::start(std::chrono::milliseconds delay, std::chrono::milliseconds repeat) {
@@ -23,12 +22,16 @@ void UvTimer::start(std::chrono::milliseconds delay, std::chrono::milliseconds r
       static_cast<std::uint64_t>(repeat.count() < 0 ? 0 : repeat.count()));
 }
 
-void UvTimer::stop() { uv_timer_stop(&state_->handle); }
+void UvTimer::stop() {
+  uv_timer_stop(&state_->handle);
+}
 
 bool UvTimer::active() const {
   return uv_is_active(reinterpret_cast<const uv_handle_t*>(&state_->handle)) != 0;
 }
 
-void UvTimer::unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle)); }
+void UvTimer::unref() {
+  uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+}
 
 }  // namespace faultline::agent

@@ -38,8 +38,8 @@ std::string_view trim(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
     v.remove_prefix(1);
   }
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' ||
-                        v.back() == '\n')) {
+  while (!v.empty() &&
+         (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) {
     v.remove_suffix(1);
   }
   return v;
@@ -263,10 +263,9 @@ struct Sender::Impl {
       return false;
     }
     curl_slist* list = nullptr;
-    for (std::string header :
-         {auth_header, "Content-Type: " + std::string(wire::kBatchContentType),
-          "Content-Encoding: " + std::string(wire::kBatchContentEncoding),
-          std::string("Expect:")}) {
+    for (std::string header : {auth_header, "Content-Type: " + std::string(wire::kBatchContentType),
+                               "Content-Encoding: " + std::string(wire::kBatchContentEncoding),
+                               std::string("Expect:")}) {
       curl_slist* next = curl_slist_append(list, header.c_str());
       if (next == nullptr) {
         curl_slist_free_all(list);
@@ -330,7 +329,7 @@ struct Sender::Impl {
   void finish(Transfer& t, CURLcode result) {
     std::string batch = "batch " + std::to_string(t.seq);
     if (result != CURLE_OK) {
-      std::string why = t.response_overflow ? "response larger than 64 KiB"
+      std::string why = t.response_overflow   ? "response larger than 64 KiB"
                         : t.errbuf[0] != '\0' ? std::string(t.errbuf)
                                               : curl_easy_strerror(result);
       fail(batch + ": " + ingest_url + ": " + why, std::chrono::milliseconds(-1));
@@ -392,7 +391,8 @@ struct Sender::Impl {
       metrics->last_send_error = http + ": " + message;
       if (!metrics->unauthorized) {
         log::error(kLog, "the aggregator refused this agent's credentials (" + http + ": " +
-                             message + "); sending stopped, every batch stays in the spool; "
+                             message +
+                             "); sending stopped, every batch stays in the spool; "
                              "retrying every " +
                              std::to_string(options.unauthorized_retry.count() / 1000) +
                              "s (re-enroll if the agent was revoked)");
@@ -444,9 +444,7 @@ struct Sender::Impl {
     startRetryTimer(delay);
   }
 
-  void backoff(const std::string& what) {
-    fail(what, std::chrono::milliseconds(-1));
-  }
+  void backoff(const std::string& what) { fail(what, std::chrono::milliseconds(-1)); }
 
   std::chrono::milliseconds nextBackoff() {
     // Full jitter between the initial delay and the exponential ceiling.
@@ -511,12 +509,24 @@ struct Sender::Impl {
 Sender::Sender(uv_loop_t* loop, SenderOptions options, Spool* spool, AgentMetrics* metrics)
     : impl_(std::make_unique<Impl>(loop, std::move(options), spool, metrics)) {}
 
-Sender::~Sender() { impl_->stop(); }
+Sender::~Sender() {
+  impl_->stop();
+}
 
-void Sender::setOnFreed(std::function<void()> callback) { impl_->on_freed = std::move(callback); }
-void Sender::wake() { impl_->pump(); }
-void Sender::stop() { impl_->stop(); }
-std::size_t Sender::inFlight() const { return impl_->in_flight.size(); }
-bool Sender::backingOff() const { return impl_->retry_timer.active(); }
+void Sender::setOnFreed(std::function<void()> callback) {
+  impl_->on_freed = std::move(callback);
+}
+void Sender::wake() {
+  impl_->pump();
+}
+void Sender::stop() {
+  impl_->stop();
+}
+std::size_t Sender::inFlight() const {
+  return impl_->in_flight.size();
+}
+bool Sender::backingOff() const {
+  return impl_->retry_timer.active();
+}
 
 }  // namespace faultline::agent::ship

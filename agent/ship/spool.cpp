@@ -50,10 +50,10 @@ std::uint32_t crcUpdate(std::uint32_t crc, std::string_view data) {
 }
 
 Status errnoStatus(std::string_view what, const std::string& path, int err) {
-  Errc code = (err == ENOENT)                     ? Errc::NotFound
-              : (err == ENOSPC || err == EDQUOT)  ? Errc::ResourceExhausted
-              : (err == EACCES || err == EPERM)   ? Errc::PermissionDenied
-                                                  : Errc::Unavailable;
+  Errc code = (err == ENOENT)                    ? Errc::NotFound
+              : (err == ENOSPC || err == EDQUOT) ? Errc::ResourceExhausted
+              : (err == EACCES || err == EPERM)  ? Errc::PermissionDenied
+                                                 : Errc::Unavailable;
   return {code, std::string(what) + " " + path + ": " + std::strerror(err)};
 }
 
@@ -81,7 +81,9 @@ std::string Spool::fileName(std::uint64_t seq) {
   return std::string(buf) + std::string(kSuffix);
 }
 
-std::string Spool::pathOf(std::uint64_t seq) const { return fs::join(dir_, fileName(seq)); }
+std::string Spool::pathOf(std::uint64_t seq) const {
+  return fs::join(dir_, fileName(seq));
+}
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
   FL_RETURN_IF_ERROR(fs::ensureDir(dir, 0700));
@@ -149,9 +151,8 @@ Result<std::uint64_t> Spool::writeEntryFile(const std::string& dir, const SpoolE
 }
 
 Result<SpoolFile> Spool::readEntryFile(const std::string& path) {
-  FL_ASSIGN_OR_RETURN(std::string data,
-                      fs::readFile(path, kMaxPayloadBytes + kFixedHeader +
-                                             kMaxOffsets * kOffsetBytes + 4));
+  FL_ASSIGN_OR_RETURN(std::string data, fs::readFile(path, kMaxPayloadBytes + kFixedHeader +
+                                                               kMaxOffsets * kOffsetBytes + 4));
   auto corrupt = [&](const std::string& why) {
     return Status(Errc::DataLoss, "corrupt spool entry " + path + ": " + why);
   };
@@ -183,8 +184,7 @@ Result<SpoolFile> Spool::readEntryFile(const std::string& path) {
   out.entry.offsets.reserve(offset_count);
   for (std::uint64_t i = 0; i < offset_count; ++i) {
     const char* o = p + kFixedHeader + i * kOffsetBytes;
-    out.entry.offsets.push_back(
-        {static_cast<tail::StreamId>(getLe(o, 8)), getLe(o + 8, 8)});
+    out.entry.offsets.push_back({static_cast<tail::StreamId>(getLe(o, 8)), getLe(o + 8, 8)});
   }
   out.entry.file_bytes = data.size();
   out.payload = data.substr(header_size, out.entry.payload_bytes);
@@ -242,13 +242,17 @@ Result<SpoolRecovery> Spool::recover(std::uint64_t checkpoint_seq) {
       }
       if (seq <= checkpoint_seq) {
         ++report.corrupt_lost;
-        log::error(kLog, why + "; its offsets were already checkpointed, so its lines are LOST; "
-                               "moved to " + dest);
+        log::error(kLog, why +
+                             "; its offsets were already checkpointed, so its lines are LOST; "
+                             "moved to " +
+                             dest);
       } else {
         ++report.corrupt_reread;
         reread_from_here = true;
-        log::error(kLog, why + "; it was never checkpointed, so its lines will be read again "
-                               "from the files; moved to " + dest);
+        log::error(kLog, why +
+                             "; it was never checkpointed, so its lines will be read again "
+                             "from the files; moved to " +
+                             dest);
       }
       continue;
     }
@@ -326,6 +330,8 @@ Status Spool::moveTo(std::uint64_t seq, const char* subdir) {
   return Status::ok();
 }
 
-Status Spool::reject(std::uint64_t seq) { return moveTo(seq, "rejected"); }
+Status Spool::reject(std::uint64_t seq) {
+  return moveTo(seq, "rejected");
+}
 
 }  // namespace faultline::agent::ship

@@ -161,9 +161,9 @@ Result<std::string> formatStatus(const std::string& json_text, std::int64_t now_
                   age_s, pid);
   }
   out += buf;
-  out += "agent id: " + get<std::string>(doc, "agent_id", "?") + "  tenant: " +
-         get<std::string>(doc, "tenant", "?") + "  server: " + get<std::string>(doc, "server", "?") +
-         "\n";
+  out += "agent id: " + get<std::string>(doc, "agent_id", "?") +
+         "  tenant: " + get<std::string>(doc, "tenant", "?") +
+         "  server: " + get<std::string>(doc, "server", "?") + "\n";
   out += "epoch: " + std::to_string(get<std::uint64_t>(doc, "epoch", 0)) +
          "  next seq: " + std::to_string(get<std::uint64_t>(doc, "next_seq", 0)) + "\n";
   const nlohmann::json files = doc.value("files", nlohmann::json::array());
@@ -174,9 +174,9 @@ Result<std::string> formatStatus(const std::string& json_text, std::int64_t now_
     std::uint64_t committed = get<std::uint64_t>(f, "committed_offset", 0);
     out += "  " + get<std::string>(f, "path", "?") +
            (get<bool>(f, "rotated", false) ? " (rotated)" : "") + "\n";
-    out += "    size " + std::to_string(size) + "  read " + std::to_string(read) +
-           "  committed " + std::to_string(committed) + "  unread " +
-           std::to_string(size > read ? size - read : 0) + "\n";
+    out += "    size " + std::to_string(size) + "  read " + std::to_string(read) + "  committed " +
+           std::to_string(committed) + "  unread " + std::to_string(size > read ? size - read : 0) +
+           "\n";
   }
   const nlohmann::json spool = doc.value("spool", nlohmann::json::object());
   out += "spool: " + std::to_string(get<std::uint64_t>(spool, "batches", 0)) + " batches, " +
@@ -185,9 +185,10 @@ Result<std::string> formatStatus(const std::string& json_text, std::int64_t now_
   const nlohmann::json sender = doc.value("sender", nlohmann::json::object());
   std::string last_ack_at = get<std::string>(sender, "last_ack_at", "");
   out += "last ack: " +
-         (last_ack_at.empty() ? std::string("none")
-                              : "seq " + std::to_string(get<std::uint64_t>(sender, "last_ack_seq", 0)) +
-                                    " at " + last_ack_at) +
+         (last_ack_at.empty()
+              ? std::string("none")
+              : "seq " + std::to_string(get<std::uint64_t>(sender, "last_ack_seq", 0)) + " at " +
+                    last_ack_at) +
          "\n";
   out += "send errors: " + std::to_string(get<std::uint64_t>(sender, "send_errors", 0));
   std::string last_error = get<std::string>(sender, "last_error", "");

@@ -111,14 +111,21 @@ class RespondState {
   std::atomic<bool> done_{false};
 };
 
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+/// A handler may ask for the connection to be closed after its response.
 bool headerSaysClose(const Response& response) {
   for (const auto& [name, value] : response.headers) {
-    if (name.size() == 10 && std::equal(name.begin(), name.end(), "connection", [](char a, char b) {
-          return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
-        })) {
-      if (value.find("close") != std::string::npos || value.find("Close") != std::string::npos) {
-        return true;
-      }
+    if (lowered(name) == "connection" && lowered(value).find("close") != std::string::npos) {
+      return true;
     }
   }
   return false;

@@ -100,6 +100,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Binds and listens. `host` is an IPv4 or IPv6 literal; port 0 picks a free port.
+  /// Ignores SIGPIPE process-wide: libuv writes with write(2), and a reset peer must not kill
+  /// the process.
   Status listen(const std::string& host, int port);
   /// The bound port (after listen).
   int port() const;

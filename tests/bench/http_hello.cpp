@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   uv_run(&loop, UV_RUN_DEFAULT);
   auto stats = server.stats();
-  std::printf("requests=%llu connections=%llu\n",
-              static_cast<unsigned long long>(stats.requests),
+  std::printf("requests=%llu connections=%llu\n", static_cast<unsigned long long>(stats.requests),
               static_cast<unsigned long long>(stats.connections_accepted));
   return uv_loop_close(&loop) == 0 ? 0 : 1;
 }

@@ -56,10 +56,11 @@ struct Collected {
         batches[key] = text;
       }
     }
-    TestResponse resp{200, {}, R"({"agent":")" + h.agent + R"(","epoch":)" +
-                                   std::to_string(h.epoch) + R"(,"seq":)" +
-                                   std::to_string(h.seq) + R"(,"records":)" +
-                                   std::to_string((*batch)->records.size()) + "}"};
+    TestResponse resp{200,
+                      {},
+                      R"({"agent":")" + h.agent + R"(","epoch":)" + std::to_string(h.epoch) +
+                          R"(,"seq":)" + std::to_string(h.seq) + R"(,"records":)" +
+                          std::to_string((*batch)->records.size()) + "}"};
     if (dup) {
       resp.headers.emplace_back("Faultline-Duplicate", "true");
     }
@@ -134,8 +135,8 @@ TEST_CASE("agent process: SIGKILL mid-stream and restart lose and duplicate noth
                               "[retry]\ninitial_backoff = \"50ms\"\nmax_backoff = \"200ms\"\n")
               .isOk());
   std::string agent_log = fs::join(tmp.path(), "agent.stderr");
-  std::vector<std::string> args = {"run", "--config", config, "--state-dir", state,
-                                   "--path", fs::join(tmp.path(), "*.log")};
+  std::vector<std::string> args = {
+      "run", "--config", config, "--state-dir", state, "--path", fs::join(tmp.path(), "*.log")};
   appendLines(log_file, 0, 20'000);
 
   pid_t pid = spawnAgent(args, agent_log);

@@ -1,7 +1,8 @@
+#include "agent/pipeline/collector.h"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
-#include "agent/pipeline/collector.h"
 #include "agent/ship/spool.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
@@ -32,8 +33,8 @@ struct Fixture {
     spool = std::move(ship::Spool::open(fs::join(tmp.path(), "spool")).value());
     options.agent_id = "agt_test";
     options.epoch = 42;
-    collector = std::make_unique<Collector>(loop.get(), options, spool.get(), &store, &metrics,
-                                            next_seq);
+    collector =
+        std::make_unique<Collector>(loop.get(), options, spool.get(), &store, &metrics, next_seq);
     collector->setInput(&input);
     collector->setOnSpooled([this] { ++spooled_notices; });
   }
@@ -72,8 +73,8 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
   std::string line(100, 'a');
   for (int i = 0; i < 25; ++i) {
     line[0] = static_cast<char>('A' + i);
-    f.collector->onLine(1, "/var/log/a.log", line, static_cast<std::uint64_t>(101 * (i + 1)),
-                        false, 1000 + i);
+    f.collector->onLine(1, "/var/log/a.log", line, static_cast<std::uint64_t>(101 * (i + 1)), false,
+                        1000 + i);
   }
   // Lines 1..10 fill batch 1, which is sealed at once. While it is being written the rest
   // keeps arriving (the tailer's current chunk): the next batch overfills, so the input is
@@ -106,7 +107,8 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
 
   // Under the size limit, lines wait for age or shutdown.
   f.collector->onLine(1, "/var/log/a.log", "tail", 2530, false, 5000);
-  runUntil(f.loop.get(), [] { return false; }, 100ms);
+  runUntil(
+      f.loop.get(), [] { return false; }, 100ms);
   CHECK(f.spool->count() == 2);
   f.flush();
   CHECK(f.spool->count() == 3);
@@ -120,7 +122,8 @@ TEST_CASE("a batch is sealed when its age reaches batch.max_age") {
   std::int64_t start = monotonicNanos();
   f.collector->onLine(3, "/a", "first", 6, false, 1);
   f.collector->onLine(4, "/b", "partial", 7, true, 2);
-  REQUIRE(runUntil(f.loop.get(), [&] { return f.store.calls.size() == 1; }, 5s));
+  REQUIRE(runUntil(
+      f.loop.get(), [&] { return f.store.calls.size() == 1; }, 5s));
   double elapsed_ms = static_cast<double>(monotonicNanos() - start) / 1e6;
   CHECK(elapsed_ms >= 140);
   CHECK(elapsed_ms < 2000);
@@ -182,7 +185,8 @@ TEST_CASE("a full spool pauses the input, nothing is dropped, and acks resume it
 
   // The tailer may still hand over the rest of its chunk: kept, but not sealed while full.
   feed(6);
-  runUntil(f.loop.get(), [] { return false; }, 200ms);
+  runUntil(
+      f.loop.get(), [] { return false; }, 200ms);
   CHECK(f.spool->count() == entries_when_full);
   CHECK(f.collector->openRecords() == 6);
   CHECK(f.input.pauses == 1);

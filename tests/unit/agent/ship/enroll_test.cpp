@@ -1,9 +1,10 @@
+#include "agent/enroll/enroll.h"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
-#include "agent/enroll/enroll.h"
 #include "agent/enroll/identity.h"
 #include "shared/util/fs.h"
 #include "tests/unit/agent/ship/test_http_server.h"

@@ -1,9 +1,10 @@
+#include "agent/ship/sender.h"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
 #include <atomic>
 
-#include "agent/ship/sender.h"
 #include "agent/ship/spool.h"
 #include "shared/util/fs.h"
 #include "shared/util/time.h"
@@ -176,9 +177,8 @@ TEST_CASE("503 with Retry-After is honoured") {
   std::atomic<int> calls{0};
   TestHttpServer server([&](const TestRequest& req) {
     if (++calls == 1) {
-      return TestResponse{503,
-                          {{"Retry-After", "1"}},
-                          R"({"error":{"code":"unavailable","message":"busy"}})"};
+      return TestResponse{
+          503, {{"Retry-After", "1"}}, R"({"error":{"code":"unavailable","message":"busy"}})"};
     }
     return ackFor(req.body);
   });
@@ -189,7 +189,8 @@ TEST_CASE("503 with Retry-After is honoured") {
   REQUIRE(runUntil(f.loop.get(), [&] { return f.spoolEmpty(); }));
   auto requests = server.requests();
   REQUIRE(requests.size() == 2);
-  double gap_ms = static_cast<double>(requests[1].received_mono_ns - requests[0].received_mono_ns) / 1e6;
+  double gap_ms =
+      static_cast<double>(requests[1].received_mono_ns - requests[0].received_mono_ns) / 1e6;
   CHECK(gap_ms >= 950);
   CHECK(gap_ms < 3000);
   CHECK(f.metrics.send_errors == 1);
@@ -219,7 +220,8 @@ TEST_CASE("429 with an HTTP-date Retry-After is honoured") {
   REQUIRE(runUntil(f.loop.get(), [&] { return f.spoolEmpty(); }));
   auto requests = server.requests();
   REQUIRE(requests.size() == 2);
-  double gap_ms = static_cast<double>(requests[1].received_mono_ns - requests[0].received_mono_ns) / 1e6;
+  double gap_ms =
+      static_cast<double>(requests[1].received_mono_ns - requests[0].received_mono_ns) / 1e6;
   CHECK(gap_ms >= 900);
 }
 
@@ -262,7 +264,8 @@ TEST_CASE("400 moves the entry to rejected/ and never retries it") {
   });
   f.start(server.url());
   REQUIRE(runUntil(f.loop.get(), [&] { return f.spoolEmpty(); }));
-  runUntil(f.loop.get(), [] { return false; }, 300ms);
+  runUntil(
+      f.loop.get(), [] { return false; }, 300ms);
   CHECK(server.requestCount() == 2);
   CHECK(f.metrics.batches_rejected == 1);
   CHECK(f.metrics.batches_acked == 1);
@@ -299,7 +302,8 @@ TEST_CASE("401 stops sending and keeps every batch") {
     f.addBatch(seq);
   }
   TestHttpServer server([](const TestRequest&) {
-    return TestResponse{401, {}, R"({"error":{"code":"unauthenticated","message":"agent revoked"}})"};
+    return TestResponse{
+        401, {}, R"({"error":{"code":"unauthenticated","message":"agent revoked"}})"};
   });
   ship::SenderOptions options;
   options.window = 1;
@@ -308,7 +312,8 @@ TEST_CASE("401 stops sending and keeps every batch") {
   options.unauthorized_retry = 10s;
   f.start(server.url(), options);
   REQUIRE(runUntil(f.loop.get(), [&] { return f.metrics.unauthorized; }));
-  runUntil(f.loop.get(), [] { return false; }, 500ms);
+  runUntil(
+      f.loop.get(), [] { return false; }, 500ms);
   CHECK(server.requestCount() == 1);  // no retry storm: waits unauthorized_retry
   CHECK(f.spool->count() == 3);
   CHECK(f.sender->backingOff());

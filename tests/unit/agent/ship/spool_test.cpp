@@ -1,10 +1,11 @@
+#include "agent/ship/spool.h"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 
-#include "agent/ship/spool.h"
 #include "shared/util/fs.h"
 #include "tests/unit/agent/ship/test_util.h"
 
@@ -23,12 +24,14 @@ ship::SpoolEntry makeEntry(std::uint64_t seq, std::vector<tail::OffsetCheckpoint
   return e;
 }
 
-std::string payloadFor(std::uint64_t seq) { return "payload-" + std::to_string(seq) + "-xyz"; }
+std::string payloadFor(std::uint64_t seq) {
+  return "payload-" + std::to_string(seq) + "-xyz";
+}
 
 void writeEntry(const std::string& dir, std::uint64_t seq,
                 std::vector<tail::OffsetCheckpoint> offsets) {
-  auto written = ship::Spool::writeEntryFile(dir, makeEntry(seq, std::move(offsets)),
-                                             payloadFor(seq));
+  auto written =
+      ship::Spool::writeEntryFile(dir, makeEntry(seq, std::move(offsets)), payloadFor(seq));
   REQUIRE(written.isOk());
 }
 

@@ -43,7 +43,9 @@ TestHttpServer::TestHttpServer(Handler handler, std::uint16_t port) : handler_(s
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 
-TestHttpServer::~TestHttpServer() { stop(); }
+TestHttpServer::~TestHttpServer() {
+  stop();
+}
 
 void TestHttpServer::stop() {
   if (stopping_.exchange(true)) {
@@ -199,11 +201,13 @@ void TestHttpServer::serve(int fd, int connection) {
 TestResponse ackFor(const std::string& compressed_body, bool duplicate) {
   auto batch = wire::decodeBatch(compressed_body);
   if (!batch) {
-    return {400, {{"Content-Type", "application/json"}},
+    return {400,
+            {{"Content-Type", "application/json"}},
             R"({"error":{"code":"bad_batch","message":")" + batch.status().message() + "\"}}"};
   }
   const wire::BatchHeader& h = (*batch)->header;
-  TestResponse resp{200, {{"Content-Type", "application/json"}},
+  TestResponse resp{200,
+                    {{"Content-Type", "application/json"}},
                     R"({"agent":")" + h.agent + R"(","epoch":)" + std::to_string(h.epoch) +
                         R"(,"seq":)" + std::to_string(h.seq) + R"(,"records":)" +
                         std::to_string((*batch)->records.size()) + "}"};

@@ -118,7 +118,8 @@ inline bool runUntil(uv_loop_t* loop, const std::function<bool()>& done,
   // A repeating timer keeps the loop turning while waiting on worker threads and sockets.
   uv_timer_t tick;
   uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) noexcept {}, 5, 5);
+  uv_timer_start(
+      &tick, [](uv_timer_t*) noexcept {}, 5, 5);
   while (!done() && monotonicNanos() < deadline) {
     uv_run(loop, UV_RUN_ONCE);
   }

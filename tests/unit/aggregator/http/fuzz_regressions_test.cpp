@@ -9,8 +9,7 @@
 #include "tests/fuzz/http/request_parser_fuzz_driver.h"
 
 TEST_CASE("fuzz regressions: http request parser") {
-  std::filesystem::path dir =
-      std::filesystem::path(FAULTLINE_FUZZ_REGRESSIONS) / "http_request";
+  std::filesystem::path dir = std::filesystem::path(FAULTLINE_FUZZ_REGRESSIONS) / "http_request";
   REQUIRE(std::filesystem::is_directory(dir));
   int replayed = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {

@@ -14,8 +14,7 @@ namespace {
 /// Feeds `input` in pieces of `step` bytes (0: all at once) the way a connection would, keeping
 /// unconsumed bytes, and collects the requests; `*error_status` gets the error status or 0.
 std::vector<ParsedRequest> parseAll(RequestParser& parser, const std::string& input,
-                                    std::size_t step, int* error_status,
-                                    int* continues = nullptr) {
+                                    std::size_t step, int* error_status, int* continues = nullptr) {
   std::vector<ParsedRequest> out;
   std::string pending;
   std::size_t pos = 0;
@@ -184,8 +183,8 @@ TEST_CASE("parser: Content-Length over the limit is refused right after the head
   CHECK(parser.feed("more").event == ParseEvent::Error);
 
   int error = 0;
-  CHECK(parseAll("POST /x HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'b'),
-                 &error, limits)
+  CHECK(parseAll("POST /x HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'b'), &error,
+                 limits)
             .size() == 1);
   CHECK(error == 0);
   parseAll("POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", &error, limits);
@@ -210,8 +209,8 @@ TEST_CASE("parser: chunked body growing past the limit is refused as it arrives"
 
   // Chunk-extension floods count against the body limit too.
   RequestParser flood(limits);
-  std::string ext = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
-                    std::string(200'000, 'e');
+  std::string ext =
+      "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(200'000, 'e');
   CHECK(flood.feed(ext).event == ParseEvent::Error);
 }
 

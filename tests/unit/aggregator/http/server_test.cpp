@@ -36,6 +36,12 @@ Router basicRouter() {
     }
     respond(std::move(r));
   });
+  router.add("GET", "/bye", [](Request&&, Respond respond) {
+    Response r;
+    r.headers.emplace_back("CONNECTION", "Close");
+    r.body = "bye";
+    respond(std::move(r));
+  });
   router.add("GET", "/sleep", [](Request&& request, Respond respond) {
     auto ms = request.queryParam("ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(ms ? std::stoi(*ms) : 0));
@@ -213,6 +219,32 @@ TEST_CASE("server: Content-Length over the limit gets 413 before any body byte i
   CHECK(server.stop() == 0);
 }
 
+TEST_CASE("server: a chunked body growing past the limit gets 413 as it arrives; 501 for gzip") {
+  ServerLimits limits = fastLimits();
+  limits.max_body_bytes = 1000;
+  LoopServer server(basicRouter(), limits);
+  {
+    Client client(server.port());
+    REQUIRE(client.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    REQUIRE(client.send("258\r\n" + std::string(600, 'a') + "\r\n"));
+    REQUIRE(client.send("258\r\n" + std::string(600, 'b') + "\r\n"));
+    auto r = client.readResponse();
+    REQUIRE(r);
+    CHECK(r->status == 413);
+    CHECK(client.waitClosed());
+  }
+  {
+    Client client(server.port());
+    REQUIRE(client.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"));
+    auto r = client.readResponse();
+    REQUIRE(r);
+    CHECK(r->status == 501);
+    CHECK(client.waitClosed());
+  }
+  CHECK(server.stats().requests == 0);
+  CHECK(server.stop() == 0);
+}
+
 TEST_CASE("server: Expect 100-continue gets 100 then the final answer, or the error at once") {
   ServerLimits limits = fastLimits();
   limits.max_body_bytes = 1000;
@@ -325,6 +357,16 @@ TEST_CASE("server: HTTP/1.0 and Connection: close end the connection after the r
     CHECK(r->header("connection") == "close");
     CHECK(client.waitClosed());
   }
+  {
+    // A handler can close the connection too.
+    Client client(server.port());
+    REQUIRE(client.send(get("/bye")));
+    auto r = client.readResponse();
+    REQUIRE(r);
+    CHECK(r->body == "bye");
+    CHECK(r->header("connection") == "close");
+    CHECK(client.waitClosed());
+  }
   CHECK(server.stop() == 0);
 }
 
@@ -410,9 +452,8 @@ TEST_CASE("server: a response for a client that disconnected is dropped safely")
 TEST_CASE("server: a handler that responds after close() does no harm") {
   std::promise<Respond> kept;
   Router router;
-  router.add("GET", "/keep", [&kept](Request&&, Respond respond) {
-    kept.set_value(std::move(respond));
-  });
+  router.add("GET", "/keep",
+             [&kept](Request&&, Respond respond) { kept.set_value(std::move(respond)); });
   LoopServer server(std::move(router), fastLimits());
   Client client(server.port());
   REQUIRE(client.send(get("/keep")));
