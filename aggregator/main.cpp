@@ -1,6 +1,5 @@
 // faultline-aggregator: CLI wiring only.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -105,8 +104,7 @@ int main(int argc, char** argv) {
 
   CLI::App* token = admin->add_subcommand("enrollment-token", "agent enrollment tokens");
   token->require_subcommand(1);
-  CLI::App* token_create =
-      token->add_subcommand("create", "create a one-time token; prints it");
+  CLI::App* token_create = token->add_subcommand("create", "create a one-time token; prints it");
   std::string token_tenant;
   std::string token_ttl = "24h";
   token_create->add_option("--tenant", token_tenant, "tenant name")->required();
@@ -196,9 +194,8 @@ int main(int argc, char** argv) {
         }
         filter.until_ns = *until;
       }
-      auto exported = aggregator::admin::exportLogs(**store, export_tenant, filter,
-                                                    exportLimits(config->batch_limits),
-                                                    &writeStdout);
+      auto exported = aggregator::admin::exportLogs(
+          **store, export_tenant, filter, exportLimits(config->batch_limits), &writeStdout);
       if (std::fflush(stdout) != 0 && exported) {
         return fail(Status(Errc::Unavailable, "write to stdout failed"));
       }

@@ -56,8 +56,8 @@ Result<std::string> createEnrollmentToken(store::Store& store, std::string_view 
   std::string token = crypto::randomToken("fet_");
   std::int64_t now = nowUnixNanos();
   std::int64_t expires = ttl.count() > INT64_MAX - now ? INT64_MAX : now + ttl.count();
-  FL_RETURN_IF_ERROR(store.createEnrollmentToken(tenant.id, crypto::hashSecret(token), now,
-                                                 expires));
+  FL_RETURN_IF_ERROR(
+      store.createEnrollmentToken(tenant.id, crypto::hashSecret(token), now, expires));
   return token;
 }
 
@@ -86,8 +86,7 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
   Status status = store.forEachBatch(tenant.id, query, [&](std::string_view payload) -> Status {
     auto decoded = wire::decodeBatch(payload, limits);
     if (!decoded) {
-      return Status(Errc::DataLoss,
-                    "stored batch does not decode: " + decoded.status().message());
+      return Status(Errc::DataLoss, "stored batch does not decode: " + decoded.status().message());
     }
     const wire::DecodedBatch& batch = **decoded;
     ++stats.batches;

@@ -75,21 +75,21 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
 
   constexpr std::uint64_t kMaxBytes = 1ULL << 32;  // 4 GiB: beyond is a typo, not a plan
   http::ServerLimits& limits = config.server_limits;
-  FL_ASSIGN_OR_RETURN(limits.max_body_bytes,
-                      positive("limits.max_body_bytes",
-                               table.getByteSize("limits.max_body_bytes"), kMaxBytes));
-  FL_ASSIGN_OR_RETURN(limits.max_header_bytes,
-                      positive("limits.max_header_bytes",
-                               table.getByteSize("limits.max_header_bytes"), 1 << 20));
+  FL_ASSIGN_OR_RETURN(
+      limits.max_body_bytes,
+      positive("limits.max_body_bytes", table.getByteSize("limits.max_body_bytes"), kMaxBytes));
+  FL_ASSIGN_OR_RETURN(
+      limits.max_header_bytes,
+      positive("limits.max_header_bytes", table.getByteSize("limits.max_header_bytes"), 1 << 20));
   limits.header_timeout = toMillis(table.getDuration("limits.header_timeout"));
   limits.request_timeout = toMillis(table.getDuration("limits.request_timeout"));
   limits.idle_timeout = toMillis(table.getDuration("limits.idle_timeout"));
   FL_ASSIGN_OR_RETURN(limits.max_connections,
                       positive("limits.max_connections",
                                nonNegative(table.getInt("limits.max_connections")), 1 << 20));
-  FL_ASSIGN_OR_RETURN(std::size_t workers,
-                      positive("limits.worker_threads",
-                               nonNegative(table.getInt("limits.worker_threads")), 256));
+  FL_ASSIGN_OR_RETURN(
+      std::size_t workers,
+      positive("limits.worker_threads", nonNegative(table.getInt("limits.worker_threads")), 256));
   limits.worker_threads = static_cast<unsigned>(workers);
 
   wire::Limits& batch = config.batch_limits;

@@ -1,9 +1,8 @@
 #include "aggregator/ingest/agent_api.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <exception>
+#include <nlohmann/json.hpp>
 
 #include "aggregator/ingest/enroll_request.h"
 #include "shared/util/crypto.h"
@@ -83,13 +82,16 @@ AgentApi::AgentApi(store::Store& store, AgentApiOptions options)
     : store_(store), options_(std::move(options)) {}
 
 void AgentApi::health(Request&& request, const http::Respond& respond) {
-  safely("health", [&] { return handleHealth(request); }, respond);
+  safely(
+      "health", [&] { return handleHealth(request); }, respond);
 }
 void AgentApi::enroll(Request&& request, const http::Respond& respond) {
-  safely("enroll", [&] { return handleEnroll(request); }, respond);
+  safely(
+      "enroll", [&] { return handleEnroll(request); }, respond);
 }
 void AgentApi::ingest(Request&& request, const http::Respond& respond) {
-  safely("ingest", [&] { return handleIngest(request); }, respond);
+  safely(
+      "ingest", [&] { return handleIngest(request); }, respond);
 }
 
 Response AgentApi::handleHealth(const Request& /*request*/) {
@@ -123,8 +125,7 @@ Response AgentApi::handleEnroll(const Request& request) {
   auto enrolled = store_.enrollAgent(agent);
   if (!enrolled) {
     switch (enrolled.code()) {
-      case Errc::NotFound:
-        return Response::error(401, "invalid_token", "unknown enrollment token");
+      case Errc::NotFound: return Response::error(401, "invalid_token", "unknown enrollment token");
       case Errc::AlreadyExists:
         return Response::error(401, "token_used", "enrollment token already used");
       case Errc::FailedPrecondition:
@@ -188,9 +189,8 @@ Result<store::AgentIdentity> AgentApi::authenticate(const Request& request) {
   if (auth_cache_.size() >= options_.auth_cache_max_entries) {
     auth_cache_.clear();  // crude but bounded; a miss only costs one indexed read
   }
-  auth_cache_[hash] = CachedAgent{*identity, now + std::chrono::nanoseconds(
-                                                       options_.auth_cache_ttl)
-                                                       .count()};
+  auth_cache_[hash] =
+      CachedAgent{*identity, now + std::chrono::nanoseconds(options_.auth_cache_ttl).count()};
   return identity;
 }
 

@@ -1,8 +1,7 @@
 #include "aggregator/ingest/enroll_request.h"
 
-#include <nlohmann/json.hpp>
-
 #include <exception>
+#include <nlohmann/json.hpp>
 
 namespace faultline::aggregator::ingest {
 namespace {
@@ -103,8 +102,8 @@ class EnrollSax {
 
 Result<EnrollRequest> parseEnrollRequest(std::string_view body) {
   if (body.size() > kMaxEnrollBodyBytes) {
-    return Status(Errc::ResourceExhausted, "enroll request larger than " +
-                                               std::to_string(kMaxEnrollBodyBytes) + " bytes");
+    return Status(Errc::ResourceExhausted,
+                  "enroll request larger than " + std::to_string(kMaxEnrollBodyBytes) + " bytes");
   }
   EnrollRequest request;
   EnrollSax sax(request);
@@ -125,12 +124,12 @@ Result<EnrollRequest> parseEnrollRequest(std::string_view body) {
                            " bytes");
   }
   if (request.hostname.size() > kMaxEnrollFieldBytes) {
-    return invalidArgument("field 'hostname' longer than " +
-                           std::to_string(kMaxEnrollFieldBytes) + " bytes");
+    return invalidArgument("field 'hostname' longer than " + std::to_string(kMaxEnrollFieldBytes) +
+                           " bytes");
   }
   if (request.version.size() > kMaxEnrollFieldBytes) {
-    return invalidArgument("field 'version' longer than " +
-                           std::to_string(kMaxEnrollFieldBytes) + " bytes");
+    return invalidArgument("field 'version' longer than " + std::to_string(kMaxEnrollFieldBytes) +
+                           " bytes");
   }
   return request;
 }

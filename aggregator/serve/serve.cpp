@@ -26,8 +26,8 @@ void onSignal(uv_signal_t* handle, int signum) noexcept {
     return;
   }
   signals->stopping = true;
-  log::info("serve", std::string("received ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
-                         ", stopping");
+  log::info("serve",
+            std::string("received ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
   signals->server->close();
   // The handles live in run()'s frame, which outlives the loop: nothing to free on close.
   uv_close(reinterpret_cast<uv_handle_t*>(&signals->sigint), nullptr);

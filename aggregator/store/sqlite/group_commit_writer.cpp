@@ -13,11 +13,9 @@ constexpr std::string_view kRelease = "RELEASE job";
 constexpr std::string_view kRollbackTo = "ROLLBACK TO job";
 }  // namespace
 
-GroupCommitWriter::GroupCommitWriter(sqlite3* db, Options options)
-    : db_(db), options_(options) {}
+GroupCommitWriter::GroupCommitWriter(sqlite3* db, Options options) : db_(db), options_(options) {}
 
-Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::start(sqlite3* db,
-                                                                    Options options) {
+Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::start(sqlite3* db, Options options) {
   std::unique_ptr<GroupCommitWriter> writer(new GroupCommitWriter(db, options));
   FL_ASSIGN_OR_RETURN(writer->begin_, Stmt::prepare(db, kBegin));
   FL_ASSIGN_OR_RETURN(writer->commit_, Stmt::prepare(db, kCommit));
@@ -48,9 +46,8 @@ Status GroupCommitWriter::run(Job job) {
       return unavailable("store is shutting down");
     }
     if (pending_ >= options_.max_pending) {
-      return Status(Errc::ResourceExhausted, "write queue full (" +
-                                                 std::to_string(options_.max_pending) +
-                                                 " jobs waiting)");
+      return Status(Errc::ResourceExhausted,
+                    "write queue full (" + std::to_string(options_.max_pending) + " jobs waiting)");
     }
     ++pending_;
     queue_.push_back(Pending{std::move(job), {}});

@@ -78,7 +78,9 @@ const std::vector<Migration>& migrations() {
   return kMigrations;
 }
 
-int latestSchemaVersion() { return migrations().back().version; }
+int latestSchemaVersion() {
+  return migrations().back().version;
+}
 
 Status migrate(sqlite3* db, const std::string& path) {
   FL_RETURN_IF_ERROR(exec(db, kCreateMigrationsTable).withContext("migrate " + path));

@@ -75,7 +75,9 @@ void fnmatchSql(sqlite3_context* context, int argc, sqlite3_value** argv) noexce
   sqlite3_result_int(context, ::fnmatch(pattern, text, 0) == 0 ? 1 : 0);
 }
 
-std::int64_t asSigned(std::uint64_t value) { return static_cast<std::int64_t>(value); }
+std::int64_t asSigned(std::uint64_t value) {
+  return static_cast<std::int64_t>(value);
+}
 
 }  // namespace
 
@@ -164,8 +166,8 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
   auto reader = std::make_unique<Reader>();
   FL_ASSIGN_OR_RETURN(reader->db, openDatabase(options_.path, options_.busy_timeout_ms));
   sqlite3* db = reader->db.get();
-  int rc = sqlite3_create_function_v2(db, "fnmatch", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                      nullptr, &fnmatchSql, nullptr, nullptr, nullptr);
+  int rc = sqlite3_create_function_v2(db, "fnmatch", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                      &fnmatchSql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     return sqliteStatus(db, rc, "register fnmatch");
   }
@@ -225,9 +227,8 @@ Result<Tenant> SqliteStore::findTenantByName(std::string_view name) {
                 use->columnInt(2)};
 }
 
-Status SqliteStore::createEnrollmentToken(std::string_view tenant_id,
-                                          std::string_view token_hash, std::int64_t now_ns,
-                                          std::int64_t expires_at_ns) {
+Status SqliteStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                                          std::int64_t now_ns, std::int64_t expires_at_ns) {
   Status status = writer_->run([&]() -> Status {
     StmtUse use(write_->insert_token);
     use->bind(1, tenant_id).bind(2, token_hash).bind(3, now_ns).bind(4, expires_at_ns);
@@ -399,14 +400,15 @@ Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenan
     if (!row) {
       return agents;
     }
-    agents.push_back(AgentSummary{std::string(use->columnText(0)),
-                                  std::string(use->columnText(1)),
+    agents.push_back(AgentSummary{std::string(use->columnText(0)), std::string(use->columnText(1)),
                                   std::string(use->columnText(2)), use->columnInt(3),
                                   use->columnInt(4), static_cast<std::uint64_t>(use->columnInt(5)),
                                   static_cast<std::uint64_t>(use->columnInt(6))});
   }
 }
 
-std::size_t SqliteStore::pendingWrites() const { return writer_->pending(); }
+std::size_t SqliteStore::pendingWrites() const {
+  return writer_->pending();
+}
 
 }  // namespace faultline::aggregator::store::sqlite

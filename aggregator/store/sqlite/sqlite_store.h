@@ -15,8 +15,8 @@
 namespace faultline::aggregator::store::sqlite {
 
 struct SqliteStoreOptions {
-  std::string path;                // database file; its directory must exist
-  int busy_timeout_ms = 5000;      // wait for another process's write lock this long
+  std::string path;            // database file; its directory must exist
+  int busy_timeout_ms = 5000;  // wait for another process's write lock this long
   std::size_t max_pending_writes = 1024;
   std::size_t max_group_jobs = 512;
   std::size_t max_idle_readers = 8;

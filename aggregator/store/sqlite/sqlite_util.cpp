@@ -10,29 +10,23 @@ Status sqliteStatus(sqlite3* db, int rc, std::string_view what) {
   message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status(Errc::Unavailable, message);
-    case SQLITE_CONSTRAINT:
-      return Status(Errc::AlreadyExists, message);
+    case SQLITE_LOCKED: return Status(Errc::Unavailable, message);
+    case SQLITE_CONSTRAINT: return Status(Errc::AlreadyExists, message);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Status(Errc::DataLoss, message);
-    case SQLITE_FULL:
-      return Status(Errc::ResourceExhausted, message);
+    case SQLITE_NOTADB: return Status(Errc::DataLoss, message);
+    case SQLITE_FULL: return Status(Errc::ResourceExhausted, message);
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
-    case SQLITE_READONLY:
-      return Status(Errc::FailedPrecondition, message);
-    default:
-      return Status(Errc::Internal, message);
+    case SQLITE_READONLY: return Status(Errc::FailedPrecondition, message);
+    default: return Status(Errc::Internal, message);
   }
 }
 
 Result<DbPtr> openDatabase(const std::string& path, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) {
     return sqliteStatus(db.get(), rc, "open database " + path);
@@ -89,8 +83,8 @@ Stmt& Stmt::bind(int index, std::string_view text) {
 }
 
 Stmt& Stmt::bindBlobStatic(int index, std::string_view bytes) {
-  int rc = sqlite3_bind_blob64(stmt_.get(), index, bytes.empty() ? "" : bytes.data(),
-                               bytes.size(), SQLITE_STATIC);
+  int rc = sqlite3_bind_blob64(stmt_.get(), index, bytes.empty() ? "" : bytes.data(), bytes.size(),
+                               SQLITE_STATIC);
   if (rc != SQLITE_OK && bind_error_.isOk()) {
     bind_error_ = sqliteStatus(db_, rc, "bind");
   }
@@ -124,8 +118,8 @@ Result<bool> Stmt::step() {
   if (rc == SQLITE_DONE) {
     return false;
   }
-  return sqliteStatus(db_, rc, "step '" + std::string(sqlite3_sql(stmt_.get())).substr(0, 60) +
-                                   "'");
+  return sqliteStatus(db_, rc,
+                      "step '" + std::string(sqlite3_sql(stmt_.get())).substr(0, 60) + "'");
 }
 
 Status Stmt::run() {
@@ -140,7 +134,9 @@ void Stmt::reset() {
   bind_error_ = Status::ok();
 }
 
-std::int64_t Stmt::columnInt(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
+std::int64_t Stmt::columnInt(int column) const {
+  return sqlite3_column_int64(stmt_.get(), column);
+}
 
 std::string_view Stmt::columnText(int column) const {
   const void* data = sqlite3_column_blob(stmt_.get(), column);

@@ -122,8 +122,7 @@ inline std::string errorCode(const http::Response& response) {
   return body["error"]["code"].get<std::string>();
 }
 
-inline const std::string* responseHeader(const http::Response& response,
-                                         const std::string& name) {
+inline const std::string* responseHeader(const http::Response& response, const std::string& name) {
   for (const auto& [key, value] : response.headers) {
     if (key == name) {
       return &value;
@@ -143,9 +142,10 @@ inline EnrolledAgent enrollThroughApi(store::Store& store, ingest::AgentApi& api
                                       const std::string& tenant_id) {
   std::string token = crypto::randomToken("fet_");
   std::int64_t now = nowUnixNanos();
-  REQUIRE(store.createEnrollmentToken(tenant_id, crypto::hashSecret(token), now,
-                                      now + 3'600'000'000'000)
-              .isOk());
+  REQUIRE(
+      store
+          .createEnrollmentToken(tenant_id, crypto::hashSecret(token), now, now + 3'600'000'000'000)
+          .isOk());
   http::Response response = api.handleEnroll(enrollRequest(enrollBody(token)));
   REQUIRE_MESSAGE(response.status == 201, response.body);
   auto body = nlohmann::json::parse(response.body);

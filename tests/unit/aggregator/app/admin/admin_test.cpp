@@ -30,11 +30,11 @@ struct AdminFixture {
   }
   std::string exportText(const std::string& tenant, const admin::ExportFilter& filter = {}) {
     std::string out;
-    auto stats = admin::exportLogs(*store, tenant, filter, wire::Limits{},
-                                   [&](std::string_view chunk) {
-                                     out.append(chunk);
-                                     return Status::ok();
-                                   });
+    auto stats =
+        admin::exportLogs(*store, tenant, filter, wire::Limits{}, [&](std::string_view chunk) {
+          out.append(chunk);
+          return Status::ok();
+        });
     REQUIRE_MESSAGE(stats.isOk(), stats.status().toString());
     CHECK(stats->bytes == out.size());
     return out;
@@ -58,9 +58,10 @@ TEST_CASE("admin: tenant names are checked and duplicates refused") {
   auto token = admin::createEnrollmentToken(*f.store, "acme", std::chrono::hours(1));
   REQUIRE(token.isOk());
   CHECK(token->rfind("fet_", 0) == 0);
-  CHECK(queryInt(f.dir.file("db.sqlite"), "SELECT COUNT(*) FROM agents_enrollment_tokens "
-                                          "WHERE token_hash = '" +
-                                              crypto::hashSecret(*token) + "'") == 1);
+  CHECK(queryInt(f.dir.file("db.sqlite"),
+                 "SELECT COUNT(*) FROM agents_enrollment_tokens "
+                 "WHERE token_hash = '" +
+                     crypto::hashSecret(*token) + "'") == 1);
 }
 
 TEST_CASE("export: lines come back byte for byte, CR, empty, non-UTF-8 and split pieces") {
@@ -75,8 +76,8 @@ TEST_CASE("export: lines come back byte for byte, CR, empty, non-UTF-8 and split
           {"/var/log/a.log", 13, "long-line-part-1|", true},
           {"/var/log/a.log", 14, "part-2"}});
   f.send(agent, 2, {{"/var/log/a.log", 20, "no newline at end of file", true}});
-  std::string expected = "first\r\n\n" + binary + "\nlong-line-part-1|part-2\n" +
-                         "no newline at end of file";
+  std::string expected =
+      "first\r\n\n" + binary + "\nlong-line-part-1|part-2\n" + "no newline at end of file";
   CHECK(f.exportText("acme") == expected);
 }
 

@@ -19,8 +19,7 @@ constexpr std::int64_t kHourNs = 3'600'000'000'000;
 struct ApiFixture {
   explicit ApiFixture(ingest::AgentApiOptions options = {},
                       store::sqlite::SqliteStoreOptions store_options = {})
-      : path(dir.file("db.sqlite")), store(openStore(path, store_options)),
-        api(*store, options) {
+      : path(dir.file("db.sqlite")), store(openStore(path, store_options)), api(*store, options) {
     auto created = store->createTenant("acme", nowUnixNanos());
     REQUIRE(created.isOk());
     tenant = *created;
@@ -84,8 +83,8 @@ TEST_CASE("router: the three agent routes dispatch to the handlers and respond o
 TEST_CASE("enroll: a valid token yields an agent id and a secret stored only as a hash") {
   ApiFixture f;
   std::string token = f.token();
-  http::Response response =
-      f.api.handleEnroll(enrollRequest(enrollBody(token, "web-1"), "application/json; charset=utf-8"));
+  http::Response response = f.api.handleEnroll(
+      enrollRequest(enrollBody(token, "web-1"), "application/json; charset=utf-8"));
   REQUIRE_MESSAGE(response.status == 201, response.body);
   json body = json::parse(response.body);
   CHECK(body.size() == 4);
@@ -149,8 +148,8 @@ TEST_CASE("enroll: unknown, used and expired tokens and bad requests are refused
 }
 
 TEST_CASE("enroll: the parser keeps exactly the three fields and caps their sizes") {
-  auto parsed = ingest::parseEnrollRequest(
-      R"({"version":"1.2","token":"fet_x","hostname":"h\u00e9"})");
+  auto parsed =
+      ingest::parseEnrollRequest(R"({"version":"1.2","token":"fet_x","hostname":"h\u00e9"})");
   REQUIRE(parsed.isOk());
   CHECK(parsed->token == "fet_x");
   CHECK(parsed->hostname == "h\xc3\xa9");
@@ -158,8 +157,7 @@ TEST_CASE("enroll: the parser keeps exactly the three fields and caps their size
   auto minimal = ingest::parseEnrollRequest(R"({"token":"t"})");
   REQUIRE(minimal.isOk());
   CHECK(minimal->hostname.empty());
-  CHECK(ingest::parseEnrollRequest(std::string(255 * 1024, '[')).code() ==
-        Errc::ResourceExhausted);
+  CHECK(ingest::parseEnrollRequest(std::string(255 * 1024, '[')).code() == Errc::ResourceExhausted);
   CHECK(ingest::parseEnrollRequest(std::string(60 * 1024, '[')).code() == Errc::InvalidArgument);
   CHECK(ingest::parseEnrollRequest(R"({"token":"t"}{})").code() == Errc::InvalidArgument);
   CHECK(ingest::parseEnrollRequest("{\"token\":\"\xff\"}").code() == Errc::InvalidArgument);
@@ -202,8 +200,7 @@ TEST_CASE("ingest: a batch is stored once; a resend gets the byte-identical ack"
   std::string batch = makeBatch(agent.agent_id, 7, 42, someRecords());
   http::Response first = f.api.handleIngest(ingestRequest(agent.secret, batch));
   REQUIRE_MESSAGE(first.status == 200, first.body);
-  CHECK(first.body ==
-        R"({"agent":")" + agent.agent_id + R"(","epoch":7,"seq":42,"records":2})");
+  CHECK(first.body == R"({"agent":")" + agent.agent_id + R"(","epoch":7,"seq":42,"records":2})");
   CHECK(responseHeader(first, "Faultline-Duplicate") == nullptr);
 
   http::Response second = f.api.handleIngest(ingestRequest(agent.secret, batch));
@@ -225,9 +222,13 @@ TEST_CASE("ingest: a batch is stored once; a resend gets the byte-identical ack"
   CHECK(queryInt(f.path, "SELECT last_seen FROM agents_agents") > 0);
 
   // Another seq, or the same seq in a new epoch, is a new batch.
-  CHECK(f.api.handleIngest(ingestRequest(agent.secret, makeBatch(agent.agent_id, 7, 43, someRecords())))
+  CHECK(f.api
+            .handleIngest(
+                ingestRequest(agent.secret, makeBatch(agent.agent_id, 7, 43, someRecords())))
             .status == 200);
-  CHECK(f.api.handleIngest(ingestRequest(agent.secret, makeBatch(agent.agent_id, 8, 42, someRecords())))
+  CHECK(f.api
+            .handleIngest(
+                ingestRequest(agent.secret, makeBatch(agent.agent_id, 8, 42, someRecords())))
             .status == 200);
   CHECK(f.count("logs_batches") == 3);
 }
@@ -315,8 +316,9 @@ TEST_CASE("ingest: tenant B's agent cannot write tenant A's data") {
       ingestRequest(agent_b.secret, makeBatch(agent_a.agent_id, 1, 1, someRecords())));
   CHECK(response.status == 403);
   CHECK(errorCode(response) == "agent_mismatch");
-  REQUIRE(f.api.handleIngest(ingestRequest(agent_b.secret,
-                                           makeBatch(agent_b.agent_id, 1, 1, someRecords())))
+  REQUIRE(f.api
+              .handleIngest(
+                  ingestRequest(agent_b.secret, makeBatch(agent_b.agent_id, 1, 1, someRecords())))
               .status == 200);
   CHECK(f.count("logs_batches WHERE tenant_id = '" + f.tenant.id + "'") == 0);
   CHECK(f.count("logs_batches WHERE tenant_id = '" + b->id + "'") == 1);

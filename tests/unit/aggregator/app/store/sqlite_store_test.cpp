@@ -20,14 +20,18 @@ constexpr std::int64_t kHourNs = 3'600'000'000'000;
 std::string tokenFor(store::Store& store, const std::string& tenant_id, std::int64_t ttl_ns) {
   std::string token = crypto::randomToken("fet_");
   std::int64_t now = nowUnixNanos();
-  REQUIRE(store.createEnrollmentToken(tenant_id, crypto::hashSecret(token), now, now + ttl_ns)
-              .isOk());
+  REQUIRE(
+      store.createEnrollmentToken(tenant_id, crypto::hashSecret(token), now, now + ttl_ns).isOk());
   return token;
 }
 
 store::NewAgent newAgent(const std::string& token) {
-  return {crypto::hashSecret(token), "agt_" + crypto::randomHex(16),
-          crypto::hashSecret(crypto::randomToken("fas_")), "host", "0.1", nowUnixNanos()};
+  return {crypto::hashSecret(token),
+          "agt_" + crypto::randomHex(16),
+          crypto::hashSecret(crypto::randomToken("fas_")),
+          "host",
+          "0.1",
+          nowUnixNanos()};
 }
 
 store::NewBatch newBatch(const std::string& tenant_id, const std::string& agent_id,
@@ -59,9 +63,10 @@ TEST_CASE("migrations: a fresh database gets every migration once, and re-openin
   CHECK(queryInt(path, "SELECT COUNT(*) FROM schema_migrations") == expected);
   CHECK(queryInt(path, "SELECT MAX(version) FROM schema_migrations") ==
         store::sqlite::latestSchemaVersion());
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('tenancy_tenants',"
-                       "'agents_enrollment_tokens','agents_agents','logs_batches',"
-                       "'logs_batch_sources')") == 5);
+  CHECK(queryInt(path,
+                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('tenancy_tenants',"
+                 "'agents_enrollment_tokens','agents_agents','logs_batches',"
+                 "'logs_batch_sources')") == 5);
   {
     auto store = openStore(path);
     CHECK(store->createTenant("acme", nowUnixNanos()).isOk());
