@@ -480,6 +480,14 @@ struct Tailer::Impl {
         log::info(kLog, "inode of finished stream " + std::to_string(s->st.id) +
                             " reused by " + c.path);
         s->stale = true;
+        // It no longer owns the inode, durably; its fingerprint stays to recognise copies.
+        s->st.dev = 0;
+        s->st.ino = 0;
+        Status st = store->upsertStream(&s->st);
+        if (!st.isOk()) {
+          log::warn(kLog, "forget inode of stream " + std::to_string(s->st.id) + ": " +
+                              st.toString());
+        }
       }
     }
     return false;

@@ -81,22 +81,23 @@ TEST_CASE("export: lines come back byte for byte, CR, empty, non-UTF-8 and split
   CHECK(f.exportText("acme") == expected);
 }
 
-TEST_CASE("export: order is batch arrival then record order, and filters apply") {
+TEST_CASE("export: each agent stream in seq order, then record order, and filters apply") {
   AdminFixture f;
   REQUIRE(admin::createTenant(*f.store, "acme").isOk());
   EnrolledAgent agent = f.agentFor("acme");
   f.send(agent, 2, {{"/srv/a.log", 300, "a3"}, {"/srv/b.log", 100, "b1"}});
   f.send(agent, 1, {{"/srv/a.log", 200, "a2"}, {"/srv/b.log", 400, "b4"}});
   f.send(agent, 3, {{"/srv/c.txt", 500, "c5"}});
-  // seq 2 arrived first, so it is exported first.
-  CHECK(f.exportText("acme") == "a3\nb1\na2\nb4\nc5\n");
+  // seq 2 arrived first (pipelined or retried batches commit out of order), but an agent's
+  // stream is exported in its own order: seq 1, 2, 3.
+  CHECK(f.exportText("acme") == "a2\nb4\na3\nb1\nc5\n");
 
   admin::ExportFilter only_a;
   only_a.source_glob = "*/a.log";
-  CHECK(f.exportText("acme", only_a) == "a3\na2\n");
+  CHECK(f.exportText("acme", only_a) == "a2\na3\n");
   admin::ExportFilter logs;
   logs.source_glob = "/srv/*.log";
-  CHECK(f.exportText("acme", logs) == "a3\nb1\na2\nb4\n");
+  CHECK(f.exportText("acme", logs) == "a2\nb4\na3\nb1\n");
   admin::ExportFilter none;
   none.source_glob = "/nowhere/*";
   CHECK(f.exportText("acme", none).empty());
@@ -104,13 +105,25 @@ TEST_CASE("export: order is batch arrival then record order, and filters apply")
   admin::ExportFilter window;
   window.since_ns = 200;  // inclusive
   window.until_ns = 400;  // exclusive
-  CHECK(f.exportText("acme", window) == "a3\na2\n");
+  CHECK(f.exportText("acme", window) == "a2\na3\n");
   admin::ExportFilter since;
   since.since_ns = 400;
   CHECK(f.exportText("acme", since) == "b4\nc5\n");
   admin::ExportFilter both = only_a;
   both.until_ns = 250;
   CHECK(f.exportText("acme", both) == "a2\n");
+}
+
+TEST_CASE("export: agent streams come in the order they first arrived") {
+  AdminFixture f;
+  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
+  EnrolledAgent x = f.agentFor("acme");
+  EnrolledAgent y = f.agentFor("acme");
+  f.send(y, 1, {{"/srv/y.log", 1, "y1"}});
+  f.send(x, 2, {{"/srv/x.log", 2, "x2"}});
+  f.send(y, 2, {{"/srv/y.log", 3, "y2"}});
+  f.send(x, 1, {{"/srv/x.log", 1, "x1"}});
+  CHECK(f.exportText("acme") == "y1\ny2\nx1\nx2\n");
 }
 
 TEST_CASE("export: a tenant never sees another tenant's lines") {
