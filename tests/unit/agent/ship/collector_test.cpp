@@ -12,8 +12,8 @@
 using namespace faultline;
 using namespace faultline::agent;
 using namespace std::chrono_literals;
-using faultline::testing::MemoryOffsetStore;
 using faultline::testing::RecordingInput;
+using faultline::testing::RecordingOffsetStore;
 using faultline::testing::runUntil;
 using faultline::testing::TempDir;
 using faultline::testing::TestLoop;
@@ -23,7 +23,7 @@ struct Fixture {
   TempDir tmp;
   TestLoop loop;
   std::unique_ptr<ship::Spool> spool;
-  MemoryOffsetStore store;
+  RecordingOffsetStore store;
   RecordingInput input;
   AgentMetrics metrics;
   std::unique_ptr<Collector> collector;
@@ -70,10 +70,11 @@ CollectorOptions opts(std::size_t max_bytes, std::chrono::milliseconds age,
 
 TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
   Fixture f(opts(1000, 60s));
+  const tail::StreamId a = f.store.addStream("/var/log/a.log");
   std::string line(100, 'a');
   for (int i = 0; i < 25; ++i) {
     line[0] = static_cast<char>('A' + i);
-    f.collector->onLine(1, "/var/log/a.log", line, static_cast<std::uint64_t>(101 * (i + 1)), false,
+    f.collector->onLine(a, "/var/log/a.log", line, static_cast<std::uint64_t>(101 * (i + 1)), false,
                         1000 + i);
   }
   // Lines 1..10 fill batch 1, which is sealed at once. While it is being written the rest
@@ -96,7 +97,7 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
   CHECK(f.decode(2)->records.size() == 15);
   CHECK(f.store.calls[0].seq == 1);
   REQUIRE(f.store.calls[0].offsets.size() == 1);
-  CHECK(f.store.calls[0].offsets[0].stream == 1);
+  CHECK(f.store.calls[0].offsets[0].stream == a);
   CHECK(f.store.calls[0].offsets[0].offset == 1010);
   CHECK(f.store.calls[1].offsets[0].offset == 2525);
   CHECK(f.input.committed_calls.size() == 2);
@@ -106,7 +107,7 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
   CHECK(f.metrics.lines_spooled == 25);
 
   // Under the size limit, lines wait for age or shutdown.
-  f.collector->onLine(1, "/var/log/a.log", "tail", 2530, false, 5000);
+  f.collector->onLine(a, "/var/log/a.log", "tail", 2530, false, 5000);
   runUntil(
       f.loop.get(), [] { return false; }, 100ms);
   CHECK(f.spool->count() == 2);
@@ -119,9 +120,15 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
 
 TEST_CASE("a batch is sealed when its age reaches batch.max_age") {
   Fixture f(opts(1 << 20, 150ms));
+  const tail::StreamId a = f.store.addStream("/a");
+  const tail::StreamId b = f.store.addStream("/b");
+  REQUIRE(a < b);
+  // The age timer counts from the loop's cached time; opening the store and registering the
+  // streams took a while since the loop last ran, so bring that time up to date first.
+  uv_update_time(f.loop.get());
   std::int64_t start = monotonicNanos();
-  f.collector->onLine(3, "/a", "first", 6, false, 1);
-  f.collector->onLine(4, "/b", "partial", 7, true, 2);
+  f.collector->onLine(a, "/a", "first", 6, false, 1);
+  f.collector->onLine(b, "/b", "partial", 7, true, 2);
   REQUIRE(runUntil(
       f.loop.get(), [&] { return f.store.calls.size() == 1; }, 5s));
   double elapsed_ms = static_cast<double>(monotonicNanos() - start) / 1e6;
@@ -134,12 +141,13 @@ TEST_CASE("a batch is sealed when its age reaches batch.max_age") {
   CHECK(batch->sources.size() == 2);
   // Offsets of both streams are checkpointed, in stream order.
   REQUIRE(f.store.calls[0].offsets.size() == 2);
-  CHECK(f.store.calls[0].offsets[0].stream == 3);
+  CHECK(f.store.calls[0].offsets[0].stream == a);
   CHECK(f.store.calls[0].offsets[1].offset == 7);
 }
 
 TEST_CASE("the checkpoint happens only after the spool entry is durable on disk") {
   Fixture f(opts(1024, 60s));
+  const tail::StreamId a = f.store.addStream("/a");
   std::vector<bool> file_present;
   f.store.on_checkpoint = [&](std::uint64_t seq) {
     struct stat st {};
@@ -147,7 +155,7 @@ TEST_CASE("the checkpoint happens only after the spool entry is durable on disk"
   };
   std::string line(600, 'x');
   for (int i = 0; i < 6; ++i) {
-    f.collector->onLine(1, "/a", line, static_cast<std::uint64_t>(601 * (i + 1)), false, i);
+    f.collector->onLine(a, "/a", line, static_cast<std::uint64_t>(601 * (i + 1)), false, i);
     REQUIRE(runUntil(f.loop.get(), [&] { return !f.collector->sealInFlight(); }));
   }
   f.flush();
@@ -162,6 +170,7 @@ TEST_CASE("the checkpoint happens only after the spool entry is durable on disk"
 
 TEST_CASE("a full spool pauses the input, nothing is dropped, and acks resume it") {
   Fixture f(opts(1024, 60s, 3000));
+  const tail::StreamId a = f.store.addStream("/a");
   std::uint64_t offset = 0;
   int fed = 0;
   auto feed = [&](int n) {
@@ -169,7 +178,7 @@ TEST_CASE("a full spool pauses the input, nothing is dropped, and acks resume it
       // Random hex: distinct lines that compress only about 2:1, so batches stay large.
       std::string line = crypto::randomHex(256);
       offset += line.size() + 1;
-      f.collector->onLine(1, "/a", line, offset, false, fed);
+      f.collector->onLine(a, "/a", line, offset, false, fed);
       ++fed;
     }
   };
@@ -210,8 +219,9 @@ TEST_CASE("a full spool pauses the input, nothing is dropped, and acks resume it
 
 TEST_CASE("shutdown flush spools a full batch even when the spool is over its cap") {
   Fixture f(opts(1024, 60s, 2048));
+  const tail::StreamId a = f.store.addStream("/a");
   for (int i = 0; i < 8; ++i) {
-    f.collector->onLine(1, "/a", crypto::randomHex(200), static_cast<std::uint64_t>(401 * (i + 1)),
+    f.collector->onLine(a, "/a", crypto::randomHex(200), static_cast<std::uint64_t>(401 * (i + 1)),
                         false, i);
   }
   f.flush();
@@ -221,21 +231,23 @@ TEST_CASE("shutdown flush spools a full batch even when the spool is over its ca
 
 TEST_CASE("a failed checkpoint is carried into the next one") {
   Fixture f(opts(1024, 60s));
+  const tail::StreamId a = f.store.addStream("/a");
+  const tail::StreamId b = f.store.addStream("/b");
   f.store.fail_next = 1;
   std::string line(600, 'q');
-  f.collector->onLine(1, "/a", line, 601, false, 1);
-  f.collector->onLine(1, "/a", line, 1202, false, 2);
+  f.collector->onLine(a, "/a", line, 601, false, 1);
+  f.collector->onLine(a, "/a", line, 1202, false, 2);
   REQUIRE(runUntil(f.loop.get(), [&] { return !f.collector->sealInFlight(); }));
   CHECK(f.store.calls.empty());
   CHECK(f.metrics.checkpoint_errors == 1);
   CHECK(f.input.committed_calls.empty());
-  f.collector->onLine(2, "/b", line, 601, false, 3);
+  f.collector->onLine(b, "/b", line, 601, false, 3);
   f.flush();
   REQUIRE(f.store.calls.size() == 1);
   CHECK(f.store.calls[0].seq == 2);
   REQUIRE(f.store.calls[0].offsets.size() == 2);
-  CHECK(f.store.offset(1) == 1202);
-  CHECK(f.store.offset(2) == 601);
+  CHECK(f.store.offset(a) == 1202);
+  CHECK(f.store.offset(b) == 601);
 }
 
 TEST_CASE("a spool write failure keeps the batch, pauses input, and retries it") {
@@ -244,14 +256,15 @@ TEST_CASE("a spool write failure keeps the batch, pauses input, and retries it")
     o.write_retry = 100ms;
     return o;
   }());
+  const tail::StreamId a = f.store.addStream("/a");
   std::string spool_dir = f.spool->dir();
   // Make the directory unwritable by swapping it for a file.
   std::string moved = spool_dir + ".away";
   REQUIRE(::rename(spool_dir.c_str(), moved.c_str()) == 0);
   REQUIRE(fs::writeFileAtomic(spool_dir, "not a directory").isOk());
   std::string line(700, 'z');
-  f.collector->onLine(1, "/a", line, 701, false, 1);
-  f.collector->onLine(1, "/a", line, 1402, false, 2);
+  f.collector->onLine(a, "/a", line, 701, false, 1);
+  f.collector->onLine(a, "/a", line, 1402, false, 2);
   REQUIRE(runUntil(f.loop.get(), [&] { return f.metrics.spool_write_errors >= 1; }));
   CHECK(f.input.paused);
   CHECK(f.store.calls.empty());

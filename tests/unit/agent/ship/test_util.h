@@ -1,14 +1,16 @@
 #pragma once
 
-// Helpers for the agent's tests: temp dirs, an in-memory OffsetStore that records the order
-// of checkpoints, an InputControl that records pause/resume, and a loop runner.
+// Helpers for the agent's tests: temp dirs, a recording decorator around the real SQLite
+// OffsetStore (checkpoint order, injected failures), an InputControl that records pause/resume, and
+// a loop runner.
 
+#include <doctest/doctest.h>
 #include <uv.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <functional>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,22 +42,32 @@ class TempDir {
   std::string path_;
 };
 
-/// An OffsetStore kept in memory: it remembers every checkpoint call in order.
-class MemoryOffsetStore final : public agent::tail::OffsetStore {
+/// The real SQLite OffsetStore (in its own temp dir), decorated for tests: every call is
+/// delegated to it; in addition the checkpoint calls that succeeded are recorded in order,
+/// `fail_next` makes the next N checkpoint calls fail without reaching the store, and
+/// `on_checkpoint` runs just before a checkpoint is delegated.
+///
+/// The real store ignores checkpoints of streams it does not know: register every stream a
+/// test feeds with addStream() (or upsertStream) and use the id it returns.
+class RecordingOffsetStore final : public agent::tail::OffsetStore {
  public:
   struct Call {
     std::vector<agent::tail::OffsetCheckpoint> offsets;
     std::uint64_t seq;
   };
 
-  Result<std::vector<agent::tail::StreamState>> loadStreams() override { return streams_; }
-  Result<std::uint64_t> checkpointSeq() override { return seq_; }
+  RecordingOffsetStore() {
+    auto opened = agent::tail::OffsetStore::open(dir_.path() + "/offsets.db");
+    REQUIRE_MESSAGE(opened.isOk(), opened.status().toString());
+    real_ = std::move(opened).value();
+  }
+
+  Result<std::vector<agent::tail::StreamState>> loadStreams() override {
+    return real_->loadStreams();
+  }
+  Result<std::uint64_t> checkpointSeq() override { return real_->checkpointSeq(); }
   Status upsertStream(agent::tail::StreamState* state) override {
-    if (state->id == 0) {
-      state->id = static_cast<agent::tail::StreamId>(streams_.size() + 1);
-    }
-    streams_.push_back(*state);
-    return Status::ok();
+    return real_->upsertStream(state);
   }
   Status checkpoint(const std::vector<agent::tail::OffsetCheckpoint>& offsets,
                     std::uint64_t spool_seq) override {
@@ -66,29 +78,50 @@ class MemoryOffsetStore final : public agent::tail::OffsetStore {
     if (on_checkpoint) {
       on_checkpoint(spool_seq);
     }
-    calls.push_back({offsets, spool_seq});
-    for (const auto& cp : offsets) {
-      offsets_[cp.stream] = cp.offset;
+    Status st = real_->checkpoint(offsets, spool_seq);
+    if (st.isOk()) {
+      calls.push_back({offsets, spool_seq});
     }
-    seq_ = spool_seq;
-    return Status::ok();
+    return st;
   }
-  Status forget(const std::vector<agent::tail::StreamId>&) override { return Status::ok(); }
+  Status forget(const std::vector<agent::tail::StreamId>& streams) override {
+    return real_->forget(streams);
+  }
 
-  std::uint64_t offset(agent::tail::StreamId stream) const {
-    auto it = offsets_.find(stream);
-    return it == offsets_.end() ? 0 : it->second;
+  /// Registers a new stream seen at `path`; returns the id the store assigned.
+  agent::tail::StreamId addStream(const std::string& path) {
+    agent::tail::StreamState state;
+    state.source = path;
+    state.path = path;
+    Status st = upsertStream(&state);
+    REQUIRE_MESSAGE(st.isOk(), st.toString());
+    return state.id;
   }
-  void setCheckpointSeq(std::uint64_t seq) { seq_ = seq; }
+  /// The stored offset of `stream`, read back from the store (0 when unknown).
+  std::uint64_t offset(agent::tail::StreamId stream) {
+    auto streams = real_->loadStreams();
+    REQUIRE_MESSAGE(streams.isOk(), streams.status().toString());
+    for (const auto& s : *streams) {
+      if (s.id == stream) {
+        return s.offset;
+      }
+    }
+    return 0;
+  }
+  /// Moves the stored checkpoint sequence to `seq` (no offsets), as a previous run would
+  /// have; not recorded in `calls`.
+  void setCheckpointSeq(std::uint64_t seq) {
+    Status st = real_->checkpoint({}, seq);
+    REQUIRE_MESSAGE(st.isOk(), st.toString());
+  }
 
   std::vector<Call> calls;
   int fail_next = 0;
   std::function<void(std::uint64_t)> on_checkpoint;
 
  private:
-  std::vector<agent::tail::StreamState> streams_;
-  std::map<agent::tail::StreamId, std::uint64_t> offsets_;
-  std::uint64_t seq_ = 0;
+  TempDir dir_;
+  std::unique_ptr<agent::tail::OffsetStore> real_;
 };
 
 /// Records the collector's back-pressure and commit notices.
