@@ -77,6 +77,7 @@ struct ServerLimits {
   std::chrono::milliseconds idle_timeout{60'000};      // keep-alive connection with no request
   std::size_t max_connections = 1024;               // beyond: accept and close at once
   unsigned worker_threads = 4;
+  std::size_t max_pending_requests = 1024;          // waiting for a worker; beyond: 503
 };
 
 /// Counters readable from any thread.
@@ -87,6 +88,8 @@ struct ServerStats {
   std::uint64_t responses_4xx = 0;
   std::uint64_t responses_5xx = 0;
   std::uint64_t timeouts = 0;
+  std::uint64_t connections_closed = 0;
+  std::uint64_t responses_dropped = 0;  // the connection was gone when the handler responded
 };
 
 class Server {
@@ -97,6 +100,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Binds and listens. `host` is an IPv4 or IPv6 literal; port 0 picks a free port.
+  /// Ignores SIGPIPE process-wide: libuv writes with write(2), and a reset peer must not kill
+  /// the process.
   Status listen(const std::string& host, int port);
   /// The bound port (after listen).
   int port() const;

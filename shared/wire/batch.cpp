@@ -416,8 +416,13 @@ Result<std::string> BatchBuilder::seal(const BatchHeader& header, int level) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   std::size_t total = preamble.size() + records_.size();
   ZSTD_CCtx_setPledgedSrcSize(cctx, total);
-  std::string out(ZSTD_compressBound(total), '\0');
-  ZSTD_outBuffer output{out.data(), out.size(), 0};
+  // Compress into a buffer kept across batches: a fresh zero-filled bound-sized string per
+  // batch cost a memset and page faults on the agent's hot path.
+  std::size_t bound = ZSTD_compressBound(total);
+  if (sealed_.size() < bound) {
+    sealed_.resize(bound);
+  }
+  ZSTD_outBuffer output{sealed_.data(), sealed_.size(), 0};
   // The preamble and the records are compressed as one frame without concatenating them.
   ZSTD_inBuffer first{preamble.data(), preamble.size(), 0};
   std::size_t rc = 0;
@@ -433,8 +438,7 @@ Result<std::string> BatchBuilder::seal(const BatchHeader& header, int level) {
   if (ZSTD_isError(rc)) {
     return internalError(std::string("zstd compress: ") + ZSTD_getErrorName(rc));
   }
-  out.resize(output.pos);
-  return out;
+  return std::string(sealed_.data(), output.pos);
 }
 
 void BatchBuilder::reset() {

@@ -122,6 +122,7 @@ class BatchBuilder {
   std::string records_;  // concatenated msgpack-encoded records
   std::size_t record_count_ = 0;
   std::size_t line_bytes_ = 0;
+  std::string sealed_;  // compression output buffer, reused
   struct Compressor;
   std::unique_ptr<Compressor> compressor_;
 };

@@ -13,10 +13,8 @@ import sys
 import tempfile
 import time
 
-BIN_DIR = os.environ.get("FAULTLINE_BIN_DIR", "")
-
-
 def binary(name):
+    BIN_DIR = os.environ.get("FAULTLINE_BIN_DIR", "")
     for candidate in (os.path.join(BIN_DIR, "bin", name), os.path.join(BIN_DIR, name)):
         if BIN_DIR and os.path.isfile(candidate):
             return candidate

@@ -41,7 +41,7 @@ def main():
             if not st:
                 return None
             spool = st.get("spool", {})
-            return st if spool.get("batches", 0) > 0 and spool.get("paused") else None
+            return st if spool.get("batches", 0) > 0 and spool.get("paused_spool_full") else None
         st = wait_for(spooled_and_paused, 60, "agent to spool and pause on a full spool")
         log(f"agent spooled {st['spool']} while the aggregator was down")
         time.sleep(2.0)
@@ -56,7 +56,7 @@ def main():
         compare_exports(bytes(expected), agg.export("acme"))
         st3 = wait_for(lambda: (s := agent.status_json()) and s["spool"]["batches"] == 0 and s,
                        30, "empty spool")
-        assert not st3["spool"].get("paused"), st3["spool"]
+        assert not st3["spool"].get("paused_spool_full"), st3["spool"]
         log("everything drained, byte-identical")
         agent.stop()
         agg.stop()

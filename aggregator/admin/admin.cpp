@@ -1,0 +1,134 @@
+#include "aggregator/admin/admin.h"
+
+#include <fnmatch.h>
+
+#include "aggregator/store/sqlite/sqlite_store.h"
+#include "shared/util/crypto.h"
+#include "shared/util/fs.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::admin {
+
+namespace {
+constexpr std::size_t kExportChunkBytes = 64 * 1024;
+
+std::string parentDir(const std::string& path) {
+  std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    return ".";
+  }
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+// Hostnames are client text: keep the table one row per line and free of terminal escapes.
+std::string printable(std::string_view text) {
+  if (text.empty()) {
+    return "-";
+  }
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '?';
+    }
+  }
+  return out;
+}
+}  // namespace
+
+Result<std::unique_ptr<store::Store>> openStore(const config::AggregatorConfig& config) {
+  FL_RETURN_IF_ERROR(fs::ensureDir(config.data_dir, 0700));
+  FL_RETURN_IF_ERROR(fs::ensureDir(parentDir(config.sqlite_path), 0700));
+  store::sqlite::SqliteStoreOptions options;
+  options.path = config.sqlite_path;
+  FL_ASSIGN_OR_RETURN(auto opened, store::sqlite::SqliteStore::open(std::move(options)));
+  return std::unique_ptr<store::Store>(std::move(opened));
+}
+
+Result<store::Tenant> createTenant(store::Store& store, std::string_view name) {
+  return store.createTenant(name, nowUnixNanos());
+}
+
+Result<std::string> createEnrollmentToken(store::Store& store, std::string_view tenant_name,
+                                          std::chrono::nanoseconds ttl) {
+  if (ttl.count() <= 0) {
+    return invalidArgument("token ttl must be positive");
+  }
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  std::string token = crypto::randomToken("fet_");
+  std::int64_t now = nowUnixNanos();
+  std::int64_t expires = ttl.count() > INT64_MAX - now ? INT64_MAX : now + ttl.count();
+  FL_RETURN_IF_ERROR(
+      store.createEnrollmentToken(tenant.id, crypto::hashSecret(token), now, expires));
+  return token;
+}
+
+Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name,
+                               const ExportFilter& filter, const wire::Limits& limits,
+                               const std::function<Status(std::string_view chunk)>& write) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  store::BatchQuery query;
+  query.source_glob = filter.source_glob;
+  query.since_ns = filter.since_ns.value_or(INT64_MIN);
+  query.until_ns = filter.until_ns.value_or(INT64_MAX);
+
+  ExportStats stats;
+  std::string buffer;
+  buffer.reserve(kExportChunkBytes * 2);
+  auto flush = [&]() -> Status {
+    if (buffer.empty()) {
+      return Status::ok();
+    }
+    stats.bytes += buffer.size();
+    Status status = write(buffer);
+    buffer.clear();
+    return status;
+  };
+  std::vector<char> source_matches;
+  Status status = store.forEachBatch(tenant.id, query, [&](std::string_view payload) -> Status {
+    auto decoded = wire::decodeBatch(payload, limits);
+    if (!decoded) {
+      return Status(Errc::DataLoss, "stored batch does not decode: " + decoded.status().message());
+    }
+    const wire::DecodedBatch& batch = **decoded;
+    ++stats.batches;
+    source_matches.assign(batch.sources.size(), 1);
+    if (filter.source_glob) {
+      for (std::size_t i = 0; i < batch.sources.size(); ++i) {
+        std::string path(batch.sources[i]);
+        source_matches[i] = ::fnmatch(filter.source_glob->c_str(), path.c_str(), 0) == 0 ? 1 : 0;
+      }
+    }
+    for (const wire::Record& record : batch.records) {
+      if (source_matches[record.source] == 0 || record.ts_ns < query.since_ns ||
+          record.ts_ns >= query.until_ns) {
+        continue;
+      }
+      ++stats.records;
+      buffer.append(record.line);
+      if (!record.no_newline) {
+        buffer.push_back('\n');
+      }
+      if (buffer.size() >= kExportChunkBytes) {
+        FL_RETURN_IF_ERROR(flush());
+      }
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  FL_RETURN_IF_ERROR(flush());
+  return stats;
+}
+
+Result<std::string> listAgents(store::Store& store, std::string_view tenant_name) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  FL_ASSIGN_OR_RETURN(auto agents, store.listAgents(tenant.id));
+  std::string out = "AGENT_ID\tHOSTNAME\tENROLLED_AT\tLAST_SEEN\tBATCHES\tRECORDS\n";
+  for (const store::AgentSummary& agent : agents) {
+    out += agent.agent_id + '\t' + printable(agent.hostname) + '\t' +
+           formatRfc3339Millis(agent.enrolled_at_ns) + '\t' +
+           (agent.last_seen_ns == 0 ? "-" : formatRfc3339Millis(agent.last_seen_ns)) + '\t' +
+           std::to_string(agent.batches) + '\t' + std::to_string(agent.records) + '\n';
+  }
+  return out;
+}
+
+}  // namespace faultline::aggregator::admin

@@ -1,0 +1,55 @@
+#pragma once
+
+// Operator commands behind `faultline-aggregator admin`: tenants, enrollment tokens, agents
+// and log export. They work on the same store as a running server (SQLite WAL).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aggregator/config/aggregator_config.h"
+#include "aggregator/store/store.h"
+#include "shared/util/status.h"
+#include "shared/wire/batch.h"
+
+namespace faultline::aggregator::admin {
+
+/// Opens the store the configuration names, creating the data directory when needed.
+Result<std::unique_ptr<store::Store>> openStore(const config::AggregatorConfig& config);
+
+/// Creates a tenant; InvalidArgument for a bad name, AlreadyExists for a taken one.
+Result<store::Tenant> createTenant(store::Store& store, std::string_view name);
+
+/// Creates a one-time enrollment token for the named tenant, valid for `ttl`, and returns it.
+/// Only its hash is stored: this is the one chance to see it.
+Result<std::string> createEnrollmentToken(store::Store& store, std::string_view tenant_name,
+                                          std::chrono::nanoseconds ttl);
+
+struct ExportFilter {
+  std::optional<std::string> source_glob;  // fnmatch(3), flags 0, on the record's source path
+  std::optional<std::int64_t> since_ns;    // record ts >= since
+  std::optional<std::int64_t> until_ns;    // record ts < until
+};
+
+struct ExportStats {
+  std::uint64_t batches = 0;
+  std::uint64_t records = 0;
+  std::uint64_t bytes = 0;
+};
+
+/// Writes the tenant's stored lines, byte for byte, in batch arrival order then record order:
+/// each record's bytes, then '\n' unless the record is marked no_newline. Decodes one batch at
+/// a time and hands `write` chunks of at most about 64 KiB, so memory stays bounded.
+Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name,
+                               const ExportFilter& filter, const wire::Limits& limits,
+                               const std::function<Status(std::string_view chunk)>& write);
+
+/// The tenant's agents as tab-separated text with a header line.
+Result<std::string> listAgents(store::Store& store, std::string_view tenant_name);
+
+}  // namespace faultline::aggregator::admin

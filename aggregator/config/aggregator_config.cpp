@@ -1,0 +1,111 @@
+#include "aggregator/config/aggregator_config.h"
+
+#include <chrono>
+#include <limits>
+
+#include "shared/util/fs.h"
+
+namespace faultline::aggregator::config {
+
+using faultline::config::Option;
+using faultline::config::OptionTable;
+using faultline::config::OptionType;
+
+std::vector<Option> aggregatorOptions() {
+  return {
+      {"server.listen", OptionType::String, "127.0.0.1:7070",
+       "HOST:PORT or [V6]:PORT to listen on; port 0 picks a free port"},
+      {"server.data_dir", OptionType::String, "./faultline-data",
+       "directory for the database and other state (created if missing)"},
+      {"storage.sqlite_path", OptionType::String, "",
+       "SQLite database file; empty means <data_dir>/faultline.db"},
+      {"limits.max_body_bytes", OptionType::ByteSize, "16MiB",
+       "largest request body (and compressed batch) accepted"},
+      {"limits.max_header_bytes", OptionType::ByteSize, "16KiB",
+       "largest request line plus headers"},
+      {"limits.header_timeout", OptionType::Duration, "10s",
+       "time from a request's first byte to the end of its headers"},
+      {"limits.request_timeout", OptionType::Duration, "60s",
+       "time from a request's first byte to the end of its body"},
+      {"limits.idle_timeout", OptionType::Duration, "60s",
+       "close keep-alive connections idle this long"},
+      {"limits.max_connections", OptionType::Int, "1024", "open connections at most"},
+      {"limits.worker_threads", OptionType::Int, "4", "threads that run request handlers"},
+      {"limits.max_batch_records", OptionType::Int, "1048576", "records per batch at most"},
+      {"limits.max_decompressed_bytes", OptionType::ByteSize, "64MiB",
+       "largest decompressed batch"},
+      {"log.level", OptionType::String, "info", "debug, info, warn or error"},
+  };
+}
+
+namespace {
+std::chrono::milliseconds toMillis(std::chrono::nanoseconds value) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(value);
+}
+
+Result<std::size_t> positive(std::string_view key, std::uint64_t value, std::uint64_t max) {
+  if (value == 0 || value > max) {
+    return invalidArgument(std::string(key) + ": must be between 1 and " + std::to_string(max) +
+                           ", got " + std::to_string(value));
+  }
+  return static_cast<std::size_t>(value);
+}
+
+std::uint64_t nonNegative(std::int64_t value) {
+  return value < 0 ? 0 : static_cast<std::uint64_t>(value);
+}
+}  // namespace
+
+Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
+  AggregatorConfig config;
+  auto listen = http::parseListenAddress(table.getString("server.listen"));
+  if (!listen) {
+    return invalidArgument("server.listen: " + listen.status().message());
+  }
+  config.listen_host = listen->first;
+  config.listen_port = listen->second;
+  config.data_dir = table.getString("server.data_dir");
+  if (config.data_dir.empty()) {
+    return invalidArgument("server.data_dir: must not be empty");
+  }
+  config.sqlite_path = table.getString("storage.sqlite_path");
+  if (config.sqlite_path.empty()) {
+    config.sqlite_path = fs::join(config.data_dir, "faultline.db");
+  }
+
+  constexpr std::uint64_t kMaxBytes = 1ULL << 32;  // 4 GiB: beyond is a typo, not a plan
+  http::ServerLimits& limits = config.server_limits;
+  FL_ASSIGN_OR_RETURN(
+      limits.max_body_bytes,
+      positive("limits.max_body_bytes", table.getByteSize("limits.max_body_bytes"), kMaxBytes));
+  FL_ASSIGN_OR_RETURN(
+      limits.max_header_bytes,
+      positive("limits.max_header_bytes", table.getByteSize("limits.max_header_bytes"), 1 << 20));
+  limits.header_timeout = toMillis(table.getDuration("limits.header_timeout"));
+  limits.request_timeout = toMillis(table.getDuration("limits.request_timeout"));
+  limits.idle_timeout = toMillis(table.getDuration("limits.idle_timeout"));
+  FL_ASSIGN_OR_RETURN(limits.max_connections,
+                      positive("limits.max_connections",
+                               nonNegative(table.getInt("limits.max_connections")), 1 << 20));
+  FL_ASSIGN_OR_RETURN(
+      std::size_t workers,
+      positive("limits.worker_threads", nonNegative(table.getInt("limits.worker_threads")), 256));
+  limits.worker_threads = static_cast<unsigned>(workers);
+
+  wire::Limits& batch = config.batch_limits;
+  batch.max_compressed_bytes = limits.max_body_bytes;
+  FL_ASSIGN_OR_RETURN(batch.max_records,
+                      positive("limits.max_batch_records",
+                               nonNegative(table.getInt("limits.max_batch_records")), 1 << 26));
+  FL_ASSIGN_OR_RETURN(batch.max_decompressed_bytes,
+                      positive("limits.max_decompressed_bytes",
+                               table.getByteSize("limits.max_decompressed_bytes"), kMaxBytes));
+
+  if (!log::parseLevel(table.getString("log.level"), &config.log_level)) {
+    return invalidArgument("log.level: expected debug, info, warn or error, got '" +
+                           table.getString("log.level") + "'");
+  }
+  return config;
+}
+
+}  // namespace faultline::aggregator::config

@@ -1,0 +1,36 @@
+#pragma once
+
+// The aggregator's declared options (one table: validation, defaults, --help-config) and the
+// typed settings derived from them.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aggregator/http/server.h"
+#include "shared/config/option_table.h"
+#include "shared/util/log.h"
+#include "shared/util/status.h"
+#include "shared/wire/batch.h"
+
+namespace faultline::aggregator::config {
+
+/// Every option the aggregator reads, with defaults that work with no config file.
+std::vector<faultline::config::Option> aggregatorOptions();
+
+/// Typed, validated settings. Built once at start-up; read-only afterwards.
+struct AggregatorConfig {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 7070;
+  std::string data_dir = "./faultline-data";
+  std::string sqlite_path;  // resolved: <data_dir>/faultline.db when not set
+  http::ServerLimits server_limits;
+  wire::Limits batch_limits;
+  log::Level log_level = log::Level::Info;
+};
+
+/// Reads and checks the table (listen address, positive limits, log level). InvalidArgument
+/// names the key at fault.
+Result<AggregatorConfig> resolveConfig(const faultline::config::OptionTable& table);
+
+}  // namespace faultline::aggregator::config

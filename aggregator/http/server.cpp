@@ -1,0 +1,760 @@
+// The libuv side of the HTTP server: accepting, reading, timers, writing, and the hand-off of
+// requests to the worker pool and of responses back to the loop.
+#include "aggregator/http/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <unordered_map>
+
+#include "aggregator/http/request_parser.h"
+#include "aggregator/http/response_encoder.h"
+#include "aggregator/http/worker_pool.h"
+#include "shared/util/log.h"
+
+namespace faultline::aggregator::http {
+namespace {
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+// After a response that closes the connection, keep reading (and discarding) this long so the
+// client sees the response rather than a reset caused by its unread request bytes.
+constexpr std::uint64_t kLingerMs = 2000;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kComponent = "http";
+
+/// A response finished by a handler, on its way to the loop thread.
+struct Completion {
+  std::uint64_t connection_id = 0;
+  std::uint64_t request_seq = 0;
+  Response response;
+};
+
+/// Hands completions from any thread to the loop through one uv_async_t. Shared with every
+/// Respond callback so a handler may respond after the server is gone (the response is dropped).
+class CompletionQueue {
+ public:
+  explicit CompletionQueue(uv_async_t* async) : async_(async) {}
+
+  /// False when the server is closed (the completion is dropped).
+  bool post(Completion completion) {
+    std::lock_guard lock(mu_);
+    if (async_ == nullptr) {
+      return false;
+    }
+    items_.push_back(std::move(completion));
+    // Under the lock: close() clears async_ before uv_close, so the handle is alive here.
+    uv_async_send(async_);
+    return true;
+  }
+
+  std::vector<Completion> drain() {
+    std::lock_guard lock(mu_);
+    std::vector<Completion> out;
+    out.swap(items_);
+    return out;
+  }
+
+  void close() {
+    std::lock_guard lock(mu_);
+    async_ = nullptr;
+    items_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  uv_async_t* async_;
+  std::vector<Completion> items_;
+};
+
+/// The state behind one Respond callback: called at most once; if the last copy of the
+/// callback is destroyed uncalled (a handler dropped it or threw), a 500 is sent instead so
+/// the connection never hangs.
+class RespondState {
+ public:
+  RespondState(std::shared_ptr<CompletionQueue> queue, std::uint64_t connection_id,
+               std::uint64_t seq)
+      : queue_(std::move(queue)), connection_id_(connection_id), seq_(seq) {}
+  RespondState(const RespondState&) = delete;
+  RespondState& operator=(const RespondState&) = delete;
+
+  ~RespondState() {
+    if (!done_.load()) {
+      try {
+        send(Response::error(500, "internal", "the handler did not respond"));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): nothing left to tell anyone
+      }
+    }
+  }
+
+  void respond(Response response) {
+    if (done_.exchange(true)) {
+      log::warn(kComponent, "a handler responded twice; the second response is ignored");
+      return;
+    }
+    send(std::move(response));
+  }
+
+  /// Marks the request as answered without sending (the loop answered it itself).
+  void cancel() { done_.store(true); }
+
+ private:
+  void send(Response response) {
+    done_.store(true);
+    (void)queue_->post({connection_id_, seq_, std::move(response)});
+  }
+
+  std::shared_ptr<CompletionQueue> queue_;
+  std::uint64_t connection_id_;
+  std::uint64_t seq_;
+  std::atomic<bool> done_{false};
+};
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+/// A handler may ask for the connection to be closed after its response.
+bool headerSaysClose(const Response& response) {
+  for (const auto& [name, value] : response.headers) {
+    if (lowered(name) == "connection" && lowered(value).find("close") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string peerName(const uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof(addr);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return "";
+  }
+  char host[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    uv_ip4_name(in, host, sizeof(host));
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    uv_ip6_name(in6, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "";
+}
+
+void ignoreSigpipe() {
+  // libuv writes with write(2): a peer that reset the connection would raise SIGPIPE and kill
+  // the process. Every libuv server must ignore it.
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+}  // namespace
+
+namespace {
+void freeTcpOnClose(uv_handle_t* handle) noexcept {
+  delete reinterpret_cast<uv_tcp_t*>(handle);
+}
+void freeAsyncOnClose(uv_handle_t* handle) noexcept {
+  delete reinterpret_cast<uv_async_t*>(handle);
+}
+}  // namespace
+
+struct Server::Impl {
+  /// One client connection. Lives on the loop thread; owned by the Impl's map until closing
+  /// starts, then by its two handles (freed in the last close callback).
+  struct Connection {
+    Connection(Impl* s, std::uint64_t connection_id, ParserLimits limits)
+        : server(s), id(connection_id), parser(limits) {}
+
+    Impl* server;  // valid only while !closing
+    std::uint64_t id;
+    uv_tcp_t tcp{};
+    uv_timer_t timer{};
+    int open_handles = 0;
+    RequestParser parser;
+    std::string pending;  // received but not yet parsed (pipelined or read while busy)
+    std::string remote;
+
+    bool closing = false;
+    bool reading = false;
+    bool peer_eof = false;
+    bool lingering = false;
+    bool request_active = false;  // bytes of a request arrived; its response is not written yet
+    bool in_flight = false;       // request handed over; parsing waits for its response
+    bool continue_sent = false;
+    bool head_request = false;
+    bool keep_alive = false;
+    bool close_after_response = false;
+    unsigned http_minor = 1;
+    std::uint64_t request_seq = 0;
+    std::uint64_t request_start_ms = 0;
+    std::uint64_t idle_since_ms = 0;
+  };
+
+  struct WriteReq {
+    uv_write_t req{};
+    std::string data;
+    Connection* conn = nullptr;
+    bool is_response = false;
+  };
+
+  struct ShutdownReq {
+    uv_shutdown_t req{};
+  };
+
+  static void connectionHandleClosed(uv_handle_t* handle) noexcept {
+    auto* conn = static_cast<Connection*>(handle->data);
+    if (--conn->open_handles == 0) {
+      delete conn;
+    }
+  }
+
+  Impl(uv_loop_t* l, Router r, ServerLimits lim)
+      : loop(l),
+        router(std::move(r)),
+        limits(lim),
+        read_buffer(new char[kReadBufferSize]),
+        pool(lim.worker_threads, lim.max_pending_requests) {
+    async = new uv_async_t{};
+    uv_async_init(loop, async, &Impl::onAsync);
+    async->data = this;
+    completions = std::make_shared<CompletionQueue>(async);
+  }
+
+  ~Impl() { close(); }
+
+  // --- lifecycle -------------------------------------------------------------------------
+  Status listen(const std::string& host, int port_number) {
+    if (closed) {
+      return Status(Errc::FailedPrecondition, "http server is closed");
+    }
+    if (listener != nullptr) {
+      return Status(Errc::FailedPrecondition, "http server is already listening");
+    }
+    ignoreSigpipe();
+    sockaddr_storage addr{};
+    int rc = uv_ip4_addr(host.c_str(), port_number, reinterpret_cast<sockaddr_in*>(&addr));
+    if (rc != 0) {
+      rc = uv_ip6_addr(host.c_str(), port_number, reinterpret_cast<sockaddr_in6*>(&addr));
+    }
+    if (rc != 0) {
+      return invalidArgument("listen address '" + host + "' is not an IPv4 or IPv6 literal");
+    }
+    auto* tcp = new uv_tcp_t{};
+    uv_tcp_init(loop, tcp);
+    tcp->data = this;
+    const std::string where = host + ":" + std::to_string(port_number);
+    rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
+    if (rc == 0) {
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 511, &Impl::onConnection);
+    }
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(tcp), freeTcpOnClose);
+      return Status(rc == UV_EADDRINUSE || rc == UV_EACCES ? Errc::Unavailable : Errc::Internal,
+                    "listen on " + where + ": " + uv_strerror(rc));
+    }
+    sockaddr_storage bound{};
+    int len = sizeof(bound);
+    uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &len);
+    bound_port = bound.ss_family == AF_INET6
+                     ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                     : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    listener = tcp;
+    return Status::ok();
+  }
+
+  void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    // No completion reaches the loop from now on; handlers still running respond into nothing.
+    completions->close();
+    uv_close(reinterpret_cast<uv_handle_t*>(async), freeAsyncOnClose);
+    async = nullptr;
+    if (listener != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(listener), freeTcpOnClose);
+      listener = nullptr;
+    }
+    std::vector<Connection*> open;
+    open.reserve(connections.size());
+    for (auto& [id, conn] : connections) {
+      open.push_back(conn);
+    }
+    for (Connection* conn : open) {
+      closeConnection(conn);
+    }
+    pool.stop();
+  }
+
+  // --- accepting -------------------------------------------------------------------------
+  static void onConnection(uv_stream_t* listen_stream, int status) noexcept {
+    auto* self = static_cast<Impl*>(listen_stream->data);
+    if (status < 0) {
+      log::warn(kComponent, std::string("accept failed: ") + uv_strerror(status));
+      return;
+    }
+    try {
+      self->accept(listen_stream);
+    } catch (const std::exception& e) {
+      log::error(kComponent, std::string("accept: ") + e.what());
+    }
+  }
+
+  void accept(uv_stream_t* listen_stream) {
+    if (connections.size() >= limits.max_connections) {
+      // Accept and close at once: the client learns immediately instead of waiting in the
+      // backlog, and the kernel queue does not fill up.
+      auto* reject = new uv_tcp_t{};
+      uv_tcp_init(loop, reject);
+      if (uv_accept(listen_stream, reinterpret_cast<uv_stream_t*>(reject)) == 0) {
+        connections_rejected.fetch_add(1);
+      }
+      uv_close(reinterpret_cast<uv_handle_t*>(reject), freeTcpOnClose);
+      return;
+    }
+    auto* conn = new Connection(this, ++next_connection_id,
+                                ParserLimits{limits.max_header_bytes, limits.max_body_bytes});
+    uv_tcp_init(loop, &conn->tcp);
+    uv_timer_init(loop, &conn->timer);
+    conn->tcp.data = conn;
+    conn->timer.data = conn;
+    conn->open_handles = 2;
+    int rc = uv_accept(listen_stream, reinterpret_cast<uv_stream_t*>(&conn->tcp));
+    if (rc != 0) {
+      conn->closing = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), connectionHandleClosed);
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->timer), connectionHandleClosed);
+      return;
+    }
+    connections.emplace(conn->id, conn);
+    connections_accepted.fetch_add(1);
+    uv_tcp_nodelay(&conn->tcp, 1);
+    conn->remote = peerName(&conn->tcp);
+    conn->idle_since_ms = uv_now(loop);
+    startReading(conn);
+    armTimer(conn);
+  }
+
+  // --- reading and parsing ---------------------------------------------------------------
+  void startReading(Connection* conn) {
+    if (conn->reading || conn->closing || conn->peer_eof) {
+      return;
+    }
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), &Impl::onAlloc, &Impl::onRead) ==
+        0) {
+      conn->reading = true;
+    } else {
+      closeConnection(conn);
+    }
+  }
+
+  void stopReading(Connection* conn) {
+    if (conn->reading) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn->tcp));
+      conn->reading = false;
+    }
+  }
+
+  static void onAlloc(uv_handle_t* handle, std::size_t /*suggested*/, uv_buf_t* buf) noexcept {
+    auto* conn = static_cast<Connection*>(handle->data);
+    // One buffer per server: libuv calls alloc and read back to back on this thread, and
+    // onRead copies what it keeps.
+    buf->base = conn->server->read_buffer.get();
+    buf->len = kReadBufferSize;
+  }
+
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+    auto* conn = static_cast<Connection*>(stream->data);
+    if (conn->closing) {
+      return;
+    }
+    Impl* self = conn->server;
+    try {
+      self->handleRead(conn, nread, buf);
+    } catch (const std::exception& e) {
+      log::error(kComponent, std::string("connection ") + conn->remote + ": " + e.what());
+      self->closeConnection(conn);
+    }
+  }
+
+  void handleRead(Connection* conn, ssize_t nread, const uv_buf_t* buf) {
+    if (nread == 0) {
+      return;  // EAGAIN
+    }
+    if (nread < 0) {
+      if (nread != UV_EOF || conn->lingering || !conn->in_flight) {
+        // Reset, or a clean end with nothing owed to the client.
+        closeConnection(conn);
+        return;
+      }
+      // Half-close after a request: answer it, then close.
+      conn->peer_eof = true;
+      stopReading(conn);
+      return;
+    }
+    if (conn->lingering) {
+      return;  // discarded: the response is out and the connection is closing
+    }
+    conn->pending.append(buf->base, static_cast<std::size_t>(nread));
+    if (conn->in_flight) {
+      // Pipelined bytes wait for the response; stop reading if they pile up.
+      if (conn->pending.size() > std::max<std::size_t>(kReadBufferSize, limits.max_header_bytes)) {
+        stopReading(conn);
+      }
+      return;
+    }
+    processPending(conn);
+  }
+
+  void processPending(Connection* conn) {
+    std::size_t offset = 0;
+    while (!conn->closing && !conn->in_flight && offset < conn->pending.size()) {
+      if (!conn->request_active) {
+        conn->request_active = true;
+        conn->request_start_ms = uv_now(loop);
+      }
+      auto result = conn->parser.feed(std::string_view(conn->pending).substr(offset));
+      offset += result.consumed;
+      if (result.event == ParseEvent::NeedMore) {
+        break;
+      }
+      if (result.event == ParseEvent::ContinueExpected) {
+        conn->continue_sent = true;
+        write(conn, std::string(kContinue), false);
+        continue;
+      }
+      if (result.event == ParseEvent::RequestReady) {
+        dispatch(conn, conn->parser.takeRequest());
+        break;
+      }
+      const ParseError& error = conn->parser.error();
+      conn->in_flight = true;
+      conn->keep_alive = false;
+      conn->head_request = false;
+      sendResponse(conn, Response::error(error.status, error.code, error.message));
+      break;
+    }
+    if (!conn->closing) {
+      conn->pending.erase(0, offset);
+      armTimer(conn);
+    }
+  }
+
+  // --- dispatching -----------------------------------------------------------------------
+  void dispatch(Connection* conn, ParsedRequest parsed) {
+    requests.fetch_add(1);
+    conn->in_flight = true;
+    conn->keep_alive = parsed.keep_alive;
+    conn->http_minor = parsed.http_minor;
+    conn->head_request = parsed.request.method == "HEAD";
+    const std::uint64_t seq = ++conn->request_seq;
+    uv_timer_stop(&conn->timer);
+
+    Request& request = parsed.request;
+    request.remote_address = conn->remote;
+    const Handler* handler = nullptr;
+    const Handler* get_handler = nullptr;
+    std::vector<std::string> allowed;
+    for (const Router::Route& route : router.routes()) {
+      if (route.path != request.path) {
+        continue;
+      }
+      allowed.push_back(route.method);
+      if (route.method == request.method) {
+        handler = &route.handler;
+      } else if (route.method == "GET") {
+        get_handler = &route.handler;
+      }
+    }
+    if (handler == nullptr && conn->head_request) {
+      handler = get_handler;  // HEAD is GET without the body
+    }
+    if (handler == nullptr) {
+      if (allowed.empty()) {
+        sendResponse(conn, Response::error(404, "not_found", "no route for " + request.path));
+        return;
+      }
+      if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) {
+        allowed.emplace_back("HEAD");
+      }
+      std::sort(allowed.begin(), allowed.end());
+      allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+      std::string allow;
+      for (const std::string& method : allowed) {
+        allow += allow.empty() ? method : ", " + method;
+      }
+      Response response = Response::error(405, "method_not_allowed",
+                                          request.method + " is not allowed on " + request.path);
+      response.headers.emplace_back("Allow", allow);
+      sendResponse(conn, std::move(response));
+      return;
+    }
+
+    auto state = std::make_shared<RespondState>(completions, conn->id, seq);
+    Respond respond = [state](Response response) { state->respond(std::move(response)); };
+    std::function<void()> job = [handler, req = std::move(request),
+                                 done = std::move(respond)]() mutable {
+      (*handler)(std::move(req), std::move(done));
+    };
+    if (!pool.trySubmit(std::move(job))) {
+      state->cancel();
+      Response response =
+          Response::error(503, "overloaded", "too many requests are waiting; retry shortly");
+      response.headers.emplace_back("Retry-After", "1");
+      sendResponse(conn, std::move(response));
+    }
+  }
+
+  static void onAsync(uv_async_t* handle) noexcept {
+    auto* self = static_cast<Impl*>(handle->data);
+    try {
+      for (Completion& completion : self->completions->drain()) {
+        self->complete(std::move(completion));
+      }
+    } catch (const std::exception& e) {
+      log::error(kComponent, std::string("delivering responses: ") + e.what());
+    }
+  }
+
+  void complete(Completion completion) {
+    auto it = connections.find(completion.connection_id);
+    if (it == connections.end() || it->second->closing || !it->second->in_flight ||
+        it->second->request_seq != completion.request_seq) {
+      responses_dropped.fetch_add(1);
+      return;
+    }
+    sendResponse(it->second, std::move(completion.response));
+  }
+
+  // --- writing ---------------------------------------------------------------------------
+  /// Sends the final response to the current request; precondition: conn->in_flight.
+  void sendResponse(Connection* conn, Response response) {
+    const bool close = !conn->keep_alive || conn->peer_eof || closed || headerSaysClose(response);
+    conn->close_after_response = close;
+    if (response.status >= 500) {
+      responses_5xx.fetch_add(1);
+    } else if (response.status >= 400) {
+      responses_4xx.fetch_add(1);
+    }
+    EncodeOptions options;
+    options.head_request = conn->head_request;
+    options.close = close;
+    options.keep_alive_header = !close && conn->http_minor == 0;
+    options.date = currentDate();
+    write(conn, encodeResponse(response, options), true);
+  }
+
+  std::string_view currentDate() {
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    if (now != date_second) {
+      date_second = now;
+      date_text = httpDate(now);
+    }
+    return date_text;
+  }
+
+  void write(Connection* conn, std::string data, bool is_response) {
+    auto* req = new WriteReq;
+    req->data = std::move(data);
+    req->conn = conn;
+    req->is_response = is_response;
+    uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+    int rc =
+        uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &buf, 1, &Impl::onWrite);
+    if (rc != 0) {
+      delete req;
+      closeConnection(conn);
+    }
+  }
+
+  static void onWrite(uv_write_t* req, int status) noexcept {
+    std::unique_ptr<WriteReq> write_req(reinterpret_cast<WriteReq*>(req));
+    Connection* conn = write_req->conn;
+    if (conn->closing) {
+      return;
+    }
+    Impl* self = conn->server;
+    if (status < 0) {
+      self->closeConnection(conn);
+      return;
+    }
+    if (write_req->is_response) {
+      try {
+        self->responseWritten(conn);
+      } catch (const std::exception& e) {
+        log::error(kComponent, std::string("after response: ") + e.what());
+        self->closeConnection(conn);
+      }
+    }
+  }
+
+  void responseWritten(Connection* conn) {
+    conn->in_flight = false;
+    conn->request_active = false;
+    conn->continue_sent = false;
+    if (conn->close_after_response) {
+      startLingeringClose(conn);
+      return;
+    }
+    conn->idle_since_ms = uv_now(loop);
+    startReading(conn);
+    processPending(conn);
+  }
+
+  void startLingeringClose(Connection* conn) {
+    if (conn->peer_eof) {
+      closeConnection(conn);
+      return;
+    }
+    conn->lingering = true;
+    auto* req = new ShutdownReq;
+    req->req.data = conn;
+    int rc = uv_shutdown(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp),
+                         [](uv_shutdown_t* r, int /*status*/) noexcept {
+                           delete reinterpret_cast<ShutdownReq*>(r);
+                         });
+    if (rc != 0) {
+      delete req;
+      closeConnection(conn);
+      return;
+    }
+    startReading(conn);
+    uv_timer_start(&conn->timer, &Impl::onTimer, kLingerMs, 0);
+  }
+
+  // --- timers ----------------------------------------------------------------------------
+  void armTimer(Connection* conn) {
+    if (conn->closing || conn->lingering) {
+      return;
+    }
+    if (conn->in_flight) {
+      uv_timer_stop(&conn->timer);
+      return;
+    }
+    const std::uint64_t header_ms = static_cast<std::uint64_t>(limits.header_timeout.count());
+    const std::uint64_t request_ms = static_cast<std::uint64_t>(limits.request_timeout.count());
+    const std::uint64_t idle_ms = static_cast<std::uint64_t>(limits.idle_timeout.count());
+    std::uint64_t deadline = 0;
+    if (!conn->request_active) {
+      // A fresh connection gets the header timeout for its first byte: connecting and sending
+      // nothing is the cheapest slowloris.
+      deadline = conn->idle_since_ms + (conn->request_seq == 0 ? header_ms : idle_ms);
+    } else if (!conn->parser.readingBody()) {
+      deadline = conn->request_start_ms + std::min(header_ms, request_ms);
+    } else {
+      deadline = conn->request_start_ms + request_ms;
+    }
+    const std::uint64_t now = uv_now(loop);
+    uv_timer_start(&conn->timer, &Impl::onTimer, deadline > now ? deadline - now : 0, 0);
+  }
+
+  static void onTimer(uv_timer_t* timer) noexcept {
+    auto* conn = static_cast<Connection*>(timer->data);
+    if (conn->closing) {
+      return;
+    }
+    Impl* self = conn->server;
+    if (conn->lingering) {
+      self->closeConnection(conn);
+      return;
+    }
+    self->timeouts.fetch_add(1);
+    if (conn->request_active && !conn->in_flight && !conn->continue_sent) {
+      try {
+        conn->in_flight = true;
+        conn->keep_alive = false;
+        conn->head_request = false;
+        self->sendResponse(
+            conn, Response::error(408, "request_timeout", "the request was not received in time"));
+        return;
+      } catch (const std::exception& e) {
+        log::error(kComponent, std::string("timeout response: ") + e.what());
+      }
+    }
+    self->closeConnection(conn);
+  }
+
+  // --- closing ---------------------------------------------------------------------------
+  void closeConnection(Connection* conn) {
+    if (conn->closing) {
+      return;
+    }
+    conn->closing = true;
+    connections.erase(conn->id);
+    connections_closed.fetch_add(1);
+    uv_timer_stop(&conn->timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&conn->timer), connectionHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), connectionHandleClosed);
+  }
+
+  uv_loop_t* loop;
+  Router router;
+  ServerLimits limits;
+  std::unique_ptr<char[]> read_buffer;
+  uv_async_t* async = nullptr;  // freed in its close callback
+  std::shared_ptr<CompletionQueue> completions;
+  uv_tcp_t* listener = nullptr;  // freed in its close callback
+  int bound_port = 0;
+  bool closed = false;
+  std::uint64_t next_connection_id = 0;
+  std::unordered_map<std::uint64_t, Connection*> connections;
+  std::int64_t date_second = -1;
+  std::string date_text;
+
+  std::atomic<std::uint64_t> connections_accepted{0};
+  std::atomic<std::uint64_t> connections_rejected{0};
+  std::atomic<std::uint64_t> connections_closed{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> responses_4xx{0};
+  std::atomic<std::uint64_t> responses_5xx{0};
+  std::atomic<std::uint64_t> responses_dropped{0};
+  std::atomic<std::uint64_t> timeouts{0};
+
+  // Last: its threads are joined (by close()) before anything above is destroyed.
+  WorkerPool pool;
+};
+
+Server::Server(uv_loop_t* loop, Router router, ServerLimits limits)
+    : impl_(std::make_unique<Impl>(loop, std::move(router), limits)) {}
+
+Server::~Server() = default;
+
+Status Server::listen(const std::string& host, int port) {
+  return impl_->listen(host, port);
+}
+
+int Server::port() const {
+  return impl_->bound_port;
+}
+
+void Server::close() {
+  impl_->close();
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  s.connections_accepted = impl_->connections_accepted.load();
+  s.connections_rejected = impl_->connections_rejected.load();
+  s.connections_closed = impl_->connections_closed.load();
+  s.requests = impl_->requests.load();
+  s.responses_4xx = impl_->responses_4xx.load();
+  s.responses_5xx = impl_->responses_5xx.load();
+  s.responses_dropped = impl_->responses_dropped.load();
+  s.timeouts = impl_->timeouts.load();
+  return s;
+}
+
+}  // namespace faultline::aggregator::http

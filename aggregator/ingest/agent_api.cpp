@@ -1,0 +1,281 @@
+#include "aggregator/ingest/agent_api.h"
+
+#include <algorithm>
+#include <exception>
+#include <nlohmann/json.hpp>
+
+#include "aggregator/ingest/enroll_request.h"
+#include "shared/util/crypto.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::ingest {
+namespace {
+
+using http::Request;
+using http::Response;
+
+constexpr std::size_t kMaxSecretBytes = 256;
+
+std::string lowerTrim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return out;
+}
+
+/// The media type of a Content-Type header without parameters, lower-cased.
+std::string mediaType(const Request& request) {
+  const std::string* value = request.header("content-type");
+  if (value == nullptr) {
+    return {};
+  }
+  std::string_view text = *value;
+  return lowerTrim(text.substr(0, text.find(';')));
+}
+
+Response unauthenticated(std::string_view message) {
+  Response response = Response::error(401, "unauthenticated", message);
+  response.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return response;
+}
+
+Response internal(std::string_view what, const Status& status) {
+  log::error("agent-api", std::string(what) + ": " + status.toString());
+  return Response::error(500, "internal", std::string(what) + " failed");
+}
+
+Response storeUnavailable(const Status& status) {
+  Response response = status.code() == Errc::ResourceExhausted
+                          ? Response::error(503, "overloaded", status.message())
+                          : Response::error(503, "unavailable", status.message());
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+bool isTransient(const Status& status) {
+  return status.code() == Errc::ResourceExhausted || status.code() == Errc::Unavailable;
+}
+
+void safely(const char* what, const std::function<Response()>& handle,
+            const http::Respond& respond) {
+  Response response;
+  try {
+    response = handle();
+  } catch (const std::exception& e) {
+    log::error("agent-api", std::string(what) + " threw: " + e.what());
+    response = Response::error(500, "internal", std::string(what) + " failed");
+  }
+  respond(std::move(response));
+}
+
+}  // namespace
+
+AgentApi::AgentApi(store::Store& store, AgentApiOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+void AgentApi::health(Request&& request, const http::Respond& respond) {
+  safely(
+      "health", [&] { return handleHealth(request); }, respond);
+}
+void AgentApi::enroll(Request&& request, const http::Respond& respond) {
+  safely(
+      "enroll", [&] { return handleEnroll(request); }, respond);
+}
+void AgentApi::ingest(Request&& request, const http::Respond& respond) {
+  safely(
+      "ingest", [&] { return handleIngest(request); }, respond);
+}
+
+Response AgentApi::handleHealth(const Request& /*request*/) {
+  Status status = store_.ping();
+  if (!status.isOk()) {
+    log::warn("agent-api", "health check: " + status.toString());
+    return Response::error(503, "unavailable", "store unreachable");
+  }
+  return Response::json(200, R"({"status":"ok"})");
+}
+
+Response AgentApi::handleEnroll(const Request& request) {
+  if (mediaType(request) != "application/json") {
+    return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
+  }
+  auto parsed = parseEnrollRequest(request.body);
+  if (!parsed) {
+    if (parsed.code() == Errc::ResourceExhausted) {
+      return Response::error(413, "payload_too_large", parsed.status().message());
+    }
+    return Response::error(400, "bad_request", parsed.status().message());
+  }
+  store::NewAgent agent;
+  agent.token_hash = crypto::hashSecret(parsed->token);
+  agent.agent_id = "agt_" + crypto::randomHex(16);
+  std::string secret = crypto::randomToken("fas_");
+  agent.secret_hash = crypto::hashSecret(secret);
+  agent.hostname = std::move(parsed->hostname);
+  agent.version = std::move(parsed->version);
+  agent.now_ns = nowUnixNanos();
+  auto enrolled = store_.enrollAgent(agent);
+  if (!enrolled) {
+    switch (enrolled.code()) {
+      case Errc::NotFound: return Response::error(401, "invalid_token", "unknown enrollment token");
+      case Errc::AlreadyExists:
+        return Response::error(401, "token_used", "enrollment token already used");
+      case Errc::FailedPrecondition:
+        return Response::error(401, "token_expired", "enrollment token expired");
+      default:
+        if (isTransient(enrolled.status())) {
+          return storeUnavailable(enrolled.status());
+        }
+        return internal("enroll", enrolled.status());
+    }
+  }
+  // The hostname is client text; it is stored, not logged.
+  log::info("agent-api",
+            "enrolled agent " + enrolled->agent_id + " for tenant " + enrolled->tenant_name);
+  nlohmann::ordered_json body = {{"agent_id", enrolled->agent_id},
+                                 {"secret", secret},
+                                 {"tenant", enrolled->tenant_name},
+                                 {"tenant_id", enrolled->tenant_id}};
+  return Response::json(201, body.dump());
+}
+
+Result<store::AgentIdentity> AgentApi::authenticate(const Request& request) {
+  const std::string* header = request.header("authorization");
+  if (header == nullptr) {
+    return Status(Errc::Unauthenticated, "missing Authorization header");
+  }
+  std::string_view value = *header;
+  if (value.size() < 7 || lowerTrim(value.substr(0, 7)) != "bearer") {
+    return Status(Errc::Unauthenticated, "Authorization must be 'Bearer <agent secret>'");
+  }
+  value.remove_prefix(7);
+  while (!value.empty() && value.front() == ' ') {
+    value.remove_prefix(1);
+  }
+  while (!value.empty() && value.back() == ' ') {
+    value.remove_suffix(1);
+  }
+  if (value.empty() || value.size() > kMaxSecretBytes) {
+    return Status(Errc::Unauthenticated, "invalid agent secret");
+  }
+  std::string hash = crypto::hashSecret(value);
+  const std::int64_t now = monotonicNanos();
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto it = auth_cache_.find(hash);
+    if (it != auth_cache_.end()) {
+      if (it->second.expires_mono_ns > now) {
+        return it->second.identity;
+      }
+      auth_cache_.erase(it);
+    }
+  }
+  auto identity = store_.findAgentBySecretHash(hash);
+  if (!identity) {
+    if (identity.code() == Errc::NotFound) {
+      return Status(Errc::Unauthenticated, "invalid agent secret");
+    }
+    return identity.status();
+  }
+  std::lock_guard lock(cache_mutex_);
+  if (auth_cache_.size() >= options_.auth_cache_max_entries) {
+    auth_cache_.clear();  // crude but bounded; a miss only costs one indexed read
+  }
+  auth_cache_[hash] =
+      CachedAgent{*identity, now + std::chrono::nanoseconds(options_.auth_cache_ttl).count()};
+  return identity;
+}
+
+Response AgentApi::handleIngest(const Request& request) {
+  auto identity = authenticate(request);
+  if (!identity) {
+    if (identity.code() == Errc::Unauthenticated) {
+      return unauthenticated(identity.status().message());
+    }
+    if (isTransient(identity.status())) {
+      return storeUnavailable(identity.status());
+    }
+    return internal("authenticate", identity.status());
+  }
+  if (mediaType(request) != wire::kBatchContentType) {
+    return Response::error(415, "unsupported_media_type",
+                           "Content-Type must be " + std::string(wire::kBatchContentType));
+  }
+  const std::string* encoding = request.header("content-encoding");
+  if (encoding == nullptr || lowerTrim(*encoding) != wire::kBatchContentEncoding) {
+    return Response::error(415, "unsupported_media_type", "Content-Encoding must be zstd");
+  }
+  if (request.body.size() > options_.batch_limits.max_compressed_bytes) {
+    return Response::error(413, "payload_too_large",
+                           "batch larger than " +
+                               std::to_string(options_.batch_limits.max_compressed_bytes) +
+                               " bytes");
+  }
+  auto decoded = wire::decodeBatch(request.body, options_.batch_limits);
+  if (!decoded) {
+    if (decoded.code() == Errc::ResourceExhausted) {
+      return Response::error(413, "payload_too_large", decoded.status().message());
+    }
+    return Response::error(400, "bad_batch", decoded.status().message());
+  }
+  const wire::DecodedBatch& batch = **decoded;
+  if (batch.header.agent != identity->agent_id) {
+    return Response::error(403, "agent_mismatch",
+                           "batch is for another agent than the one authenticated");
+  }
+  store::NewBatch row;
+  row.tenant_id = identity->tenant_id;
+  row.agent_id = identity->agent_id;
+  row.epoch = batch.header.epoch;
+  row.seq = batch.header.seq;
+  row.record_count = batch.records.size();
+  row.line_bytes = batch.line_bytes;
+  row.min_ts_ns = batch.min_ts_ns;
+  row.max_ts_ns = batch.max_ts_ns;
+  row.received_at_ns = nowUnixNanos();
+  row.sources.assign(batch.sources.begin(), batch.sources.end());
+  row.payload = request.body;
+  auto stored = store_.storeBatch(row);
+  if (!stored) {
+    if (isTransient(stored.status())) {
+      return storeUnavailable(stored.status());
+    }
+    if (stored.code() == Errc::PermissionDenied) {
+      return Response::error(403, "agent_mismatch", stored.status().message());
+    }
+    return internal("store batch", stored.status());
+  }
+  nlohmann::ordered_json ack = {{"agent", row.agent_id},
+                                {"epoch", row.epoch},
+                                {"seq", row.seq},
+                                {"records", stored->record_count}};
+  Response response = Response::json(200, ack.dump());
+  if (stored->duplicate) {
+    response.headers.emplace_back("Faultline-Duplicate", "true");
+  }
+  return response;
+}
+
+http::Router buildRouter(AgentApi& api) {
+  http::Router router;
+  router.add("GET", "/healthz", [&api](Request&& request, http::Respond respond) {
+    api.health(std::move(request), respond);
+  });
+  router.add("POST", "/v1/agents/enroll", [&api](Request&& request, http::Respond respond) {
+    api.enroll(std::move(request), respond);
+  });
+  router.add("POST", "/v1/ingest", [&api](Request&& request, http::Respond respond) {
+    api.ingest(std::move(request), respond);
+  });
+  return router;
+}
+
+}  // namespace faultline::aggregator::ingest

@@ -1,0 +1,61 @@
+#pragma once
+
+// The HTTP endpoints agents use: enrollment, batch ingest, and the health check.
+//
+//   GET  /healthz            → 200 {"status":"ok"} when the store answers
+//   POST /v1/agents/enroll   → 201 {"agent_id","secret","tenant","tenant_id"}
+//   POST /v1/ingest          → 200 {"agent","epoch","seq","records"}  (same bytes on resend)
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "aggregator/http/server.h"
+#include "aggregator/store/store.h"
+#include "shared/wire/batch.h"
+
+namespace faultline::aggregator::ingest {
+
+struct AgentApiOptions {
+  wire::Limits batch_limits;  // max_compressed_bytes also caps the request body
+  /// How long a successful secret lookup is trusted without asking the store again.
+  std::chrono::milliseconds auth_cache_ttl{10'000};
+  std::size_t auth_cache_max_entries = 10'000;
+};
+
+/// Handlers for the agent endpoints. Thread-safe: the handlers run concurrently on the HTTP
+/// server's worker threads and block on the store. Does not own the store, which must outlive
+/// it (and the server that calls it).
+class AgentApi {
+ public:
+  AgentApi(store::Store& store, AgentApiOptions options);
+
+  /// Each handler calls `respond` exactly once, on the calling thread, and never throws.
+  void health(http::Request&& request, const http::Respond& respond);
+  void enroll(http::Request&& request, const http::Respond& respond);
+  void ingest(http::Request&& request, const http::Respond& respond);
+
+  http::Response handleHealth(const http::Request& request);
+  http::Response handleEnroll(const http::Request& request);
+  http::Response handleIngest(const http::Request& request);
+
+ private:
+  struct CachedAgent {
+    store::AgentIdentity identity;
+    std::int64_t expires_mono_ns = 0;
+  };
+  /// The agent behind a Bearer secret; NotFound/Unauthenticated when none.
+  Result<store::AgentIdentity> authenticate(const http::Request& request);
+
+  store::Store& store_;
+  AgentApiOptions options_;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, CachedAgent> auth_cache_;  // by secret hash
+};
+
+/// The routes of the aggregator's agent API, bound to `api` (which must outlive the router).
+http::Router buildRouter(AgentApi& api);
+
+}  // namespace faultline::aggregator::ingest

@@ -1,0 +1,221 @@
+// faultline-aggregator: CLI wiring only.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "aggregator/admin/admin.h"
+#include "aggregator/config/aggregator_config.h"
+#include "aggregator/serve/serve.h"
+#include "shared/config/option_table.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace {
+
+using namespace faultline;
+using faultline::aggregator::config::AggregatorConfig;
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+struct CommonFlags {
+  std::string config_file;
+  std::string listen;
+  std::string data_dir;
+};
+
+int fail(const Status& status) {
+  std::cerr << "faultline-aggregator: " << status.message() << '\n';
+  return status.code() == Errc::InvalidArgument ? kExitUsage : kExitRuntime;
+}
+
+/// Defaults, then the config file, then flags.
+Result<AggregatorConfig> loadConfig(const CommonFlags& flags) {
+  config::OptionTable table(aggregator::config::aggregatorOptions());
+  if (!flags.config_file.empty()) {
+    Status loaded = table.loadFile(flags.config_file);
+    if (!loaded.isOk()) {
+      return invalidArgument(loaded.message());
+    }
+  }
+  if (!flags.listen.empty()) {
+    FL_RETURN_IF_ERROR(table.set("server.listen", flags.listen));
+  }
+  if (!flags.data_dir.empty()) {
+    FL_RETURN_IF_ERROR(table.set("server.data_dir", flags.data_dir));
+  }
+  FL_ASSIGN_OR_RETURN(AggregatorConfig resolved, aggregator::config::resolveConfig(table));
+  log::setLevel(resolved.log_level);
+  return resolved;
+}
+
+Status writeStdout(std::string_view chunk) {
+  if (std::fwrite(chunk.data(), 1, chunk.size(), stdout) != chunk.size()) {
+    return Status(Errc::Unavailable, "write to stdout failed");
+  }
+  return Status::ok();
+}
+
+/// Stored batches were accepted under some earlier config; reading them back must not fail
+/// because a limit was lowered since.
+wire::Limits exportLimits(const wire::Limits& configured) {
+  wire::Limits limits = configured;
+  wire::Limits defaults;
+  limits.max_compressed_bytes = std::max(limits.max_compressed_bytes, std::size_t{1} << 32);
+  limits.max_decompressed_bytes = std::max(limits.max_decompressed_bytes, std::size_t{1} << 32);
+  limits.max_records = std::max(limits.max_records, std::size_t{1} << 26);
+  limits.max_sources = std::max(limits.max_sources, defaults.max_sources);
+  return limits;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Faultline aggregator: receives agent log batches and stores them per tenant"};
+  app.name("faultline-aggregator");
+  app.require_subcommand(1);
+  app.fallthrough();
+  bool help_config = false;
+  app.add_flag("--help-config", help_config, "print every config option and exit");
+
+  CommonFlags flags;
+  auto addCommon = [&](CLI::App* command, bool with_listen) {
+    command->add_option("--config", flags.config_file, "TOML config file")
+        ->check(CLI::ExistingFile);
+    command->add_option("--data-dir", flags.data_dir, "data directory (server.data_dir)");
+    if (with_listen) {
+      command->add_option("--listen", flags.listen, "HOST:PORT (server.listen)");
+    }
+  };
+
+  CLI::App* serve = app.add_subcommand("serve", "run the aggregator");
+  addCommon(serve, true);
+
+  CLI::App* admin = app.add_subcommand("admin", "manage tenants, tokens, agents and logs");
+  admin->require_subcommand(1);
+  addCommon(admin, false);
+
+  CLI::App* tenant = admin->add_subcommand("tenant", "tenants")->require_subcommand(1);
+  CLI::App* tenant_create = tenant->add_subcommand("create", "create a tenant; prints its id");
+  std::string tenant_name;
+  tenant_create->add_option("NAME", tenant_name, "[a-z0-9][a-z0-9-]{0,62}")->required();
+
+  CLI::App* token = admin->add_subcommand("enrollment-token", "agent enrollment tokens");
+  token->require_subcommand(1);
+  CLI::App* token_create = token->add_subcommand("create", "create a one-time token; prints it");
+  std::string token_tenant;
+  std::string token_ttl = "24h";
+  token_create->add_option("--tenant", token_tenant, "tenant name")->required();
+  token_create->add_option("--ttl", token_ttl, "validity, e.g. 15m, 24h, 7d")
+      ->capture_default_str();
+
+  CLI::App* logs = admin->add_subcommand("logs", "stored logs")->require_subcommand(1);
+  CLI::App* logs_export = logs->add_subcommand("export", "write a tenant's lines to stdout");
+  std::string export_tenant;
+  std::optional<std::string> export_source;
+  std::optional<std::string> export_since;
+  std::optional<std::string> export_until;
+  logs_export->add_option("--tenant", export_tenant, "tenant name")->required();
+  logs_export->add_option("--source", export_source, "fnmatch glob on the source path");
+  logs_export->add_option("--since", export_since, "records at or after (RFC 3339, date, unix s)");
+  logs_export->add_option("--until", export_until, "records before (RFC 3339, date, unix s)");
+
+  CLI::App* agents = admin->add_subcommand("agents", "enrolled agents")->require_subcommand(1);
+  CLI::App* agents_list = agents->add_subcommand("list", "list a tenant's agents");
+  std::string agents_tenant;
+  agents_list->add_option("--tenant", agents_tenant, "tenant name")->required();
+
+  // --help-config must work without a subcommand.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help-config") {
+      config::OptionTable table(aggregator::config::aggregatorOptions());
+      std::cout << table.helpText();
+      return 0;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e, std::cout, std::cerr);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  try {
+    auto config = loadConfig(flags);
+    if (!config) {
+      std::cerr << "faultline-aggregator: config: " << config.status().message() << '\n';
+      return kExitUsage;
+    }
+    if (serve->parsed()) {
+      Status status = aggregator::serve::run(*config, stdout);
+      return status.isOk() ? 0 : fail(status);
+    }
+
+    auto store = aggregator::admin::openStore(*config);
+    if (!store) {
+      return fail(store.status());
+    }
+    if (tenant_create->parsed()) {
+      auto created = aggregator::admin::createTenant(**store, tenant_name);
+      if (!created) {
+        return fail(created.status());
+      }
+      std::cout << created->id << std::endl;
+      return 0;
+    }
+    if (token_create->parsed()) {
+      auto ttl = parseDuration(token_ttl);
+      if (!ttl) {
+        return fail(invalidArgument("--ttl: " + ttl.status().message()));
+      }
+      auto created = aggregator::admin::createEnrollmentToken(**store, token_tenant, *ttl);
+      if (!created) {
+        return fail(created.status());
+      }
+      std::cout << *created << std::endl;
+      return 0;
+    }
+    if (logs_export->parsed()) {
+      aggregator::admin::ExportFilter filter;
+      filter.source_glob = export_source;
+      if (export_since) {
+        auto since = parseTimestamp(*export_since);
+        if (!since) {
+          return fail(invalidArgument("--since: " + since.status().message()));
+        }
+        filter.since_ns = *since;
+      }
+      if (export_until) {
+        auto until = parseTimestamp(*export_until);
+        if (!until) {
+          return fail(invalidArgument("--until: " + until.status().message()));
+        }
+        filter.until_ns = *until;
+      }
+      auto exported = aggregator::admin::exportLogs(
+          **store, export_tenant, filter, exportLimits(config->batch_limits), &writeStdout);
+      if (std::fflush(stdout) != 0 && exported) {
+        return fail(Status(Errc::Unavailable, "write to stdout failed"));
+      }
+      if (!exported) {
+        return fail(exported.status());
+      }
+      return 0;
+    }
+    if (agents_list->parsed()) {
+      auto listed = aggregator::admin::listAgents(**store, agents_tenant);
+      if (!listed) {
+        return fail(listed.status());
+      }
+      std::cout << *listed << std::flush;
+      return 0;
+    }
+    std::cerr << "faultline-aggregator: no command given (try --help)\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "faultline-aggregator: " << e.what() << '\n';
+    return kExitRuntime;
+  }
+}

@@ -1,0 +1,171 @@
+#include "aggregator/store/sqlite/group_commit_writer.h"
+
+#include <exception>
+#include <vector>
+
+namespace faultline::aggregator::store::sqlite {
+namespace {
+constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
+constexpr std::string_view kCommit = "COMMIT";
+constexpr std::string_view kRollback = "ROLLBACK";
+constexpr std::string_view kSavepoint = "SAVEPOINT job";
+constexpr std::string_view kRelease = "RELEASE job";
+constexpr std::string_view kRollbackTo = "ROLLBACK TO job";
+}  // namespace
+
+GroupCommitWriter::GroupCommitWriter(sqlite3* db, Options options) : db_(db), options_(options) {}
+
+Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::start(sqlite3* db, Options options) {
+  std::unique_ptr<GroupCommitWriter> writer(new GroupCommitWriter(db, options));
+  FL_ASSIGN_OR_RETURN(writer->begin_, Stmt::prepare(db, kBegin));
+  FL_ASSIGN_OR_RETURN(writer->commit_, Stmt::prepare(db, kCommit));
+  FL_ASSIGN_OR_RETURN(writer->rollback_, Stmt::prepare(db, kRollback));
+  FL_ASSIGN_OR_RETURN(writer->savepoint_, Stmt::prepare(db, kSavepoint));
+  FL_ASSIGN_OR_RETURN(writer->release_, Stmt::prepare(db, kRelease));
+  FL_ASSIGN_OR_RETURN(writer->rollback_to_, Stmt::prepare(db, kRollbackTo));
+  writer->thread_ = std::thread([w = writer.get()] { w->loop(); });
+  return writer;
+}
+
+GroupCommitWriter::~GroupCommitWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+Status GroupCommitWriter::run(Job job) {
+  std::future<Status> done;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return unavailable("store is shutting down");
+    }
+    if (pending_ >= options_.max_pending) {
+      return Status(Errc::ResourceExhausted,
+                    "write queue full (" + std::to_string(options_.max_pending) + " jobs waiting)");
+    }
+    ++pending_;
+    queue_.push_back(Pending{std::move(job), {}});
+    done = queue_.back().done.get_future();
+  }
+  wake_.notify_one();
+  return done.get();
+}
+
+std::size_t GroupCommitWriter::pending() const {
+  std::lock_guard lock(mutex_);
+  return pending_;
+}
+
+GroupCommitWriter::Stats GroupCommitWriter::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void GroupCommitWriter::loop() {
+  std::deque<Pending> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // stopping, and every queued job has been run
+      }
+      while (!queue_.empty() && group.size() < options_.max_group) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    runGroup(group);
+    group.clear();
+  }
+}
+
+void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
+  // Accounting happens before completion so that a caller that sees its job done also sees
+  // the queue without it.
+  auto complete = [&](const std::vector<Status>& results) {
+    {
+      std::lock_guard lock(mutex_);
+      pending_ -= group.size();
+      stats_.groups += 1;
+      stats_.jobs += group.size();
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      group[i].done.set_value(results[i]);
+    }
+  };
+  Status begun = [&] {
+    StmtUse use(begin_);
+    return use->run();
+  }();
+  if (!begun.isOk()) {
+    complete(std::vector<Status>(group.size(), begun.withContext("begin write transaction")));
+    return;
+  }
+  std::vector<Status> results;
+  results.reserve(group.size());
+  Status aborted;  // set when SQLite rolled the whole transaction back on its own
+  for (Pending& pending : group) {
+    if (!aborted.isOk()) {
+      results.push_back(aborted);
+      continue;
+    }
+    Status status = [&] {
+      StmtUse use(savepoint_);
+      return use->run();
+    }();
+    if (status.isOk()) {
+      try {
+        status = pending.job();
+      } catch (const std::exception& e) {
+        status = internalError(std::string("write job threw: ") + e.what());
+      }
+      if (status.isOk()) {
+        StmtUse use(release_);
+        status = use->run();
+      } else if (sqlite3_get_autocommit(db_) == 0) {
+        StmtUse rollback_to(rollback_to_);
+        (void)rollback_to->run();
+        StmtUse release(release_);
+        (void)release->run();
+      }
+    }
+    // Some errors (disk full, I/O) end the transaction; nothing in this group can commit.
+    if (sqlite3_get_autocommit(db_) != 0) {
+      aborted = status.isOk() ? internalError("write transaction ended unexpectedly") : status;
+      for (Status& earlier : results) {
+        if (earlier.isOk()) {
+          earlier = aborted;
+        }
+      }
+      status = aborted;
+    }
+    results.push_back(status);
+  }
+  if (aborted.isOk()) {
+    Status committed = [&] {
+      StmtUse use(commit_);
+      return use->run();
+    }();
+    if (!committed.isOk()) {
+      if (sqlite3_get_autocommit(db_) == 0) {
+        StmtUse use(rollback_);
+        (void)use->run();
+      }
+      for (Status& result : results) {
+        if (result.isOk()) {
+          result = committed.withContext("commit");
+        }
+      }
+    }
+  }
+  complete(results);
+}
+
+}  // namespace faultline::aggregator::store::sqlite

@@ -1,0 +1,84 @@
+#pragma once
+
+// The one writer of a SQLite database: a thread that takes every queued write job, runs them
+// in one transaction (each inside its own SAVEPOINT, so a failing job rolls back alone) and
+// completes them after COMMIT. Many small writes then cost one fsync per group instead of one
+// each.
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "aggregator/store/sqlite/sqlite_util.h"
+#include "shared/util/status.h"
+
+namespace faultline::aggregator::store::sqlite {
+
+/// Thread: run() may be called from any thread; jobs run on the writer thread only, so the
+/// statements they use need no locking. Does not own the connection; the connection must
+/// outlive the writer.
+class GroupCommitWriter {
+ public:
+  /// A unit of work; runs on the writer thread inside a savepoint. Its non-ok Status rolls
+  /// back only its own changes. Results it writes to caller memory are valid only when run()
+  /// returns ok.
+  using Job = std::function<Status()>;
+
+  struct Options {
+    std::size_t max_pending = 1024;  // queued + running jobs; beyond: ResourceExhausted
+    std::size_t max_group = 512;     // jobs per transaction
+  };
+
+  struct Stats {
+    std::uint64_t groups = 0;  // transactions committed or rolled back
+    std::uint64_t jobs = 0;
+  };
+
+  static Result<std::unique_ptr<GroupCommitWriter>> start(sqlite3* db, Options options);
+  /// Finishes queued jobs, then joins the thread.
+  ~GroupCommitWriter();
+  GroupCommitWriter(const GroupCommitWriter&) = delete;
+  GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
+
+  /// Queues `job` and blocks until its transaction has committed (durable) or failed.
+  /// ResourceExhausted at once when max_pending jobs are already waiting.
+  Status run(Job job);
+
+  std::size_t pending() const;
+  Stats stats() const;
+
+ private:
+  struct Pending {
+    Job job;
+    std::promise<Status> done;
+  };
+
+  GroupCommitWriter(sqlite3* db, Options options);
+  void loop();
+  void runGroup(std::deque<Pending>& group);
+
+  sqlite3* db_;
+  Options options_;
+  Stmt begin_;
+  Stmt commit_;
+  Stmt rollback_;
+  Stmt savepoint_;
+  Stmt release_;
+  Stmt rollback_to_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  std::size_t pending_ = 0;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace faultline::aggregator::store::sqlite

@@ -1,0 +1,137 @@
+#include "aggregator/store/sqlite/migrations.h"
+
+#include "aggregator/store/sqlite/sqlite_util.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kCreateMigrationsTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+))sql";
+constexpr std::string_view kCurrentVersion =
+    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+constexpr std::string_view kRecordVersion =
+    "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)";
+
+// Logs are not rows: a batch is stored once, compressed as the agent sent it, with the facts
+// needed to find it (tenant, time range, sources) beside it.
+constexpr std::string_view kV1Initial = R"sql(
+CREATE TABLE tenancy_tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE agents_enrollment_tokens (
+  id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER,
+  used_by_agent TEXT
+);
+CREATE TABLE agents_agents (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  secret_hash TEXT NOT NULL UNIQUE,
+  hostname TEXT NOT NULL,
+  version TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  last_seen INTEGER,
+  batches INTEGER NOT NULL DEFAULT 0,
+  records INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX agents_agents_by_tenant ON agents_agents(tenant_id, enrolled_at);
+CREATE TABLE logs_batches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  agent_id TEXT NOT NULL REFERENCES agents_agents(id),
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  record_count INTEGER NOT NULL,
+  line_bytes INTEGER NOT NULL,
+  min_ts INTEGER NOT NULL,
+  max_ts INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  UNIQUE (agent_id, epoch, seq)
+);
+CREATE INDEX logs_batches_by_tenant ON logs_batches(tenant_id, id);
+CREATE TABLE logs_batch_sources (
+  batch_id INTEGER NOT NULL REFERENCES logs_batches(id),
+  tenant_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY (batch_id, source)
+) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "initial: tenants, enrollment tokens, agents, log batches", kV1Initial},
+  };
+  return kMigrations;
+}
+
+int latestSchemaVersion() {
+  return migrations().back().version;
+}
+
+Status migrate(sqlite3* db, const std::string& path) {
+  FL_RETURN_IF_ERROR(exec(db, kCreateMigrationsTable).withContext("migrate " + path));
+  FL_ASSIGN_OR_RETURN(Stmt current, Stmt::prepare(db, kCurrentVersion));
+  FL_ASSIGN_OR_RETURN(Stmt record, Stmt::prepare(db, kRecordVersion));
+  auto readVersion = [&]() -> Result<std::int64_t> {
+    StmtUse use(current);
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    return row ? use->columnInt(0) : 0;
+  };
+  auto tooNew = [&](std::int64_t version) {
+    return Status(Errc::FailedPrecondition,
+                  "database " + path + " has schema version " + std::to_string(version) +
+                      ", newer than this faultline-aggregator supports (" +
+                      std::to_string(latestSchemaVersion()) + "); upgrade the binary");
+  };
+  FL_ASSIGN_OR_RETURN(std::int64_t version, readVersion());
+  if (version > latestSchemaVersion()) {
+    return tooNew(version);
+  }
+  for (const Migration& migration : migrations()) {
+    if (migration.version <= version) {
+      continue;
+    }
+    FL_RETURN_IF_ERROR(exec(db, "BEGIN IMMEDIATE").withContext("migrate " + path));
+    auto apply = [&]() -> Status {
+      // Another process may have migrated between our read and our write lock.
+      FL_ASSIGN_OR_RETURN(std::int64_t locked_version, readVersion());
+      if (locked_version > latestSchemaVersion()) {
+        return tooNew(locked_version);
+      }
+      if (locked_version >= migration.version) {
+        return Status::ok();
+      }
+      FL_RETURN_IF_ERROR(exec(db, migration.sql));
+      StmtUse use(record);
+      use->bind(1, static_cast<std::int64_t>(migration.version))
+          .bind(2, migration.name)
+          .bind(3, nowUnixNanos());
+      return use->run();
+    };
+    Status status = apply();
+    if (!status.isOk()) {
+      (void)exec(db, "ROLLBACK");
+      return status.withContext("migrate " + path + " to version " +
+                                std::to_string(migration.version));
+    }
+    FL_RETURN_IF_ERROR(exec(db, "COMMIT").withContext("migrate " + path));
+    version = migration.version;
+  }
+  return Status::ok();
+}
+
+}  // namespace faultline::aggregator::store::sqlite

@@ -1,0 +1,414 @@
+#include "aggregator/store/sqlite/sqlite_store.h"
+
+#include <fnmatch.h>
+
+#include "aggregator/store/sqlite/migrations.h"
+#include "shared/util/crypto.h"
+
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+// Writer-side statements (writer thread only).
+constexpr std::string_view kInsertTenant =
+    "INSERT INTO tenancy_tenants(id, name, created_at) VALUES (?1, ?2, ?3)";
+constexpr std::string_view kInsertToken =
+    "INSERT INTO agents_enrollment_tokens(tenant_id, token_hash, created_at, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4)";
+constexpr std::string_view kSelectToken =
+    "SELECT t.id, t.tenant_id, t.expires_at, t.used_at, n.name "
+    "FROM agents_enrollment_tokens t JOIN tenancy_tenants n ON n.id = t.tenant_id "
+    "WHERE t.token_hash = ?1";
+constexpr std::string_view kUseToken =
+    "UPDATE agents_enrollment_tokens SET used_at = ?2, used_by_agent = ?3 "
+    "WHERE id = ?1 AND used_at IS NULL";
+constexpr std::string_view kInsertAgent =
+    "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kFindBatch =
+    "SELECT record_count FROM logs_batches "
+    "WHERE agent_id = ?1 AND epoch = ?2 AND seq = ?3 AND tenant_id = ?4";
+constexpr std::string_view kTouchAgent =
+    "UPDATE agents_agents SET last_seen = MAX(COALESCE(last_seen, 0), ?3), "
+    "batches = batches + ?4, records = records + ?5 WHERE id = ?1 AND tenant_id = ?2";
+constexpr std::string_view kInsertBatch =
+    "INSERT INTO logs_batches(tenant_id, agent_id, epoch, seq, record_count, line_bytes, "
+    "min_ts, max_ts, received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr std::string_view kInsertSource =
+    "INSERT OR IGNORE INTO logs_batch_sources(batch_id, tenant_id, source) VALUES (?1, ?2, ?3)";
+
+// Reader-side statements (one set per read connection).
+constexpr std::string_view kPing = "SELECT COUNT(*) FROM schema_migrations";
+constexpr std::string_view kTenantByName =
+    "SELECT id, name, created_at FROM tenancy_tenants WHERE name = ?1";
+constexpr std::string_view kAgentBySecret =
+    "SELECT a.id, a.tenant_id, t.name FROM agents_agents a "
+    "JOIN tenancy_tenants t ON t.id = a.tenant_id WHERE a.secret_hash = ?1";
+constexpr std::string_view kListAgents =
+    "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records "
+    "FROM agents_agents WHERE tenant_id = ?1 ORDER BY enrolled_at, id";
+// Export order is each agent stream's own order: batches of one (agent, epoch) by seq, since
+// an agent's pipelined or retried batches may commit out of seq order; streams in the order
+// they first arrived. Ids only: payloads are fetched one by one so the sort stays small.
+constexpr std::string_view kTenantBatches =
+    "WITH firsts AS (SELECT agent_id, epoch, MIN(id) AS first_id FROM logs_batches "
+    "  WHERE tenant_id = ?1 GROUP BY agent_id, epoch) "
+    "SELECT b.id FROM logs_batches b "
+    "JOIN firsts f ON f.agent_id = b.agent_id AND f.epoch = b.epoch "
+    "WHERE b.tenant_id = ?1 AND b.max_ts >= ?2 AND b.min_ts < ?3 AND (?4 IS NULL OR EXISTS ("
+    "  SELECT 1 FROM logs_batch_sources s WHERE s.batch_id = b.id AND fnmatch(?4, s.source)))"
+    " ORDER BY f.first_id, b.seq";
+constexpr std::string_view kBatchPayload =
+    "SELECT payload FROM logs_batches WHERE id = ?1 AND tenant_id = ?2";
+
+void fnmatchSql(sqlite3_context* context, int argc, sqlite3_value** argv) noexcept {
+  if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL ||
+      sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(context);
+    return;
+  }
+  const auto* pattern = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  if (pattern == nullptr || text == nullptr) {
+    sqlite3_result_error_nomem(context);
+    return;
+  }
+  sqlite3_result_int(context, ::fnmatch(pattern, text, 0) == 0 ? 1 : 0);
+}
+
+std::int64_t asSigned(std::uint64_t value) {
+  return static_cast<std::int64_t>(value);
+}
+
+}  // namespace
+
+struct SqliteStore::WriteStatements {
+  Stmt insert_tenant;
+  Stmt insert_token;
+  Stmt select_token;
+  Stmt use_token;
+  Stmt insert_agent;
+  Stmt find_batch;
+  Stmt touch_agent;
+  Stmt insert_batch;
+  Stmt insert_source;
+};
+
+struct SqliteStore::Reader {
+  DbPtr db;  // declared first: statements are finalized before the connection closes
+  Stmt ping;
+  Stmt tenant_by_name;
+  Stmt agent_by_secret;
+  Stmt list_agents;
+  Stmt tenant_batches;
+  Stmt batch_payload;
+};
+
+/// Borrows a read connection; gives it back to the pool on destruction.
+class SqliteStore::ReaderLease {
+ public:
+  ReaderLease(SqliteStore* store, std::unique_ptr<Reader> reader)
+      : store_(store), reader_(std::move(reader)) {}
+  ReaderLease(ReaderLease&&) noexcept = default;
+  ReaderLease& operator=(ReaderLease&&) = delete;
+  ~ReaderLease() {
+    if (reader_ != nullptr) {
+      store_->releaseReader(std::move(reader_));
+    }
+  }
+  Reader* operator->() { return reader_.get(); }
+
+ private:
+  SqliteStore* store_;
+  std::unique_ptr<Reader> reader_;
+};
+
+SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {}
+
+SqliteStore::~SqliteStore() {
+  writer_.reset();  // finish queued writes while the statements still exist
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options)));
+  const std::string& path = store->options_.path;
+  FL_ASSIGN_OR_RETURN(store->write_db_, openDatabase(path, store->options_.busy_timeout_ms));
+  sqlite3* db = store->write_db_.get();
+  FL_RETURN_IF_ERROR(migrate(db, path));
+  auto stmts = std::make_unique<WriteStatements>();
+  FL_ASSIGN_OR_RETURN(stmts->insert_tenant, Stmt::prepare(db, kInsertTenant));
+  FL_ASSIGN_OR_RETURN(stmts->insert_token, Stmt::prepare(db, kInsertToken));
+  FL_ASSIGN_OR_RETURN(stmts->select_token, Stmt::prepare(db, kSelectToken));
+  FL_ASSIGN_OR_RETURN(stmts->use_token, Stmt::prepare(db, kUseToken));
+  FL_ASSIGN_OR_RETURN(stmts->insert_agent, Stmt::prepare(db, kInsertAgent));
+  FL_ASSIGN_OR_RETURN(stmts->find_batch, Stmt::prepare(db, kFindBatch));
+  FL_ASSIGN_OR_RETURN(stmts->touch_agent, Stmt::prepare(db, kTouchAgent));
+  FL_ASSIGN_OR_RETURN(stmts->insert_batch, Stmt::prepare(db, kInsertBatch));
+  FL_ASSIGN_OR_RETURN(stmts->insert_source, Stmt::prepare(db, kInsertSource));
+  store->write_ = std::move(stmts);
+  FL_ASSIGN_OR_RETURN(store->writer_,
+                      GroupCommitWriter::start(db, {store->options_.max_pending_writes,
+                                                    store->options_.max_group_jobs}));
+  // Fail at open, not at the first request, when readers cannot be set up.
+  FL_ASSIGN_OR_RETURN(auto lease, store->acquireReader());
+  (void)lease;
+  return store;
+}
+
+Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<Reader> reader = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return ReaderLease(this, std::move(reader));
+    }
+  }
+  auto reader = std::make_unique<Reader>();
+  FL_ASSIGN_OR_RETURN(reader->db, openDatabase(options_.path, options_.busy_timeout_ms));
+  sqlite3* db = reader->db.get();
+  int rc = sqlite3_create_function_v2(db, "fnmatch", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                      &fnmatchSql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    return sqliteStatus(db, rc, "register fnmatch");
+  }
+  FL_ASSIGN_OR_RETURN(reader->ping, Stmt::prepare(db, kPing));
+  FL_ASSIGN_OR_RETURN(reader->tenant_by_name, Stmt::prepare(db, kTenantByName));
+  FL_ASSIGN_OR_RETURN(reader->agent_by_secret, Stmt::prepare(db, kAgentBySecret));
+  FL_ASSIGN_OR_RETURN(reader->list_agents, Stmt::prepare(db, kListAgents));
+  FL_ASSIGN_OR_RETURN(reader->tenant_batches, Stmt::prepare(db, kTenantBatches));
+  FL_ASSIGN_OR_RETURN(reader->batch_payload, Stmt::prepare(db, kBatchPayload));
+  return ReaderLease(this, std::move(reader));
+}
+
+void SqliteStore::releaseReader(std::unique_ptr<Reader> reader) {
+  std::lock_guard lock(readers_mutex_);
+  if (idle_readers_.size() < options_.max_idle_readers) {
+    idle_readers_.push_back(std::move(reader));
+  }
+}
+
+Status SqliteStore::ping() {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->ping);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return internalError("ping returned no row");
+  }
+  return Status::ok();
+}
+
+Result<Tenant> SqliteStore::createTenant(std::string_view name, std::int64_t now_ns) {
+  if (!validTenantName(name)) {
+    return invalidArgument("invalid tenant name '" + std::string(name) +
+                           "': use 1-63 of [a-z0-9-], starting with a letter or digit");
+  }
+  Tenant tenant{"tnt_" + crypto::randomHex(12), std::string(name), now_ns};
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_tenant);
+    use->bind(1, tenant.id).bind(2, tenant.name).bind(3, tenant.created_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return Status(Errc::AlreadyExists, "tenant '" + tenant.name + "' already exists");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return tenant;
+}
+
+Result<Tenant> SqliteStore::findTenantByName(std::string_view name) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->tenant_by_name);
+  use->bind(1, name);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no tenant named '" + std::string(name) + "'");
+  }
+  return Tenant{std::string(use->columnText(0)), std::string(use->columnText(1)),
+                use->columnInt(2)};
+}
+
+Status SqliteStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                                          std::int64_t now_ns, std::int64_t expires_at_ns) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_token);
+    use->bind(1, tenant_id).bind(2, token_hash).bind(3, now_ns).bind(4, expires_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    // Foreign key (unknown tenant) or, with negligible odds, a duplicate token hash.
+    return Status(Errc::NotFound, "create enrollment token: " + status.message());
+  }
+  return status;
+}
+
+Result<AgentIdentity> SqliteStore::enrollAgent(const NewAgent& agent) {
+  AgentIdentity identity;
+  Status status = writer_->run([&]() -> Status {
+    std::int64_t token_id = 0;
+    {
+      StmtUse use(write_->select_token);
+      use->bind(1, agent.token_hash);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (!row) {
+        return notFound("unknown enrollment token");
+      }
+      token_id = use->columnInt(0);
+      identity.tenant_id = std::string(use->columnText(1));
+      identity.tenant_name = std::string(use->columnText(4));
+      if (!use->columnIsNull(3)) {
+        return Status(Errc::AlreadyExists, "enrollment token already used");
+      }
+      if (use->columnInt(2) <= agent.now_ns) {
+        return Status(Errc::FailedPrecondition, "enrollment token expired");
+      }
+    }
+    {
+      StmtUse use(write_->use_token);
+      use->bind(1, token_id).bind(2, agent.now_ns).bind(3, agent.agent_id);
+      FL_RETURN_IF_ERROR(use->run());
+      if (sqlite3_changes(write_db_.get()) != 1) {
+        return Status(Errc::AlreadyExists, "enrollment token already used");
+      }
+    }
+    StmtUse use(write_->insert_agent);
+    use->bind(1, agent.agent_id)
+        .bind(2, identity.tenant_id)
+        .bind(3, agent.secret_hash)
+        .bind(4, agent.hostname)
+        .bind(5, agent.version)
+        .bind(6, agent.now_ns);
+    Status inserted = use->run();
+    if (!inserted.isOk()) {
+      return internalError("create agent: " + inserted.message());
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  identity.agent_id = agent.agent_id;
+  return identity;
+}
+
+Result<AgentIdentity> SqliteStore::findAgentBySecretHash(std::string_view secret_hash) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->agent_by_secret);
+  use->bind(1, secret_hash);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no agent with this secret");
+  }
+  return AgentIdentity{std::string(use->columnText(0)), std::string(use->columnText(1)),
+                       std::string(use->columnText(2))};
+}
+
+Result<StoredBatch> SqliteStore::storeBatch(const NewBatch& batch) {
+  StoredBatch stored;
+  Status status = writer_->run([&]() -> Status {
+    const std::int64_t epoch = asSigned(batch.epoch);
+    const std::int64_t seq = asSigned(batch.seq);
+    {
+      StmtUse use(write_->find_batch);
+      use->bind(1, batch.agent_id).bind(2, epoch).bind(3, seq).bind(4, batch.tenant_id);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (row) {
+        stored.duplicate = true;
+        stored.record_count = static_cast<std::uint64_t>(use->columnInt(0));
+      }
+    }
+    {
+      // Also proves that the agent belongs to the tenant named by the caller.
+      StmtUse use(write_->touch_agent);
+      use->bind(1, batch.agent_id)
+          .bind(2, batch.tenant_id)
+          .bind(3, batch.received_at_ns)
+          .bind(4, std::int64_t{stored.duplicate ? 0 : 1})
+          .bind(5, stored.duplicate ? std::int64_t{0} : asSigned(batch.record_count));
+      FL_RETURN_IF_ERROR(use->run());
+      if (sqlite3_changes(write_db_.get()) != 1) {
+        return Status(Errc::PermissionDenied,
+                      "agent " + batch.agent_id + " does not belong to this tenant");
+      }
+    }
+    if (stored.duplicate) {
+      return Status::ok();
+    }
+    std::int64_t batch_id = 0;
+    {
+      StmtUse use(write_->insert_batch);
+      use->bind(1, batch.tenant_id)
+          .bind(2, batch.agent_id)
+          .bind(3, epoch)
+          .bind(4, seq)
+          .bind(5, asSigned(batch.record_count))
+          .bind(6, asSigned(batch.line_bytes))
+          .bind(7, batch.min_ts_ns)
+          .bind(8, batch.max_ts_ns)
+          .bind(9, batch.received_at_ns)
+          .bindBlobStatic(10, batch.payload);
+      FL_RETURN_IF_ERROR(use->run());
+      batch_id = sqlite3_last_insert_rowid(write_db_.get());
+    }
+    for (const std::string& source : batch.sources) {
+      StmtUse use(write_->insert_source);
+      use->bind(1, batch_id).bind(2, batch.tenant_id).bind(3, source);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+    stored.record_count = batch.record_count;
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return stored;
+}
+
+Status SqliteStore::forEachBatch(std::string_view tenant_id, const BatchQuery& query,
+                                 const std::function<Status(std::string_view payload)>& visit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  std::vector<std::int64_t> ids;
+  {
+    StmtUse use(reader->tenant_batches);
+    use->bind(1, tenant_id).bind(2, query.since_ns).bind(3, query.until_ns);
+    if (query.source_glob) {
+      use->bind(4, *query.source_glob);
+    } else {
+      use->bindNull(4);
+    }
+    for (;;) {
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (!row) {
+        break;
+      }
+      ids.push_back(use->columnInt(0));
+    }
+  }
+  for (std::int64_t id : ids) {
+    StmtUse use(reader->batch_payload);
+    use->bind(1, id).bind(2, tenant_id);
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (row) {
+      FL_RETURN_IF_ERROR(visit(use->columnText(0)));
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->list_agents);
+  use->bind(1, tenant_id);
+  std::vector<AgentSummary> agents;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return agents;
+    }
+    agents.push_back(AgentSummary{std::string(use->columnText(0)), std::string(use->columnText(1)),
+                                  std::string(use->columnText(2)), use->columnInt(3),
+                                  use->columnInt(4), static_cast<std::uint64_t>(use->columnInt(5)),
+                                  static_cast<std::uint64_t>(use->columnInt(6))});
+  }
+}
+
+std::size_t SqliteStore::pendingWrites() const {
+  return writer_->pending();
+}
+
+}  // namespace faultline::aggregator::store::sqlite

@@ -1,0 +1,66 @@
+#pragma once
+
+// The SQLite engine of the aggregator Store: one file in WAL mode, one writer thread with group
+// commit (GroupCommitWriter), and a small pool of read connections.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "aggregator/store/sqlite/group_commit_writer.h"
+#include "aggregator/store/sqlite/sqlite_util.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::store::sqlite {
+
+struct SqliteStoreOptions {
+  std::string path;            // database file; its directory must exist
+  int busy_timeout_ms = 5000;  // wait for another process's write lock this long
+  std::size_t max_pending_writes = 1024;
+  std::size_t max_group_jobs = 512;
+  std::size_t max_idle_readers = 8;
+};
+
+/// Thread-safe; see Store. Owns its connections and writer thread; destroying it finishes
+/// queued writes first.
+class SqliteStore final : public Store {
+ public:
+  /// Opens or creates the database, applies migrations, starts the writer.
+  static Result<std::unique_ptr<SqliteStore>> open(SqliteStoreOptions options);
+  ~SqliteStore() override;
+
+  Status ping() override;
+  Result<Tenant> createTenant(std::string_view name, std::int64_t now_ns) override;
+  Result<Tenant> findTenantByName(std::string_view name) override;
+  Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                               std::int64_t now_ns, std::int64_t expires_at_ns) override;
+  Result<AgentIdentity> enrollAgent(const NewAgent& agent) override;
+  Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) override;
+  Result<StoredBatch> storeBatch(const NewBatch& batch) override;
+  Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
+                      const std::function<Status(std::string_view payload)>& visit) override;
+  Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
+  std::size_t pendingWrites() const override;
+
+  GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
+
+ private:
+  struct WriteStatements;
+  struct Reader;
+  class ReaderLease;
+
+  explicit SqliteStore(SqliteStoreOptions options);
+  Result<ReaderLease> acquireReader();
+  void releaseReader(std::unique_ptr<Reader> reader);
+
+  SqliteStoreOptions options_;
+  DbPtr write_db_;  // used only by the writer thread once open() returns
+  std::unique_ptr<WriteStatements> write_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Reader>> idle_readers_;
+};
+
+}  // namespace faultline::aggregator::store::sqlite

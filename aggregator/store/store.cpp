@@ -1,0 +1,21 @@
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::store {
+
+bool validTenantName(std::string_view name) {
+  if (name.empty() || name.size() > 63) {
+    return false;
+  }
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front())) {
+    return false;
+  }
+  for (char c : name) {
+    if (!alnum(c) && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace faultline::aggregator::store

@@ -1,0 +1,131 @@
+#pragma once
+
+// The aggregator's storage interface. One interface, one engine per database (SQLite now,
+// PostgreSQL later). Tenant scoping lives here: every method that touches tenant data takes the
+// tenant id as an argument and binds it into its query, so no caller can read or write another
+// tenant's rows by forgetting a WHERE clause.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/util/status.h"
+
+namespace faultline::aggregator::store {
+
+/// Tenant names: [a-z0-9][a-z0-9-]{0,62}.
+bool validTenantName(std::string_view name);
+
+struct Tenant {
+  std::string id;    // "tnt_<hex>"
+  std::string name;  // [a-z0-9][a-z0-9-]{0,62}
+  std::int64_t created_at_ns = 0;
+};
+
+/// What enrollment writes: the caller generates the agent id and secret, the store only ever
+/// sees the secret's hash.
+struct NewAgent {
+  std::string token_hash;   // hash of the one-time enrollment token presented
+  std::string agent_id;     // "agt_<hex>"
+  std::string secret_hash;  // hash of the agent secret handed back once
+  std::string hostname;
+  std::string version;
+  std::int64_t now_ns = 0;
+};
+
+/// The identity behind an agent secret.
+struct AgentIdentity {
+  std::string agent_id;
+  std::string tenant_id;
+  std::string tenant_name;
+};
+
+/// One accepted batch: the payload exactly as received plus the facts indexes need.
+struct NewBatch {
+  std::string tenant_id;
+  std::string agent_id;
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t record_count = 0;
+  std::uint64_t line_bytes = 0;
+  std::int64_t min_ts_ns = 0;
+  std::int64_t max_ts_ns = 0;
+  std::int64_t received_at_ns = 0;
+  std::vector<std::string> sources;  // distinct source paths in the batch
+  std::string_view payload;          // compressed bytes as received; must outlive storeBatch
+};
+
+struct StoredBatch {
+  bool duplicate = false;          // (agent, epoch, seq) was already stored; nothing written
+  std::uint64_t record_count = 0;  // of the stored batch (the first one, for a duplicate)
+};
+
+/// Which stored batches a log export reads. Filters are coarse (batch level); the caller
+/// still filters records.
+struct BatchQuery {
+  std::optional<std::string> source_glob;  // fnmatch(3) pattern, flags 0
+  std::int64_t since_ns = INT64_MIN;       // keep batches with max_ts >= since
+  std::int64_t until_ns = INT64_MAX;       // keep batches with min_ts < until
+};
+
+struct AgentSummary {
+  std::string agent_id;
+  std::string hostname;
+  std::string version;
+  std::int64_t enrolled_at_ns = 0;
+  std::int64_t last_seen_ns = 0;  // 0: never sent a batch
+  std::uint64_t batches = 0;
+  std::uint64_t records = 0;
+};
+
+/// Storage for tenancy, agents and log batches. All methods are thread-safe and may block
+/// (disk, locks); call them from worker threads, never from an event loop.
+///
+/// Error codes: NotFound (no such tenant/token/agent visible to the caller), AlreadyExists
+/// (unique name, used token), FailedPrecondition (expired token, schema too new),
+/// ResourceExhausted (write queue full: retry later), Unavailable (database busy), others are
+/// Internal.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Checks that the database answers a query.
+  virtual Status ping() = 0;
+
+  virtual Result<Tenant> createTenant(std::string_view name, std::int64_t now_ns) = 0;
+  virtual Result<Tenant> findTenantByName(std::string_view name) = 0;
+
+  /// Stores the hash of a one-time enrollment token for a tenant.
+  virtual Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                                       std::int64_t now_ns, std::int64_t expires_at_ns) = 0;
+
+  /// Consumes the enrollment token and creates the agent in one transaction: of two concurrent
+  /// uses exactly one succeeds. NotFound: unknown token; AlreadyExists: token already used;
+  /// FailedPrecondition: token expired.
+  virtual Result<AgentIdentity> enrollAgent(const NewAgent& agent) = 0;
+
+  /// The agent whose secret hashes to `secret_hash`; NotFound otherwise.
+  virtual Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) = 0;
+
+  /// Stores one batch unless (agent, epoch, seq) is already stored, and updates the agent's
+  /// last_seen and counters, in one transaction that is durable when this returns. The agent
+  /// must belong to `batch.tenant_id` (PermissionDenied otherwise). ResourceExhausted when
+  /// the write queue is full (nothing stored).
+  virtual Result<StoredBatch> storeBatch(const NewBatch& batch) = 0;
+
+  /// Calls `visit(payload)` for each stored batch of the tenant that may match `query`, in
+  /// arrival (commit) order, one batch in memory at a time. Stops at the first non-ok status
+  /// from `visit` and returns it.
+  virtual Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
+                              const std::function<Status(std::string_view payload)>& visit) = 0;
+
+  virtual Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) = 0;
+
+  /// Write jobs queued or in flight (for overload decisions and tests).
+  virtual std::size_t pendingWrites() const = 0;
+};
+
+}  // namespace faultline::aggregator::store
