@@ -13,6 +13,26 @@ import sys
 import tempfile
 import time
 
+# Every process a test starts, so that a failing test never leaves one running.
+_PROCESSES = []
+
+
+def _track(proc):
+    _PROCESSES.append(proc)
+    return proc
+
+
+def kill_all():
+    for proc in _PROCESSES:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+    _PROCESSES.clear()
+
+
 def binary(name):
     BIN_DIR = os.environ.get("FAULTLINE_BIN_DIR", "")
     for candidate in (os.path.join(BIN_DIR, "bin", name), os.path.join(BIN_DIR, name)):
@@ -54,10 +74,10 @@ class Aggregator:
 
     def start(self, port=0):
         out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
+        self.proc = _track(subprocess.Popen(
             [binary("faultline-aggregator"), "serve", "--config", self.config,
              "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=out)
+            stdout=subprocess.PIPE, stderr=out))
         line = self.proc.stdout.readline().decode()
         if "listening on http://" not in line:
             self.proc.kill()
@@ -128,8 +148,8 @@ class Agent:
                 "--state-dir", self.state_dir]
         for p in paths:
             args += ["--path", p]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "ab"))
+        self.proc = _track(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                            stderr=open(self.log_path, "ab")))
         return self
 
     def kill(self, sig=signal.SIGKILL):
@@ -161,6 +181,7 @@ class Workdir:
         return self.path
 
     def __exit__(self, exc_type, exc, tb):
+        kill_all()
         if exc_type is not None:
             for name in sorted(os.listdir(self.path)):
                 if name.endswith(".log") and not name.startswith("app"):
