@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "shared/util/memory.h"
 #include "agent/config/agent_config.h"
 #include "agent/enroll/enroll.h"
 #include "agent/enroll/identity.h"
@@ -50,6 +51,7 @@ Result<AgentConfig> buildConfig(const std::string& config_file, const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  faultline::tuneAllocatorForBatches();
   CLI::App app{"faultline-agent: ships log files to a Faultline aggregator"};
   app.require_subcommand(1);
   bool help_config = false;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "shared/util/memory.h"
 #include "aggregator/admin/admin.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/serve/serve.h"
@@ -73,6 +74,7 @@ wire::Limits exportLimits(const wire::Limits& configured) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  faultline::tuneAllocatorForBatches();
   CLI::App app{"Faultline aggregator: receives agent log batches and stores them per tenant"};
   app.name("faultline-aggregator");
   app.require_subcommand(1);

@@ -163,38 +163,43 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
         return bad("too many records: " + std::to_string(n));
       }
       batch->records.reserve(n);
+      std::uint64_t previous_src = 0;
+      std::int64_t previous_ts = 0;
       for (std::uint32_t i = 0; i < n; ++i) {
         std::uint32_t rfields = 0;
         if (!in.readMapHeader(&rfields)) {
           return bad(in.error());
         }
         Record record;
-        std::uint64_t src = 0;
+        std::uint64_t src = previous_src;
+        record.ts_ns = previous_ts;
         bool has_src = false, has_ts = false, has_line = false, has_nonl = false;
         for (std::uint32_t j = 0; j < rfields; ++j) {
           std::string_view rkey;
           if (!in.readString(&rkey)) {
             return bad(in.error());
           }
-          if (rkey == "src" && !has_src) {
-            has_src = in.readUint(&src);
-          } else if (rkey == "ts" && !has_ts) {
-            has_ts = in.readInt(&record.ts_ns);
-          } else if (rkey == "line" && !has_line) {
+          if (rkey == "l" && !has_line) {
             has_line = in.readBinary(&record.line);
-          } else if (rkey == "nonl" && !has_nonl) {
+          } else if (rkey == "s" && !has_src) {
+            has_src = in.readUint(&src);
+          } else if (rkey == "t" && !has_ts) {
+            has_ts = in.readInt(&record.ts_ns);
+          } else if (rkey == "n" && !has_nonl) {
             has_nonl = in.readBool(&record.no_newline);
           } else {
             return bad("record " + std::to_string(i) + ": unknown or repeated key '" +
-                       std::string(rkey) + "'");
+                       std::string(rkey.substr(0, 64)) + "'");
           }
           if (in.failed()) {
             return bad(in.error());
           }
         }
-        if (!has_src || !has_ts || !has_line) {
-          return bad("record " + std::to_string(i) + " needs src, ts and line");
+        if (!has_line || (i == 0 && !has_ts)) {
+          return bad("record " + std::to_string(i) + " needs l" + (i == 0 ? " and t" : ""));
         }
+        previous_src = src;
+        previous_ts = record.ts_ns;
         if (record.line.size() > limits.max_line_bytes) {
           return bad("record " + std::to_string(i) + ": line longer than " +
                      std::to_string(limits.max_line_bytes) + " bytes");
@@ -317,7 +322,8 @@ Result<std::unique_ptr<DecodedBatch>> decodeBatchMsgpack(std::string_view msgpac
                                                " bytes");
   }
   auto batch = std::make_unique<DecodedBatch>();
-  batch->storage = std::make_unique<char[]>(msgpack.size() + 1);
+  // new char[] rather than make_unique<char[]>: no zero-fill of a buffer about to be overwritten.
+  batch->storage.reset(new char[msgpack.size() + 1]);
   std::memcpy(batch->storage.get(), msgpack.data(), msgpack.size());
   batch->storage_size = msgpack.size();
   return decodeOwned(std::move(batch), limits);
@@ -329,6 +335,41 @@ Result<std::unique_ptr<DecodedBatch>> decodeBatch(std::string_view compressed,
     return Status(Errc::ResourceExhausted, "compressed batch larger than " +
                                                std::to_string(limits.max_compressed_bytes) +
                                                " bytes");
+  }
+  // Fast path: one complete frame that declares its size (the agent always pledges it) is
+  // decompressed straight into the batch's storage, with one reused context per thread.
+  std::uint32_t magic = 0;
+  if (compressed.size() >= 4) {
+    std::memcpy(&magic, compressed.data(), 4);
+  }
+  unsigned long long declared =
+      magic == ZSTD_MAGICNUMBER ? ZSTD_getFrameContentSize(compressed.data(), compressed.size())
+                                : ZSTD_CONTENTSIZE_ERROR;
+  if (declared != ZSTD_CONTENTSIZE_ERROR && declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+      ZSTD_findFrameCompressedSize(compressed.data(), compressed.size()) == compressed.size()) {
+    if (declared > limits.max_decompressed_bytes) {
+      return Status(Errc::ResourceExhausted, "batch decompresses to " + std::to_string(declared) +
+                                                 " bytes, more than " +
+                                                 std::to_string(limits.max_decompressed_bytes));
+    }
+    thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(),
+                                                                            ZSTD_freeDCtx);
+    if (!dctx) {
+      return internalError("ZSTD_createDCtx failed");
+    }
+    auto batch = std::make_unique<DecodedBatch>();
+    const auto size = static_cast<std::size_t>(declared);
+    batch->storage.reset(new char[size + 1]);
+    std::size_t n = ZSTD_decompressDCtx(dctx.get(), batch->storage.get(), size,
+                                        compressed.data(), compressed.size());
+    if (ZSTD_isError(n)) {
+      return bad(std::string("zstd: ") + ZSTD_getErrorName(n));
+    }
+    if (n != size) {
+      return bad("zstd frame shorter than its declared size");
+    }
+    batch->storage_size = size;
+    return decodeOwned(std::move(batch), limits);
   }
   auto raw = zstdDecompress(compressed, limits.max_decompressed_bytes);
   if (!raw) {
@@ -360,18 +401,27 @@ std::uint32_t BatchBuilder::sourceIndex(std::string_view path) {
 
 void BatchBuilder::addRecord(std::uint32_t source, std::int64_t ts_ns, std::string_view line,
                              bool no_newline) {
+  const bool first = record_count_ == 0;
+  const bool put_source = !first ? source != last_source_ : source != 0;
+  const bool put_ts = first || ts_ns != last_ts_;
   Packer pk(&records_);
-  pk.map(no_newline ? 4 : 3);
-  pk.str("src");
-  pk.u64(source);
-  pk.str("ts");
-  pk.i64(ts_ns);
-  pk.str("line");
+  pk.map(1 + (put_source ? 1 : 0) + (put_ts ? 1 : 0) + (no_newline ? 1 : 0));
+  pk.str("l");
   pk.bin(line);
+  if (put_source) {
+    pk.str("s");
+    pk.u64(source);
+  }
+  if (put_ts) {
+    pk.str("t");
+    pk.i64(ts_ns);
+  }
   if (no_newline) {
-    pk.str("nonl");
+    pk.str("n");
     pk.boolean(true);
   }
+  last_source_ = source;
+  last_ts_ = ts_ns;
   ++record_count_;
   line_bytes_ += line.size();
 }
@@ -442,6 +492,8 @@ Result<std::string> BatchBuilder::seal(const BatchHeader& header, int level) {
 }
 
 void BatchBuilder::reset() {
+  last_source_ = 0;
+  last_ts_ = 0;
   sources_.clear();
   records_.clear();
   record_count_ = 0;

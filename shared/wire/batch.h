@@ -4,9 +4,13 @@
 //
 //   { "v": 1, "agent": str, "epoch": uint, "seq": uint, "sent_at": int (unix ns),
 //     "sources": [str...], "templates": [{"id": uint, "text": str}...],
-//     "records": [{"src": uint (index into sources), "ts": int (unix ns), "line": bin,
-//                  "nonl": true (optional: no '\n' followed this piece in the file)}...] }
+//     "records": [{"l": bin, "s": uint, "t": int, "n": true}...] }
 //
+// A record: "l" the line's bytes (required); "s" the index into sources and "t" the read time
+// (unix ns), each omitted when equal to the previous record's (the first record's "t" is
+// required, its "s" defaults to 0); "n" (optional, true) when no '\n' followed these bytes in
+// the file. Keys are short and repeated values omitted because a batch holds thousands of
+// records: the record envelope is 5 bytes instead of ~25, which is ~10% less for zstd to chew.
 // Lines travel as msgpack bin (raw bytes, not necessarily UTF-8) without their '\n', so the
 // aggregator can reconstruct the file byte for byte. Decoding is strict: unknown keys, wrong
 // types, out-of-range indexes, trailing bytes and anything over the Limits are errors.
@@ -123,6 +127,8 @@ class BatchBuilder {
   std::size_t record_count_ = 0;
   std::size_t line_bytes_ = 0;
   std::string sealed_;  // compression output buffer, reused
+  std::uint32_t last_source_ = 0;  // previous record's values: equal ones are omitted
+  std::int64_t last_ts_ = 0;
   struct Compressor;
   std::unique_ptr<Compressor> compressor_;
 };

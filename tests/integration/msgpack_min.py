@@ -62,5 +62,5 @@ def batch(agent, epoch, seq, lines, source="/var/log/test.log", ts=1_700_000_000
     return {
         "v": 1, "agent": agent, "epoch": epoch, "seq": seq, "sent_at": ts,
         "sources": [source], "templates": [],
-        "records": [{"src": 0, "ts": ts + i, "line": line} for i, line in enumerate(lines)],
+        "records": [{"l": line, "s": 0, "t": ts + i} for i, line in enumerate(lines)],
     }

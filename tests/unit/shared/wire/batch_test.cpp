@@ -135,3 +135,43 @@ TEST_CASE("zstd decompression refuses bombs past the cap") {
   REQUIRE(ok.isOk());
   CHECK(ok->size() == zeros.size());
 }
+
+TEST_CASE("repeated source and time are omitted on the wire and restored when decoding") {
+  BatchBuilder builder;
+  std::uint32_t a = builder.sourceIndex("a");
+  std::uint32_t b = builder.sourceIndex("b");
+  builder.addRecord(a, 500, "one");
+  builder.addRecord(a, 500, "two");    // same source and time: envelope only
+  builder.addRecord(b, 500, "three");  // source changes
+  builder.addRecord(b, 900, "four");   // time changes
+  builder.addRecord(b, 900, "five");
+  std::string encoded = builder.encodeMsgpack(header(1));
+  auto decoded = decodeBatchMsgpack(encoded);
+  REQUIRE_MESSAGE(decoded.isOk(), decoded.status().toString());
+  const auto& records = (*decoded)->records;
+  REQUIRE(records.size() == 5);
+  CHECK(records[1].source == a);
+  CHECK(records[1].ts_ns == 500);
+  CHECK(records[2].source == b);
+  CHECK(records[2].ts_ns == 500);
+  CHECK(records[3].ts_ns == 900);
+  CHECK(records[4].source == b);
+  CHECK(records[4].ts_ns == 900);
+  CHECK(records[4].line == "five");
+
+  // A record repeating both values costs 1 (map) + 2 ("l") + 2 (bin8 header) bytes + the line.
+  BatchBuilder one;
+  one.addRecord(one.sourceIndex("x"), 7, "first");
+  std::size_t before = one.encodedBytes();
+  one.addRecord(0, 7, "0123456789");
+  CHECK(one.encodedBytes() - before == 5 + 10);
+}
+
+TEST_CASE("the first record must carry its time") {
+  // {"v":1,"agent":"a","epoch":1,"seq":1,"sources":["s"],"records":[{"l":"x"}]}
+  std::string msg = "\x86\xa1v\x01\xa5" "agent\xa1" "a\xa5" "epoch\x01\xa3seq\x01\xa7sources\x91\xa1s"
+                    "\xa7records\x91\x81\xa1l\xc4\x01x";
+  auto decoded = decodeBatchMsgpack(msg);
+  CHECK_FALSE(decoded.isOk());
+  CHECK(decoded.status().message().find("needs l and t") != std::string::npos);
+}

@@ -1,0 +1,16 @@
+#include "shared/util/memory.h"
+
+#include <malloc.h>
+
+namespace faultline {
+
+void tuneAllocatorForBatches() {
+#if defined(__GLIBC__)
+  // Buffers up to 64 MiB (the largest decompressed batch) come from the heap and are reused.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  // Keep up to 128 MiB of freed memory instead of returning it after every batch.
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
+
+}  // namespace faultline
