@@ -77,7 +77,7 @@ echo $! >"$home/demo-writer.pid"
 # 4. The agent, tailing the demo log from its first byte.
 printf '[inputs]\nstart_at = "beginning"\n' >"$home/agent.toml"
 "$bin/faultline-agent" run --config "$home/agent.toml" --state-dir "$home/agent" \
-  --path "$home/demo/*.log" 2>"$home/agent.log" &
+  --path "$home/demo/*.log" >/dev/null 2>"$home/agent.log" &
 echo $! >"$home/agent.pid"
 sleep 2
 
