@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan+UBSan) into build-fuzz/ and runs each one.
+# Usage: installers/fuzz.sh [SECONDS_PER_TARGET]   (default 60; CI runs a short smoke)
+# Seeds: tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/. New crashes are written to
+# build-fuzz/crashes/; a crash fails the run. Commit the input to tests/fuzz/regressions/<name>/,
+# where the unit tests replay it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${1:-60}
+build="$root/build-fuzz"
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DFAULTLINE_FUZZ=ON \
+  -DFAULTLINE_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+# target binary -> corpus name
+declare -A targets=(
+  [fuzz_batch_decode]=batch_decode
+  [fuzz_config]=config
+  [fuzz_http_request]=http_request
+  [fuzz_enroll_request]=enroll_request
+)
+ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
+mkdir -p "$build/crashes"
+for target in "${!targets[@]}"; do
+  name=${targets[$target]}
+  work="$build/corpus/$name"
+  mkdir -p "$work"
+  for seed in "$root/tests/fuzz/corpus/$name" "$root/tests/fuzz/regressions/$name"; do
+    if [ -d "$seed" ]; then cp -n "$seed"/* "$work"/ 2>/dev/null || true; fi
+  done
+  echo "== $target for ${seconds}s"
+  "$build/bin/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix="$build/crashes/$name-" -print_final_stats=1 "$work" 2>&1 |
+    grep -E "^(stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true
+  if ls "$build/crashes/$name-"* >/dev/null 2>&1; then
+    echo "fuzz: $target found a crash: $(ls "$build/crashes/$name-"*)" >&2
+    exit 1
+  fi
+done
+echo "fuzz: no crashes"
