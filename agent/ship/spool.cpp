@@ -116,37 +116,10 @@ Result<std::uint64_t> Spool::writeEntryFile(const std::string& dir, const SpoolE
   std::string name = fileName(entry.seq);
   std::string tmp = fs::join(dir, "." + name + ".tmp");
   std::string path = fs::join(dir, name);
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd.valid()) {
-    return errnoStatus("create spool entry", tmp, errno);
+  Status written = fs::writeFileAtomicParts(path, tmp, {header, payload, trailer}, 0600);
+  if (!written.isOk()) {
+    return written.withContext("write spool entry");
   }
-  std::string_view parts[3] = {header, payload, trailer};
-  for (std::string_view part : parts) {
-    while (!part.empty()) {
-      ssize_t n = ::write(fd.get(), part.data(), part.size());
-      if (n < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return errnoStatus("write spool entry", tmp, err);
-      }
-      part.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  if (::fdatasync(fd.get()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return errnoStatus("fsync spool entry", tmp, err);
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return errnoStatus("rename spool entry onto", path, err);
-  }
-  FL_RETURN_IF_ERROR(fs::syncDir(dir));
   return static_cast<std::uint64_t>(header.size() + payload.size() + trailer.size());
 }
 

@@ -75,32 +75,39 @@ Status syncDir(const std::string& path) {
 }
 
 Status writeFileAtomic(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  return writeFileAtomicParts(path, path + ".tmp." + std::to_string(::getpid()), {data}, mode);
+}
+
+Status writeFileAtomicParts(const std::string& path, const std::string& tmp,
+                            std::initializer_list<std::string_view> parts, unsigned mode) {
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) {
     return errnoStatus("create", tmp, errno);
   }
-  // The umask may have narrowed the mode; secrets rely on the exact bits.
-  if (::fchmod(fd.get(), mode) != 0) {
-    return errnoStatus("chmod", tmp, errno);
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return errnoStatus("write", tmp, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) {
+  auto failed = [&](std::string_view what) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return errnoStatus("fsync", tmp, err);
+    return errnoStatus(what, tmp, err);
+  };
+  // The umask may have narrowed the mode; secrets rely on the exact bits.
+  if (::fchmod(fd.get(), mode) != 0) {
+    return failed("chmod");
+  }
+  for (std::string_view part : parts) {
+    while (!part.empty()) {
+      ssize_t n = ::write(fd.get(), part.data(), part.size());
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return failed("write");
+      }
+      part.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  // fdatasync suffices for a new file: it flushes the data and the size needed to read it back.
+  if (::fdatasync(fd.get()) != 0) {
+    return failed("fsync");
   }
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
