@@ -276,7 +276,8 @@ struct Tailer::Impl {
     }
     Result<Candidate> best = notFound("no copy");
     for (const auto& m : matches) {
-      if ((m.dev == dev && m.ino == ino) || m.size <= pos || liveByInode(m.dev, m.ino) != nullptr) {
+      // m.size is not trusted here (see handleTruncation); the candidate's own fstat decides.
+      if ((m.dev == dev && m.ino == ino) || liveByInode(m.dev, m.ino) != nullptr) {
         continue;
       }
       auto c = openCandidate(m);
@@ -293,13 +294,12 @@ struct Tailer::Impl {
   /// The file under `s` shrank or changed its first bytes (copytruncate, or truncate and
   /// rewrite). Reads the rest of this stream from a copy when one exists; the truncated file
   /// then becomes a new stream.
-  void handleTruncation(Stream* s, std::uint64_t size_before, const std::vector<Match>* known) {
+  void handleTruncation(Stream* s, std::uint64_t size_before) {
     ++stats.truncations;
-    std::vector<Match> fresh;
-    if (known == nullptr) {
-      fresh = listMatches();
-      known = &fresh;
-    }
+    // Always a fresh listing: a scan's own listing can predate the copy, or hold the size of a
+    // copy that was still being written (seen under load: the copy was skipped as too short).
+    const std::vector<Match> fresh = listMatches();
+    const std::vector<Match>* known = &fresh;
     auto copy = findCopy(s->st.fingerprint, s->pos, s->st.dev, s->st.ino, *known);
     if (copy.isOk()) {
       log::info(kLog, "stream " + std::to_string(s->st.id) + " (" + s->st.source +
@@ -628,7 +628,7 @@ struct Tailer::Impl {
       s->last_seen_ns = now;
       const std::uint64_t size_before = s->size;
       if (!verify(s, s->pos)) {
-        handleTruncation(s, size_before, &matches);
+        handleTruncation(s, size_before);
       }
     }
     discover(matches, false);
@@ -715,7 +715,7 @@ struct Tailer::Impl {
     const std::uint64_t size_before = s->size;
     if (!verify(s, s->pos + len)) {
       // What was just read may belong to the rewritten file: drop it, recover from a copy.
-      handleTruncation(s, std::max(size_before, s->pos + len), nullptr);
+      handleTruncation(s, std::max(size_before, s->pos + len));
       return StepResult::Progress;
     }
     if (len == 0) {
