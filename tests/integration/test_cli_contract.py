@@ -63,10 +63,13 @@ def main():
         with open(app, "ab") as f:
             f.write(b"three\n")
         wait_for(lambda: agg.export("acme") == b"one\ntwo\nthree\n", 30, "appended line")
-        res = run(agent_bin, "status", "--state-dir", agent.state_dir)
-        assert res.returncode == 0, res
-        text = res.stdout.decode()
-        assert app in text and "spool" in text.lower(), text
+        # status.json is rewritten once a second: wait for the one that has read the file.
+        def status_shows_file():
+            res = run(agent_bin, "status", "--state-dir", agent.state_dir)
+            text = res.stdout.decode()
+            return text if res.returncode == 0 and app in text and "read: 3 lines" in text else None
+        text = wait_for(status_shows_file, 10, "status to show the file and its 3 lines")
+        assert "spool" in text.lower(), text
         log("ok  status:\n" + text)
 
         # Files that appear after the agent started are read from their first byte.

@@ -500,8 +500,16 @@ struct Tailer::Impl {
         return true;  // a copy of a stream: reading it would duplicate every line
       }
     }
-    if (c.fingerprint.size() >= kMinFingerprintBytes || c.path == c.source) {
+    if (c.fingerprint.size() >= kMinFingerprintBytes) {
       return false;
+    }
+    if (c.path == c.source) {
+      // A file with fewer than kMinFingerprintBytes has no reliable identity yet: registered
+      // now, it would take whatever bytes it holds when next looked at as its own, even a later
+      // generation written after a copytruncate the tailer never saw (and read that before the
+      // copy). Wait until it grows, or rotate_wait passes for a file that stays that small.
+      auto [it, inserted] = deferred.try_emplace(c.path, now);
+      return c.fingerprint.empty() || now - it->second < toNs(options.rotate_wait);
     }
     // A short file beside a lineage may be a copy being written or a real new generation;
     // wait (it holds no line worth the risk) until it grows or rotate_wait passes.
