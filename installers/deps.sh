@@ -11,8 +11,7 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libzstd-dev libmsgpack-dev libsqlite3-dev libpq-dev
   libcli11-dev doctest-dev libhttp-parser-dev libsodium-dev libtomlplusplus-dev nlohmann-json3-dev
   libssl-dev zstd sqlite3
-  # services used by the tests
-  postgresql nats-server
+  # PostgreSQL and NATS join this list with the issues that start them in .ci/run.
 )
 
 if [ "$(id -u)" -ne 0 ]; then
