@@ -67,6 +67,9 @@ def main():
         if not args.log:
             source = make_log(path, args.lines, args.seed)
         size = os.path.getsize(path)
+        # Counting the lines also pulls the file into the page cache, as a log that was just
+        # written is. This VM's host reclaims page cache between runs; a cold read costs the
+        # agent ~0.4 CPU-s more (docs/benchmarks.md), so warm it right before the run.
         with open(path, "rb") as f:
             lines = sum(1 for _ in f)
 
