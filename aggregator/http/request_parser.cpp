@@ -182,6 +182,15 @@ int RequestParser::onMessageBegin(http_parser* p) noexcept {
   return 0;
 }
 
+bool RequestParser::countTrailer(std::size_t len) {
+  trailer_bytes_ += len;
+  if (trailer_bytes_ > limits_.max_header_bytes) {
+    fail(431, "header_too_large", "request trailers exceed the size limit");
+    return false;
+  }
+  return true;
+}
+
 int RequestParser::onUrl(http_parser* p, const char* at, std::size_t len) noexcept {
   self(p)->url_.append(at, len);
   return 0;
@@ -191,12 +200,7 @@ int RequestParser::onHeaderField(http_parser* p, const char* at, std::size_t len
   RequestParser* s = self(p);
   if (s->phase_ == Phase::Body) {
     // Trailers after a chunked body: bounded, then dropped.
-    s->trailer_bytes_ += len;
-    if (s->trailer_bytes_ > s->limits_.max_header_bytes) {
-      s->fail(431, "header_too_large", "request trailers exceed the size limit");
-      return 1;
-    }
-    return 0;
+    return s->countTrailer(len) ? 0 : 1;
   }
   auto& headers = s->current_.request.headers;
   if (headers.empty() || s->last_was_value_) {
@@ -213,12 +217,7 @@ int RequestParser::onHeaderField(http_parser* p, const char* at, std::size_t len
 int RequestParser::onHeaderValue(http_parser* p, const char* at, std::size_t len) noexcept {
   RequestParser* s = self(p);
   if (s->phase_ == Phase::Body) {
-    s->trailer_bytes_ += len;
-    if (s->trailer_bytes_ > s->limits_.max_header_bytes) {
-      s->fail(431, "header_too_large", "request trailers exceed the size limit");
-      return 1;
-    }
-    return 0;
+    return s->countTrailer(len) ? 0 : 1;
   }
   auto& headers = s->current_.request.headers;
   if (headers.empty()) {

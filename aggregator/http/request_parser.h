@@ -96,6 +96,8 @@ class RequestParser {
   bool addHeaderBytes(std::size_t len);
   bool finishHeaders();
   bool fail(int status, std::string code, std::string message);
+  /// Counts trailer bytes after a chunked body (bounded, then dropped); false once over the limit.
+  bool countTrailer(std::size_t len);
   void reset();
 
   ParserLimits limits_;

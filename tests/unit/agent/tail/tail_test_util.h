@@ -16,32 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
 #include "agent/inputs/tail/offset_store.h"
 #include "agent/inputs/tail/tailer.h"
 #include "shared/util/time.h"
 
 namespace faultline::agent::tail::testing {
 
-/// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fl-tail-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using faultline::testing::TempDir;
 
 inline void appendFile(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/store/sqlite/sqlite_store.h"
@@ -22,26 +23,7 @@
 
 namespace faultline::aggregator::testing {
 
-/// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "fl-app-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using faultline::testing::TempDir;
 
 inline std::unique_ptr<store::sqlite::SqliteStore> openStore(
     const std::string& path, store::sqlite::SqliteStoreOptions options = {}) {
