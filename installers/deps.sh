@@ -10,7 +10,7 @@ packages=(
   # product libraries
   libuv1-dev libcurl4-openssl-dev libzstd-dev libmsgpack-dev libsqlite3-dev libpq-dev
   libcli11-dev doctest-dev libhttp-parser-dev libsodium-dev libtomlplusplus-dev nlohmann-json3-dev
-  libssl-dev zlib1g-dev zstd sqlite3
+  libssl-dev zlib1g-dev zstd sqlite3 libre2-dev
   # PostgreSQL and NATS join this list with the issues that start them in .ci/run.
 )
 

@@ -1,0 +1,95 @@
+#pragma once
+
+// Online log template mining (Drain-style fixed-depth parse tree with generic masks) that stays
+// lossless: every line becomes a template id plus parameters, and renderLine() rebuilds the
+// exact bytes. Shared by the agent, the aggregator (log upload, reconstruction) and the
+// `faultline-agent templates` tool.
+//
+// A template's text is the line with each variable part replaced by "<*>", every other byte
+// kept exactly (whitespace included), e.g. "Connected to <*>:<*> in <*>ms". A literal "<*>" in
+// a line is not representable; such lines come back without a template (send raw). The template
+// id is derived from the text alone (first 8 bytes of BLAKE2b of the text), so it is the same
+// across restarts, processes and agents. When a cluster widens (a constant position becomes a
+// variable) its text, and therefore its id, changes; old ids stay valid forever because they
+// name a text, not a cluster.
+//
+// Clustering works on tokens (split on whitespace and a few punctuation marks, masks applied
+// first: numbers, hex, IPv4/IPv6, UUIDs, paths, URLs, e-mail, dates/times, key=value values);
+// the template text is then the line's own bytes with variable tokens (or variable sub-token
+// runs, e.g. the digits of "blk_123") replaced. The configuration is generic: no per-data-set
+// rules.
+//
+// Memory: bounded by MinerOptions::max_clusters (least recently used clusters are evicted;
+// their ids stay valid, a later line just starts a new cluster).
+// Threads: one TemplateMiner per thread (or per stream); not thread-safe.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/util/status.h"
+
+namespace faultline::logtemplate {
+
+inline constexpr std::string_view kHole = "<*>";
+
+/// The stable id of a template text.
+std::uint64_t templateId(std::string_view template_text);
+
+/// Rebuilds a line from a template text and its parameters (one per "<*>", in order). Error
+/// when the counts differ. Appends to `out`.
+Status renderLine(std::string_view template_text, const std::vector<std::string_view>& params,
+                  std::string& out);
+
+struct MinerOptions {
+  double similarity_threshold = 0.5;  // generic default; see docs/benchmarks.md for how chosen
+  std::size_t tree_depth = 4;
+  std::size_t max_children = 100;
+  std::size_t max_clusters = 20000;
+  std::size_t max_line_bytes = 16 * 1024;  // longer lines are not mined (no template)
+  std::size_t max_tokens = 256;            // lines with more tokens are not mined
+};
+
+struct MinedLine {
+  std::uint64_t template_id = 0;       // 0 = no template (line must be sent raw)
+  std::string_view template_text;      // valid until the next call to mine()
+  /// True when this template text is new to this miner (never returned before): the caller
+  /// sends its text once per stream.
+  bool new_template = false;
+  std::vector<std::string_view> params;  // views into the mined line
+  std::uint32_t cluster = 0;           // the cluster's index (debug/tooling)
+};
+
+class TemplateMiner {
+ public:
+  explicit TemplateMiner(MinerOptions options = {});
+  ~TemplateMiner();
+  TemplateMiner(const TemplateMiner&) = delete;
+  TemplateMiner& operator=(const TemplateMiner&) = delete;
+
+  /// Mines one line (no '\n' inside expected, but handled: such lines are not mined). `out`
+  /// is reused between calls. renderLine(out.template_text, out.params) == line always holds.
+  void mine(std::string_view line, MinedLine& out);
+
+  struct ClusterInfo {
+    std::string template_text;  // the cluster's current (widest) template
+    std::uint64_t template_id = 0;
+    std::uint64_t count = 0;
+  };
+  /// Current clusters, most frequent first (the `templates` tool, tests).
+  std::vector<ClusterInfo> clusters() const;
+  /// The current template of cluster `index` (as in MinedLine::cluster).
+  std::string_view clusterTemplate(std::uint32_t index) const;
+
+  std::size_t clusterCount() const;
+  std::size_t memoryBytes() const;  // approximate, for metrics and the RSS budget
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faultline::logtemplate
