@@ -158,7 +158,11 @@ int main(int argc, char** argv) {
       if (!identity) {
         return fail(identity.status());
       }
-      Status ran = runAgent(*cfg, *identity);
+      // SIGHUP re-reads the same sources: the file plus the command-line overrides.
+      ConfigLoader reload = [config_file, state_dir, paths]() {
+        return buildConfig(config_file, state_dir, paths);
+      };
+      Status ran = runAgent(*cfg, *identity, reload);
       if (!ran.isOk()) {
         return fail(ran);
       }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/pipeline/pipeline_config.h"
 #include "shared/config/option_table.h"
 #include "shared/util/status.h"
 
@@ -35,6 +36,9 @@ struct AgentConfig {
   std::uint64_t spool_max_bytes = 256ULL << 20;
   std::chrono::milliseconds retry_initial_backoff{500};
   std::chrono::milliseconds retry_max_backoff{30'000};
+  PipelineConfig pipeline;
+  std::string metrics_listen;  // "host:port" of the local Prometheus endpoint; empty = off
+  std::chrono::milliseconds heartbeat_interval{30'000};
 };
 
 /// Checks the cross-field and range rules the table cannot express. `source` names the config

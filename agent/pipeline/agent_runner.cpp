@@ -11,9 +11,11 @@
 #include "agent/inputs/tail/offset_store.h"
 #include "agent/inputs/tail/tailer.h"
 #include "agent/pipeline/collector.h"
+#include "agent/pipeline/processor.h"
 #include "agent/pipeline/uv_timer.h"
 #include "agent/ship/sender.h"
 #include "agent/ship/spool.h"
+#include "agent/status/metrics_server.h"
 #include "agent/status/status_file.h"
 #include "shared/util/c_deleter.h"
 #include "shared/util/fs.h"
@@ -78,15 +80,19 @@ struct AgentRunner::Impl {
   std::unique_ptr<tail::OffsetStore> store;
   std::unique_ptr<ship::Spool> spool;
   std::unique_ptr<Collector> collector;
+  std::unique_ptr<Processor> processor;
   std::unique_ptr<tail::Tailer> tailer;
+  std::unique_ptr<MetricsServer> metrics_server;
+  ConfigLoader reload;
   std::unique_ptr<TailerControl> control;
   std::unique_ptr<ship::Sender> sender;
   std::unique_ptr<UvTimer> status_timer;
+  std::unique_ptr<UvTimer> heartbeat_timer;
   std::vector<std::unique_ptr<UvSignal>> signals;
   std::int64_t started_ns = 0;
   bool shutting_down = false;
 
-  void writeStatus(const std::string& state) {
+  StatusSnapshot snapshot(const std::string& state) {
     StatusSnapshot s;
     s.pid = static_cast<int>(::getpid());
     s.state = state;
@@ -104,7 +110,18 @@ struct AgentRunner::Impl {
     }
     metrics.spool_batches = spool ? spool->count() : 0;
     metrics.spool_bytes = spool ? spool->bytes() : 0;
+    if (processor) {
+      metrics.lines_read = metrics.pipeline.lines_in;
+      metrics.bytes_read = metrics.pipeline.bytes_in;
+      metrics.pipeline.templates_known = processor->miner().clusterCount();
+      metrics.pipeline.miner_bytes = processor->miner().memoryBytes();
+    }
     s.metrics = metrics;
+    return s;
+  }
+
+  void writeStatus(const std::string& state) {
+    StatusSnapshot s = snapshot(state);
     Status written = writeStatusFile(config.state_dir, s);
     if (!written.isOk()) {
       log::warn(kLog, "status file: " + written.toString());
@@ -116,14 +133,18 @@ AgentRunner::AgentRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 AgentRunner::~AgentRunner() {
   // Handles close through their own close callbacks; the collector orphans a job in flight.
+  impl_->metrics_server.reset();
   impl_->sender.reset();
   impl_->tailer.reset();
+  impl_->processor.reset();
   impl_->collector.reset();
 }
 
 Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop, const AgentConfig& config,
-                                                         const Identity& identity) {
+                                                         const Identity& identity,
+                                                         ConfigLoader reload) {
   auto d = std::make_unique<Impl>();
+  d->reload = std::move(reload);
   d->loop = loop;
   d->config = config;
   d->identity = identity;
@@ -172,8 +193,12 @@ Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop, const 
   collector_options.batch_max_age = config.batch_max_age;
   collector_options.compression_level = config.compression_level;
   collector_options.spool_max_bytes = config.spool_max_bytes;
+  collector_options.dedupe_window = config.pipeline.dedupe_window;
   d->collector = std::make_unique<Collector>(loop, collector_options, d->spool.get(),
                                              d->store.get(), &d->metrics, recovery.next_seq);
+  d->collector->setPipelineMetrics(&d->metrics.pipeline);
+  FL_ASSIGN_OR_RETURN(d->processor, Processor::create(loop, config.pipeline, d->collector.get(),
+                                                      &d->metrics.pipeline));
 
   tail::TailerOptions tail_options;
   tail_options.globs = config.paths;
@@ -181,7 +206,7 @@ Result<std::unique_ptr<AgentRunner>> AgentRunner::create(uv_loop_t* loop, const 
   tail_options.scan_interval = config.scan_interval;
   tail_options.max_line_bytes = config.max_line_bytes;
   d->tailer =
-      std::make_unique<tail::Tailer>(loop, tail_options, d->store.get(), d->collector.get());
+      std::make_unique<tail::Tailer>(loop, tail_options, d->store.get(), d->processor.get());
   d->control = std::make_unique<TailerControl>(d->tailer.get());
   d->collector->setInput(d->control.get());
 
@@ -211,6 +236,12 @@ Status AgentRunner::start() {
   d.sender->wake();  // whatever recovery left in the spool
   d.status_timer = std::make_unique<UvTimer>(d.loop, [&d] { d.writeStatus("running"); });
   d.status_timer->start(std::chrono::milliseconds(0), std::chrono::milliseconds(1000));
+  // Heartbeats carry the status document (version, files, lag, spool, pipeline counters).
+  d.heartbeat_timer = std::make_unique<UvTimer>(
+      d.loop, [&d] { d.sender->postHeartbeat(statusToJson(d.snapshot("running"))); });
+  d.heartbeat_timer->start(std::min<std::chrono::milliseconds>(d.config.heartbeat_interval,
+                                                               std::chrono::seconds(2)),
+                           d.config.heartbeat_interval);
   for (int signum : {SIGTERM, SIGINT}) {
     auto handler = std::make_unique<UvSignal>(d.loop, [this](int sig) {
       log::info(kLog, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
@@ -220,10 +251,27 @@ Status AgentRunner::start() {
     handler->start(signum);
     d.signals.push_back(std::move(handler));
   }
-  auto hup = std::make_unique<UvSignal>(
-      d.loop, [](int) { log::info(kLog, "SIGHUP ignored (config reload is not supported yet)"); });
+  auto hup = std::make_unique<UvSignal>(d.loop, [this](int) {
+    Status reloaded = reload();
+    if (reloaded.isOk()) {
+      log::info(kLog, "SIGHUP: config reloaded");
+    } else {
+      log::error(kLog, "SIGHUP: config not reloaded, the previous one stays: " +
+                           reloaded.toString());
+    }
+  });
   hup->start(SIGHUP);
   d.signals.push_back(std::move(hup));
+  if (!d.config.metrics_listen.empty()) {
+    auto server = MetricsServer::start(d.loop, d.config.metrics_listen, [&d] {
+      return prometheusText(d.snapshot("running"));
+    });
+    if (!server) {
+      return server.status().withContext("metrics.listen");
+    }
+    d.metrics_server = std::move(*server);
+    log::info(kLog, "metrics on http://" + d.metrics_server->address() + "/metrics");
+  }
   log::info(kLog, "running as " + d.identity.agent_id + ", sending to " +
                       (d.config.server_url.empty() ? d.identity.server_url : d.config.server_url));
   return Status::ok();
@@ -236,11 +284,14 @@ void AgentRunner::shutdown(std::function<void()> done) {
   }
   d.shutting_down = true;
   d.tailer->pause();
+  d.processor->flushAll();  // open multiline events go into the last batch
   d.collector->flush([this, done = std::move(done)] {
     Impl& i = *impl_;
+    i.metrics_server.reset();
     i.tailer->stop();
     i.sender->stop();
     i.status_timer.reset();
+    i.heartbeat_timer.reset();
     i.signals.clear();
     i.writeStatus("stopped");
     log::info(kLog, "stopped: " + std::to_string(i.spool->count()) +
@@ -251,7 +302,52 @@ void AgentRunner::shutdown(std::function<void()> done) {
   });
 }
 
-Status runAgent(const AgentConfig& config, const Identity& identity) {
+Status AgentRunner::reload() {
+  Impl& d = *impl_;
+  if (!d.reload) {
+    return Status(Errc::FailedPrecondition, "no config file to reload from");
+  }
+  auto fresh = d.reload();
+  if (!fresh) {
+    ++d.metrics.config_reload_errors;
+    return fresh.status();
+  }
+  Status applied = d.processor->reconfigure(fresh->pipeline);
+  if (!applied.isOk()) {
+    ++d.metrics.config_reload_errors;
+    return applied;
+  }
+  d.tailer->setGlobs(fresh->paths);
+  d.collector->setDedupeWindow(fresh->pipeline.dedupe_window);
+  log::Level level{};
+  if (log::parseLevel(fresh->log_level, &level)) {
+    log::setLevel(level);
+  }
+  auto differs = [&](bool changed, const char* what) {
+    if (changed) {
+      log::warn(kLog, std::string(what) + " changed in the config: takes effect after a restart");
+    }
+  };
+  differs(fresh->state_dir != d.config.state_dir, "agent.state_dir");
+  differs(fresh->server_url != d.config.server_url || fresh->ca_file != d.config.ca_file,
+          "server");
+  differs(fresh->spool_max_bytes != d.config.spool_max_bytes, "spool.max_bytes");
+  differs(fresh->batch_max_bytes != d.config.batch_max_bytes ||
+              fresh->batch_max_age != d.config.batch_max_age ||
+              fresh->compression_level != d.config.compression_level,
+          "batch");
+  differs(fresh->metrics_listen != d.config.metrics_listen, "metrics.listen");
+  PipelineConfig pipeline = fresh->pipeline;
+  std::vector<std::string> paths = fresh->paths;
+  std::string log_level = fresh->log_level;
+  d.config.pipeline = std::move(pipeline);
+  d.config.paths = std::move(paths);
+  d.config.log_level = std::move(log_level);
+  ++d.metrics.config_reloads;
+  return Status::ok();
+}
+
+Status runAgent(const AgentConfig& config, const Identity& identity, ConfigLoader reload) {
   // Writes to a closed socket must fail with EPIPE, not kill the agent.
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
@@ -260,7 +356,7 @@ Status runAgent(const AgentConfig& config, const Identity& identity) {
   }
   Status result = Status::ok();
   {
-    auto runner = AgentRunner::create(&loop, config, identity);
+    auto runner = AgentRunner::create(&loop, config, identity, std::move(reload));
     if (!runner) {
       result = runner.status();
     } else {

@@ -23,11 +23,15 @@
 
 namespace faultline::agent {
 
+/// Reads the config again (SIGHUP). Null: reload is not possible (no config source).
+using ConfigLoader = std::function<Result<AgentConfig>()>;
+
 class AgentRunner {
  public:
   /// Opens state (taking the state dir's lock), recovers the spool and builds the pipeline.
   static Result<std::unique_ptr<AgentRunner>> create(uv_loop_t* loop, const AgentConfig& config,
-                                                     const Identity& identity);
+                                                     const Identity& identity,
+                                                     ConfigLoader reload = nullptr);
   ~AgentRunner();
   AgentRunner(const AgentRunner&) = delete;
   AgentRunner& operator=(const AgentRunner&) = delete;
@@ -37,6 +41,11 @@ class AgentRunner {
   /// Flushes the open batch to the spool, checkpoints, stops everything and closes every
   /// handle; `done` runs once that is finished (the loop then ends by itself).
   void shutdown(std::function<void()> done = nullptr);
+  /// Re-reads the config and applies what can change while running: the processing pipeline
+  /// (parse, multiline, redact, filter, reduce), the file globs and the log level. Settings
+  /// that need a restart (state dir, server, spool, batch) are logged when they differ. Between
+  /// two lines on the loop thread, so no line is lost or repeated. On error the old config stays.
+  Status reload();
 
  private:
   struct Impl;
@@ -44,7 +53,9 @@ class AgentRunner {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Runs the agent until SIGTERM/SIGINT on a loop of its own. Returns when it has stopped.
-Status runAgent(const AgentConfig& config, const Identity& identity);
+/// Runs the agent until SIGTERM/SIGINT on a loop of its own (SIGHUP reloads through `reload`).
+/// Returns when it has stopped.
+Status runAgent(const AgentConfig& config, const Identity& identity,
+                ConfigLoader reload = nullptr);
 
 }  // namespace faultline::agent

@@ -1,6 +1,7 @@
 #include "agent/pipeline/collector.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -12,6 +13,41 @@ constexpr std::string_view kLog = "collector";
 // aggregator's decoder accepts (wire::Limits: 1Mi records, 64 MiB decoded).
 constexpr std::size_t kMaxRecordsPerBatch = 256 * 1024;
 constexpr std::size_t kMaxEncodedBytes = 32u << 20;
+// Bound on remembered template ids; past it the set restarts and texts are simply sent again.
+constexpr std::size_t kMaxSentTemplates = 256 * 1024;
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  __uint128_t product = static_cast<__uint128_t>(a) * b;
+  return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+}
+
+// A fast non-cryptographic 64-bit hash for the dedupe table (equal lines are then compared
+// byte for byte, so collisions only cost a comparison).
+std::uint64_t hashBytes(std::string_view bytes, std::uint64_t seed) {
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
+  constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
+  std::uint64_t h = seed ^ (bytes.size() * k0);
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  while (n >= 16) {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + 8, 8);
+    h = mix(a ^ k0 ^ h, b ^ k1);
+    p += 16;
+    n -= 16;
+  }
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n >= 8) {
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+  } else if (n > 0) {
+    std::memcpy(&a, p, n);
+  }
+  return mix(mix(a ^ k0 ^ h, b ^ k1), n ^ k1);
+}
 }  // namespace
 
 /// One seal+write on a worker thread. Owned through its uv_work_t while in flight.
@@ -59,10 +95,12 @@ bool Collector::spoolFull() const {
 
 void Collector::onLine(tail::StreamId stream, std::string_view source, std::string_view line,
                        std::uint64_t end_offset, bool no_newline, std::int64_t read_ts_ns) {
-  if (open_->recordCount() == 0 && !flushing_) {
-    age_timer_.start(options_.batch_max_age);
-  }
-  open_->addRecord(open_->sourceIndex(source), read_ts_ns, line, no_newline);
+  noteActivity();
+  wire::RecordMeta meta;
+  meta.source = open_->sourceIndex(source);
+  meta.read_ts_ns = read_ts_ns;
+  meta.no_newline = no_newline;
+  open_->addRecord(meta, line);
   std::uint64_t& offset = open_offsets_[stream];
   offset = std::max(offset, end_offset);
   ++metrics_->lines_read;
@@ -75,6 +113,140 @@ void Collector::onLine(tail::StreamId stream, std::string_view source, std::stri
 }
 
 void Collector::onReadPassDone() {}
+
+void Collector::noteActivity() {
+  if (!flushing_ && !age_timer_.active()) {
+    age_timer_.start(options_.batch_max_age);
+  }
+}
+
+bool Collector::openHasContent() const {
+  return open_->recordCount() > 0 || !aggregates_.empty();
+}
+
+bool Collector::sendText(std::uint64_t template_id) {
+  if (sent_templates_.size() >= kMaxSentTemplates) {
+    sent_templates_.clear();
+  }
+  bool first = sent_templates_.insert(template_id).second;
+  if (first && pipeline_metrics_ != nullptr) {
+    ++pipeline_metrics_->templates_sent;
+  }
+  return first;
+}
+
+void Collector::onRecord(const PipelineRecord& r) {
+  noteActivity();
+  std::uint64_t& offset = open_offsets_[r.stream];
+  offset = std::max(offset, r.end_offset);
+  PipelineMetrics* pm = pipeline_metrics_;
+  const std::uint32_t source = open_->sourceIndex(r.source);
+  const auto severity = static_cast<std::uint8_t>(r.severity);
+  const bool templated = r.mined != nullptr && r.mined->template_id != 0;
+
+  if (r.aggregate && templated) {
+    AggregateEntry& agg = aggregates_[r.mined->template_id ^ (std::uint64_t{source} << 48)];
+    if (agg.count == 0) {
+      agg.source = source;
+      agg.template_id = r.mined->template_id;
+      agg.template_text.assign(r.mined->template_text);
+      agg.first_ts_ns = r.read_ts_ns;
+    }
+    ++agg.count;
+    agg.severity = std::max(agg.severity, severity);
+    agg.last_ts_ns = r.read_ts_ns;
+    if (pm != nullptr) {
+      ++pm->aggregated;
+    }
+    return;
+  }
+
+  if (r.dedupe && !r.no_newline) {
+    const std::uint64_t hash = hashBytes(r.line, source);
+    auto [it, inserted] = dedupe_.try_emplace(hash);
+    DedupeEntry& entry = it->second;
+    if (!inserted && entry.source == source && entry.size == r.line.size() &&
+        r.read_ts_ns - entry.first_ts_ns <=
+            std::chrono::duration_cast<std::chrono::nanoseconds>(options_.dedupe_window).count() &&
+        std::memcmp(dedupe_arena_.data() + entry.arena_offset, r.line.data(), r.line.size()) ==
+            0) {
+      open_->markDuplicate(entry.record, r.read_ts_ns);
+      if (pm != nullptr) {
+        ++pm->deduped;
+      }
+      return;
+    }
+    // New (or a hash collision, or outside the window): this record becomes the one later
+    // copies fold into.
+    entry.record = open_->recordCount();
+    entry.source = source;
+    entry.arena_offset = dedupe_arena_.size();
+    entry.size = r.line.size();
+    entry.first_ts_ns = r.read_ts_ns;
+    dedupe_arena_.append(r.line);
+  }
+
+  wire::RecordMeta meta;
+  meta.source = source;
+  meta.read_ts_ns = r.read_ts_ns;
+  meta.no_newline = r.no_newline;
+  meta.severity = severity;
+  meta.event_ts_ns = r.event_ts_ns;
+  if (templated) {
+    open_->addTemplated(meta, r.mined->template_id, r.mined->template_text,
+                        sendText(r.mined->template_id), r.mined->params);
+  } else {
+    open_->addRecord(meta, r.line);
+  }
+  if (pm != nullptr) {
+    ++pm->records;
+    if (templated) {
+      ++pm->templated;
+    }
+  }
+  if (open_->lineBytes() >= options_.batch_max_bytes ||
+      open_->recordCount() >= kMaxRecordsPerBatch || open_->encodedBytes() >= kMaxEncodedBytes) {
+    seal_requested_ = true;
+    maybeSeal();
+  }
+}
+
+void Collector::onSkipped(tail::StreamId stream, std::uint64_t end_offset) {
+  noteActivity();
+  std::uint64_t& offset = open_offsets_[stream];
+  offset = std::max(offset, end_offset);
+  ++skipped_since_seal_;
+}
+
+void Collector::moveAggregatesIntoBatch() {
+  for (auto& [key, agg] : aggregates_) {
+    open_->addAggregate(agg.source, agg.template_id, agg.template_text, sendText(agg.template_id),
+                        agg.severity, agg.count, agg.first_ts_ns, agg.last_ts_ns);
+  }
+  aggregates_.clear();
+}
+
+// Offsets of dropped lines when nothing else is pending: with no batch open, in flight or
+// failed, every earlier line is already spooled and checkpointed, so these may be too.
+void Collector::checkpointSkippedOffsets() {
+  if (open_offsets_.empty() || job_ != nullptr || failed_job_ != nullptr) {
+    return;
+  }
+  std::vector<tail::OffsetCheckpoint> offsets;
+  for (const auto& [stream, offset] : open_offsets_) {
+    offsets.push_back({stream, offset});
+  }
+  Status checkpointed = store_->checkpoint(offsets, next_seq_ - 1);
+  if (!checkpointed.isOk()) {
+    ++metrics_->checkpoint_errors;
+    return;  // kept in open_offsets_: they ride along with the next batch
+  }
+  open_offsets_.clear();
+  skipped_since_seal_ = 0;
+  if (input_ != nullptr) {
+    input_->committed(offsets);
+  }
+}
 
 void Collector::onSpoolFreed() {
   if ((pause_reasons_ & kSpoolFull) != 0 && !spoolFull()) {
@@ -89,7 +261,7 @@ void Collector::flush(std::function<void()> done) {
   flushing_ = true;
   flush_done_ = std::move(done);
   age_timer_.stop();
-  if (open_->recordCount() > 0) {
+  if (openHasContent() || !open_offsets_.empty()) {
     seal_requested_ = true;
   }
   if (failed_job_ != nullptr && job_ == nullptr) {
@@ -137,8 +309,13 @@ void Collector::maybeSeal() {
   bool full = open_->lineBytes() >= options_.batch_max_bytes ||
               open_->recordCount() >= kMaxRecordsPerBatch ||
               open_->encodedBytes() >= kMaxEncodedBytes;
-  if (!seal_requested_ || open_->recordCount() == 0) {
+  if (!seal_requested_) {
+    return;
+  }
+  if (!openHasContent()) {
     seal_requested_ = false;
+    age_timer_.stop();
+    checkpointSkippedOffsets();
     return;
   }
   if (job_ != nullptr || failed_job_ != nullptr) {
@@ -160,6 +337,10 @@ void Collector::maybeSeal() {
   }
   seal_requested_ = false;
   age_timer_.stop();
+  moveAggregatesIntoBatch();
+  dedupe_.clear();
+  dedupe_arena_.clear();
+  skipped_since_seal_ = 0;
   auto job = std::make_unique<Job>();
   job->builder = std::move(open_);
   open_ = spare_ != nullptr ? std::move(spare_) : std::make_unique<wire::BatchBuilder>();
@@ -291,10 +472,13 @@ void Collector::onJobDone(std::unique_ptr<Job> job) {
   }
   if (open_->lineBytes() >= options_.batch_max_bytes ||
       open_->recordCount() >= kMaxRecordsPerBatch || open_->encodedBytes() >= kMaxEncodedBytes ||
-      (flushing_ && open_->recordCount() > 0)) {
+      (flushing_ && (openHasContent() || !open_offsets_.empty()))) {
     seal_requested_ = true;
   }
   maybeSeal();
+  if (!open_offsets_.empty()) {
+    noteActivity();  // offsets of skipped lines still wait for a checkpoint
+  }
   checkFlushDone();
 }
 

@@ -23,10 +23,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/inputs/tail/offset_store.h"
 #include "agent/inputs/tail/tailer.h"
+#include "agent/pipeline/processor.h"
 #include "agent/pipeline/uv_timer.h"
 #include "agent/ship/spool.h"
 #include "agent/status/metrics.h"
@@ -54,9 +57,13 @@ struct CollectorOptions {
   std::uint64_t spool_max_bytes = 256ULL << 20;
   /// Delay before retrying a failed spool write (disk full, I/O error).
   std::chrono::milliseconds write_retry{1000};
+  /// Identical lines of one source within this window (and one batch) collapse into a count.
+  std::chrono::milliseconds dedupe_window{10'000};
 };
 
-class Collector final : public tail::LineSink {
+/// Receives processed records (RecordSink, from the Processor) or plain lines (LineSink: the
+/// line goes into the batch as it is; tests and tools).
+class Collector final : public tail::LineSink, public RecordSink {
  public:
   /// `next_seq` comes from Spool::recover.
   Collector(uv_loop_t* loop, CollectorOptions options, ship::Spool* spool, tail::OffsetStore* store,
@@ -72,6 +79,8 @@ class Collector final : public tail::LineSink {
   void onLine(tail::StreamId stream, std::string_view source, std::string_view line,
               std::uint64_t end_offset, bool no_newline, std::int64_t read_ts_ns) override;
   void onReadPassDone() override;
+  void onRecord(const PipelineRecord& record) override;
+  void onSkipped(tail::StreamId stream, std::uint64_t end_offset) override;
 
   /// The sender freed spool space (ack or reject): may lift the spool-full pause.
   void onSpoolFreed();
@@ -85,6 +94,8 @@ class Collector final : public tail::LineSink {
   bool inputPaused() const { return input_paused_; }
   std::uint64_t nextSeq() const { return next_seq_; }
   bool sealInFlight() const { return job_ != nullptr; }
+  void setPipelineMetrics(PipelineMetrics* metrics) { pipeline_metrics_ = metrics; }
+  void setDedupeWindow(std::chrono::milliseconds window) { options_.dedupe_window = window; }
   std::size_t openLineBytes() const { return open_->lineBytes(); }
   std::size_t openRecords() const { return open_->recordCount(); }
 
@@ -94,7 +105,29 @@ class Collector final : public tail::LineSink {
   static constexpr unsigned kSealBacklog = 2;
   static constexpr unsigned kSpoolError = 4;
 
+  struct DedupeEntry {
+    std::size_t record = 0;       // index in the open batch
+    std::uint32_t source = 0;
+    std::size_t arena_offset = 0;  // the line's bytes in dedupe_arena_
+    std::size_t size = 0;
+    std::int64_t first_ts_ns = 0;
+  };
+  struct AggregateEntry {
+    std::uint32_t source = 0;
+    std::uint64_t template_id = 0;
+    std::string template_text;
+    std::uint8_t severity = 0;
+    std::uint64_t count = 0;
+    std::int64_t first_ts_ns = 0;
+    std::int64_t last_ts_ns = 0;
+  };
+
   void maybeSeal();
+  void noteActivity();
+  bool openHasContent() const;
+  bool sendText(std::uint64_t template_id);
+  void moveAggregatesIntoBatch();
+  void checkpointSkippedOffsets();
   void startJob(std::unique_ptr<Job> job);
   void onJobDone(std::unique_ptr<Job> job);
   void setPause(unsigned reason, bool on);
@@ -123,6 +156,15 @@ class Collector final : public tail::LineSink {
   bool input_paused_ = false;
   bool flushing_ = false;
   std::function<void()> flush_done_;
+
+  PipelineMetrics* pipeline_metrics_ = nullptr;
+  // Reduction state of the open batch; cleared when it is sealed.
+  std::unordered_map<std::uint64_t, DedupeEntry> dedupe_;  // by line hash
+  std::string dedupe_arena_;
+  std::unordered_map<std::uint64_t, AggregateEntry> aggregates_;  // by template id ^ source
+  // Template texts this stream (epoch) has put into a batch: each travels once.
+  std::unordered_set<std::uint64_t> sent_templates_;
+  std::size_t skipped_since_seal_ = 0;
 };
 
 }  // namespace faultline::agent

@@ -105,6 +105,7 @@ struct Sender::Impl {
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.window));
     ingest_url = joinUrl(options.server_url, "/v1/ingest");
+    heartbeat_url = joinUrl(options.server_url, "/v1/agents/heartbeat");
     auth_header = "Authorization: Bearer " + options.secret;
   }
 
@@ -262,21 +263,39 @@ struct Sender::Impl {
       backoff("curl_easy_init failed");
       return false;
     }
+    if (!prepare(*t, ingest_url,
+                 {auth_header, "Content-Type: " + std::string(wire::kBatchContentType),
+                  "Content-Encoding: " + std::string(wire::kBatchContentEncoding),
+                  std::string("Expect:")})) {
+      backoff("out of memory");
+      return false;
+    }
+    CURLMcode mc = curl_multi_add_handle(multi, t->easy.get());
+    if (mc != CURLM_OK) {
+      backoff(std::string("curl_multi_add_handle: ") + curl_multi_strerror(mc));
+      return false;
+    }
+    ++metrics->batches_sent;
+    in_flight.emplace(t->seq, std::move(t));
+    return true;
+  }
+
+  // Headers and options shared by batch posts and heartbeats. False when out of memory.
+  bool prepare(Transfer& transfer, const std::string& url,
+               std::initializer_list<std::string> header_lines) {
+    Transfer* t = &transfer;
     curl_slist* list = nullptr;
-    for (std::string header : {auth_header, "Content-Type: " + std::string(wire::kBatchContentType),
-                               "Content-Encoding: " + std::string(wire::kBatchContentEncoding),
-                               std::string("Expect:")}) {
+    for (const std::string& header : header_lines) {
       curl_slist* next = curl_slist_append(list, header.c_str());
       if (next == nullptr) {
         curl_slist_free_all(list);
-        backoff("out of memory");
         return false;
       }
       list = next;
     }
     t->headers.reset(list);
     CURL* h = t->easy.get();
-    curl_easy_setopt(h, CURLOPT_URL, ingest_url.c_str());
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, t->payload.data());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->payload.size()));
@@ -297,14 +316,42 @@ struct Sender::Impl {
     if (!options.ca_file.empty()) {
       curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
     }
-    CURLMcode mc = curl_multi_add_handle(multi, h);
-    if (mc != CURLM_OK) {
-      backoff(std::string("curl_multi_add_handle: ") + curl_multi_strerror(mc));
-      return false;
-    }
-    ++metrics->batches_sent;
-    in_flight.emplace(t->seq, std::move(t));
     return true;
+  }
+
+  // One heartbeat at a time; a new one while the last is still out is skipped (the next
+  // carries fresher numbers anyway). Failures are counted, never retried, never block batches.
+  void postHeartbeat(std::string body) {
+    if (stopped || heartbeat != nullptr || metrics->unauthorized) {
+      return;
+    }
+    auto t = std::make_unique<Transfer>();
+    t->payload = std::move(body);
+    t->easy.reset(curl_easy_init());
+    if (!t->easy || !prepare(*t, heartbeat_url,
+                             {auth_header, std::string("Content-Type: application/json"),
+                              std::string("Expect:")})) {
+      return;
+    }
+    if (curl_multi_add_handle(multi, t->easy.get()) != CURLM_OK) {
+      return;
+    }
+    heartbeat = std::move(t);
+  }
+
+  void finishHeartbeat(CURLcode result) {
+    long status = 0;
+    curl_easy_getinfo(heartbeat->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    if (result == CURLE_OK && (status == 200 || status == 204)) {
+      ++metrics->heartbeats_sent;
+    } else {
+      ++metrics->heartbeat_errors;
+      log::debug(kLog, "heartbeat failed: " +
+                           (result != CURLE_OK ? std::string(curl_easy_strerror(result))
+                                               : "HTTP " + std::to_string(status) + ": " +
+                                                     describeErrorBody(heartbeat->response)));
+    }
+    heartbeat.reset();
   }
 
   void drainMessages() {
@@ -318,6 +365,10 @@ struct Sender::Impl {
       Transfer* raw = nullptr;
       curl_easy_getinfo(easy, CURLINFO_PRIVATE, &raw);
       curl_multi_remove_handle(multi, easy);
+      if (raw == heartbeat.get()) {
+        finishHeartbeat(result);
+        continue;
+      }
       auto it = in_flight.find(raw->seq);
       std::unique_ptr<Transfer> t = std::move(it->second);
       in_flight.erase(it);
@@ -481,6 +532,10 @@ struct Sender::Impl {
       curl_multi_remove_handle(multi, t->easy.get());
     }
     in_flight.clear();
+    if (heartbeat != nullptr) {
+      curl_multi_remove_handle(multi, heartbeat->easy.get());
+      heartbeat.reset();
+    }
     curl_multi_cleanup(multi);
     multi = nullptr;
     curl_timer.stop();
@@ -495,6 +550,8 @@ struct Sender::Impl {
   AgentMetrics* metrics;
   CURLM* multi = nullptr;
   std::string ingest_url;
+  std::string heartbeat_url;
+  std::unique_ptr<Transfer> heartbeat;
   std::string auth_header;
   UvTimer curl_timer;
   UvTimer retry_timer;
@@ -521,6 +578,9 @@ void Sender::wake() {
 }
 void Sender::stop() {
   impl_->stop();
+}
+void Sender::postHeartbeat(std::string json_body) {
+  impl_->postHeartbeat(std::move(json_body));
 }
 std::size_t Sender::inFlight() const {
   return impl_->in_flight.size();

@@ -53,6 +53,9 @@ class Sender {
   void setOnFreed(std::function<void()> callback);
   /// New entries are in the spool: send what the window allows (unless backing off).
   void wake();
+  /// Posts the agent's metrics to SERVER/v1/agents/heartbeat (JSON). Best effort: skipped
+  /// while the previous one is out or credentials are refused; outcomes are only counted.
+  void postHeartbeat(std::string json_body);
   /// Aborts requests in flight (their entries stay spooled) and closes every handle; the
   /// loop must run once more. Idempotent; the destructor calls it.
   void stop();

@@ -1,5 +1,7 @@
 #include "agent/status/status_file.h"
 
+#include "shared/redact/redactor.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -63,7 +65,38 @@ std::string statusToJson(const StatusSnapshot& s) {
         {"lines_sent", m.lines_sent},
         {"bytes_sent", m.bytes_sent},
         {"spool_write_errors", m.spool_write_errors},
-        {"checkpoint_errors", m.checkpoint_errors}}},
+        {"checkpoint_errors", m.checkpoint_errors},
+        {"config_reloads", m.config_reloads},
+        {"config_reload_errors", m.config_reload_errors}}},
+  };
+  const PipelineMetrics& p = m.pipeline;
+  nlohmann::json redactions = nlohmann::json::object();
+  for (std::size_t k = 0; k < p.redactions.size(); ++k) {
+    redactions[std::string(redact::kindName(static_cast<redact::Kind>(k)))] = p.redactions[k];
+  }
+  doc["pipeline"] = {
+      {"lines_in", p.lines_in},
+      {"bytes_in", p.bytes_in},
+      {"events", p.events},
+      {"multiline_joined", p.multiline_joined},
+      {"parsed_structured", p.parsed_structured},
+      {"with_timestamp", p.with_timestamp},
+      {"with_severity", p.with_severity},
+      {"lines_redacted", p.lines_redacted},
+      {"redactions", redactions},
+      {"dropped",
+       {{"severity", p.dropped_severity},
+        {"pattern", p.dropped_pattern},
+        {"source", p.dropped_source},
+        {"sampled", p.dropped_sampled},
+        {"rate_limited", p.dropped_rate_limited}}},
+      {"deduped", p.deduped},
+      {"aggregated", p.aggregated},
+      {"records", p.records},
+      {"templated", p.templated},
+      {"templates_sent", p.templates_sent},
+      {"templates_known", p.templates_known},
+      {"miner_bytes", p.miner_bytes},
   };
   return doc.dump(2) + "\n";
 }
@@ -211,6 +244,22 @@ Result<std::string> formatStatus(const std::string& json_text, std::int64_t now_
          std::to_string(get<std::uint64_t>(sender, "batches_acked", 0)) + " batches acked)\n";
   out += "sealed: " + std::to_string(get<std::uint64_t>(c, "batches_sealed", 0)) + " batches, " +
          humanBytes(get<std::uint64_t>(c, "bytes_compressed", 0)) + " compressed\n";
+  const nlohmann::json p = doc.value("pipeline", nlohmann::json::object());
+  if (!p.empty()) {
+    const nlohmann::json d = p.value("dropped", nlohmann::json::object());
+    auto n = [](const nlohmann::json& j, const char* key) {
+      return std::to_string(get<std::uint64_t>(j, key, 0));
+    };
+    out += "processed: " + n(p, "events") + " events (" + n(p, "multiline_joined") +
+           " lines joined), " + n(p, "parsed_structured") + " structured, " +
+           n(p, "lines_redacted") + " redacted\n";
+    out += "dropped: severity " + n(d, "severity") + ", pattern " + n(d, "pattern") +
+           ", source " + n(d, "source") + ", sampled " + n(d, "sampled") + ", rate-limited " +
+           n(d, "rate_limited") + "\n";
+    out += "reduced: " + n(p, "deduped") + " deduped, " + n(p, "aggregated") +
+           " aggregated; " + n(p, "records") + " records (" + n(p, "templated") +
+           " as templates), " + n(p, "templates_known") + " templates known\n";
+  }
   return out;
 }
 

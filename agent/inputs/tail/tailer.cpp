@@ -901,6 +901,10 @@ Status Tailer::start() {
   return Status::ok();
 }
 
+void Tailer::setGlobs(std::vector<std::string> globs) {
+  impl_->options.globs = std::move(globs);
+}
+
 void Tailer::pause() {
   impl_->paused = true;
   impl_->stopReading();

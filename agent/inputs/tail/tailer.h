@@ -88,6 +88,9 @@ class Tailer {
   void markCommitted(const std::vector<OffsetCheckpoint>& offsets);
   /// Closes handles; the loop must run once more for them to close.
   void stop();
+  /// Replaces the globs (config reload). Files that no longer match are read to their end
+  /// and then let go like rotated-away files; new matches are picked up by the next scan.
+  void setGlobs(std::vector<std::string> globs);
 
   std::vector<FileStatus> fileStatus() const;
   TailerStats stats() const;
