@@ -301,11 +301,11 @@ struct Sender::Impl {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->payload.size()));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->headers.get());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::onWrite);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::onHeader);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(h, CURLOPT_PRIVATE, t);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
