@@ -22,5 +22,5 @@ ctest --output-on-failure --timeout 900
 
 # The benchmark runs small here, only to see that it works (figures: docs/benchmarks.md).
 if [ "${1:-}" != "--sanitize" ]; then
-  python3 "$root/tests/bench/ship_bench.py" --lines 20000 --bin-dir "$build"
+  python3 "$root/tests/bench/ship_bench.py" --lines 20000 --idle-seconds 1 --bin-dir "$build"
 fi

@@ -20,6 +20,7 @@
 #include "shared/util/c_deleter.h"
 #include "shared/util/fs.h"
 #include "shared/util/log.h"
+#include "shared/util/memory.h"
 #include "shared/util/time.h"
 
 namespace faultline::agent {
@@ -88,6 +89,9 @@ struct AgentRunner::Impl {
   std::unique_ptr<ship::Sender> sender;
   std::unique_ptr<UvTimer> status_timer;
   std::unique_ptr<UvTimer> heartbeat_timer;
+  std::unique_ptr<UvTimer> idle_timer;
+  std::uint64_t lines_at_last_idle_check = 0;
+  bool idle_released = false;
   std::vector<std::unique_ptr<UvSignal>> signals;
   std::int64_t started_ns = 0;
   bool shutting_down = false;
@@ -236,6 +240,22 @@ Status AgentRunner::start() {
   d.sender->wake();  // whatever recovery left in the spool
   d.status_timer = std::make_unique<UvTimer>(d.loop, [&d] { d.writeStatus("running"); });
   d.status_timer->start(std::chrono::milliseconds(0), std::chrono::milliseconds(1000));
+  // Going idle after a burst: give the batch buffers and free heap back, once per idle spell.
+  d.idle_timer = std::make_unique<UvTimer>(d.loop, [&d] {
+    std::uint64_t lines = d.metrics.pipeline.lines_in;
+    bool quiet = lines == d.lines_at_last_idle_check && d.spool->count() == 0;
+    d.lines_at_last_idle_check = lines;
+    if (!quiet) {
+      d.idle_released = false;
+      return;
+    }
+    if (!d.idle_released) {
+      d.collector->releaseIdleMemory();
+      releaseFreeMemory();
+      d.idle_released = true;
+    }
+  });
+  d.idle_timer->start(std::chrono::seconds(5), std::chrono::seconds(5));
   // Heartbeats carry the status document (version, files, lag, spool, pipeline counters).
   d.heartbeat_timer = std::make_unique<UvTimer>(
       d.loop, [&d] { d.sender->postHeartbeat(statusToJson(d.snapshot("running"))); });
@@ -292,6 +312,7 @@ void AgentRunner::shutdown(std::function<void()> done) {
     i.sender->stop();
     i.status_timer.reset();
     i.heartbeat_timer.reset();
+    i.idle_timer.reset();
     i.signals.clear();
     i.writeStatus("stopped");
     log::info(kLog, "stopped: " + std::to_string(i.spool->count()) +

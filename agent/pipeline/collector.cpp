@@ -211,6 +211,16 @@ void Collector::onRecord(const PipelineRecord& r) {
   }
 }
 
+void Collector::releaseIdleMemory() {
+  if (openHasContent() || job_ != nullptr || failed_job_ != nullptr) {
+    return;
+  }
+  open_ = std::make_unique<wire::BatchBuilder>();
+  spare_.reset();
+  dedupe_ = {};
+  dedupe_arena_ = std::string();
+}
+
 void Collector::onSkipped(tail::StreamId stream, std::uint64_t end_offset) {
   noteActivity();
   std::uint64_t& offset = open_offsets_[stream];

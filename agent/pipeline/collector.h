@@ -90,6 +90,10 @@ class Collector final : public tail::LineSink, public RecordSink {
   /// they are read again on the next start). No lines are expected afterwards.
   void flush(std::function<void()> done);
 
+  /// Drops the buffers kept for the next batches when nothing is open or in flight (the
+  /// agent went idle after a burst); they are allocated again with the next line.
+  void releaseIdleMemory();
+
   bool pausedForSpoolFull() const { return (pause_reasons_ & kSpoolFull) != 0; }
   bool inputPaused() const { return input_paused_; }
   std::uint64_t nextSeq() const { return next_seq_; }

@@ -13,4 +13,10 @@ void tuneAllocatorForBatches() {
 #endif
 }
 
+void releaseFreeMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace faultline

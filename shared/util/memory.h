@@ -8,4 +8,8 @@ namespace faultline {
 /// of the aggregator's ingest CPU). Call once at the top of main().
 void tuneAllocatorForBatches();
 
+/// Returns free heap memory to the system (glibc malloc_trim). For a process going idle after
+/// a burst: tuneAllocatorForBatches keeps freed memory around while busy.
+void releaseFreeMemory();
+
 }  // namespace faultline

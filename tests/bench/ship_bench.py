@@ -37,6 +37,35 @@ def proc_peak_rss_mib(pid):
     return 0.0
 
 
+def proc_rss_kib(pid):
+    """(VmRSS, RssAnon, RssFile) in KiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                values[key] = int(line.split()[1])
+    return values.get("VmRSS", 0), values.get("RssAnon", 0), values.get("RssFile", 0)
+
+
+def compare_redacted(expected: bytes, actual: bytes):
+    """The export equals the input except inside redacted spans: same number of lines, and every
+    line that differs carries a placeholder. Returns (identical, lines_redacted)."""
+    if expected == actual:
+        return True, 0
+    exp_lines = expected.split(b"\n")
+    act_lines = actual.split(b"\n")
+    if len(exp_lines) != len(act_lines):
+        return False, 0
+    redacted = 0
+    for e, a in zip(exp_lines, act_lines):
+        if e != a:
+            if b"[REDACTED:" not in a:
+                return False, redacted
+            redacted += 1
+    return True, redacted
+
+
 def make_log(path, lines, seed):
     if os.path.exists(GEN):
         subprocess.run([sys.executable, GEN, path, str(lines), str(seed)], check=True)
@@ -58,6 +87,9 @@ def main():
                                                         os.path.join(ROOT, "build")))
     ap.add_argument("--log", help="use this log file instead of generating one")
     ap.add_argument("--compression-level", type=int, default=None)
+    ap.add_argument("--config", default="", help="extra agent config (TOML) appended")
+    ap.add_argument("--idle-seconds", type=float, default=10.0,
+                    help="after shipping, measure the idle agent this long")
     args = ap.parse_args()
     os.environ["FAULTLINE_BIN_DIR"] = args.bin_dir
 
@@ -78,6 +110,7 @@ def main():
         config = '[inputs]\nstart_at = "beginning"\n'
         if args.compression_level is not None:
             config += f"[batch]\ncompression_level = {args.compression_level}\n"
+        config += args.config.replace("\\n", "\n")
         agent = Agent(work, config=config)
         agent.enroll(agg.url, agg.create_token("bench"))
 
@@ -89,7 +122,10 @@ def main():
             if not st:
                 return None
             counters = st.get("counters", st)
-            return st if (counters.get("lines_sent", 0) >= lines and
+            pipeline = st.get("pipeline", {})
+            records = pipeline.get("records", lines)
+            return st if (counters.get("lines_read", 0) >= lines and
+                          counters.get("lines_sent", 0) >= records and
                           st.get("spool", {}).get("batches", 1) == 0) else None
         st = wait_for(shipped, 1800, "every line acked", interval=0.05)
         wall = time.time() - start
@@ -109,7 +145,14 @@ def main():
              agg.config, "--data-dir", agg.data_dir, "logs", "export", "--tenant", "bench"],
             capture_output=True, check=True).stdout
         with open(path, "rb") as f:
-            identical = exported == f.read()
+            identical, redacted_lines = compare_redacted(f.read(), exported)
+
+        # Idle: no new lines. CPU over the window and resident memory at its end.
+        idle_cpu0 = proc_cpu_seconds(agent.proc.pid)
+        time.sleep(args.idle_seconds)
+        idle_cpu = proc_cpu_seconds(agent.proc.pid) - idle_cpu0
+        idle_rss, idle_anon, idle_file = proc_rss_kib(agent.proc.pid)
+        pipeline = st.get("pipeline", {})
 
         print(f"input: {lines} lines, {size} bytes ({source})")
         print(f"wall time:            {wall:.2f} s")
@@ -119,7 +162,16 @@ def main():
               f"({100.0 * wire / size:.1f}% of the file)")
         print(f"agent peak RSS:       {agent_rss:.1f} MiB")
         print(f"aggregator CPU:       {agg_cpu:.2f} s")
-        print(f"export identical:     {identical}")
+        print(f"export identical:     {identical} (lines differing only by redaction: "
+              f"{redacted_lines})")
+        if pipeline:
+            print(f"records:              {pipeline.get('records')} "
+                  f"({pipeline.get('templated')} templated, {pipeline.get('templates_known')} "
+                  f"templates, {pipeline.get('lines_redacted')} redacted, "
+                  f"{pipeline.get('deduped')} deduped)")
+        print(f"idle {args.idle_seconds:.0f} s:            CPU {idle_cpu:.3f} s "
+              f"({100.0 * idle_cpu / args.idle_seconds:.2f}%), RSS {idle_rss / 1024:.1f} MiB "
+              f"(anon {idle_anon / 1024:.1f}, file-backed {idle_file / 1024:.1f})")
         agent.stop()
         agg.stop()
         return 0 if identical else 1
