@@ -36,7 +36,11 @@ namespace faultline::logtemplate {
 
 inline constexpr std::string_view kHole = "<*>";
 
-/// The stable id of a template text.
+/// MinedLine::cluster of a line that was not mined.
+inline constexpr std::uint32_t kNoCluster = 0xFFFFFFFFu;
+
+/// The stable id of a template text: the first 8 bytes of its BLAKE2b digest
+/// (crypto_generichash, 32-byte output, no key) read little-endian; 1 if that is 0.
 std::uint64_t templateId(std::string_view template_text);
 
 /// Rebuilds a line from a template text and its parameters (one per "<*>", in order). Error
@@ -46,11 +50,15 @@ Status renderLine(std::string_view template_text, const std::vector<std::string_
 
 struct MinerOptions {
   double similarity_threshold = 0.5;  // generic default; see docs/benchmarks.md for how chosen
-  std::size_t tree_depth = 4;
+  std::size_t tree_depth = 4;  // as Drain's: root, word count, tree_depth - 3 leading words, leaf
   std::size_t max_children = 100;
   std::size_t max_clusters = 20000;
   std::size_t max_line_bytes = 16 * 1024;  // longer lines are not mined (no template)
-  std::size_t max_tokens = 256;            // lines with more tokens are not mined
+  std::size_t max_tokens = 256;            // lines with more tokens (words) are not mined
+  /// A literal word that is the only difference between lines becomes "<*>" once this many
+  /// distinct values were seen there; with fewer, each value keeps its own template (state
+  /// names, enumerations: "from NEW to RUNNING" vs "from RUNNING to DONE").
+  std::size_t values_to_generalize = 4;
 };
 
 struct MinedLine {
@@ -60,7 +68,9 @@ struct MinedLine {
   /// sends its text once per stream.
   bool new_template = false;
   std::vector<std::string_view> params;  // views into the mined line
-  std::uint32_t cluster = 0;           // the cluster's index (debug/tooling)
+  /// The cluster's index (debug/tooling); kNoCluster when not mined. Indices of evicted
+  /// clusters are reused; a merged cluster's index keeps naming the cluster it joined.
+  std::uint32_t cluster = kNoCluster;
 };
 
 class TemplateMiner {
@@ -81,7 +91,8 @@ class TemplateMiner {
   };
   /// Current clusters, most frequent first (the `templates` tool, tests).
   std::vector<ClusterInfo> clusters() const;
-  /// The current template of cluster `index` (as in MinedLine::cluster).
+  /// The current template of cluster `index` (as in MinedLine::cluster), following merges;
+  /// empty when the cluster was evicted. Valid until the next call to mine().
   std::string_view clusterTemplate(std::uint32_t index) const;
 
   std::size_t clusterCount() const;

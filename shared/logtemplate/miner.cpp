@@ -1,0 +1,1045 @@
+#include "shared/logtemplate/miner.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <utility>
+
+#include "shared/logtemplate/tokenizer.h"
+
+namespace faultline::logtemplate {
+double kDominantShare = 0.9;  // TUNING
+namespace {
+
+constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+constexpr std::uint64_t kWildcard = 0;  // tree key of a word with a hole
+constexpr std::size_t kMaxVariants = 4;
+
+constexpr std::size_t kMinCacheEntries = 1024;
+constexpr std::size_t kMaxCacheEntries = std::size_t{1} << 16;
+
+inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  h *= 0xFF51AFD7ED558CCDULL;
+  return h ^ (h >> 32);
+}
+
+// A generalized word keeps what all its values share up to a delimiter: "user=<*>",
+// "Surface(name=<*>)", "<*>".
+inline bool isBoundary(char c) {
+  switch (c) {
+    case ',': case ';': case ':': case '=': case '|': case '"': case '\'': case '`':
+    case '(': case ')': case '[': case ']': case '{': case '}': case '<': case '>': case '/':
+      return true;
+    default:
+      return false;
+  }
+}
+
+enum class PatternKind : std::uint8_t {
+  Shape,  // the word's own bytes with masked holes; matches words of the same shape
+  Glob,   // holes match any bytes: "user=<*>", "<*>:<*>"
+};
+
+struct Position {
+  std::uint32_t offset = 0;  // into Cluster::text
+  std::uint32_t length = 0;
+  std::uint32_t prefix = 0;  // Glob with one hole: literal bytes before it
+  std::uint32_t suffix = 0;  // Glob with one hole: literal bytes after it
+  std::uint32_t holes = 0;
+  std::uint64_t shape_hash = 0;
+  PatternKind kind = PatternKind::Shape;
+  bool has_literal = false;  // counts toward similarity
+};
+
+// The template text for lines whose whitespace differs from single spaces.
+struct Variant {
+  std::uint64_t gap_hash = 0;
+  std::uint64_t id = 0;
+  std::string text;
+  bool returned = false;
+};
+
+struct Cluster {
+  std::string text;  // canonical template: position texts joined by single spaces
+  std::vector<Position> positions;
+  std::vector<Variant> variants;
+  std::uint64_t id = 0;
+  std::uint64_t count = 0;
+  std::uint32_t generation = 0;
+  std::uint32_t leaf = kNone;
+  std::uint32_t forward = kNone;  // set when merged into another cluster
+  std::uint32_t forward_generation = 0;
+  std::uint32_t lru_prev = kNone;
+  std::uint32_t lru_next = kNone;
+  bool live = false;
+  bool returned = false;  // `text` was handed out by mine()
+
+  std::string_view positionText(std::size_t i) const {
+    return std::string_view(text).substr(positions[i].offset, positions[i].length);
+  }
+};
+
+struct CacheEntry {
+  std::uint64_t key = 0;
+  std::uint32_t cluster = kNone;
+  std::uint32_t generation = 0;
+};
+
+struct Candidate {
+  std::uint32_t cluster = kNone;
+  std::uint32_t similar = 0;     // matching positions that have literal bytes, plus value changes
+  std::uint32_t literal_positions = 0;
+  std::uint32_t params = 0;
+  std::uint32_t literal_changes = 0;  // hole-free word against hole-free word: "a" vs "b"
+  std::uint32_t literal_pos[4] = {};  // the first of them
+  std::uint32_t structural = 0;       // words of different shapes: "f(<*>)" vs "g:<*>"
+
+  double similarity() const {
+    return literal_positions == 0 ? 1.0 : static_cast<double>(similar) / literal_positions;
+  }
+};
+
+// A word or pattern reduced to what generalization needs.
+struct Literals {
+  std::string_view prefix;  // bytes before the first hole (everything when no hole)
+  std::string_view suffix;  // bytes after the last hole (everything when no hole)
+  bool has_hole;
+  bool whole;  // the word is a single hole
+};
+
+Literals patternLiterals(std::string_view text) {
+  std::size_t first = text.find(kHole);
+  if (first == std::string_view::npos) {
+    return {text, text, false, false};
+  }
+  std::size_t last = text.rfind(kHole);
+  return {text.substr(0, first), text.substr(last + kHole.size()), true, text == kHole};
+}
+
+// Whether `text` matches `pattern` with every "<*>" standing for any bytes (leftmost match of
+// each literal piece); appends what each hole covered to `params` when given.
+bool hasAlnum(std::string_view s) {
+  for (char c : s) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool globMatch(std::string_view pattern, std::string_view text,
+               std::vector<std::string_view>* params) {
+  std::size_t hole = pattern.find(kHole);
+  if (hole == std::string_view::npos) {
+    return pattern == text;
+  }
+  std::size_t last = pattern.rfind(kHole);
+  std::string_view head = pattern.substr(0, hole);
+  std::string_view tail = pattern.substr(last + kHole.size());
+  if (text.size() < head.size() + tail.size() || text.substr(0, head.size()) != head ||
+      text.substr(text.size() - tail.size()) != tail) {
+    return false;
+  }
+  const std::size_t end = text.size() - tail.size();
+  std::size_t at = head.size();
+  std::size_t piece_begin = hole + kHole.size();
+  std::size_t first_param = params != nullptr ? params->size() : 0;
+  while (piece_begin <= last) {
+    std::size_t piece_end = pattern.find(kHole, piece_begin);
+    std::string_view piece = pattern.substr(piece_begin, piece_end - piece_begin);
+    std::size_t found = text.substr(0, end).find(piece, at);
+    if (found == std::string_view::npos) {
+      if (params != nullptr) {
+        params->resize(first_param);
+      }
+      return false;
+    }
+    if (params != nullptr) {
+      params->push_back(text.substr(at, found - at));
+    }
+    at = found + piece.size();
+    piece_begin = piece_end + kHole.size();
+  }
+  if (params != nullptr) {
+    params->push_back(text.substr(at, end - at));
+  }
+  return true;
+}
+
+// globMatch() where every hole covers a letter or digit: "<*>:<*>" fits "host-a:80" (another
+// shape of the same values) but "word...<*>" does not fit "word......<*>".
+bool globFits(std::string_view pattern, std::string_view text) {
+  if (pattern.find(kHole) == std::string_view::npos) {
+    return false;
+  }
+  std::vector<std::string_view> parts;
+  if (!globMatch(pattern, text, &parts)) {
+    return false;
+  }
+  for (std::string_view part : parts) {
+    // A value starts like one: not with the punctuation that ends the piece before it.
+    char c = part.empty() ? '\0' : part.front();
+    bool sign = (c == '-' || c == '+') && part.size() > 1 && part[1] >= '0' && part[1] <= '9';
+    if (!hasAlnum(part) || (!sign && (c == '.' || c == ',' || c == ':' || c == ';' || c == '=' ||
+                                      c == '!' || c == '?' || c == ')' || c == ']' || c == '}' ||
+                                      c == '>' || c == '-' || c == '+' || c == '*'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t commonPrefix(const Literals& a, const Literals& b) {
+  std::size_t p = 0;
+  while (p < a.prefix.size() && p < b.prefix.size() && a.prefix[p] == b.prefix[p]) {
+    ++p;
+  }
+  while (p > 0 && !isBoundary(a.prefix[p - 1])) {
+    --p;
+  }
+  return p;
+}
+
+std::size_t commonSuffix(const Literals& a, const Literals& b) {
+  std::size_t s = 0;
+  while (s < a.suffix.size() && s < b.suffix.size() &&
+         a.suffix[a.suffix.size() - 1 - s] == b.suffix[b.suffix.size() - 1 - s]) {
+    ++s;
+  }
+  while (s > 0 && !isBoundary(a.suffix[a.suffix.size() - s])) {
+    --s;
+  }
+  return s;
+}
+
+enum class Change : std::uint8_t {
+  HoleValue,     // a variable slot takes another value: "<*>" vs "x", "rhost=<*>" vs "rhost=x"
+  LiteralValue,  // two literal values of one key: "user=root" vs "user=guest"
+  LiteralWord,   // two different literal words: "Started" vs "Stopped"
+  Structural,    // different shapes: "setLightsOn(<*>)" vs "index:<*>"
+};
+
+// `pattern` is the cluster's, `word` the line's.
+Change classifyChange(const Literals& pattern, const Literals& word) {
+  if (pattern.whole) {
+    return Change::HoleValue;
+  }
+  if (word.whole) {
+    // A literal word so far, a masked value now: "from localhost" vs "from 10.0.0.1".
+    return pattern.has_hole ? Change::Structural : Change::LiteralWord;
+  }
+  bool shared_key = commonPrefix(pattern, word) > 0;
+  if (pattern.has_hole) {
+    return shared_key ? Change::HoleValue : Change::Structural;
+  }
+  if (word.has_hole) {
+    // A literal value seen so far against a masked one: "tty=NODEVssh" vs "tty=:<*>".
+    return shared_key ? Change::LiteralValue : Change::Structural;
+  }
+  return shared_key ? Change::LiteralValue : Change::LiteralWord;
+}
+
+std::string generalizeLiterals(const Literals& a, const Literals& b) {
+  std::size_t p = commonPrefix(a, b);
+  std::size_t s = commonSuffix(a, b);
+  // Without a hole the prefix and the suffix are the same bytes: they must not overlap.
+  std::size_t room = std::min(a.has_hole ? static_cast<std::size_t>(-1) : a.prefix.size(),
+                              b.has_hole ? static_cast<std::size_t>(-1) : b.prefix.size());
+  if (p + s > room) {
+    s = 0;
+    if (p > room) {
+      p = 0;
+    }
+  }
+  std::string out;
+  out.reserve(p + kHole.size() + s);
+  out.append(a.prefix.substr(0, p));
+  out.append(kHole);
+  out.append(a.suffix.substr(a.suffix.size() - s));
+  return out;
+}
+
+class SeenIds {
+ public:
+  /// True when `id` was not in the set (and adds it). Forgets everything when full, which can
+  /// only make a text look new again (the caller then resends it: harmless).
+  bool insert(std::uint64_t id, std::size_t max_entries) {
+    if (slots_.empty() || (size_ + 1) * 2 > slots_.size()) {
+      grow(max_entries);
+    }
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = mix(id, 1) & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == id) {
+        return false;
+      }
+      if (slots_[i] == 0) {
+        slots_[i] = id;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  std::size_t memoryBytes() const { return slots_.capacity() * sizeof(std::uint64_t); }
+
+ private:
+  void grow(std::size_t max_entries) {
+    std::size_t want = slots_.empty() ? 256 : slots_.size() * 2;
+    if (want > max_entries) {
+      std::fill(slots_.begin(), slots_.end(), 0);  // full: start over
+      size_ = 0;
+      return;
+    }
+    std::vector<std::uint64_t> old;
+    old.swap(slots_);
+    slots_.assign(want, 0);
+    size_ = 0;
+    for (std::uint64_t id : old) {
+      if (id != 0) {
+        insert(id, max_entries);
+      }
+    }
+  }
+
+  std::vector<std::uint64_t> slots_;  // ids are never 0, so 0 marks an empty slot
+  std::size_t size_ = 0;
+};
+
+}  // namespace
+
+struct TemplateMiner::Impl {
+  explicit Impl(MinerOptions opts) : options(opts) {
+    if (options.max_clusters == 0) {
+      options.max_clusters = 1;
+    }
+    if (options.tree_depth < 3) {
+      options.tree_depth = 3;
+    }
+    if (options.values_to_generalize < 2) {
+      options.values_to_generalize = 2;
+    }
+    cache.assign(kMinCacheEntries, CacheEntry{});
+  }
+
+  MinerOptions options;
+  std::vector<Cluster> clusters;
+  std::vector<std::uint32_t> free_slots;
+  std::vector<std::uint32_t> tombstones;  // merged clusters, reused oldest first
+  std::size_t tombstone_head = 0;
+  std::size_t live_count = 0;
+  std::uint32_t lru_head = kNone;
+  std::uint32_t lru_tail = kNone;
+
+  // The prefix tree, flattened: leaf key -> leaf, node key -> number of literal children.
+  std::vector<std::vector<std::uint32_t>> leaves;
+  std::unordered_map<std::uint64_t, std::uint32_t> leaf_index;
+  std::unordered_map<std::uint64_t, std::uint32_t> node_children;
+
+  // Shape hash of a line -> the cluster it went to last time.
+  std::vector<CacheEntry> cache;
+  std::size_t cache_collisions = 0;
+
+  SeenIds seen;
+  TokenizedLine tokens;
+  std::vector<Candidate> candidates;
+  std::vector<std::string> scratch_texts;
+  mutable std::string scratch_shape;
+
+  // ---- matching ----------------------------------------------------------------------
+
+  // Whether `word` matches position `pos`; appends its parameters to `params` when given.
+  bool matchPosition(const Cluster& c, std::size_t pos, std::string_view line,
+                     const WordToken& word, std::vector<std::string_view>* params) const {
+    const Position& p = c.positions[pos];
+    const char* pattern = c.text.data() + p.offset;
+    const char* s = line.data();
+    if (p.kind == PatternKind::Glob && p.holes != 1) {
+      return globMatch(std::string_view(pattern, p.length),
+                       line.substr(word.begin, word.end - word.begin), params);
+    }
+    if (p.kind == PatternKind::Glob) {
+      std::uint32_t len = word.end - word.begin;
+      if (len < p.prefix + p.suffix || std::memcmp(pattern, s + word.begin, p.prefix) != 0 ||
+          std::memcmp(pattern + p.length - p.suffix, s + word.end - p.suffix, p.suffix) != 0) {
+        return false;
+      }
+      if (params != nullptr) {
+        params->push_back(line.substr(word.begin + p.prefix, len - p.prefix - p.suffix));
+      }
+      return true;
+    }
+    if (p.shape_hash != word.shape_hash) {
+      return false;
+    }
+    // Same shape (almost surely): check the literal bytes so that a hash collision can never
+    // break the round trip.
+    std::uint32_t at = 0;
+    std::uint32_t cur = word.begin;
+    const ByteSpan* holes = tokens.holes.data() + word.first_hole;
+    for (std::uint32_t h = 0; h < word.hole_count; ++h) {
+      std::uint32_t len = holes[h].begin - cur;
+      if (at + len + kHole.size() > p.length || std::memcmp(pattern + at, s + cur, len) != 0 ||
+          std::memcmp(pattern + at + len, kHole.data(), kHole.size()) != 0) {
+        return false;
+      }
+      at += len + static_cast<std::uint32_t>(kHole.size());
+      cur = holes[h].end;
+    }
+    std::uint32_t len = word.end - cur;
+    if (p.length - at != len || std::memcmp(pattern + at, s + cur, len) != 0) {
+      return false;
+    }
+    if (params != nullptr) {
+      for (std::uint32_t h = 0; h < word.hole_count; ++h) {
+        params->push_back(line.substr(holes[h].begin, holes[h].end - holes[h].begin));
+      }
+    }
+    return true;
+  }
+
+  bool matchAll(const Cluster& c, std::string_view line, std::vector<std::string_view>* params) {
+    if (c.positions.size() != tokens.words.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      if (!matchPosition(c, i, line, tokens.words[i], params)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // ---- cluster slots, LRU ------------------------------------------------------------
+
+  void lruUnlink(std::uint32_t id) {
+    Cluster& c = clusters[id];
+    if (c.lru_prev != kNone) {
+      clusters[c.lru_prev].lru_next = c.lru_next;
+    } else {
+      lru_head = c.lru_next;
+    }
+    if (c.lru_next != kNone) {
+      clusters[c.lru_next].lru_prev = c.lru_prev;
+    } else {
+      lru_tail = c.lru_prev;
+    }
+    c.lru_prev = c.lru_next = kNone;
+  }
+
+  void lruPushFront(std::uint32_t id) {
+    Cluster& c = clusters[id];
+    c.lru_prev = kNone;
+    c.lru_next = lru_head;
+    if (lru_head != kNone) {
+      clusters[lru_head].lru_prev = id;
+    }
+    lru_head = id;
+    if (lru_tail == kNone) {
+      lru_tail = id;
+    }
+  }
+
+  void touch(std::uint32_t id) {
+    if (lru_head != id) {
+      lruUnlink(id);
+      lruPushFront(id);
+    }
+  }
+
+  std::uint32_t allocateSlot() {
+    std::uint32_t id;
+    if (!free_slots.empty()) {
+      id = free_slots.back();
+      free_slots.pop_back();
+    } else if (tombstones.size() - tombstone_head > options.max_clusters) {
+      id = tombstones[tombstone_head++];
+      if (tombstone_head * 2 > tombstones.size()) {
+        tombstones.erase(tombstones.begin(),
+                         tombstones.begin() + static_cast<std::ptrdiff_t>(tombstone_head));
+        tombstone_head = 0;
+      }
+    } else {
+      id = static_cast<std::uint32_t>(clusters.size());
+      clusters.emplace_back();
+    }
+    Cluster& c = clusters[id];
+    ++c.generation;
+    c.forward = kNone;
+    c.count = 0;
+    c.live = true;
+    c.returned = false;
+    ++live_count;
+    lruPushFront(id);
+    return id;
+  }
+
+  void removeFromLeaf(std::uint32_t id) {
+    auto& leaf = leaves[clusters[id].leaf];
+    auto it = std::find(leaf.begin(), leaf.end(), id);
+    if (it != leaf.end()) {
+      *it = leaf.back();
+      leaf.pop_back();
+    }
+  }
+
+  void releaseMemory(Cluster& c) {
+    std::string().swap(c.text);
+    std::vector<Position>().swap(c.positions);
+    std::vector<Variant>().swap(c.variants);
+  }
+
+  void evictLeastRecentlyUsed() {
+    std::uint32_t id = lru_tail;
+    lruUnlink(id);
+    removeFromLeaf(id);
+    Cluster& c = clusters[id];
+    releaseMemory(c);
+    c.live = false;
+    ++c.generation;  // cache entries and forwards to it go stale
+    --live_count;
+    free_slots.push_back(id);
+  }
+
+  void mergeInto(std::uint32_t from, std::uint32_t into) {
+    Cluster& c = clusters[from];
+    clusters[into].count += c.count;
+    lruUnlink(from);
+    removeFromLeaf(from);
+    releaseMemory(c);
+    c.live = false;
+    c.forward = into;
+    c.forward_generation = clusters[into].generation;
+    --live_count;
+    tombstones.push_back(from);
+  }
+
+  // Follows merges; kNone when the cluster (or what it was merged into) was evicted.
+  std::uint32_t resolve(std::uint32_t id, std::uint32_t generation) const {
+    for (int hops = 0; id < clusters.size() && hops < 64; ++hops) {
+      const Cluster& c = clusters[id];
+      if (c.generation != generation) {
+        return kNone;
+      }
+      if (c.live) {
+        return id;
+      }
+      if (c.forward == kNone) {
+        return kNone;
+      }
+      generation = c.forward_generation;
+      id = c.forward;
+    }
+    return kNone;
+  }
+
+  // ---- text --------------------------------------------------------------------------
+
+  // Rebuilds text, offsets and id from `scratch_texts` (one pattern text per position).
+  void setPositions(Cluster& c) {
+    std::size_t total = 0;
+    for (const std::string& t : scratch_texts) {
+      total += t.size() + 1;
+    }
+    std::string text;
+    text.reserve(total);
+    c.positions.resize(scratch_texts.size());
+    for (std::size_t i = 0; i < scratch_texts.size(); ++i) {
+      if (i != 0) {
+        text.push_back(' ');
+      }
+      const std::string& t = scratch_texts[i];
+      Position& p = c.positions[i];
+      p.offset = static_cast<std::uint32_t>(text.size());
+      p.length = static_cast<std::uint32_t>(t.size());
+      text.append(t);
+      std::size_t first = t.find(kHole);
+      p.holes = 0;
+      for (std::size_t at = first; at != std::string::npos; at = t.find(kHole, at + kHole.size())) {
+        ++p.holes;
+      }
+      p.has_literal = t != kHole;
+      p.shape_hash = 0;
+      p.prefix = p.suffix = 0;
+      if (p.kind == PatternKind::Glob) {
+        p.prefix = static_cast<std::uint32_t>(first);
+        p.suffix = static_cast<std::uint32_t>(t.size() - first - kHole.size());
+      } else {
+        p.shape_hash = shapeHashOfPattern(t);
+      }
+    }
+    c.text = std::move(text);
+    c.id = templateId(c.text);
+    c.returned = false;
+    c.variants.clear();
+  }
+
+  // The same hash the tokenizer gives a word of this shape.
+  static std::uint64_t shapeHashOfPattern(std::string_view pattern) {
+    // Re-tokenizing the pattern would re-mask literal bytes; hash the pieces between holes
+    // exactly as the tokenizer does instead.
+    WordToken w;
+    std::vector<ByteSpan> holes;
+    std::string bytes;
+    std::size_t cur = 0;
+    for (std::size_t at = pattern.find(kHole); at != std::string_view::npos;
+         at = pattern.find(kHole, cur)) {
+      bytes.append(pattern.substr(cur, at - cur));
+      holes.push_back({static_cast<std::uint32_t>(bytes.size()),
+                       static_cast<std::uint32_t>(bytes.size()) + 1});
+      bytes.push_back('#');
+      cur = at + kHole.size();
+    }
+    bytes.append(pattern.substr(cur));
+    w.begin = 0;
+    w.end = static_cast<std::uint32_t>(bytes.size());
+    w.first_hole = 0;
+    w.hole_count = static_cast<std::uint32_t>(holes.size());
+    return wordShapeHash(bytes.data(), w, holes.data());
+  }
+
+  void wordPattern(std::string_view line, const WordToken& w, std::string& out) const {
+    out.clear();
+    std::uint32_t cur = w.begin;
+    for (std::uint32_t h = 0; h < w.hole_count; ++h) {
+      const ByteSpan& hole = tokens.holes[w.first_hole + h];
+      out.append(line.substr(cur, hole.begin - cur));
+      out.append(kHole);
+      cur = hole.end;
+    }
+    out.append(line.substr(cur, w.end - cur));
+  }
+
+  Literals wordLiterals(std::string_view line, const WordToken& w) const {
+    std::string_view word = line.substr(w.begin, w.end - w.begin);
+    if (w.hole_count == 0) {
+      return {word, word, false, false};
+    }
+    const ByteSpan& first = tokens.holes[w.first_hole];
+    const ByteSpan& last = tokens.holes[w.first_hole + w.hole_count - 1];
+    return {word.substr(0, first.begin - w.begin), word.substr(last.end - w.begin), true,
+            w.hole_count == 1 && first.begin == w.begin && last.end == w.end};
+  }
+
+  // ---- tree --------------------------------------------------------------------------
+
+  std::uint32_t leafFor(std::string_view line) {
+    const auto& words = tokens.words;
+    std::uint64_t node = mix(0x51ED270B27A2F3A1ULL, words.size());
+    std::size_t levels = std::min(options.tree_depth - 3, words.size());
+    for (std::size_t l = 0; l < levels; ++l) {
+      const WordToken& w = words[l];
+      std::uint64_t key = kWildcard;
+      if (w.hole_count == 0) {
+        key = hashBytes(line.data() + w.begin, w.end - w.begin, 0x7F4A7C15u) | 1;
+      }
+      std::uint64_t child = mix(node, key);
+      if (key != kWildcard && l + 1 < levels) {
+        // Interior node: bound its literal children (Drain's max_children).
+        auto [it, inserted] = node_children.try_emplace(child, 0);
+        if (inserted) {
+          std::uint32_t& siblings = node_children[node ^ 0xA5A5A5A5A5A5A5A5ULL];
+          if (siblings >= options.max_children) {
+            node_children.erase(it);
+            child = mix(node, kWildcard);
+          } else {
+            ++siblings;
+          }
+        }
+      }
+      node = child;
+    }
+    auto [it, inserted] = leaf_index.try_emplace(node, static_cast<std::uint32_t>(leaves.size()));
+    if (inserted) {
+      leaves.emplace_back();
+    }
+    return it->second;
+  }
+
+  // ---- mining ------------------------------------------------------------------------
+
+  std::uint32_t newCluster(std::string_view line, std::uint32_t leaf) {
+    std::uint32_t id = allocateSlot();
+    Cluster& c = clusters[id];
+    c.leaf = leaf;
+    scratch_texts.resize(tokens.words.size());
+    c.positions.assign(tokens.words.size(), Position{});
+    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
+      wordPattern(line, tokens.words[i], scratch_texts[i]);
+    }
+    setPositions(c);
+    leaves[leaf].push_back(id);
+    if (live_count > options.max_clusters) {
+      evictLeastRecentlyUsed();
+    }
+    return id;
+  }
+
+  void evaluate(std::uint32_t id, std::string_view line, Candidate& out) const {
+    const Cluster& c = clusters[id];
+    out = Candidate{};
+    out.cluster = id;
+    for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      const Position& p = c.positions[i];
+      out.literal_positions += p.has_literal ? 1 : 0;
+      if (matchPosition(c, i, line, tokens.words[i], nullptr)) {
+        out.similar += p.has_literal ? 1 : 0;
+        out.params += p.has_literal ? 0 : 1;
+        continue;
+      }
+      switch (changeAt(c, i, line)) {
+        case Change::HoleValue:
+          out.similar += p.has_literal ? 1 : 0;
+          break;
+        case Change::LiteralValue:
+          out.similar += 1;
+          [[fallthrough]];
+        case Change::LiteralWord:
+          if (out.literal_changes < 4) {
+            out.literal_pos[out.literal_changes] = static_cast<std::uint32_t>(i);
+          }
+          ++out.literal_changes;
+          break;
+        case Change::Structural:
+          ++out.structural;
+          break;
+      }
+    }
+  }
+
+  // How the line's word at `i` differs from position `i` of `c` (which it does not match).
+  Change changeAt(const Cluster& c, std::size_t i, std::string_view line) const {
+    std::string_view pattern = c.positionText(i);
+    const WordToken& w = tokens.words[i];
+    if (globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
+      return Change::HoleValue;  // "<*>:<*>" and "host-a:80": another shape of the same value
+    }
+    if (w.hole_count != 0 && !isWholeHole(w)) {
+      wordPattern(line, w, scratch_shape);
+      if (globFits(scratch_shape, pattern)) {
+        return Change::HoleValue;
+      }
+    }
+    return classifyChange(patternLiterals(pattern), wordLiterals(line, w));
+  }
+
+  // The narrowest pattern (from the rules above) matching both `pattern` and the word.
+  std::string generalizeWord(std::string_view pattern, std::string_view line, const WordToken& w) {
+    if (globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
+      return std::string(pattern);
+    }
+    if (w.hole_count != 0 && !isWholeHole(w)) {
+      wordPattern(line, w, scratch_shape);
+      if (globFits(scratch_shape, pattern)) {
+        return scratch_shape;
+      }
+    }
+    return generalizeLiterals(patternLiterals(pattern), wordLiterals(line, w));
+  }
+
+  bool isWholeHole(const WordToken& w) const {
+    return w.hole_count == 1 && tokens.holes[w.first_hole].begin == w.begin &&
+           tokens.holes[w.first_hole].end == w.end;
+  }
+
+  static std::string generalizePatterns(std::string_view a, std::string_view b) {
+    if (a == kHole || b == kHole) {
+      return std::string(kHole);
+    }
+    if (globFits(a, b)) {
+      return std::string(a);
+    }
+    if (globFits(b, a)) {
+      return std::string(b);
+    }
+    return generalizeLiterals(patternLiterals(a), patternLiterals(b));
+  }
+
+  // Widens `c` so that it also matches the current line.
+  void widen(Cluster& c, std::string_view line) {
+    scratch_texts.resize(c.positions.size());
+    for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      std::string_view current = c.positionText(i);
+      if (matchPosition(c, i, line, tokens.words[i], nullptr)) {
+        scratch_texts[i].assign(current);
+        continue;
+      }
+      scratch_texts[i] = generalizeWord(current, line, tokens.words[i]);
+      c.positions[i].kind = PatternKind::Glob;
+    }
+    setPositions(c);
+  }
+
+  // Folds the patterns of `from` into `into` position by position (both stay matchable).
+  void absorbPatterns(Cluster& into, const Cluster& from) {
+    scratch_texts.resize(into.positions.size());
+    for (std::size_t i = 0; i < into.positions.size(); ++i) {
+      std::string_view a = into.positionText(i);
+      std::string_view b = from.positionText(i);
+      if (a == b) {
+        scratch_texts[i].assign(a);
+        continue;
+      }
+      scratch_texts[i] = generalizePatterns(a, b);
+      into.positions[i].kind = PatternKind::Glob;
+    }
+    setPositions(into);
+  }
+
+  // A cluster that differs from the line by one literal word at `pos`, apart from positions
+  // that `family` already treats as variable.
+  bool isWordSibling(const Candidate& cand, std::uint32_t pos, const Cluster& family) const {
+    if (cand.structural != 0 || cand.literal_changes == 0 || cand.literal_changes > 4) {
+      return false;
+    }
+    bool at_pos = false;
+    for (std::uint32_t k = 0; k < cand.literal_changes; ++k) {
+      std::uint32_t p = cand.literal_pos[k];
+      if (p == pos) {
+        at_pos = true;
+      } else if (family.positions[p].kind != PatternKind::Glob) {
+        return false;
+      }
+    }
+    return at_pos;
+  }
+
+  std::uint32_t mineSlow(std::string_view line) {
+    std::uint32_t leaf = leafFor(line);
+    candidates.clear();
+    std::uint32_t full = kNone;
+    std::uint32_t full_similar = 0;
+    for (std::uint32_t id : leaves[leaf]) {
+      Candidate cand;
+      evaluate(id, line, cand);
+      if (cand.params + cand.similar == clusters[id].positions.size() &&
+          cand.literal_changes == 0 && cand.structural == 0 && matchAll(clusters[id], line, nullptr)) {
+        if (full == kNone || cand.similar > full_similar) {
+          full = id;
+          full_similar = cand.similar;
+        }
+        continue;
+      }
+      candidates.push_back(cand);
+    }
+    if (full != kNone) {
+      return full;
+    }
+    const Candidate* best = nullptr;
+    for (const Candidate& cand : candidates) {
+      if (best == nullptr || cand.similarity() > best->similarity() ||
+          (cand.similarity() == best->similarity() && cand.params > best->params)) {
+        best = &cand;
+      }
+    }
+    if (best == nullptr) {
+      return newCluster(line, leaf);
+    }
+    const std::uint32_t target = best->cluster;
+    if (best->literal_changes == 1 && best->structural == 0) {
+      // One literal word differs. Wait for several values before calling it a variable:
+      // "from RUNNING to FAILED" and "from RUNNING to KILLED" are two templates, user names are
+      // one variable. Capitalized words are message text or enumeration names: never.
+      const std::uint32_t pos = best->literal_pos[0];
+      const WordToken& w = tokens.words[pos];
+      if (line[w.begin] >= 'A' && line[w.begin] <= 'Z') {
+        return newCluster(line, leaf);
+      }
+      const Cluster& family = clusters[target];
+      std::size_t values = 1;
+      std::uint64_t total = 0;
+      std::uint64_t largest = 0;
+      for (const Candidate& cand : candidates) {
+        if (isWordSibling(cand, pos, family)) {
+          ++values;
+          total += clusters[cand.cluster].count;
+          largest = std::max(largest, clusters[cand.cluster].count);
+        }
+      }
+      // One value that holds nearly all lines is a constant, the others exceptions.
+      if (values < options.values_to_generalize ||
+          (values < 2 * options.values_to_generalize &&
+           static_cast<double>(largest) > kDominantShare * static_cast<double>(total))) {
+        return newCluster(line, leaf);
+      }
+      for (const Candidate& cand : candidates) {
+        if (cand.cluster != target && isWordSibling(cand, pos, clusters[target])) {
+          absorbPatterns(clusters[target], clusters[cand.cluster]);
+          mergeInto(cand.cluster, target);
+        }
+      }
+    } else if (best->similarity() < options.similarity_threshold || best->structural != 0) {
+      return newCluster(line, leaf);
+    }
+    widen(clusters[target], line);
+    return target;
+  }
+
+  void cacheStore(std::uint64_t key, std::uint32_t id) {
+    CacheEntry& e = cache[key & (cache.size() - 1)];
+    if (e.cluster != kNone && e.key != key) {
+      if (++cache_collisions > cache.size() / 4 && cache.size() < kMaxCacheEntries) {
+        growCache();
+        storeEntry(key, id);
+        return;
+      }
+    }
+    e = CacheEntry{key, id, clusters[id].generation};
+  }
+
+  void storeEntry(std::uint64_t key, std::uint32_t id) {
+    cache[key & (cache.size() - 1)] = CacheEntry{key, id, clusters[id].generation};
+  }
+
+  void growCache() {
+    std::vector<CacheEntry> old;
+    old.swap(cache);
+    cache.assign(old.size() * 2, CacheEntry{});
+    cache_collisions = 0;
+    for (const CacheEntry& e : old) {
+      if (e.cluster != kNone) {
+        cache[e.key & (cache.size() - 1)] = e;
+      }
+    }
+  }
+
+  std::uint64_t gapHash(std::string_view line) const {
+    std::uint64_t h = 0x2545F4914F6CDD1DULL;
+    std::uint32_t cur = 0;
+    for (const WordToken& w : tokens.words) {
+      h = hashBytes(line.data() + cur, w.begin - cur, h);
+      cur = w.end;
+    }
+    return hashBytes(line.data() + cur, line.size() - cur, h);
+  }
+
+  Variant& variantFor(Cluster& c, std::string_view line) {
+    std::uint64_t gh = gapHash(line);
+    for (Variant& v : c.variants) {
+      if (v.gap_hash == gh) {
+        return v;
+      }
+    }
+    Variant v;
+    v.gap_hash = gh;
+    std::uint32_t cur = 0;
+    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
+      v.text.append(line.substr(cur, tokens.words[i].begin - cur));
+      v.text.append(c.positionText(i));
+      cur = tokens.words[i].end;
+    }
+    v.text.append(line.substr(cur));
+    v.id = templateId(v.text);
+    if (c.variants.size() >= kMaxVariants) {
+      c.variants.erase(c.variants.begin());
+    }
+    c.variants.push_back(std::move(v));
+    return c.variants.back();
+  }
+
+  void mine(std::string_view line, MinedLine& out) {
+    out.template_id = 0;
+    out.template_text = {};
+    out.new_template = false;
+    out.params.clear();
+    out.cluster = kNoCluster;
+    if (line.size() > options.max_line_bytes || line.size() >= 0xFFFFFFF0u ||
+        std::memchr(line.data(), '\n', line.size()) != nullptr || line.find(kHole) != line.npos ||
+        !tokenizeLine(line, options.max_tokens, tokens)) {
+      return;
+    }
+    std::uint32_t id = kNone;
+    CacheEntry& e = cache[tokens.shape_hash & (cache.size() - 1)];
+    if (e.key == tokens.shape_hash && e.cluster != kNone) {
+      std::uint32_t hit = resolve(e.cluster, e.generation);
+      if (hit != kNone && matchAll(clusters[hit], line, &out.params)) {
+        id = hit;
+      } else {
+        out.params.clear();
+      }
+    }
+    if (id == kNone) {
+      id = mineSlow(line);
+      if (!matchAll(clusters[id], line, &out.params)) {
+        out.params.clear();  // cannot happen: widening always covers the line
+        return;
+      }
+      cacheStore(tokens.shape_hash, id);
+    }
+    Cluster& c = clusters[id];
+    ++c.count;
+    touch(id);
+    out.cluster = id;
+    bool* returned;
+    if (tokens.single_spaced) {
+      out.template_text = c.text;
+      out.template_id = c.id;
+      returned = &c.returned;
+    } else {
+      Variant& v = variantFor(c, line);
+      out.template_text = v.text;
+      out.template_id = v.id;
+      returned = &v.returned;
+    }
+    if (!*returned) {
+      *returned = true;
+      out.new_template = seen.insert(out.template_id, std::max<std::size_t>(
+                                                          1024, options.max_clusters * 4));
+    }
+  }
+
+  std::size_t memoryBytes() const {
+    std::size_t total = sizeof(Impl) + clusters.capacity() * sizeof(Cluster);
+    for (const Cluster& c : clusters) {
+      total += c.text.capacity() + c.positions.capacity() * sizeof(Position) +
+               c.variants.capacity() * sizeof(Variant);
+      for (const Variant& v : c.variants) {
+        total += v.text.capacity();
+      }
+    }
+    for (const auto& leaf : leaves) {
+      total += sizeof(leaf) + leaf.capacity() * sizeof(std::uint32_t);
+    }
+    // unordered_map: a node (key, value, next pointer, cached hash) plus a bucket pointer.
+    total += (leaf_index.size() + node_children.size()) * 40 +
+             (leaf_index.bucket_count() + node_children.bucket_count()) * sizeof(void*);
+    total += cache.capacity() * sizeof(CacheEntry) + seen.memoryBytes();
+    total += free_slots.capacity() * 4 + tombstones.capacity() * 4;
+    total += tokens.words.capacity() * sizeof(WordToken) +
+             tokens.holes.capacity() * sizeof(ByteSpan) +
+             candidates.capacity() * sizeof(Candidate);
+    return total;
+  }
+};
+
+TemplateMiner::TemplateMiner(MinerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+TemplateMiner::~TemplateMiner() = default;
+
+void TemplateMiner::mine(std::string_view line, MinedLine& out) { impl_->mine(line, out); }
+
+std::vector<TemplateMiner::ClusterInfo> TemplateMiner::clusters() const {
+  std::vector<ClusterInfo> out;
+  out.reserve(impl_->live_count);
+  for (const Cluster& c : impl_->clusters) {
+    if (c.live) {
+      out.push_back(ClusterInfo{c.text, c.id, c.count});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ClusterInfo& a, const ClusterInfo& b) {
+    return a.count != b.count ? a.count > b.count : a.template_text < b.template_text;
+  });
+  return out;
+}
+
+std::string_view TemplateMiner::clusterTemplate(std::uint32_t index) const {
+  if (index >= impl_->clusters.size()) {
+    return {};
+  }
+  std::uint32_t id = impl_->resolve(index, impl_->clusters[index].generation);
+  return id == kNone ? std::string_view() : std::string_view(impl_->clusters[id].text);
+}
+
+std::size_t TemplateMiner::clusterCount() const { return impl_->live_count; }
+
+std::size_t TemplateMiner::memoryBytes() const { return impl_->memoryBytes(); }
+
+}  // namespace faultline::logtemplate
