@@ -57,6 +57,15 @@ std::size_t escapeLength(std::string_view text, std::size_t pos) {
   }
 }
 
+/// High bit set in each byte of `word` equal to `c`. Only the lowest flagged byte is exact
+/// (a borrow can flag the byte above a match), which is the one the scanner uses.
+inline std::uint64_t byteMatches(std::uint64_t word, char c) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  std::uint64_t x = word ^ (kOnes * static_cast<std::uint8_t>(c));
+  return (x - kOnes) & ~x & kHighs;
+}
+
 void appendUtf8(std::uint32_t cp, std::string& out) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
@@ -84,31 +93,40 @@ void JsonObjectReader::skipWhitespace() {
 }
 
 bool JsonObjectReader::scanString(std::string_view* content, bool* escaped) {
-  // text_[pos_] == '"'. memchr finds the candidate closing quote fast; escapes are rare.
+  // text_[pos_] == '"'. Eight bytes at a time look for '"' or '\\' (SWAR); escapes are rare.
   std::size_t begin = pos_ + 1;
   std::size_t i = begin;
+  const char* data = text_.data();
+  std::size_t n = text_.size();
   *escaped = false;
   while (true) {
-    const char* base = text_.data() + i;
-    std::size_t left = text_.size() - i;
-    const void* quote = std::memchr(base, '"', left);
-    if (quote == nullptr) {
+    while (i + 8 <= n) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, data + i, 8);
+      std::uint64_t hits = byteMatches(word, '"') | byteMatches(word, '\\');
+      if (hits != 0) {
+        i += static_cast<std::size_t>(__builtin_ctzll(hits)) / 8;
+        break;
+      }
+      i += 8;
+    }
+    while (i < n && data[i] != '"' && data[i] != '\\') {
+      ++i;
+    }
+    if (i >= n) {
       return false;
     }
-    std::size_t quote_at = i + static_cast<std::size_t>(static_cast<const char*>(quote) - base);
-    const void* slash = std::memchr(base, '\\', quote_at - i);
-    if (slash == nullptr) {
-      *content = text_.substr(begin, quote_at - begin);
-      pos_ = quote_at + 1;
+    if (data[i] == '"') {
+      *content = text_.substr(begin, i - begin);
+      pos_ = i + 1;
       return true;
     }
-    std::size_t slash_at = i + static_cast<std::size_t>(static_cast<const char*>(slash) - base);
-    std::size_t len = escapeLength(text_, slash_at);
+    std::size_t len = escapeLength(text_, i);
     if (len == 0) {
       return false;
     }
     *escaped = true;
-    i = slash_at + len;
+    i += len;
   }
 }
 

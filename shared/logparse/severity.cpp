@@ -1,5 +1,7 @@
 #include "shared/logparse/severity.h"
 
+#include <cstring>
+
 #include "shared/logparse/text_util.h"
 
 namespace faultline::logparse {
@@ -19,56 +21,81 @@ std::string_view severityName(Severity severity) {
 }
 
 std::optional<Severity> severityFromText(std::string_view word) {
-  struct LevelWord {
-    std::string_view word;  // lower case
-    Severity severity;
-  };
-  static constexpr LevelWord kWords[] = {
-      {"t", Severity::kTrace},
-      {"d", Severity::kDebug},
-      {"i", Severity::kInfo},
-      {"n", Severity::kNotice},
-      {"w", Severity::kWarn},
-      {"e", Severity::kError},
-      {"f", Severity::kCritical},
-      {"c", Severity::kCritical},
-      {"trc", Severity::kTrace},
-      {"dbg", Severity::kDebug},
-      {"inf", Severity::kInfo},
-      {"wrn", Severity::kWarn},
-      {"err", Severity::kError},
-      {"info", Severity::kInfo},
-      {"warn", Severity::kWarn},
-      {"eror", Severity::kError},
-      {"crit", Severity::kCritical},
-      {"trace", Severity::kTrace},
-      {"debug", Severity::kDebug},
-      {"error", Severity::kError},
-      {"alert", Severity::kCritical},
-      {"emerg", Severity::kCritical},
-      {"fatal", Severity::kCritical},
-      {"panic", Severity::kCritical},
-      {"notice", Severity::kNotice},
-      {"severe", Severity::kCritical},
-      {"warning", Severity::kWarn},
-      {"critical", Severity::kCritical},
-      {"emergency", Severity::kCritical},
-      {"information", Severity::kInfo},
-      {"informational", Severity::kInfo},
-  };
+  // Runs once per line on the hot path: dispatch on the first letter, then compare the few
+  // candidates of that letter (fixed-size memcmp compiles to plain loads).
   constexpr std::size_t kLongest = 13;  // "informational"
-  if (word.empty() || word.size() > kLongest) {
+  std::size_t n = word.size();
+  if (n == 0 || n > kLongest) {
     return std::nullopt;
   }
-  char buf[kLongest];
-  for (std::size_t i = 0; i < word.size(); ++i) {
-    buf[i] = text::toLower(word[i]);
+  char b[kLongest];
+  for (std::size_t i = 0; i < n; ++i) {
+    b[i] = text::toLower(word[i]);
   }
-  std::string_view lower(buf, word.size());
-  for (const LevelWord& entry : kWords) {
-    if (entry.word == lower) {
-      return entry.severity;
-    }
+  auto is = [&](const auto& literal) {
+    constexpr std::size_t kSize = sizeof(literal) - 1;
+    return n == kSize && std::memcmp(b, literal, kSize) == 0;
+  };
+  switch (b[0]) {
+    case 't':
+      if (n == 1 || is("trc") || is("trace")) {
+        return Severity::kTrace;
+      }
+      break;
+    case 'd':
+      if (n == 1 || is("dbg") || is("debug")) {
+        return Severity::kDebug;
+      }
+      break;
+    case 'i':
+      if (n == 1 || is("inf") || is("info") || is("information") || is("informational")) {
+        return Severity::kInfo;
+      }
+      break;
+    case 'n':
+      if (n == 1 || is("notice")) {
+        return Severity::kNotice;
+      }
+      break;
+    case 'w':
+      if (n == 1 || is("wrn") || is("warn") || is("warning")) {
+        return Severity::kWarn;
+      }
+      break;
+    case 'e':
+      if (n == 1 || is("err") || is("error") || is("eror")) {
+        return Severity::kError;
+      }
+      if (is("emerg") || is("emergency")) {
+        return Severity::kCritical;
+      }
+      break;
+    case 'f':
+      if (n == 1 || is("fatal")) {
+        return Severity::kCritical;
+      }
+      break;
+    case 'c':
+      if (n == 1 || is("crit") || is("critical")) {
+        return Severity::kCritical;
+      }
+      break;
+    case 'a':
+      if (is("alert")) {
+        return Severity::kCritical;
+      }
+      break;
+    case 'p':
+      if (is("panic")) {
+        return Severity::kCritical;
+      }
+      break;
+    case 's':
+      if (is("severe")) {
+        return Severity::kCritical;
+      }
+      break;
+    default: break;
   }
   return std::nullopt;
 }

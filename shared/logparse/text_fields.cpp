@@ -1,6 +1,7 @@
 // Free-text field finders (findTimestamp, findSeverity, level tokens), the plain-text format and
 // the small helpers every format shares (key roles, scratch, roll-back).
 #include <climits>
+#include <cstring>
 
 #include "shared/logparse/json_scanner.h"
 #include "shared/logparse/parse_internal.h"
@@ -13,35 +14,6 @@ namespace {
 /// How far into a line findTimestamp / findSeverity look: a prefix, never the whole line.
 constexpr std::size_t kTimestampWindow = 64;
 constexpr std::size_t kSeverityWindow = 80;
-
-struct BuiltinKey {
-  std::string_view name;  // lower case; matched case-insensitively
-  KeyRole role;
-};
-constexpr BuiltinKey kBuiltinKeys[] = {
-    {"time", KeyRole::kTime},
-    {"timestamp", KeyRole::kTime},
-    {"ts", KeyRole::kTime},
-    {"@timestamp", KeyRole::kTime},
-    {"@t", KeyRole::kTime},
-    {"datetime", KeyRole::kTime},
-    {"__realtime_timestamp", KeyRole::kTime},  // journalctl -o json
-    {"level", KeyRole::kLevel},
-    {"severity", KeyRole::kLevel},
-    {"lvl", KeyRole::kLevel},
-    {"loglevel", KeyRole::kLevel},
-    {"log.level", KeyRole::kLevel},
-    {"levelname", KeyRole::kLevel},
-    {"log_level", KeyRole::kLevel},
-    {"@l", KeyRole::kLevel},
-    {"priority", KeyRole::kLevel},  // journald PRIORITY, syslog 0..7
-    {"msg", KeyRole::kMessage},
-    {"message", KeyRole::kMessage},
-    {"log", KeyRole::kMessage},
-    {"@m", KeyRole::kMessage},
-    {"@mt", KeyRole::kMessage},
-    {"event", KeyRole::kMessage},  // structlog
-};
 
 /// Keys after which findSeverity reads a level value ("level=warn", "\"severity\":\"ERROR\"").
 bool isLevelKeyWord(std::string_view word) {
@@ -97,16 +69,110 @@ KeyRole ParseContext::classifyKey(std::string_view key, int* rank) const {
     }
     ++i;
   }
-  if (key.size() > 20 || key.empty()) {
+  // Built-in names, case-insensitive; the rank orders them when a record has several.
+  constexpr std::size_t kLongest = 20;  // "__realtime_timestamp" (journalctl -o json)
+  std::size_t n = key.size();
+  if (n == 0 || n > kLongest) {
     return KeyRole::kNone;
   }
-  int builtin_rank = 1000;
-  for (const BuiltinKey& b : kBuiltinKeys) {
-    if (b.name.size() == key.size() && text::equalsLower(key, b.name)) {
-      *rank = builtin_rank;
-      return b.role;
-    }
-    ++builtin_rank;
+  char b[kLongest];
+  for (std::size_t j = 0; j < n; ++j) {
+    b[j] = text::toLower(key[j]);
+  }
+  auto is = [&](const auto& literal) {
+    constexpr std::size_t kSize = sizeof(literal) - 1;
+    return n == kSize && std::memcmp(b, literal, kSize) == 0;
+  };
+  auto role = [&](KeyRole r, int builtin_rank) {
+    *rank = 1000 + builtin_rank;
+    return r;
+  };
+  switch (n) {
+    case 2:
+      if (is("ts")) {
+        return role(KeyRole::kTime, 2);
+      }
+      if (is("@t")) {
+        return role(KeyRole::kTime, 4);
+      }
+      if (is("@l")) {
+        return role(KeyRole::kLevel, 7);
+      }
+      if (is("@m")) {
+        return role(KeyRole::kMessage, 3);
+      }
+      break;
+    case 3:
+      if (is("msg")) {
+        return role(KeyRole::kMessage, 0);
+      }
+      if (is("lvl")) {
+        return role(KeyRole::kLevel, 2);
+      }
+      if (is("log")) {
+        return role(KeyRole::kMessage, 2);
+      }
+      if (is("@mt")) {
+        return role(KeyRole::kMessage, 4);
+      }
+      break;
+    case 4:
+      if (is("time")) {
+        return role(KeyRole::kTime, 0);
+      }
+      break;
+    case 5:
+      if (is("level")) {
+        return role(KeyRole::kLevel, 0);
+      }
+      if (is("event")) {  // structlog
+        return role(KeyRole::kMessage, 5);
+      }
+      break;
+    case 7:
+      if (is("message")) {
+        return role(KeyRole::kMessage, 1);
+      }
+      break;
+    case 8:
+      if (is("severity")) {
+        return role(KeyRole::kLevel, 1);
+      }
+      if (is("loglevel")) {
+        return role(KeyRole::kLevel, 3);
+      }
+      if (is("datetime")) {
+        return role(KeyRole::kTime, 5);
+      }
+      if (is("priority")) {  // journald PRIORITY, syslog 0..7
+        return role(KeyRole::kLevel, 8);
+      }
+      break;
+    case 9:
+      if (is("timestamp")) {
+        return role(KeyRole::kTime, 1);
+      }
+      if (is("log.level")) {
+        return role(KeyRole::kLevel, 4);
+      }
+      if (is("levelname")) {
+        return role(KeyRole::kLevel, 5);
+      }
+      if (is("log_level")) {
+        return role(KeyRole::kLevel, 6);
+      }
+      break;
+    case 10:
+      if (is("@timestamp")) {
+        return role(KeyRole::kTime, 3);
+      }
+      break;
+    case 20:
+      if (is("__realtime_timestamp")) {
+        return role(KeyRole::kTime, 6);
+      }
+      break;
+    default: break;
   }
   return KeyRole::kNone;
 }

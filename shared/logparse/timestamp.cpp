@@ -67,30 +67,40 @@ void currentYearMonth(int* year, int* month) {
   *month = static_cast<int>(m);
 }
 
+/// Two digits at p (the caller checked the length); -1 when either is not a digit.
+inline int twoDigits(const char* p) {
+  auto a = static_cast<unsigned>(p[0] - '0');
+  auto b = static_cast<unsigned>(p[1] - '0');
+  return a > 9 || b > 9 ? -1 : static_cast<int>(a * 10 + b);
+}
+
 /// "HH:MM:SS" at pos; returns false when malformed.
 bool parseClock(std::string_view t, std::size_t pos, TimeFields* f) {
-  f->hour = digitsAt(t, pos, 2);
-  f->minute = digitsAt(t, pos + 3, 2);
-  f->second = digitsAt(t, pos + 6, 2);
-  return f->hour >= 0 && f->minute >= 0 && f->second >= 0 && t[pos + 2] == ':' && t[pos + 5] == ':';
+  if (t.size() < pos + 8) {
+    return false;
+  }
+  const char* p = t.data() + pos;
+  f->hour = twoDigits(p);
+  f->minute = twoDigits(p + 3);
+  f->second = twoDigits(p + 6);
+  return (f->hour | f->minute | f->second) >= 0 && p[2] == ':' && p[5] == ':';
 }
 
 /// Digits at pos as a fraction of a second; digits beyond the ninth are consumed and dropped.
 std::size_t parseFractionDigits(std::string_view t, std::size_t pos, std::int64_t* nanos) {
+  static constexpr std::int64_t kScale[] = {1000000000, 100000000, 10000000, 1000000, 100000,
+                                            10000,      1000,      100,      10,      1};
   std::size_t i = pos;
   std::int64_t value = 0;
-  int kept = 0;
-  while (i < t.size() && isDigit(t[i])) {
-    if (kept < 9) {
-      value = value * 10 + (t[i] - '0');
-      ++kept;
-    }
+  std::size_t end = t.size() - pos > 9 ? pos + 9 : t.size();
+  while (i < end && isDigit(t[i])) {
+    value = value * 10 + (t[i] - '0');
     ++i;
   }
-  for (int k = kept; k < 9; ++k) {
-    value *= 10;
+  *nanos = value * kScale[i - pos];
+  while (i < t.size() && isDigit(t[i])) {
+    ++i;
   }
-  *nanos = value;
   return i - pos;
 }
 
@@ -173,11 +183,14 @@ std::size_t parseIsoLike(std::string_view t, const TimeContext& ctx, std::int64_
   }
   char sep = t[4];
   TimeFields f;
-  f.year = digitsAt(t, 0, 4);
-  f.month = digitsAt(t, 5, 2);
-  f.day = digitsAt(t, 8, 2);
+  const char* p = t.data();
+  int century = twoDigits(p);
+  int year = twoDigits(p + 2);
+  f.year = (century | year) < 0 ? -1 : century * 100 + year;
+  f.month = twoDigits(p + 5);
+  f.day = twoDigits(p + 8);
   char mid = t[10];
-  if (f.year < 0 || f.month < 0 || f.day < 0 || t[7] != sep ||
+  if ((f.year | f.month | f.day) < 0 || t[7] != sep ||
       !(mid == 'T' || mid == ' ' || (mid == 't' && sep == '-')) || !parseClock(t, 11, &f)) {
     return 0;
   }
@@ -321,8 +334,18 @@ bool fieldsToUnixNanos(const TimeFields& f, const TimeContext& ctx, std::int64_t
       f.hour < 0 || f.minute < 0 || f.second < 0) {
     return false;
   }
-  std::int64_t days =
-      daysFromCivil(year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day));
+  // Consecutive lines almost always share a date: remember the last conversion per thread.
+  struct DayCache {
+    int key = -1;
+    std::int64_t days = 0;
+  };
+  thread_local DayCache cache;
+  const int key = (year * 16 + f.month) * 32 + f.day;
+  if (cache.key != key) {
+    cache.days = daysFromCivil(year, static_cast<unsigned>(f.month), static_cast<unsigned>(f.day));
+    cache.key = key;
+  }
+  std::int64_t days = cache.days;
   std::int64_t offset = f.has_zone ? f.offset_s : ctx.default_utc_offset_s;
   std::int64_t seconds = days * 86400 + f.hour * 3600 + f.minute * 60 + f.second - offset;
   *ns = seconds * kNanosPerSecond + f.nanos;
