@@ -18,6 +18,15 @@ declare -A targets=(
   [fuzz_http_request]=http_request
   [fuzz_enroll_request]=enroll_request
   [fuzz_redact]=redact
+  [fuzz_logparse_auto]=logparse_auto
+  [fuzz_logparse_json]=logparse_json
+  [fuzz_logparse_logfmt]=logparse_logfmt
+  [fuzz_logparse_syslog]=logparse_syslog
+  [fuzz_logparse_weblog]=logparse_weblog
+  [fuzz_logparse_container]=logparse_container
+  [fuzz_logparse_regex]=logparse_regex
+  [fuzz_logparse_timestamp]=logparse_timestamp
+  [fuzz_logparse_multiline]=logparse_multiline
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -5,7 +5,9 @@
 //
 // Parsers never copy: every string_view in a ParsedLine points into the input line, except
 // attribute values that needed unescaping (JSON strings with escapes), which live in the
-// ParsedLine's own scratch storage. A parser that does not recognise a line returns false and
+// ParsedLine's own scratch storage. Attribute keys of fixed-schema formats ("remote_addr",
+// "host"...) are static strings; keys of kRegex groups belong to the Parser, which must outlive
+// the ParsedLine's use. A parser that does not recognise a line returns false and
 // leaves the line untouched (the caller keeps it as plain text); it never throws and never reads
 // outside the input. Input longer than kMaxParseBytes is not parsed (kept as plain text).
 //
@@ -59,6 +61,12 @@ struct ParsedLine {
   /// For container wrappers: the inner line (unescaped), which is then parsed again by the
   /// inner format; `message` etc. describe the inner line.
   std::string_view inner;
+  /// For container wrappers: the format the inner line was parsed as. ts_ns is the wrapper's
+  /// time (runtime-stamped, zoned, ns-exact) when it has one, else the inner line's.
+  Format inner_format = Format::kPlain;
+  /// For container wrappers: the runtime split a long line and this is not its last piece
+  /// (CRI tag "P", docker "log" without a trailing newline). `inner` has no newline either way.
+  bool partial = false;
   std::string scratch;              // owns unescaped values; reserved, reused between lines
 
   void clear();
@@ -96,13 +104,17 @@ class Parser {
 /// Timestamp found at or near the start of `text` (within its first ~64 bytes): RFC 3339/ISO
 /// 8601 (T or space, fraction, Z or offset, or none), syslog "Jan  2 03:04:05", common-log
 /// "10/Oct/2000:13:55:36 -0700", "2024/01/02 03:04:05", epoch s/ms/us/ns (10/13/16/19 digits,
-/// only when the whole token is digits). Returns unix ns, 0 when none. `consumed` (optional)
-/// receives the byte length of the timestamp text.
+/// only when the whole token is digits and starts the text). Returns unix ns, 0 when none.
+/// `consumed` (optional) receives the offset just past the timestamp in `text`, which is the
+/// timestamp's byte length when it starts the text; 0 when none.
 std::int64_t findTimestamp(std::string_view text, const ParserOptions& options,
                            std::size_t* consumed = nullptr);
 
 /// Severity found in free text: a level word standing alone or in brackets in the first ~80
-/// bytes ("ERROR", "[warn]", "level=error", "<3>"); kUnknown when none.
+/// bytes ("ERROR", "[warn]", "level=error", "<3>"); kUnknown when none. Standing alone means an
+/// upper-case word ("ERROR", "WARN"); lower-case words count only in brackets, after a level
+/// key, or as the first word followed by ':' ("error: ..."), so prose ("no error") does not.
+/// Also a syslog "<PRI>" and a glog/klog "E0102 " prefix at the start.
 Severity findSeverity(std::string_view text);
 
 }  // namespace faultline::logparse
