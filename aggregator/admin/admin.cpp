@@ -1,5 +1,7 @@
 #include "aggregator/admin/admin.h"
 
+#include <nlohmann/json.hpp>
+
 #include <fnmatch.h>
 
 #include "aggregator/store/sqlite/sqlite_store.h"
@@ -121,12 +123,39 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
 Result<std::string> listAgents(store::Store& store, std::string_view tenant_name) {
   FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
   FL_ASSIGN_OR_RETURN(auto agents, store.listAgents(tenant.id));
-  std::string out = "AGENT_ID\tHOSTNAME\tENROLLED_AT\tLAST_SEEN\tBATCHES\tRECORDS\n";
+  std::string out =
+      "AGENT_ID\tHOSTNAME\tVERSION\tENROLLED_AT\tLAST_SEEN\tLAST_HEARTBEAT\tBATCHES\tRECORDS\t"
+      "SPOOL_BATCHES\tLAG_BYTES\n";
   for (const store::AgentSummary& agent : agents) {
-    out += agent.agent_id + '\t' + printable(agent.hostname) + '\t' +
-           formatRfc3339Millis(agent.enrolled_at_ns) + '\t' +
+    // From the last heartbeat's status document: spool depth and unread bytes over all files.
+    std::string spool = "-";
+    std::string lag = "-";
+    if (!agent.heartbeat_json.empty()) {
+      nlohmann::json doc = nlohmann::json::parse(agent.heartbeat_json, nullptr, false);
+      if (doc.is_object()) {
+        auto s = doc.find("spool");
+        if (s != doc.end() && s->is_object() && s->contains("batches") &&
+            (*s)["batches"].is_number_unsigned()) {
+          spool = std::to_string((*s)["batches"].get<std::uint64_t>());
+        }
+        auto files = doc.find("files");
+        if (files != doc.end() && files->is_array()) {
+          std::uint64_t total = 0;
+          for (const auto& f : *files) {
+            if (f.is_object() && f.value("size", 0ULL) > f.value("read_offset", 0ULL)) {
+              total += f.value("size", 0ULL) - f.value("read_offset", 0ULL);
+            }
+          }
+          lag = std::to_string(total);
+        }
+      }
+    }
+    out += agent.agent_id + '\t' + printable(agent.hostname) + '\t' + printable(agent.version) +
+           '\t' + formatRfc3339Millis(agent.enrolled_at_ns) + '\t' +
            (agent.last_seen_ns == 0 ? "-" : formatRfc3339Millis(agent.last_seen_ns)) + '\t' +
-           std::to_string(agent.batches) + '\t' + std::to_string(agent.records) + '\n';
+           (agent.last_heartbeat_ns == 0 ? "never" : formatRfc3339Millis(agent.last_heartbeat_ns)) +
+           '\t' + std::to_string(agent.batches) + '\t' + std::to_string(agent.records) + '\t' +
+           spool + '\t' + lag + '\n';
   }
   return out;
 }

@@ -16,6 +16,8 @@ using http::Request;
 using http::Response;
 
 constexpr std::size_t kMaxSecretBytes = 256;
+// A status document with a few hundred tailed files fits easily; anything larger is refused.
+constexpr std::size_t kMaxHeartbeatBytes = 256 * 1024;
 
 std::string lowerTrim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
@@ -264,6 +266,56 @@ Response AgentApi::handleIngest(const Request& request) {
   return response;
 }
 
+void AgentApi::heartbeat(http::Request&& request, const http::Respond& respond) {
+  safely(
+      "heartbeat", [&] { return handleHeartbeat(request); }, respond);
+}
+
+Response AgentApi::handleHeartbeat(const Request& request) {
+  auto identity = authenticate(request);
+  if (!identity) {
+    if (identity.code() == Errc::Unauthenticated) {
+      return unauthenticated(identity.status().message());
+    }
+    if (isTransient(identity.status())) {
+      return storeUnavailable(identity.status());
+    }
+    return internal("authenticate", identity.status());
+  }
+  if (mediaType(request) != "application/json") {
+    return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
+  }
+  if (request.body.size() > kMaxHeartbeatBytes) {
+    return Response::error(413, "payload_too_large",
+                           "heartbeat larger than " + std::to_string(kMaxHeartbeatBytes) +
+                               " bytes");
+  }
+  nlohmann::json doc = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) {
+    return Response::error(400, "bad_heartbeat", "heartbeat must be a JSON object");
+  }
+  store::AgentHeartbeat beat;
+  beat.tenant_id = identity->tenant_id;
+  beat.agent_id = identity->agent_id;
+  auto version = doc.find("version");
+  if (version != doc.end() && version->is_string() && version->get<std::string>().size() <= 64) {
+    beat.version = version->get<std::string>();
+  }
+  beat.status_json = doc.dump();  // re-serialised: only valid JSON is ever stored
+  beat.received_at_ns = nowUnixNanos();
+  Status stored = store_.recordHeartbeat(beat);
+  if (!stored.isOk()) {
+    if (isTransient(stored)) {
+      return storeUnavailable(stored);
+    }
+    if (stored.code() == Errc::NotFound) {
+      return unauthenticated("unknown agent");
+    }
+    return internal("record heartbeat", stored);
+  }
+  return Response::json(200, R"({"status":"ok"})");
+}
+
 http::Router buildRouter(AgentApi& api) {
   http::Router router;
   router.add("GET", "/healthz", [&api](Request&& request, http::Respond respond) {
@@ -274,6 +326,9 @@ http::Router buildRouter(AgentApi& api) {
   });
   router.add("POST", "/v1/ingest", [&api](Request&& request, http::Respond respond) {
     api.ingest(std::move(request), respond);
+  });
+  router.add("POST", "/v1/agents/heartbeat", [&api](Request&& request, http::Respond respond) {
+    api.heartbeat(std::move(request), respond);
   });
   return router;
 }

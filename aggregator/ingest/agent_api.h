@@ -5,6 +5,7 @@
 //   GET  /healthz            → 200 {"status":"ok"} when the store answers
 //   POST /v1/agents/enroll   → 201 {"agent_id","secret","tenant","tenant_id"}
 //   POST /v1/ingest          → 200 {"agent","epoch","seq","records"}  (same bytes on resend)
+//   POST /v1/agents/heartbeat → 200 {"status":"ok"}  (the agent's status document, JSON)
 
 #include <chrono>
 #include <cstdint>
@@ -36,10 +37,12 @@ class AgentApi {
   void health(http::Request&& request, const http::Respond& respond);
   void enroll(http::Request&& request, const http::Respond& respond);
   void ingest(http::Request&& request, const http::Respond& respond);
+  void heartbeat(http::Request&& request, const http::Respond& respond);
 
   http::Response handleHealth(const http::Request& request);
   http::Response handleEnroll(const http::Request& request);
   http::Response handleIngest(const http::Request& request);
+  http::Response handleHeartbeat(const http::Request& request);
 
  private:
   struct CachedAgent {

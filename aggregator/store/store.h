@@ -79,6 +79,18 @@ struct AgentSummary {
   std::int64_t last_seen_ns = 0;  // 0: never sent a batch
   std::uint64_t batches = 0;
   std::uint64_t records = 0;
+  std::int64_t last_heartbeat_ns = 0;  // 0: never sent a heartbeat
+  std::string heartbeat_json;          // the agent's last status document, as sent
+};
+
+/// An agent's periodic report: its status document (version, files and lag, spool, pipeline
+/// counters), kept as sent (bounded by the endpoint) and shown by `admin agents list`.
+struct AgentHeartbeat {
+  std::string tenant_id;
+  std::string agent_id;
+  std::string version;
+  std::string status_json;
+  std::int64_t received_at_ns = 0;
 };
 
 /// Storage for tenancy, agents and log batches. All methods are thread-safe and may block
@@ -123,6 +135,10 @@ class Store {
                               const std::function<Status(std::string_view payload)>& visit) = 0;
 
   virtual Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) = 0;
+
+  /// Records the agent's latest heartbeat (replacing the previous one). NotFound when the agent
+  /// is not in `heartbeat.tenant_id`.
+  virtual Status recordHeartbeat(const AgentHeartbeat& heartbeat) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

@@ -69,11 +69,17 @@ CREATE TABLE logs_batch_sources (
 ) WITHOUT ROWID;
 )sql";
 
+constexpr const char* kV3Heartbeats = R"sql(
+ALTER TABLE agents_agents ADD COLUMN last_heartbeat INTEGER;
+ALTER TABLE agents_agents ADD COLUMN heartbeat_json TEXT;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches", kV1Initial},
+      {3, "agent heartbeats", kV3Heartbeats},
   };
   return kMigrations;
 }

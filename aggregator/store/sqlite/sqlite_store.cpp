@@ -44,8 +44,13 @@ constexpr std::string_view kAgentBySecret =
     "SELECT a.id, a.tenant_id, t.name FROM agents_agents a "
     "JOIN tenancy_tenants t ON t.id = a.tenant_id WHERE a.secret_hash = ?1";
 constexpr std::string_view kListAgents =
-    "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records "
+    "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records, "
+    "COALESCE(last_heartbeat, 0), COALESCE(heartbeat_json, '') "
     "FROM agents_agents WHERE tenant_id = ?1 ORDER BY enrolled_at, id";
+constexpr std::string_view kRecordHeartbeat =
+    "UPDATE agents_agents SET last_heartbeat = ?3, heartbeat_json = ?4, "
+    "version = CASE WHEN ?5 = '' THEN version ELSE ?5 END "
+    "WHERE tenant_id = ?1 AND id = ?2";
 // Export order is each agent stream's own order: batches of one (agent, epoch) by seq, since
 // an agent's pipelined or retried batches may commit out of seq order; streams in the order
 // they first arrived. Ids only: payloads are fetched one by one so the sort stays small.
@@ -91,6 +96,7 @@ struct SqliteStore::WriteStatements {
   Stmt touch_agent;
   Stmt insert_batch;
   Stmt insert_source;
+  Stmt record_heartbeat;
 };
 
 struct SqliteStore::Reader {
@@ -144,6 +150,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->touch_agent, Stmt::prepare(db, kTouchAgent));
   FL_ASSIGN_OR_RETURN(stmts->insert_batch, Stmt::prepare(db, kInsertBatch));
   FL_ASSIGN_OR_RETURN(stmts->insert_source, Stmt::prepare(db, kInsertSource));
+  FL_ASSIGN_OR_RETURN(stmts->record_heartbeat, Stmt::prepare(db, kRecordHeartbeat));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -400,11 +407,34 @@ Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenan
     if (!row) {
       return agents;
     }
-    agents.push_back(AgentSummary{std::string(use->columnText(0)), std::string(use->columnText(1)),
-                                  std::string(use->columnText(2)), use->columnInt(3),
-                                  use->columnInt(4), static_cast<std::uint64_t>(use->columnInt(5)),
-                                  static_cast<std::uint64_t>(use->columnInt(6))});
+    AgentSummary agent;
+    agent.agent_id = std::string(use->columnText(0));
+    agent.hostname = std::string(use->columnText(1));
+    agent.version = std::string(use->columnText(2));
+    agent.enrolled_at_ns = use->columnInt(3);
+    agent.last_seen_ns = use->columnInt(4);
+    agent.batches = static_cast<std::uint64_t>(use->columnInt(5));
+    agent.records = static_cast<std::uint64_t>(use->columnInt(6));
+    agent.last_heartbeat_ns = use->columnInt(7);
+    agent.heartbeat_json = std::string(use->columnText(8));
+    agents.push_back(std::move(agent));
   }
+}
+
+Status SqliteStore::recordHeartbeat(const AgentHeartbeat& heartbeat) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->record_heartbeat);
+    use->bind(1, heartbeat.tenant_id)
+        .bind(2, heartbeat.agent_id)
+        .bind(3, heartbeat.received_at_ns)
+        .bind(4, heartbeat.status_json)
+        .bind(5, heartbeat.version);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such agent in this tenant");
+    }
+    return Status::ok();
+  });
 }
 
 std::size_t SqliteStore::pendingWrites() const {

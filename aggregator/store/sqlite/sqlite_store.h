@@ -41,6 +41,7 @@ class SqliteStore final : public Store {
   Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
                       const std::function<Status(std::string_view payload)>& visit) override;
   Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
+  Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

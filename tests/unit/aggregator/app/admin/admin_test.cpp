@@ -196,11 +196,32 @@ TEST_CASE("admin: agents list shows each agent's counters and last contact") {
   f.send(agent, 2, {{"/a", 3, "z"}});
   auto listed = admin::listAgents(*f.store, "acme");
   REQUIRE(listed.isOk());
-  CHECK(listed->rfind("AGENT_ID\tHOSTNAME\tENROLLED_AT\tLAST_SEEN\tBATCHES\tRECORDS\n", 0) == 0);
+  CHECK(listed->rfind("AGENT_ID\tHOSTNAME\tVERSION\tENROLLED_AT\tLAST_SEEN\tLAST_HEARTBEAT\t"
+                      "BATCHES\tRECORDS\tSPOOL_BATCHES\tLAG_BYTES\n",
+                      0) == 0);
   CHECK(listed->find(agent.agent_id + "\thost1\t") != std::string::npos);
-  CHECK(listed->find("\t2\t3\n") != std::string::npos);
+  CHECK(listed->find("\tnever\t2\t3\t-\t-\n") != std::string::npos);
   CHECK(listed->find(idle.agent_id) != std::string::npos);
-  CHECK(listed->find("\t-\t0\t0\n") != std::string::npos);
+  CHECK(listed->find("\t-\tnever\t0\t0\t-\t-\n") != std::string::npos);
   CHECK(listed->find(foreign.agent_id) == std::string::npos);
   CHECK(admin::listAgents(*f.store, "ghost").code() == Errc::NotFound);
+
+  // A heartbeat: spool depth and lag summed over files come from the status document.
+  auto acme = f.store->findTenantByName("acme");
+  REQUIRE(acme.isOk());
+  store::AgentHeartbeat beat;
+  beat.tenant_id = acme->id;
+  beat.agent_id = agent.agent_id;
+  beat.version = "9.9.9";
+  beat.status_json = R"({"version":"9.9.9","spool":{"batches":4},)"
+                     R"("files":[{"size":100,"read_offset":40},{"size":7,"read_offset":7}]})";
+  beat.received_at_ns = 1'800'000'000'000'000'000;
+  REQUIRE(f.store->recordHeartbeat(beat).isOk());
+  listed = admin::listAgents(*f.store, "acme");
+  REQUIRE(listed.isOk());
+  CHECK(listed->find(agent.agent_id + "\thost1\t9.9.9\t") != std::string::npos);
+  CHECK(listed->find("\t2\t3\t4\t60\n") != std::string::npos);
+  // Another tenant's agent id cannot be written through this tenant.
+  beat.agent_id = foreign.agent_id;
+  CHECK(f.store->recordHeartbeat(beat).code() == Errc::NotFound);
 }
