@@ -355,3 +355,44 @@ TEST_CASE("ingest: a full write queue answers 503 overloaded with Retry-After") 
   CHECK(first.status == 200);
   CHECK(f.count("logs_batches") == 1);
 }
+
+namespace {
+http::Request heartbeatRequest(const std::string& secret, std::string body,
+                               std::string content_type = "application/json") {
+  http::Request request;
+  request.method = "POST";
+  request.path = "/v1/agents/heartbeat";
+  request.headers = {{"authorization", "Bearer " + secret}, {"content-type", content_type}};
+  request.body = std::move(body);
+  request.remote_address = "127.0.0.1:40000";
+  return request;
+}
+}  // namespace
+
+TEST_CASE("heartbeat: stored for the authenticated agent only; bad ones refused, nothing stored") {
+  ApiFixture f;
+  EnrolledAgent agent = enrollThroughApi(*f.store, f.api, f.tenant.id);
+  auto stored_json = [&] {
+    auto agents = f.store->listAgents(f.tenant.id);
+    REQUIRE(agents.isOk());
+    return agents->at(0).heartbeat_json;
+  };
+  CHECK(f.api.handleHeartbeat(heartbeatRequest("fas_wrong", "{}")).status == 401);
+  CHECK(f.api.handleHeartbeat(heartbeatRequest(agent.secret, "{}", "text/plain")).status == 415);
+  http::Response bad = f.api.handleHeartbeat(heartbeatRequest(agent.secret, "[1,2]"));
+  CHECK(bad.status == 400);
+  CHECK(errorCode(bad) == "bad_heartbeat");
+  CHECK(f.api.handleHeartbeat(heartbeatRequest(agent.secret, "{\"v\": tru")).status == 400);
+  CHECK(f.api.handleHeartbeat(heartbeatRequest(agent.secret, std::string(300 * 1024, ' ')))
+            .status == 413);
+  CHECK(stored_json().empty());
+
+  http::Response ok = f.api.handleHeartbeat(
+      heartbeatRequest(agent.secret, R"({"version":"1.2.3","spool":{"batches":2}})"));
+  CHECK(ok.status == 200);
+  CHECK(json::parse(stored_json())["spool"]["batches"] == 2);
+  auto agents = f.store->listAgents(f.tenant.id);
+  REQUIRE(agents.isOk());
+  CHECK(agents->at(0).version == "1.2.3");
+  CHECK(agents->at(0).last_heartbeat_ns > 0);
+}
