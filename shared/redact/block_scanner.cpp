@@ -30,6 +30,8 @@ constexpr std::array<std::uint8_t, 256> makeClassTable() {
   t['_'] = kTokenClass;
   t['-'] = kTokenClass;
   t[' '] = kSpaceClass;
+  t['"'] = kSpaceClass;
+  t['\''] = kSpaceClass;
   t['@'] = kOtherClass;
   t['='] = kSeparatorClass;
   t[':'] = kSeparatorClass;
@@ -40,7 +42,7 @@ constexpr std::array<std::uint8_t, 256> kClassTable = makeClassTable();
 
 // Nibble lookup: each class is a set of (high nibble, low nibble) rectangles, one bit each:
 //   bit 0 digits (3, 0-9)           bit 4 '-' (2, 13)
-//   bit 1 letters (4|6, 1-15)       bit 5 ' ' (2, 0)
+//   bit 1 letters (4|6, 1-15)       bit 5 ' ' '"' '\'' (2, 0|2|7)
 //   bit 2 letters (5|7, 0-10)       bit 6 '@' 'B' (4, 0|2)
 //   bit 3 '_' (5, 15)               bit 7 '=' ':' (3, 10|13)
 // class(byte) = kLow[low nibble] & kHigh[high nibble]; bytes >= 0x80 have no class.
@@ -53,7 +55,7 @@ constexpr std::array<std::uint8_t, 16> kLowNibble = [] {
     b |= lo <= 10 ? 0x04 : 0;
     b |= lo == 15 ? 0x08 : 0;
     b |= lo == 13 ? 0x10 : 0;
-    b |= lo == 0 ? 0x20 : 0;
+    b |= (lo == 0 || lo == 2 || lo == 7) ? 0x20 : 0;
     b |= (lo == 0 || lo == 2) ? 0x40 : 0;
     b |= (lo == 10 || lo == 13) ? 0x80 : 0;
     t[static_cast<std::size_t>(lo)] = b;
@@ -73,7 +75,7 @@ namespace {
     const std::uint64_t c = kClassTable[static_cast<unsigned char>(p[i])];
     m.digit |= (c & 1) << i;
     m.token |= ((c >> 1) & 1) << i;
-    m.space |= ((c >> 2) & 1) << i;
+    m.space_or_quote |= ((c >> 2) & 1) << i;
     m.separator |= ((c >> 3) & 1) << i;
     m.other |= ((c >> 4) & 1) << i;
   }
@@ -113,7 +115,9 @@ namespace {
     const __m128i token = _mm_or_si128(
         _mm_or_si128(letter, digit),
         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-'))));
-    const __m128i space = _mm_cmpeq_epi8(v, _mm_set1_epi8(' '));
+    const __m128i space = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\''))));
     const __m128i separator =
         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
     const __m128i other =
@@ -121,7 +125,7 @@ namespace {
     const unsigned shift = 16 * k;
     m.digit |= movemask(digit, shift);
     m.token |= movemask(token, shift);
-    m.space |= movemask(space, shift);
+    m.space_or_quote |= movemask(space, shift);
     m.separator |= movemask(separator, shift);
     m.other |= movemask(other, shift);
   }
@@ -177,7 +181,7 @@ namespace {
   // movemask reads bit 7 of every byte; adds and word shifts bring the wanted bit there.
   m.separator = movemask(c0, c1);
   m.other = movemask(_mm256_add_epi8(c0, c0), _mm256_add_epi8(c1, c1));
-  m.space = movemask(_mm256_slli_epi16(c0, 2), _mm256_slli_epi16(c1, 2));
+  m.space_or_quote = movemask(_mm256_slli_epi16(c0, 2), _mm256_slli_epi16(c1, 2));
   m.digit = movemask(_mm256_slli_epi16(c0, 7), _mm256_slli_epi16(c1, 7));
   m.token = ~movemask(_mm256_cmpeq_epi8(_mm256_and_si256(c0, token_bits), zero),
                       _mm256_cmpeq_epi8(_mm256_and_si256(c1, token_bits), zero));
@@ -197,64 +201,6 @@ namespace {
 #pragma GCC pop_options
 #endif
 
-// AVX-512BW: one 64-byte vector per block, class bits tested straight into mask registers, and a
-// masked load for the last partial block (masked-off bytes are never read, so no copy).
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,bmi,bmi2"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx2,bmi,bmi2")
-#endif
-namespace avx512 {
-namespace {
-constexpr std::array<std::uint8_t, 64> repeat4(const std::array<std::uint8_t, 16>& t) {
-  std::array<std::uint8_t, 64> out{};
-  for (std::size_t i = 0; i < 64; ++i) {
-    out[i] = t[i % 16];
-  }
-  return out;
-}
-constexpr std::array<std::uint8_t, 64> kLowNibble4 = repeat4(kLowNibble);
-constexpr std::array<std::uint8_t, 64> kHighNibble4 = repeat4(kHighNibble);
-
-[[gnu::always_inline]] inline BlockMasks classifyVector(__m512i v) {
-  // Tables repeated per 128-bit lane (vpshufb looks up within a lane). Loaded rather than
-  // broadcast: GCC 12's _mm512_broadcast_i32x4 trips -Wuninitialized.
-  const __m512i low_table = _mm512_loadu_si512(kLowNibble4.data());
-  const __m512i high_table = _mm512_loadu_si512(kHighNibble4.data());
-  const __m512i high = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f));
-  const __m512i c =
-      _mm512_and_si512(_mm512_shuffle_epi8(low_table, v), _mm512_shuffle_epi8(high_table, high));
-  BlockMasks m;
-  m.separator = _cvtmask64_u64(_mm512_test_epi8_mask(c, _mm512_set1_epi8(static_cast<char>(0x80))));
-  m.other = _cvtmask64_u64(_mm512_test_epi8_mask(c, _mm512_set1_epi8(0x40)));
-  m.space = _cvtmask64_u64(_mm512_test_epi8_mask(c, _mm512_set1_epi8(0x20)));
-  m.digit = _cvtmask64_u64(_mm512_test_epi8_mask(c, _mm512_set1_epi8(0x01)));
-  m.token = _cvtmask64_u64(_mm512_test_epi8_mask(c, _mm512_set1_epi8(0x1f)));
-  return m;
-}
-[[gnu::always_inline]] inline BlockMasks classify64(const char* p) {
-  return classifyVector(_mm512_loadu_si512(p));
-}
-[[gnu::always_inline]] inline BlockMasks classifyTail(const char* data, std::size_t n,
-                                                      std::size_t base) {
-  const __mmask64 valid = _cvtu64_mask64((1ull << (n - base)) - 1);
-  return classifyVector(_mm512_maskz_loadu_epi8(valid, data + base));
-}
-#define FL_REDACT_OWN_TAIL
-#include "shared/redact/block_scan_loop.inc"
-#undef FL_REDACT_OWN_TAIL
-[[maybe_unused]] BlockMasks classifyOutOfLine(const char* p) {
-  return classify64(p);
-}
-}  // namespace
-}  // namespace avx512
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
 #endif  // __x86_64__
 
 std::string_view simdLevelName(SimdLevel level) {
@@ -262,7 +208,6 @@ std::string_view simdLevelName(SimdLevel level) {
     case SimdLevel::kScalar: return "scalar";
     case SimdLevel::kSse2: return "sse2";
     case SimdLevel::kAvx2: return "avx2";
-    case SimdLevel::kAvx512: return "avx512";
   }
   return "unknown";
 }
@@ -278,12 +223,6 @@ bool simdLevelSupported(SimdLevel level) {
                                __builtin_cpu_supports("bmi2");
       return avx2;
     }
-    case SimdLevel::kAvx512: {
-      static const bool avx512 = __builtin_cpu_supports("avx512f") &&
-                                 __builtin_cpu_supports("avx512bw") &&
-                                 simdLevelSupported(SimdLevel::kAvx2);
-      return avx512;
-    }
 #else
     default: return false;
 #endif
@@ -292,9 +231,6 @@ bool simdLevelSupported(SimdLevel level) {
 }
 
 SimdLevel bestSimdLevel() {
-  if (simdLevelSupported(SimdLevel::kAvx512)) {
-    return SimdLevel::kAvx512;
-  }
   if (simdLevelSupported(SimdLevel::kAvx2)) {
     return SimdLevel::kAvx2;
   }
@@ -307,7 +243,6 @@ SimdLevel bestSimdLevel() {
 BlockMasks classifyBlock(SimdLevel level, const char* p) {
   switch (level) {
 #if defined(__x86_64__)
-    case SimdLevel::kAvx512: return avx512::classifyOutOfLine(p);
     case SimdLevel::kAvx2: return avx2::classifyOutOfLine(p);
     case SimdLevel::kSse2: return sse2::classifyOutOfLine(p);
 #endif
@@ -318,7 +253,6 @@ BlockMasks classifyBlock(SimdLevel level, const char* p) {
 ScanFunction scanFunction(SimdLevel level) {
   switch (level) {
 #if defined(__x86_64__)
-    case SimdLevel::kAvx512: return avx512::scanLoop;
     case SimdLevel::kAvx2: return avx2::scanLoop;
     case SimdLevel::kSse2: return sse2::scanLoop;
 #endif

@@ -101,7 +101,17 @@ void CustomPatterns::find(std::string_view line, std::vector<Finding>& findings)
   if (candidates.empty()) {
     return;
   }
-  const std::size_t first_new = findings.size();
+  // Placeholders already in the line are not secrets: a match that overlaps or touches one is
+  // dropped. Touching too, and judged on the whole match: "\bpin (\d{4})" must not match in
+  // "[REDACTED:x]pin 1234" on a second pass when the first pass saw "ord-1pin 1234".
+  thread_local std::vector<std::pair<std::size_t, std::size_t>> placeholders;
+  placeholders.clear();
+  for (std::size_t p = line.find(kPlaceholderOpen); p != std::string_view::npos;
+       p = line.find(kPlaceholderOpen, p + 1)) {
+    if (const std::size_t length = placeholderLengthAt(line, p); length != 0) {
+      placeholders.emplace_back(p, p + length);
+    }
+  }
   const re2::StringPiece text(line.data(), line.size());
   re2::StringPiece groups[2];
   for (int id : candidates) {
@@ -111,31 +121,20 @@ void CustomPatterns::find(std::string_view line, std::vector<Finding>& findings)
     while (pos <= line.size() &&
            re.Match(text, pos, line.size(), RE2::UNANCHORED, groups, group ? 2 : 1)) {
       const re2::StringPiece whole = groups[0];
+      const auto whole_begin = static_cast<std::size_t>(whole.data() - line.data());
+      const std::size_t whole_end = whole_begin + whole.size();
+      pos = whole.empty() ? whole_end + 1 : whole_end;
+      const bool near_placeholder =
+          std::any_of(placeholders.begin(), placeholders.end(), [&](const auto& ph) {
+            return whole_begin <= ph.second && whole_end >= ph.first;
+          });
       const re2::StringPiece secret = group ? groups[1] : whole;
-      if (secret.data() != nullptr && !secret.empty()) {
+      if (!near_placeholder && secret.data() != nullptr && !secret.empty()) {
         const auto begin = static_cast<std::size_t>(secret.data() - line.data());
         findings.push_back(
             {begin, begin + secret.size(), Kind::kCustom, static_cast<std::uint16_t>(id)});
       }
-      const auto whole_end = static_cast<std::size_t>(whole.data() - line.data()) + whole.size();
-      pos = whole.empty() ? whole_end + 1 : whole_end;
     }
-  }
-  // Placeholders already in the line are not secrets: drop matches touching one.
-  if (findings.size() == first_new || line.find(kPlaceholderOpen) == std::string_view::npos) {
-    return;
-  }
-  for (std::size_t p = line.find(kPlaceholderOpen); p != std::string_view::npos;
-       p = line.find(kPlaceholderOpen, p + 1)) {
-    const std::size_t length = placeholderLengthAt(line, p);
-    if (length == 0) {
-      continue;
-    }
-    const std::size_t end = p + length;
-    findings.erase(
-        std::remove_if(findings.begin() + static_cast<std::ptrdiff_t>(first_new), findings.end(),
-                       [&](const Finding& f) { return f.begin < end && f.end > p; }),
-        findings.end());
   }
 }
 

@@ -40,9 +40,9 @@ class CustomPatterns {
   CustomPatterns& operator=(const CustomPatterns&) = delete;
 
   /// Appends a Finding (kind kCustom, custom = pattern index) for every match in `line`: the
-  /// span of capture group 1 when the pattern has one, else the whole match. Matches that touch
-  /// a placeholder already in the line ("[REDACTED:...]") are dropped so redaction stays
-  /// idempotent.
+  /// span of capture group 1 when the pattern has one, else the whole match. Matches that
+  /// overlap or touch a placeholder already in the line ("[REDACTED:...]") are dropped so
+  /// redaction stays idempotent.
   void find(std::string_view line, std::vector<Finding>& findings) const;
 
  private:

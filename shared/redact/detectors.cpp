@@ -93,6 +93,29 @@ inline bool startsWithNoCase(std::string_view s, std::size_t pos, std::string_vi
   return true;
 }
 
+bool placeholderAt(std::string_view s, std::size_t pos);
+
+// A placeholder ends right before pos ("[REDACTED:x]" then pos).
+bool placeholderEndsAt(std::string_view s, std::size_t pos) {
+  if (pos == 0 || s[pos - 1] != ']') {
+    return false;
+  }
+  const std::size_t floor = pos >= 44 ? pos - 44 : 0;
+  for (std::size_t q = pos - 1; q-- > floor;) {
+    if (s[q] == '[') {
+      return placeholderLengthAt(s, q) == pos - q;
+    }
+  }
+  return false;
+}
+
+// A detector whose decision rests on the byte before `begin` or at `end` (a token boundary)
+// must not fire when that byte belongs to a placeholder: on the first pass the neighbour was
+// other text, so the second pass would find something new.
+bool nextToPlaceholder(std::string_view s, std::size_t begin, std::size_t end) {
+  return placeholderEndsAt(s, begin) || (end < s.size() && s[end] == '[' && placeholderAt(s, end));
+}
+
 bool placeholderAt(std::string_view s, std::size_t pos) {
   return placeholderLengthAt(s, pos) != 0;
 }
@@ -249,11 +272,11 @@ std::size_t cardAt(LineScan& scan, std::size_t start) {
   const std::string_view s = scan.line;
   if (start > 0) {
     const char before = s[start - 1];
-    // "x]4111..." counts as joined: a placeholder must not make a new card appear.
-    if (is(before, kB64Url) || before == ']') {
+    if (is(before, kB64Url)) {
       return 0;
     }
-    if ((before == '.' || before == '-') && start > 1 && is(s[start - 2], kB64Url)) {
+    if ((before == '.' || before == '-') && start > 1 &&
+        (is(s[start - 2], kB64Url) || placeholderEndsAt(s, start - 1))) {
       return 0;  // "id-4111...", "v1.4111..."
     }
   }
@@ -314,13 +337,14 @@ std::size_t cardAt(LineScan& scan, std::size_t start) {
     }
     if (end < s.size()) {
       const char after = s[end];
-      const bool joined_next = end + 1 < s.size() && is(s[end + 1], kB64Url);
+      const bool joined_next =
+          end + 1 < s.size() && (is(s[end + 1], kB64Url) || placeholderAt(s, end + 1));
       if (is(after, kAlnum) || after == '_' || (after == '.' && joined_next) ||
           (after == '-' && sep != '-' && joined_next)) {
         continue;
       }
     }
-    if (isCardNumber(digits, n)) {
+    if (isCardNumber(digits, n) && !nextToPlaceholder(s, start, end)) {
       scan.add(start, end, Kind::kCard);
       return end;
     }
@@ -350,15 +374,6 @@ void jwtAt(LineScan& scan, std::size_t start) {
   }
 }
 
-inline bool allOf(std::string_view s, std::size_t from, std::size_t to, std::uint16_t flags) {
-  for (std::size_t i = from; i < to; ++i) {
-    if (!is(s[i], flags)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // `prefix` at start, then at least `min_body` bytes of `body` class (optionally also '_' or
 // '-'), the match ending where the class ends.
 bool prefixedToken(LineScan& scan, std::size_t start, std::string_view prefix, std::size_t min_body,
@@ -384,7 +399,7 @@ void awsOrGcpAt(LineScan& scan, std::size_t start) {
   // GCP API key: "AIza" + 35 base64url.
   if (startsWith(s, start, "AIza")) {
     const std::size_t end = runEnd(s, start, kB64Url);
-    if (end - start == 39) {
+    if (end - start == 39 && !nextToPlaceholder(s, start, end)) {
       scan.add(start, end, Kind::kCloudKey);
       scan.run_resume = end;
     }
@@ -405,7 +420,8 @@ void awsOrGcpAt(LineScan& scan, std::size_t start) {
       return;
     }
   }
-  if (start + 20 < s.size() && is(s[start + 20], kAlnum)) {
+  if ((start + 20 < s.size() && is(s[start + 20], kAlnum)) ||
+      nextToPlaceholder(s, start, start + 20)) {
     return;
   }
   scan.add(start, start + 20, Kind::kCloudKey);
@@ -495,8 +511,13 @@ bool urlUserinfoAt(LineScan& scan, std::size_t at) {
   if (i < 4 || s[i - 1] != '/' || s[i - 2] != '/' || s[i - 3] != ':' || !is(s[i - 4], kAlnum)) {
     return false;
   }
-  const std::size_t colon = s.find(':', i);
-  if (colon < at && colon + 1 < at && !placeholderAt(s, colon + 1)) {
+  // The first ':' of the userinfo, not counting the one inside a placeholder.
+  std::size_t colon = i;
+  while (colon < at && s[colon] != ':') {
+    const std::size_t placeholder = s[colon] == '[' ? placeholderLengthAt(s, colon) : 0;
+    colon += placeholder != 0 ? placeholder : 1;
+  }
+  if (colon + 1 < at && !placeholderAt(s, colon + 1)) {
     scan.add(colon + 1, at, Kind::kUrlPassword);
   }
   return true;
@@ -551,7 +572,9 @@ void emailAt(LineScan& scan, std::size_t at) {
     }
     i = label_end + 1;
   }
-  if (labels >= 2 && tld_alpha) {
+  // A domain cut short by a placeholder or ending in '-' was something else on the first pass.
+  if (labels >= 2 && tld_alpha && (end >= s.size() || s[end] != '-') &&
+      !nextToPlaceholder(s, begin, end)) {
     scan.add(begin, end, Kind::kEmail);
   }
 }
@@ -560,6 +583,21 @@ void emailAt(LineScan& scan, std::size_t at) {
 // PEM private key blocks
 
 constexpr std::size_t kMaxPemLabel = 64;
+
+// A PEM label ("RSA PRIVATE KEY") at pos, then "-----": returns the offset after the dashes, or
+// npos. Labels are upper-case letters, digits and single spaces.
+std::size_t pemLabelEnd(std::string_view s, std::size_t pos, std::string_view* label) {
+  std::size_t i = pos;
+  while (i < s.size() && i - pos <= kMaxPemLabel &&
+         ((s[i] >= 'A' && s[i] <= 'Z') || isDigit(s[i]) || s[i] == ' ')) {
+    ++i;
+  }
+  if (i - pos > kMaxPemLabel || !startsWith(s, i, "-----")) {
+    return std::string_view::npos;
+  }
+  *label = s.substr(pos, i - pos);
+  return i + 5;
+}
 
 }  // namespace
 
@@ -643,7 +681,7 @@ void checkSeparator(LineScan& scan, std::size_t sep) {
   while (key_begin > 0 && key_end - key_begin < kMaxKeyBytes && is(s[key_begin - 1], kKeyChar)) {
     --key_begin;
   }
-  if (key_begin == key_end) {
+  if (key_begin == key_end || placeholderEndsAt(s, key_begin)) {
     return;
   }
   // "scheme://user:password@host" belongs to the URL detector.
@@ -730,26 +768,23 @@ void checkPemBegin(LineScan& scan, std::size_t b) {
   if (!startsWith(s, start, "-----BEGIN ")) {
     return;
   }
-  const std::size_t label = b + 6;
-  const std::size_t label_end = s.substr(0, label + kMaxPemLabel + 5).find("-----", label);
-  if (label_end == std::string_view::npos) {
-    return;
-  }
-  const std::string_view name = s.substr(label, label_end - label);
-  if (!name.ends_with("PRIVATE KEY") && !name.ends_with("PRIVATE KEY BLOCK")) {
+  std::string_view label;
+  const std::size_t header_end = pemLabelEnd(s, b + 6, &label);
+  if (header_end == std::string_view::npos ||
+      (!label.ends_with("PRIVATE KEY") && !label.ends_with("PRIVATE KEY BLOCK"))) {
     return;
   }
   std::size_t end = s.size();
   const std::size_t footer =
-      scan.pem_no_footer ? std::string_view::npos : s.find("-----END ", label_end + 5);
+      scan.pem_no_footer ? std::string_view::npos : s.find("-----END ", header_end);
   if (footer != std::string_view::npos) {
-    const std::size_t footer_end =
-        s.substr(0, footer + 9 + kMaxPemLabel + 5).find("-----", footer + 9);
-    end = footer_end != std::string_view::npos ? footer_end + 5 : footer + 9;
+    std::string_view footer_label;
+    const std::size_t footer_end = pemLabelEnd(s, footer + 9, &footer_label);
+    end = footer_end != std::string_view::npos ? footer_end : footer + 9;
   } else {
     scan.pem_no_footer = true;  // no later block can find one either
     // Unterminated: to the end of the text, or of the JSON string that carries it.
-    const std::size_t quote = s.find('"', label_end);
+    const std::size_t quote = s.find('"', header_end);
     if (quote != std::string_view::npos) {
       end = (s[quote - 1] == '\\') ? quote - 1 : quote;
     }
@@ -761,7 +796,8 @@ void checkPemBegin(LineScan& scan, std::size_t b) {
 }
 
 void checkLongRun(LineScan& scan, std::size_t start) {
-  if (start < scan.run_resume) {
+  // After a placeholder the run may have begun earlier on the first pass.
+  if (start < scan.run_resume || placeholderEndsAt(scan.line, start)) {
     return;
   }
   if (scan.on(Kind::kBearer)) {
@@ -793,8 +829,15 @@ void checkLongRun(LineScan& scan, std::size_t start) {
   }
 }
 
-void checkSpacedDigits(LineScan& scan, std::size_t start) {
-  if (start < scan.card_resume || (start > 0 && isDigit(scan.line[start - 1]))) {
+void checkSpacedDigits(LineScan& scan, std::size_t digit) {
+  const std::string_view s = scan.line;
+  // "dddd dddd": four digits before the space (and no fifth), four from `digit` on.
+  if (digit < 5 || s[digit - 1] != ' ' || digit + 4 > s.size()) {
+    return;
+  }
+  const std::size_t start = digit - 5;
+  if (start < scan.card_resume || (start > 0 && isDigit(s[start - 1])) ||
+      runEnd(s, start, kDigit, digit - 1) != digit - 1 || runEnd(s, digit, kDigit, digit + 4) != digit + 4) {
     return;
   }
   scan.card_resume = std::max(scan.card_resume, cardAt(scan, start));

@@ -68,8 +68,9 @@ void checkPemBegin(LineScan& scan, std::size_t b);
 /// (JWT, cloud key, bearer token after "Bearer ") or a card number (digit runs, dash groups).
 /// Call only when longRunMayBeSecret() said yes.
 void checkLongRun(LineScan& scan, std::size_t start);
-/// `start` begins "dddd dddd": a card number written in space-separated groups.
-void checkSpacedDigits(LineScan& scan, std::size_t start);
+/// "d d" ends at `digit` (a digit after a space after a digit): a card number written in
+/// space-separated groups when it is the middle of "dddd dddd".
+void checkSpacedDigits(LineScan& scan, std::size_t digit);
 
 /// Length of the placeholder "[REDACTED:name]" (name [a-z0-9_]{1,32}) starting at `pos`, or 0.
 /// Placeholders are never secrets: that keeps redaction idempotent.
@@ -117,6 +118,14 @@ constexpr const char* kTails4[] = {"word", "rase", "cret", "oken", "tial",
 constexpr const char* kTails3[] = {"key", "pwd", "swd"};
 constexpr std::array<std::uint32_t, 16> kTable4 = makeTable<16>(kTails4, 4, slot4);
 constexpr std::array<std::uint32_t, 4> kTable3 = makeTable<4>(kTails3, 3, slot3);
+
+// `word`: the four bytes before the separator, the last one in the high byte.
+[[gnu::always_inline]] inline bool matches(std::uint32_t word) {
+  // ASCII letters fold to lower case; other bytes change too but then equal no tail.
+  word |= 0x20202020u;
+  const std::uint32_t last3 = word >> 8;
+  return kTable4[slot4(word)] == word || kTable3[slot3(last3)] == last3;
+}
 }  // namespace key_tail
 
 /// The cheap filter in front of checkSeparator(), inlined into the scan loop: looks only at the
@@ -153,11 +162,15 @@ constexpr std::array<std::uint32_t, 4> kTable3 = makeTable<4>(kTails3, 3, slot3)
   } else {
     std::memcpy(reinterpret_cast<char*>(&word) + 1, data + end - 3, 3);
   }
-  // ASCII letters fold to lower case; other bytes change too but then equal no tail.
-  word |= 0x20202020u;
-  const std::uint32_t last3 = word >> 8;
-  return key_tail::kTable4[key_tail::slot4(word)] == word ||
-         key_tail::kTable3[key_tail::slot3(last3)] == last3;
+  return key_tail::matches(word);
+}
+
+/// separatorMayFollowSecretKey() for the common case, the key's last byte right before the
+/// separator at `sep_ptr` and at least four bytes before it.
+[[gnu::always_inline]] inline bool keyTailMayBeSecret(const char* sep_ptr) {
+  std::uint32_t word;
+  std::memcpy(&word, sep_ptr - 4, 4);
+  return key_tail::matches(word);
 }
 
 namespace run_head {

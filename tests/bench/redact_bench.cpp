@@ -1,5 +1,5 @@
 // Throughput of the redactor alone, all built-in detectors on, on the lines of FILE.
-// Usage: redact_bench FILE [--simd scalar|sse2|avx2|avx512] [--repeat N]
+// Usage: redact_bench FILE [--simd scalar|sse2|avx2] [--repeat N]
 // Prints lines/s and ns/line over all lines, then separately for lines with nothing to redact
 // and lines with findings, the share of lines redacted and the findings per kind. Times are
 // thread CPU time, best of N repeats (default 5), the file already in memory.
@@ -62,7 +62,7 @@ void report(const char* what, std::size_t lines, double seconds) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: redact_bench FILE [--simd scalar|sse2|avx2|avx512] [--repeat N]\n");
+                 "usage: redact_bench FILE [--simd scalar|sse2|avx2] [--repeat N]\n");
     return 2;
   }
   SimdLevel level = bestSimdLevel();

@@ -60,7 +60,7 @@ TEST_CASE("redact: classifiers agree on every byte value") {
   }
   const BlockMasks m = classifyBlock(SimdLevel::kScalar, bytes.data());  // bytes 0..63
   CHECK(m.digit == (0x3ffull << '0'));
-  CHECK(m.space == (1ull << ' '));
+  CHECK(m.space_or_quote == ((1ull << ' ') | (1ull << '"') | (1ull << '\'')));
   CHECK(m.separator == ((1ull << ':') | (1ull << '=')));
   CHECK(m.other == 0);
   CHECK(m.token == ((0x3ffull << '0') | (1ull << '-')));
