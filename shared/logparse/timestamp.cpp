@@ -54,7 +54,7 @@ bool isWeekdayAbbrev(std::string_view text, std::size_t pos) {
 /// Current year and month (UTC) from the wall clock, for year-less timestamps.
 void currentYearMonth(int* year, int* month) {
   struct timespec now {};
-  clock_gettime(CLOCK_REALTIME, &now);
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);  // a year needs no precision; this is cheaper
   // civil_from_days (Howard Hinnant), inverse of daysFromCivil.
   std::int64_t z = now.tv_sec / 86400 + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
