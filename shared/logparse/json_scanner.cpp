@@ -86,48 +86,61 @@ void appendUtf8(std::uint32_t cp, std::string& out) {
 
 }  // namespace
 
-void JsonObjectReader::skipWhitespace() {
-  while (pos_ < text_.size() && isJsonSpace(text_[pos_])) {
-    ++pos_;
+
+namespace {
+
+/// Index of the first '"' or '\\' at or after i (n when none): eight bytes at a time (SWAR).
+inline std::size_t findQuoteOrBackslash(const char* data, std::size_t i, std::size_t n) {
+  while (i + 8 <= n) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, data + i, 8);
+    std::uint64_t hits = byteMatches(word, '"') | byteMatches(word, '\\');
+    if (hits != 0) {
+      return i + static_cast<std::size_t>(__builtin_ctzll(hits)) / 8;
+    }
+    i += 8;
   }
+  while (i < n && data[i] != '"' && data[i] != '\\') {
+    ++i;
+  }
+  return i;
 }
 
-bool JsonObjectReader::scanString(std::string_view* content, bool* escaped) {
-  // text_[pos_] == '"'. Eight bytes at a time look for '"' or '\\' (SWAR); escapes are rare.
+}  // namespace
+
+inline bool JsonObjectReader::scanString(std::string_view* content, bool* escaped) {
+  // text_[pos_] == '"'. Most strings have no escape: one scan to the closing quote.
+  const char* data = text_.data();
   std::size_t begin = pos_ + 1;
-  std::size_t i = begin;
+  std::size_t i = findQuoteOrBackslash(data, begin, text_.size());
+  if (i < text_.size() && data[i] == '"') {
+    *content = std::string_view(data + begin, i - begin);
+    *escaped = false;
+    pos_ = i + 1;
+    return true;
+  }
+  return scanEscapedString(begin, i, content, escaped);
+}
+
+bool JsonObjectReader::scanEscapedString(std::size_t begin, std::size_t at,
+                                         std::string_view* content, bool* escaped) {
   const char* data = text_.data();
   std::size_t n = text_.size();
-  *escaped = false;
-  while (true) {
-    while (i + 8 <= n) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, data + i, 8);
-      std::uint64_t hits = byteMatches(word, '"') | byteMatches(word, '\\');
-      if (hits != 0) {
-        i += static_cast<std::size_t>(__builtin_ctzll(hits)) / 8;
-        break;
-      }
-      i += 8;
-    }
-    while (i < n && data[i] != '"' && data[i] != '\\') {
-      ++i;
-    }
-    if (i >= n) {
-      return false;
-    }
-    if (data[i] == '"') {
-      *content = text_.substr(begin, i - begin);
-      pos_ = i + 1;
-      return true;
-    }
+  std::size_t i = at;
+  while (i < n && data[i] == '\\') {
     std::size_t len = escapeLength(text_, i);
     if (len == 0) {
       return false;
     }
-    *escaped = true;
-    i += len;
+    i = findQuoteOrBackslash(data, i + len, n);
   }
+  if (i >= n) {
+    return false;
+  }
+  *content = std::string_view(data + begin, i - begin);
+  *escaped = true;
+  pos_ = i + 1;
+  return true;
 }
 
 bool JsonObjectReader::scanNumber() {

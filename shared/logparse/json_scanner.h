@@ -43,9 +43,17 @@ class JsonObjectReader {
     state_ = State::kFailed;
     return false;
   }
-  void skipWhitespace();
+  void skipWhitespace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
   /// At an opening quote: moves past the closing one; sets the content and escape flag.
   bool scanString(std::string_view* content, bool* escaped);
+  /// The rest of a string from its first backslash at `at` (rare, kept out of line).
+  bool scanEscapedString(std::size_t begin, std::size_t at, std::string_view* content,
+                         bool* escaped);
   bool scanNested();
   bool scanNumber();
   bool scanLiteral(std::string_view word);

@@ -80,6 +80,9 @@ bool isGoFunctionLine(std::string_view line) {
   return line.substr(0, paren).find(' ') == std::string_view::npos;
 }
 
+/// The built-in rules (any of java / python / go, all three for "auto") or, when `start_re` is
+/// set, the custom start pattern. One stream, one thread; the open event is copied into `event_`
+/// because the caller's line buffers do not outlive add().
 class BuiltinJoiner final : public MultilineJoiner {
  public:
   BuiltinJoiner(const MultilineOptions& options, bool java, bool python, bool go,

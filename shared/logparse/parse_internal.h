@@ -84,6 +84,8 @@ bool parseApacheError(std::string_view line, const ParseContext& ctx, ParsedLine
 bool parseDocker(std::string_view line, const ParseContext& ctx, ParsedLine& out);
 bool parseCri(std::string_view line, const ParseContext& ctx, ParsedLine& out);
 void parsePlain(std::string_view line, const ParseContext& ctx, ParsedLine& out);
+/// glog/klog "E0102 15:04:05.123456 12345 file.go:12] msg" (kPlain with time, tid, caller).
+bool parseGlog(std::string_view line, const ParseContext& ctx, ParsedLine& out);
 /// Detection per line; container wrappers are only recognised when `allow_container` (their
 /// inner line is parsed again with it false, so nesting stops at one level).
 void parseAuto(std::string_view line, const ParseContext& ctx, ParsedLine& out,

@@ -154,6 +154,10 @@ void parseAuto(std::string_view line, const ParseContext& ctx, ParsedLine& out,
     if (line.size() > 15 && line[3] == ' ' && attempt(parseSyslog, line, ctx, out)) {
       return;
     }
+    if (line.size() > 22 && line[5] == ' ' && text::isDigit(line[1]) &&
+        attempt(parseGlog, line, ctx, out)) {
+      return;
+    }
     if (startsLikeLogfmt(line)) {
       if (attempt(parseLogfmt, line, ctx, out)) {
         return;

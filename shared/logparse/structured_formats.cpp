@@ -27,6 +27,46 @@ struct RoleCandidates {
   }
 };
 
+/// Digits only, at most `max_digits` of them; false otherwise.
+bool smallInteger(std::string_view text, std::size_t max_digits, std::int64_t* value) {
+  if (text.empty() || text.size() > max_digits) {
+    return false;
+  }
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (!text::isDigit(c)) {
+      return false;
+    }
+    v = v * 10 + (c - '0');
+  }
+  *value = v;
+  return true;
+}
+
+/// Google Cloud's structured time {"seconds": 1704164645, "nanos": 1}.
+bool parseSecondsNanos(std::string_view object, std::int64_t* ns) {
+  JsonObjectReader reader(object);
+  JsonMember m;
+  std::int64_t seconds = -1;
+  std::int64_t nanos = 0;
+  while (reader.next(m)) {
+    if (m.key == "seconds") {
+      if (!smallInteger(m.value, 10, &seconds)) {
+        return false;
+      }
+    } else if (m.key == "nanos") {
+      if (!smallInteger(m.value, 9, &nanos)) {
+        return false;
+      }
+    }
+  }
+  if (reader.failed() || seconds < 0) {
+    return false;
+  }
+  *ns = seconds * 1'000'000'000 + nanos;
+  return true;
+}
+
 /// Applies time, level and message from the candidates and removes the attributes that were
 /// used (the others stay, in order).
 void applyRoles(const RoleCandidates& roles, const ParseContext& ctx, std::size_t first_attr,
@@ -35,7 +75,10 @@ void applyRoles(const RoleCandidates& roles, const ParseContext& ctx, std::size_
   std::size_t ti = roles.index[static_cast<std::size_t>(KeyRole::kTime)];
   if (ti != kNone) {
     std::int64_t ns = 0;
-    if (parseTimestampValue(out.attrs[ti].value, ctx.time, &ns)) {
+    std::string_view value = out.attrs[ti].value;
+    bool parsed = value.empty() || value[0] != '{' ? parseTimestampValue(value, ctx.time, &ns)
+                                                   : parseSecondsNanos(value, &ns);
+    if (parsed) {
       out.ts_ns = ns;
       used[0] = ti;
     }

@@ -75,13 +75,10 @@ KeyRole ParseContext::classifyKey(std::string_view key, int* rank) const {
   if (n == 0 || n > kLongest) {
     return KeyRole::kNone;
   }
-  char b[kLongest];
-  for (std::size_t j = 0; j < n; ++j) {
-    b[j] = text::toLower(key[j]);
-  }
+  // Compared in place (no lower-cased copy): only keys of a candidate's length get this far.
   auto is = [&](const auto& literal) {
     constexpr std::size_t kSize = sizeof(literal) - 1;
-    return n == kSize && std::memcmp(b, literal, kSize) == 0;
+    return n == kSize && text::equalsLower(key, std::string_view(literal, kSize));
   };
   auto role = [&](KeyRole r, int builtin_rank) {
     *rank = 1000 + builtin_rank;
@@ -353,7 +350,9 @@ void parsePlain(std::string_view line, const ParseContext& ctx, ParsedLine& out)
       msg_start = ts_end + 1;
     }
   }
-  msg_start = text::skipSpaces(line, msg_start);
+  if (msg_start > 0) {
+    msg_start = text::skipSpaces(line, msg_start);
+  }
   Severity severity = Severity::kUnknown;
   if (std::size_t level_end = levelTokenAt(line, msg_start, &severity); level_end > 0) {
     msg_start = text::skipSpaces(line, level_end);
@@ -362,6 +361,46 @@ void parsePlain(std::string_view line, const ParseContext& ctx, ParsedLine& out)
   }
   out.severity = severity;
   out.message = line.substr(msg_start);
+}
+
+bool parseGlog(std::string_view line, const ParseContext& ctx, ParsedLine& out) {
+  // glog / klog: "E0102 15:04:05.123456   12345 controller.go:123] message" (no year).
+  Severity severity = Severity::kUnknown;
+  switch (line.empty() ? '\0' : line[0]) {
+    case 'I': severity = Severity::kInfo; break;
+    case 'W': severity = Severity::kWarn; break;
+    case 'E': severity = Severity::kError; break;
+    case 'F': severity = Severity::kCritical; break;
+    default: return false;
+  }
+  // Reuse the layout parser for "mmdd hh:mm:ss.ffffff".
+  std::int64_t ns = 0;
+  std::size_t used = parseLayoutTimestamp(line.substr(1), "%m%d %H:%M:%S.%f", ctx.time, &ns);
+  if (used < 14 || 1 + used >= line.size() || line[1 + used] != ' ') {
+    return false;
+  }
+  std::size_t pos = text::skipSpaces(line, 1 + used);
+  std::size_t tid_start = pos;
+  while (pos < line.size() && text::isDigit(line[pos])) {
+    ++pos;
+  }
+  if (pos == tid_start || pos >= line.size() || line[pos] != ' ') {
+    return false;
+  }
+  std::string_view tid = line.substr(tid_start, pos - tid_start);
+  std::size_t caller_start = pos + 1;
+  std::size_t close = line.find("] ", caller_start);
+  if (close == std::string_view::npos || close == caller_start ||
+      line.substr(caller_start, close - caller_start).find(' ') != std::string_view::npos) {
+    return false;
+  }
+  out.format = Format::kPlain;
+  out.ts_ns = ns;
+  out.severity = severity;
+  out.message = line.substr(close + 2);
+  pushAttr(out, "tid", tid);
+  pushAttr(out, "caller", line.substr(caller_start, close - caller_start));
+  return true;
 }
 
 }  // namespace detail

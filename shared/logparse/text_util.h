@@ -79,14 +79,4 @@ constexpr std::size_t findSpace(std::string_view text, std::size_t pos) {
   return pos;
 }
 
-/// True when `inner` lies entirely within `outer` (both as memory ranges).
-inline bool viewWithin(std::string_view inner, std::string_view outer) {
-  if (inner.empty()) {
-    return true;
-  }
-  const char* b = outer.data();
-  const char* e = b + outer.size();
-  return inner.data() >= b && inner.data() + inner.size() <= e;
-}
-
 }  // namespace faultline::logparse::text

@@ -54,7 +54,7 @@ bool isWeekdayAbbrev(std::string_view text, std::size_t pos) {
 /// Current year and month (UTC) from the wall clock, for year-less timestamps.
 void currentYearMonth(int* year, int* month) {
   struct timespec now {};
-  clock_gettime(CLOCK_REALTIME, &now);
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);  // a year needs no precision; this is cheaper
   // civil_from_days (Howard Hinnant), inverse of daysFromCivil.
   std::int64_t z = now.tv_sec / 86400 + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -160,8 +160,14 @@ std::size_t parseZone(std::string_view t, std::size_t pos, TimeFields* f) {
   if (c == ' ' && pos + 1 < t.size()) {
     char d = t[pos + 1];
     if ((d == '+' || d == '-') && pos + 5 < t.size()) {
+      // Only the unambiguous "+hhmm" / "+hh:mm" after a space, not "+hh" ("- 12 items").
       std::size_t used = parseNumericOffset(t, pos + 1, f);
-      return used == 5 ? used + 1 : 0;  // only the unambiguous "+hhmm" after a space
+      if (used < 5) {
+        f->has_zone = false;
+        f->offset_s = 0;
+        return 0;
+      }
+      return used + 1;
     }
     if ((d == 'U' || d == 'G') && pos + 4 <= t.size()) {
       std::string_view word = t.substr(pos + 1, 3);

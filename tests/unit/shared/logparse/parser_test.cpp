@@ -120,9 +120,24 @@ TEST_CASE("auto: other application log layouts") {
   CHECK(out.message == "boom");
   parser->parse("2024-01-02T03:04:05Z Error connecting to db", out);
   CHECK(out.message == "Error connecting to db");  // a capitalised word is not a level column
+  // klog (Kubernetes components): month/day without a year, thread id, caller.
   parser->parse("E0102 15:04:05.123456   12345 controller.go:123] sync failed: timeout", out);
   CHECK(out.format == Format::kPlain);
   CHECK(out.severity == Severity::kError);
+  CHECK(out.ts_ns == 1704207845123456000);
+  CHECK(out.message == "sync failed: timeout");
+  CHECK(attr(out, "tid") == "12345");
+  CHECK(attr(out, "caller") == "controller.go:123");
+  parser->parse("I0102 15:04:05.123456 1 main.go:1] up", out);
+  CHECK(out.severity == Severity::kInfo);
+  CHECK(out.message == "up");
+  parser->parse("E0102 15:04:05.123456 x main.go:1] not klog", out);
+  CHECK(out.ts_ns == 0);
+  CHECK(out.severity == Severity::kError);  // findSeverity still reads the prefix
+  CHECK(out.attrs.empty());
+  // Indented lines keep their indentation as message.
+  parser->parse("  File \"/app/x.py\", line 3, in <module>", out);
+  CHECK(out.message == "  File \"/app/x.py\", line 3, in <module>");
   parser->parse("1704164645 INFO started", out);
   CHECK(out.ts_ns == 1704164645 * kS);
   CHECK(out.severity == Severity::kInfo);

@@ -32,10 +32,11 @@ TEST_CASE("severity: every documented word, any case") {
       {"E", Severity::kError},           {"F", Severity::kCritical},
       {"C", Severity::kCritical},
   };
-  for (const auto& [word, expected] : words) {
+  for (const auto& entry : words) {
+    const char* word = entry.first;
     CAPTURE(word);
     REQUIRE(severityFromText(word).has_value());
-    CHECK(*severityFromText(word) == expected);
+    CHECK(*severityFromText(word) == entry.second);
   }
   for (const char* word : {"", "x", "errors", "informationally", "warn ", "debugger", "ok", "1"}) {
     CAPTURE(word);

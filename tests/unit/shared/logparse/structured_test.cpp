@@ -211,6 +211,17 @@ TEST_CASE("json lines: zap, logrus, bunyan, pino, structlog, ECS, serilog, journ
   CHECK(out.severity == Severity::kError);
   CHECK(out.message == "Failed to start nginx.service");
 
+  // Google Cloud Logging's structured time.
+  parser->parse(
+      R"({"timestamp":{"seconds":1704164645,"nanos":123000001},"severity":"WARNING","message":"slow"})",
+      out);
+  CHECK(out.ts_ns == 1704164645123000001);
+  CHECK(out.severity == Severity::kWarn);
+  CHECK(out.attrs.empty());
+  parser->parse(R"({"timestamp":{"nanos":1},"message":"no seconds"})", out);
+  CHECK(out.ts_ns == 0);
+  CHECK(attr(out, "timestamp") == R"({"nanos":1})");
+
   // gen_log.py's JSON lines.
   parser->parse(
       R"({"ts":"2026-08-20T00:00:00.311Z","level":"info","service":"orders","msg":"cart updated","user":"user_001234","latency_ms":12,"req_id":"0f3c","ip":"10.1.2.3"})",

@@ -78,6 +78,10 @@ TEST_CASE("timestamp: RFC 3339 forms to the nanosecond") {
   // Zone after one space: "+hhmm" and UTC/GMT words.
   CHECK(builtin("2024-01-02 03:04:05 +0100 x", &used) == 1704164645000000000 - 3600'000000000);
   CHECK(used == 25);
+  CHECK(builtin("2024-01-02 03:04:05 -08:00", &used) == 1704164645000000000 + 8 * 3600'000000000);
+  CHECK(used == 26);
+  CHECK(builtin("2024-01-02 03:04:05 -08 items", &used) == 1704164645000000000);
+  CHECK(used == 19);
   CHECK(builtin("2024-01-02 03:04:05 UTC", &used) == 1704164645000000000);
   CHECK(used == 23);
   // " - message" after the time is not a zone.
@@ -101,10 +105,11 @@ TEST_CASE("timestamp: fractions of 1 to 9 digits and beyond are exact") {
       {"2024-01-02T03:04:05.123456789987Z", 123456789},  // beyond ns: truncated, consumed
       {"2024-01-02T03:04:05.000000001Z", 1},
   };
-  for (const auto& [text, nanos] : cases) {
+  for (const auto& entry : cases) {
+    const char* text = entry.first;
     CAPTURE(text);
     std::size_t used = 0;
-    CHECK(builtin(text, &used) == 1704164645000000000 + nanos);
+    CHECK(builtin(text, &used) == 1704164645000000000 + entry.second);
     CHECK(used == std::string_view(text).size());
   }
   // A dot without digits is not a fraction.
