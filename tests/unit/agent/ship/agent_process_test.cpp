@@ -27,9 +27,11 @@ using faultline::testing::TestResponse;
 
 namespace {
 /// What an idempotent aggregator keeps: each (epoch, seq) once.
+// The aggregator's part: keeps each batch once and renders the lines the way export does,
+// templates resolved through every batch's texts (a text may arrive in an earlier batch).
 struct Collected {
   std::mutex mu;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> batches;  // text per batch
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> batches;  // payload per batch
   int duplicates = 0;
 
   TestResponse handle(const TestRequest& req) {
@@ -38,13 +40,6 @@ struct Collected {
       return {400, {}, R"({"error":{"code":"bad_batch","message":"undecodable"}})"};
     }
     const auto& h = (*batch)->header;
-    std::string text;
-    for (const auto& r : (*batch)->records) {
-      text.append(r.line);
-      if (!r.no_newline) {
-        text.push_back('\n');
-      }
-    }
     bool dup = false;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -53,7 +48,7 @@ struct Collected {
       if (dup) {
         ++duplicates;
       } else {
-        batches[key] = text;
+        batches[key] = req.body;
       }
     }
     TestResponse resp{200,
@@ -68,9 +63,37 @@ struct Collected {
   }
   std::string text() {
     std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::unique_ptr<wire::DecodedBatch>> decoded;
+    std::map<std::uint64_t, std::string> dictionary;
+    for (const auto& [key, payload] : batches) {
+      auto batch = wire::decodeBatch(payload);
+      REQUIRE(batch.isOk());
+      for (const wire::Template& t : (*batch)->templates) {
+        dictionary[t.id] = std::string(t.text);
+      }
+      decoded.push_back(std::move(batch).value());
+    }
+    wire::TemplateLookup lookup = [&](std::uint64_t id) -> std::optional<std::string_view> {
+      auto it = dictionary.find(id);
+      return it == dictionary.end() ? std::nullopt : std::optional<std::string_view>(it->second);
+    };
     std::string out;
-    for (const auto& [key, t] : batches) {
-      out += t;
+    for (const auto& batch : decoded) {
+      for (const wire::Record& r : batch->records) {
+        if (r.kind == wire::RecordKind::Aggregate) {
+          continue;
+        }
+        std::string line;
+        if (!wire::renderRecordLine(*batch, r, lookup, line).isOk()) {
+          continue;  // its template's text is in a batch that has not arrived yet
+        }
+        for (std::uint64_t i = 0; i < r.count; ++i) {
+          out += line;
+          if (!r.no_newline) {
+            out.push_back('\n');
+          }
+        }
+      }
     }
     return out;
   }

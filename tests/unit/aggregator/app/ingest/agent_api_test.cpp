@@ -54,10 +54,10 @@ TEST_CASE("healthz answers ok when the store answers") {
   CHECK(response.body == R"({"status":"ok"})");
 }
 
-TEST_CASE("router: the three agent routes dispatch to the handlers and respond once") {
+TEST_CASE("router: the four agent routes dispatch to the handlers and respond once") {
   ApiFixture f;
   http::Router router = ingest::buildRouter(f.api);
-  REQUIRE(router.routes().size() == 3);
+  REQUIRE(router.routes().size() == 4);
   int calls = 0;
   http::Response got;
   for (const auto& route : router.routes()) {
@@ -72,12 +72,15 @@ TEST_CASE("router: the three agent routes dispatch to the handlers and respond o
   CHECK(got.status == 200);
   bool has_enroll = false;
   bool has_ingest = false;
+  bool has_heartbeat = false;
   for (const auto& route : router.routes()) {
     has_enroll |= route.method == "POST" && route.path == "/v1/agents/enroll";
     has_ingest |= route.method == "POST" && route.path == "/v1/ingest";
+    has_heartbeat |= route.method == "POST" && route.path == "/v1/agents/heartbeat";
   }
   CHECK(has_enroll);
   CHECK(has_ingest);
+  CHECK(has_heartbeat);
 }
 
 TEST_CASE("enroll: a valid token yields an agent id and a secret stored only as a hash") {
