@@ -65,14 +65,15 @@ bool TlsSession::receive(std::string_view ciphertext, std::string* plaintext) {
     }
     handshake_done_ = true;
   }
+  // Decrypting into the caller's string would need it resized first, and std::string zero-fills
+  // what it grows by: 16 KiB per call, for requests of a few hundred bytes (callgrind: 44% of
+  // the server's instructions). A stack buffer costs one copy of the bytes actually decrypted.
+  char record[kRecordPlaintext];
   while (true) {
-    // Decrypt straight into the caller's buffer: no staging copy.
-    const std::size_t old_size = plaintext->size();
-    plaintext->resize(old_size + kRecordPlaintext);
     std::size_t got = 0;
-    const int rc = SSL_read_ex(ssl_, plaintext->data() + old_size, kRecordPlaintext, &got);
-    plaintext->resize(old_size + got);
+    const int rc = SSL_read_ex(ssl_, record, sizeof(record), &got);
     if (rc == 1) {
+      plaintext->append(record, got);
       continue;
     }
     const int err = SSL_get_error(ssl_, rc);
