@@ -17,6 +17,10 @@ std::vector<Option> aggregatorOptions() {
        "HOST:PORT or [V6]:PORT to listen on; port 0 picks a free port"},
       {"server.data_dir", OptionType::String, "./faultline-data",
        "directory for the database and other state (created if missing)"},
+      {"server.tls_cert_file", OptionType::String, "",
+       "PEM certificate, then its chain; with server.tls_key_file the server speaks HTTPS only"},
+      {"server.tls_key_file", OptionType::String, "",
+       "PEM private key of that certificate, unencrypted (keep the file mode 0600)"},
       {"storage.sqlite_path", OptionType::String, "",
        "SQLite database file; empty means <data_dir>/faultline.db"},
       {"limits.max_body_bytes", OptionType::ByteSize, "16MiB",
@@ -67,6 +71,14 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   config.data_dir = table.getString("server.data_dir");
   if (config.data_dir.empty()) {
     return invalidArgument("server.data_dir: must not be empty");
+  }
+  config.tls.cert_file = table.getString("server.tls_cert_file");
+  config.tls.key_file = table.getString("server.tls_key_file");
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return invalidArgument(
+        config.tls.cert_file.empty()
+            ? "server.tls_cert_file: must be set too when server.tls_key_file is"
+            : "server.tls_key_file: must be set too when server.tls_cert_file is");
   }
   config.sqlite_path = table.getString("storage.sqlite_path");
   if (config.sqlite_path.empty()) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "aggregator/http/server.h"
+#include "aggregator/http/tls_context.h"
 #include "shared/config/option_table.h"
 #include "shared/util/log.h"
 #include "shared/util/status.h"
@@ -25,12 +26,14 @@ struct AggregatorConfig {
   std::string data_dir = "./faultline-data";
   std::string sqlite_path;  // resolved: <data_dir>/faultline.db when not set
   http::ServerLimits server_limits;
+  http::TlsFiles tls;  // both empty: plain HTTP; both set: HTTPS (files read by serve)
   wire::Limits batch_limits;
   log::Level log_level = log::Level::Info;
 };
 
-/// Reads and checks the table (listen address, positive limits, log level). InvalidArgument
-/// names the key at fault.
+/// Reads and checks the table (listen address, positive limits, log level, TLS files given
+/// both or neither). InvalidArgument names the key at fault. The TLS files are not read here
+/// (admin commands do not need them): serve loads them.
 Result<AggregatorConfig> resolveConfig(const faultline::config::OptionTable& table);
 
 }  // namespace faultline::aggregator::config

@@ -1,5 +1,7 @@
 // The libuv side of the HTTP server: accepting, reading, timers, writing, and the hand-off of
-// requests to the worker pool and of responses back to the loop.
+// requests to the worker pool and of responses back to the loop. With TLS, each connection
+// has a TlsSession between the socket and the HTTP code: reads are decrypted into the same
+// pending buffer plaintext reads go to, and every write is encrypted first.
 #include "aggregator/http/server.h"
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 
 #include "aggregator/http/request_parser.h"
 #include "aggregator/http/response_encoder.h"
+#include "aggregator/http/tls_context.h"
+#include "aggregator/http/tls_session.h"
 #include "aggregator/http/worker_pool.h"
 #include "shared/util/log.h"
 
@@ -23,6 +27,8 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kComponent = "http";
+// The first byte of every TLS connection: a record of content type "handshake".
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
 
 /// A response finished by a handler, on its way to the loop thread.
 struct Completion {
@@ -184,11 +190,13 @@ struct Server::Impl {
     uv_timer_t timer{};
     int open_handles = 0;
     RequestParser parser;
-    std::string pending;  // received but not yet parsed (pipelined or read while busy)
+    std::string pending;  // received (decrypted) but not yet parsed (pipelined or read while busy)
     std::string remote;
+    std::unique_ptr<TlsSession> tls;  // null on a plaintext server
 
     bool closing = false;
     bool reading = false;
+    bool tls_bytes_seen = false;  // the first byte (TLS or not?) has been checked
     bool peer_eof = false;
     bool lingering = false;
     bool request_active = false;  // bytes of a request arrived; its response is not written yet
@@ -343,6 +351,14 @@ struct Server::Impl {
     connections_accepted.fetch_add(1);
     uv_tcp_nodelay(&conn->tcp, 1);
     conn->remote = peerName(&conn->tcp);
+    if (tls_context != nullptr) {
+      conn->tls = TlsSession::create(tls_context->get());
+      if (conn->tls == nullptr) {
+        log::warn(kComponent, "cannot create a TLS session for " + conn->remote);
+        closeConnection(conn);
+        return;
+      }
+    }
     conn->idle_since_ms = uv_now(loop);
     startReading(conn);
     armTimer(conn);
@@ -395,28 +411,101 @@ struct Server::Impl {
       return;  // EAGAIN
     }
     if (nread < 0) {
-      if (nread != UV_EOF || conn->lingering || !conn->in_flight) {
-        // Reset, or a clean end with nothing owed to the client.
-        closeConnection(conn);
-        return;
-      }
-      // Half-close after a request: answer it, then close.
-      conn->peer_eof = true;
-      stopReading(conn);
+      peerEnded(conn, nread == UV_EOF);
       return;
     }
     if (conn->lingering) {
       return;  // discarded: the response is out and the connection is closing
     }
-    conn->pending.append(buf->base, static_cast<std::size_t>(nread));
+    if (conn->tls == nullptr) {
+      conn->pending.append(buf->base, static_cast<std::size_t>(nread));
+    } else if (!receiveTls(conn, std::string_view(buf->base, static_cast<std::size_t>(nread)))) {
+      return;
+    }
     if (conn->in_flight) {
       // Pipelined bytes wait for the response; stop reading if they pile up.
       if (conn->pending.size() > std::max<std::size_t>(kReadBufferSize, limits.max_header_bytes)) {
         stopReading(conn);
       }
+    } else {
+      processPending(conn);
+    }
+    if (conn->tls != nullptr && !conn->closing && conn->tls->peerClosed()) {
+      peerEnded(conn, /*clean=*/true);  // close_notify: the TLS form of a half-close
+    }
+  }
+
+  /// The peer ended its side: cleanly (EOF, close_notify) or with an error.
+  void peerEnded(Connection* conn, bool clean) {
+    if (!clean || conn->lingering || !conn->in_flight) {
+      // Reset, or a clean end with nothing owed to the client.
+      closeConnection(conn);
       return;
     }
-    processPending(conn);
+    // Half-close after a request: answer it, then close.
+    conn->peer_eof = true;
+    stopReading(conn);
+  }
+
+  // --- TLS -------------------------------------------------------------------------------
+  /// Decrypts `ciphertext` into conn->pending, driving the handshake, and sends what TLS has to
+  /// send. False when the connection is closing (or refusing a client that does not speak TLS).
+  bool receiveTls(Connection* conn, std::string_view ciphertext) {
+    TlsSession& tls = *conn->tls;
+    if (!conn->tls_bytes_seen) {
+      conn->tls_bytes_seen = true;
+      if (static_cast<unsigned char>(ciphertext.front()) != kTlsHandshakeRecord) {
+        refuseNonTls(conn, ciphertext.front());
+        return false;
+      }
+    }
+    const bool handshake_was_done = tls.handshakeDone();
+    const bool ok = tls.receive(ciphertext, &conn->pending);
+    flushTls(conn);  // handshake flights, session tickets, or the alert of a failure
+    if (!ok) {
+      if (!tls.handshakeDone()) {
+        tls_handshake_failures.fetch_add(1);
+      }
+      log::debug(kComponent, "TLS from " + conn->remote + " failed: " + tls.error());
+      closeConnection(conn);
+      return false;
+    }
+    if (!handshake_was_done && tls.handshakeDone()) {
+      log::debug(kComponent,
+                 "TLS from " + conn->remote + ": " + tls.protocol() + " " + tls.cipher());
+    }
+    return !conn->closing;
+  }
+
+  /// The first byte is not a TLS handshake record. Plain HTTP (it starts with a method) gets a
+  /// plain 400 that says what to do; anything else is closed at once.
+  void refuseNonTls(Connection* conn, char first_byte) {
+    tls_handshake_failures.fetch_add(1);
+    if (first_byte < 'A' || first_byte > 'Z') {
+      log::debug(kComponent, "not TLS from " + conn->remote + ": closed");
+      closeConnection(conn);
+      return;
+    }
+    log::debug(kComponent, "plain HTTP from " + conn->remote + " on the HTTPS port: refused");
+    conn->in_flight = true;
+    conn->close_after_response = true;
+    responses_4xx.fetch_add(1);
+    EncodeOptions options;
+    options.close = true;
+    options.date = currentDate();
+    writeRaw(conn,
+             encodeResponse(
+                 Response::error(400, "tls_required", "this port speaks HTTPS only: use https://"),
+                 options),
+             true);
+  }
+
+  /// Writes whatever ciphertext the TLS session has produced.
+  void flushTls(Connection* conn) {
+    std::string out = conn->tls->takeOutput();
+    if (!out.empty()) {
+      writeRaw(conn, std::move(out), false);
+    }
   }
 
   void processPending(Connection* conn) {
@@ -566,7 +655,21 @@ struct Server::Impl {
     return date_text;
   }
 
+  /// Sends `data` (plaintext HTTP) on the connection, encrypted when it speaks TLS.
   void write(Connection* conn, std::string data, bool is_response) {
+    if (conn->tls != nullptr) {
+      if (!conn->tls->send(data)) {
+        log::debug(kComponent, "TLS to " + conn->remote + " failed: " + conn->tls->error());
+        closeConnection(conn);
+        return;
+      }
+      data = conn->tls->takeOutput();
+    }
+    writeRaw(conn, std::move(data), is_response);
+  }
+
+  /// Sends bytes exactly as given (ciphertext on a TLS connection).
+  void writeRaw(Connection* conn, std::string data, bool is_response) {
     auto* req = new WriteReq;
     req->data = std::move(data);
     req->conn = conn;
@@ -620,6 +723,13 @@ struct Server::Impl {
       return;
     }
     conn->lingering = true;
+    if (conn->tls != nullptr) {
+      conn->tls->shutdown();  // close_notify, ahead of the TCP FIN
+      flushTls(conn);
+      if (conn->closing) {
+        return;
+      }
+    }
     auto* req = new ShutdownReq;
     req->req.data = conn;
     int rc = uv_shutdown(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp),
@@ -672,6 +782,9 @@ struct Server::Impl {
       return;
     }
     self->timeouts.fetch_add(1);
+    if (conn->tls != nullptr && !conn->tls->handshakeDone() && !conn->in_flight) {
+      self->tls_handshake_failures.fetch_add(1);  // a handshake slowloris
+    }
     if (conn->request_active && !conn->in_flight && !conn->continue_sent) {
       try {
         conn->in_flight = true;
@@ -693,6 +806,22 @@ struct Server::Impl {
       return;
     }
     conn->closing = true;
+    if (conn->tls != nullptr) {
+      // close_notify, best effort: libuv writes at once when the socket takes it, and uv_close
+      // below cancels what it did not take.
+      conn->tls->shutdown();
+      std::string out = conn->tls->takeOutput();
+      if (!out.empty()) {
+        auto* req = new WriteReq;
+        req->data = std::move(out);
+        req->conn = conn;
+        uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+        if (uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &buf, 1,
+                     &Impl::onWrite) != 0) {
+          delete req;
+        }
+      }
+    }
     connections.erase(conn->id);
     connections_closed.fetch_add(1);
     uv_timer_stop(&conn->timer);
@@ -711,6 +840,7 @@ struct Server::Impl {
   bool closed = false;
   std::uint64_t next_connection_id = 0;
   std::unordered_map<std::uint64_t, Connection*> connections;
+  std::unique_ptr<TlsContext> tls_context;  // null: plaintext; replaced by a reload
   std::int64_t date_second = -1;
   std::string date_text;
 
@@ -722,6 +852,7 @@ struct Server::Impl {
   std::atomic<std::uint64_t> responses_5xx{0};
   std::atomic<std::uint64_t> responses_dropped{0};
   std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
 
   // Last: its threads are joined (by close()) before anything above is destroyed.
   WorkerPool pool;
@@ -740,6 +871,25 @@ int Server::port() const {
   return impl_->bound_port;
 }
 
+Status Server::setTls(std::unique_ptr<TlsContext> tls) {
+  if (tls == nullptr) {
+    return invalidArgument("setTls: no TLS context given");
+  }
+  if (impl_->closed) {
+    return Status(Errc::FailedPrecondition, "http server is closed");
+  }
+  if (impl_->listener != nullptr && impl_->tls_context == nullptr) {
+    return Status(Errc::FailedPrecondition,
+                  "http server already listens without TLS; set TLS before listen()");
+  }
+  impl_->tls_context = std::move(tls);
+  return Status::ok();
+}
+
+bool Server::tlsEnabled() const {
+  return impl_->tls_context != nullptr;
+}
+
 void Server::close() {
   impl_->close();
 }
@@ -754,6 +904,7 @@ ServerStats Server::stats() const {
   s.responses_5xx = impl_->responses_5xx.load();
   s.responses_dropped = impl_->responses_dropped.load();
   s.timeouts = impl_->timeouts.load();
+  s.tls_handshake_failures = impl_->tls_handshake_failures.load();
   return s;
 }
 

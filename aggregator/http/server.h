@@ -1,7 +1,8 @@
 #pragma once
 
 // A libuv HTTP/1.1 server: keep-alive, Debian's http-parser, limits on header size, body size
-// and time (slow clients are cut off), and handlers that never run on the loop thread.
+// and time (slow clients are cut off), handlers that never run on the loop thread, and optional
+// TLS (OpenSSL over memory BIOs: libuv still does every read and write).
 //
 // Threads: the Server and its Router are created, started and closed on the loop thread.
 // Handlers run on the server's worker threads; the Respond callback they get may be called
@@ -72,12 +73,12 @@ class Router {
 struct ServerLimits {
   std::size_t max_header_bytes = 16 * 1024;        // request line + headers
   std::size_t max_body_bytes = 16 * 1024 * 1024;   // larger: 413 before reading the body
-  std::chrono::milliseconds header_timeout{10'000};    // first byte to end of headers
-  std::chrono::milliseconds request_timeout{60'000};   // first byte to end of body
-  std::chrono::milliseconds idle_timeout{60'000};      // keep-alive connection with no request
-  std::size_t max_connections = 1024;               // beyond: accept and close at once
+  std::chrono::milliseconds header_timeout{10'000};   // first byte to end of headers
+  std::chrono::milliseconds request_timeout{60'000};  // first byte to end of body
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request
+  std::size_t max_connections = 1024;                 // beyond: accept and close at once
   unsigned worker_threads = 4;
-  std::size_t max_pending_requests = 1024;          // waiting for a worker; beyond: 503
+  std::size_t max_pending_requests = 1024;  // waiting for a worker; beyond: 503
 };
 
 /// Counters readable from any thread.
@@ -90,7 +91,12 @@ struct ServerStats {
   std::uint64_t timeouts = 0;
   std::uint64_t connections_closed = 0;
   std::uint64_t responses_dropped = 0;  // the connection was gone when the handler responded
+  // TLS connections closed before their handshake completed: protocol errors (no shared version
+  // or cipher, not TLS at all, plain HTTP) and handshakes cut off by header_timeout.
+  std::uint64_t tls_handshake_failures = 0;
 };
+
+class TlsContext;
 
 class Server {
  public:
@@ -105,6 +111,13 @@ class Server {
   Status listen(const std::string& host, int port);
   /// The bound port (after listen).
   int port() const;
+  /// Serves HTTPS with `tls` (not null) to connections accepted from now on. Before listen():
+  /// turns TLS on. After listen(): only replaces the context of a server that already speaks
+  /// TLS (certificate reload; open connections keep the context they started with), else
+  /// FailedPrecondition. Loop thread.
+  Status setTls(std::unique_ptr<TlsContext> tls);
+  /// True once setTls() succeeded.
+  bool tlsEnabled() const;
   /// Stops accepting, closes every connection and joins the workers. The loop must run until
   /// the handles are closed (uv_run after close() returns once they are).
   void close();

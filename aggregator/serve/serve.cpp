@@ -3,10 +3,13 @@
 #include <uv.h>
 
 #include <csignal>
+#include <exception>
+#include <memory>
 #include <string>
 
 #include "aggregator/admin/admin.h"
 #include "aggregator/http/server.h"
+#include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
 #include "shared/util/log.h"
 
@@ -16,9 +19,46 @@ namespace {
 struct Signals {
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
+  uv_signal_t sighup{};  // started only with TLS: reloads the certificate
   http::Server* server = nullptr;
+  const http::TlsFiles* tls = nullptr;
   bool stopping = false;
 };
+
+/// Loads the certificate and key, logging what was loaded and any warning (expiry).
+Result<std::unique_ptr<http::TlsContext>> loadTls(const http::TlsFiles& files) {
+  auto loaded = http::TlsContext::load(files);
+  if (!loaded) {
+    return loaded.status();
+  }
+  for (const std::string& warning : (*loaded)->warnings()) {
+    log::warn("serve", "TLS: " + warning);
+  }
+  log::info("serve", "TLS certificate " + (*loaded)->summary());
+  return loaded;
+}
+
+void onReload(uv_signal_t* handle, int /*signum*/) noexcept {
+  auto* signals = static_cast<Signals*>(handle->data);
+  if (signals->stopping) {
+    return;
+  }
+  try {
+    log::info("serve", "received SIGHUP, reloading the TLS certificate");
+    auto loaded = loadTls(*signals->tls);
+    if (!loaded) {
+      log::error("serve", "TLS reload failed, the previous certificate stays in use: " +
+                              loaded.status().message());
+      return;
+    }
+    Status swapped = signals->server->setTls(std::move(*loaded));
+    if (!swapped.isOk()) {
+      log::error("serve", "TLS reload failed: " + swapped.message());
+    }
+  } catch (const std::exception& e) {
+    log::error("serve", std::string("TLS reload: ") + e.what());
+  }
+}
 
 void onSignal(uv_signal_t* handle, int signum) noexcept {
   auto* signals = static_cast<Signals*>(handle->data);
@@ -32,6 +72,9 @@ void onSignal(uv_signal_t* handle, int signum) noexcept {
   // The handles live in run()'s frame, which outlives the loop: nothing to free on close.
   uv_close(reinterpret_cast<uv_handle_t*>(&signals->sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&signals->sigterm), nullptr);
+  if (signals->tls != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&signals->sighup), nullptr);
+  }
 }
 
 Status uvStatus(int rc, const std::string& what) {
@@ -41,6 +84,16 @@ Status uvStatus(int rc, const std::string& what) {
 }  // namespace
 
 Status run(const config::AggregatorConfig& config, std::FILE* out) {
+  const bool use_tls = !config.tls.cert_file.empty();
+  std::unique_ptr<http::TlsContext> tls;
+  if (use_tls) {
+    // Before the store opens: a bad certificate is a config error, found at once.
+    auto loaded = loadTls(config.tls);
+    if (!loaded) {
+      return invalidArgument(loaded.status().message());
+    }
+    tls = std::move(*loaded);
+  }
   FL_ASSIGN_OR_RETURN(auto store, admin::openStore(config));
   ingest::AgentApiOptions api_options;
   api_options.batch_limits = config.batch_limits;
@@ -54,7 +107,10 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   Status result;
   {
     http::Server server(&loop, ingest::buildRouter(api), config.server_limits);
-    Status listening = server.listen(config.listen_host, config.listen_port);
+    Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
+    if (listening.isOk()) {
+      listening = server.listen(config.listen_host, config.listen_port);
+    }
     if (!listening.isOk()) {
       server.close();
       uv_run(&loop, UV_RUN_DEFAULT);
@@ -69,11 +125,17 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       signals.sigterm.data = &signals;
       uv_signal_start(&signals.sigint, &onSignal, SIGINT);
       uv_signal_start(&signals.sigterm, &onSignal, SIGTERM);
+      if (use_tls) {
+        signals.tls = &config.tls;
+        uv_signal_init(&loop, &signals.sighup);
+        signals.sighup.data = &signals;
+        uv_signal_start(&signals.sighup, &onReload, SIGHUP);
+      }
 
       bool v6 = config.listen_host.find(':') != std::string::npos;
       std::string host = v6 ? "[" + config.listen_host + "]" : config.listen_host;
-      std::fprintf(out, "faultline-aggregator listening on http://%s:%d\n", host.c_str(),
-                   server.port());
+      std::fprintf(out, "faultline-aggregator listening on %s://%s:%d\n",
+                   use_tls ? "https" : "http", host.c_str(), server.port());
       std::fflush(out);
       log::info("serve", "database " + config.sqlite_path);
       uv_run(&loop, UV_RUN_DEFAULT);

@@ -12,7 +12,10 @@ namespace faultline::aggregator::serve {
 
 /// Runs the aggregator on the calling thread until SIGINT/SIGTERM, then stops gracefully
 /// (in-flight requests finish, queued writes commit). Once listening, writes
-/// "faultline-aggregator listening on http://HOST:PORT\n" (the bound port) to `out`.
+/// "faultline-aggregator listening on http://HOST:PORT\n" (the bound port; "https" with TLS)
+/// to `out`. With TLS, SIGHUP reloads the certificate and key for new connections (a failed
+/// reload is logged and keeps the old ones). A certificate or key that cannot be loaded at
+/// start is InvalidArgument, naming the file.
 Status run(const config::AggregatorConfig& config, std::FILE* out);
 
 }  // namespace faultline::aggregator::serve

@@ -6,8 +6,10 @@ enrolls and runs `faultline-agent`, and reads the export back. Standard library 
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,6 +72,8 @@ class Aggregator:
             f.write(extra_config)
         self.proc = None
         self.port = 0
+        self.scheme = "http"
+        self.ca_file = None  # with TLS: the CA that request() trusts
         self.log_path = os.path.join(workdir, "aggregator.log")
 
     def start(self, port=0):
@@ -79,11 +83,13 @@ class Aggregator:
              "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{port}"],
             stdout=subprocess.PIPE, stderr=out))
         line = self.proc.stdout.readline().decode()
-        if "listening on http://" not in line:
+        scheme = re.search(r"listening on (https?)://", line)
+        if not scheme:
             self.proc.kill()
             raise AssertionError(f"aggregator did not start: {line!r}; see {self.log_path}")
+        self.scheme = scheme.group(1)
         self.port = int(line.strip().rsplit(":", 1)[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         return self
 
     def kill(self, sig=signal.SIGKILL):
@@ -116,7 +122,12 @@ class Aggregator:
         return self.admin("logs", "export", "--tenant", tenant, *filters).stdout
 
     def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout,
+                context=ssl.create_default_context(cafile=self.ca_file))
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
@@ -136,9 +147,13 @@ class Agent:
         self.proc = None
         self.log_path = os.path.join(workdir, name + ".log")
 
-    def enroll(self, url, token, check=True):
-        res = subprocess.run([binary("faultline-agent"), "enroll", "--server", url, "--token", token,
-                              "--state-dir", self.state_dir], capture_output=True, timeout=60)
+    def enroll(self, url, token, check=True, with_config=False):
+        """with_config: pass the agent's config file too (server.ca_file, server.timeout)."""
+        args = [binary("faultline-agent"), "enroll", "--server", url, "--token", token,
+                "--state-dir", self.state_dir]
+        if with_config:
+            args += ["--config", self.config]
+        res = subprocess.run(args, capture_output=True, timeout=60)
         if check and res.returncode != 0:
             raise AssertionError(f"enroll failed: {res.stderr.decode()}")
         return res

@@ -17,11 +17,13 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "aggregator/http/server.h"
+#include "aggregator/http/tls_context.h"
 
 namespace faultline::aggregator::http::testing {
 
@@ -29,12 +31,14 @@ namespace faultline::aggregator::http::testing {
 /// loop thread, waits for the loop to finish and records uv_loop_close()'s result.
 class LoopServer {
  public:
-  LoopServer(Router router, ServerLimits limits) {
+  /// With `tls`, the server speaks HTTPS only.
+  LoopServer(Router router, ServerLimits limits, std::unique_ptr<TlsContext> tls = nullptr) {
     std::promise<int> port;
     auto port_future = port.get_future();
-    thread_ = std::thread([this, router = std::move(router), limits, &port]() mutable {
-      run(std::move(router), limits, port);
-    });
+    thread_ = std::thread(
+        [this, router = std::move(router), limits, &port, tls = std::move(tls)]() mutable {
+          run(std::move(router), limits, std::move(tls), port);
+        });
     port_ = port_future.get();
   }
   ~LoopServer() { stop(); }
@@ -44,6 +48,18 @@ class LoopServer {
   int port() const { return port_; }
   std::thread::id loopThread() const { return loop_thread_; }
   ServerStats stats() const { return server_->stats(); }
+
+  /// Runs `call` on the loop thread and returns its result.
+  Status onLoop(std::function<Status(Server&)> call) {
+    std::promise<Status> done;
+    auto result = done.get_future();
+    {
+      std::lock_guard lock(call_mu_);
+      call_ = [&call, &done](Server& server) { done.set_value(call(server)); };
+    }
+    uv_async_send(&call_async_);
+    return result.get();
+  }
 
   /// Idempotent. Returns uv_loop_close()'s result (0 when every handle was closed).
   int stop() {
@@ -68,17 +84,34 @@ class LoopServer {
   }
 
  private:
-  void run(Router router, ServerLimits limits, std::promise<int>& port) {
+  void run(Router router, ServerLimits limits, std::unique_ptr<TlsContext> tls,
+           std::promise<int>& port) {
     loop_thread_ = std::this_thread::get_id();
     uv_loop_init(&loop_);
     uv_async_init(&loop_, &stop_async_, [](uv_async_t* handle) noexcept {
       auto* self = static_cast<LoopServer*>(handle->data);
       self->server_->close();
       uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&self->call_async_), nullptr);
     });
     stop_async_.data = this;
+    uv_async_init(&loop_, &call_async_, [](uv_async_t* handle) noexcept {
+      auto* self = static_cast<LoopServer*>(handle->data);
+      std::function<void(Server&)> call;
+      {
+        std::lock_guard lock(self->call_mu_);
+        call.swap(self->call_);
+      }
+      if (call) {
+        call(*self->server_);
+      }
+    });
+    call_async_.data = this;
     server_ = std::make_unique<Server>(&loop_, std::move(router), limits);
-    Status status = server_->listen("127.0.0.1", 0);
+    Status status = tls != nullptr ? server_->setTls(std::move(tls)) : Status::ok();
+    if (status.isOk()) {
+      status = server_->listen("127.0.0.1", 0);
+    }
     port.set_value(status.isOk() ? server_->port() : -1);
     uv_run(&loop_, UV_RUN_DEFAULT);
     loop_close_rc_ = uv_loop_close(&loop_);
@@ -86,6 +119,9 @@ class LoopServer {
 
   uv_loop_t loop_{};
   uv_async_t stop_async_{};
+  uv_async_t call_async_{};
+  std::mutex call_mu_;
+  std::function<void(Server&)> call_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
   std::thread::id loop_thread_;
@@ -104,7 +140,8 @@ struct ClientResponse {
   }
 };
 
-/// A blocking TCP client with a receive timeout, for exact bytes on the wire.
+/// A blocking TCP client with a receive timeout, for exact bytes on the wire. TlsClient
+/// (tls_test_support.h) overrides the two raw I/O calls.
 class Client {
  public:
   explicit Client(int port, std::chrono::milliseconds recv_timeout = std::chrono::seconds(5)) {
@@ -121,7 +158,7 @@ class Client {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  ~Client() { close(); }
+  virtual ~Client() { close(); }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -129,7 +166,7 @@ class Client {
 
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      ssize_t n = rawSend(bytes.data(), bytes.size());
       if (n <= 0) {
         return false;
       }
@@ -209,8 +246,24 @@ class Client {
       return false;
     }
     char c;
-    ssize_t n = ::recv(fd_, &c, 1, 0);
+    ssize_t n = rawRecv(&c, 1);
     return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+
+  /// True when the server closes the connection within the receive timeout, whatever it sent
+  /// before (discarded).
+  bool waitClosedDiscarding() {
+    buffer_.clear();
+    char buf[4096];
+    while (true) {
+      ssize_t n = rawRecv(buf, sizeof(buf));
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+        return true;
+      }
+      if (n < 0) {
+        return false;
+      }
+    }
   }
 
   /// Bytes received but not yet consumed by readResponse().
@@ -230,10 +283,18 @@ class Client {
     }
   }
 
+ protected:
+  /// send(2)/recv(2) semantics: bytes moved, 0 at the end of the stream, -1 with errno.
+  virtual ssize_t rawSend(const char* data, std::size_t size) {
+    return ::send(fd_, data, size, MSG_NOSIGNAL);
+  }
+  virtual ssize_t rawRecv(char* data, std::size_t size) { return ::recv(fd_, data, size, 0); }
+  int fd() const { return fd_; }
+
  private:
   bool fill() {
     char buf[16384];
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    ssize_t n = rawRecv(buf, sizeof(buf));
     if (n <= 0) {
       return false;
     }

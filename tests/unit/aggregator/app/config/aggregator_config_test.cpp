@@ -64,3 +64,27 @@ TEST_CASE("config: a file and overrides apply; bad values name their key") {
   REQUIRE(table.set("log.level", "loud").isOk());
   CHECK(resolveConfig(table).code() == Errc::InvalidArgument);
 }
+
+TEST_CASE("config: TLS certificate and key come both or neither") {
+  config::OptionTable table(aggregatorOptions());
+  auto plain = resolveConfig(table);
+  REQUIRE(plain.isOk());
+  CHECK(plain->tls.cert_file.empty());
+  CHECK(plain->tls.key_file.empty());
+
+  REQUIRE(table.loadString("[server]\ntls_cert_file = \"/etc/fl/cert.pem\"\n", "tls.toml").isOk());
+  auto half = resolveConfig(table);
+  CHECK(half.code() == Errc::InvalidArgument);
+  CHECK(half.status().message().find("server.tls_key_file") != std::string::npos);
+
+  REQUIRE(table.set("server.tls_key_file", "/etc/fl/key.pem").isOk());
+  auto both = resolveConfig(table);
+  REQUIRE(both.isOk());
+  CHECK(both->tls.cert_file == "/etc/fl/cert.pem");
+  CHECK(both->tls.key_file == "/etc/fl/key.pem");
+
+  REQUIRE(table.set("server.tls_cert_file", "").isOk());
+  auto key_only = resolveConfig(table);
+  CHECK(key_only.code() == Errc::InvalidArgument);
+  CHECK(key_only.status().message().find("server.tls_cert_file") != std::string::npos);
+}
