@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "aggregator/http/server.h"
+#include "aggregator/store/open_store.h"
+#include "aggregator/store/store_url.h"
 #include "shared/config/option_table.h"
 #include "shared/util/log.h"
 #include "shared/util/status.h"
@@ -24,6 +26,8 @@ struct AggregatorConfig {
   int listen_port = 7070;
   std::string data_dir = "./faultline-data";
   std::string sqlite_path;  // resolved: <data_dir>/faultline.db when not set
+  store::StoreLocation store;  // from store.url; SQLite at sqlite_path when empty
+  store::StoreOptions store_options;
   http::ServerLimits server_limits;
   wire::Limits batch_limits;
   log::Level log_level = log::Level::Info;

@@ -8,6 +8,7 @@
 #include "aggregator/admin/admin.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/store/store_url.h"
 #include "shared/util/log.h"
 
 namespace faultline::aggregator::serve {
@@ -75,7 +76,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       std::fprintf(out, "faultline-aggregator listening on http://%s:%d\n", host.c_str(),
                    server.port());
       std::fflush(out);
-      log::info("serve", "database " + config.sqlite_path);
+      log::info("serve", "store " + store::describeStoreLocation(config.store));
       uv_run(&loop, UV_RUN_DEFAULT);
     }
   }
