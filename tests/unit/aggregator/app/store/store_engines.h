@@ -43,7 +43,7 @@ inline std::optional<std::string> pgTestUrl() {
     FAIL("FAULTLINE_TEST_PG_URL is not set but CI is: the PostgreSQL store tests must run in "
          "CI (installers/test.sh starts a throwaway cluster with installers/pg_cluster.sh)");
   }
-  MESSAGE(kPgSkipMessage);
+  MESSAGE(std::string(kPgSkipMessage));
   return std::nullopt;
 }
 

@@ -10,7 +10,7 @@ using namespace faultline;
 using namespace faultline::aggregator;
 using store::Engine;
 
-TEST_CASE("store url: empty means SQLite at the default path; sqlite:// and postgres:// pick "
+TEST_CASE("store url: empty means SQLite at the default path, sqlite:// and postgres:// pick "
           "their engine") {
   auto empty = store::parseStoreUrl("", "/data/faultline.db");
   REQUIRE(empty.isOk());
@@ -81,7 +81,7 @@ TEST_CASE("store url: an unreachable PostgreSQL server is Unavailable, and the e
   CHECK(refused.status().message().find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("config: store.url picks the engine, with pool settings; it and sqlite_path exclude "
+TEST_CASE("config: store.url picks the engine, with pool settings, and it and sqlite_path exclude "
           "each other") {
   faultline::config::OptionTable table(aggregator::config::aggregatorOptions());
   auto defaults = aggregator::config::resolveConfig(table);
