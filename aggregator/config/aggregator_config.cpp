@@ -92,9 +92,9 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   if (config.store.engine == store::Engine::Sqlite) {
     config.sqlite_path = config.store.sqlite_path;
   }
-  FL_ASSIGN_OR_RETURN(config.store_options.pool_size,
-                      positive("store.pool_size", nonNegative(table.getInt("store.pool_size")),
-                               1000));
+  FL_ASSIGN_OR_RETURN(
+      config.store_options.pool_size,
+      positive("store.pool_size", nonNegative(table.getInt("store.pool_size")), 1000));
   config.store_options.pool_timeout = toMillis(table.getDuration("store.pool_timeout"));
   config.store_options.connect_timeout = toMillis(table.getDuration("store.connect_timeout"));
 

@@ -20,8 +20,7 @@ Result<std::unique_ptr<Store>> openStore(const StoreLocation& location,
       postgres_options.pool_size = options.pool_size;
       postgres_options.pool_timeout = options.pool_timeout;
       postgres_options.connect_timeout = options.connect_timeout;
-      FL_ASSIGN_OR_RETURN(auto opened,
-                          postgres::PostgresStore::open(std::move(postgres_options)));
+      FL_ASSIGN_OR_RETURN(auto opened, postgres::PostgresStore::open(std::move(postgres_options)));
       return std::unique_ptr<Store>(std::move(opened));
     }
   }

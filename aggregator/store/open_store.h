@@ -14,8 +14,8 @@ namespace faultline::aggregator::store {
 
 /// Engine settings that are not part of the URL. SQLite ignores the pool settings.
 struct StoreOptions {
-  std::size_t pool_size = 8;                      // PostgreSQL connections at most
-  std::chrono::milliseconds pool_timeout{5000};   // wait for a free connection this long
+  std::size_t pool_size = 8;                     // PostgreSQL connections at most
+  std::chrono::milliseconds pool_timeout{5000};  // wait for a free connection this long
   std::chrono::milliseconds connect_timeout{5000};
 };
 

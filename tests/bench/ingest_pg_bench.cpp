@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "connect: %s", PQerrorMessage(admin.get()));
     return 1;
   }
-  PQsetNoticeProcessor(admin.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      admin.get(), [](void*, const char*) {}, nullptr);
   std::string schema = "fl_bench_" + crypto::randomHex(6);
   if (!run(admin.get(), "CREATE SCHEMA " + schema)) {
     return 1;

@@ -28,9 +28,8 @@ Result<ConnectionPool::Lease> ConnectionPool::acquire() {
     std::unique_ptr<Connection> connection;
     {
       std::unique_lock lock(mutex_);
-      bool ready = freed_.wait_until(lock, deadline, [&] {
-        return !idle_.empty() || stats_.open < options_.size;
-      });
+      bool ready = freed_.wait_until(lock, deadline,
+                                     [&] { return !idle_.empty() || stats_.open < options_.size; });
       if (!ready) {
         return Status(Errc::Unavailable,
                       "database connection pool exhausted: all " + std::to_string(options_.size) +

@@ -48,7 +48,7 @@ class ConnectionPool {
   };
 
   struct Stats {
-    std::size_t open = 0;         // connections open or being opened
+    std::size_t open = 0;  // connections open or being opened
     std::size_t idle = 0;
     std::uint64_t opened = 0;     // connections opened since start
     std::uint64_t discarded = 0;  // closed because lost or unusable

@@ -42,9 +42,9 @@ class GroupCommitWriter {
   };
 
   struct Stats {
-    std::uint64_t groups = 0;   // transactions committed or given up
+    std::uint64_t groups = 0;  // transactions committed or given up
     std::uint64_t jobs = 0;
-    std::uint64_t reruns = 0;   // group transactions rolled back and run again
+    std::uint64_t reruns = 0;  // group transactions rolled back and run again
   };
 
   static Result<std::unique_ptr<GroupCommitWriter>> start(ConnectionPool& pool, Options options);

@@ -150,8 +150,8 @@ Status migrateLocked(Connection& connection, const std::string& where) {
     Status status = apply();
     if (!status.isOk()) {
       (void)connection.rollback();
-      return status.withContext("migrate to version " + std::to_string(migration.version) +
-                                " (" + std::string(migration.name) + ")");
+      return status.withContext("migrate to version " + std::to_string(migration.version) + " (" +
+                                std::string(migration.name) + ")");
     }
     version = migration.version;
   }

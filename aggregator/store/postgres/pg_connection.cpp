@@ -122,8 +122,9 @@ void Params::resolve(std::vector<Oid>* types, std::vector<const char*>* values,
   values->clear();
   lengths->clear();
   for (const Part& part : parts_) {
-    std::string_view bytes =
-        part.owned >= 0 ? std::string_view(owned_[static_cast<std::size_t>(part.owned)]) : part.view;
+    std::string_view bytes = part.owned >= 0
+                                 ? std::string_view(owned_[static_cast<std::size_t>(part.owned)])
+                                 : part.view;
     types->push_back(part.type);
     // libpq reads `length` bytes; an empty value still needs a non-null pointer (null is NULL).
     values->push_back(bytes.empty() ? "" : bytes.data());
@@ -135,7 +136,8 @@ std::int64_t PgResult::int64(int row, int column) const {
   if (isNull(row, column)) {
     return 0;
   }
-  const auto* bytes = reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, column));
+  const auto* bytes =
+      reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, column));
   int length = PQgetlength(result_.get(), row, column);
   std::uint64_t value = 0;
   for (int i = 0; i < length && i < 8; ++i) {
@@ -202,9 +204,8 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
   }
   if (PQstatus(conn) != CONNECTION_OK) {
     // libpq may quote parts of a malformed URL back; never a password.
-    return Status(Errc::Unavailable,
-                  "connect to " + url_for_messages + ": " +
-                      redactPasswordsIn(trimmed(PQerrorMessage(conn)), url));
+    return Status(Errc::Unavailable, "connect to " + url_for_messages + ": " +
+                                         redactPasswordsIn(trimmed(PQerrorMessage(conn)), url));
   }
   PQsetNoticeReceiver(conn, &onNotice, nullptr);
   FL_RETURN_IF_ERROR(connection->script(kKeepCommitsDurable)

@@ -25,8 +25,7 @@ constexpr Statement kInsertTenant{
     "fl_insert_tenant", "INSERT INTO tenancy_tenants(id, name, created_at) VALUES ($1, $2, $3)"};
 constexpr Statement kTenantByName{
     "fl_tenant_by_name", "SELECT id, name, created_at FROM tenancy_tenants WHERE name = $1"};
-constexpr Statement kTenantName{"fl_tenant_name",
-                                "SELECT name FROM tenancy_tenants WHERE id = $1"};
+constexpr Statement kTenantName{"fl_tenant_name", "SELECT name FROM tenancy_tenants WHERE id = $1"};
 
 constexpr Statement kInsertToken{
     "fl_insert_token",
@@ -278,9 +277,8 @@ Result<Tenant> PostgresStore::findTenantByName(std::string_view name) {
   return tenant;
 }
 
-Status PostgresStore::createEnrollmentToken(std::string_view tenant_id,
-                                            std::string_view token_hash, std::int64_t now_ns,
-                                            std::int64_t expires_at_ns) {
+Status PostgresStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                                            std::int64_t now_ns, std::int64_t expires_at_ns) {
   Status status = inTransaction(false, [&](Connection& connection) -> Status {
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
     Params params;
@@ -413,8 +411,8 @@ Result<StoredBatch> PostgresStore::storeBatch(const NewBatch& batch) {
         .text(batch.tenant_id);
     FL_ASSIGN_OR_RETURN(PgResult existing, connection.exec(kFindBatch, find));
     if (existing.rows() != 1) {
-      return internalError("batch (" + batch.agent_id + ", " + std::to_string(batch.epoch) +
-                           ", " + std::to_string(batch.seq) + ") conflicts but cannot be read");
+      return internalError("batch (" + batch.agent_id + ", " + std::to_string(batch.epoch) + ", " +
+                           std::to_string(batch.seq) + ") conflicts but cannot be read");
     }
     stored.duplicate = true;
     stored.record_count = static_cast<std::uint64_t>(existing.int64(0, 0));
@@ -472,11 +470,11 @@ Result<std::vector<AgentSummary>> PostgresStore::listAgents(std::string_view ten
     params.text(tenant_id);
     FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kListAgents, params));
     for (int row = 0; row < result.rows(); ++row) {
-      agents.push_back(AgentSummary{
-          std::string(result.bytes(row, 0)), std::string(result.bytes(row, 1)),
-          std::string(result.bytes(row, 2)), result.int64(row, 3), result.int64(row, 4),
-          static_cast<std::uint64_t>(result.int64(row, 5)),
-          static_cast<std::uint64_t>(result.int64(row, 6))});
+      agents.push_back(
+          AgentSummary{std::string(result.bytes(row, 0)), std::string(result.bytes(row, 1)),
+                       std::string(result.bytes(row, 2)), result.int64(row, 3),
+                       result.int64(row, 4), static_cast<std::uint64_t>(result.int64(row, 5)),
+                       static_cast<std::uint64_t>(result.int64(row, 6))});
     }
     return Status::ok();
   });

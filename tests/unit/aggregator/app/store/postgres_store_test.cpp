@@ -36,7 +36,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Tenancy {
   store::Tenant tenant;
-  store::NewAgent agent;        // as enrolled (holds the secret hash)
+  store::NewAgent agent;  // as enrolled (holds the secret hash)
   std::string unused_token_hash;
 };
 
@@ -49,8 +49,8 @@ Tenancy populate(store::Store& store, const std::string& name, int batches) {
   std::string token = crypto::randomToken("fet_");
   REQUIRE(store.createEnrollmentToken(tenant->id, crypto::hashSecret(token), now, now + kHourNs)
               .isOk());
-  REQUIRE(store.createEnrollmentToken(tenant->id, out.unused_token_hash, now, now + kHourNs)
-              .isOk());
+  REQUIRE(
+      store.createEnrollmentToken(tenant->id, out.unused_token_hash, now, now + kHourNs).isOk());
   out.agent = {crypto::hashSecret(token),
                "agt_" + crypto::randomHex(16),
                crypto::hashSecret(crypto::randomToken("fas_")),
@@ -87,8 +87,8 @@ store::NewBatch batchFor(const Tenancy& owner, std::uint64_t seq, std::string_vi
   return batch;
 }
 
-const char* const kTenantTables[] = {"tenancy_tenants", "agents_enrollment_tokens",
-                                     "agents_agents", "logs_batches", "logs_batch_sources"};
+const char* const kTenantTables[] = {"tenancy_tenants", "agents_enrollment_tokens", "agents_agents",
+                                     "logs_batches", "logs_batch_sources"};
 
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";
@@ -111,8 +111,9 @@ std::int64_t storeBackends(PgRaw& admin, const PostgresEngine& engine) {
 }
 }  // namespace
 
-TEST_CASE("postgres rls: with the session set to tenant A, tenant B's rows are invisible even "
-          "without a WHERE clause") {
+TEST_CASE(
+    "postgres rls: with the session set to tenant A, tenant B's rows are invisible even "
+    "without a WHERE clause") {
   PG_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   Tenancy a = populate(*store, "tenant-a", 2);
@@ -139,8 +140,8 @@ TEST_CASE("postgres rls: with the session set to tenant A, tenant B's rows are i
     CHECK(raw.queryInt("SELECT count(*) FROM " + table) == expected_a[i]);
     CHECK(raw.queryInt("SELECT count(*) FROM " + table + " WHERE " + tenantColumn(table) + " = $1",
                        {b.tenant.id}) == 0);
-    CHECK(raw.queryInt("SELECT count(*) FROM " + table + " WHERE " + tenantColumn(table) +
-                       " <> $1", {a.tenant.id}) == 0);
+    CHECK(raw.queryInt("SELECT count(*) FROM " + table + " WHERE " + tenantColumn(table) + " <> $1",
+                       {a.tenant.id}) == 0);
   }
   // B's rows can neither be changed nor deleted from A's session...
   CHECK(raw.queryInt("WITH u AS (UPDATE agents_agents SET hostname = 'x' WHERE tenant_id = $1 "
@@ -227,12 +228,12 @@ TEST_CASE("postgres migrations: a database with a newer schema is refused, not w
         PostgresEngine::migrationCount() + 1);
 }
 
-TEST_CASE("postgres migrations: aggregators starting at once migrate a fresh database once, "
-          "serialized by the advisory lock") {
+TEST_CASE(
+    "postgres migrations: aggregators starting at once migrate a fresh database once, "
+    "serialized by the advisory lock") {
   PG_ENGINE_OR_SKIP(engine);
   PgRaw holder(engine.url());
-  holder.exec("SELECT pg_advisory_lock($1)",
-              {std::to_string(store::postgres::kMigrationLockKey)});
+  holder.exec("SELECT pg_advisory_lock($1)", {std::to_string(store::postgres::kMigrationLockKey)});
   constexpr int kStarters = 4;
   std::vector<Status> results(kStarters, Status(Errc::Internal, "not run"));
   std::atomic<int> finished{0};
@@ -258,8 +259,7 @@ TEST_CASE("postgres migrations: aggregators starting at once migrate a fresh dat
     CHECK_MESSAGE(status.isOk(), status.toString());
   }
   PgRaw raw(engine.url());
-  CHECK(raw.queryInt("SELECT count(*) FROM schema_migrations") ==
-        PostgresEngine::migrationCount());
+  CHECK(raw.queryInt("SELECT count(*) FROM schema_migrations") == PostgresEngine::migrationCount());
 }
 
 TEST_CASE("postgres pool: a checkout waits at most its timeout when every connection is busy") {
@@ -306,8 +306,9 @@ TEST_CASE("postgres pool: a checkout waits at most its timeout when every connec
   CHECK(pool.stats().discarded == 1);
 }
 
-TEST_CASE("postgres pool: a store whose connections are all busy answers Unavailable, then "
-          "recovers") {
+TEST_CASE(
+    "postgres pool: a store whose connections are all busy answers Unavailable, then "
+    "recovers") {
   PG_ENGINE_OR_SKIP(engine);
   auto options = engine.options();
   options.pool_size = 1;
@@ -340,17 +341,19 @@ TEST_CASE("postgres pool: a store whose connections are all busy answers Unavail
   CHECK(store->storeBatch(batchFor(owner, 7, "late")).isOk());
 }
 
-TEST_CASE("postgres connections: connections the server terminated are replaced without failing "
-          "a request") {
+TEST_CASE(
+    "postgres connections: connections the server terminated are replaced without failing "
+    "a request") {
   PG_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   Tenancy owner = populate(*store, "acme", 2);
   REQUIRE(store->ping().isOk());
   PgRaw admin(*engine.base_url);
   REQUIRE(storeBackends(admin, engine) >= 1);
-  admin.exec("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-             "WHERE application_name = $1 AND pid <> pg_backend_pid()",
-             {engine.schema->name()});
+  admin.exec(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+      {engine.schema->name()});
   waitUntil([&] { return storeBackends(admin, engine) == 0; }, "the backends to exit");
 
   // Reads, writes and pings all go through: dead connections are noticed before use.
@@ -363,9 +366,10 @@ TEST_CASE("postgres connections: connections the server terminated are replaced 
   CHECK(store->poolStats().discarded >= 1);
 
   // Also when the connection dies while the writer holds it between groups.
-  admin.exec("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-             "WHERE application_name = $1 AND pid <> pg_backend_pid()",
-             {engine.schema->name()});
+  admin.exec(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+      {engine.schema->name()});
   waitUntil([&] { return storeBackends(admin, engine) == 0; }, "the backends to exit");
   auto stored_again = store->storeBatch(batchFor(owner, 11, "after-2"));
   REQUIRE_MESSAGE(stored_again.isOk(), stored_again.status().toString());
@@ -381,8 +385,9 @@ TEST_CASE("postgres connections: the store recovers after the server restarts") 
     if (ci != nullptr && *ci != '\0' && std::string(ci) != "false" && std::string(ci) != "0") {
       FAIL("FAULTLINE_TEST_PG_RESTART is not set but CI is (installers/test.sh sets it)");
     }
-    MESSAGE("skipped: FAULTLINE_TEST_PG_RESTART is not set (a command that restarts the "
-            "server, e.g. 'installers/pg_cluster.sh restart')");
+    MESSAGE(
+        "skipped: FAULTLINE_TEST_PG_RESTART is not set (a command that restarts the "
+        "server, e.g. 'installers/pg_cluster.sh restart')");
     return;
   }
   auto store = engine.open();
@@ -419,8 +424,9 @@ TEST_CASE("postgres group commit: a full write queue refuses at once instead of 
                         owner.tenant.id) == 1);
 }
 
-TEST_CASE("postgres batches: a resend racing the first copy's uncommitted insert waits for it, "
-          "then answers from the stored row") {
+TEST_CASE(
+    "postgres batches: a resend racing the first copy's uncommitted insert waits for it, "
+    "then answers from the stored row") {
   PG_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   Tenancy owner = populate(*store, "acme", 0);
@@ -430,10 +436,11 @@ TEST_CASE("postgres batches: a resend racing the first copy's uncommitted insert
     PgRaw other(engine.url());
     other.exec("BEGIN");
     other.exec("SELECT set_config('faultline.tenant_id', $1, true)", {owner.tenant.id});
-    other.exec("INSERT INTO logs_batches(tenant_id, agent_id, epoch, seq, record_count, "
-               "line_bytes, min_ts, max_ts, received_at, payload) "
-               "VALUES ($1, $2, 1, $3, 7, 1, 1, 1, 1, 'other')",
-               {owner.tenant.id, owner.agent.agent_id, seq});
+    other.exec(
+        "INSERT INTO logs_batches(tenant_id, agent_id, epoch, seq, record_count, "
+        "line_bytes, min_ts, max_ts, received_at, payload) "
+        "VALUES ($1, $2, 1, $3, 7, 1, 1, 1, 1, 'other')",
+        {owner.tenant.id, owner.agent.agent_id, seq});
     std::atomic<bool> done{false};
     Result<store::StoredBatch> stored = Status(Errc::Internal, "not run");
     std::thread sender([&] {
@@ -452,8 +459,9 @@ TEST_CASE("postgres batches: a resend racing the first copy's uncommitted insert
                         owner.tenant.id) == 2);
 }
 
-TEST_CASE("postgres group commit: a failing job rolls back alone and the rest of its group "
-          "commits") {
+TEST_CASE(
+    "postgres group commit: a failing job rolls back alone and the rest of its group "
+    "commits") {
   PG_ENGINE_OR_SKIP(engine);
   PgRaw raw(engine.url());
   raw.exec("CREATE TABLE t (x integer UNIQUE)");
@@ -530,8 +538,7 @@ TEST_CASE("postgres connections: synchronous_commit=off from the login is turned
       withUrlParam(engine.url(), "options=-csynchronous_commit%3Doff"), "test",
       std::chrono::seconds(5));
   REQUIRE_MESSAGE(connection.isOk(), connection.status().toString());
-  static constexpr Statement kShow{"test_show",
-                                   "SELECT current_setting('synchronous_commit')"};
+  static constexpr Statement kShow{"test_show", "SELECT current_setting('synchronous_commit')"};
   auto shown = (*connection)->exec(kShow);
   REQUIRE(shown.isOk());
   CHECK(shown->bytes(0, 0) == "on");

@@ -70,17 +70,17 @@ std::vector<std::string> payloads(store::Store& store, const std::string& tenant
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("store migrations: a fresh database gets every migration once, and re-opening "
-                   "adds none",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "store migrations: a fresh database gets every migration once, and re-opening "
+    "adds none",
+    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   {
     auto store = engine.open();
     CHECK(store->ping().isOk());
   }
   CHECK(engine.queryInt("SELECT COUNT(*) FROM schema_migrations") == TestType::migrationCount());
-  CHECK(engine.queryInt("SELECT MAX(version) FROM schema_migrations") ==
-        TestType::latestVersion());
+  CHECK(engine.queryInt("SELECT MAX(version) FROM schema_migrations") == TestType::latestVersion());
   std::string tenant_id;
   {
     auto store = engine.open();
@@ -143,9 +143,10 @@ TEST_CASE_TEMPLATE("store enrollment tokens: one use, expiry, unknown token, unk
   CHECK(agents->size() == 1);
 }
 
-TEST_CASE_TEMPLATE("store enrollment tokens: two threads racing for one token create exactly one "
-                   "agent",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "store enrollment tokens: two threads racing for one token create exactly one "
+    "agent",
+    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   auto tenant = store->createTenant("acme", nowUnixNanos());
@@ -180,9 +181,10 @@ TEST_CASE_TEMPLATE("store enrollment tokens: two threads racing for one token cr
         kRounds);
 }
 
-TEST_CASE_TEMPLATE("store batches: stored once per (agent, epoch, seq) and only for the agent's "
-                   "own tenant",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "store batches: stored once per (agent, epoch, seq) and only for the agent's "
+    "own tenant",
+    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   auto a = store->createTenant("tenant-a", nowUnixNanos());
@@ -232,9 +234,10 @@ TEST_CASE_TEMPLATE("store batches: stored once per (agent, epoch, seq) and only 
   CHECK((*listed_b)[0].last_seen_ns == 0);
 }
 
-TEST_CASE_TEMPLATE("store batches: export order is each stream by seq, streams by first arrival, "
-                   "with source and time filters",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "store batches: export order is each stream by seq, streams by first arrival, "
+    "with source and time filters",
+    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   auto tenant = store->createTenant("acme", nowUnixNanos());
@@ -269,8 +272,7 @@ TEST_CASE_TEMPLATE("store batches: export order is each stream by seq, streams b
   store::BatchQuery by_time;
   by_time.since_ns = 155;  // keeps batches whose max_ts >= 155
   by_time.until_ns = 300;  // keeps batches whose min_ts < 300
-  CHECK(payloads(*store, tenant->id, by_time) ==
-        std::vector<std::string>{"first-2", "second-1"});
+  CHECK(payloads(*store, tenant->id, by_time) == std::vector<std::string>{"first-2", "second-1"});
 
   // The walk stops at the first error from the visitor and returns it.
   int visits = 0;
@@ -282,9 +284,10 @@ TEST_CASE_TEMPLATE("store batches: export order is each stream by seq, streams b
   CHECK(visits == 1);
 }
 
-TEST_CASE_TEMPLATE("store batches: client bytes (hostnames, sources, payloads) come back as they "
-                   "went in",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "store batches: client bytes (hostnames, sources, payloads) come back as they "
+    "went in",
+    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   auto tenant = store->createTenant("acme", nowUnixNanos());
@@ -339,8 +342,7 @@ TEST_CASE_TEMPLATE("store group commit: many concurrent writers share transactio
       for (int i = 0; i < kPerThread; ++i) {
         std::string payload = "p" + std::to_string(t) + "-" + std::to_string(i);
         auto seq = static_cast<std::uint64_t>(t * kPerThread + i);
-        if (!store->storeBatch(newBatch(writer.tenant_id, writer.agent_id, seq, payload))
-                 .isOk()) {
+        if (!store->storeBatch(newBatch(writer.tenant_id, writer.agent_id, seq, payload)).isOk()) {
           ++failures;
         }
       }

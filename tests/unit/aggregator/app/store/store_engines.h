@@ -40,8 +40,9 @@ inline std::optional<std::string> pgTestUrl() {
   const char* ci = std::getenv("CI");
   std::string ci_value = ci != nullptr ? ci : "";
   if (!ci_value.empty() && ci_value != "0" && ci_value != "false") {
-    FAIL("FAULTLINE_TEST_PG_URL is not set but CI is: the PostgreSQL store tests must run in "
-         "CI (installers/test.sh starts a throwaway cluster with installers/pg_cluster.sh)");
+    FAIL(
+        "FAULTLINE_TEST_PG_URL is not set but CI is: the PostgreSQL store tests must run in "
+        "CI (installers/test.sh starts a throwaway cluster with installers/pg_cluster.sh)");
   }
   MESSAGE(std::string(kPgSkipMessage));
   return std::nullopt;
@@ -57,7 +58,8 @@ class PgRaw {
  public:
   explicit PgRaw(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     REQUIRE_MESSAGE(PQstatus(conn_.get()) == CONNECTION_OK, PQerrorMessage(conn_.get()));
-    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_.get(), [](void*, const char*) {}, nullptr);
   }
   /// Runs SQL; returns the first column of the first row as text ("" without rows), or the
   /// error message prefixed by "ERROR " (with its SQLSTATE) when `may_fail`.
@@ -109,7 +111,8 @@ class PgTestSchema {
   ~PgTestSchema() {
     PGconn* conn = PQconnectdb(base_url_.c_str());
     if (PQstatus(conn) == CONNECTION_OK) {
-      PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+      PQsetNoticeProcessor(
+          conn, [](void*, const char*) {}, nullptr);
       std::string drop = "DROP SCHEMA " + name_ + " CASCADE";
       PQclear(PQexec(conn, drop.c_str()));
     }

@@ -10,8 +10,9 @@ using namespace faultline;
 using namespace faultline::aggregator;
 using store::Engine;
 
-TEST_CASE("store url: empty means SQLite at the default path, sqlite:// and postgres:// pick "
-          "their engine") {
+TEST_CASE(
+    "store url: empty means SQLite at the default path, sqlite:// and postgres:// pick "
+    "their engine") {
   auto empty = store::parseStoreUrl("", "/data/faultline.db");
   REQUIRE(empty.isOk());
   CHECK(empty->engine == Engine::Sqlite);
@@ -58,8 +59,9 @@ TEST_CASE("store url: passwords are redacted wherever the URL is shown") {
   CHECK(store::describeStoreLocation(location) == "postgres://fl:***@db/x?password=***");
 }
 
-TEST_CASE("store url: an unreachable PostgreSQL server is Unavailable, and the error hides the "
-          "password") {
+TEST_CASE(
+    "store url: an unreachable PostgreSQL server is Unavailable, and the error hides the "
+    "password") {
   store::StoreLocation location;
   location.engine = Engine::Postgres;
   // Port 1 on loopback: refused at once, no server needed.
@@ -81,8 +83,9 @@ TEST_CASE("store url: an unreachable PostgreSQL server is Unavailable, and the e
   CHECK(refused.status().message().find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("config: store.url picks the engine, with pool settings, and it and sqlite_path exclude "
-          "each other") {
+TEST_CASE(
+    "config: store.url picks the engine, with pool settings, and it and sqlite_path exclude "
+    "each other") {
   faultline::config::OptionTable table(aggregator::config::aggregatorOptions());
   auto defaults = aggregator::config::resolveConfig(table);
   REQUIRE(defaults.isOk());
