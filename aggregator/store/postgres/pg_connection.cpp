@@ -116,8 +116,8 @@ Params& Params::byteaArray(const std::vector<std::string>& values) {
   return *this;
 }
 
-void Params::resolve(std::vector<Oid>* types, std::vector<const char*>* values,
-                     std::vector<int>* lengths) const {
+Status Params::resolve(std::vector<Oid>* types, std::vector<const char*>* values,
+                       std::vector<int>* lengths) const {
   types->clear();
   values->clear();
   lengths->clear();
@@ -125,11 +125,17 @@ void Params::resolve(std::vector<Oid>* types, std::vector<const char*>* values,
     std::string_view bytes = part.owned >= 0
                                  ? std::string_view(owned_[static_cast<std::size_t>(part.owned)])
                                  : part.view;
+    // PostgreSQL's own limit for one value (bytea included) is 1 GB.
+    if (bytes.size() > (std::size_t{1} << 30)) {
+      return invalidArgument("parameter of " + std::to_string(bytes.size()) +
+                             " bytes exceeds PostgreSQL's 1 GB limit for one value");
+    }
     types->push_back(part.type);
     // libpq reads `length` bytes; an empty value still needs a non-null pointer (null is NULL).
     values->push_back(bytes.empty() ? "" : bytes.data());
     lengths->push_back(static_cast<int>(bytes.size()));
   }
+  return Status::ok();
 }
 
 std::int64_t PgResult::int64(int row, int column) const {
@@ -217,7 +223,7 @@ Result<PgResult> Connection::run(const char* name, const Params& params, std::st
   std::vector<Oid> types;
   std::vector<const char*> values;
   std::vector<int> lengths;
-  params.resolve(&types, &values, &lengths);
+  FL_RETURN_IF_ERROR(params.resolve(&types, &values, &lengths));
   std::vector<int> formats(values.size(), kBinary);
   ResultPtr result(PQexecPrepared(conn_.get(), name, params.size(), values.data(), lengths.data(),
                                   formats.data(), kBinary));
@@ -233,7 +239,7 @@ Result<PgResult> Connection::exec(const Statement& statement, const Params& para
     std::vector<Oid> types;
     std::vector<const char*> values;
     std::vector<int> lengths;
-    params.resolve(&types, &values, &lengths);
+    FL_RETURN_IF_ERROR(params.resolve(&types, &values, &lengths));
     std::string name(statement.name);
     std::string sql(statement.sql);
     ResultPtr prepared(

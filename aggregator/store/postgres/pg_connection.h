@@ -51,7 +51,8 @@ class Params {
     int owned = -1;         // index into owned_
   };
   // Builds the arrays libpq takes; pointers are valid until the next change to *this.
-  void resolve(std::vector<Oid>* types, std::vector<const char*>* values,
+  // InvalidArgument when a value is larger than the protocol can carry.
+  Status resolve(std::vector<Oid>* types, std::vector<const char*>* values,
                std::vector<int>* lengths) const;
 
   std::vector<Part> parts_;

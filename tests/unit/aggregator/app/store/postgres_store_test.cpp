@@ -481,10 +481,12 @@ TEST_CASE(
   // Hold the writer inside a first job until every other job is queued, so that they all land
   // in the second group.
   std::atomic<bool> release{false};
+  std::atomic<bool> blocking{false};
   std::thread blocker([&] {
     CHECK((*writer)
               ->run("0",
                     [&](store::postgres::Connection& connection) {
+                      blocking = true;
                       while (!release.load()) {
                         std::this_thread::sleep_for(std::chrono::milliseconds(1));
                       }
@@ -492,7 +494,9 @@ TEST_CASE(
                     })
               .isOk());
   });
-  waitUntil([&] { return (*writer)->pending() >= 1; }, "the blocker");
+  // Running, not just queued: a job queued before the writer takes the blocker could share its
+  // group.
+  waitUntil([&] { return blocking.load(); }, "the blocker to run");
   std::vector<GroupCommitWriter::Job> jobs = {
       [&](store::postgres::Connection& c) { return insert(c, 1); },
       [&](store::postgres::Connection& c) { return insert(c, 1); },  // unique violation

@@ -112,9 +112,11 @@ TEST_CASE("sqlite group commit: a failing job rolls back alone and does not pois
   // Hold the writer inside a first job until every other job is queued, so that they all
   // land in the second group.
   std::atomic<bool> release{false};
+  std::atomic<bool> blocking{false};
   std::thread blocker([&] {
     CHECK((*writer)
               ->run([&] {
+                blocking = true;
                 while (!release.load()) {
                   std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 }
@@ -122,7 +124,9 @@ TEST_CASE("sqlite group commit: a failing job rolls back alone and does not pois
               })
               .isOk());
   });
-  while ((*writer)->pending() < 1) {
+  // Running, not just queued: a job queued before the writer takes the blocker could share its
+  // group.
+  while (!blocking.load()) {
     std::this_thread::yield();
   }
   std::vector<std::function<Status()>> jobs = {

@@ -42,7 +42,7 @@ store::AgentIdentity enrolled(store::Store& store, const std::string& tenant_id)
 }
 
 store::NewBatch newBatch(const std::string& tenant_id, const std::string& agent_id,
-                         std::uint64_t seq, const std::string& payload) {
+                         std::uint64_t seq, std::string_view payload) {
   store::NewBatch batch;
   batch.tenant_id = tenant_id;
   batch.agent_id = agent_id;

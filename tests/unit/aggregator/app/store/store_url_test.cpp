@@ -71,7 +71,7 @@ TEST_CASE(
   auto opened = store::openStore(location, options);
   REQUIRE_FALSE(opened.isOk());
   CHECK(opened.code() == Errc::Unavailable);
-  const std::string& message = opened.status().message();
+  std::string message = opened.status().message();
   CHECK(message.find("127.0.0.1") != std::string::npos);
   CHECK(message.find("pw") == std::string::npos);
   CHECK(message.find("secret") == std::string::npos);
