@@ -377,6 +377,46 @@ TEST_CASE(
                         owner.tenant.id) == 4);
 }
 
+TEST_CASE(
+    "postgres group commit: a batch whose connection dies mid-transaction is retried on a "
+    "new connection and stored once") {
+  PG_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  Tenancy owner = populate(*store, "acme", 0);
+  // Another session locks the agent's row, so the writer's first attempt waits inside its
+  // transaction; that backend is then terminated under it.
+  PgRaw other(engine.url());
+  other.exec("BEGIN");
+  other.exec("SELECT set_config('faultline.tenant_id', $1, true)", {owner.tenant.id});
+  other.exec("SELECT 1 FROM agents_agents WHERE id = $1 FOR UPDATE", {owner.agent.agent_id});
+  Result<store::StoredBatch> stored = Status(Errc::Internal, "not run");
+  std::thread sender([&] { stored = store->storeBatch(batchFor(owner, 1, "survivor")); });
+  PgRaw admin(*engine.base_url);
+  auto waitingWriter = [&] {
+    return admin.exec(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND "
+        "wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        {engine.schema->name()});
+  };
+  waitUntil([&] { return !waitingWriter().empty(); }, "the writer to wait for the row lock");
+  std::string first_pid = waitingWriter();
+  admin.exec("SELECT pg_terminate_backend($1::int)", {first_pid});
+  // The retry waits for the same lock on a new connection.
+  waitUntil(
+      [&] {
+        std::string pid = waitingWriter();
+        return !pid.empty() && pid != first_pid;
+      },
+      "the retry to wait on a new connection");
+  other.exec("COMMIT");
+  sender.join();
+  REQUIRE_MESSAGE(stored.isOk(), stored.status().toString());
+  CHECK_FALSE(stored->duplicate);
+  CHECK(store->writerStats().reruns >= 1);
+  CHECK(engine.queryInt("SELECT count(*) FROM logs_batches WHERE tenant_id = $1",
+                        owner.tenant.id) == 1);
+}
+
 TEST_CASE("postgres connections: the store recovers after the server restarts") {
   PG_ENGINE_OR_SKIP(engine);
   const char* restart = std::getenv("FAULTLINE_TEST_PG_RESTART");
