@@ -25,6 +25,7 @@ struct CommonFlags {
   std::string config_file;
   std::string listen;
   std::string data_dir;
+  std::string store_url;
 };
 
 int fail(const Status& status) {
@@ -46,6 +47,9 @@ Result<AggregatorConfig> loadConfig(const CommonFlags& flags) {
   }
   if (!flags.data_dir.empty()) {
     FL_RETURN_IF_ERROR(table.set("server.data_dir", flags.data_dir));
+  }
+  if (!flags.store_url.empty()) {
+    FL_RETURN_IF_ERROR(table.set("store.url", flags.store_url));
   }
   FL_ASSIGN_OR_RETURN(AggregatorConfig resolved, aggregator::config::resolveConfig(table));
   log::setLevel(resolved.log_level);
@@ -87,6 +91,8 @@ int main(int argc, char** argv) {
     command->add_option("--config", flags.config_file, "TOML config file")
         ->check(CLI::ExistingFile);
     command->add_option("--data-dir", flags.data_dir, "data directory (server.data_dir)");
+    command->add_option("--store", flags.store_url,
+                        "store URL: sqlite:///PATH or postgres://USER@HOST:PORT/DB (store.url)");
     if (with_listen) {
       command->add_option("--listen", flags.listen, "HOST:PORT (server.listen)");
     }

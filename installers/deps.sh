@@ -13,7 +13,9 @@ packages=(
   libssl-dev zlib1g-dev zstd sqlite3 libre2-dev
   # tests: the TLS integration test makes a throwaway CA with the openssl command
   openssl
-  # PostgreSQL and NATS join this list with the issues that start them in .ci/run.
+  # PostgreSQL 15: the server for the throwaway test cluster (installers/pg_cluster.sh) and psql
+  postgresql-15 postgresql-client-15
+  # NATS joins this list with the issue that starts it in .ci/run.
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,5 +38,12 @@ fi
 
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The tests run their own throwaway cluster; do not let the package create and start a default
+# one on port 5432 (Debian's postgresql-common reads this before creating "main").
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" |
+    $SUDO tee /etc/postgresql-common/createcluster.d/50-faultline.conf >/dev/null
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -15,12 +15,20 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 "$root/installers/build.sh" "$build" "${extra[@]}"
 
+# PostgreSQL store tests (and the PostgreSQL integration test and bench) run against a throwaway
+# cluster that lives only as long as this script.
+export FAULTLINE_TEST_PG_URL
+FAULTLINE_TEST_PG_URL=$("$root/installers/pg_cluster.sh" start)
+trap '"$root/installers/pg_cluster.sh" stop' EXIT
+export FAULTLINE_TEST_PG_RESTART="$root/installers/pg_cluster.sh restart"
+
 cd "$build"
 # One test at a time: several tests race real processes and rotations against each other,
 # and on 2 cores running them side by side only adds noise (the whole suite takes ~1 minute).
 ctest --output-on-failure --timeout 900
 
-# The benchmark runs small here, only to see that it works (figures: docs/benchmarks.md).
+# The benchmarks run small here, only to see that they work (figures: docs/benchmarks.md).
 if [ "${1:-}" != "--sanitize" ]; then
   python3 "$root/tests/bench/ship_bench.py" --lines 20000 --idle-seconds 1 --bin-dir "$build"
+  "$build/bin/ingest_pg_bench" 20 2 500
 fi

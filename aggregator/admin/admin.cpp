@@ -4,7 +4,7 @@
 
 #include <fnmatch.h>
 
-#include "aggregator/store/sqlite/sqlite_store.h"
+#include "aggregator/store/open_store.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
 #include "shared/util/time.h"
@@ -37,12 +37,11 @@ std::string printable(std::string_view text) {
 }  // namespace
 
 Result<std::unique_ptr<store::Store>> openStore(const config::AggregatorConfig& config) {
-  FL_RETURN_IF_ERROR(fs::ensureDir(config.data_dir, 0700));
-  FL_RETURN_IF_ERROR(fs::ensureDir(parentDir(config.sqlite_path), 0700));
-  store::sqlite::SqliteStoreOptions options;
-  options.path = config.sqlite_path;
-  FL_ASSIGN_OR_RETURN(auto opened, store::sqlite::SqliteStore::open(std::move(options)));
-  return std::unique_ptr<store::Store>(std::move(opened));
+  if (config.store.engine == store::Engine::Sqlite) {
+    FL_RETURN_IF_ERROR(fs::ensureDir(config.data_dir, 0700));
+    FL_RETURN_IF_ERROR(fs::ensureDir(parentDir(config.store.sqlite_path), 0700));
+  }
+  return store::openStore(config.store, config.store_options);
 }
 
 Result<store::Tenant> createTenant(store::Store& store, std::string_view name) {

@@ -23,6 +23,14 @@ std::vector<Option> aggregatorOptions() {
        "PEM private key of that certificate, unencrypted (keep the file mode 0600)"},
       {"storage.sqlite_path", OptionType::String, "",
        "SQLite database file; empty means <data_dir>/faultline.db"},
+      {"store.url", OptionType::String, "",
+       "where the store lives: sqlite:///PATH or postgres://USER@HOST:PORT/DB (postgresql:// "
+       "too, libpq URI syntax); empty means SQLite at storage.sqlite_path"},
+      {"store.pool_size", OptionType::Int, "8", "PostgreSQL connections at most"},
+      {"store.pool_timeout", OptionType::Duration, "5s",
+       "wait this long for a free PostgreSQL connection before answering 503"},
+      {"store.connect_timeout", OptionType::Duration, "5s",
+       "give up connecting to PostgreSQL after this long"},
       {"limits.max_body_bytes", OptionType::ByteSize, "16MiB",
        "largest request body (and compressed batch) accepted"},
       {"limits.max_header_bytes", OptionType::ByteSize, "16KiB",
@@ -81,9 +89,26 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
             : "server.tls_key_file: must be set too when server.tls_cert_file is");
   }
   config.sqlite_path = table.getString("storage.sqlite_path");
+  std::string store_url = table.getString("store.url");
+  if (!store_url.empty() && !config.sqlite_path.empty()) {
+    return invalidArgument("store.url and storage.sqlite_path: set one or the other");
+  }
   if (config.sqlite_path.empty()) {
     config.sqlite_path = fs::join(config.data_dir, "faultline.db");
   }
+  auto location = store::parseStoreUrl(store_url, config.sqlite_path);
+  if (!location) {
+    return invalidArgument("store.url: " + location.status().message());
+  }
+  config.store = std::move(location).value();
+  if (config.store.engine == store::Engine::Sqlite) {
+    config.sqlite_path = config.store.sqlite_path;
+  }
+  FL_ASSIGN_OR_RETURN(
+      config.store_options.pool_size,
+      positive("store.pool_size", nonNegative(table.getInt("store.pool_size")), 1000));
+  config.store_options.pool_timeout = toMillis(table.getDuration("store.pool_timeout"));
+  config.store_options.connect_timeout = toMillis(table.getDuration("store.connect_timeout"));
 
   constexpr std::uint64_t kMaxBytes = 1ULL << 32;  // 4 GiB: beyond is a typo, not a plan
   http::ServerLimits& limits = config.server_limits;

@@ -9,6 +9,8 @@
 
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
+#include "aggregator/store/open_store.h"
+#include "aggregator/store/store_url.h"
 #include "shared/config/option_table.h"
 #include "shared/util/log.h"
 #include "shared/util/status.h"
@@ -25,6 +27,8 @@ struct AggregatorConfig {
   int listen_port = 7070;
   std::string data_dir = "./faultline-data";
   std::string sqlite_path;  // resolved: <data_dir>/faultline.db when not set
+  store::StoreLocation store;  // from store.url; SQLite at sqlite_path when empty
+  store::StoreOptions store_options;
   http::ServerLimits server_limits;
   http::TlsFiles tls;  // both empty: plain HTTP; both set: HTTPS (files read by serve)
   wire::Limits batch_limits;

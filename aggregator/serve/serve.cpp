@@ -11,6 +11,7 @@
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/store/store_url.h"
 #include "shared/util/log.h"
 
 namespace faultline::aggregator::serve {
@@ -137,7 +138,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       std::fprintf(out, "faultline-aggregator listening on %s://%s:%d\n",
                    use_tls ? "https" : "http", host.c_str(), server.port());
       std::fflush(out);
-      log::info("serve", "database " + config.sqlite_path);
+      log::info("serve", "store " + store::describeStoreLocation(config.store));
       uv_run(&loop, UV_RUN_DEFAULT);
     }
   }

@@ -64,8 +64,10 @@ def wait_for(predicate, timeout, what, interval=0.1):
 class Aggregator:
     """One `faultline-aggregator serve` process over a data dir that outlives restarts."""
 
-    def __init__(self, workdir, extra_config=""):
+    def __init__(self, workdir, extra_config="", store_url=None):
         self.workdir = workdir
+        # --store URL for serve and admin (None: SQLite under the data dir).
+        self.store_args = ["--store", store_url] if store_url else []
         self.data_dir = os.path.join(workdir, "aggregator-data")
         self.config = os.path.join(workdir, "aggregator.toml")
         with open(self.config, "w") as f:
@@ -80,7 +82,7 @@ class Aggregator:
         out = open(self.log_path, "ab")
         self.proc = _track(subprocess.Popen(
             [binary("faultline-aggregator"), "serve", "--config", self.config,
-             "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{port}"],
+             "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{port}", *self.store_args],
             stdout=subprocess.PIPE, stderr=out))
         line = self.proc.stdout.readline().decode()
         scheme = re.search(r"listening on (https?)://", line)
@@ -103,7 +105,7 @@ class Aggregator:
 
     def admin(self, *args, check=True, stdin=None):
         res = subprocess.run([binary("faultline-aggregator"), "admin", "--config", self.config,
-                              "--data-dir", self.data_dir, *args],
+                              "--data-dir", self.data_dir, *self.store_args, *args],
                              capture_output=True, input=stdin, timeout=120)
         if check and res.returncode != 0:
             raise AssertionError(f"admin {args} failed ({res.returncode}): {res.stderr.decode()}")

@@ -1,3 +1,4 @@
+// SQLite-only store tests; the shared contract is in store_contract_test.cpp.
 #include "aggregator/store/sqlite/sqlite_store.h"
 
 #include <doctest/doctest.h>
@@ -52,30 +53,7 @@ store::NewBatch newBatch(const std::string& tenant_id, const std::string& agent_
 }
 }  // namespace
 
-TEST_CASE("migrations: a fresh database gets every migration once, and re-opening adds none") {
-  TempDir dir;
-  std::string path = dir.file("db.sqlite");
-  {
-    auto store = openStore(path);
-    CHECK(store->ping().isOk());
-  }
-  auto expected = static_cast<std::int64_t>(store::sqlite::migrations().size());
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM schema_migrations") == expected);
-  CHECK(queryInt(path, "SELECT MAX(version) FROM schema_migrations") ==
-        store::sqlite::latestSchemaVersion());
-  CHECK(queryInt(path,
-                 "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('tenancy_tenants',"
-                 "'agents_enrollment_tokens','agents_agents','logs_batches',"
-                 "'logs_batch_sources')") == 5);
-  {
-    auto store = openStore(path);
-    CHECK(store->createTenant("acme", nowUnixNanos()).isOk());
-  }
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM schema_migrations") == expected);
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM tenancy_tenants") == 1);
-}
-
-TEST_CASE("migrations: the database runs in WAL mode") {
+TEST_CASE("sqlite migrations: the database runs in WAL mode") {
   TempDir dir;
   std::string path = dir.file("db.sqlite");
   auto store = openStore(path);
@@ -89,7 +67,7 @@ TEST_CASE("migrations: the database runs in WAL mode") {
   sqlite3_close(db);
 }
 
-TEST_CASE("migrations: a database with a newer schema is refused, not written") {
+TEST_CASE("sqlite migrations: a database with a newer schema is refused, not written") {
   TempDir dir;
   std::string path = dir.file("db.sqlite");
   { auto store = openStore(path); }
@@ -105,7 +83,7 @@ TEST_CASE("migrations: a database with a newer schema is refused, not written") 
   CHECK(reopened.status().message().find("newer") != std::string::npos);
 }
 
-TEST_CASE("migrations: a file that is not a database is a clear error") {
+TEST_CASE("sqlite migrations: a file that is not a database is a clear error") {
   TempDir dir;
   std::string path = dir.file("db.sqlite");
   {
@@ -120,175 +98,7 @@ TEST_CASE("migrations: a file that is not a database is a clear error") {
   CHECK(opened.status().message().find(path) != std::string::npos);
 }
 
-TEST_CASE("tenants: create, find, duplicate and bad names refused") {
-  TempDir dir;
-  auto store = openStore(dir.file("db.sqlite"));
-  auto acme = store->createTenant("acme-1", 5);
-  REQUIRE(acme.isOk());
-  CHECK(acme->id.rfind("tnt_", 0) == 0);
-  auto found = store->findTenantByName("acme-1");
-  REQUIRE(found.isOk());
-  CHECK(found->id == acme->id);
-  CHECK(found->created_at_ns == 5);
-  auto duplicate = store->createTenant("acme-1", 6);
-  CHECK(duplicate.code() == Errc::AlreadyExists);
-  CHECK(duplicate.status().message().find("already exists") != std::string::npos);
-  for (const char* bad : {"", "-acme", "Acme", "acme_1", "a b", "acme/..",
-                          "a123456789012345678901234567890123456789012345678901234567890123"}) {
-    INFO(bad);
-    CHECK(store->createTenant(bad, 1).code() == Errc::InvalidArgument);
-  }
-  CHECK(store->createTenant(std::string(63, 'a'), 1).isOk());
-  CHECK(store->findTenantByName("nope").code() == Errc::NotFound);
-}
-
-TEST_CASE("enrollment tokens: one use, expiry, unknown token, unknown tenant") {
-  TempDir dir;
-  auto store = openStore(dir.file("db.sqlite"));
-  auto tenant = store->createTenant("acme", nowUnixNanos());
-  REQUIRE(tenant.isOk());
-  std::string token = tokenFor(*store, tenant->id, kHourNs);
-
-  auto first = store->enrollAgent(newAgent(token));
-  REQUIRE_MESSAGE(first.isOk(), first.status().toString());
-  CHECK(first->tenant_id == tenant->id);
-  CHECK(first->tenant_name == "acme");
-  CHECK(store->enrollAgent(newAgent(token)).code() == Errc::AlreadyExists);
-  CHECK(store->enrollAgent(newAgent("fet_unknown")).code() == Errc::NotFound);
-
-  std::string short_lived = tokenFor(*store, tenant->id, 1'000'000);  // 1 ms
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  CHECK(store->enrollAgent(newAgent(short_lived)).code() == Errc::FailedPrecondition);
-
-  CHECK(store->createEnrollmentToken("tnt_missing", "hash", 1, 2).code() == Errc::NotFound);
-  auto agents = store->listAgents(tenant->id);
-  REQUIRE(agents.isOk());
-  CHECK(agents->size() == 1);
-}
-
-TEST_CASE("enrollment tokens: two threads racing for one token create exactly one agent") {
-  TempDir dir;
-  std::string path = dir.file("db.sqlite");
-  auto store = openStore(path);
-  auto tenant = store->createTenant("acme", nowUnixNanos());
-  REQUIRE(tenant.isOk());
-  constexpr int kRounds = 20;
-  int wins = 0;
-  int used = 0;
-  for (int round = 0; round < kRounds; ++round) {
-    std::string token = tokenFor(*store, tenant->id, kHourNs);
-    std::atomic<bool> go{false};
-    Errc results[2] = {Errc::Internal, Errc::Internal};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 2; ++i) {
-      threads.emplace_back([&, i] {
-        while (!go.load()) {
-        }
-        results[i] = store->enrollAgent(newAgent(token)).code();
-      });
-    }
-    go.store(true);
-    for (auto& thread : threads) {
-      thread.join();
-    }
-    for (Errc result : results) {
-      wins += result == Errc::Ok ? 1 : 0;
-      used += result == Errc::AlreadyExists ? 1 : 0;
-    }
-  }
-  CHECK(wins == kRounds);
-  CHECK(used == kRounds);
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM agents_agents") == kRounds);
-}
-
-TEST_CASE("batches: stored once per (agent, epoch, seq) and only for the agent's own tenant") {
-  TempDir dir;
-  std::string path = dir.file("db.sqlite");
-  auto store = openStore(path);
-  auto a = store->createTenant("tenant-a", nowUnixNanos());
-  auto b = store->createTenant("tenant-b", nowUnixNanos());
-  REQUIRE((a.isOk() && b.isOk()));
-  auto agent_a = store->enrollAgent(newAgent(tokenFor(*store, a->id, kHourNs)));
-  auto agent_b = store->enrollAgent(newAgent(tokenFor(*store, b->id, kHourNs)));
-  REQUIRE((agent_a.isOk() && agent_b.isOk()));
-
-  auto first = store->storeBatch(newBatch(a->id, agent_a->agent_id, 1, "payload-a"));
-  REQUIRE(first.isOk());
-  CHECK_FALSE(first->duplicate);
-  auto again = store->storeBatch(newBatch(a->id, agent_a->agent_id, 1, "payload-a"));
-  REQUIRE(again.isOk());
-  CHECK(again->duplicate);
-  CHECK(again->record_count == 1);
-
-  // B's agent cannot write into A, nor A's agent into B.
-  auto crossed = store->storeBatch(newBatch(a->id, agent_b->agent_id, 1, "payload-b"));
-  CHECK(crossed.code() == Errc::PermissionDenied);
-  CHECK(store->storeBatch(newBatch(b->id, agent_a->agent_id, 2, "x")).code() ==
-        Errc::PermissionDenied);
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM logs_batches") == 1);
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM logs_batch_sources") == 1);
-
-  std::vector<std::string> seen;
-  auto collect = [&](std::string_view payload) {
-    seen.emplace_back(payload);
-    return Status::ok();
-  };
-  REQUIRE(store->forEachBatch(b->id, {}, collect).isOk());
-  CHECK(seen.empty());
-  REQUIRE(store->forEachBatch(a->id, {}, collect).isOk());
-  REQUIRE(seen.size() == 1);
-  CHECK(seen[0] == "payload-a");
-
-  auto listed = store->listAgents(a->id);
-  REQUIRE(listed.isOk());
-  REQUIRE(listed->size() == 1);
-  CHECK((*listed)[0].agent_id == agent_a->agent_id);
-  CHECK((*listed)[0].batches == 1);
-  CHECK((*listed)[0].records == 1);
-  CHECK((*listed)[0].last_seen_ns > 0);
-}
-
-TEST_CASE("group commit: many concurrent writers share transactions and all commit") {
-  TempDir dir;
-  std::string path = dir.file("db.sqlite");
-  auto store = openStore(path);
-  auto tenant = store->createTenant("acme", nowUnixNanos());
-  REQUIRE(tenant.isOk());
-  auto agent = store->enrollAgent(newAgent(tokenFor(*store, tenant->id, kHourNs)));
-  REQUIRE(agent.isOk());
-  auto before = store->writerStats();
-
-  constexpr int kThreads = 8;
-  constexpr int kPerThread = 40;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        std::string payload = "p" + std::to_string(t) + "-" + std::to_string(i);
-        auto seq = static_cast<std::uint64_t>(t * kPerThread + i);
-        if (!store->storeBatch(newBatch(tenant->id, agent->agent_id, seq, payload)).isOk()) {
-          ++failures;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  CHECK(failures.load() == 0);
-  CHECK(queryInt(path, "SELECT COUNT(*) FROM logs_batches") == kThreads * kPerThread);
-  CHECK(queryInt(path, "SELECT batches FROM agents_agents") == kThreads * kPerThread);
-  auto after = store->writerStats();
-  std::uint64_t jobs = after.jobs - before.jobs;
-  std::uint64_t groups = after.groups - before.groups;
-  CHECK(jobs == kThreads * kPerThread);
-  MESSAGE("group commit: " << jobs << " jobs in " << groups << " transactions");
-  CHECK(groups < jobs);
-  CHECK(store->pendingWrites() == 0);
-}
-
-TEST_CASE("group commit: a failing job rolls back alone and does not poison its group") {
+TEST_CASE("sqlite group commit: a failing job rolls back alone and does not poison its group") {
   TempDir dir;
   auto db = store::sqlite::openDatabase(dir.file("w.sqlite"), 5000);
   REQUIRE(db.isOk());
@@ -302,9 +112,11 @@ TEST_CASE("group commit: a failing job rolls back alone and does not poison its 
   // Hold the writer inside a first job until every other job is queued, so that they all
   // land in the second group.
   std::atomic<bool> release{false};
+  std::atomic<bool> blocking{false};
   std::thread blocker([&] {
     CHECK((*writer)
               ->run([&] {
+                blocking = true;
                 while (!release.load()) {
                   std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 }
@@ -312,7 +124,9 @@ TEST_CASE("group commit: a failing job rolls back alone and does not poison its 
               })
               .isOk());
   });
-  while ((*writer)->pending() < 1) {
+  // Running, not just queued: a job queued before the writer takes the blocker could share its
+  // group.
+  while (!blocking.load()) {
     std::this_thread::yield();
   }
   std::vector<std::function<Status()>> jobs = {
@@ -359,7 +173,7 @@ TEST_CASE("group commit: a failing job rolls back alone and does not poison its 
   CHECK(queryInt(path, "SELECT SUM(x) FROM t") == 0 + 1 + 2 + 4);
 }
 
-TEST_CASE("group commit: a full write queue refuses at once instead of queueing") {
+TEST_CASE("sqlite group commit: a full write queue refuses at once instead of queueing") {
   TempDir dir;
   std::string path = dir.file("db.sqlite");
   store::sqlite::SqliteStoreOptions options;

@@ -1,0 +1,203 @@
+#include "aggregator/store/postgres/migrations.h"
+
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::store::postgres {
+namespace {
+
+constexpr std::string_view kCreateMigrationsTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at bigint NOT NULL
+))sql";
+constexpr Statement kLock{"fl_migrate_lock", "SELECT pg_advisory_lock($1)"};
+constexpr Statement kUnlock{"fl_migrate_unlock", "SELECT pg_advisory_unlock($1)"};
+constexpr Statement kCurrentVersion{"fl_migrate_version",
+                                    "SELECT COALESCE(MAX(version), 0)::bigint "
+                                    "FROM schema_migrations"};
+constexpr Statement kRecordVersion{
+    "fl_migrate_record",
+    "INSERT INTO schema_migrations(version, name, applied_at) VALUES ($1, $2, $3)"};
+// Waiting longer than this for the migration lock (or a table lock) means something is stuck.
+constexpr std::string_view kLockTimeout = "SET lock_timeout = '60s'";
+constexpr std::string_view kResetLockTimeout = "RESET lock_timeout";
+
+// The same tables as the SQLite engine (see sqlite/migrations.cpp), with PostgreSQL types:
+// bigserial ids give arrival order; hostnames, versions and source paths are bytea because they
+// are client bytes (text would refuse NUL and invalid UTF-8 that SQLite stores as given);
+// payloads, already zstd-compressed, are stored out of line without a second compression.
+//
+// Row-level security is the second wall behind the tenant_id every query binds: each tenant
+// table has ENABLE + FORCE (so the owning role the aggregator logs in as is bound too) and a
+// policy that shows and accepts only rows of the tenant named by the transaction-local setting
+// faultline.tenant_id. Lookups that cross tenants by design get narrow SELECT policies keyed by a
+// secret or exact name the caller must already hold (see docs/architecture.md).
+constexpr std::string_view kV1Initial = R"sql(
+CREATE TABLE tenancy_tenants (
+  id text PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  created_at bigint NOT NULL
+);
+CREATE TABLE agents_enrollment_tokens (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  token_hash text NOT NULL UNIQUE,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  used_at bigint,
+  used_by_agent text
+);
+CREATE INDEX agents_enrollment_tokens_by_tenant ON agents_enrollment_tokens(tenant_id);
+CREATE TABLE agents_agents (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  secret_hash text NOT NULL UNIQUE,
+  hostname bytea NOT NULL,
+  version bytea NOT NULL,
+  enrolled_at bigint NOT NULL,
+  last_seen bigint,
+  batches bigint NOT NULL DEFAULT 0,
+  records bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX agents_agents_by_tenant ON agents_agents(tenant_id, enrolled_at);
+CREATE TABLE logs_batches (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  agent_id text NOT NULL REFERENCES agents_agents(id),
+  epoch bigint NOT NULL,
+  seq bigint NOT NULL,
+  record_count bigint NOT NULL,
+  line_bytes bigint NOT NULL,
+  min_ts bigint NOT NULL,
+  max_ts bigint NOT NULL,
+  received_at bigint NOT NULL,
+  payload bytea NOT NULL,
+  UNIQUE (agent_id, epoch, seq)
+);
+ALTER TABLE logs_batches ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE INDEX logs_batches_by_tenant ON logs_batches(tenant_id, id);
+CREATE TABLE logs_batch_sources (
+  batch_id bigint NOT NULL REFERENCES logs_batches(id),
+  tenant_id text NOT NULL,
+  source bytea NOT NULL,
+  PRIMARY KEY (batch_id, source)
+);
+
+ALTER TABLE tenancy_tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenancy_tenants FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenancy_tenants
+  USING (id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_name ON tenancy_tenants FOR SELECT
+  USING (name = current_setting('faultline.tenant_name', true));
+
+ALTER TABLE agents_enrollment_tokens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE agents_enrollment_tokens FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON agents_enrollment_tokens
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_token ON agents_enrollment_tokens FOR SELECT
+  USING (token_hash = current_setting('faultline.token_hash', true));
+
+ALTER TABLE agents_agents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE agents_agents FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON agents_agents
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_secret ON agents_agents FOR SELECT
+  USING (secret_hash = current_setting('faultline.agent_secret_hash', true));
+
+ALTER TABLE logs_batches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE logs_batches FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON logs_batches
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+
+ALTER TABLE logs_batch_sources ENABLE ROW LEVEL SECURITY;
+ALTER TABLE logs_batch_sources FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON logs_batch_sources
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
+Status tooNew(const std::string& where, std::int64_t version) {
+  return Status(Errc::FailedPrecondition,
+                "database " + where + " has schema version " + std::to_string(version) +
+                    ", newer than this faultline-aggregator supports (" +
+                    std::to_string(latestSchemaVersion()) + "); upgrade the binary");
+}
+
+Result<std::int64_t> readVersion(Connection& connection) {
+  FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kCurrentVersion));
+  return result.rows() > 0 ? result.int64(0, 0) : 0;
+}
+
+Status migrateLocked(Connection& connection, const std::string& where) {
+  FL_RETURN_IF_ERROR(connection.script(kCreateMigrationsTable));
+  FL_ASSIGN_OR_RETURN(std::int64_t version, readVersion(connection));
+  if (version > latestSchemaVersion()) {
+    return tooNew(where, version);
+  }
+  for (const Migration& migration : migrations()) {
+    if (migration.version <= version) {
+      continue;
+    }
+    FL_RETURN_IF_ERROR(connection.begin());
+    auto apply = [&]() -> Status {
+      FL_RETURN_IF_ERROR(connection.script(migration.sql));
+      Params params;
+      params.int64(migration.version).text(migration.name).int64(nowUnixNanos());
+      FL_ASSIGN_OR_RETURN(PgResult recorded, connection.exec(kRecordVersion, params));
+      (void)recorded;
+      return connection.commit();
+    };
+    Status status = apply();
+    if (!status.isOk()) {
+      (void)connection.rollback();
+      return status.withContext("migrate to version " + std::to_string(migration.version) + " (" +
+                                std::string(migration.name) + ")");
+    }
+    version = migration.version;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+constexpr const char* kV3Heartbeats = R"sql(
+ALTER TABLE agents_agents ADD COLUMN last_heartbeat bigint;
+ALTER TABLE agents_agents ADD COLUMN heartbeat_json text;
+)sql";
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
+       kV1Initial},
+      {3, "agent heartbeats", kV3Heartbeats},
+  };
+  return kMigrations;
+}
+
+int latestSchemaVersion() {
+  return migrations().back().version;
+}
+
+Status migrate(Connection& connection, const std::string& where) {
+  FL_RETURN_IF_ERROR(connection.script(kLockTimeout).withContext("migrate " + where));
+  Params key;
+  key.int64(kMigrationLockKey);
+  auto locked = connection.exec(kLock, key);
+  if (!locked.isOk()) {
+    return locked.status().withContext("migrate " + where + ": take the migration lock");
+  }
+  // Whoever held the lock before us may have migrated already: versions are read under it.
+  Status status = migrateLocked(connection, where);
+  auto unlocked = connection.exec(kUnlock, key);
+  Status reset = connection.script(kResetLockTimeout);
+  if (!status.isOk()) {
+    return status.code() == Errc::FailedPrecondition ? status
+                                                     : status.withContext("migrate " + where);
+  }
+  if (!unlocked.isOk()) {
+    return unlocked.status().withContext("migrate " + where + ": release the migration lock");
+  }
+  return reset.withContext("migrate " + where);
+}
+
+}  // namespace faultline::aggregator::store::postgres

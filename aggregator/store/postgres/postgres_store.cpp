@@ -1,0 +1,518 @@
+#include "aggregator/store/postgres/postgres_store.h"
+
+#include <fnmatch.h>
+
+#include "aggregator/store/postgres/migrations.h"
+#include "aggregator/store/store_url.h"
+#include "shared/util/crypto.h"
+#include "shared/util/log.h"
+
+namespace faultline::aggregator::store::postgres {
+namespace {
+
+// Transaction-local settings that row-level security policies read (see migrations.cpp).
+constexpr std::string_view kTenantSetting = "faultline.tenant_id";
+constexpr std::string_view kTenantNameSetting = "faultline.tenant_name";
+constexpr std::string_view kTokenHashSetting = "faultline.token_hash";
+constexpr std::string_view kSecretHashSetting = "faultline.agent_secret_hash";
+
+constexpr Statement kPing{"fl_ping", "SELECT 1"};
+constexpr Statement kRowSecurityBypassed{
+    "fl_rls_bypassed",
+    "SELECT (rolsuper OR rolbypassrls)::int FROM pg_roles WHERE rolname = current_user"};
+
+constexpr Statement kInsertTenant{
+    "fl_insert_tenant", "INSERT INTO tenancy_tenants(id, name, created_at) VALUES ($1, $2, $3)"};
+constexpr Statement kTenantByName{
+    "fl_tenant_by_name", "SELECT id, name, created_at FROM tenancy_tenants WHERE name = $1"};
+constexpr Statement kTenantName{"fl_tenant_name", "SELECT name FROM tenancy_tenants WHERE id = $1"};
+
+constexpr Statement kInsertToken{
+    "fl_insert_token",
+    "INSERT INTO agents_enrollment_tokens(tenant_id, token_hash, created_at, expires_at) "
+    "VALUES ($1, $2, $3, $4)"};
+constexpr Statement kSelectToken{
+    "fl_select_token",
+    "SELECT id, tenant_id, expires_at, used_at FROM agents_enrollment_tokens "
+    "WHERE token_hash = $1"};
+constexpr Statement kUseToken{
+    "fl_use_token",
+    "UPDATE agents_enrollment_tokens SET used_at = $2, used_by_agent = $3 "
+    "WHERE id = $1 AND used_at IS NULL"};
+constexpr Statement kInsertAgent{
+    "fl_insert_agent",
+    "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6)"};
+constexpr Statement kAgentBySecret{
+    "fl_agent_by_secret", "SELECT id, tenant_id FROM agents_agents WHERE secret_hash = $1"};
+// Ties on enrolled_at break on the id's bytes, as in SQLite, whatever the database collation.
+constexpr Statement kListAgents{
+    "fl_list_agents",
+    "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records, "
+    "COALESCE(last_heartbeat, 0), COALESCE(heartbeat_json, '') "
+    "FROM agents_agents WHERE tenant_id = $1 ORDER BY enrolled_at, id COLLATE \"C\""};
+constexpr Statement kRecordHeartbeat{
+    "fl_record_heartbeat",
+    "UPDATE agents_agents SET last_heartbeat = $3, heartbeat_json = $4, "
+    "version = CASE WHEN length($5::bytea) = 0 THEN version ELSE $5::bytea END "
+    "WHERE tenant_id = $1 AND id = $2"};
+
+// One round trip per batch: insert it unless (agent, epoch, seq) exists (waiting for a
+// concurrent insert of the same key to commit or abort), its sources with it, and the agent's
+// last_seen and counters. The agent must belong to the tenant: agent_rows is 0 otherwise and
+// nothing is written. batch_id is NULL for a duplicate.
+constexpr Statement kStoreBatch{
+    "fl_store_batch",
+    "WITH inserted AS ("
+    "  INSERT INTO logs_batches(tenant_id, agent_id, epoch, seq, record_count, line_bytes,"
+    "    min_ts, max_ts, received_at, payload)"
+    "  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10"
+    "  WHERE EXISTS (SELECT 1 FROM agents_agents WHERE id = $2 AND tenant_id = $1)"
+    "  ON CONFLICT (agent_id, epoch, seq) DO NOTHING RETURNING id"
+    "), sources AS ("
+    "  INSERT INTO logs_batch_sources(batch_id, tenant_id, source)"
+    "  SELECT inserted.id, $1, source FROM inserted, unnest($11) AS source"
+    "  ON CONFLICT DO NOTHING"
+    "), agent AS ("
+    "  UPDATE agents_agents SET last_seen = GREATEST(COALESCE(last_seen, 0), $9),"
+    "    batches = batches + (SELECT count(*) FROM inserted),"
+    "    records = records + $5 * (SELECT count(*) FROM inserted)"
+    "  WHERE id = $2 AND tenant_id = $1 RETURNING 1"
+    ") SELECT (SELECT count(*) FROM agent), (SELECT id FROM inserted)"};
+// A separate statement, so that it sees a conflicting row another transaction committed after
+// kStoreBatch's snapshot was taken.
+constexpr Statement kFindBatch{
+    "fl_find_batch",
+    "SELECT record_count FROM logs_batches "
+    "WHERE agent_id = $1 AND epoch = $2 AND seq = $3 AND tenant_id = $4"};
+
+// Export order is each agent stream's own order: batches of one (agent, epoch) by seq, streams
+// in the order they first arrived (same as SQLite). Ids only: payloads are fetched one by one.
+constexpr Statement kTenantBatches{
+    "fl_tenant_batches",
+    "WITH firsts AS (SELECT agent_id, epoch, MIN(id) AS first_id FROM logs_batches "
+    "  WHERE tenant_id = $1 GROUP BY agent_id, epoch) "
+    "SELECT b.id FROM logs_batches b "
+    "JOIN firsts f ON f.agent_id = b.agent_id AND f.epoch = b.epoch "
+    "WHERE b.tenant_id = $1 AND b.max_ts >= $2 AND b.min_ts < $3 "
+    "ORDER BY f.first_id, b.seq"};
+// The same with each batch's sources (one row per source, a batch's rows adjacent): the source
+// glob is matched with fnmatch(3) here, exactly as SQLite's engine does.
+constexpr Statement kTenantBatchSources{
+    "fl_tenant_batch_sources",
+    "WITH firsts AS (SELECT agent_id, epoch, MIN(id) AS first_id FROM logs_batches "
+    "  WHERE tenant_id = $1 GROUP BY agent_id, epoch) "
+    "SELECT b.id, s.source FROM logs_batches b "
+    "JOIN firsts f ON f.agent_id = b.agent_id AND f.epoch = b.epoch "
+    "JOIN logs_batch_sources s ON s.batch_id = b.id AND s.tenant_id = $1 "
+    "WHERE b.tenant_id = $1 AND b.max_ts >= $2 AND b.min_ts < $3 "
+    "ORDER BY f.first_id, b.seq"};
+constexpr Statement kBatchPayload{
+    "fl_batch_payload", "SELECT payload FROM logs_batches WHERE id = $1 AND tenant_id = $2"};
+
+std::int64_t asSigned(std::uint64_t value) {
+  return static_cast<std::int64_t>(value);
+}
+
+// Orders a group's jobs by (tenant, agent, epoch, seq): one lock order for every aggregator.
+std::string batchOrderKey(const NewBatch& batch) {
+  std::string key = batch.tenant_id;
+  key.push_back('\0');
+  key.append(batch.agent_id);
+  key.push_back('\0');
+  for (std::uint64_t value : {batch.epoch, batch.seq}) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      key.push_back(static_cast<char>((value >> shift) & 0xff));
+    }
+  }
+  return key;
+}
+
+std::string pingResultText(PGPing result) {
+  switch (result) {
+    case PQPING_OK: return "server accepting connections";
+    case PQPING_REJECT: return "server rejecting connections (starting up or shutting down)";
+    case PQPING_NO_RESPONSE: return "no response from the server";
+    case PQPING_NO_ATTEMPT: return "bad connection parameters";
+  }
+  return "unknown ping result";
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(PostgresStoreOptions options)
+    : options_(std::move(options)), where_(redactStoreUrl(options_.url)) {}
+
+PostgresStore::~PostgresStore() {
+  writer_.reset();  // finish queued writes while the pool still exists
+}
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::open(PostgresStoreOptions options) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(options)));
+  PoolOptions pool_options;
+  pool_options.url = store->options_.url;
+  pool_options.url_for_messages = store->where_;
+  pool_options.size = store->options_.pool_size;
+  pool_options.checkout_timeout = store->options_.pool_timeout;
+  pool_options.connect_timeout = store->options_.connect_timeout;
+  store->pool_ = std::make_unique<ConnectionPool>(std::move(pool_options));
+  {
+    FL_ASSIGN_OR_RETURN(auto lease, store->pool_->acquire());
+    FL_RETURN_IF_ERROR(migrate(*lease, store->where_));
+    auto bypassed = lease->exec(kRowSecurityBypassed);
+    if (bypassed.isOk() && bypassed->rows() == 1 && bypassed->int64(0, 0) != 0) {
+      log::warn("store",
+                "the database role of " + store->where_ +
+                    " is a superuser or has BYPASSRLS: row-level security does not apply to it; "
+                    "log in as an ordinary role that owns the database (docs/operations.md)");
+    }
+  }
+  FL_ASSIGN_OR_RETURN(store->writer_,
+                      GroupCommitWriter::start(*store->pool_, {store->options_.max_pending_writes,
+                                                               store->options_.max_group_jobs}));
+  return store;
+}
+
+Status PostgresStore::inTransaction(bool read_only,
+                                    const std::function<Status(Connection&)>& work) {
+  for (int attempt = 0;; ++attempt) {
+    FL_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_->acquire());
+    Status begun = read_only ? lease->beginReadOnly() : lease->begin();
+    if (!begun.isOk()) {
+      if (lease->lost()) {
+        lease.discard();
+        pool_->dropIdle();
+        if (attempt == 0) {
+          continue;  // nothing was done yet: safe to start over on a new connection
+        }
+      }
+      return begun;
+    }
+    Status status = work(*lease);
+    if (status.isOk()) {
+      status = lease->commit();
+    } else if (!lease->lost()) {
+      (void)lease->rollback();
+    }
+    if (lease->lost()) {
+      lease.discard();
+      pool_->dropIdle();
+    }
+    return status;
+  }
+}
+
+Status PostgresStore::ping() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto lease = pool_->acquire();
+    if (!lease.isOk()) {
+      ConnectionPool::Stats stats = pool_->stats();
+      if (stats.open < pool_->options().size) {
+        return lease.status();  // not busy: the server is unreachable or refused us
+      }
+      // Every connection is busy: the database answers if the server accepts connections.
+      std::string timeout =
+          std::to_string(std::max<std::int64_t>(1, options_.connect_timeout.count() / 1000));
+      const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+      const char* values[] = {timeout.c_str(), options_.url.c_str(), nullptr};
+      PGPing pinged = PQpingParams(keywords, values, 1);
+      if (pinged == PQPING_OK) {
+        return Status::ok();
+      }
+      return unavailable("ping " + where_ + ": " + pingResultText(pinged) + " (" +
+                         lease.status().message() + ")");
+    }
+    auto answered = (*lease)->exec(kPing);
+    if (answered.isOk()) {
+      return Status::ok();
+    }
+    if (!(*lease)->lost()) {
+      return answered.status();
+    }
+    lease->discard();
+    pool_->dropIdle();
+    if (attempt == 1) {
+      return answered.status().withContext("ping " + where_);
+    }
+  }
+  return Status::ok();
+}
+
+Result<Tenant> PostgresStore::createTenant(std::string_view name, std::int64_t now_ns) {
+  if (!validTenantName(name)) {
+    return invalidArgument("invalid tenant name '" + std::string(name) +
+                           "': use 1-63 of [a-z0-9-], starting with a letter or digit");
+  }
+  Tenant tenant{"tnt_" + crypto::randomHex(12), std::string(name), now_ns};
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant.id));
+    Params params;
+    params.text(tenant.id).text(tenant.name).int64(tenant.created_at_ns);
+    return connection.exec(kInsertTenant, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return Status(Errc::AlreadyExists, "tenant '" + tenant.name + "' already exists");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return tenant;
+}
+
+Result<Tenant> PostgresStore::findTenantByName(std::string_view name) {
+  if (!validTenantName(name)) {
+    // No such tenant can exist, and the name may hold bytes text columns refuse.
+    return notFound("no tenant named '" + std::string(name) + "'");
+  }
+  Tenant tenant;
+  bool found = false;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantNameSetting, name));
+    Params params;
+    params.text(name);
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kTenantByName, params));
+    found = result.rows() == 1;
+    if (found) {
+      tenant = Tenant{std::string(result.bytes(0, 0)), std::string(result.bytes(0, 1)),
+                      result.int64(0, 2)};
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!found) {
+    return notFound("no tenant named '" + std::string(name) + "'");
+  }
+  return tenant;
+}
+
+Status PostgresStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                                            std::int64_t now_ns, std::int64_t expires_at_ns) {
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(token_hash).int64(now_ns).int64(expires_at_ns);
+    return connection.exec(kInsertToken, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    // Foreign key (unknown tenant) or, with negligible odds, a duplicate token hash.
+    return Status(Errc::NotFound, "create enrollment token: " + status.message());
+  }
+  return status;
+}
+
+Result<AgentIdentity> PostgresStore::enrollAgent(const NewAgent& agent) {
+  AgentIdentity identity;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    // Only the token's own row is visible through its hash; its tenant's rows after that.
+    FL_RETURN_IF_ERROR(connection.setLocal(kTokenHashSetting, agent.token_hash));
+    Params token_params;
+    token_params.text(agent.token_hash);
+    FL_ASSIGN_OR_RETURN(PgResult token, connection.exec(kSelectToken, token_params));
+    if (token.rows() != 1) {
+      return notFound("unknown enrollment token");
+    }
+    std::int64_t token_id = token.int64(0, 0);
+    identity.tenant_id = std::string(token.bytes(0, 1));
+    if (!token.isNull(0, 3)) {
+      return Status(Errc::AlreadyExists, "enrollment token already used");
+    }
+    if (token.int64(0, 2) <= agent.now_ns) {
+      return Status(Errc::FailedPrecondition, "enrollment token expired");
+    }
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, identity.tenant_id));
+    Params tenant_params;
+    tenant_params.text(identity.tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult tenant, connection.exec(kTenantName, tenant_params));
+    if (tenant.rows() != 1) {
+      return internalError("enrollment token of unknown tenant " + identity.tenant_id);
+    }
+    identity.tenant_name = std::string(tenant.bytes(0, 0));
+    // Of two concurrent uses, the second waits for the first to commit, then finds used_at set.
+    Params use_params;
+    use_params.int64(token_id).int64(agent.now_ns).text(agent.agent_id);
+    FL_ASSIGN_OR_RETURN(PgResult used, connection.exec(kUseToken, use_params));
+    if (used.affectedRows() != 1) {
+      return Status(Errc::AlreadyExists, "enrollment token already used");
+    }
+    Params agent_params;
+    agent_params.text(agent.agent_id)
+        .text(identity.tenant_id)
+        .text(agent.secret_hash)
+        .bytea(agent.hostname)
+        .bytea(agent.version)
+        .int64(agent.now_ns);
+    auto inserted = connection.exec(kInsertAgent, agent_params);
+    if (!inserted.isOk()) {
+      if (inserted.code() == Errc::Unavailable) {
+        return inserted.status();
+      }
+      return internalError("create agent: " + inserted.status().message());
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  identity.agent_id = agent.agent_id;
+  return identity;
+}
+
+Result<AgentIdentity> PostgresStore::findAgentBySecretHash(std::string_view secret_hash) {
+  AgentIdentity identity;
+  bool found = false;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kSecretHashSetting, secret_hash));
+    Params params;
+    params.text(secret_hash);
+    FL_ASSIGN_OR_RETURN(PgResult agent, connection.exec(kAgentBySecret, params));
+    found = agent.rows() == 1;
+    if (!found) {
+      return Status::ok();
+    }
+    identity.agent_id = std::string(agent.bytes(0, 0));
+    identity.tenant_id = std::string(agent.bytes(0, 1));
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, identity.tenant_id));
+    Params tenant_params;
+    tenant_params.text(identity.tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult tenant, connection.exec(kTenantName, tenant_params));
+    if (tenant.rows() != 1) {
+      return internalError("agent " + identity.agent_id + " of unknown tenant");
+    }
+    identity.tenant_name = std::string(tenant.bytes(0, 0));
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!found) {
+    return notFound("no agent with this secret");
+  }
+  return identity;
+}
+
+Result<StoredBatch> PostgresStore::storeBatch(const NewBatch& batch) {
+  StoredBatch stored;
+  Status status = writer_->run(batchOrderKey(batch), [&](Connection& connection) -> Status {
+    stored = StoredBatch{};
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, batch.tenant_id));
+    Params params;
+    params.text(batch.tenant_id)
+        .text(batch.agent_id)
+        .int64(asSigned(batch.epoch))
+        .int64(asSigned(batch.seq))
+        .int64(asSigned(batch.record_count))
+        .int64(asSigned(batch.line_bytes))
+        .int64(batch.min_ts_ns)
+        .int64(batch.max_ts_ns)
+        .int64(batch.received_at_ns)
+        .bytea(batch.payload)
+        .byteaArray(batch.sources);
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kStoreBatch, params));
+    if (result.rows() != 1 || result.int64(0, 0) != 1) {
+      return Status(Errc::PermissionDenied,
+                    "agent " + batch.agent_id + " does not belong to this tenant");
+    }
+    if (!result.isNull(0, 1)) {
+      stored.record_count = batch.record_count;
+      return Status::ok();
+    }
+    Params find;
+    find.text(batch.agent_id)
+        .int64(asSigned(batch.epoch))
+        .int64(asSigned(batch.seq))
+        .text(batch.tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult existing, connection.exec(kFindBatch, find));
+    if (existing.rows() != 1) {
+      return internalError("batch (" + batch.agent_id + ", " + std::to_string(batch.epoch) + ", " +
+                           std::to_string(batch.seq) + ") conflicts but cannot be read");
+    }
+    stored.duplicate = true;
+    stored.record_count = static_cast<std::uint64_t>(existing.int64(0, 0));
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return stored;
+}
+
+Status PostgresStore::forEachBatch(std::string_view tenant_id, const BatchQuery& query,
+                                   const std::function<Status(std::string_view payload)>& visit) {
+  return inTransaction(true, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).int64(query.since_ns).int64(query.until_ns);
+    std::vector<std::int64_t> ids;
+    if (!query.source_glob) {
+      FL_ASSIGN_OR_RETURN(PgResult batches, connection.exec(kTenantBatches, params));
+      ids.reserve(static_cast<std::size_t>(batches.rows()));
+      for (int row = 0; row < batches.rows(); ++row) {
+        ids.push_back(batches.int64(row, 0));
+      }
+    } else {
+      FL_ASSIGN_OR_RETURN(PgResult sources, connection.exec(kTenantBatchSources, params));
+      std::string source;
+      for (int row = 0; row < sources.rows(); ++row) {
+        std::int64_t id = sources.int64(row, 0);
+        if (!ids.empty() && ids.back() == id) {
+          continue;  // this batch already matched on another source
+        }
+        source.assign(sources.bytes(row, 1));
+        if (::fnmatch(query.source_glob->c_str(), source.c_str(), 0) == 0) {
+          ids.push_back(id);
+        }
+      }
+    }
+    for (std::int64_t id : ids) {
+      Params payload_params;
+      payload_params.int64(id).text(tenant_id);
+      FL_ASSIGN_OR_RETURN(PgResult payload, connection.exec(kBatchPayload, payload_params));
+      if (payload.rows() == 1) {
+        FL_RETURN_IF_ERROR(visit(payload.bytes(0, 0)));
+      }
+    }
+    return Status::ok();
+  });
+}
+
+Result<std::vector<AgentSummary>> PostgresStore::listAgents(std::string_view tenant_id) {
+  std::vector<AgentSummary> agents;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    agents.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kListAgents, params));
+    for (int row = 0; row < result.rows(); ++row) {
+      AgentSummary agent;
+      agent.agent_id = std::string(result.bytes(row, 0));
+      agent.hostname = std::string(result.bytes(row, 1));
+      agent.version = std::string(result.bytes(row, 2));
+      agent.enrolled_at_ns = result.int64(row, 3);
+      agent.last_seen_ns = result.int64(row, 4);
+      agent.batches = static_cast<std::uint64_t>(result.int64(row, 5));
+      agent.records = static_cast<std::uint64_t>(result.int64(row, 6));
+      agent.last_heartbeat_ns = result.int64(row, 7);
+      agent.heartbeat_json = std::string(result.bytes(row, 8));
+      agents.push_back(std::move(agent));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return agents;
+}
+
+Status PostgresStore::recordHeartbeat(const AgentHeartbeat& heartbeat) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, heartbeat.tenant_id));
+    Params params;
+    params.text(heartbeat.tenant_id)
+        .text(heartbeat.agent_id)
+        .int64(heartbeat.received_at_ns)
+        .text(heartbeat.status_json)
+        .bytea(heartbeat.version);
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kRecordHeartbeat, params));
+    if (result.affectedRows() == 0) {
+      return notFound("no such agent in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+std::size_t PostgresStore::pendingWrites() const {
+  return writer_->pending();
+}
+
+}  // namespace faultline::aggregator::store::postgres

@@ -1,0 +1,68 @@
+#pragma once
+
+// The PostgreSQL engine of the aggregator Store: a fixed-size connection pool, versioned
+// migrations, group commit for batches, and row-level security by tenant as a second wall
+// behind the tenant_id every query binds.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "aggregator/store/postgres/connection_pool.h"
+#include "aggregator/store/postgres/group_commit_writer.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::store::postgres {
+
+struct PostgresStoreOptions {
+  std::string url;  // postgres://user[:password]@host:port/db?params (libpq URI syntax)
+  std::size_t pool_size = 8;
+  std::chrono::milliseconds pool_timeout{5000};  // wait for a free connection this long
+  std::chrono::milliseconds connect_timeout{5000};
+  std::size_t max_pending_writes = 1024;
+  std::size_t max_group_jobs = 512;
+};
+
+/// Thread-safe; see Store. Owns its pool and writer thread; destroying it finishes queued writes
+/// first. The role it logs in as should own the tables and be neither a superuser nor BYPASSRLS
+/// (either would skip row-level security; open() warns).
+class PostgresStore final : public Store {
+ public:
+  /// Connects, applies migrations (serialized across processes by an advisory lock), starts
+  /// the writer. Unavailable when the server cannot be reached; FailedPrecondition when the
+  /// schema is newer than this binary.
+  static Result<std::unique_ptr<PostgresStore>> open(PostgresStoreOptions options);
+  ~PostgresStore() override;
+
+  Status ping() override;
+  Result<Tenant> createTenant(std::string_view name, std::int64_t now_ns) override;
+  Result<Tenant> findTenantByName(std::string_view name) override;
+  Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
+                               std::int64_t now_ns, std::int64_t expires_at_ns) override;
+  Result<AgentIdentity> enrollAgent(const NewAgent& agent) override;
+  Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) override;
+  Result<StoredBatch> storeBatch(const NewBatch& batch) override;
+  Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
+                      const std::function<Status(std::string_view payload)>& visit) override;
+  Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
+  Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
+  std::size_t pendingWrites() const override;
+
+  GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
+  ConnectionPool::Stats poolStats() const { return pool_->stats(); }
+
+ private:
+  explicit PostgresStore(PostgresStoreOptions options);
+  /// Runs `work` in one transaction on a pooled connection: commits when it returns ok, rolls
+  /// back otherwise. A pooled connection found dead at BEGIN (nothing sent yet) is replaced
+  /// and the transaction started once more.
+  Status inTransaction(bool read_only, const std::function<Status(Connection&)>& work);
+
+  PostgresStoreOptions options_;
+  std::string where_;  // the redacted URL, for messages
+  std::unique_ptr<ConnectionPool> pool_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+};
+
+}  // namespace faultline::aggregator::store::postgres
