@@ -41,11 +41,11 @@ bool simdLevelSupported(SimdLevel level);
 
 /// Character classes of one 64-byte block; bit i is byte i.
 struct BlockMasks {
-  std::uint64_t digit = 0;      // 0-9
-  std::uint64_t token = 0;      // [A-Za-z0-9_-]
+  std::uint64_t digit = 0;           // 0-9
+  std::uint64_t token = 0;           // [A-Za-z0-9_-]
   std::uint64_t space_or_quote = 0;  // ' ' '"' '\''
-  std::uint64_t separator = 0;  // '=' ':'
-  std::uint64_t other = 0;      // '@' 'B'
+  std::uint64_t separator = 0;       // '=' ':'
+  std::uint64_t other = 0;           // '@' 'B'
   bool operator==(const BlockMasks&) const = default;
 };
 

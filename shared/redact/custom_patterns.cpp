@@ -124,10 +124,9 @@ void CustomPatterns::find(std::string_view line, std::vector<Finding>& findings)
       const auto whole_begin = static_cast<std::size_t>(whole.data() - line.data());
       const std::size_t whole_end = whole_begin + whole.size();
       pos = whole.empty() ? whole_end + 1 : whole_end;
-      const bool near_placeholder =
-          std::any_of(placeholders.begin(), placeholders.end(), [&](const auto& ph) {
-            return whole_begin <= ph.second && whole_end >= ph.first;
-          });
+      const bool near_placeholder = std::any_of(
+          placeholders.begin(), placeholders.end(),
+          [&](const auto& ph) { return whole_begin <= ph.second && whole_end >= ph.first; });
       const re2::StringPiece secret = group ? groups[1] : whole;
       if (!near_placeholder && secret.data() != nullptr && !secret.empty()) {
         const auto begin = static_cast<std::size_t>(secret.data() - line.data());

@@ -837,7 +837,8 @@ void checkSpacedDigits(LineScan& scan, std::size_t digit) {
   }
   const std::size_t start = digit - 5;
   if (start < scan.card_resume || (start > 0 && isDigit(s[start - 1])) ||
-      runEnd(s, start, kDigit, digit - 1) != digit - 1 || runEnd(s, digit, kDigit, digit + 4) != digit + 4) {
+      runEnd(s, start, kDigit, digit - 1) != digit - 1 ||
+      runEnd(s, digit, kDigit, digit + 4) != digit + 4) {
     return;
   }
   scan.card_resume = std::max(scan.card_resume, cardAt(scan, start));

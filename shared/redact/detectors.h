@@ -7,6 +7,27 @@
 // (byte spans of the secret part only) to the LineScan. Detectors never allocate beyond the
 // findings vector and never read outside the line. Every look-back and look-ahead is bounded or
 // recorded in a resume position, so a line costs O(length) whatever its content.
+//
+// Decisions (what counts as a secret):
+//  - Secret-named keys are judged by how the key ends, case-insensitively: "password",
+//    "passwd", "passphrase", "secret", "token", "apikey", "credential(s)", "cookie",
+//    "authorization" anywhere at the end ("PGPASSWORD", "client_secret", "Set-Cookie"); "pass",
+//    "pwd", "auth" only as a whole word ("DB_PASS", "basicAuth", not "bypass", "oauth");
+//    "key" only after api/access/secret/private/signing/encryption/master ("X-Api-Key",
+//    "aws_secret_access_key"; not "key=product:1", "monkey"). So "token_count", "max_tokens",
+//    "tokens", "password_hash" are not secret names: the value is never needed to decide, and
+//    a secret-named key with a short number ("token=5", an OTP) is still redacted.
+//  - Values: quoted ("..."/'...', JSON escapes honoured, \"...\" inside JSON strings) to the
+//    closing quote, or the line end when unterminated; unquoted to whitespace or one of
+//    , ; & " ' < > ) } ] | \ ; "Cookie:" / "Authorization:" headers to the line end. Empty
+//    values, null/true/false, a nested object "{", and "PWD=/path" (the working directory) are
+//    left alone. "Bearer x" / "Basic x" / "Token x" values: only x is replaced.
+//  - Placeholders "[REDACTED:...]" are never secrets, and a detector that decides on a token
+//    boundary does not fire when that boundary is a placeholder: on the first pass the
+//    neighbour was other text. This is what keeps redact(redact(x)) finding nothing.
+//  - Known false positives, accepted because they fail safe: Message-IDs ("<id@host.tld>") are
+//    e-mail addresses to this detector; a 13-19 digit id that happens to be Luhn-valid with a
+//    card prefix is a card; "auth: failed" redacts "failed".
 
 #include <array>
 #include <cstddef>

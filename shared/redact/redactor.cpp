@@ -67,12 +67,18 @@ class RedactorImpl final : public Redactor {
     if (findings.empty()) {
       return false;
     }
-    mergeOverlaps(findings);
-    write(line, findings, out, stats);
+    finish(line, findings, out, stats);
     return true;
   }
 
  private:
+  // Out of line so the common path (nothing found) stays a small function.
+  [[gnu::noinline]] void finish(std::string_view line, std::vector<Finding>& findings,
+                                std::string& out, RedactStats& stats) const {
+    mergeOverlaps(findings);
+    write(line, findings, out, stats);
+  }
+
   static void mergeOverlaps(std::vector<Finding>& findings) {
     std::sort(findings.begin(), findings.end(),
               [](const Finding& a, const Finding& b) { return a.begin < b.begin; });

@@ -4,8 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 using namespace faultline;
 using namespace faultline::redact;
@@ -73,11 +76,11 @@ TEST_CASE("redact: lines with nothing to redact are left alone") {
   const char* clean[] = {
       "",
       "x",
-      "2026-08-20T00:00:01.123Z INFO  [api-gateway] host=ip-10-0-1-17 pid=4242 request completed "
-      "method=GET path=/api/v1/orders/123 status=200 duration_ms=12 bytes=5120 "
-      "client_ip=203.0.113.7 trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
-      "User user_000123 logged in from 10.1.2.3 session=0f8fad5b-d9cb-469f-a165-70867728950e "
-      "mfa=true method=password",
+      ("2026-08-20T00:00:01.123Z INFO  [api-gateway] host=ip-10-0-1-17 pid=4242 request completed "
+       "method=GET path=/api/v1/orders/123 status=200 duration_ms=12 bytes=5120 "
+       "client_ip=203.0.113.7 trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
+      ("User user_000123 logged in from 10.1.2.3 session=0f8fad5b-d9cb-469f-a165-70867728950e "
+       "mfa=true method=password"),
       "Cache hit key=product:123456:v2 region=us-east-1 ttl_s=300",
       "usage prompt_tokens=12 completion_tokens=40 token_count=5 max_tokens=4096 tokens=7",
       "template=reset_password auth_method=sso password_set=true passwordless=false",
@@ -391,4 +394,90 @@ TEST_CASE("redact: output never keeps a detected secret and redacting twice find
     std::string twice;
     CHECK_FALSE(allDetectors().redact(once, twice, stats));
   }
+}
+
+TEST_CASE("redact: spaced and quoted key forms, and empty values") {
+  CHECK(redacted("password = hunter2 ok") == "password = [REDACTED:password] ok");
+  CHECK(redacted("\"password\" : \"pw\"") == "\"password\" : \"[REDACTED:password]\"");
+  CHECK(redacted("'password': 'pw'") == "'password': '[REDACTED:password]'");
+  CHECK(redacted("token= next=1 password:") == "token= next=1 password:");
+  CHECK(redacted("pwd=x") == "pwd=[REDACTED:password]");  // a key at the very start
+  CHECK(redacted("a:pwd=x") == "a:pwd=[REDACTED:password]");
+}
+
+TEST_CASE("redact: a placeholder next to text is a boundary no detector crosses") {
+  // Shapes a second pass sees: on the first pass the neighbour was other text, so these must
+  // not turn into new findings (idempotence; each was found by fuzz_redact).
+  const char* lines[] = {
+      "[REDACTED:order]pwd=x",                    // key "ord-1pwd" was not secret
+      "code@42z.eC-[REDACTED:digits]",            // domain label "eC-123456"
+      "a@b.xy[REDACTED:private_key]",             // label ran into "-----BEGIN"
+      "378282246310005-[REDACTED:digits]",        // card joined to "-123456"
+      "[REDACTED:order]AKIAIOSFODNN7EXAMPLE",     // run began with "ord-1"
+      "AKIAIOSFODNN7EXAMPLE[REDACTED:x]",         // run went on
+      "x://ZZ[REDACTED:order]@host.example.com",  // ':' of a placeholder is not userinfo
+  };
+  for (const char* line : lines) {
+    CAPTURE(line);
+    CHECK(redacted(line) == line);
+  }
+  // A placeholder-looking text that is not one is ordinary text.
+  CHECK(redacted("[REDACTED:Bad Name]pwd=x") == "[REDACTED:Bad Name]pwd=[REDACTED:password]");
+}
+
+TEST_CASE("redact: long lines, odd bytes and secrets at the very end") {
+  std::string line(1 << 20, 'a');
+  for (std::size_t i = 0; i < line.size(); i += 97) {
+    line[i] = static_cast<char>(i % 256);  // NULs, high bytes, separators, quotes
+  }
+  line += " password=" + std::string("last");
+  RedactStats stats;
+  const std::string out = redacted(line, allDetectors(), &stats);
+  CHECK(out.ends_with(" password=[REDACTED:password]"));
+  CHECK(out.find("last") == std::string::npos);
+  CHECK(stats.lines_redacted == 1);
+  // Short lines end exactly where a detector wants more bytes.
+  for (std::string_view cut :
+       {"AKIAIOSFODNN7EXAMPL", "eyJhbGciOiJIUzI1NiJ9.e30", "4111 1111 1111 111",
+        "-----BEGIN PRIVATE KE", "a@b.", "x://u:p@", "password=", "Bearer "}) {
+    for (std::size_t n = 0; n <= cut.size(); ++n) {
+      std::string out2;
+      RedactStats s2;
+      (void)allDetectors().redact(cut.substr(0, n), out2, s2);
+    }
+  }
+}
+
+TEST_CASE("redact: one redactor shared by threads gives the same results") {
+  const std::string line =
+      "user=bob@example.com password=pw token=" + kJwt + " card 4111111111111111";
+  std::string expected;
+  RedactStats expected_stats;
+  REQUIRE(allDetectors().redact(line, expected, expected_stats));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      std::string out;
+      RedactStats stats;
+      for (int i = 0; i < 2000; ++i) {
+        if (!allDetectors().redact(line, out, stats) || out != expected) {
+          ++mismatches;
+        }
+      }
+      if (stats.by_kind != [&] {
+            auto k = expected_stats.by_kind;
+            for (auto& v : k) {
+              v *= 2000;
+            }
+            return k;
+          }()) {
+        ++mismatches;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(mismatches == 0);
 }
