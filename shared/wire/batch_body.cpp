@@ -40,7 +40,9 @@ constexpr std::uint8_t nibble(char c) {
                   : static_cast<std::uint8_t>((c | 0x20) - 'a' + 10);
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 /// Value of an all-digit string of at most 20 digits; false on uint64 overflow.
 bool parseDigits(std::string_view digits, std::uint64_t* out) {
@@ -139,8 +141,7 @@ Mode ColumnEncoder::Adaptive::put(std::uint64_t value, std::uint64_t* position_p
   cost[kPlain] += varintBytes(value);
   cost[kColumnDelta] += varintBytes(column_delta);
   if (position_prev != nullptr) {
-    const std::uint64_t position_delta =
-        zigzag(static_cast<std::int64_t>(value - *position_prev));
+    const std::uint64_t position_delta = zigzag(static_cast<std::int64_t>(value - *position_prev));
     if (cost[kPositionDelta] < cost[mode]) {
       mode = kPositionDelta;
       written = position_delta;
@@ -228,9 +229,9 @@ bool ColumnEncoder::addShaped(std::string_view p, std::uint32_t hash, PositionSt
   }
   tags_[modes_at] = static_cast<char>(modes);
   // The whole value joins the string MRU, so an exact repeat costs two tag bytes.
-  pushFront(strings_, string_count_,
-            Entry{hash, static_cast<std::uint32_t>(arena_.size()),
-                  static_cast<std::uint32_t>(p.size())});
+  pushFront(
+      strings_, string_count_,
+      Entry{hash, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(p.size())});
   arena_.append(p);
   *added = tags_.size() + nums_.size() + strs_.size() - before;
   return true;
@@ -242,8 +243,8 @@ std::size_t ColumnEncoder::add(std::string_view p, PositionState* position) {
   std::uint8_t mask = 0;
   std::size_t at = 0;
   for (; at + 4 <= n; at += 4) {
-    mask |= kClass[bytes[at]] | kClass[bytes[at + 1]] | kClass[bytes[at + 2]] |
-            kClass[bytes[at + 3]];
+    mask |=
+        kClass[bytes[at]] | kClass[bytes[at + 1]] | kClass[bytes[at + 2]] | kClass[bytes[at + 3]];
   }
   for (; at < n; ++at) {
     mask |= kClass[bytes[at]];
@@ -330,7 +331,9 @@ void ColumnEncoder::clear() {
 
 namespace {
 
-Status bad(const std::string& what) { return invalidArgument("bad batch body: " + what); }
+Status bad(const std::string& what) {
+  return invalidArgument("bad batch body: " + what);
+}
 
 constexpr std::array<std::uint64_t, 19> kPow10 = [] {
   std::array<std::uint64_t, 19> p{};
@@ -761,7 +764,11 @@ Status decode(DecodedBatch& batch, std::string_view body, std::uint64_t record_c
       if (!kinds.varint(&kind)) {
         return bad("record " + std::to_string(i) + ": kinds stream ends early");
       }
-      if (kind % 2 == 1 && (kind - 1) / 2 < slot_count) {
+      if (kind != 0 && (kind - 1) / 2 >= slot_count) {
+        return bad("record " + std::to_string(i) + " names template slot " +
+                   std::to_string((kind - 1) / 2) + " of " + std::to_string(slot_count));
+      }
+      if (kind % 2 == 1) {
         ++per_slot[(kind - 1) / 2];
       }
     }
@@ -902,8 +909,7 @@ Status decode(DecodedBatch& batch, std::string_view body, std::uint64_t record_c
       }
       // Parameters are bounded like a raw line (a repeated string costs two tag bytes).
       if (line_size > limits.max_line_bytes) {
-        return fail("parameters longer than " + std::to_string(limits.max_line_bytes) +
-                    " bytes");
+        return fail("parameters longer than " + std::to_string(limits.max_line_bytes) + " bytes");
       }
     }
     batch.records.push_back(record);
