@@ -88,18 +88,9 @@ bool MsgpackReader::readLength(std::uint8_t tag, std::uint32_t* len, bool* is_st
     case 0xd9: width = 1; break;
     case 0xda: width = 2; break;
     case 0xdb: width = 4; break;
-    case 0xc4:
-      width = 1;
-      *is_str = false;
-      break;
-    case 0xc5:
-      width = 2;
-      *is_str = false;
-      break;
-    case 0xc6:
-      width = 4;
-      *is_str = false;
-      break;
+    case 0xc4: width = 1; *is_str = false; break;
+    case 0xc5: width = 2; *is_str = false; break;
+    case 0xc6: width = 4; *is_str = false; break;
     default: return false;
   }
   if (!need(width)) {
@@ -173,22 +164,10 @@ bool MsgpackReader::readInt(std::int64_t* out) {
     case 0xcd: width = 2; break;
     case 0xce: width = 4; break;
     case 0xcf: width = 8; break;
-    case 0xd0:
-      width = 1;
-      is_signed = true;
-      break;
-    case 0xd1:
-      width = 2;
-      is_signed = true;
-      break;
-    case 0xd2:
-      width = 4;
-      is_signed = true;
-      break;
-    case 0xd3:
-      width = 8;
-      is_signed = true;
-      break;
+    case 0xd0: width = 1; is_signed = true; break;
+    case 0xd1: width = 2; is_signed = true; break;
+    case 0xd2: width = 4; is_signed = true; break;
+    case 0xd3: width = 8; is_signed = true; break;
     default: return fail("expected an integer");
   }
   if (!need(1 + width)) {
