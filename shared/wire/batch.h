@@ -156,7 +156,12 @@ struct DecodedBatch {
 
   std::unique_ptr<char[]> storage;  // the decompressed msgpack
   std::size_t storage_size = 0;
-  std::vector<std::unique_ptr<char[]>> arena;  // parameter strings rebuilt while decoding
+  /// Parameter strings rebuilt while decoding (shaped values); views point into these too.
+  struct ArenaChunk {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+  };
+  std::vector<ArenaChunk> arena;
 };
 
 /// Decompresses (one complete zstd frame, bounded) and decodes a batch (v1 or v2).

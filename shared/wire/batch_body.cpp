@@ -357,10 +357,10 @@ class Arena {
     used_ += bytes.size();
     if (bytes.size() > chunk_size_ - chunk_used_) {
       chunk_size_ = std::max<std::size_t>(bytes.size(), 64 * 1024);
-      batch_.arena.emplace_back(new char[chunk_size_]);
+      batch_.arena.push_back({std::unique_ptr<char[]>(new char[chunk_size_]), chunk_size_});
       chunk_used_ = 0;
     }
-    char* at = batch_.arena.back().get() + chunk_used_;
+    char* at = batch_.arena.back().data.get() + chunk_used_;
     std::memcpy(at, bytes.data(), bytes.size());
     chunk_used_ += bytes.size();
     return at;
