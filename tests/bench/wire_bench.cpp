@@ -1,5 +1,5 @@
 // Wire format benchmark: batch v1 (raw lines) against v2 (templates + typed columns) on a log
-// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams]
+// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams] [--only-level1]
 //
 // Lines are cut into batches of about batch_raw_bytes of raw text, as the agent's collector
 // does. For v2 each line is templated by a STAND-IN tokenizer (not the real miner): split on
@@ -169,15 +169,19 @@ void printRow(const char* name, const Totals& t, std::uint64_t raw_bytes, std::u
 int main(int argc, char** argv) {
   std::vector<std::string> args;
   bool show_streams = false;
+  bool only_level1 = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--streams") == 0) {
       show_streams = true;
+    } else if (std::strcmp(argv[i], "--only-level1") == 0) {
+      only_level1 = true;  // for instruction counts per level (valgrind --tool=callgrind)
     } else {
       args.emplace_back(argv[i]);
     }
   }
   if (args.empty()) {
-    std::cerr << "usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines] [--streams]\n";
+    std::cerr << "usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines] [--streams] "
+                 "[--only-level1]\n";
     return 2;
   }
   const std::size_t batch_bytes = args.size() > 1 ? std::stoull(args[1]) : 1u << 20;
@@ -261,7 +265,7 @@ int main(int argc, char** argv) {
     std::int64_t t_enc = cpuNanos();
     auto s1 = v1.seal(header, 1);
     std::int64_t t_s1 = cpuNanos();
-    auto s3 = v1.seal(header, 3);
+    auto s3 = only_level1 ? s1 : v1.seal(header, 3);
     std::int64_t t_s3 = cpuNanos();
     if (!s1 || !s3) {
       std::cerr << "v1 seal failed\n";
@@ -308,7 +312,7 @@ int main(int argc, char** argv) {
     t_enc = cpuNanos();
     s1 = v2.seal(header, 1);
     t_s1 = cpuNanos();
-    s3 = v2.seal(header, 3);
+    s3 = only_level1 ? s1 : v2.seal(header, 3);
     t_s3 = cpuNanos();
     if (!s1 || !s3) {
       std::cerr << "v2 seal failed\n";
