@@ -72,6 +72,9 @@ wire::Limits exportLimits(const wire::Limits& configured) {
   limits.max_decompressed_bytes = std::max(limits.max_decompressed_bytes, std::size_t{1} << 32);
   limits.max_records = std::max(limits.max_records, std::size_t{1} << 26);
   limits.max_sources = std::max(limits.max_sources, defaults.max_sources);
+  limits.max_params = std::max(limits.max_params, std::size_t{1} << 28);
+  limits.max_columns = std::max(limits.max_columns, defaults.max_columns);
+  limits.max_expanded_lines = std::max(limits.max_expanded_lines, std::uint64_t{1} << 36);
   return limits;
 }
 
@@ -209,6 +212,11 @@ int main(int argc, char** argv) {
       }
       if (!exported) {
         return fail(exported.status());
+      }
+      if (exported->aggregates > 0) {
+        std::cerr << "faultline-aggregator: " << exported->aggregates
+                  << " aggregate records (standing for " << exported->aggregated_lines
+                  << " lines the agents counted instead of sending) were not printed\n";
       }
       return 0;
     }

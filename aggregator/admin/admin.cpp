@@ -5,6 +5,9 @@
 #include <fnmatch.h>
 
 #include "aggregator/store/open_store.h"
+#include <unordered_map>
+
+#include "aggregator/store/sqlite/sqlite_store.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
 #include "shared/util/time.h"
@@ -83,7 +86,26 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
     buffer.clear();
     return status;
   };
+  // Texts the batches do not carry come from the tenant's dictionary, once per id.
+  std::unordered_map<std::uint64_t, std::string> dictionary;
+  Status lookup_error;
+  const wire::TemplateLookup lookup =
+      [&](std::uint64_t id) -> std::optional<std::string_view> {
+    auto it = dictionary.find(id);
+    if (it == dictionary.end()) {
+      auto found = store.findTemplate(tenant.id, id);
+      if (!found) {
+        if (found.code() != Errc::NotFound) {
+          lookup_error = found.status();
+        }
+        return std::nullopt;
+      }
+      it = dictionary.emplace(id, std::move(found).value()).first;
+    }
+    return std::string_view(it->second);
+  };
   std::vector<char> source_matches;
+  std::string repeated;
   Status status = store.forEachBatch(tenant.id, query, [&](std::string_view payload) -> Status {
     auto decoded = wire::decodeBatch(payload, limits);
     if (!decoded) {
@@ -98,15 +120,49 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
         source_matches[i] = ::fnmatch(filter.source_glob->c_str(), path.c_str(), 0) == 0 ? 1 : 0;
       }
     }
-    for (const wire::Record& record : batch.records) {
+    for (std::size_t r = 0; r < batch.records.size(); ++r) {
+      const wire::Record& record = batch.records[r];
       if (source_matches[record.source] == 0 || record.ts_ns < query.since_ns ||
           record.ts_ns >= query.until_ns) {
         continue;
       }
-      ++stats.records;
-      buffer.append(record.line);
+      if (record.kind == wire::RecordKind::Aggregate) {
+        ++stats.aggregates;
+        stats.aggregated_lines += record.count;
+        continue;
+      }
+      const std::size_t line_start = buffer.size();
+      Status rendered = wire::renderRecordLine(batch, record, lookup, buffer);
+      if (!rendered.isOk()) {
+        FL_RETURN_IF_ERROR(lookup_error);
+        const std::string where = "batch (agent " + batch.header.agent + ", epoch " +
+                                  std::to_string(batch.header.epoch) + ", seq " +
+                                  std::to_string(batch.header.seq) + ") record " +
+                                  std::to_string(r);
+        if (rendered.code() == Errc::NotFound) {
+          return Status(Errc::FailedPrecondition,
+                        rendered.message() + " in the dictionary of tenant " + tenant.name +
+                            ", used by " + where +
+                            " (its text may still be on its way with an earlier batch); "
+                            "export stopped");
+        }
+        return Status(Errc::DataLoss, where + ": " + rendered.message());
+      }
       if (!record.no_newline) {
         buffer.push_back('\n');
+      }
+      ++stats.records;
+      ++stats.lines;
+      if (record.count > 1) {
+        // A deduped line stands for `count` identical lines, written in its place.
+        repeated.assign(buffer, line_start, buffer.size() - line_start);
+        for (std::uint64_t copy = 1; copy < record.count; ++copy) {
+          buffer.append(repeated);
+          ++stats.lines;
+          if (buffer.size() >= kExportChunkBytes) {
+            FL_RETURN_IF_ERROR(flush());
+          }
+        }
       }
       if (buffer.size() >= kExportChunkBytes) {
         FL_RETURN_IF_ERROR(flush());

@@ -38,13 +38,22 @@ struct ExportFilter {
 
 struct ExportStats {
   std::uint64_t batches = 0;
-  std::uint64_t records = 0;
+  std::uint64_t records = 0;           // records printed (a deduped record once)
+  std::uint64_t lines = 0;             // lines written (a deduped record `count` times)
   std::uint64_t bytes = 0;
+  std::uint64_t aggregates = 0;        // aggregate records, not printed
+  std::uint64_t aggregated_lines = 0;  // the lines those aggregates stand for
 };
 
 /// Writes the tenant's stored lines, byte for byte, in batch arrival order then record order:
-/// each record's bytes, then '\n' unless the record is marked no_newline. Decodes one batch at
-/// a time and hands `write` chunks of at most about 64 KiB, so memory stays bounded.
+/// each record's line, then '\n' unless the record is marked no_newline. Raw records are their
+/// bytes; templated records (batch v2) are rendered from the template text carried in their
+/// batch or else the tenant's dictionary; a deduped record is written `count` times in place;
+/// aggregate records are not lines: they are only counted in the stats. A template the
+/// dictionary does not have (yet: it may come with a batch still in flight) stops the export
+/// with FailedPrecondition naming the id, the batch and the record; nothing is skipped
+/// silently. Decodes one batch at a time and hands `write` chunks of at most about 64 KiB
+/// (plus one line), so memory stays bounded (the dictionary texts used are cached).
 Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name,
                                const ExportFilter& filter, const wire::Limits& limits,
                                const std::function<Status(std::string_view chunk)>& write);

@@ -244,6 +244,11 @@ Response AgentApi::handleIngest(const Request& request) {
   row.max_ts_ns = batch.max_ts_ns;
   row.received_at_ns = nowUnixNanos();
   row.sources.assign(batch.sources.begin(), batch.sources.end());
+  // Texts are verified against their ids by the decoder; they join the tenant's dictionary.
+  row.templates.reserve(batch.templates.size());
+  for (const wire::Template& tmpl : batch.templates) {
+    row.templates.push_back({tmpl.id, tmpl.text});
+  }
   row.payload = request.body;
   auto stored = store_.storeBatch(row);
   if (!stored) {
@@ -252,6 +257,9 @@ Response AgentApi::handleIngest(const Request& request) {
     }
     if (stored.code() == Errc::PermissionDenied) {
       return Response::error(403, "agent_mismatch", stored.status().message());
+    }
+    if (stored.code() == Errc::InvalidArgument) {
+      return Response::error(400, "bad_batch", stored.status().message());
     }
     return internal("store batch", stored.status());
   }

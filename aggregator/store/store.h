@@ -43,6 +43,12 @@ struct AgentIdentity {
   std::string tenant_name;
 };
 
+/// A template text a batch carried; `id` must be logtemplate::templateId(text).
+struct TemplateText {
+  std::uint64_t id = 0;
+  std::string_view text;
+};
+
 /// One accepted batch: the payload exactly as received plus the facts indexes need.
 struct NewBatch {
   std::string tenant_id;
@@ -55,6 +61,7 @@ struct NewBatch {
   std::int64_t max_ts_ns = 0;
   std::int64_t received_at_ns = 0;
   std::vector<std::string> sources;  // distinct source paths in the batch
+  std::vector<TemplateText> templates;  // texts it carried; views must outlive storeBatch
   std::string_view payload;          // compressed bytes as received; must outlive storeBatch
 };
 
@@ -123,10 +130,17 @@ class Store {
   virtual Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) = 0;
 
   /// Stores one batch unless (agent, epoch, seq) is already stored, and updates the agent's
-  /// last_seen and counters, in one transaction that is durable when this returns. The agent
-  /// must belong to `batch.tenant_id` (PermissionDenied otherwise). ResourceExhausted when
-  /// the write queue is full (nothing stored).
+  /// last_seen and counters, in one transaction that is durable when this returns. The
+  /// templates it carried join the tenant's dictionary in the same transaction (a known id
+  /// keeps its text). The agent must belong to `batch.tenant_id` (PermissionDenied otherwise).
+  /// InvalidArgument (nothing stored) when a template text does not match its id.
+  /// ResourceExhausted when the write queue is full (nothing stored).
   virtual Result<StoredBatch> storeBatch(const NewBatch& batch) = 0;
+
+  /// The text of a template in the tenant's dictionary; NotFound when that tenant has none
+  /// with this id (another tenant's templates are never visible).
+  virtual Result<std::string> findTemplate(std::string_view tenant_id,
+                                           std::uint64_t template_id) = 0;
 
   /// Calls `visit(payload)` for each stored batch of the tenant that may match `query`, in
   /// arrival (commit) order, one batch in memory at a time. Stops at the first non-ok status

@@ -13,7 +13,9 @@
 namespace faultline::wire {
 namespace {
 
-Status bad(const std::string& what) { return invalidArgument("bad batch: " + what); }
+Status bad(const std::string& what) {
+  return invalidArgument("bad batch: " + what);
+}
 
 Status decodeTemplates(MsgpackReader& in, DecodedBatch& batch, const Limits& limits) {
   std::uint32_t n = 0;
@@ -48,8 +50,8 @@ Status decodeTemplates(MsgpackReader& in, DecodedBatch& batch, const Limits& lim
       }
     }
     if (!has_id || !has_text || tmpl.text.size() > limits.max_string_bytes) {
-      return bad("template needs id and text (at most " +
-                 std::to_string(limits.max_string_bytes) + " bytes)");
+      return bad("template needs id and text (at most " + std::to_string(limits.max_string_bytes) +
+                 " bytes)");
     }
     // Content addressing: an id names exactly one text, so no sender can make another
     // sender's id render differently.
@@ -145,7 +147,9 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
       seen = true;
       return true;
     };
-    auto duplicate = [&]() { return bad(in.failed() ? in.error() : "duplicate key '" + std::string(key) + "'"); };
+    auto duplicate = [&]() {
+      return bad(in.failed() ? in.error() : "duplicate key '" + std::string(key) + "'");
+    };
     if (key == "v") {
       std::uint64_t v = 0;
       if (!once(seen_v) || !in.readUint(&v)) {
@@ -153,8 +157,7 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
       }
       if (v != kBatchVersion && v != kBatchVersionV1) {
         return bad("unsupported version " + std::to_string(v) + " (this build reads " +
-                   std::to_string(kBatchVersionV1) + " and " + std::to_string(kBatchVersion) +
-                   ")");
+                   std::to_string(kBatchVersionV1) + " and " + std::to_string(kBatchVersion) + ")");
       }
       batch->version = static_cast<std::uint32_t>(v);
     } else if (key == "agent") {
@@ -254,7 +257,8 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
       if (it == carried.end()) {
         continue;
       }
-      const std::size_t holes = countHoles(batch->templates[static_cast<std::size_t>(it->second)].text);
+      const std::size_t holes =
+          countHoles(batch->templates[static_cast<std::size_t>(it->second)].text);
       if (holes != batch->template_params[slot]) {
         return bad("template " + templateIdText(batch->template_ids[slot]) + " has " +
                    std::to_string(holes) + " holes but its records carry " +
@@ -267,8 +271,8 @@ Result<std::unique_ptr<DecodedBatch>> decodeOwned(std::unique_ptr<DecodedBatch> 
   for (std::size_t i = 0; i < batch->records.size(); ++i) {
     const Record& record = batch->records[i];
     if (record.source >= batch->sources.size()) {
-      return bad("record " + std::to_string(i) + " names source " +
-                 std::to_string(record.source) + " of " + std::to_string(batch->sources.size()));
+      return bad("record " + std::to_string(i) + " names source " + std::to_string(record.source) +
+                 " of " + std::to_string(batch->sources.size()));
     }
     const std::int64_t low = std::min(record.ts_ns, record.last_ts_ns);
     const std::int64_t high = std::max(record.ts_ns, record.last_ts_ns);
@@ -362,9 +366,8 @@ Result<std::string> zstdCompress(std::string_view data, int level) {
 Result<std::unique_ptr<DecodedBatch>> decodeBatchMsgpack(std::string_view msgpack,
                                                          const Limits& limits) {
   if (msgpack.size() > limits.max_decompressed_bytes) {
-    return Status(Errc::ResourceExhausted, "batch larger than " +
-                                               std::to_string(limits.max_decompressed_bytes) +
-                                               " bytes");
+    return Status(Errc::ResourceExhausted,
+                  "batch larger than " + std::to_string(limits.max_decompressed_bytes) + " bytes");
   }
   auto batch = std::make_unique<DecodedBatch>();
   // new char[] rather than make_unique<char[]>: no zero-fill of a buffer about to be overwritten.
@@ -377,9 +380,9 @@ Result<std::unique_ptr<DecodedBatch>> decodeBatchMsgpack(std::string_view msgpac
 Result<std::unique_ptr<DecodedBatch>> decodeBatch(std::string_view compressed,
                                                   const Limits& limits) {
   if (compressed.size() > limits.max_compressed_bytes) {
-    return Status(Errc::ResourceExhausted, "compressed batch larger than " +
-                                               std::to_string(limits.max_compressed_bytes) +
-                                               " bytes");
+    return Status(
+        Errc::ResourceExhausted,
+        "compressed batch larger than " + std::to_string(limits.max_compressed_bytes) + " bytes");
   }
   // Fast path: one complete frame that declares its size (the agent always pledges it) is
   // decompressed straight into the batch's storage, with one reused context per thread.
@@ -387,9 +390,9 @@ Result<std::unique_ptr<DecodedBatch>> decodeBatch(std::string_view compressed,
   if (compressed.size() >= 4) {
     std::memcpy(&magic, compressed.data(), 4);
   }
-  unsigned long long declared =
-      magic == ZSTD_MAGICNUMBER ? ZSTD_getFrameContentSize(compressed.data(), compressed.size())
-                                : ZSTD_CONTENTSIZE_ERROR;
+  unsigned long long declared = magic == ZSTD_MAGICNUMBER
+                                    ? ZSTD_getFrameContentSize(compressed.data(), compressed.size())
+                                    : ZSTD_CONTENTSIZE_ERROR;
   if (declared != ZSTD_CONTENTSIZE_ERROR && declared != ZSTD_CONTENTSIZE_UNKNOWN &&
       ZSTD_findFrameCompressedSize(compressed.data(), compressed.size()) == compressed.size()) {
     if (declared > limits.max_decompressed_bytes) {
@@ -398,15 +401,15 @@ Result<std::unique_ptr<DecodedBatch>> decodeBatch(std::string_view compressed,
                                                  std::to_string(limits.max_decompressed_bytes));
     }
     thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(),
-                                                                            ZSTD_freeDCtx);
+                                                                           ZSTD_freeDCtx);
     if (!dctx) {
       return internalError("ZSTD_createDCtx failed");
     }
     auto batch = std::make_unique<DecodedBatch>();
     const auto size = static_cast<std::size_t>(declared);
     batch->storage.reset(new char[size + 1]);
-    std::size_t n = ZSTD_decompressDCtx(dctx.get(), batch->storage.get(), size,
-                                        compressed.data(), compressed.size());
+    std::size_t n = ZSTD_decompressDCtx(dctx.get(), batch->storage.get(), size, compressed.data(),
+                                        compressed.size());
     if (ZSTD_isError(n)) {
       return bad(std::string("zstd: ") + ZSTD_getErrorName(n));
     }

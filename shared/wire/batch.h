@@ -64,10 +64,10 @@ struct Limits {
   std::size_t max_sources = 4096;
   std::size_t max_templates = 1u << 16;  // template slots and texts per batch, each
   std::size_t max_line_bytes = 1u << 20;
-  std::size_t max_string_bytes = 4096;       // agent id, source path, template text
-  std::size_t max_template_params = 1024;    // parameters of one template
-  std::size_t max_columns = 1u << 18;        // parameters of all template slots of a batch
-  std::size_t max_params = 1u << 22;         // parameters in one batch, all records
+  std::size_t max_string_bytes = 4096;          // agent id, source path, template text
+  std::size_t max_template_params = 1024;       // parameters of one template
+  std::size_t max_columns = 1u << 18;           // parameters of all template slots of a batch
+  std::size_t max_params = 1u << 22;            // parameters in one batch, all records
   std::uint64_t max_expanded_lines = 1u << 26;  // lines a batch stands for, duplicates counted
 };
 
@@ -93,14 +93,14 @@ enum class RecordKind : std::uint8_t {
 
 /// How a parameter travels; render it with renderParam().
 enum class ParamKind : std::uint8_t {
-  String,       // bytes: the text as is
-  Decimal,      // number: canonical unsigned decimal ("0", "42", no leading zero)
-  Negative,     // number: magnitude (>= 1) of "-<canonical decimal>"
-  ZeroPadded,   // number and width: a digit string with leading zeros ("007": 7, width 3)
-  HexLower,     // bytes: the hex digits as bytes (odd: the first nibble is omitted), [0-9a-f]
-  HexUpper,     // same, [0-9A-F]
-  UuidLower,    // bytes: 16 bytes of xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, lower case
-  UuidUpper,    // same, upper case
+  String,      // bytes: the text as is
+  Decimal,     // number: canonical unsigned decimal ("0", "42", no leading zero)
+  Negative,    // number: magnitude (>= 1) of "-<canonical decimal>"
+  ZeroPadded,  // number and width: a digit string with leading zeros ("007": 7, width 3)
+  HexLower,    // bytes: the hex digits as bytes (odd: the first nibble is omitted), [0-9a-f]
+  HexUpper,    // same, [0-9A-F]
+  UuidLower,   // bytes: 16 bytes of xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, lower case
+  UuidUpper,   // same, upper case
 };
 
 /// One decoded parameter. Views point into the owning DecodedBatch.
@@ -120,14 +120,14 @@ struct Record {
   /// agent's limit (the next record of the same source continues it), or a last line that
   /// never got its newline. Export writes '\n' only after records where this is false.
   bool no_newline = false;
-  std::uint32_t source = 0;     // index into DecodedBatch::sources
-  std::int64_t ts_ns = 0;       // read time (unix ns); the first occurrence of a deduped line;
-                                // the window start of an aggregate
-  std::int64_t event_ts_ns = 0; // parsed event time (unix ns); 0 when unknown
-  std::uint64_t count = 1;      // occurrences: > 1 for a deduped line, the folded lines of an
-                                // aggregate
-  std::int64_t last_ts_ns = 0;  // read time of the last occurrence; the window end of an aggregate
-  std::string_view line;        // Raw: the line's bytes without the terminating '\n'
+  std::uint32_t source = 0;      // index into DecodedBatch::sources
+  std::int64_t ts_ns = 0;        // read time (unix ns); the first occurrence of a deduped line;
+                                 // the window start of an aggregate
+  std::int64_t event_ts_ns = 0;  // parsed event time (unix ns); 0 when unknown
+  std::uint64_t count = 1;       // occurrences: > 1 for a deduped line, the folded lines of an
+                                 // aggregate
+  std::int64_t last_ts_ns = 0;   // read time of the last occurrence; the window end of an aggregate
+  std::string_view line;         // Raw: the line's bytes without the terminating '\n'
   std::uint32_t template_slot = 0;  // Templated/Aggregate: index into DecodedBatch::template_ids
   std::uint32_t first_param = 0;    // Templated: index into DecodedBatch::params
   std::uint32_t param_count = 0;
@@ -142,10 +142,10 @@ struct DecodedBatch {
   std::uint32_t version = 0;
   BatchHeader header;
   std::vector<std::string_view> sources;
-  std::vector<Template> templates;  // texts sent in this batch (verified against their ids)
-  std::vector<std::uint64_t> template_ids;      // v2: the templates records use, by slot
-  std::vector<std::uint32_t> template_params;   // v2: parameters per slot (holes of its text)
-  std::vector<std::int32_t> template_text;      // v2: by slot, index into templates or -1
+  std::vector<Template> templates;          // texts sent in this batch (verified against their ids)
+  std::vector<std::uint64_t> template_ids;  // v2: the templates records use, by slot
+  std::vector<std::uint32_t> template_params;  // v2: parameters per slot (holes of its text)
+  std::vector<std::int32_t> template_text;     // v2: by slot, index into templates or -1
   std::vector<Record> records;
   std::vector<Param> params;
   /// v1: sum of record line sizes. v2: the line bytes the records represent, as declared by
@@ -156,7 +156,12 @@ struct DecodedBatch {
 
   std::unique_ptr<char[]> storage;  // the decompressed msgpack
   std::size_t storage_size = 0;
-  std::vector<std::unique_ptr<char[]>> arena;  // parameter strings rebuilt while decoding
+  /// Parameter strings rebuilt while decoding (shaped values); views point into these too.
+  struct ArenaChunk {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+  };
+  std::vector<ArenaChunk> arena;
 };
 
 /// Decompresses (one complete zstd frame, bounded) and decodes a batch (v1 or v2).
@@ -291,8 +296,8 @@ class BatchBuilder {
     bool no_newline = false;
   };
 
-  std::uint32_t slotFor(std::uint64_t template_id, std::string_view template_text,
-                        bool send_text, std::size_t params);
+  std::uint32_t slotFor(std::uint64_t template_id, std::string_view template_text, bool send_text,
+                        std::size_t params);
   void encodeBody();
   std::string_view stream(std::size_t index) const;
   std::string encodePreamble(const BatchHeader& header) const;
@@ -301,8 +306,8 @@ class BatchBuilder {
   std::vector<RecordInfo> records_;
   std::vector<Slot> slots_;  // [0, slot_count_) in use; the rest keep their buffers for reuse
   std::size_t slot_count_ = 0;
-  std::size_t column_count_ = 0;  // parameters of all slots (the decoder bounds it)
-  std::size_t param_count_ = 0;   // parameters of all records (likewise)
+  std::size_t column_count_ = 0;                // parameters of all slots (the decoder bounds it)
+  std::size_t param_count_ = 0;                 // parameters of all records (likewise)
   std::vector<std::uint64_t> slot_index_keys_;  // open addressing: template id → slot
   std::vector<std::uint32_t> slot_index_values_;
   std::string raw_lengths_;

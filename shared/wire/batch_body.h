@@ -97,19 +97,19 @@ inline constexpr std::size_t kMaxShapeBytes = 256;
 
 /// Parameter tags and their operands (in the tags stream, after the tag).
 enum Tag : std::uint8_t {
-  kStr = 0,         // varint length; bytes in strs
-  kStrRef = 1,      // byte i < kStringMru: a recent string of the column
-  kDec = 2,         // nums: canonical unsigned decimal in mode 0 (kDec + mode: 2, 3, 4)
-  kZpad = 5,        // byte width 2..20; nums: a value with fewer digits than width, zero
-                    // padded, in mode 0 (kZpad + mode: 5, 6, 7)
-  kNeg = 8,         // nums: varint magnitude >= 1 ("-" + canonical decimal)
-  kHexLower = 9,    // varint digit count >= 1; bin: (count + 1) / 2 bytes, the first high
-                    // nibble 0 when the count is odd
+  kStr = 0,       // varint length; bytes in strs
+  kStrRef = 1,    // byte i < kStringMru: a recent string of the column
+  kDec = 2,       // nums: canonical unsigned decimal in mode 0 (kDec + mode: 2, 3, 4)
+  kZpad = 5,      // byte width 2..20; nums: a value with fewer digits than width, zero
+                  // padded, in mode 0 (kZpad + mode: 5, 6, 7)
+  kNeg = 8,       // nums: varint magnitude >= 1 ("-" + canonical decimal)
+  kHexLower = 9,  // varint digit count >= 1; bin: (count + 1) / 2 bytes, the first high
+                  // nibble 0 when the count is odd
   kHexUpper = 10,
   kUuidLower = 11,  // bin: 16 bytes
   kUuidUpper = 12,
-  kShapeNew = 13,   // varint shape length, modes byte; shape bytes in strs; runs in nums
-  kShapeRef = 14,   // byte i < kShapeMru (a recent shape of the column), modes byte; runs
+  kShapeNew = 13,  // varint shape length, modes byte; shape bytes in strs; runs in nums
+  kShapeRef = 14,  // byte i < kShapeMru (a recent shape of the column), modes byte; runs
 };
 
 /// Delta modes of numbers and digit runs.

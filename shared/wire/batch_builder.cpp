@@ -201,8 +201,8 @@ std::size_t BatchBuilder::addTemplated(const RecordMeta& meta, std::uint64_t tem
   }
   Slot& slot = slots_[index];
   for (std::size_t i = 0; i < params.size(); ++i) {
-    encoded_bytes_ += slot.columns[i].add(
-        params[i], i < body::kPositions ? &compressor_->positions[i] : nullptr);
+    encoded_bytes_ +=
+        slot.columns[i].add(params[i], i < body::kPositions ? &compressor_->positions[i] : nullptr);
   }
   RecordInfo record;
   record.read_ts = meta.read_ts_ns;
@@ -238,8 +238,7 @@ void BatchBuilder::addAggregate(std::uint32_t source, std::uint64_t template_id,
                                 std::uint8_t severity, std::uint64_t count,
                                 std::int64_t window_start_ns, std::int64_t window_end_ns) {
   assert(count >= 1 && "an aggregate folds at least one line");
-  std::uint32_t index =
-      slotFor(template_id, template_text, send_text, countHoles(template_text));
+  std::uint32_t index = slotFor(template_id, template_text, send_text, countHoles(template_text));
   if (index == kNoSlot) {
     // A text the decoder would refuse (too long, too many holes): reference the id alone.
     index = slotFor(template_id, {}, false, 0);

@@ -108,7 +108,8 @@ Status renderTemplatedLine(const DecodedBatch& batch, const Record& record,
   for (std::size_t hole = rest.find("<*>"); hole != std::string_view::npos;
        hole = rest.find("<*>")) {
     if (next == record.param_count) {
-      return invalidArgument("template " + templateIdText(batch.template_ids[record.template_slot]) +
+      return invalidArgument("template " +
+                             templateIdText(batch.template_ids[record.template_slot]) +
                              " has more holes than the record's " +
                              std::to_string(record.param_count) + " parameters");
     }
@@ -131,7 +132,8 @@ Status renderRecordLine(const DecodedBatch& batch, const Record& record,
     case RecordKind::Raw: out.append(record.line); return Status::ok();
     case RecordKind::Aggregate: return invalidArgument("an aggregate record is not a line");
     case RecordKind::Templated: {
-      FL_ASSIGN_OR_RETURN(std::string_view text, resolveTemplate(batch, record.template_slot, lookup));
+      FL_ASSIGN_OR_RETURN(std::string_view text,
+                          resolveTemplate(batch, record.template_slot, lookup));
       return renderTemplatedLine(batch, record, text, out);
     }
   }

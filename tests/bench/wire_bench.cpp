@@ -1,5 +1,5 @@
 // Wire format benchmark: batch v1 (raw lines) against v2 (templates + typed columns) on a log
-// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams]
+// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams] [--only-level1]
 //
 // Lines are cut into batches of about batch_raw_bytes of raw text, as the agent's collector
 // does. For v2 each line is templated by a STAND-IN tokenizer (not the real miner): split on
@@ -132,13 +132,13 @@ void standInParse(std::string_view line, Templated& out) {
     int h = digitsAt(line, at + 11, 2), mi = digitsAt(line, at + 14, 2);
     int s = digitsAt(line, at + 17, 2), ms = digitsAt(line, at + 20, 3);
     if (y >= 0 && mo >= 0 && d >= 0 && h >= 0 && mi >= 0 && s >= 0 && ms >= 0) {
-      out.event_ts_ns = ((daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms) *
-                        1'000'000;
+      out.event_ts_ns =
+          ((daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms) * 1'000'000;
     }
   }
   static const std::pair<std::string_view, std::uint8_t> kLevels[] = {
-      {"DEBUG", 2}, {"INFO", 3}, {"WARN", 5}, {"ERROR", 6}, {"debug", 2},
-      {"info", 3},  {"warn", 5}, {"error", 6}};
+      {"DEBUG", 2}, {"INFO", 3}, {"WARN", 5}, {"ERROR", 6},
+      {"debug", 2}, {"info", 3}, {"warn", 5}, {"error", 6}};
   std::string_view head = line.substr(0, 80);
   for (const auto& [word, severity] : kLevels) {
     if (head.find(word) != std::string_view::npos) {
@@ -154,7 +154,9 @@ struct Totals {
 };
 
 void printRow(const char* name, const Totals& t, std::uint64_t raw_bytes, std::uint64_t lines) {
-  auto pct = [&](std::uint64_t bytes) { return 100.0 * static_cast<double>(bytes) / static_cast<double>(raw_bytes); };
+  auto pct = [&](std::uint64_t bytes) {
+    return 100.0 * static_cast<double>(bytes) / static_cast<double>(raw_bytes);
+  };
   auto per = [&](std::int64_t ns) { return static_cast<double>(ns) / static_cast<double>(lines); };
   std::printf("| %-38s | %12llu | %6.2f%% | %12llu | %6.2f%% | %7.1f | %7.1f | %7.1f | %7.1f |\n",
               name, static_cast<unsigned long long>(t.wire_l1), pct(t.wire_l1),
@@ -167,15 +169,19 @@ void printRow(const char* name, const Totals& t, std::uint64_t raw_bytes, std::u
 int main(int argc, char** argv) {
   std::vector<std::string> args;
   bool show_streams = false;
+  bool only_level1 = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--streams") == 0) {
       show_streams = true;
+    } else if (std::strcmp(argv[i], "--only-level1") == 0) {
+      only_level1 = true;  // for instruction counts per level (valgrind --tool=callgrind)
     } else {
       args.emplace_back(argv[i]);
     }
   }
   if (args.empty()) {
-    std::cerr << "usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines] [--streams]\n";
+    std::cerr << "usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines] [--streams] "
+                 "[--only-level1]\n";
     return 2;
   }
   const std::size_t batch_bytes = args.size() > 1 ? std::stoull(args[1]) : 1u << 20;
@@ -217,7 +223,8 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> stream_packed(wire::body::kStreamCount, 0);
   std::string rendered;
   std::unordered_map<std::uint64_t, std::string> dictionary;
-  const wire::TemplateLookup lookup = [&dictionary](std::uint64_t id) -> std::optional<std::string_view> {
+  const wire::TemplateLookup lookup =
+      [&dictionary](std::uint64_t id) -> std::optional<std::string_view> {
     auto it = dictionary.find(id);
     if (it == dictionary.end()) {
       return std::nullopt;
@@ -258,7 +265,7 @@ int main(int argc, char** argv) {
     std::int64_t t_enc = cpuNanos();
     auto s1 = v1.seal(header, 1);
     std::int64_t t_s1 = cpuNanos();
-    auto s3 = v1.seal(header, 3);
+    auto s3 = only_level1 ? s1 : v1.seal(header, 3);
     std::int64_t t_s3 = cpuNanos();
     if (!s1 || !s3) {
       std::cerr << "v1 seal failed\n";
@@ -293,8 +300,7 @@ int main(int argc, char** argv) {
     offset = 0;
     for (std::size_t i = begin; i < end; ++i) {
       const Templated& tl = batch_lines[i - begin];
-      wire::RecordMeta meta{src2, readTs(offset), lines[i].no_newline, tl.severity,
-                            tl.event_ts_ns};
+      wire::RecordMeta meta{src2, readTs(offset), lines[i].no_newline, tl.severity, tl.event_ts_ns};
       offset += lines[i].text.size() + 1;
       if (tl.raw) {
         v2.addRecord(meta, lines[i].text);
@@ -306,7 +312,7 @@ int main(int argc, char** argv) {
     t_enc = cpuNanos();
     s1 = v2.seal(header, 1);
     t_s1 = cpuNanos();
-    s3 = v2.seal(header, 3);
+    s3 = only_level1 ? s1 : v2.seal(header, 3);
     t_s3 = cpuNanos();
     if (!s1 || !s3) {
       std::cerr << "v2 seal failed\n";
@@ -340,11 +346,11 @@ int main(int argc, char** argv) {
         }
       }
       t2.decode_ns += cpuNanos() - d0;
-      std::string_view expected(lines[begin].text.data(),
-                                static_cast<std::size_t>(lines[end - 1].text.data() +
-                                                         lines[end - 1].text.size() -
-                                                         lines[begin].text.data()) +
-                                    (lines[end - 1].no_newline ? 0 : 1));
+      std::string_view expected(
+          lines[begin].text.data(),
+          static_cast<std::size_t>(lines[end - 1].text.data() + lines[end - 1].text.size() -
+                                   lines[begin].text.data()) +
+              (lines[end - 1].no_newline ? 0 : 1));
       if (rendered != expected) {
         std::cerr << "v2 batch " << seq << " does not render back to its input\n";
         return 1;
@@ -394,20 +400,25 @@ int main(int argc, char** argv) {
   std::printf("wire_bench: %s: %zu lines, %llu bytes, %llu batches of ~%zu raw bytes\n",
               args[0].c_str(), lines.size(), static_cast<unsigned long long>(raw_bytes),
               static_cast<unsigned long long>(batches), batch_bytes);
-  std::printf("v2 templating: STAND-IN tokenizer (not the real miner): %llu of %zu lines templated, "
-              "%zu distinct templates, %.2f params per templated line\n",
-              static_cast<unsigned long long>(templated_lines), lines.size(), templater.templates(),
-              templated_lines ? static_cast<double>(params) / static_cast<double>(templated_lines) : 0.0);
-  std::printf("\n| format                                 |  wire (zstd1) | %% raw   |  wire (zstd3) | %% raw   | enc ns/l | seal1 ns/l | seal3 ns/l | dec+render ns/l |\n");
+  std::printf(
+      "v2 templating: STAND-IN tokenizer (not the real miner): %llu of %zu lines templated, "
+      "%zu distinct templates, %.2f params per templated line\n",
+      static_cast<unsigned long long>(templated_lines), lines.size(), templater.templates(),
+      templated_lines ? static_cast<double>(params) / static_cast<double>(templated_lines) : 0.0);
+  std::printf(
+      "\n| format                                 |  wire (zstd1) | %% raw   |  wire (zstd3) | %% "
+      "raw   | enc ns/l | seal1 ns/l | seal3 ns/l | dec+render ns/l |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   printRow("v1 (raw lines, msgpack)", t1, raw_bytes, lines.size());
   printRow("v2 (stand-in templates, typed columns)", t2, raw_bytes, lines.size());
   if (show_streams) {
-    static const char* kNames[] = {"slots", "kinds", "flags", "sources", "times", "events", "counts",
-                                   "rawlen", "raw", "tags", "nums", "bin", "strs"};
+    static const char* kNames[] = {"slots",  "kinds",  "flags",  "sources", "times",
+                                   "events", "counts", "rawlen", "raw",     "tags",
+                                   "nums",   "bin",    "strs"};
     std::printf("\nv2 body streams (bytes, and each alone at zstd 1):\n");
     for (std::size_t i = 0; i < stream_bytes.size(); ++i) {
-      std::printf("  %-8s %12llu %12llu\n", kNames[i], static_cast<unsigned long long>(stream_bytes[i]),
+      std::printf("  %-8s %12llu %12llu\n", kNames[i],
+                  static_cast<unsigned long long>(stream_bytes[i]),
                   static_cast<unsigned long long>(stream_packed[i]));
     }
   }

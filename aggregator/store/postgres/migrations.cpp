@@ -160,6 +160,22 @@ Status migrateLocked(Connection& connection, const std::string& where) {
 
 }  // namespace
 
+// Batch v2 templates: texts arrive once per agent stream, kept per tenant, keyed by their
+// content address (the signed reinterpretation of the unsigned 64-bit id).
+constexpr const char* kV2Templates = R"sql(
+CREATE TABLE logs_templates (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  template_id bigint NOT NULL,
+  text bytea NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, template_id)
+);
+ALTER TABLE logs_templates ENABLE ROW LEVEL SECURITY;
+ALTER TABLE logs_templates FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON logs_templates
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 constexpr const char* kV3Heartbeats = R"sql(
 ALTER TABLE agents_agents ADD COLUMN last_heartbeat bigint;
 ALTER TABLE agents_agents ADD COLUMN heartbeat_json text;
@@ -169,6 +185,7 @@ const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
        kV1Initial},
+      {2, "template dictionary per tenant (batch v2)", kV2Templates},
       {3, "agent heartbeats", kV3Heartbeats},
   };
   return kMigrations;

@@ -1,5 +1,10 @@
 #include "aggregator/store/postgres/postgres_store.h"
 
+#include <optional>
+
+#include "shared/logtemplate/miner.h"
+#include "shared/wire/batch.h"
+
 #include <fnmatch.h>
 
 #include "aggregator/store/postgres/migrations.h"
@@ -79,6 +84,15 @@ constexpr Statement kStoreBatch{
     "    records = records + $5 * (SELECT count(*) FROM inserted)"
     "  WHERE id = $2 AND tenant_id = $1 RETURNING 1"
     ") SELECT (SELECT count(*) FROM agent), (SELECT id FROM inserted)"};
+// Template texts join the tenant's dictionary in the batch's transaction; a known id keeps its
+// text (ids are content addresses, verified before the write).
+constexpr Statement kInsertTemplate{
+    "fl_insert_template",
+    "INSERT INTO logs_templates(tenant_id, template_id, text, created_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"};
+constexpr Statement kFindTemplate{
+    "fl_find_template",
+    "SELECT text FROM logs_templates WHERE tenant_id = $1 AND template_id = $2"};
 // A separate statement, so that it sees a conflicting row another transaction committed after
 // kStoreBatch's snapshot was taken.
 constexpr Statement kFindBatch{
@@ -385,6 +399,13 @@ Result<AgentIdentity> PostgresStore::findAgentBySecretHash(std::string_view secr
 }
 
 Result<StoredBatch> PostgresStore::storeBatch(const NewBatch& batch) {
+  // Checked before queueing: a text that is not its id's would poison the dictionary.
+  for (const TemplateText& tmpl : batch.templates) {
+    if (logtemplate::templateId(tmpl.text) != tmpl.id) {
+      return invalidArgument("template " + wire::templateIdText(tmpl.id) +
+                             ": text does not match its id");
+    }
+  }
   StoredBatch stored;
   Status status = writer_->run(batchOrderKey(batch), [&](Connection& connection) -> Status {
     stored = StoredBatch{};
@@ -406,6 +427,14 @@ Result<StoredBatch> PostgresStore::storeBatch(const NewBatch& batch) {
       return Status(Errc::PermissionDenied,
                     "agent " + batch.agent_id + " does not belong to this tenant");
     }
+    for (const TemplateText& tmpl : batch.templates) {
+      Params text_params;
+      text_params.text(batch.tenant_id)
+          .int64(asSigned(tmpl.id))
+          .bytea(tmpl.text)
+          .int64(batch.received_at_ns);
+      FL_RETURN_IF_ERROR(connection.exec(kInsertTemplate, text_params).status());
+    }
     if (!result.isNull(0, 1)) {
       stored.record_count = batch.record_count;
       return Status::ok();
@@ -426,6 +455,27 @@ Result<StoredBatch> PostgresStore::storeBatch(const NewBatch& batch) {
   });
   FL_RETURN_IF_ERROR(status);
   return stored;
+}
+
+Result<std::string> PostgresStore::findTemplate(std::string_view tenant_id,
+                                                std::uint64_t template_id) {
+  std::optional<std::string> text;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    text.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).int64(asSigned(template_id));
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kFindTemplate, params));
+    if (result.rows() == 1) {
+      text = std::string(result.bytes(0, 0));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!text) {
+    return notFound("no template " + wire::templateIdText(template_id) + " in this tenant");
+  }
+  return *text;
 }
 
 Status PostgresStore::forEachBatch(std::string_view tenant_id, const BatchQuery& query,

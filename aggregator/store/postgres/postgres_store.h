@@ -47,6 +47,8 @@ class PostgresStore final : public Store {
                       const std::function<Status(std::string_view payload)>& visit) override;
   Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
+  Result<std::string> findTemplate(std::string_view tenant_id,
+                                   std::uint64_t template_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

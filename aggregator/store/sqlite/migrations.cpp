@@ -69,6 +69,19 @@ CREATE TABLE logs_batch_sources (
 ) WITHOUT ROWID;
 )sql";
 
+// Batch v2 records reference templates by id; the texts arrive once per agent stream, so the
+// aggregator keeps them per tenant. Ids are content addresses (verified against the text on
+// the way in), stored as the signed 64-bit reinterpretation of the unsigned id.
+constexpr std::string_view kV2Templates = R"sql(
+CREATE TABLE logs_templates (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  template_id INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, template_id)
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kV3Heartbeats = R"sql(
 ALTER TABLE agents_agents ADD COLUMN last_heartbeat INTEGER;
 ALTER TABLE agents_agents ADD COLUMN heartbeat_json TEXT;
@@ -79,6 +92,7 @@ ALTER TABLE agents_agents ADD COLUMN heartbeat_json TEXT;
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches", kV1Initial},
+      {2, "template dictionary per tenant (batch v2)", kV2Templates},
       {3, "agent heartbeats", kV3Heartbeats},
   };
   return kMigrations;

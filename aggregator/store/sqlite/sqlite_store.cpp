@@ -3,7 +3,9 @@
 #include <fnmatch.h>
 
 #include "aggregator/store/sqlite/migrations.h"
+#include "shared/logtemplate/miner.h"
 #include "shared/util/crypto.h"
+#include "shared/wire/batch.h"
 
 namespace faultline::aggregator::store::sqlite {
 namespace {
@@ -35,6 +37,9 @@ constexpr std::string_view kInsertBatch =
     "min_ts, max_ts, received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr std::string_view kInsertSource =
     "INSERT OR IGNORE INTO logs_batch_sources(batch_id, tenant_id, source) VALUES (?1, ?2, ?3)";
+constexpr std::string_view kInsertTemplate =
+    "INSERT OR IGNORE INTO logs_templates(tenant_id, template_id, text, created_at) "
+    "VALUES (?1, ?2, ?3, ?4)";
 
 // Reader-side statements (one set per read connection).
 constexpr std::string_view kPing = "SELECT COUNT(*) FROM schema_migrations";
@@ -64,6 +69,8 @@ constexpr std::string_view kTenantBatches =
     " ORDER BY f.first_id, b.seq";
 constexpr std::string_view kBatchPayload =
     "SELECT payload FROM logs_batches WHERE id = ?1 AND tenant_id = ?2";
+constexpr std::string_view kTemplateText =
+    "SELECT text FROM logs_templates WHERE tenant_id = ?1 AND template_id = ?2";
 
 void fnmatchSql(sqlite3_context* context, int argc, sqlite3_value** argv) noexcept {
   if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL ||
@@ -97,6 +104,7 @@ struct SqliteStore::WriteStatements {
   Stmt insert_batch;
   Stmt insert_source;
   Stmt record_heartbeat;
+  Stmt insert_template;
 };
 
 struct SqliteStore::Reader {
@@ -107,6 +115,7 @@ struct SqliteStore::Reader {
   Stmt list_agents;
   Stmt tenant_batches;
   Stmt batch_payload;
+  Stmt template_text;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -151,6 +160,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->insert_batch, Stmt::prepare(db, kInsertBatch));
   FL_ASSIGN_OR_RETURN(stmts->insert_source, Stmt::prepare(db, kInsertSource));
   FL_ASSIGN_OR_RETURN(stmts->record_heartbeat, Stmt::prepare(db, kRecordHeartbeat));
+  FL_ASSIGN_OR_RETURN(stmts->insert_template, Stmt::prepare(db, kInsertTemplate));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -184,6 +194,7 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
   FL_ASSIGN_OR_RETURN(reader->list_agents, Stmt::prepare(db, kListAgents));
   FL_ASSIGN_OR_RETURN(reader->tenant_batches, Stmt::prepare(db, kTenantBatches));
   FL_ASSIGN_OR_RETURN(reader->batch_payload, Stmt::prepare(db, kBatchPayload));
+  FL_ASSIGN_OR_RETURN(reader->template_text, Stmt::prepare(db, kTemplateText));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -308,6 +319,13 @@ Result<AgentIdentity> SqliteStore::findAgentBySecretHash(std::string_view secret
 }
 
 Result<StoredBatch> SqliteStore::storeBatch(const NewBatch& batch) {
+  // Checked before queueing: a text that is not its id's would poison the dictionary.
+  for (const TemplateText& tmpl : batch.templates) {
+    if (logtemplate::templateId(tmpl.text) != tmpl.id) {
+      return invalidArgument("template " + wire::templateIdText(tmpl.id) +
+                             ": text does not match its id");
+    }
+  }
   StoredBatch stored;
   Status status = writer_->run([&]() -> Status {
     const std::int64_t epoch = asSigned(batch.epoch);
@@ -359,6 +377,14 @@ Result<StoredBatch> SqliteStore::storeBatch(const NewBatch& batch) {
       use->bind(1, batch_id).bind(2, batch.tenant_id).bind(3, source);
       FL_RETURN_IF_ERROR(use->run());
     }
+    for (const TemplateText& tmpl : batch.templates) {
+      StmtUse use(write_->insert_template);
+      use->bind(1, batch.tenant_id)
+          .bind(2, asSigned(tmpl.id))
+          .bind(3, tmpl.text)
+          .bind(4, batch.received_at_ns);
+      FL_RETURN_IF_ERROR(use->run());
+    }
     stored.record_count = batch.record_count;
     return Status::ok();
   });
@@ -395,6 +421,18 @@ Status SqliteStore::forEachBatch(std::string_view tenant_id, const BatchQuery& q
     }
   }
   return Status::ok();
+}
+
+Result<std::string> SqliteStore::findTemplate(std::string_view tenant_id,
+                                              std::uint64_t template_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->template_text);
+  use->bind(1, tenant_id).bind(2, asSigned(template_id));
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no template " + wire::templateIdText(template_id) + " in this tenant");
+  }
+  return std::string(use->columnText(0));
 }
 
 Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenant_id) {

@@ -38,6 +38,7 @@ class SqliteStore final : public Store {
   Result<AgentIdentity> enrollAgent(const NewAgent& agent) override;
   Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) override;
   Result<StoredBatch> storeBatch(const NewBatch& batch) override;
+  Result<std::string> findTemplate(std::string_view tenant_id, std::uint64_t template_id) override;
   Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
                       const std::function<Status(std::string_view payload)>& visit) override;
   Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;

@@ -8,11 +8,12 @@
 
 #include "shared/config/option_table.h"
 #include "shared/wire/batch.h"
+#include "tests/fuzz/batch_decode_fuzz_driver.h"
 
 namespace {
-std::vector<std::string> inputsFor(const std::string& target) {
+std::vector<std::string> inputsFor(const std::string& target, const char* root = FAULTLINE_FUZZ_REGRESSIONS) {
   std::vector<std::string> out;
-  std::filesystem::path dir = std::filesystem::path(FAULTLINE_FUZZ_REGRESSIONS) / target;
+  std::filesystem::path dir = std::filesystem::path(root) / target;
   if (!std::filesystem::exists(dir)) {
     return out;
   }
@@ -26,11 +27,15 @@ std::vector<std::string> inputsFor(const std::string& target) {
 }
 }  // namespace
 
-TEST_CASE("fuzz regressions: batch decoder") {
-  for (const std::string& input : inputsFor("batch_decode")) {
-    (void)faultline::wire::decodeBatch(input);
-    (void)faultline::wire::decodeBatchMsgpack(input);
+TEST_CASE("fuzz regressions and seeds: batch decoder and render") {
+  std::size_t decoded = 0;
+  for (const char* root : {FAULTLINE_FUZZ_REGRESSIONS, FAULTLINE_FUZZ_CORPUS}) {
+    for (const std::string& input : inputsFor("batch_decode", root)) {
+      faultline::wire::fuzz::exerciseBatchDecoder(input);
+      decoded += faultline::wire::decodeBatch(input).isOk() ? 1 : 0;
+    }
   }
+  CHECK(decoded >= 4);  // the seeds include valid v1 and v2 batches
 }
 
 TEST_CASE("fuzz regressions: config loader") {

@@ -4,11 +4,15 @@
 
 #include <string>
 
+#include "shared/wire/batch_v1_builder.h"
+
 using namespace faultline;
 using namespace faultline::wire;
 
 namespace {
-BatchHeader header(std::uint64_t seq) { return {"agt_test", 3, seq, 1'700'000'000'000'000'000}; }
+BatchHeader header(std::uint64_t seq) {
+  return {"agt_test", 3, seq, 1'700'000'000'000'000'000};
+}
 }  // namespace
 
 TEST_CASE("batch round-trips lines byte for byte, including non-UTF-8 and empty lines") {
@@ -113,9 +117,9 @@ TEST_CASE("strict decoding: unknown keys, bad versions and bad source indexes") 
   std::string unknown = "\x81\xa2zz\x01";
   CHECK_FALSE(decodeBatchMsgpack(unknown).isOk());
 
-  // {"v": 2, ...} is refused with a version message.
-  std::string v2 = "\x81\xa1v\x02";
-  auto refused = decodeBatchMsgpack(v2);
+  // {"v": 3, ...} is refused with a version message.
+  std::string v3 = "\x81\xa1v\x03";
+  auto refused = decodeBatchMsgpack(v3);
   CHECK_FALSE(refused.isOk());
   CHECK(refused.status().message().find("version") != std::string::npos);
 
@@ -159,8 +163,9 @@ TEST_CASE("repeated source and time are omitted on the wire and restored when de
   CHECK(records[4].ts_ns == 900);
   CHECK(records[4].line == "five");
 
-  // A record repeating both values costs 1 (map) + 2 ("l") + 2 (bin8 header) bytes + the line.
-  BatchBuilder one;
+  // In v1, a record repeating both values costs 1 (map) + 2 ("l") + 2 (bin8 header) bytes + the
+  // line.
+  V1BatchBuilder one;
   one.addRecord(one.sourceIndex("x"), 7, "first");
   std::size_t before = one.encodedBytes();
   one.addRecord(0, 7, "0123456789");
@@ -169,8 +174,12 @@ TEST_CASE("repeated source and time are omitted on the wire and restored when de
 
 TEST_CASE("the first record must carry its time") {
   // {"v":1,"agent":"a","epoch":1,"seq":1,"sources":["s"],"records":[{"l":"x"}]}
-  std::string msg = "\x86\xa1v\x01\xa5" "agent\xa1" "a\xa5" "epoch\x01\xa3seq\x01\xa7sources\x91\xa1s"
-                    "\xa7records\x91\x81\xa1l\xc4\x01x";
+  std::string msg =
+      "\x86\xa1v\x01\xa5"
+      "agent\xa1"
+      "a\xa5"
+      "epoch\x01\xa3seq\x01\xa7sources\x91\xa1s"
+      "\xa7records\x91\x81\xa1l\xc4\x01x";
   auto decoded = decodeBatchMsgpack(msg);
   CHECK_FALSE(decoded.isOk());
   CHECK(decoded.status().message().find("needs l and t") != std::string::npos);
