@@ -89,8 +89,7 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
   // Texts the batches do not carry come from the tenant's dictionary, once per id.
   std::unordered_map<std::uint64_t, std::string> dictionary;
   Status lookup_error;
-  const wire::TemplateLookup lookup =
-      [&](std::uint64_t id) -> std::optional<std::string_view> {
+  const wire::TemplateLookup lookup = [&](std::uint64_t id) -> std::optional<std::string_view> {
     auto it = dictionary.find(id);
     if (it == dictionary.end()) {
       auto found = store.findTemplate(tenant.id, id);
@@ -135,10 +134,9 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
       Status rendered = wire::renderRecordLine(batch, record, lookup, buffer);
       if (!rendered.isOk()) {
         FL_RETURN_IF_ERROR(lookup_error);
-        const std::string where = "batch (agent " + batch.header.agent + ", epoch " +
-                                  std::to_string(batch.header.epoch) + ", seq " +
-                                  std::to_string(batch.header.seq) + ") record " +
-                                  std::to_string(r);
+        const std::string where =
+            "batch (agent " + batch.header.agent + ", epoch " + std::to_string(batch.header.epoch) +
+            ", seq " + std::to_string(batch.header.seq) + ") record " + std::to_string(r);
         if (rendered.code() == Errc::NotFound) {
           return Status(Errc::FailedPrecondition,
                         rendered.message() + " in the dictionary of tenant " + tenant.name +

@@ -38,8 +38,8 @@ struct ExportFilter {
 
 struct ExportStats {
   std::uint64_t batches = 0;
-  std::uint64_t records = 0;           // records printed (a deduped record once)
-  std::uint64_t lines = 0;             // lines written (a deduped record `count` times)
+  std::uint64_t records = 0;  // records printed (a deduped record once)
+  std::uint64_t lines = 0;    // lines written (a deduped record `count` times)
   std::uint64_t bytes = 0;
   std::uint64_t aggregates = 0;        // aggregate records, not printed
   std::uint64_t aggregated_lines = 0;  // the lines those aggregates stand for

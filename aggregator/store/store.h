@@ -60,9 +60,9 @@ struct NewBatch {
   std::int64_t min_ts_ns = 0;
   std::int64_t max_ts_ns = 0;
   std::int64_t received_at_ns = 0;
-  std::vector<std::string> sources;  // distinct source paths in the batch
+  std::vector<std::string> sources;     // distinct source paths in the batch
   std::vector<TemplateText> templates;  // texts it carried; views must outlive storeBatch
-  std::string_view payload;          // compressed bytes as received; must outlive storeBatch
+  std::string_view payload;             // compressed bytes as received; must outlive storeBatch
 };
 
 struct StoredBatch {

@@ -13,16 +13,16 @@
 // per stream); records reference templates by id, and the aggregator resolves ids it has not
 // been sent in this batch from its per-tenant dictionary. A text is accepted only when
 // id == logtemplate::templateId(text): ids are content addresses, so no agent can poison the
-// text another agent's id stands for. The body is column-major binary, designed so that zstd at
-// a fast level sees long runs of similar bytes; batch_body.h specifies it. In short: per-record
-// streams (kind and template slot, flags with severity, source changes, read-time deltas,
-// event-time deltas, dedupe counts), raw lines in their own stream, and template parameters
-// one column per (template, position), typed: canonical decimals as varints (delta-coded per
-// column when that is smaller), zero-padded digit strings with their width, lower- or
-// upper-case hex runs and UUIDs as raw bytes, anything else as a string (or "same as the
-// previous value in this column"). Typing is lossless by construction: a parameter is typed
-// only when its typed form renders back to exactly the same bytes ("+5", "0x1f", "aBc" stay
-// strings).
+// text another agent's id stands for. The body is binary; batch_body.h specifies it. In short:
+// per-record streams (kind and template slot, flags with severity, source changes, read-time
+// deltas, event-time deltas, dedupe counts), raw lines in their own stream, and template
+// parameters column-major, one column per (template, position), so that zstd at a fast level
+// sees similar values side by side. Parameters are typed: canonical decimals as varints (plain
+// or delta-coded against the column or the line position), zero-padded digit strings with
+// their width, lower- or upper-case hex runs and UUIDs as raw bytes, repeats of a column's
+// recent strings as an index, strings with digit runs as a shape plus numbers, anything else
+// as bytes. Typing is lossless by construction: a parameter is typed only when its typed form
+// renders back to exactly the same bytes ("+5", "0x1f", "aBc" stay strings).
 //
 // Version 1 (still decoded: spool entries of older agents must ingest):
 //
@@ -93,7 +93,7 @@ enum class RecordKind : std::uint8_t {
 
 /// How a parameter travels; render it with renderParam().
 enum class ParamKind : std::uint8_t {
-  String,      // bytes: the text as is
+  String,      // bytes: the text as is (also what repeats and shaped strings decode to)
   Decimal,     // number: canonical unsigned decimal ("0", "42", no leading zero)
   Negative,    // number: magnitude (>= 1) of "-<canonical decimal>"
   ZeroPadded,  // number and width: a digit string with leading zeros ("007": 7, width 3)

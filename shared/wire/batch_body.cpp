@@ -47,8 +47,12 @@ bool isDigit(char c) {
 /// Value of an all-digit string of at most 20 digits; false on uint64 overflow.
 bool parseDigits(std::string_view digits, std::uint64_t* out) {
   std::uint64_t value = 0;
-  for (char c : digits) {
-    const auto d = static_cast<std::uint64_t>(c - '0');
+  const std::size_t safe = digits.size() < 19 ? digits.size() : 19;  // 19 digits always fit
+  for (std::size_t i = 0; i < safe; ++i) {
+    value = value * 10 + static_cast<std::uint64_t>(digits[i] - '0');
+  }
+  for (std::size_t i = safe; i < digits.size(); ++i) {
+    const auto d = static_cast<std::uint64_t>(digits[i] - '0');
     if (value > (UINT64_MAX - d) / 10) {
       return false;
     }
@@ -98,8 +102,10 @@ std::uint32_t quickHash(std::string_view s) {
   if (s.size() >= 8) {
     std::memcpy(&a, s.data(), 8);
     std::memcpy(&b, s.data() + s.size() - 8, 8);
-  } else if (!s.empty()) {
-    std::memcpy(&a, s.data(), s.size());
+  } else {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      a = (a << 8) | static_cast<std::uint8_t>(s[i]);
+    }
   }
   std::uint64_t h = (a ^ (s.size() * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
   h ^= (b + (h >> 29)) * 0x94D049BB133111EBull;
@@ -143,8 +149,7 @@ Mode ColumnEncoder::Adaptive::put(std::uint64_t value, std::uint64_t* position_p
   if (position_prev != nullptr) {
     // Compared after the others have counted this value: ties (and near ties) go to the
     // position, whose context is shared by all templates (measured: 1.5% smaller wire).
-    const std::uint64_t position_delta =
-        zigzag(static_cast<std::int64_t>(value - *position_prev));
+    const std::uint64_t position_delta = zigzag(static_cast<std::int64_t>(value - *position_prev));
     if (cost[kPositionDelta] < cost[mode]) {
       mode = kPositionDelta;
       written = position_delta;

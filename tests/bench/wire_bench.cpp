@@ -1,5 +1,6 @@
 // Wire format benchmark: batch v1 (raw lines) against v2 (templates + typed columns) on a log
-// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams] [--only-level1]
+// file. Usage: wire_bench FILE [batch_raw_bytes=1048576] [max_lines=all] [--streams]
+// [--only-level1]
 //
 // Lines are cut into batches of about batch_raw_bytes of raw text, as the agent's collector
 // does. For v2 each line is templated by a STAND-IN tokenizer (not the real miner): split on

@@ -11,7 +11,8 @@
 #include "tests/fuzz/batch_decode_fuzz_driver.h"
 
 namespace {
-std::vector<std::string> inputsFor(const std::string& target, const char* root = FAULTLINE_FUZZ_REGRESSIONS) {
+std::vector<std::string> inputsFor(const std::string& target,
+                                   const char* root = FAULTLINE_FUZZ_REGRESSIONS) {
   std::vector<std::string> out;
   std::filesystem::path dir = std::filesystem::path(root) / target;
   if (!std::filesystem::exists(dir)) {

@@ -72,8 +72,7 @@ TEST_CASE("export: v2 lines come back byte for byte, texts sent in earlier batch
   builder.addTemplated({src, 100, false, 3, 0}, templateId(kLogin), kLogin, true,
                        {"alice", "10.0.0.1"});
   builder.addRecord({src, 101, false, 0, 0}, std::string("raw \x01\xfe line", 11));
-  builder.addTemplated({src, 102, false, 6, 0}, templateId(kCheck), kCheck, true,
-                       {"db", "0042"});
+  builder.addTemplated({src, 102, false, 6, 0}, templateId(kCheck), kCheck, true, {"db", "0042"});
   expected += "user alice logged in from 10.0.0.1\n" + std::string("raw \x01\xfe line", 11) +
               "\nhealth check db took 0042ms\n";
   REQUIRE(f.send(agent, seal(builder, agent, 1)).status == 200);
@@ -164,7 +163,8 @@ TEST_CASE("export: a template the dictionary does not have stops it, naming id, 
   CHECK(message.find(agent.agent_id) != std::string::npos);
 
   // Once the text arrives (here in a later batch of the stream), the same export succeeds.
-  builder.addTemplated({builder.sourceIndex("/s"), 3, false, 0, 0}, templateId(kLogin), kLogin, true, {"c", "d"});
+  builder.addTemplated({builder.sourceIndex("/s"), 3, false, 0, 0}, templateId(kLogin), kLogin,
+                       true, {"c", "d"});
   REQUIRE(f.send(agent, seal(builder, agent, 8)).status == 200);
   stats = f.exportTo("acme", out);
   REQUIRE_MESSAGE(stats.isOk(), stats.status().toString());
