@@ -1,6 +1,8 @@
 #include "shared/logtemplate/miner.h"
 
 #include <algorithm>
+#include <array>
+#include <string_view>
 #include <cstring>
 #include <unordered_map>
 #include <utility>
@@ -8,14 +10,43 @@
 #include "shared/logtemplate/tokenizer.h"
 
 namespace faultline::logtemplate {
-double kDominantShare = 0.9;  // TUNING
 namespace {
 
 constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+
+constexpr std::array<bool, 256> makeHexDigits() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<std::size_t>(c)] =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  }
+  return t;
+}
+constexpr std::array<bool, 256> kHexDigit = makeHexDigits();
+
+constexpr std::array<std::uint8_t, 256> makeKeep() {
+  std::array<std::uint8_t, 256> t{};
+  for (std::size_t c = 0; c < 256; ++c) {
+    t[c] = kHexDigit[c] ? 0 : 1;
+  }
+  return t;
+}
+constexpr std::array<std::uint8_t, 256> kKeep = makeKeep();  // 1 for bytes the key keeps
+
+constexpr std::uint8_t kWsClass = 1;
+constexpr std::array<std::uint8_t, 256> makeWs() {
+  std::array<std::uint8_t, 256> t{};
+  for (char c : std::string_view(" \t\r\v\f")) {
+    t[static_cast<unsigned char>(c)] = kWsClass;
+  }
+  return t;
+}
+constexpr std::array<std::uint8_t, 256> kWsTable = makeWs();
+inline bool isWs(char c) { return kWsTable[static_cast<unsigned char>(c)] != 0; }
 constexpr std::uint64_t kWildcard = 0;  // tree key of a word with a hole
 constexpr std::size_t kMaxVariants = 4;
 
-constexpr std::size_t kMinCacheEntries = 1024;
+constexpr std::size_t kMinCacheEntries = 4096;
 constexpr std::size_t kMaxCacheEntries = std::size_t{1} << 16;
 
 inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
@@ -50,18 +81,29 @@ struct Position {
   std::uint64_t shape_hash = 0;
   PatternKind kind = PatternKind::Shape;
   bool has_literal = false;  // counts toward similarity
+  bool join_next = false;    // ends with a hole and the next starts with one: one parameter
 };
 
 // The template text for lines whose whitespace differs from single spaces.
+// A literal run of a template text between holes, for parsing lines with it.
+struct Piece {
+  std::uint32_t offset = 0;  // into the text
+  std::uint32_t length = 0;
+  bool after_hole = false;  // a hole comes right before it
+};
+
 struct Variant {
   std::uint64_t gap_hash = 0;
   std::uint64_t id = 0;
   std::string text;
+  std::vector<Piece> pieces;
   bool returned = false;
 };
 
 struct Cluster {
-  std::string text;  // canonical template: position texts joined by single spaces
+  std::vector<Piece> pieces;  // `text` cut at its holes (the last piece may be empty)
+  std::string patterns;  // the position patterns, joined by single spaces
+  std::string text;      // canonical template: `patterns` with "<*> <*>" runs as one "<*>"
   std::vector<Position> positions;
   std::vector<Variant> variants;
   std::uint64_t id = 0;
@@ -70,13 +112,14 @@ struct Cluster {
   std::uint32_t leaf = kNone;
   std::uint32_t forward = kNone;  // set when merged into another cluster
   std::uint32_t forward_generation = 0;
+  std::uint32_t literal_positions = 0;  // positions whose pattern is not just "<*>"
   std::uint32_t lru_prev = kNone;
   std::uint32_t lru_next = kNone;
   bool live = false;
   bool returned = false;  // `text` was handed out by mine()
 
   std::string_view positionText(std::size_t i) const {
-    return std::string_view(text).substr(positions[i].offset, positions[i].length);
+    return std::string_view(patterns).substr(positions[i].offset, positions[i].length);
   }
 };
 
@@ -84,6 +127,74 @@ struct CacheEntry {
   std::uint64_t key = 0;
   std::uint32_t cluster = kNone;
   std::uint32_t generation = 0;
+  std::uint64_t variant = 0;  // the fast path's text: 0 canonical, else Variant::gap_hash
+};
+
+// key -> clusters, 4-way set associative: a key's entries live in one set of 4 slots, most
+// recent first. One key may name several clusters (lines that differ only in digits can
+// still be different templates: Handler0, Handler1). Grows from kMinCacheEntries to
+// kMaxCacheEntries while sets overflow.
+class ClusterCache {
+ public:
+  static constexpr std::size_t kWays = 4;
+
+  ClusterCache() : slots_(kMinCacheEntries) {}
+
+  /// The entries of `key`, most recent first: slots [first, first + count) of the set, with
+  /// entries of other keys to be skipped by the caller.
+  const CacheEntry* set(std::uint64_t key) const { return &slots_[setOf(key)]; }
+
+  void store(const CacheEntry& entry) {
+    std::size_t set = setOf(entry.key);
+    std::size_t last = kWays - 1;  // the slot to give up: the oldest, or the entry itself
+    for (std::size_t k = 0; k < kWays; ++k) {
+      const CacheEntry& e = slots_[set + k];
+      if (e.key == entry.key && e.cluster == entry.cluster) {
+        last = k;
+        break;
+      }
+    }
+    if (last == kWays - 1 && slots_[set + last].cluster != kNone &&
+        !(slots_[set + last].key == entry.key && slots_[set + last].cluster == entry.cluster) &&
+        ++collisions_ > slots_.size() / 8 && slots_.size() < kMaxCacheEntries) {
+      grow();
+      store(entry);
+      return;
+    }
+    for (std::size_t k = last; k > 0; --k) {
+      slots_[set + k] = slots_[set + k - 1];
+    }
+    slots_[set] = entry;
+  }
+
+  std::size_t memoryBytes() const { return slots_.capacity() * sizeof(CacheEntry); }
+
+ private:
+  std::size_t setOf(std::uint64_t key) const {
+    return (key & (slots_.size() / kWays - 1)) * kWays;
+  }
+
+  void grow() {
+    std::vector<CacheEntry> old(slots_.size() * 2);
+    old.swap(slots_);
+    collisions_ = 0;
+    // Oldest first, so that each set ends up most recent first again.
+    for (std::size_t way = kWays; way-- > 0;) {
+      for (std::size_t i = way; i < old.size(); i += kWays) {
+        const CacheEntry& e = old[i];
+        if (e.cluster != kNone) {
+          std::size_t set = setOf(e.key);
+          for (std::size_t k = kWays - 1; k > 0; --k) {
+            slots_[set + k] = slots_[set + k - 1];
+          }
+          slots_[set] = e;
+        }
+      }
+    }
+  }
+
+  std::vector<CacheEntry> slots_;
+  std::size_t collisions_ = 0;
 };
 
 struct Candidate {
@@ -115,6 +226,62 @@ Literals patternLiterals(std::string_view text) {
   }
   std::size_t last = text.rfind(kHole);
   return {text.substr(0, first), text.substr(last + kHole.size()), true, text == kHole};
+}
+
+inline std::uint64_t load64(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline std::uint32_t load32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Equality of two byte ranges without a library call: template pieces are mostly short.
+inline bool sameBytes(const char* a, const char* b, std::size_t n) {
+  if (n >= 8) {
+    for (; n > 8; n -= 8, a += 8, b += 8) {
+      if (load64(a) != load64(b)) {
+        return false;
+      }
+    }
+    return load64(a + n - 8) == load64(b + n - 8);  // the last 8 bytes, overlapping
+  }
+  if (n >= 4) {
+    return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline bool isHoleAt(const char* p) { return p[0] == '<' && p[1] == '*' && p[2] == '>'; }
+
+// The first e in [from, last] with s[e] == c, or last + 1. Eight bytes at a time (SWAR).
+inline std::size_t findByte(const char* s, std::size_t from, std::size_t last, char c) {
+  std::size_t e = from;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  const std::uint64_t pattern = kOnes * static_cast<unsigned char>(c);
+  for (; e + 7 <= last; e += 8) {
+    const std::uint64_t x = load64(s + e) ^ pattern;
+    const std::uint64_t zero = (x - kOnes) & ~x & kHighs;  // exact for the lowest zero byte
+    if (zero != 0) {
+      return e + static_cast<std::size_t>(__builtin_ctzll(zero) >> 3);
+    }
+  }
+#endif
+  while (e <= last && s[e] != c) {
+    ++e;
+  }
+  return e;
 }
 
 // Whether `text` matches `pattern` with every "<*>" standing for any bytes (leftmost match of
@@ -211,6 +378,23 @@ std::size_t commonSuffix(const Literals& a, const Literals& b) {
     --s;
   }
   return s;
+}
+
+// A unit of measure after a number: "KB", "ms,", "s)".
+bool isUnit(std::string_view word) {
+  while (!word.empty() && (word.back() == ',' || word.back() == ';' || word.back() == '.' ||
+                           word.back() == ')')) {
+    word.remove_suffix(1);
+  }
+  static constexpr std::string_view kUnits[] = {
+      "B",  "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "kB",   "kb",  "mb",
+      "gb", "ns", "us", "ms", "s",  "sec", "secs", "min", "mins", "h",   "hr", "hrs", "bytes"};
+  for (std::string_view unit : kUnits) {
+    if (word == unit) {
+      return true;
+    }
+  }
+  return false;
 }
 
 enum class Change : std::uint8_t {
@@ -318,7 +502,6 @@ struct TemplateMiner::Impl {
     if (options.values_to_generalize < 2) {
       options.values_to_generalize = 2;
     }
-    cache.assign(kMinCacheEntries, CacheEntry{});
   }
 
   MinerOptions options;
@@ -335,9 +518,12 @@ struct TemplateMiner::Impl {
   std::unordered_map<std::uint64_t, std::uint32_t> leaf_index;
   std::unordered_map<std::uint64_t, std::uint32_t> node_children;
 
-  // Shape hash of a line -> the cluster it went to last time.
-  std::vector<CacheEntry> cache;
-  std::size_t cache_collisions = 0;
+  // Where lines went last time: by their value-free key (the fast path: parse the line with
+  // that cluster's template) and by their tokenized shape.
+  ClusterCache fast_cache;
+  ClusterCache shape_cache;
+  std::string key_scratch;
+  std::vector<ByteSpan> gap_scratch;
 
   SeenIds seen;
   TokenizedLine tokens;
@@ -351,7 +537,7 @@ struct TemplateMiner::Impl {
   bool matchPosition(const Cluster& c, std::size_t pos, std::string_view line,
                      const WordToken& word, std::vector<std::string_view>* params) const {
     const Position& p = c.positions[pos];
-    const char* pattern = c.text.data() + p.offset;
+    const char* pattern = c.patterns.data() + p.offset;
     const char* s = line.data();
     if (p.kind == PatternKind::Glob && p.holes != 1) {
       return globMatch(std::string_view(pattern, p.length),
@@ -359,8 +545,8 @@ struct TemplateMiner::Impl {
     }
     if (p.kind == PatternKind::Glob) {
       std::uint32_t len = word.end - word.begin;
-      if (len < p.prefix + p.suffix || std::memcmp(pattern, s + word.begin, p.prefix) != 0 ||
-          std::memcmp(pattern + p.length - p.suffix, s + word.end - p.suffix, p.suffix) != 0) {
+      if (len < p.prefix + p.suffix || !sameBytes(pattern, s + word.begin, p.prefix) ||
+          !sameBytes(pattern + p.length - p.suffix, s + word.end - p.suffix, p.suffix)) {
         return false;
       }
       if (params != nullptr) {
@@ -368,8 +554,8 @@ struct TemplateMiner::Impl {
       }
       return true;
     }
-    if (p.shape_hash != word.shape_hash) {
-      return false;
+    if (tokens.word_hashes && p.shape_hash != word.shape_hash) {
+      return false;  // the slow path's quick reject
     }
     // Same shape (almost surely): check the literal bytes so that a hash collision can never
     // break the round trip.
@@ -378,15 +564,15 @@ struct TemplateMiner::Impl {
     const ByteSpan* holes = tokens.holes.data() + word.first_hole;
     for (std::uint32_t h = 0; h < word.hole_count; ++h) {
       std::uint32_t len = holes[h].begin - cur;
-      if (at + len + kHole.size() > p.length || std::memcmp(pattern + at, s + cur, len) != 0 ||
-          std::memcmp(pattern + at + len, kHole.data(), kHole.size()) != 0) {
+      if (at + len + kHole.size() > p.length || !sameBytes(pattern + at, s + cur, len) ||
+          !isHoleAt(pattern + at + len)) {
         return false;
       }
       at += len + static_cast<std::uint32_t>(kHole.size());
       cur = holes[h].end;
     }
     std::uint32_t len = word.end - cur;
-    if (p.length - at != len || std::memcmp(pattern + at, s + cur, len) != 0) {
+    if (p.length - at != len || !sameBytes(pattern + at, s + cur, len)) {
       return false;
     }
     if (params != nullptr) {
@@ -402,8 +588,19 @@ struct TemplateMiner::Impl {
       return false;
     }
     for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      std::size_t before = params != nullptr ? params->size() : 0;
       if (!matchPosition(c, i, line, tokens.words[i], params)) {
         return false;
+      }
+      if (params != nullptr && i > 0 && c.positions[i - 1].join_next && before > 0 &&
+          params->size() > before) {
+        // The hole that ends the previous word and the one that opens this word are one
+        // parameter, whitespace included.
+        std::string_view a = (*params)[before - 1];
+        std::string_view b = (*params)[before];
+        (*params)[before - 1] =
+            std::string_view(a.data(), static_cast<std::size_t>(b.data() + b.size() - a.data()));
+        params->erase(params->begin() + static_cast<std::ptrdiff_t>(before));
       }
     }
     return true;
@@ -484,6 +681,8 @@ struct TemplateMiner::Impl {
 
   void releaseMemory(Cluster& c) {
     std::string().swap(c.text);
+    std::string().swap(c.patterns);
+    std::vector<Piece>().swap(c.pieces);
     std::vector<Position>().swap(c.positions);
     std::vector<Variant>().swap(c.variants);
   }
@@ -534,24 +733,24 @@ struct TemplateMiner::Impl {
 
   // ---- text --------------------------------------------------------------------------
 
-  // Rebuilds text, offsets and id from `scratch_texts` (one pattern text per position).
+  // Rebuilds patterns, text, offsets and id from `scratch_texts` (one pattern per position).
   void setPositions(Cluster& c) {
     std::size_t total = 0;
     for (const std::string& t : scratch_texts) {
       total += t.size() + 1;
     }
-    std::string text;
-    text.reserve(total);
+    std::string patterns;
+    patterns.reserve(total);
     c.positions.resize(scratch_texts.size());
     for (std::size_t i = 0; i < scratch_texts.size(); ++i) {
       if (i != 0) {
-        text.push_back(' ');
+        patterns.push_back(' ');
       }
       const std::string& t = scratch_texts[i];
       Position& p = c.positions[i];
-      p.offset = static_cast<std::uint32_t>(text.size());
+      p.offset = static_cast<std::uint32_t>(patterns.size());
       p.length = static_cast<std::uint32_t>(t.size());
-      text.append(t);
+      patterns.append(t);
       std::size_t first = t.find(kHole);
       p.holes = 0;
       for (std::size_t at = first; at != std::string::npos; at = t.find(kHole, at + kHole.size())) {
@@ -562,15 +761,72 @@ struct TemplateMiner::Impl {
       p.prefix = p.suffix = 0;
       if (p.kind == PatternKind::Glob) {
         p.prefix = static_cast<std::uint32_t>(first);
-        p.suffix = static_cast<std::uint32_t>(t.size() - first - kHole.size());
+        p.suffix = static_cast<std::uint32_t>(t.size() - t.rfind(kHole) - kHole.size());
       } else {
         p.shape_hash = shapeHashOfPattern(t);
       }
+      p.join_next = false;
+      if (i > 0) {
+        const std::string& prev = scratch_texts[i - 1];
+        c.positions[i - 1].join_next = prev.size() >= kHole.size() &&
+                                       prev.compare(prev.size() - kHole.size(), kHole.size(),
+                                                    kHole) == 0 &&
+                                       t.compare(0, kHole.size(), kHole) == 0;
+      }
     }
-    c.text = std::move(text);
+    c.patterns = std::move(patterns);
+    c.literal_positions = 0;
+    for (const Position& p : c.positions) {
+      c.literal_positions += p.has_literal ? 1 : 0;
+    }
+    c.text.clear();
+    appendTemplate(c, nullptr, c.text);
+    cutPieces(c.text, c.pieces);
     c.id = templateId(c.text);
     c.returned = false;
     c.variants.clear();
+  }
+
+  static void cutPieces(std::string_view t, std::vector<Piece>& pieces) {
+    pieces.clear();
+    std::size_t cur = 0;
+    bool after_hole = false;
+    for (;;) {
+      std::size_t hole = t.find(kHole, cur);
+      std::size_t end = hole == std::string_view::npos ? t.size() : hole;
+      pieces.push_back(Piece{static_cast<std::uint32_t>(cur),
+                             static_cast<std::uint32_t>(end - cur), after_hole});
+      if (hole == std::string_view::npos) {
+        return;
+      }
+      cur = hole + kHole.size();
+      after_hole = true;
+    }
+  }
+
+  // The template text of `c`: the patterns joined by single spaces, or by the gaps of the
+  // current line when `line` is given; a run of holes across a gap is one hole.
+  void appendTemplate(const Cluster& c, const std::string_view* line, std::string& out) const {
+    std::uint32_t cur = 0;
+    for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      std::string_view t = c.positionText(i);
+      bool joined = i > 0 && c.positions[i - 1].join_next;
+      if (joined) {
+        t.remove_prefix(kHole.size());
+      }
+      if (line != nullptr) {
+        if (!joined) {
+          out.append(line->substr(cur, tokens.words[i].begin - cur));
+        }
+        cur = tokens.words[i].end;
+      } else if (i > 0 && !joined) {
+        out.push_back(' ');
+      }
+      out.append(t);
+    }
+    if (line != nullptr) {
+      out.append(line->substr(cur));
+    }
   }
 
   // The same hash the tokenizer gives a word of this shape.
@@ -678,9 +934,13 @@ struct TemplateMiner::Impl {
     const Cluster& c = clusters[id];
     out = Candidate{};
     out.cluster = id;
+    out.literal_positions = c.literal_positions;
+    // Once this many literal positions fail, only the one-word-differs rule could still pick
+    // this cluster, and that needs a single literal change.
+    const double budget = (1.0 - options.similarity_threshold) * c.literal_positions;
+    std::uint32_t failed = 0;
     for (std::size_t i = 0; i < c.positions.size(); ++i) {
       const Position& p = c.positions[i];
-      out.literal_positions += p.has_literal ? 1 : 0;
       if (matchPosition(c, i, line, tokens.words[i], nullptr)) {
         out.similar += p.has_literal ? 1 : 0;
         out.params += p.has_literal ? 0 : 1;
@@ -703,6 +963,12 @@ struct TemplateMiner::Impl {
           ++out.structural;
           break;
       }
+      failed += p.has_literal ? 1 : 0;
+      if (static_cast<double>(failed) > budget + 1 && out.literal_changes + out.structural >= 2) {
+        out.similar = 0;  // hopeless: neither widening nor the one-word rule can apply
+        out.structural = 1;
+        return;
+      }
     }
   }
 
@@ -710,7 +976,8 @@ struct TemplateMiner::Impl {
   Change changeAt(const Cluster& c, std::size_t i, std::string_view line) const {
     std::string_view pattern = c.positionText(i);
     const WordToken& w = tokens.words[i];
-    if (globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
+    const Position& p = c.positions[i];
+    if (p.holes != 0 && globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
       return Change::HoleValue;  // "<*>:<*>" and "host-a:80": another shape of the same value
     }
     if (w.hole_count != 0 && !isWholeHole(w)) {
@@ -719,7 +986,21 @@ struct TemplateMiner::Impl {
         return Change::HoleValue;
       }
     }
+    if (i > 0 && p.holes == 0 && w.hole_count == 0 && endsWithHoleWord(tokens.words[i - 1]) &&
+        endsWithHole(c.positionText(i - 1)) && isUnit(pattern) &&
+        isUnit(line.substr(w.begin, w.end - w.begin))) {
+      return Change::HoleValue;  // "5.2 KB" and "93 B": the unit goes with the number
+    }
     return classifyChange(patternLiterals(pattern), wordLiterals(line, w));
+  }
+
+  static bool endsWithHole(std::string_view pattern) {
+    return pattern.size() >= kHole.size() &&
+           pattern.substr(pattern.size() - kHole.size()) == kHole;
+  }
+
+  bool endsWithHoleWord(const WordToken& w) const {
+    return w.hole_count > 0 && tokens.holes[w.first_hole + w.hole_count - 1].end == w.end;
   }
 
   // The narrowest pattern (from the rules above) matching both `pattern` and the word.
@@ -804,6 +1085,7 @@ struct TemplateMiner::Impl {
   }
 
   std::uint32_t mineSlow(std::string_view line) {
+    computeWordHashes(line, tokens);
     std::uint32_t leaf = leafFor(line);
     candidates.clear();
     std::uint32_t full = kNone;
@@ -858,7 +1140,8 @@ struct TemplateMiner::Impl {
       // One value that holds nearly all lines is a constant, the others exceptions.
       if (values < options.values_to_generalize ||
           (values < 2 * options.values_to_generalize &&
-           static_cast<double>(largest) > kDominantShare * static_cast<double>(total))) {
+           static_cast<double>(largest) >
+               options.dominant_value_share * static_cast<double>(total))) {
         return newCluster(line, leaf);
       }
       for (const Candidate& cand : candidates) {
@@ -874,66 +1157,260 @@ struct TemplateMiner::Impl {
     return target;
   }
 
-  void cacheStore(std::uint64_t key, std::uint32_t id) {
-    CacheEntry& e = cache[key & (cache.size() - 1)];
-    if (e.cluster != kNone && e.key != key) {
-      if (++cache_collisions > cache.size() / 4 && cache.size() < kMaxCacheEntries) {
-        growCache();
-        storeEntry(key, id);
-        return;
+  // The whitespace a template text keeps: the leading gap, the gaps between words that are not
+  // inside a parameter, the trailing gap. Lines whose gaps are all single spaces (and neither
+  // leading nor trailing) use the cluster's canonical text; others a variant keyed by this hash.
+  struct Gaps {
+    std::uint64_t hash = 0x2545F4914F6CDD1DULL;
+    bool single = true;
+
+    void step(const char* p, std::size_t len, bool edge) {
+      if (len == 0) {
+        hash = hash * 0x9E3779B97F4A7C15ULL + 2;
+      } else if (len == 1 && *p == ' ' && !edge) {
+        hash = hash * 0x9E3779B97F4A7C15ULL + 1;
+      } else {
+        single = false;
+        hash = hashBytes(p, len, hash);
       }
     }
-    e = CacheEntry{key, id, clusters[id].generation};
-  }
+  };
 
-  void storeEntry(std::uint64_t key, std::uint32_t id) {
-    cache[key & (cache.size() - 1)] = CacheEntry{key, id, clusters[id].generation};
-  }
-
-  void growCache() {
-    std::vector<CacheEntry> old;
-    old.swap(cache);
-    cache.assign(old.size() * 2, CacheEntry{});
-    cache_collisions = 0;
-    for (const CacheEntry& e : old) {
-      if (e.cluster != kNone) {
-        cache[e.key & (cache.size() - 1)] = e;
-      }
-    }
-  }
-
-  std::uint64_t gapHash(std::string_view line) const {
-    std::uint64_t h = 0x2545F4914F6CDD1DULL;
+  Gaps gapsOf(const Cluster& c, std::string_view line) const {
+    Gaps g;
     std::uint32_t cur = 0;
-    for (const WordToken& w : tokens.words) {
-      h = hashBytes(line.data() + cur, w.begin - cur, h);
+    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
+      const WordToken& w = tokens.words[i];
+      if (i == 0 || !c.positions[i - 1].join_next) {
+        g.step(line.data() + cur, w.begin - cur, i == 0);
+      }
       cur = w.end;
     }
-    return hashBytes(line.data() + cur, line.size() - cur, h);
+    g.step(line.data() + cur, line.size() - cur, true);
+    return g;
   }
 
-  Variant& variantFor(Cluster& c, std::string_view line) {
-    std::uint64_t gh = gapHash(line);
+  // The template text of `c` with the whitespace of `line` (whose gaps hash to `gap_hash`).
+  Variant& variantFor(Cluster& c, std::string_view line, std::uint64_t gap_hash, bool tokenized) {
     for (Variant& v : c.variants) {
-      if (v.gap_hash == gh) {
+      if (v.gap_hash == gap_hash) {
         return v;
       }
     }
     Variant v;
-    v.gap_hash = gh;
-    std::uint32_t cur = 0;
-    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
-      v.text.append(line.substr(cur, tokens.words[i].begin - cur));
-      v.text.append(c.positionText(i));
-      cur = tokens.words[i].end;
+    v.gap_hash = gap_hash;
+    if (tokenized) {
+      appendTemplate(c, &line, v.text);
+    } else {
+      // Parse again, recording the gaps, and put them where the canonical text has spaces.
+      std::vector<std::string_view> params;
+      Gaps g;
+      gap_scratch.clear();
+      (void)parseLine(c.text, line, params, g, &gap_scratch);
+      std::size_t gap = 0;
+      auto append_gap = [&] {
+        if (gap < gap_scratch.size()) {
+          v.text.append(line.substr(gap_scratch[gap].begin,
+                                    gap_scratch[gap].end - gap_scratch[gap].begin));
+        }
+        ++gap;
+      };
+      append_gap();
+      for (char ch : c.text) {
+        if (ch == ' ') {
+          append_gap();
+        } else {
+          v.text.push_back(ch);
+        }
+      }
+      append_gap();
     }
-    v.text.append(line.substr(cur));
     v.id = templateId(v.text);
+    cutPieces(v.text, v.pieces);
     if (c.variants.size() >= kMaxVariants) {
       c.variants.erase(c.variants.begin());
     }
     c.variants.push_back(std::move(v));
     return c.variants.back();
+  }
+
+  // The line's bytes other than hex digits, hashed: lines that differ only in numbers and hex
+  // ids share this key (and, almost always, a template). Also the check that the line can be
+  // templated at all: false when it holds '\n' or a literal "<*>".
+  bool valueFreeKey(std::string_view line, std::uint64_t& key) {
+    const std::size_t n = line.size();
+    if (key_scratch.size() < n + 16) {
+      key_scratch.resize(n + 16);
+    }
+    char* const out = key_scratch.data();
+    const char* in = line.data();
+    std::size_t k = 0;
+    std::size_t i = 0;
+    // The byte loop below handles '\n' and '<' too, but a vectorized search is cheaper.
+    if (std::memchr(in, '\n', n) != nullptr || line.find(kHole) != std::string_view::npos) {
+      return false;
+    }
+    for (; i + 4 <= n; i += 4) {
+      const char c0 = in[i], c1 = in[i + 1], c2 = in[i + 2], c3 = in[i + 3];
+      out[k] = c0;  // written always, kept when not a hex digit: no branch to mispredict
+      k += kKeep[static_cast<unsigned char>(c0)];
+      out[k] = c1;
+      k += kKeep[static_cast<unsigned char>(c1)];
+      out[k] = c2;
+      k += kKeep[static_cast<unsigned char>(c2)];
+      out[k] = c3;
+      k += kKeep[static_cast<unsigned char>(c3)];
+    }
+    for (; i < n; ++i) {
+      out[k] = in[i];
+      k += kKeep[static_cast<unsigned char>(in[i])];
+    }
+    key = hashBytes(out, k, 0x8F1BBCDCCA62C1D6ULL);
+    return true;
+  }
+
+  // parseLine() for the common case, fast: `line` has exactly the whitespace of `text` (the
+  // canonical text or a variant). False when it does not fit that way: try parseLine().
+  static bool parseExact(std::string_view text, const std::vector<Piece>& pieces,
+                         std::string_view line, std::vector<std::string_view>& params) {
+    const char* t = text.data();
+    const char* s = line.data();
+    const std::size_t n = line.size();
+    std::size_t j = 0;
+    for (const Piece& piece : pieces) {
+      const char* p = t + piece.offset;
+      const std::size_t len = piece.length;
+      std::size_t e = j;
+      if (!piece.after_hole) {
+        if (j + len > n || !sameBytes(p, s + j, len)) {
+          return false;
+        }
+      } else {
+        if (len == 0) {
+          e = n;  // the last hole takes the rest of the line
+        } else {
+          // The hole ends where the piece matches next (leftmost).
+          if (len > n) {
+            return false;
+          }
+          const std::size_t limit = n - len;
+          const char first = p[0];
+          for (;; ++e) {
+            e = findByte(s, e, limit, first);
+            if (e > limit) {
+              return false;
+            }
+            if (sameBytes(p, s + e, len)) {
+              break;
+            }
+          }
+        }
+        // Whitespace at a parameter's edge belongs to a gap: leave such lines to parseLine().
+        if (e > j && (isWs(s[j]) || isWs(s[e - 1]))) {
+          return false;
+        }
+        params.emplace_back(s + j, e - j);
+      }
+      j = e + len;
+    }
+    return j == n;
+  }
+
+  // Parses `line` as an instance of the template `text`: literal bytes equal, each ' ' of the
+  // template standing for one whitespace run, each "<*>" for the bytes up to the leftmost place
+  // where the rest of the template matches again. Appends the parameters; false when the line
+  // does not fit (then `params` holds garbage). Records the gaps when `gaps_out` is given.
+  bool parseLine(std::string_view text, std::string_view line, std::vector<std::string_view>& params,
+                 Gaps& gaps, std::vector<ByteSpan>* gaps_out) const {
+    const char* t = text.data();
+    const std::size_t tn = text.size();
+    const char* s = line.data();
+    const std::size_t n = line.size();
+    auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+    auto gap = [&](std::size_t b, std::size_t e, bool edge) {
+      gaps.step(s + b, e - b, edge);
+      if (gaps_out != nullptr) {
+        gaps_out->push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e)});
+      }
+    };
+    std::size_t j = 0;
+    while (j < n && is_ws(s[j])) {
+      ++j;
+    }
+    gap(0, j, true);
+    std::size_t i = 0;
+    while (i < tn) {
+      if (t[i] == '<' && i + 2 < tn && t[i + 1] == '*' && t[i + 2] == '>') {
+        i += 3;
+        if (i == tn) {  // the last hole takes the rest but the trailing whitespace
+          std::size_t e = n;
+          while (e > j && is_ws(s[e - 1])) {
+            --e;
+          }
+          params.emplace_back(s + j, e - j);
+          gap(e, n, true);
+          return true;
+        }
+        std::size_t e = j;
+        while (!pieceAt(t + i, tn - i, s, n, e)) {
+          if (++e >= n) {
+            return false;
+          }
+        }
+        params.emplace_back(s + j, e - j);
+        j = e;
+        continue;
+      }
+      const char c = t[i++];
+      if (c == ' ') {
+        std::size_t b = j;
+        while (j < n && is_ws(s[j])) {
+          ++j;
+        }
+        if (j == b) {
+          return false;
+        }
+        gap(b, j, false);
+      } else if (j >= n || s[j++] != c) {
+        return false;
+      }
+    }
+    std::size_t b = j;
+    while (j < n && is_ws(s[j])) {
+      ++j;
+    }
+    if (j != n) {
+      return false;
+    }
+    gap(b, n, true);
+    return true;
+  }
+
+  // Whether the literal piece that starts at `t` (up to the next hole) matches `s` at `at`.
+  static bool pieceAt(const char* t, std::size_t tn, const char* s, std::size_t n,
+                      std::size_t at) {
+    auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+    if (t[0] == ' ' ? !is_ws(s[at]) : s[at] != t[0]) {
+      return false;
+    }
+    std::size_t j = at;
+    for (std::size_t i = 0; i < tn; ++i) {
+      const char c = t[i];
+      if (c == '<' && i + 2 < tn && t[i + 1] == '*' && t[i + 2] == '>') {
+        return true;
+      }
+      if (c == ' ') {
+        if (j >= n || !is_ws(s[j])) {
+          return false;
+        }
+        while (j < n && is_ws(s[j])) {
+          ++j;
+        }
+      } else if (j >= n || s[j++] != c) {
+        return false;
+      }
+    }
+    return true;
   }
 
   void mine(std::string_view line, MinedLine& out) {
@@ -942,43 +1419,104 @@ struct TemplateMiner::Impl {
     out.new_template = false;
     out.params.clear();
     out.cluster = kNoCluster;
+    std::uint64_t key = 0;
     if (line.size() > options.max_line_bytes || line.size() >= 0xFFFFFFF0u ||
-        std::memchr(line.data(), '\n', line.size()) != nullptr || line.find(kHole) != line.npos ||
-        !tokenizeLine(line, options.max_tokens, tokens)) {
+        !valueFreeKey(line, key)) {
       return;
     }
+    // Fast path: a line like one seen before but for its numbers and hex ids is parsed with
+    // that line's template, without tokenizing.
     std::uint32_t id = kNone;
-    CacheEntry& e = cache[tokens.shape_hash & (cache.size() - 1)];
-    if (e.key == tokens.shape_hash && e.cluster != kNone) {
-      std::uint32_t hit = resolve(e.cluster, e.generation);
-      if (hit != kNone && matchAll(clusters[hit], line, &out.params)) {
-        id = hit;
-      } else {
-        out.params.clear();
+    Gaps gaps;
+    Variant* exact_variant = nullptr;  // the fast path parsed the line with this text
+    bool exact_canonical = false;
+    const CacheEntry* fast_set = fast_cache.set(key);
+    for (std::size_t k = 0; k < ClusterCache::kWays && id == kNone; ++k) {
+      const CacheEntry& e = fast_set[k];
+      if (e.key != key || e.cluster == kNone) {
+        continue;
       }
+      const std::uint32_t hit = resolve(e.cluster, e.generation);
+      if (hit == kNone) {
+        continue;
+      }
+      Cluster& c = clusters[hit];
+      if (e.variant == 0) {
+        exact_canonical = parseExact(c.text, c.pieces, line, out.params);
+      } else {
+        for (Variant& v : c.variants) {
+          if (v.gap_hash == e.variant) {
+            exact_variant = parseExact(v.text, v.pieces, line, out.params) ? &v : nullptr;
+            break;
+          }
+        }
+      }
+      if (!exact_canonical && exact_variant == nullptr) {
+        out.params.clear();
+        if (!parseLine(c.text, line, out.params, gaps, nullptr)) {
+          out.params.clear();
+          gaps = Gaps{};
+          continue;
+        }
+      }
+      if (out.params.size() > options.max_tokens) {
+        out.params.clear();
+        gaps = Gaps{};
+        exact_canonical = false;
+        exact_variant = nullptr;
+        continue;
+      }
+      id = hit;
     }
+    bool tokenized = false;
     if (id == kNone) {
-      id = mineSlow(line);
-      if (!matchAll(clusters[id], line, &out.params)) {
-        out.params.clear();  // cannot happen: widening always covers the line
+      if (tokenizeLine(line, options.max_tokens, tokens) != TokenizeStatus::Ok) {
         return;
       }
-      cacheStore(tokens.shape_hash, id);
+      tokenized = true;
+      const CacheEntry* shape_set = shape_cache.set(tokens.shape_hash);
+      for (std::size_t k = 0; k < ClusterCache::kWays && id == kNone; ++k) {
+        const CacheEntry& e = shape_set[k];
+        if (e.key != tokens.shape_hash || e.cluster == kNone) {
+          continue;
+        }
+        std::uint32_t hit = resolve(e.cluster, e.generation);
+        if (hit != kNone && matchAll(clusters[hit], line, &out.params)) {
+          id = hit;
+        } else {
+          out.params.clear();
+        }
+      }
+      if (id == kNone) {
+        id = mineSlow(line);
+        if (!matchAll(clusters[id], line, &out.params)) {
+          out.params.clear();  // cannot happen: widening always covers the line
+          return;
+        }
+        shape_cache.store(CacheEntry{tokens.shape_hash, id, clusters[id].generation});
+      }
+      gaps = gapsOf(clusters[id], line);
     }
     Cluster& c = clusters[id];
     ++c.count;
     touch(id);
     out.cluster = id;
     bool* returned;
-    if (tokens.single_spaced) {
+    if (exact_canonical || (exact_variant == nullptr && gaps.single)) {
       out.template_text = c.text;
       out.template_id = c.id;
       returned = &c.returned;
     } else {
-      Variant& v = variantFor(c, line);
+      Variant& v = exact_variant != nullptr ? *exact_variant
+                                             : variantFor(c, line, gaps.hash | 1, tokenized);
       out.template_text = v.text;
       out.template_id = v.id;
       returned = &v.returned;
+    }
+    if (!exact_canonical && exact_variant == nullptr) {
+      // Next time, parse lines like this one straight with the text it got.
+      fast_cache.store(
+          CacheEntry{key, id, c.generation, gaps.single ? 0 : (gaps.hash | 1)});
     }
     if (!*returned) {
       *returned = true;
@@ -990,7 +1528,8 @@ struct TemplateMiner::Impl {
   std::size_t memoryBytes() const {
     std::size_t total = sizeof(Impl) + clusters.capacity() * sizeof(Cluster);
     for (const Cluster& c : clusters) {
-      total += c.text.capacity() + c.positions.capacity() * sizeof(Position) +
+      total += c.text.capacity() + c.patterns.capacity() + c.pieces.capacity() * sizeof(Piece) +
+               c.positions.capacity() * sizeof(Position) +
                c.variants.capacity() * sizeof(Variant);
       for (const Variant& v : c.variants) {
         total += v.text.capacity();
@@ -1002,7 +1541,8 @@ struct TemplateMiner::Impl {
     // unordered_map: a node (key, value, next pointer, cached hash) plus a bucket pointer.
     total += (leaf_index.size() + node_children.size()) * 40 +
              (leaf_index.bucket_count() + node_children.bucket_count()) * sizeof(void*);
-    total += cache.capacity() * sizeof(CacheEntry) + seen.memoryBytes();
+    total += fast_cache.memoryBytes() + shape_cache.memoryBytes() + seen.memoryBytes() +
+             key_scratch.capacity() + gap_scratch.capacity() * sizeof(ByteSpan);
     total += free_slots.capacity() * 4 + tombstones.capacity() * 4;
     total += tokens.words.capacity() * sizeof(WordToken) +
              tokens.holes.capacity() * sizeof(ByteSpan) +
