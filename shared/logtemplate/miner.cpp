@@ -1087,24 +1087,23 @@ struct TemplateMiner::Impl {
   std::uint32_t mineSlow(std::string_view line) {
     computeWordHashes(line, tokens);
     std::uint32_t leaf = leafFor(line);
-    candidates.clear();
+    // A cluster that already matches (a new combination of known values, say): the most
+    // specific one. Cheap: matching stops at the first differing word.
     std::uint32_t full = kNone;
-    std::uint32_t full_similar = 0;
     for (std::uint32_t id : leaves[leaf]) {
-      Candidate cand;
-      evaluate(id, line, cand);
-      if (cand.params + cand.similar == clusters[id].positions.size() &&
-          cand.literal_changes == 0 && cand.structural == 0 && matchAll(clusters[id], line, nullptr)) {
-        if (full == kNone || cand.similar > full_similar) {
-          full = id;
-          full_similar = cand.similar;
-        }
-        continue;
+      if (matchAll(clusters[id], line, nullptr) &&
+          (full == kNone || clusters[id].literal_positions > clusters[full].literal_positions)) {
+        full = id;
       }
-      candidates.push_back(cand);
     }
     if (full != kNone) {
       return full;
+    }
+    candidates.clear();
+    for (std::uint32_t id : leaves[leaf]) {
+      Candidate cand;
+      evaluate(id, line, cand);
+      candidates.push_back(cand);
     }
     const Candidate* best = nullptr;
     for (const Candidate& cand : candidates) {
