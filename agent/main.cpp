@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "shared/util/memory.h"
 #include "agent/config/agent_config.h"
 #include "agent/enroll/enroll.h"
 #include "agent/enroll/identity.h"
@@ -15,6 +14,7 @@
 #include "shared/logtemplate/templates_tool.h"
 #include "shared/util/fs.h"
 #include "shared/util/log.h"
+#include "shared/util/memory.h"
 #include "shared/util/time.h"
 
 using namespace faultline;

@@ -17,6 +17,7 @@ declare -A targets=(
   [fuzz_config]=config
   [fuzz_http_request]=http_request
   [fuzz_enroll_request]=enroll_request
+  [fuzz_template_miner]=template_miner
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

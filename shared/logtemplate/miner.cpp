@@ -2,36 +2,19 @@
 
 #include <algorithm>
 #include <array>
-#include <string_view>
+#include <cctype>
 #include <cstring>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include "shared/logtemplate/tokenizer.h"
+#include "shared/logtemplate/value_key.h"
 
 namespace faultline::logtemplate {
 namespace {
 
 constexpr std::uint32_t kNone = 0xFFFFFFFFu;
-
-constexpr std::array<bool, 256> makeHexDigits() {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    t[static_cast<std::size_t>(c)] =
-        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  }
-  return t;
-}
-constexpr std::array<bool, 256> kHexDigit = makeHexDigits();
-
-constexpr std::array<std::uint8_t, 256> makeKeep() {
-  std::array<std::uint8_t, 256> t{};
-  for (std::size_t c = 0; c < 256; ++c) {
-    t[c] = kHexDigit[c] ? 0 : 1;
-  }
-  return t;
-}
-constexpr std::array<std::uint8_t, 256> kKeep = makeKeep();  // 1 for bytes the key keeps
 
 constexpr std::uint8_t kWsClass = 1;
 constexpr std::array<std::uint8_t, 256> makeWs() {
@@ -42,7 +25,9 @@ constexpr std::array<std::uint8_t, 256> makeWs() {
   return t;
 }
 constexpr std::array<std::uint8_t, 256> kWsTable = makeWs();
-inline bool isWs(char c) { return kWsTable[static_cast<unsigned char>(c)] != 0; }
+inline bool isWs(char c) {
+  return kWsTable[static_cast<unsigned char>(c)] != 0;
+}
 constexpr std::uint64_t kWildcard = 0;  // tree key of a word with a hole
 constexpr std::size_t kMaxVariants = 4;
 
@@ -59,11 +44,24 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 // "Surface(name=<*>)", "<*>".
 inline bool isBoundary(char c) {
   switch (c) {
-    case ',': case ';': case ':': case '=': case '|': case '"': case '\'': case '`':
-    case '(': case ')': case '[': case ']': case '{': case '}': case '<': case '>': case '/':
-      return true;
-    default:
-      return false;
+    case ',':
+    case ';':
+    case ':':
+    case '=':
+    case '|':
+    case '"':
+    case '\'':
+    case '`':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case '<':
+    case '>':
+    case '/': return true;
+    default: return false;
   }
 }
 
@@ -102,8 +100,8 @@ struct Variant {
 
 struct Cluster {
   std::vector<Piece> pieces;  // `text` cut at its holes (the last piece may be empty)
-  std::string patterns;  // the position patterns, joined by single spaces
-  std::string text;      // canonical template: `patterns` with "<*> <*>" runs as one "<*>"
+  std::string patterns;       // the position patterns, joined by single spaces
+  std::string text;           // canonical template: `patterns` with "<*> <*>" runs as one "<*>"
   std::vector<Position> positions;
   std::vector<Variant> variants;
   std::uint64_t id = 0;
@@ -170,9 +168,7 @@ class ClusterCache {
   std::size_t memoryBytes() const { return slots_.capacity() * sizeof(CacheEntry); }
 
  private:
-  std::size_t setOf(std::uint64_t key) const {
-    return (key & (slots_.size() / kWays - 1)) * kWays;
-  }
+  std::size_t setOf(std::uint64_t key) const { return (key & (slots_.size() / kWays - 1)) * kWays; }
 
   void grow() {
     std::vector<CacheEntry> old(slots_.size() * 2);
@@ -199,7 +195,7 @@ class ClusterCache {
 
 struct Candidate {
   std::uint32_t cluster = kNone;
-  std::uint32_t similar = 0;     // matching positions that have literal bytes, plus value changes
+  std::uint32_t similar = 0;  // matching positions that have literal bytes, plus value changes
   std::uint32_t literal_positions = 0;
   std::uint32_t params = 0;
   std::uint32_t literal_changes = 0;  // hole-free word against hole-free word: "a" vs "b"
@@ -261,7 +257,9 @@ inline bool sameBytes(const char* a, const char* b, std::size_t n) {
   return true;
 }
 
-inline bool isHoleAt(const char* p) { return p[0] == '<' && p[1] == '*' && p[2] == '>'; }
+inline bool isHoleAt(const char* p) {
+  return p[0] == '<' && p[1] == '*' && p[2] == '>';
+}
 
 // The first e in [from, last] with s[e] == c, or last + 1. Eight bytes at a time (SWAR).
 inline std::size_t findByte(const char* s, std::size_t from, std::size_t last, char c) {
@@ -382,12 +380,12 @@ std::size_t commonSuffix(const Literals& a, const Literals& b) {
 
 // A unit of measure after a number: "KB", "ms,", "s)".
 bool isUnit(std::string_view word) {
-  while (!word.empty() && (word.back() == ',' || word.back() == ';' || word.back() == '.' ||
-                           word.back() == ')')) {
+  while (!word.empty() &&
+         (word.back() == ',' || word.back() == ';' || word.back() == '.' || word.back() == ')')) {
     word.remove_suffix(1);
   }
   static constexpr std::string_view kUnits[] = {
-      "B",  "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "kB",   "kb",  "mb",
+      "B",  "KB", "MB", "GB", "TB", "PB",  "KiB",  "MiB", "GiB",  "TiB", "kB", "kb",  "mb",
       "gb", "ns", "us", "ms", "s",  "sec", "secs", "min", "mins", "h",   "hr", "hrs", "bytes"};
   for (std::string_view unit : kUnits) {
     if (word == unit) {
@@ -768,10 +766,10 @@ struct TemplateMiner::Impl {
       p.join_next = false;
       if (i > 0) {
         const std::string& prev = scratch_texts[i - 1];
-        c.positions[i - 1].join_next = prev.size() >= kHole.size() &&
-                                       prev.compare(prev.size() - kHole.size(), kHole.size(),
-                                                    kHole) == 0 &&
-                                       t.compare(0, kHole.size(), kHole) == 0;
+        c.positions[i - 1].join_next =
+            prev.size() >= kHole.size() &&
+            prev.compare(prev.size() - kHole.size(), kHole.size(), kHole) == 0 &&
+            t.compare(0, kHole.size(), kHole) == 0;
       }
     }
     c.patterns = std::move(patterns);
@@ -794,8 +792,8 @@ struct TemplateMiner::Impl {
     for (;;) {
       std::size_t hole = t.find(kHole, cur);
       std::size_t end = hole == std::string_view::npos ? t.size() : hole;
-      pieces.push_back(Piece{static_cast<std::uint32_t>(cur),
-                             static_cast<std::uint32_t>(end - cur), after_hole});
+      pieces.push_back(Piece{static_cast<std::uint32_t>(cur), static_cast<std::uint32_t>(end - cur),
+                             after_hole});
       if (hole == std::string_view::npos) {
         return;
       }
@@ -840,8 +838,8 @@ struct TemplateMiner::Impl {
     for (std::size_t at = pattern.find(kHole); at != std::string_view::npos;
          at = pattern.find(kHole, cur)) {
       bytes.append(pattern.substr(cur, at - cur));
-      holes.push_back({static_cast<std::uint32_t>(bytes.size()),
-                       static_cast<std::uint32_t>(bytes.size()) + 1});
+      holes.push_back(
+          {static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(bytes.size()) + 1});
       bytes.push_back('#');
       cur = at + kHole.size();
     }
@@ -947,21 +945,15 @@ struct TemplateMiner::Impl {
         continue;
       }
       switch (changeAt(c, i, line)) {
-        case Change::HoleValue:
-          out.similar += p.has_literal ? 1 : 0;
-          break;
-        case Change::LiteralValue:
-          out.similar += 1;
-          [[fallthrough]];
+        case Change::HoleValue: out.similar += p.has_literal ? 1 : 0; break;
+        case Change::LiteralValue: out.similar += 1; [[fallthrough]];
         case Change::LiteralWord:
           if (out.literal_changes < 4) {
             out.literal_pos[out.literal_changes] = static_cast<std::uint32_t>(i);
           }
           ++out.literal_changes;
           break;
-        case Change::Structural:
-          ++out.structural;
-          break;
+        case Change::Structural: ++out.structural; break;
       }
       failed += p.has_literal ? 1 : 0;
       if (static_cast<double>(failed) > budget + 1 && out.literal_changes + out.structural >= 2) {
@@ -995,8 +987,7 @@ struct TemplateMiner::Impl {
   }
 
   static bool endsWithHole(std::string_view pattern) {
-    return pattern.size() >= kHole.size() &&
-           pattern.substr(pattern.size() - kHole.size()) == kHole;
+    return pattern.size() >= kHole.size() && pattern.substr(pattern.size() - kHole.size()) == kHole;
   }
 
   bool endsWithHoleWord(const WordToken& w) const {
@@ -1122,7 +1113,11 @@ struct TemplateMiner::Impl {
       // one variable. Capitalized words are message text or enumeration names: never.
       const std::uint32_t pos = best->literal_pos[0];
       const WordToken& w = tokens.words[pos];
-      if (line[w.begin] >= 'A' && line[w.begin] <= 'Z') {
+      std::uint32_t first = w.begin;  // the first letter: '"GET' is capitalized too
+      while (first < w.end && !std::isalnum(static_cast<unsigned char>(line[first]))) {
+        ++first;
+      }
+      if (first < w.end && line[first] >= 'A' && line[first] <= 'Z') {
         return newCluster(line, leaf);
       }
       const Cluster& family = clusters[target];
@@ -1138,9 +1133,9 @@ struct TemplateMiner::Impl {
       }
       // One value that holds nearly all lines is a constant, the others exceptions.
       if (values < options.values_to_generalize ||
-          (values < 2 * options.values_to_generalize &&
-           static_cast<double>(largest) >
-               options.dominant_value_share * static_cast<double>(total))) {
+          (values<2 * options.values_to_generalize&& static_cast<double>(largest)> options
+               .dominant_value_share *
+           static_cast<double>(total))) {
         return newCluster(line, leaf);
       }
       for (const Candidate& cand : candidates) {
@@ -1209,8 +1204,8 @@ struct TemplateMiner::Impl {
       std::size_t gap = 0;
       auto append_gap = [&] {
         if (gap < gap_scratch.size()) {
-          v.text.append(line.substr(gap_scratch[gap].begin,
-                                    gap_scratch[gap].end - gap_scratch[gap].begin));
+          v.text.append(
+              line.substr(gap_scratch[gap].begin, gap_scratch[gap].end - gap_scratch[gap].begin));
         }
         ++gap;
       };
@@ -1231,41 +1226,6 @@ struct TemplateMiner::Impl {
     }
     c.variants.push_back(std::move(v));
     return c.variants.back();
-  }
-
-  // The line's bytes other than hex digits, hashed: lines that differ only in numbers and hex
-  // ids share this key (and, almost always, a template). Also the check that the line can be
-  // templated at all: false when it holds '\n' or a literal "<*>".
-  bool valueFreeKey(std::string_view line, std::uint64_t& key) {
-    const std::size_t n = line.size();
-    if (key_scratch.size() < n + 16) {
-      key_scratch.resize(n + 16);
-    }
-    char* const out = key_scratch.data();
-    const char* in = line.data();
-    std::size_t k = 0;
-    std::size_t i = 0;
-    // The byte loop below handles '\n' and '<' too, but a vectorized search is cheaper.
-    if (std::memchr(in, '\n', n) != nullptr || line.find(kHole) != std::string_view::npos) {
-      return false;
-    }
-    for (; i + 4 <= n; i += 4) {
-      const char c0 = in[i], c1 = in[i + 1], c2 = in[i + 2], c3 = in[i + 3];
-      out[k] = c0;  // written always, kept when not a hex digit: no branch to mispredict
-      k += kKeep[static_cast<unsigned char>(c0)];
-      out[k] = c1;
-      k += kKeep[static_cast<unsigned char>(c1)];
-      out[k] = c2;
-      k += kKeep[static_cast<unsigned char>(c2)];
-      out[k] = c3;
-      k += kKeep[static_cast<unsigned char>(c3)];
-    }
-    for (; i < n; ++i) {
-      out[k] = in[i];
-      k += kKeep[static_cast<unsigned char>(in[i])];
-    }
-    key = hashBytes(out, k, 0x8F1BBCDCCA62C1D6ULL);
-    return true;
   }
 
   // parseLine() for the common case, fast: `line` has exactly the whitespace of `text` (the
@@ -1319,13 +1279,16 @@ struct TemplateMiner::Impl {
   // template standing for one whitespace run, each "<*>" for the bytes up to the leftmost place
   // where the rest of the template matches again. Appends the parameters; false when the line
   // does not fit (then `params` holds garbage). Records the gaps when `gaps_out` is given.
-  bool parseLine(std::string_view text, std::string_view line, std::vector<std::string_view>& params,
-                 Gaps& gaps, std::vector<ByteSpan>* gaps_out) const {
+  bool parseLine(std::string_view text, std::string_view line,
+                 std::vector<std::string_view>& params, Gaps& gaps,
+                 std::vector<ByteSpan>* gaps_out) const {
     const char* t = text.data();
     const std::size_t tn = text.size();
     const char* s = line.data();
     const std::size_t n = line.size();
-    auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+    auto is_ws = [](char c) {
+      return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    };
     auto gap = [&](std::size_t b, std::size_t e, bool edge) {
       gaps.step(s + b, e - b, edge);
       if (gaps_out != nullptr) {
@@ -1386,9 +1349,10 @@ struct TemplateMiner::Impl {
   }
 
   // Whether the literal piece that starts at `t` (up to the next hole) matches `s` at `at`.
-  static bool pieceAt(const char* t, std::size_t tn, const char* s, std::size_t n,
-                      std::size_t at) {
-    auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+  static bool pieceAt(const char* t, std::size_t tn, const char* s, std::size_t n, std::size_t at) {
+    auto is_ws = [](char c) {
+      return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    };
     if (t[0] == ' ' ? !is_ws(s[at]) : s[at] != t[0]) {
       return false;
     }
@@ -1420,7 +1384,7 @@ struct TemplateMiner::Impl {
     out.cluster = kNoCluster;
     std::uint64_t key = 0;
     if (line.size() > options.max_line_bytes || line.size() >= 0xFFFFFFF0u ||
-        !valueFreeKey(line, key)) {
+        !valueFreeKey(line, key_scratch, key)) {
       return;
     }
     // Fast path: a line like one seen before but for its numbers and hex ids is parsed with
@@ -1506,21 +1470,20 @@ struct TemplateMiner::Impl {
       out.template_id = c.id;
       returned = &c.returned;
     } else {
-      Variant& v = exact_variant != nullptr ? *exact_variant
-                                             : variantFor(c, line, gaps.hash | 1, tokenized);
+      Variant& v =
+          exact_variant != nullptr ? *exact_variant : variantFor(c, line, gaps.hash | 1, tokenized);
       out.template_text = v.text;
       out.template_id = v.id;
       returned = &v.returned;
     }
     if (!exact_canonical && exact_variant == nullptr) {
       // Next time, parse lines like this one straight with the text it got.
-      fast_cache.store(
-          CacheEntry{key, id, c.generation, gaps.single ? 0 : (gaps.hash | 1)});
+      fast_cache.store(CacheEntry{key, id, c.generation, gaps.single ? 0 : (gaps.hash | 1)});
     }
     if (!*returned) {
       *returned = true;
-      out.new_template = seen.insert(out.template_id, std::max<std::size_t>(
-                                                          1024, options.max_clusters * 4));
+      out.new_template =
+          seen.insert(out.template_id, std::max<std::size_t>(1024, options.max_clusters * 4));
     }
   }
 
@@ -1528,8 +1491,7 @@ struct TemplateMiner::Impl {
     std::size_t total = sizeof(Impl) + clusters.capacity() * sizeof(Cluster);
     for (const Cluster& c : clusters) {
       total += c.text.capacity() + c.patterns.capacity() + c.pieces.capacity() * sizeof(Piece) +
-               c.positions.capacity() * sizeof(Position) +
-               c.variants.capacity() * sizeof(Variant);
+               c.positions.capacity() * sizeof(Position) + c.variants.capacity() * sizeof(Variant);
       for (const Variant& v : c.variants) {
         total += v.text.capacity();
       }
@@ -1544,8 +1506,7 @@ struct TemplateMiner::Impl {
              key_scratch.capacity() + gap_scratch.capacity() * sizeof(ByteSpan);
     total += free_slots.capacity() * 4 + tombstones.capacity() * 4;
     total += tokens.words.capacity() * sizeof(WordToken) +
-             tokens.holes.capacity() * sizeof(ByteSpan) +
-             candidates.capacity() * sizeof(Candidate);
+             tokens.holes.capacity() * sizeof(ByteSpan) + candidates.capacity() * sizeof(Candidate);
     return total;
   }
 };
@@ -1553,7 +1514,9 @@ struct TemplateMiner::Impl {
 TemplateMiner::TemplateMiner(MinerOptions options) : impl_(std::make_unique<Impl>(options)) {}
 TemplateMiner::~TemplateMiner() = default;
 
-void TemplateMiner::mine(std::string_view line, MinedLine& out) { impl_->mine(line, out); }
+void TemplateMiner::mine(std::string_view line, MinedLine& out) {
+  impl_->mine(line, out);
+}
 
 std::vector<TemplateMiner::ClusterInfo> TemplateMiner::clusters() const {
   std::vector<ClusterInfo> out;
@@ -1577,8 +1540,12 @@ std::string_view TemplateMiner::clusterTemplate(std::uint32_t index) const {
   return id == kNone ? std::string_view() : std::string_view(impl_->clusters[id].text);
 }
 
-std::size_t TemplateMiner::clusterCount() const { return impl_->live_count; }
+std::size_t TemplateMiner::clusterCount() const {
+  return impl_->live_count;
+}
 
-std::size_t TemplateMiner::memoryBytes() const { return impl_->memoryBytes(); }
+std::size_t TemplateMiner::memoryBytes() const {
+  return impl_->memoryBytes();
+}
 
 }  // namespace faultline::logtemplate

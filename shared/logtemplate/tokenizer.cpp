@@ -66,8 +66,12 @@ constexpr std::array<bool, 256> makeGlue() {
 }
 constexpr std::array<bool, 256> kGlue = makeGlue();
 
-inline std::uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
-inline bool isDigit(char c) { return c >= '0' && c <= '9'; }
+inline std::uint8_t cls(char c) {
+  return kClass[static_cast<unsigned char>(c)];
+}
+inline bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 constexpr std::uint64_t kMul = 0x9FB21C651E98DF25ULL;
 constexpr std::uint64_t kHoleMark = 0x5BD1E9955BD1E995ULL;
@@ -103,12 +107,11 @@ bool isValueWord(const char* s, std::size_t n) {
 }
 
 constexpr std::string_view kDateNames[] = {
-    "Mon",      "Tue",      "Wed",       "Thu",      "Fri",    "Sat",      "Sun",
-    "Monday",   "Tuesday",  "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
-    "Jan",      "Feb",      "Mar",       "Apr",      "May",    "Jun",      "Jul",
-    "Aug",      "Sep",      "Sept",      "Oct",      "Nov",    "Dec",      "January",
-    "February", "March",    "April",     "June",     "July",   "August",   "September",
-    "October",  "November", "December"};
+    "Mon",     "Tue",       "Wed",       "Thu",     "Fri",      "Sat",     "Sun",   "Monday",
+    "Tuesday", "Wednesday", "Thursday",  "Friday",  "Saturday", "Sunday",  "Jan",   "Feb",
+    "Mar",     "Apr",       "May",       "Jun",     "Jul",      "Aug",     "Sep",   "Sept",
+    "Oct",     "Nov",       "Dec",       "January", "February", "March",   "April", "June",
+    "July",    "August",    "September", "October", "November", "December"};
 
 // "Jun", "JUN", "Friday," (a trailing ',' or '.' is not part of the name).
 std::size_t dateNameLength(const char* s, std::size_t n) {
@@ -139,8 +142,8 @@ std::size_t dateNameLength(const char* s, std::size_t n) {
 struct Atom {
   std::uint32_t begin;  // a sign that opens the chunk is included: -17
   std::uint32_t end;
-  std::uint8_t any;  // OR of the classes of its bytes
-  std::uint8_t all;  // AND of the classes of its bytes
+  std::uint8_t any;       // OR of the classes of its bytes
+  std::uint8_t all;       // AND of the classes of its bytes
   char delimiter_before;  // the last delimiter byte before it inside the chunk, or 0
   bool signed_number;
   bool variable;
@@ -264,9 +267,7 @@ class LineScanner {
     }
   }
 
-  bool atBoundary(std::uint32_t p) const {
-    return p == word_begin_ || (cls(s_[p - 1]) & kOuter);
-  }
+  bool atBoundary(std::uint32_t p) const { return p == word_begin_ || (cls(s_[p - 1]) & kOuter); }
 
   // One chunk [cb, ce) whose bytes have the classes `any` (some byte) and `all` (every byte).
   void handleChunk(std::uint32_t cb, std::uint32_t ce, std::uint8_t any, std::uint8_t all) {
@@ -404,8 +405,7 @@ class LineScanner {
     if (j < n_ && s_[j] == '.') {
       ++j;
     }
-    return j + 1 < n_ && s_[j] == '/' && s_[j + 1] != '/' &&
-           !(cls(s_[j + 1]) & (kOuter | kWs));
+    return j + 1 < n_ && s_[j] == '/' && s_[j + 1] != '/' && !(cls(s_[j + 1]) & (kOuter | kWs));
   }
 
   // A path runs to the next outer delimiter other than '/': "/var/x", "\\srv\x", "./x".
@@ -455,7 +455,8 @@ class LineScanner {
       digit |= isDigit(c);
       ++j;
     }
-    while (j > b && (s_[j - 1] == '.' || s_[j - 1] == ':' || s_[j - 1] == '!' || s_[j - 1] == '?')) {
+    while (j > b &&
+           (s_[j - 1] == '.' || s_[j - 1] == ':' || s_[j - 1] == '!' || s_[j - 1] == '?')) {
       --j;
     }
     if (digit && j > b) {
@@ -569,8 +570,8 @@ class LineScanner {
     }
     for (int i = 0; i < 5; ++i) {
       const Atom& a = atoms_[i];
-      if (a.end - a.begin != kGroups[i] || !(a.all & kHex) || (i > 0 && a.delimiter_before != '-') ||
-          (i > 0 && a.begin != atoms_[i - 1].end + 1)) {
+      if (a.end - a.begin != kGroups[i] || !(a.all & kHex) ||
+          (i > 0 && a.delimiter_before != '-') || (i > 0 && a.begin != atoms_[i - 1].end + 1)) {
         return false;
       }
     }
@@ -591,7 +592,7 @@ class LineScanner {
     int run = 0;
     int longest_run = 0;  // "x86_64" has 4 digits in runs of 2: an architecture, not an id
     int letters = 0;
-    int kind_changes = 0;  // digit <-> non-digit transitions: "126MB" 1, "1s0ms" 3
+    int kind_changes = 0;                  // digit <-> non-digit transitions: "126MB" 1, "1s0ms" 3
     bool letter_underscore_digit = false;  // blk_123, attempt_1, rdd_2_0 (not x86_64)
     bool prev_digit = first_digit;
     for (std::uint32_t p = ab; p < a.end; ++p) {
@@ -622,8 +623,8 @@ class LineScanner {
       return letters <= 3;  // 126MB, 12ms, 3rd are values; "0userId" is a glued name
     }
     // v1.2, v7 (a version opens its chunk; "mapreduce.v2.api" is a name).
-    bool version = (s_[ab] == 'v' || s_[ab] == 'V') && digits == static_cast<int>(len) - 1 &&
-                   ab == cb;
+    bool version =
+        (s_[ab] == 'v' || s_[ab] == 'V') && digits == static_cast<int>(len) - 1 && ab == cb;
     return letter_underscore_digit || (digits >= 4 && longest_run >= 3) ||
            ((a.all & kHex) && len >= 6) || version;
   }

@@ -111,8 +111,9 @@ int main(int argc, char** argv) {
   std::printf("peak RSS %ld KiB (%ld KiB after loading the file, %ld KiB during mining)\n",
               peakRssKiB(), rss_before, peakRssKiB() - rss_before);
   std::printf("not mined %zu, new templates %zu, params per line %.2f\n", unmined / passes,
-              new_templates, static_cast<double>(params) / static_cast<double>(passes) /
-                                 static_cast<double>(lines.size()));
+              new_templates,
+              static_cast<double>(params) / static_cast<double>(passes) /
+                  static_cast<double>(lines.size()));
   std::printf("round trip mismatches %zu\n", mismatches);
   return mismatches == 0 ? 0 : 1;
 }

@@ -1,5 +1,7 @@
 // TemplateMiner: the round trip on real and generated logs, stable ids, widening, refusals,
 // the LRU bound, new_template.
+#include "shared/logtemplate/miner.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "shared/logtemplate/line_reader.h"
-#include "shared/logtemplate/miner.h"
 #include "tests/unit/temp_dir.h"
 
 using faultline::logtemplate::kHole;
@@ -20,8 +21,8 @@ using faultline::logtemplate::kNoCluster;
 using faultline::logtemplate::MinedLine;
 using faultline::logtemplate::MinerOptions;
 using faultline::logtemplate::renderLine;
-using faultline::logtemplate::TemplateMiner;
 using faultline::logtemplate::templateId;
+using faultline::logtemplate::TemplateMiner;
 
 namespace {
 
@@ -79,7 +80,9 @@ std::vector<std::string> readLines(const std::filesystem::path& path) {
   return lines;
 }
 
-std::filesystem::path datasets() { return FAULTLINE_DATASETS_DIR "/loghub2k"; }
+std::filesystem::path datasets() {
+  return FAULTLINE_DATASETS_DIR "/loghub2k";
+}
 
 }  // namespace
 
@@ -194,8 +197,8 @@ TEST_CASE("round trip: whitespace, joined holes, odd bytes") {
 
 TEST_CASE("round trip: random lines from a few templates, with evictions") {
   std::mt19937 rng(12345);
-  const char* words[] = {"alpha", "beta", "GET", "user=", "id=", "x", "(", ")", "[", "]", ":",
-                         "/a/b", "0x1f", "-", "3.5", "true", "a_1", "<", ">", "*", "\t", " "};
+  const char* words[] = {"alpha", "beta", "GET", "user=", "id=",  "x",   "(", ")", "[", "]",  ":",
+                         "/a/b",  "0x1f", "-",   "3.5",   "true", "a_1", "<", ">", "*", "\t", " "};
   std::vector<std::string> lines;
   for (int i = 0; i < 5000; ++i) {
     std::string line;
@@ -220,8 +223,10 @@ TEST_CASE("round trip: random lines from a few templates, with evictions") {
 
 TEST_CASE("ids: the same across miners and equal to templateId(text)") {
   const std::vector<std::string> lines = {
-      "Connected to 10.0.0.1:80 in 12ms", "Connected to 10.0.0.2:8080 in 7ms",
-      "disk /dev/sda1 is 93% full",       "disk /dev/sdb2 is 12% full",
+      "Connected to 10.0.0.1:80 in 12ms",
+      "Connected to 10.0.0.2:8080 in 7ms",
+      "disk /dev/sda1 is 93% full",
+      "disk /dev/sdb2 is 12% full",
   };
   TemplateMiner a;
   TemplateMiner b;

@@ -1,4 +1,6 @@
 // The `templates` tool: streaming reads, CSV quoting, the Loghub prediction file.
+#include "shared/logtemplate/templates_tool.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "shared/logtemplate/line_reader.h"
-#include "shared/logtemplate/templates_tool.h"
 #include "tests/unit/temp_dir.h"
 
 using faultline::logtemplate::csvQuote;
@@ -137,9 +138,9 @@ TEST_CASE("printTemplates: counts, hex ids, most frequent first; long lines not 
   REQUIRE(second != std::string::npos);
   CHECK(first < second);
   char id[17];
-  std::snprintf(id, sizeof(id), "%016llx",
-                static_cast<unsigned long long>(
-                    faultline::logtemplate::templateId("GET <*> took <*>")));
+  std::snprintf(
+      id, sizeof(id), "%016llx",
+      static_cast<unsigned long long>(faultline::logtemplate::templateId("GET <*> took <*>")));
   CHECK(text.find(id) != std::string::npos);
   CHECK(text.find("1 lines not mined") != std::string::npos);
 

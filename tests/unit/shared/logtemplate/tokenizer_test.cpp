@@ -1,9 +1,9 @@
 // The generic masks: which token shapes become "<*>" and which stay literal.
+#include "shared/logtemplate/tokenizer.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "shared/logtemplate/tokenizer.h"
 
 using faultline::logtemplate::maskedText;
 using faultline::logtemplate::TokenizedLine;
@@ -85,12 +85,30 @@ constexpr MaskCase kVariables[] = {
 
 // Names and words: literal.
 constexpr const char* kLiterals[] = {
-    "request",         "jk2_init()",   "Slf4jLogger",  "PSR0",           "e820",
-    "x86_64",          "bglio559",     "u0",           "mapreduce.v2.api", "0userId",
-    "user=root",       "tty=NODEVssh", "May",          "May I",          "A1",
-    "http://wiki.apache.org/hadoop/NoRouteToHost",      "com.acme.Handler1.process",
-    "BLOCK*",          "a<b",          "/",            "LABEL=/",        "deadline",
-    "Intel(R)",        "org.apache.hadoop.mapreduce.jobhistory.EventType",
+    "request",
+    "jk2_init()",
+    "Slf4jLogger",
+    "PSR0",
+    "e820",
+    "x86_64",
+    "bglio559",
+    "u0",
+    "mapreduce.v2.api",
+    "0userId",
+    "user=root",
+    "tty=NODEVssh",
+    "May",
+    "May I",
+    "A1",
+    "http://wiki.apache.org/hadoop/NoRouteToHost",
+    "com.acme.Handler1.process",
+    "BLOCK*",
+    "a<b",
+    "/",
+    "LABEL=/",
+    "deadline",
+    "Intel(R)",
+    "org.apache.hadoop.mapreduce.jobhistory.EventType",
 };
 }  // namespace
 
