@@ -1,68 +1,32 @@
 #include "shared/logtemplate/miner.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "shared/logtemplate/byte_ops.h"
+#include "shared/logtemplate/cluster_cache.h"
+#include "shared/logtemplate/seen_ids.h"
+#include "shared/logtemplate/template_parse.h"
 #include "shared/logtemplate/tokenizer.h"
 #include "shared/logtemplate/value_key.h"
+#include "shared/logtemplate/word_pattern.h"
 
 namespace faultline::logtemplate {
 namespace {
 
 constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 
-constexpr std::uint8_t kWsClass = 1;
-constexpr std::array<std::uint8_t, 256> makeWs() {
-  std::array<std::uint8_t, 256> t{};
-  for (char c : std::string_view(" \t\r\v\f")) {
-    t[static_cast<unsigned char>(c)] = kWsClass;
-  }
-  return t;
-}
-constexpr std::array<std::uint8_t, 256> kWsTable = makeWs();
-inline bool isWs(char c) {
-  return kWsTable[static_cast<unsigned char>(c)] != 0;
-}
 constexpr std::uint64_t kWildcard = 0;  // tree key of a word with a hole
 constexpr std::size_t kMaxVariants = 4;
-
-constexpr std::size_t kMinCacheEntries = 4096;
-constexpr std::size_t kMaxCacheEntries = std::size_t{1} << 16;
 
 inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
   h *= 0xFF51AFD7ED558CCDULL;
   return h ^ (h >> 32);
-}
-
-// A generalized word keeps what all its values share up to a delimiter: "user=<*>",
-// "Surface(name=<*>)", "<*>".
-inline bool isBoundary(char c) {
-  switch (c) {
-    case ',':
-    case ';':
-    case ':':
-    case '=':
-    case '|':
-    case '"':
-    case '\'':
-    case '`':
-    case '(':
-    case ')':
-    case '[':
-    case ']':
-    case '{':
-    case '}':
-    case '<':
-    case '>':
-    case '/': return true;
-    default: return false;
-  }
 }
 
 enum class PatternKind : std::uint8_t {
@@ -83,13 +47,6 @@ struct Position {
 };
 
 // The template text for lines whose whitespace differs from single spaces.
-// A literal run of a template text between holes, for parsing lines with it.
-struct Piece {
-  std::uint32_t offset = 0;  // into the text
-  std::uint32_t length = 0;
-  bool after_hole = false;  // a hole comes right before it
-};
-
 struct Variant {
   std::uint64_t gap_hash = 0;
   std::uint64_t id = 0;
@@ -121,78 +78,6 @@ struct Cluster {
   }
 };
 
-struct CacheEntry {
-  std::uint64_t key = 0;
-  std::uint32_t cluster = kNone;
-  std::uint32_t generation = 0;
-  std::uint64_t variant = 0;  // the fast path's text: 0 canonical, else Variant::gap_hash
-};
-
-// key -> clusters, 4-way set associative: a key's entries live in one set of 4 slots, most
-// recent first. One key may name several clusters (lines that differ only in digits can
-// still be different templates: Handler0, Handler1). Grows from kMinCacheEntries to
-// kMaxCacheEntries while sets overflow.
-class ClusterCache {
- public:
-  static constexpr std::size_t kWays = 4;
-
-  ClusterCache() : slots_(kMinCacheEntries) {}
-
-  /// The entries of `key`, most recent first: slots [first, first + count) of the set, with
-  /// entries of other keys to be skipped by the caller.
-  const CacheEntry* set(std::uint64_t key) const { return &slots_[setOf(key)]; }
-
-  void store(const CacheEntry& entry) {
-    std::size_t set = setOf(entry.key);
-    std::size_t last = kWays - 1;  // the slot to give up: the oldest, or the entry itself
-    for (std::size_t k = 0; k < kWays; ++k) {
-      const CacheEntry& e = slots_[set + k];
-      if (e.key == entry.key && e.cluster == entry.cluster) {
-        last = k;
-        break;
-      }
-    }
-    if (last == kWays - 1 && slots_[set + last].cluster != kNone &&
-        !(slots_[set + last].key == entry.key && slots_[set + last].cluster == entry.cluster) &&
-        ++collisions_ > slots_.size() / 8 && slots_.size() < kMaxCacheEntries) {
-      grow();
-      store(entry);
-      return;
-    }
-    for (std::size_t k = last; k > 0; --k) {
-      slots_[set + k] = slots_[set + k - 1];
-    }
-    slots_[set] = entry;
-  }
-
-  std::size_t memoryBytes() const { return slots_.capacity() * sizeof(CacheEntry); }
-
- private:
-  std::size_t setOf(std::uint64_t key) const { return (key & (slots_.size() / kWays - 1)) * kWays; }
-
-  void grow() {
-    std::vector<CacheEntry> old(slots_.size() * 2);
-    old.swap(slots_);
-    collisions_ = 0;
-    // Oldest first, so that each set ends up most recent first again.
-    for (std::size_t way = kWays; way-- > 0;) {
-      for (std::size_t i = way; i < old.size(); i += kWays) {
-        const CacheEntry& e = old[i];
-        if (e.cluster != kNone) {
-          std::size_t set = setOf(e.key);
-          for (std::size_t k = kWays - 1; k > 0; --k) {
-            slots_[set + k] = slots_[set + k - 1];
-          }
-          slots_[set] = e;
-        }
-      }
-    }
-  }
-
-  std::vector<CacheEntry> slots_;
-  std::size_t collisions_ = 0;
-};
-
 struct Candidate {
   std::uint32_t cluster = kNone;
   std::uint32_t similar = 0;  // matching positions that have literal bytes, plus value changes
@@ -205,286 +90,6 @@ struct Candidate {
   double similarity() const {
     return literal_positions == 0 ? 1.0 : static_cast<double>(similar) / literal_positions;
   }
-};
-
-// A word or pattern reduced to what generalization needs.
-struct Literals {
-  std::string_view prefix;  // bytes before the first hole (everything when no hole)
-  std::string_view suffix;  // bytes after the last hole (everything when no hole)
-  bool has_hole;
-  bool whole;  // the word is a single hole
-};
-
-Literals patternLiterals(std::string_view text) {
-  std::size_t first = text.find(kHole);
-  if (first == std::string_view::npos) {
-    return {text, text, false, false};
-  }
-  std::size_t last = text.rfind(kHole);
-  return {text.substr(0, first), text.substr(last + kHole.size()), true, text == kHole};
-}
-
-inline std::uint64_t load64(const char* p) {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-inline std::uint32_t load32(const char* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// Equality of two byte ranges without a library call: template pieces are mostly short.
-inline bool sameBytes(const char* a, const char* b, std::size_t n) {
-  if (n >= 8) {
-    for (; n > 8; n -= 8, a += 8, b += 8) {
-      if (load64(a) != load64(b)) {
-        return false;
-      }
-    }
-    return load64(a + n - 8) == load64(b + n - 8);  // the last 8 bytes, overlapping
-  }
-  if (n >= 4) {
-    return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (a[i] != b[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-inline bool isHoleAt(const char* p) {
-  return p[0] == '<' && p[1] == '*' && p[2] == '>';
-}
-
-// The first e in [from, last] with s[e] == c, or last + 1. Eight bytes at a time (SWAR).
-inline std::size_t findByte(const char* s, std::size_t from, std::size_t last, char c) {
-  std::size_t e = from;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-  const std::uint64_t pattern = kOnes * static_cast<unsigned char>(c);
-  for (; e + 7 <= last; e += 8) {
-    const std::uint64_t x = load64(s + e) ^ pattern;
-    const std::uint64_t zero = (x - kOnes) & ~x & kHighs;  // exact for the lowest zero byte
-    if (zero != 0) {
-      return e + static_cast<std::size_t>(__builtin_ctzll(zero) >> 3);
-    }
-  }
-#endif
-  while (e <= last && s[e] != c) {
-    ++e;
-  }
-  return e;
-}
-
-// Whether `text` matches `pattern` with every "<*>" standing for any bytes (leftmost match of
-// each literal piece); appends what each hole covered to `params` when given.
-bool hasAlnum(std::string_view s) {
-  for (char c : s) {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool globMatch(std::string_view pattern, std::string_view text,
-               std::vector<std::string_view>* params) {
-  std::size_t hole = pattern.find(kHole);
-  if (hole == std::string_view::npos) {
-    return pattern == text;
-  }
-  std::size_t last = pattern.rfind(kHole);
-  std::string_view head = pattern.substr(0, hole);
-  std::string_view tail = pattern.substr(last + kHole.size());
-  if (text.size() < head.size() + tail.size() || text.substr(0, head.size()) != head ||
-      text.substr(text.size() - tail.size()) != tail) {
-    return false;
-  }
-  const std::size_t end = text.size() - tail.size();
-  std::size_t at = head.size();
-  std::size_t piece_begin = hole + kHole.size();
-  std::size_t first_param = params != nullptr ? params->size() : 0;
-  while (piece_begin <= last) {
-    std::size_t piece_end = pattern.find(kHole, piece_begin);
-    std::string_view piece = pattern.substr(piece_begin, piece_end - piece_begin);
-    std::size_t found = text.substr(0, end).find(piece, at);
-    if (found == std::string_view::npos) {
-      if (params != nullptr) {
-        params->resize(first_param);
-      }
-      return false;
-    }
-    if (params != nullptr) {
-      params->push_back(text.substr(at, found - at));
-    }
-    at = found + piece.size();
-    piece_begin = piece_end + kHole.size();
-  }
-  if (params != nullptr) {
-    params->push_back(text.substr(at, end - at));
-  }
-  return true;
-}
-
-// globMatch() where every hole covers a letter or digit: "<*>:<*>" fits "host-a:80" (another
-// shape of the same values) but "word...<*>" does not fit "word......<*>".
-bool globFits(std::string_view pattern, std::string_view text) {
-  if (pattern.find(kHole) == std::string_view::npos) {
-    return false;
-  }
-  std::vector<std::string_view> parts;
-  if (!globMatch(pattern, text, &parts)) {
-    return false;
-  }
-  for (std::string_view part : parts) {
-    // A value starts like one: not with the punctuation that ends the piece before it.
-    char c = part.empty() ? '\0' : part.front();
-    bool sign = (c == '-' || c == '+') && part.size() > 1 && part[1] >= '0' && part[1] <= '9';
-    if (!hasAlnum(part) || (!sign && (c == '.' || c == ',' || c == ':' || c == ';' || c == '=' ||
-                                      c == '!' || c == '?' || c == ')' || c == ']' || c == '}' ||
-                                      c == '>' || c == '-' || c == '+' || c == '*'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::size_t commonPrefix(const Literals& a, const Literals& b) {
-  std::size_t p = 0;
-  while (p < a.prefix.size() && p < b.prefix.size() && a.prefix[p] == b.prefix[p]) {
-    ++p;
-  }
-  while (p > 0 && !isBoundary(a.prefix[p - 1])) {
-    --p;
-  }
-  return p;
-}
-
-std::size_t commonSuffix(const Literals& a, const Literals& b) {
-  std::size_t s = 0;
-  while (s < a.suffix.size() && s < b.suffix.size() &&
-         a.suffix[a.suffix.size() - 1 - s] == b.suffix[b.suffix.size() - 1 - s]) {
-    ++s;
-  }
-  while (s > 0 && !isBoundary(a.suffix[a.suffix.size() - s])) {
-    --s;
-  }
-  return s;
-}
-
-// A unit of measure after a number: "KB", "ms,", "s)".
-bool isUnit(std::string_view word) {
-  while (!word.empty() &&
-         (word.back() == ',' || word.back() == ';' || word.back() == '.' || word.back() == ')')) {
-    word.remove_suffix(1);
-  }
-  static constexpr std::string_view kUnits[] = {
-      "B",  "KB", "MB", "GB", "TB", "PB",  "KiB",  "MiB", "GiB",  "TiB", "kB", "kb",  "mb",
-      "gb", "ns", "us", "ms", "s",  "sec", "secs", "min", "mins", "h",   "hr", "hrs", "bytes"};
-  for (std::string_view unit : kUnits) {
-    if (word == unit) {
-      return true;
-    }
-  }
-  return false;
-}
-
-enum class Change : std::uint8_t {
-  HoleValue,     // a variable slot takes another value: "<*>" vs "x", "rhost=<*>" vs "rhost=x"
-  LiteralValue,  // two literal values of one key: "user=root" vs "user=guest"
-  LiteralWord,   // two different literal words: "Started" vs "Stopped"
-  Structural,    // different shapes: "setLightsOn(<*>)" vs "index:<*>"
-};
-
-// `pattern` is the cluster's, `word` the line's.
-Change classifyChange(const Literals& pattern, const Literals& word) {
-  if (pattern.whole) {
-    return Change::HoleValue;
-  }
-  if (word.whole) {
-    // A literal word so far, a masked value now: "from localhost" vs "from 10.0.0.1".
-    return pattern.has_hole ? Change::Structural : Change::LiteralWord;
-  }
-  bool shared_key = commonPrefix(pattern, word) > 0;
-  if (pattern.has_hole) {
-    return shared_key ? Change::HoleValue : Change::Structural;
-  }
-  if (word.has_hole) {
-    // A literal value seen so far against a masked one: "tty=NODEVssh" vs "tty=:<*>".
-    return shared_key ? Change::LiteralValue : Change::Structural;
-  }
-  return shared_key ? Change::LiteralValue : Change::LiteralWord;
-}
-
-std::string generalizeLiterals(const Literals& a, const Literals& b) {
-  std::size_t p = commonPrefix(a, b);
-  std::size_t s = commonSuffix(a, b);
-  // Without a hole the prefix and the suffix are the same bytes: they must not overlap.
-  std::size_t room = std::min(a.has_hole ? static_cast<std::size_t>(-1) : a.prefix.size(),
-                              b.has_hole ? static_cast<std::size_t>(-1) : b.prefix.size());
-  if (p + s > room) {
-    s = 0;
-    if (p > room) {
-      p = 0;
-    }
-  }
-  std::string out;
-  out.reserve(p + kHole.size() + s);
-  out.append(a.prefix.substr(0, p));
-  out.append(kHole);
-  out.append(a.suffix.substr(a.suffix.size() - s));
-  return out;
-}
-
-class SeenIds {
- public:
-  /// True when `id` was not in the set (and adds it). Forgets everything when full, which can
-  /// only make a text look new again (the caller then resends it: harmless).
-  bool insert(std::uint64_t id, std::size_t max_entries) {
-    if (slots_.empty() || (size_ + 1) * 2 > slots_.size()) {
-      grow(max_entries);
-    }
-    std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = mix(id, 1) & mask;; i = (i + 1) & mask) {
-      if (slots_[i] == id) {
-        return false;
-      }
-      if (slots_[i] == 0) {
-        slots_[i] = id;
-        ++size_;
-        return true;
-      }
-    }
-  }
-  std::size_t memoryBytes() const { return slots_.capacity() * sizeof(std::uint64_t); }
-
- private:
-  void grow(std::size_t max_entries) {
-    std::size_t want = slots_.empty() ? 256 : slots_.size() * 2;
-    if (want > max_entries) {
-      std::fill(slots_.begin(), slots_.end(), 0);  // full: start over
-      size_ = 0;
-      return;
-    }
-    std::vector<std::uint64_t> old;
-    old.swap(slots_);
-    slots_.assign(want, 0);
-    size_ = 0;
-    for (std::uint64_t id : old) {
-      if (id != 0) {
-        insert(id, max_entries);
-      }
-    }
-  }
-
-  std::vector<std::uint64_t> slots_;  // ids are never 0, so 0 marks an empty slot
-  std::size_t size_ = 0;
 };
 
 }  // namespace
@@ -783,23 +388,6 @@ struct TemplateMiner::Impl {
     c.id = templateId(c.text);
     c.returned = false;
     c.variants.clear();
-  }
-
-  static void cutPieces(std::string_view t, std::vector<Piece>& pieces) {
-    pieces.clear();
-    std::size_t cur = 0;
-    bool after_hole = false;
-    for (;;) {
-      std::size_t hole = t.find(kHole, cur);
-      std::size_t end = hole == std::string_view::npos ? t.size() : hole;
-      pieces.push_back(Piece{static_cast<std::uint32_t>(cur), static_cast<std::uint32_t>(end - cur),
-                             after_hole});
-      if (hole == std::string_view::npos) {
-        return;
-      }
-      cur = hole + kHole.size();
-      after_hole = true;
-    }
   }
 
   // The template text of `c`: the patterns joined by single spaces, or by the gaps of the
@@ -1151,25 +739,6 @@ struct TemplateMiner::Impl {
     return target;
   }
 
-  // The whitespace a template text keeps: the leading gap, the gaps between words that are not
-  // inside a parameter, the trailing gap. Lines whose gaps are all single spaces (and neither
-  // leading nor trailing) use the cluster's canonical text; others a variant keyed by this hash.
-  struct Gaps {
-    std::uint64_t hash = 0x2545F4914F6CDD1DULL;
-    bool single = true;
-
-    void step(const char* p, std::size_t len, bool edge) {
-      if (len == 0) {
-        hash = hash * 0x9E3779B97F4A7C15ULL + 2;
-      } else if (len == 1 && *p == ' ' && !edge) {
-        hash = hash * 0x9E3779B97F4A7C15ULL + 1;
-      } else {
-        single = false;
-        hash = hashBytes(p, len, hash);
-      }
-    }
-  };
-
   Gaps gapsOf(const Cluster& c, std::string_view line) const {
     Gaps g;
     std::uint32_t cur = 0;
@@ -1226,154 +795,6 @@ struct TemplateMiner::Impl {
     }
     c.variants.push_back(std::move(v));
     return c.variants.back();
-  }
-
-  // parseLine() for the common case, fast: `line` has exactly the whitespace of `text` (the
-  // canonical text or a variant). False when it does not fit that way: try parseLine().
-  static bool parseExact(std::string_view text, const std::vector<Piece>& pieces,
-                         std::string_view line, std::vector<std::string_view>& params) {
-    const char* t = text.data();
-    const char* s = line.data();
-    const std::size_t n = line.size();
-    std::size_t j = 0;
-    for (const Piece& piece : pieces) {
-      const char* p = t + piece.offset;
-      const std::size_t len = piece.length;
-      std::size_t e = j;
-      if (!piece.after_hole) {
-        if (j + len > n || !sameBytes(p, s + j, len)) {
-          return false;
-        }
-      } else {
-        if (len == 0) {
-          e = n;  // the last hole takes the rest of the line
-        } else {
-          // The hole ends where the piece matches next (leftmost).
-          if (len > n) {
-            return false;
-          }
-          const std::size_t limit = n - len;
-          const char first = p[0];
-          for (;; ++e) {
-            e = findByte(s, e, limit, first);
-            if (e > limit) {
-              return false;
-            }
-            if (sameBytes(p, s + e, len)) {
-              break;
-            }
-          }
-        }
-        // Whitespace at a parameter's edge belongs to a gap: leave such lines to parseLine().
-        if (e > j && (isWs(s[j]) || isWs(s[e - 1]))) {
-          return false;
-        }
-        params.emplace_back(s + j, e - j);
-      }
-      j = e + len;
-    }
-    return j == n;
-  }
-
-  // Parses `line` as an instance of the template `text`: literal bytes equal, each ' ' of the
-  // template standing for one whitespace run, each "<*>" for the bytes up to the leftmost place
-  // where the rest of the template matches again. Appends the parameters; false when the line
-  // does not fit (then `params` holds garbage). Records the gaps when `gaps_out` is given.
-  bool parseLine(std::string_view text, std::string_view line,
-                 std::vector<std::string_view>& params, Gaps& gaps,
-                 std::vector<ByteSpan>* gaps_out) const {
-    const char* t = text.data();
-    const std::size_t tn = text.size();
-    const char* s = line.data();
-    const std::size_t n = line.size();
-    auto is_ws = [](char c) {
-      return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-    };
-    auto gap = [&](std::size_t b, std::size_t e, bool edge) {
-      gaps.step(s + b, e - b, edge);
-      if (gaps_out != nullptr) {
-        gaps_out->push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e)});
-      }
-    };
-    std::size_t j = 0;
-    while (j < n && is_ws(s[j])) {
-      ++j;
-    }
-    gap(0, j, true);
-    std::size_t i = 0;
-    while (i < tn) {
-      if (t[i] == '<' && i + 2 < tn && t[i + 1] == '*' && t[i + 2] == '>') {
-        i += 3;
-        if (i == tn) {  // the last hole takes the rest but the trailing whitespace
-          std::size_t e = n;
-          while (e > j && is_ws(s[e - 1])) {
-            --e;
-          }
-          params.emplace_back(s + j, e - j);
-          gap(e, n, true);
-          return true;
-        }
-        std::size_t e = j;
-        while (!pieceAt(t + i, tn - i, s, n, e)) {
-          if (++e >= n) {
-            return false;
-          }
-        }
-        params.emplace_back(s + j, e - j);
-        j = e;
-        continue;
-      }
-      const char c = t[i++];
-      if (c == ' ') {
-        std::size_t b = j;
-        while (j < n && is_ws(s[j])) {
-          ++j;
-        }
-        if (j == b) {
-          return false;
-        }
-        gap(b, j, false);
-      } else if (j >= n || s[j++] != c) {
-        return false;
-      }
-    }
-    std::size_t b = j;
-    while (j < n && is_ws(s[j])) {
-      ++j;
-    }
-    if (j != n) {
-      return false;
-    }
-    gap(b, n, true);
-    return true;
-  }
-
-  // Whether the literal piece that starts at `t` (up to the next hole) matches `s` at `at`.
-  static bool pieceAt(const char* t, std::size_t tn, const char* s, std::size_t n, std::size_t at) {
-    auto is_ws = [](char c) {
-      return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-    };
-    if (t[0] == ' ' ? !is_ws(s[at]) : s[at] != t[0]) {
-      return false;
-    }
-    std::size_t j = at;
-    for (std::size_t i = 0; i < tn; ++i) {
-      const char c = t[i];
-      if (c == '<' && i + 2 < tn && t[i + 1] == '*' && t[i + 2] == '>') {
-        return true;
-      }
-      if (c == ' ') {
-        if (j >= n || !is_ws(s[j])) {
-          return false;
-        }
-        while (j < n && is_ws(s[j])) {
-          ++j;
-        }
-      } else if (j >= n || s[j++] != c) {
-        return false;
-      }
-    }
-    return true;
   }
 
   void mine(std::string_view line, MinedLine& out) {
