@@ -1,4 +1,4 @@
-// faultline-agent: enroll | run | check-config | status. CLI wiring only.
+// faultline-agent: enroll | run | check-config | status | templates. CLI wiring only.
 
 #include <unistd.h>
 
@@ -6,14 +6,15 @@
 #include <cstdio>
 #include <iostream>
 
-#include "shared/util/memory.h"
 #include "agent/config/agent_config.h"
 #include "agent/enroll/enroll.h"
 #include "agent/enroll/identity.h"
 #include "agent/pipeline/agent_runner.h"
 #include "agent/status/status_file.h"
+#include "shared/logtemplate/templates_tool.h"
 #include "shared/util/fs.h"
 #include "shared/util/log.h"
+#include "shared/util/memory.h"
 #include "shared/util/time.h"
 
 using namespace faultline;
@@ -82,6 +83,15 @@ int main(int argc, char** argv) {
   status_cmd->add_option("--config", config_file, "Config file (for agent.state_dir)");
   status_cmd->add_flag("--json", json, "Print the raw status.json");
 
+  std::string templates_file, loghub_csv, templates_out;
+  auto* templates_cmd =
+      app.add_subcommand("templates", "Show the log templates the miner finds in a file");
+  templates_cmd->add_option("file", templates_file, "Log file to mine");
+  templates_cmd->add_option("--loghub-csv", loghub_csv,
+                            "Mine the Content column of a Loghub structured CSV instead");
+  templates_cmd->add_option("--out", templates_out,
+                            "With --loghub-csv: write LineId,EventTemplate rows here");
+
   // --help-config needs no subcommand.
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--help-config") {
@@ -96,6 +106,29 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*templates_cmd) {
+      logtemplate::MinerOptions options;
+      if (!loghub_csv.empty()) {
+        if (templates_out.empty() || !templates_file.empty()) {
+          std::cerr << "faultline-agent: templates --loghub-csv CSV --out PRED.csv\n";
+          return 2;
+        }
+        auto done = logtemplate::mineLoghubCsv(loghub_csv, templates_out, options);
+        if (!done) {
+          return fail(done.status());
+        }
+        std::cout << done->lines << " lines, " << done->templates << " templates -> "
+                  << templates_out << "\n";
+        return 0;
+      }
+      if (templates_file.empty() || !templates_out.empty()) {
+        std::cerr << "faultline-agent: templates FILE (or --loghub-csv CSV --out PRED.csv)\n";
+        return 2;
+      }
+      auto done = logtemplate::printTemplates(templates_file, options, std::cout);
+      return done ? 0 : fail(done.status());
+    }
+
     if (*check_cmd) {
       auto cfg = buildConfig(config_file, "", {});
       if (!cfg) {

@@ -27,6 +27,7 @@ declare -A targets=(
   [fuzz_logparse_regex]=logparse_regex
   [fuzz_logparse_timestamp]=logparse_timestamp
   [fuzz_logparse_multiline]=logparse_multiline
+  [fuzz_template_miner]=template_miner
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -63,9 +63,9 @@ Result<bool> CsvReader::next(std::vector<std::string>& fields) {
       return true;
     }
     if (++bytes > max_) {
-      return Status(Errc::ResourceExhausted, "record " + std::to_string(record_) +
-                                                 ": longer than " + std::to_string(max_) +
-                                                 " bytes");
+      return Status(
+          Errc::ResourceExhausted,
+          "record " + std::to_string(record_) + ": longer than " + std::to_string(max_) + " bytes");
     }
     char ch = static_cast<char>(c);
     std::string& field = fields.back();

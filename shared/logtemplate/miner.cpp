@@ -1,39 +1,32 @@
 #include "shared/logtemplate/miner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "shared/logtemplate/byte_ops.h"
+#include "shared/logtemplate/cluster_cache.h"
+#include "shared/logtemplate/seen_ids.h"
+#include "shared/logtemplate/template_parse.h"
 #include "shared/logtemplate/tokenizer.h"
+#include "shared/logtemplate/value_key.h"
+#include "shared/logtemplate/word_pattern.h"
 
 namespace faultline::logtemplate {
-double kDominantShare = 0.9;  // TUNING
 namespace {
 
 constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+
 constexpr std::uint64_t kWildcard = 0;  // tree key of a word with a hole
 constexpr std::size_t kMaxVariants = 4;
-
-constexpr std::size_t kMinCacheEntries = 1024;
-constexpr std::size_t kMaxCacheEntries = std::size_t{1} << 16;
 
 inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
   h *= 0xFF51AFD7ED558CCDULL;
   return h ^ (h >> 32);
-}
-
-// A generalized word keeps what all its values share up to a delimiter: "user=<*>",
-// "Surface(name=<*>)", "<*>".
-inline bool isBoundary(char c) {
-  switch (c) {
-    case ',': case ';': case ':': case '=': case '|': case '"': case '\'': case '`':
-    case '(': case ')': case '[': case ']': case '{': case '}': case '<': case '>': case '/':
-      return true;
-    default:
-      return false;
-  }
 }
 
 enum class PatternKind : std::uint8_t {
@@ -50,6 +43,7 @@ struct Position {
   std::uint64_t shape_hash = 0;
   PatternKind kind = PatternKind::Shape;
   bool has_literal = false;  // counts toward similarity
+  bool join_next = false;    // ends with a hole and the next starts with one: one parameter
 };
 
 // The template text for lines whose whitespace differs from single spaces.
@@ -57,11 +51,14 @@ struct Variant {
   std::uint64_t gap_hash = 0;
   std::uint64_t id = 0;
   std::string text;
+  std::vector<Piece> pieces;
   bool returned = false;
 };
 
 struct Cluster {
-  std::string text;  // canonical template: position texts joined by single spaces
+  std::vector<Piece> pieces;  // `text` cut at its holes (the last piece may be empty)
+  std::string patterns;       // the position patterns, joined by single spaces
+  std::string text;           // canonical template: `patterns` with "<*> <*>" runs as one "<*>"
   std::vector<Position> positions;
   std::vector<Variant> variants;
   std::uint64_t id = 0;
@@ -70,25 +67,20 @@ struct Cluster {
   std::uint32_t leaf = kNone;
   std::uint32_t forward = kNone;  // set when merged into another cluster
   std::uint32_t forward_generation = 0;
+  std::uint32_t literal_positions = 0;  // positions whose pattern is not just "<*>"
   std::uint32_t lru_prev = kNone;
   std::uint32_t lru_next = kNone;
   bool live = false;
   bool returned = false;  // `text` was handed out by mine()
 
   std::string_view positionText(std::size_t i) const {
-    return std::string_view(text).substr(positions[i].offset, positions[i].length);
+    return std::string_view(patterns).substr(positions[i].offset, positions[i].length);
   }
-};
-
-struct CacheEntry {
-  std::uint64_t key = 0;
-  std::uint32_t cluster = kNone;
-  std::uint32_t generation = 0;
 };
 
 struct Candidate {
   std::uint32_t cluster = kNone;
-  std::uint32_t similar = 0;     // matching positions that have literal bytes, plus value changes
+  std::uint32_t similar = 0;  // matching positions that have literal bytes, plus value changes
   std::uint32_t literal_positions = 0;
   std::uint32_t params = 0;
   std::uint32_t literal_changes = 0;  // hole-free word against hole-free word: "a" vs "b"
@@ -98,211 +90,6 @@ struct Candidate {
   double similarity() const {
     return literal_positions == 0 ? 1.0 : static_cast<double>(similar) / literal_positions;
   }
-};
-
-// A word or pattern reduced to what generalization needs.
-struct Literals {
-  std::string_view prefix;  // bytes before the first hole (everything when no hole)
-  std::string_view suffix;  // bytes after the last hole (everything when no hole)
-  bool has_hole;
-  bool whole;  // the word is a single hole
-};
-
-Literals patternLiterals(std::string_view text) {
-  std::size_t first = text.find(kHole);
-  if (first == std::string_view::npos) {
-    return {text, text, false, false};
-  }
-  std::size_t last = text.rfind(kHole);
-  return {text.substr(0, first), text.substr(last + kHole.size()), true, text == kHole};
-}
-
-// Whether `text` matches `pattern` with every "<*>" standing for any bytes (leftmost match of
-// each literal piece); appends what each hole covered to `params` when given.
-bool hasAlnum(std::string_view s) {
-  for (char c : s) {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool globMatch(std::string_view pattern, std::string_view text,
-               std::vector<std::string_view>* params) {
-  std::size_t hole = pattern.find(kHole);
-  if (hole == std::string_view::npos) {
-    return pattern == text;
-  }
-  std::size_t last = pattern.rfind(kHole);
-  std::string_view head = pattern.substr(0, hole);
-  std::string_view tail = pattern.substr(last + kHole.size());
-  if (text.size() < head.size() + tail.size() || text.substr(0, head.size()) != head ||
-      text.substr(text.size() - tail.size()) != tail) {
-    return false;
-  }
-  const std::size_t end = text.size() - tail.size();
-  std::size_t at = head.size();
-  std::size_t piece_begin = hole + kHole.size();
-  std::size_t first_param = params != nullptr ? params->size() : 0;
-  while (piece_begin <= last) {
-    std::size_t piece_end = pattern.find(kHole, piece_begin);
-    std::string_view piece = pattern.substr(piece_begin, piece_end - piece_begin);
-    std::size_t found = text.substr(0, end).find(piece, at);
-    if (found == std::string_view::npos) {
-      if (params != nullptr) {
-        params->resize(first_param);
-      }
-      return false;
-    }
-    if (params != nullptr) {
-      params->push_back(text.substr(at, found - at));
-    }
-    at = found + piece.size();
-    piece_begin = piece_end + kHole.size();
-  }
-  if (params != nullptr) {
-    params->push_back(text.substr(at, end - at));
-  }
-  return true;
-}
-
-// globMatch() where every hole covers a letter or digit: "<*>:<*>" fits "host-a:80" (another
-// shape of the same values) but "word...<*>" does not fit "word......<*>".
-bool globFits(std::string_view pattern, std::string_view text) {
-  if (pattern.find(kHole) == std::string_view::npos) {
-    return false;
-  }
-  std::vector<std::string_view> parts;
-  if (!globMatch(pattern, text, &parts)) {
-    return false;
-  }
-  for (std::string_view part : parts) {
-    // A value starts like one: not with the punctuation that ends the piece before it.
-    char c = part.empty() ? '\0' : part.front();
-    bool sign = (c == '-' || c == '+') && part.size() > 1 && part[1] >= '0' && part[1] <= '9';
-    if (!hasAlnum(part) || (!sign && (c == '.' || c == ',' || c == ':' || c == ';' || c == '=' ||
-                                      c == '!' || c == '?' || c == ')' || c == ']' || c == '}' ||
-                                      c == '>' || c == '-' || c == '+' || c == '*'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::size_t commonPrefix(const Literals& a, const Literals& b) {
-  std::size_t p = 0;
-  while (p < a.prefix.size() && p < b.prefix.size() && a.prefix[p] == b.prefix[p]) {
-    ++p;
-  }
-  while (p > 0 && !isBoundary(a.prefix[p - 1])) {
-    --p;
-  }
-  return p;
-}
-
-std::size_t commonSuffix(const Literals& a, const Literals& b) {
-  std::size_t s = 0;
-  while (s < a.suffix.size() && s < b.suffix.size() &&
-         a.suffix[a.suffix.size() - 1 - s] == b.suffix[b.suffix.size() - 1 - s]) {
-    ++s;
-  }
-  while (s > 0 && !isBoundary(a.suffix[a.suffix.size() - s])) {
-    --s;
-  }
-  return s;
-}
-
-enum class Change : std::uint8_t {
-  HoleValue,     // a variable slot takes another value: "<*>" vs "x", "rhost=<*>" vs "rhost=x"
-  LiteralValue,  // two literal values of one key: "user=root" vs "user=guest"
-  LiteralWord,   // two different literal words: "Started" vs "Stopped"
-  Structural,    // different shapes: "setLightsOn(<*>)" vs "index:<*>"
-};
-
-// `pattern` is the cluster's, `word` the line's.
-Change classifyChange(const Literals& pattern, const Literals& word) {
-  if (pattern.whole) {
-    return Change::HoleValue;
-  }
-  if (word.whole) {
-    // A literal word so far, a masked value now: "from localhost" vs "from 10.0.0.1".
-    return pattern.has_hole ? Change::Structural : Change::LiteralWord;
-  }
-  bool shared_key = commonPrefix(pattern, word) > 0;
-  if (pattern.has_hole) {
-    return shared_key ? Change::HoleValue : Change::Structural;
-  }
-  if (word.has_hole) {
-    // A literal value seen so far against a masked one: "tty=NODEVssh" vs "tty=:<*>".
-    return shared_key ? Change::LiteralValue : Change::Structural;
-  }
-  return shared_key ? Change::LiteralValue : Change::LiteralWord;
-}
-
-std::string generalizeLiterals(const Literals& a, const Literals& b) {
-  std::size_t p = commonPrefix(a, b);
-  std::size_t s = commonSuffix(a, b);
-  // Without a hole the prefix and the suffix are the same bytes: they must not overlap.
-  std::size_t room = std::min(a.has_hole ? static_cast<std::size_t>(-1) : a.prefix.size(),
-                              b.has_hole ? static_cast<std::size_t>(-1) : b.prefix.size());
-  if (p + s > room) {
-    s = 0;
-    if (p > room) {
-      p = 0;
-    }
-  }
-  std::string out;
-  out.reserve(p + kHole.size() + s);
-  out.append(a.prefix.substr(0, p));
-  out.append(kHole);
-  out.append(a.suffix.substr(a.suffix.size() - s));
-  return out;
-}
-
-class SeenIds {
- public:
-  /// True when `id` was not in the set (and adds it). Forgets everything when full, which can
-  /// only make a text look new again (the caller then resends it: harmless).
-  bool insert(std::uint64_t id, std::size_t max_entries) {
-    if (slots_.empty() || (size_ + 1) * 2 > slots_.size()) {
-      grow(max_entries);
-    }
-    std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = mix(id, 1) & mask;; i = (i + 1) & mask) {
-      if (slots_[i] == id) {
-        return false;
-      }
-      if (slots_[i] == 0) {
-        slots_[i] = id;
-        ++size_;
-        return true;
-      }
-    }
-  }
-  std::size_t memoryBytes() const { return slots_.capacity() * sizeof(std::uint64_t); }
-
- private:
-  void grow(std::size_t max_entries) {
-    std::size_t want = slots_.empty() ? 256 : slots_.size() * 2;
-    if (want > max_entries) {
-      std::fill(slots_.begin(), slots_.end(), 0);  // full: start over
-      size_ = 0;
-      return;
-    }
-    std::vector<std::uint64_t> old;
-    old.swap(slots_);
-    slots_.assign(want, 0);
-    size_ = 0;
-    for (std::uint64_t id : old) {
-      if (id != 0) {
-        insert(id, max_entries);
-      }
-    }
-  }
-
-  std::vector<std::uint64_t> slots_;  // ids are never 0, so 0 marks an empty slot
-  std::size_t size_ = 0;
 };
 
 }  // namespace
@@ -318,7 +105,6 @@ struct TemplateMiner::Impl {
     if (options.values_to_generalize < 2) {
       options.values_to_generalize = 2;
     }
-    cache.assign(kMinCacheEntries, CacheEntry{});
   }
 
   MinerOptions options;
@@ -335,9 +121,12 @@ struct TemplateMiner::Impl {
   std::unordered_map<std::uint64_t, std::uint32_t> leaf_index;
   std::unordered_map<std::uint64_t, std::uint32_t> node_children;
 
-  // Shape hash of a line -> the cluster it went to last time.
-  std::vector<CacheEntry> cache;
-  std::size_t cache_collisions = 0;
+  // Where lines went last time: by their value-free key (the fast path: parse the line with
+  // that cluster's template) and by their tokenized shape.
+  ClusterCache fast_cache;
+  ClusterCache shape_cache;
+  std::string key_scratch;
+  std::vector<ByteSpan> gap_scratch;
 
   SeenIds seen;
   TokenizedLine tokens;
@@ -351,7 +140,7 @@ struct TemplateMiner::Impl {
   bool matchPosition(const Cluster& c, std::size_t pos, std::string_view line,
                      const WordToken& word, std::vector<std::string_view>* params) const {
     const Position& p = c.positions[pos];
-    const char* pattern = c.text.data() + p.offset;
+    const char* pattern = c.patterns.data() + p.offset;
     const char* s = line.data();
     if (p.kind == PatternKind::Glob && p.holes != 1) {
       return globMatch(std::string_view(pattern, p.length),
@@ -359,8 +148,8 @@ struct TemplateMiner::Impl {
     }
     if (p.kind == PatternKind::Glob) {
       std::uint32_t len = word.end - word.begin;
-      if (len < p.prefix + p.suffix || std::memcmp(pattern, s + word.begin, p.prefix) != 0 ||
-          std::memcmp(pattern + p.length - p.suffix, s + word.end - p.suffix, p.suffix) != 0) {
+      if (len < p.prefix + p.suffix || !sameBytes(pattern, s + word.begin, p.prefix) ||
+          !sameBytes(pattern + p.length - p.suffix, s + word.end - p.suffix, p.suffix)) {
         return false;
       }
       if (params != nullptr) {
@@ -368,8 +157,8 @@ struct TemplateMiner::Impl {
       }
       return true;
     }
-    if (p.shape_hash != word.shape_hash) {
-      return false;
+    if (tokens.word_hashes && p.shape_hash != word.shape_hash) {
+      return false;  // the slow path's quick reject
     }
     // Same shape (almost surely): check the literal bytes so that a hash collision can never
     // break the round trip.
@@ -378,15 +167,15 @@ struct TemplateMiner::Impl {
     const ByteSpan* holes = tokens.holes.data() + word.first_hole;
     for (std::uint32_t h = 0; h < word.hole_count; ++h) {
       std::uint32_t len = holes[h].begin - cur;
-      if (at + len + kHole.size() > p.length || std::memcmp(pattern + at, s + cur, len) != 0 ||
-          std::memcmp(pattern + at + len, kHole.data(), kHole.size()) != 0) {
+      if (at + len + kHole.size() > p.length || !sameBytes(pattern + at, s + cur, len) ||
+          !isHoleAt(pattern + at + len)) {
         return false;
       }
       at += len + static_cast<std::uint32_t>(kHole.size());
       cur = holes[h].end;
     }
     std::uint32_t len = word.end - cur;
-    if (p.length - at != len || std::memcmp(pattern + at, s + cur, len) != 0) {
+    if (p.length - at != len || !sameBytes(pattern + at, s + cur, len)) {
       return false;
     }
     if (params != nullptr) {
@@ -402,8 +191,19 @@ struct TemplateMiner::Impl {
       return false;
     }
     for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      std::size_t before = params != nullptr ? params->size() : 0;
       if (!matchPosition(c, i, line, tokens.words[i], params)) {
         return false;
+      }
+      if (params != nullptr && i > 0 && c.positions[i - 1].join_next && before > 0 &&
+          params->size() > before) {
+        // The hole that ends the previous word and the one that opens this word are one
+        // parameter, whitespace included.
+        std::string_view a = (*params)[before - 1];
+        std::string_view b = (*params)[before];
+        (*params)[before - 1] =
+            std::string_view(a.data(), static_cast<std::size_t>(b.data() + b.size() - a.data()));
+        params->erase(params->begin() + static_cast<std::ptrdiff_t>(before));
       }
     }
     return true;
@@ -484,6 +284,8 @@ struct TemplateMiner::Impl {
 
   void releaseMemory(Cluster& c) {
     std::string().swap(c.text);
+    std::string().swap(c.patterns);
+    std::vector<Piece>().swap(c.pieces);
     std::vector<Position>().swap(c.positions);
     std::vector<Variant>().swap(c.variants);
   }
@@ -534,24 +336,24 @@ struct TemplateMiner::Impl {
 
   // ---- text --------------------------------------------------------------------------
 
-  // Rebuilds text, offsets and id from `scratch_texts` (one pattern text per position).
+  // Rebuilds patterns, text, offsets and id from `scratch_texts` (one pattern per position).
   void setPositions(Cluster& c) {
     std::size_t total = 0;
     for (const std::string& t : scratch_texts) {
       total += t.size() + 1;
     }
-    std::string text;
-    text.reserve(total);
+    std::string patterns;
+    patterns.reserve(total);
     c.positions.resize(scratch_texts.size());
     for (std::size_t i = 0; i < scratch_texts.size(); ++i) {
       if (i != 0) {
-        text.push_back(' ');
+        patterns.push_back(' ');
       }
       const std::string& t = scratch_texts[i];
       Position& p = c.positions[i];
-      p.offset = static_cast<std::uint32_t>(text.size());
+      p.offset = static_cast<std::uint32_t>(patterns.size());
       p.length = static_cast<std::uint32_t>(t.size());
-      text.append(t);
+      patterns.append(t);
       std::size_t first = t.find(kHole);
       p.holes = 0;
       for (std::size_t at = first; at != std::string::npos; at = t.find(kHole, at + kHole.size())) {
@@ -562,15 +364,55 @@ struct TemplateMiner::Impl {
       p.prefix = p.suffix = 0;
       if (p.kind == PatternKind::Glob) {
         p.prefix = static_cast<std::uint32_t>(first);
-        p.suffix = static_cast<std::uint32_t>(t.size() - first - kHole.size());
+        p.suffix = static_cast<std::uint32_t>(t.size() - t.rfind(kHole) - kHole.size());
       } else {
         p.shape_hash = shapeHashOfPattern(t);
       }
+      p.join_next = false;
+      if (i > 0) {
+        const std::string& prev = scratch_texts[i - 1];
+        c.positions[i - 1].join_next =
+            prev.size() >= kHole.size() &&
+            prev.compare(prev.size() - kHole.size(), kHole.size(), kHole) == 0 &&
+            t.compare(0, kHole.size(), kHole) == 0;
+      }
     }
-    c.text = std::move(text);
+    c.patterns = std::move(patterns);
+    c.literal_positions = 0;
+    for (const Position& p : c.positions) {
+      c.literal_positions += p.has_literal ? 1 : 0;
+    }
+    c.text.clear();
+    appendTemplate(c, nullptr, c.text);
+    cutPieces(c.text, c.pieces);
     c.id = templateId(c.text);
     c.returned = false;
     c.variants.clear();
+  }
+
+  // The template text of `c`: the patterns joined by single spaces, or by the gaps of the
+  // current line when `line` is given; a run of holes across a gap is one hole.
+  void appendTemplate(const Cluster& c, const std::string_view* line, std::string& out) const {
+    std::uint32_t cur = 0;
+    for (std::size_t i = 0; i < c.positions.size(); ++i) {
+      std::string_view t = c.positionText(i);
+      bool joined = i > 0 && c.positions[i - 1].join_next;
+      if (joined) {
+        t.remove_prefix(kHole.size());
+      }
+      if (line != nullptr) {
+        if (!joined) {
+          out.append(line->substr(cur, tokens.words[i].begin - cur));
+        }
+        cur = tokens.words[i].end;
+      } else if (i > 0 && !joined) {
+        out.push_back(' ');
+      }
+      out.append(t);
+    }
+    if (line != nullptr) {
+      out.append(line->substr(cur));
+    }
   }
 
   // The same hash the tokenizer gives a word of this shape.
@@ -584,8 +426,8 @@ struct TemplateMiner::Impl {
     for (std::size_t at = pattern.find(kHole); at != std::string_view::npos;
          at = pattern.find(kHole, cur)) {
       bytes.append(pattern.substr(cur, at - cur));
-      holes.push_back({static_cast<std::uint32_t>(bytes.size()),
-                       static_cast<std::uint32_t>(bytes.size()) + 1});
+      holes.push_back(
+          {static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint32_t>(bytes.size()) + 1});
       bytes.push_back('#');
       cur = at + kHole.size();
     }
@@ -678,30 +520,34 @@ struct TemplateMiner::Impl {
     const Cluster& c = clusters[id];
     out = Candidate{};
     out.cluster = id;
+    out.literal_positions = c.literal_positions;
+    // Once this many literal positions fail, only the one-word-differs rule could still pick
+    // this cluster, and that needs a single literal change.
+    const double budget = (1.0 - options.similarity_threshold) * c.literal_positions;
+    std::uint32_t failed = 0;
     for (std::size_t i = 0; i < c.positions.size(); ++i) {
       const Position& p = c.positions[i];
-      out.literal_positions += p.has_literal ? 1 : 0;
       if (matchPosition(c, i, line, tokens.words[i], nullptr)) {
         out.similar += p.has_literal ? 1 : 0;
         out.params += p.has_literal ? 0 : 1;
         continue;
       }
       switch (changeAt(c, i, line)) {
-        case Change::HoleValue:
-          out.similar += p.has_literal ? 1 : 0;
-          break;
-        case Change::LiteralValue:
-          out.similar += 1;
-          [[fallthrough]];
+        case Change::HoleValue: out.similar += p.has_literal ? 1 : 0; break;
+        case Change::LiteralValue: out.similar += 1; [[fallthrough]];
         case Change::LiteralWord:
           if (out.literal_changes < 4) {
             out.literal_pos[out.literal_changes] = static_cast<std::uint32_t>(i);
           }
           ++out.literal_changes;
           break;
-        case Change::Structural:
-          ++out.structural;
-          break;
+        case Change::Structural: ++out.structural; break;
+      }
+      failed += p.has_literal ? 1 : 0;
+      if (static_cast<double>(failed) > budget + 1 && out.literal_changes + out.structural >= 2) {
+        out.similar = 0;  // hopeless: neither widening nor the one-word rule can apply
+        out.structural = 1;
+        return;
       }
     }
   }
@@ -710,7 +556,8 @@ struct TemplateMiner::Impl {
   Change changeAt(const Cluster& c, std::size_t i, std::string_view line) const {
     std::string_view pattern = c.positionText(i);
     const WordToken& w = tokens.words[i];
-    if (globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
+    const Position& p = c.positions[i];
+    if (p.holes != 0 && globFits(pattern, line.substr(w.begin, w.end - w.begin))) {
       return Change::HoleValue;  // "<*>:<*>" and "host-a:80": another shape of the same value
     }
     if (w.hole_count != 0 && !isWholeHole(w)) {
@@ -719,7 +566,20 @@ struct TemplateMiner::Impl {
         return Change::HoleValue;
       }
     }
+    if (i > 0 && p.holes == 0 && w.hole_count == 0 && endsWithHoleWord(tokens.words[i - 1]) &&
+        endsWithHole(c.positionText(i - 1)) && isUnit(pattern) &&
+        isUnit(line.substr(w.begin, w.end - w.begin))) {
+      return Change::HoleValue;  // "5.2 KB" and "93 B": the unit goes with the number
+    }
     return classifyChange(patternLiterals(pattern), wordLiterals(line, w));
+  }
+
+  static bool endsWithHole(std::string_view pattern) {
+    return pattern.size() >= kHole.size() && pattern.substr(pattern.size() - kHole.size()) == kHole;
+  }
+
+  bool endsWithHoleWord(const WordToken& w) const {
+    return w.hole_count > 0 && tokens.holes[w.first_hole + w.hole_count - 1].end == w.end;
   }
 
   // The narrowest pattern (from the rules above) matching both `pattern` and the word.
@@ -804,25 +664,25 @@ struct TemplateMiner::Impl {
   }
 
   std::uint32_t mineSlow(std::string_view line) {
+    computeWordHashes(line, tokens);
     std::uint32_t leaf = leafFor(line);
-    candidates.clear();
+    // A cluster that already matches (a new combination of known values, say): the most
+    // specific one. Cheap: matching stops at the first differing word.
     std::uint32_t full = kNone;
-    std::uint32_t full_similar = 0;
     for (std::uint32_t id : leaves[leaf]) {
-      Candidate cand;
-      evaluate(id, line, cand);
-      if (cand.params + cand.similar == clusters[id].positions.size() &&
-          cand.literal_changes == 0 && cand.structural == 0 && matchAll(clusters[id], line, nullptr)) {
-        if (full == kNone || cand.similar > full_similar) {
-          full = id;
-          full_similar = cand.similar;
-        }
-        continue;
+      if (matchAll(clusters[id], line, nullptr) &&
+          (full == kNone || clusters[id].literal_positions > clusters[full].literal_positions)) {
+        full = id;
       }
-      candidates.push_back(cand);
     }
     if (full != kNone) {
       return full;
+    }
+    candidates.clear();
+    for (std::uint32_t id : leaves[leaf]) {
+      Candidate cand;
+      evaluate(id, line, cand);
+      candidates.push_back(cand);
     }
     const Candidate* best = nullptr;
     for (const Candidate& cand : candidates) {
@@ -841,7 +701,11 @@ struct TemplateMiner::Impl {
       // one variable. Capitalized words are message text or enumeration names: never.
       const std::uint32_t pos = best->literal_pos[0];
       const WordToken& w = tokens.words[pos];
-      if (line[w.begin] >= 'A' && line[w.begin] <= 'Z') {
+      std::uint32_t first = w.begin;  // the first letter: '"GET' is capitalized too
+      while (first < w.end && !std::isalnum(static_cast<unsigned char>(line[first]))) {
+        ++first;
+      }
+      if (first < w.end && line[first] >= 'A' && line[first] <= 'Z') {
         return newCluster(line, leaf);
       }
       const Cluster& family = clusters[target];
@@ -857,8 +721,9 @@ struct TemplateMiner::Impl {
       }
       // One value that holds nearly all lines is a constant, the others exceptions.
       if (values < options.values_to_generalize ||
-          (values < 2 * options.values_to_generalize &&
-           static_cast<double>(largest) > kDominantShare * static_cast<double>(total))) {
+          (values<2 * options.values_to_generalize&& static_cast<double>(largest)> options
+               .dominant_value_share *
+           static_cast<double>(total))) {
         return newCluster(line, leaf);
       }
       for (const Candidate& cand : candidates) {
@@ -874,61 +739,57 @@ struct TemplateMiner::Impl {
     return target;
   }
 
-  void cacheStore(std::uint64_t key, std::uint32_t id) {
-    CacheEntry& e = cache[key & (cache.size() - 1)];
-    if (e.cluster != kNone && e.key != key) {
-      if (++cache_collisions > cache.size() / 4 && cache.size() < kMaxCacheEntries) {
-        growCache();
-        storeEntry(key, id);
-        return;
-      }
-    }
-    e = CacheEntry{key, id, clusters[id].generation};
-  }
-
-  void storeEntry(std::uint64_t key, std::uint32_t id) {
-    cache[key & (cache.size() - 1)] = CacheEntry{key, id, clusters[id].generation};
-  }
-
-  void growCache() {
-    std::vector<CacheEntry> old;
-    old.swap(cache);
-    cache.assign(old.size() * 2, CacheEntry{});
-    cache_collisions = 0;
-    for (const CacheEntry& e : old) {
-      if (e.cluster != kNone) {
-        cache[e.key & (cache.size() - 1)] = e;
-      }
-    }
-  }
-
-  std::uint64_t gapHash(std::string_view line) const {
-    std::uint64_t h = 0x2545F4914F6CDD1DULL;
+  Gaps gapsOf(const Cluster& c, std::string_view line) const {
+    Gaps g;
     std::uint32_t cur = 0;
-    for (const WordToken& w : tokens.words) {
-      h = hashBytes(line.data() + cur, w.begin - cur, h);
+    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
+      const WordToken& w = tokens.words[i];
+      if (i == 0 || !c.positions[i - 1].join_next) {
+        g.step(line.data() + cur, w.begin - cur, i == 0);
+      }
       cur = w.end;
     }
-    return hashBytes(line.data() + cur, line.size() - cur, h);
+    g.step(line.data() + cur, line.size() - cur, true);
+    return g;
   }
 
-  Variant& variantFor(Cluster& c, std::string_view line) {
-    std::uint64_t gh = gapHash(line);
+  // The template text of `c` with the whitespace of `line` (whose gaps hash to `gap_hash`).
+  Variant& variantFor(Cluster& c, std::string_view line, std::uint64_t gap_hash, bool tokenized) {
     for (Variant& v : c.variants) {
-      if (v.gap_hash == gh) {
+      if (v.gap_hash == gap_hash) {
         return v;
       }
     }
     Variant v;
-    v.gap_hash = gh;
-    std::uint32_t cur = 0;
-    for (std::size_t i = 0; i < tokens.words.size(); ++i) {
-      v.text.append(line.substr(cur, tokens.words[i].begin - cur));
-      v.text.append(c.positionText(i));
-      cur = tokens.words[i].end;
+    v.gap_hash = gap_hash;
+    if (tokenized) {
+      appendTemplate(c, &line, v.text);
+    } else {
+      // Parse again, recording the gaps, and put them where the canonical text has spaces.
+      std::vector<std::string_view> params;
+      Gaps g;
+      gap_scratch.clear();
+      (void)parseLine(c.text, line, params, g, &gap_scratch);
+      std::size_t gap = 0;
+      auto append_gap = [&] {
+        if (gap < gap_scratch.size()) {
+          v.text.append(
+              line.substr(gap_scratch[gap].begin, gap_scratch[gap].end - gap_scratch[gap].begin));
+        }
+        ++gap;
+      };
+      append_gap();
+      for (char ch : c.text) {
+        if (ch == ' ') {
+          append_gap();
+        } else {
+          v.text.push_back(ch);
+        }
+      }
+      append_gap();
     }
-    v.text.append(line.substr(cur));
     v.id = templateId(v.text);
+    cutPieces(v.text, v.pieces);
     if (c.variants.size() >= kMaxVariants) {
       c.variants.erase(c.variants.begin());
     }
@@ -942,56 +803,116 @@ struct TemplateMiner::Impl {
     out.new_template = false;
     out.params.clear();
     out.cluster = kNoCluster;
+    std::uint64_t key = 0;
     if (line.size() > options.max_line_bytes || line.size() >= 0xFFFFFFF0u ||
-        std::memchr(line.data(), '\n', line.size()) != nullptr || line.find(kHole) != line.npos ||
-        !tokenizeLine(line, options.max_tokens, tokens)) {
+        !valueFreeKey(line, key_scratch, key)) {
       return;
     }
+    // Fast path: a line like one seen before but for its numbers and hex ids is parsed with
+    // that line's template, without tokenizing.
     std::uint32_t id = kNone;
-    CacheEntry& e = cache[tokens.shape_hash & (cache.size() - 1)];
-    if (e.key == tokens.shape_hash && e.cluster != kNone) {
-      std::uint32_t hit = resolve(e.cluster, e.generation);
-      if (hit != kNone && matchAll(clusters[hit], line, &out.params)) {
-        id = hit;
-      } else {
-        out.params.clear();
+    Gaps gaps;
+    Variant* exact_variant = nullptr;  // the fast path parsed the line with this text
+    bool exact_canonical = false;
+    const CacheEntry* fast_set = fast_cache.set(key);
+    for (std::size_t k = 0; k < ClusterCache::kWays && id == kNone; ++k) {
+      const CacheEntry& e = fast_set[k];
+      if (e.key != key || e.cluster == kNone) {
+        continue;
       }
+      const std::uint32_t hit = resolve(e.cluster, e.generation);
+      if (hit == kNone) {
+        continue;
+      }
+      Cluster& c = clusters[hit];
+      if (e.variant == 0) {
+        exact_canonical = parseExact(c.text, c.pieces, line, out.params);
+      } else {
+        for (Variant& v : c.variants) {
+          if (v.gap_hash == e.variant) {
+            exact_variant = parseExact(v.text, v.pieces, line, out.params) ? &v : nullptr;
+            break;
+          }
+        }
+      }
+      if (!exact_canonical && exact_variant == nullptr) {
+        out.params.clear();
+        if (!parseLine(c.text, line, out.params, gaps, nullptr)) {
+          out.params.clear();
+          gaps = Gaps{};
+          continue;
+        }
+      }
+      if (out.params.size() > options.max_tokens) {
+        out.params.clear();
+        gaps = Gaps{};
+        exact_canonical = false;
+        exact_variant = nullptr;
+        continue;
+      }
+      id = hit;
     }
+    bool tokenized = false;
     if (id == kNone) {
-      id = mineSlow(line);
-      if (!matchAll(clusters[id], line, &out.params)) {
-        out.params.clear();  // cannot happen: widening always covers the line
+      if (tokenizeLine(line, options.max_tokens, tokens) != TokenizeStatus::Ok) {
         return;
       }
-      cacheStore(tokens.shape_hash, id);
+      tokenized = true;
+      const CacheEntry* shape_set = shape_cache.set(tokens.shape_hash);
+      for (std::size_t k = 0; k < ClusterCache::kWays && id == kNone; ++k) {
+        const CacheEntry& e = shape_set[k];
+        if (e.key != tokens.shape_hash || e.cluster == kNone) {
+          continue;
+        }
+        std::uint32_t hit = resolve(e.cluster, e.generation);
+        if (hit != kNone && matchAll(clusters[hit], line, &out.params)) {
+          id = hit;
+        } else {
+          out.params.clear();
+        }
+      }
+      if (id == kNone) {
+        id = mineSlow(line);
+        if (!matchAll(clusters[id], line, &out.params)) {
+          out.params.clear();  // cannot happen: widening always covers the line
+          return;
+        }
+        shape_cache.store(CacheEntry{tokens.shape_hash, id, clusters[id].generation});
+      }
+      gaps = gapsOf(clusters[id], line);
     }
     Cluster& c = clusters[id];
     ++c.count;
     touch(id);
     out.cluster = id;
     bool* returned;
-    if (tokens.single_spaced) {
+    if (exact_canonical || (exact_variant == nullptr && gaps.single)) {
       out.template_text = c.text;
       out.template_id = c.id;
       returned = &c.returned;
     } else {
-      Variant& v = variantFor(c, line);
+      Variant& v =
+          exact_variant != nullptr ? *exact_variant : variantFor(c, line, gaps.hash | 1, tokenized);
       out.template_text = v.text;
       out.template_id = v.id;
       returned = &v.returned;
     }
+    if (!exact_canonical && exact_variant == nullptr) {
+      // Next time, parse lines like this one straight with the text it got.
+      fast_cache.store(CacheEntry{key, id, c.generation, gaps.single ? 0 : (gaps.hash | 1)});
+    }
     if (!*returned) {
       *returned = true;
-      out.new_template = seen.insert(out.template_id, std::max<std::size_t>(
-                                                          1024, options.max_clusters * 4));
+      out.new_template =
+          seen.insert(out.template_id, std::max<std::size_t>(1024, options.max_clusters * 4));
     }
   }
 
   std::size_t memoryBytes() const {
     std::size_t total = sizeof(Impl) + clusters.capacity() * sizeof(Cluster);
     for (const Cluster& c : clusters) {
-      total += c.text.capacity() + c.positions.capacity() * sizeof(Position) +
-               c.variants.capacity() * sizeof(Variant);
+      total += c.text.capacity() + c.patterns.capacity() + c.pieces.capacity() * sizeof(Piece) +
+               c.positions.capacity() * sizeof(Position) + c.variants.capacity() * sizeof(Variant);
       for (const Variant& v : c.variants) {
         total += v.text.capacity();
       }
@@ -1002,11 +923,11 @@ struct TemplateMiner::Impl {
     // unordered_map: a node (key, value, next pointer, cached hash) plus a bucket pointer.
     total += (leaf_index.size() + node_children.size()) * 40 +
              (leaf_index.bucket_count() + node_children.bucket_count()) * sizeof(void*);
-    total += cache.capacity() * sizeof(CacheEntry) + seen.memoryBytes();
+    total += fast_cache.memoryBytes() + shape_cache.memoryBytes() + seen.memoryBytes() +
+             key_scratch.capacity() + gap_scratch.capacity() * sizeof(ByteSpan);
     total += free_slots.capacity() * 4 + tombstones.capacity() * 4;
     total += tokens.words.capacity() * sizeof(WordToken) +
-             tokens.holes.capacity() * sizeof(ByteSpan) +
-             candidates.capacity() * sizeof(Candidate);
+             tokens.holes.capacity() * sizeof(ByteSpan) + candidates.capacity() * sizeof(Candidate);
     return total;
   }
 };
@@ -1014,7 +935,9 @@ struct TemplateMiner::Impl {
 TemplateMiner::TemplateMiner(MinerOptions options) : impl_(std::make_unique<Impl>(options)) {}
 TemplateMiner::~TemplateMiner() = default;
 
-void TemplateMiner::mine(std::string_view line, MinedLine& out) { impl_->mine(line, out); }
+void TemplateMiner::mine(std::string_view line, MinedLine& out) {
+  impl_->mine(line, out);
+}
 
 std::vector<TemplateMiner::ClusterInfo> TemplateMiner::clusters() const {
   std::vector<ClusterInfo> out;
@@ -1038,8 +961,12 @@ std::string_view TemplateMiner::clusterTemplate(std::uint32_t index) const {
   return id == kNone ? std::string_view() : std::string_view(impl_->clusters[id].text);
 }
 
-std::size_t TemplateMiner::clusterCount() const { return impl_->live_count; }
+std::size_t TemplateMiner::clusterCount() const {
+  return impl_->live_count;
+}
 
-std::size_t TemplateMiner::memoryBytes() const { return impl_->memoryBytes(); }
+std::size_t TemplateMiner::memoryBytes() const {
+  return impl_->memoryBytes();
+}
 
 }  // namespace faultline::logtemplate

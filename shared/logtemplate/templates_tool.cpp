@@ -51,8 +51,8 @@ Result<TemplatesSummary> printTemplates(const std::string& path, const MinerOpti
   }
   auto clusters = miner.clusters();
   summary.templates = clusters.size();
-  out << std::setw(9) << "count" << "  " << std::left << std::setw(16) << "id" << std::right
-      << "  template\n";
+  out << std::setw(9) << "count"
+      << "  " << std::left << std::setw(16) << "id" << std::right << "  template\n";
   for (const auto& c : clusters) {
     char id[17];
     std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(c.template_id));
@@ -113,8 +113,8 @@ Result<TemplatesSummary> mineLoghubCsv(const std::string& csv_path, const std::s
       continue;  // blank line
     }
     if (fields.size() <= std::max(id_col, content_col)) {
-      return invalidArgument(csv_path + ": record " + std::to_string(rows.size() + 2) +
-                             " has " + std::to_string(fields.size()) + " fields");
+      return invalidArgument(csv_path + ": record " + std::to_string(rows.size() + 2) + " has " +
+                             std::to_string(fields.size()) + " fields");
     }
     ++summary.lines;
     miner.mine(fields[content_col], mined);

@@ -33,27 +33,38 @@ struct WordToken {
   std::uint32_t end = 0;
   std::uint32_t first_hole = 0;
   std::uint32_t hole_count = 0;
-  std::uint64_t shape_hash = 0;  // the word's bytes with every hole replaced by one marker
+  std::uint64_t shape_hash = 0;  // the word's bytes, each hole one marker (computeWordHashes)
 };
 
 struct TokenizedLine {
   std::vector<WordToken> words;
   std::vector<ByteSpan> holes;
-  std::uint64_t shape_hash = 0;  // word count and every word's shape
+  std::uint64_t shape_hash = 0;  // the whole line with every hole replaced by one marker
   /// Every gap between words is exactly one ' ' and there is no leading or trailing whitespace.
   bool single_spaced = true;
+  bool word_hashes = false;  // WordToken::shape_hash is filled (computeWordHashes)
 
   void clear() {
     words.clear();
     holes.clear();
     shape_hash = 0;
     single_spaced = true;
+    word_hashes = false;
   }
 };
 
-/// Tokenizes `line` into `out` (cleared first). Returns false when the line has more than
-/// `max_words` words (out is then incomplete). `line` must be shorter than 4 GiB.
-bool tokenizeLine(std::string_view line, std::size_t max_words, TokenizedLine& out);
+enum class TokenizeStatus : std::uint8_t {
+  Ok,
+  TooManyWords,     // more than max_words words (out is incomplete)
+  Unrepresentable,  // holds '\n' or a literal "<*>": no template can render it
+};
+
+/// Tokenizes `line` into `out` (cleared first). `line` must be shorter than 4 GiB.
+TokenizeStatus tokenizeLine(std::string_view line, std::size_t max_words, TokenizedLine& out);
+
+/// Fills WordToken::shape_hash of every word of `t` (tokenized from `line`); the hot path
+/// does not need them.
+void computeWordHashes(std::string_view line, TokenizedLine& t);
 
 /// `text` with every hole replaced by "<*>" and whitespace kept: what a template of a single
 /// line looks like. For tests and tools.
