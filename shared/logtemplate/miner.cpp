@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "shared/logtemplate/byte_ops.h"
@@ -119,7 +120,8 @@ struct TemplateMiner::Impl {
   // The prefix tree, flattened: leaf key -> leaf, node key -> number of literal children.
   std::vector<std::vector<std::uint32_t>> leaves;
   std::unordered_map<std::uint64_t, std::uint32_t> leaf_index;
-  std::unordered_map<std::uint64_t, std::uint32_t> node_children;
+  std::unordered_set<std::uint64_t> known_nodes;                  // literal children made so far
+  std::unordered_map<std::uint64_t, std::uint32_t> child_counts;  // node -> literal children
 
   // Where lines went last time: by their value-free key (the fast path: parse the line with
   // that cluster's template) and by their tokenized shape.
@@ -475,17 +477,15 @@ struct TemplateMiner::Impl {
         key = hashBytes(line.data() + w.begin, w.end - w.begin, 0x7F4A7C15u) | 1;
       }
       std::uint64_t child = mix(node, key);
-      if (key != kWildcard && l + 1 < levels) {
-        // Interior node: bound its literal children (Drain's max_children).
-        auto [it, inserted] = node_children.try_emplace(child, 0);
-        if (inserted) {
-          std::uint32_t& siblings = node_children[node ^ 0xA5A5A5A5A5A5A5A5ULL];
-          if (siblings >= options.max_children) {
-            node_children.erase(it);
-            child = mix(node, kWildcard);
-          } else {
-            ++siblings;
-          }
+      // A node has at most max_children literal children (Drain's rule); more first words
+      // share the wildcard child. This also bounds the tree's memory.
+      if (key != kWildcard && known_nodes.count(child) == 0) {
+        std::uint32_t& children = child_counts[node];
+        if (children >= options.max_children) {
+          child = mix(node, kWildcard);
+        } else {
+          ++children;
+          known_nodes.insert(child);
         }
       }
       node = child;
@@ -921,8 +921,10 @@ struct TemplateMiner::Impl {
       total += sizeof(leaf) + leaf.capacity() * sizeof(std::uint32_t);
     }
     // unordered_map: a node (key, value, next pointer, cached hash) plus a bucket pointer.
-    total += (leaf_index.size() + node_children.size()) * 40 +
-             (leaf_index.bucket_count() + node_children.bucket_count()) * sizeof(void*);
+    total +=
+        (leaf_index.size() + known_nodes.size() + child_counts.size()) * 40 +
+        (leaf_index.bucket_count() + known_nodes.bucket_count() + child_counts.bucket_count()) *
+            sizeof(void*);
     total += fast_cache.memoryBytes() + shape_cache.memoryBytes() + seen.memoryBytes() +
              key_scratch.capacity() + gap_scratch.capacity() * sizeof(ByteSpan);
     total += free_slots.capacity() * 4 + tombstones.capacity() * 4;

@@ -404,3 +404,22 @@ TEST_CASE("fuzz corpus and regressions replay through the miner") {
     }
   }
 }
+
+TEST_CASE("max_children: first words beyond the limit share one branch of the tree") {
+  MinerOptions options;
+  options.max_children = 3;
+  TemplateMiner miner(options);
+  MinedLine m;
+  for (int i = 0; i < 100; ++i) {
+    std::string first = "w";
+    for (int k = i; k > 0; k /= 26) {
+      first.push_back(static_cast<char>('a' + k % 26));  // letters only: not masked
+    }
+    const std::string line = first + " is a thing";  // params are views into it
+    miner.mine(line, m);
+    CHECK(render(m) == line);
+  }
+  // 3 words with a branch each, the rest in the wildcard branch where they generalize.
+  CHECK(miner.clusterCount() <= 4);
+  CHECK(m.template_text == "<*> is a thing");
+}
