@@ -199,7 +199,7 @@ TEST_CASE("cli: serve, enroll, ingest, export while serving, and stop on SIGTERM
   CommandResult agents = runCommand(kBinary + " admin agents list --tenant acme" + common);
   CHECK(agents.exit_code == 0);
   CHECK(agents.out.find(agent_id) != std::string::npos);
-  CHECK(agents.out.find("\t1\t4\n") != std::string::npos);
+  CHECK(agents.out.find("\t1\t4\t-\t-\n") != std::string::npos);
 
   CHECK(server.stop() == 0);
   // Acked data survives the restart.
