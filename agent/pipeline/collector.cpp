@@ -16,38 +16,6 @@ constexpr std::size_t kMaxEncodedBytes = 32u << 20;
 // Bound on remembered template ids; past it the set restarts and texts are simply sent again.
 constexpr std::size_t kMaxSentTemplates = 256 * 1024;
 
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  __uint128_t product = static_cast<__uint128_t>(a) * b;
-  return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
-}
-
-// A fast non-cryptographic 64-bit hash for the dedupe table (equal lines are then compared
-// byte for byte, so collisions only cost a comparison).
-std::uint64_t hashBytes(std::string_view bytes, std::uint64_t seed) {
-  constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
-  constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
-  std::uint64_t h = seed ^ (bytes.size() * k0);
-  const char* p = bytes.data();
-  std::size_t n = bytes.size();
-  while (n >= 16) {
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + 8, 8);
-    h = mix(a ^ k0 ^ h, b ^ k1);
-    p += 16;
-    n -= 16;
-  }
-  std::uint64_t a = 0;
-  std::uint64_t b = 0;
-  if (n >= 8) {
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-  } else if (n > 0) {
-    std::memcpy(&a, p, n);
-  }
-  return mix(mix(a ^ k0 ^ h, b ^ k1), n ^ k1);
-}
 }  // namespace
 
 /// One seal+write on a worker thread. Owned through its uv_work_t while in flight.
@@ -162,28 +130,25 @@ void Collector::onRecord(const PipelineRecord& r) {
   }
 
   if (r.dedupe && !r.no_newline) {
-    const std::uint64_t hash = hashBytes(r.line, source);
-    auto [it, inserted] = dedupe_.try_emplace(hash);
+    // Only a repeat of the source's previous record folds into it: expanding the count in
+    // place then gives the file back exactly ("message repeated N times" without the loss).
+    auto [it, inserted] = dedupe_.try_emplace(source);
     DedupeEntry& entry = it->second;
-    if (!inserted && entry.source == source && entry.size == r.line.size() &&
+    if (!inserted && entry.line == r.line &&
         r.read_ts_ns - entry.first_ts_ns <=
-            std::chrono::duration_cast<std::chrono::nanoseconds>(options_.dedupe_window).count() &&
-        std::memcmp(dedupe_arena_.data() + entry.arena_offset, r.line.data(), r.line.size()) ==
-            0) {
+            std::chrono::duration_cast<std::chrono::nanoseconds>(options_.dedupe_window)
+                .count()) {
       open_->markDuplicate(entry.record, r.read_ts_ns);
       if (pm != nullptr) {
         ++pm->deduped;
       }
       return;
     }
-    // New (or a hash collision, or outside the window): this record becomes the one later
-    // copies fold into.
     entry.record = open_->recordCount();
-    entry.source = source;
-    entry.arena_offset = dedupe_arena_.size();
-    entry.size = r.line.size();
+    entry.line.assign(r.line);
     entry.first_ts_ns = r.read_ts_ns;
-    dedupe_arena_.append(r.line);
+  } else {
+    dedupe_.erase(source);
   }
 
   wire::RecordMeta meta;
@@ -218,7 +183,6 @@ void Collector::releaseIdleMemory() {
   open_ = std::make_unique<wire::BatchBuilder>();
   spare_.reset();
   dedupe_ = {};
-  dedupe_arena_ = std::string();
 }
 
 void Collector::onSkipped(tail::StreamId stream, std::uint64_t end_offset) {
@@ -349,7 +313,6 @@ void Collector::maybeSeal() {
   age_timer_.stop();
   moveAggregatesIntoBatch();
   dedupe_.clear();
-  dedupe_arena_.clear();
   skipped_since_seal_ = 0;
   auto job = std::make_unique<Job>();
   job->builder = std::move(open_);

@@ -110,10 +110,8 @@ class Collector final : public tail::LineSink, public RecordSink {
   static constexpr unsigned kSpoolError = 4;
 
   struct DedupeEntry {
-    std::size_t record = 0;       // index in the open batch
-    std::uint32_t source = 0;
-    std::size_t arena_offset = 0;  // the line's bytes in dedupe_arena_
-    std::size_t size = 0;
+    std::size_t record = 0;  // index in the open batch of the source's previous record
+    std::string line;        // its bytes
     std::int64_t first_ts_ns = 0;
   };
   struct AggregateEntry {
@@ -163,8 +161,7 @@ class Collector final : public tail::LineSink, public RecordSink {
 
   PipelineMetrics* pipeline_metrics_ = nullptr;
   // Reduction state of the open batch; cleared when it is sealed.
-  std::unordered_map<std::uint64_t, DedupeEntry> dedupe_;  // by line hash
-  std::string dedupe_arena_;
+  std::unordered_map<std::uint32_t, DedupeEntry> dedupe_;  // by source index
   std::unordered_map<std::uint64_t, AggregateEntry> aggregates_;  // by template id ^ source
   // Template texts this stream (epoch) has put into a batch: each travels once.
   std::unordered_set<std::uint64_t> sent_templates_;
