@@ -1,6 +1,7 @@
 // BatchBuilder: the v2 encoder (format in batch.h and batch_body.h).
 #include <zstd.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 
@@ -454,6 +455,12 @@ Result<std::string> BatchBuilder::seal(const BatchHeader& header, int level) {
 void BatchBuilder::reset() {
   sources_.clear();
   records_.clear();
+  // Slots keep their column buffers for the next batch; after an unusually template-rich
+  // batch, drop the surplus so one burst does not pin its memory for the agent's lifetime.
+  const std::size_t keep = std::max<std::size_t>(2 * slot_count_, 256);
+  if (slots_.size() > keep) {
+    slots_.resize(keep);
+  }
   slot_count_ = 0;
   std::fill(slot_index_values_.begin(), slot_index_values_.end(), kNoSlot);
   raw_lengths_.clear();

@@ -631,11 +631,12 @@ TEST_CASE("strict v2 decoding: a hand-built valid batch decodes, each corruption
         {std::string(1, static_cast<char>(body::kNeg)), std::string(1, '\0')},   // -0
         {std::string(1, static_cast<char>(body::kShapeRef)) + '\0' + '\0', ""},  // no shapes yet
     };
-    for (const auto& [tags, nums] : bad_columns) {
+    for (const auto& column : bad_columns) {
       RawBatch raw = validOneRecord();
-      raw.streams[body::kTags] = tags;
-      raw.streams[body::kNums] = nums;
-      INFO("tags " << static_cast<int>(static_cast<unsigned char>(tags[0])));
+      raw.streams[body::kTags] = column.first;
+      raw.streams[body::kNums] = column.second;
+      const int tag = static_cast<unsigned char>(column.first[0]);
+      INFO("tag " << tag);
       CHECK_FALSE(decodes(raw).isOk());
     }
     RawBatch hex = validOneRecord();

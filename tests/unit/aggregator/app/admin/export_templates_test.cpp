@@ -156,7 +156,7 @@ TEST_CASE("export: a template the dictionary does not have stops it, naming id, 
   auto stats = f.exportTo("acme", out);
   REQUIRE_FALSE(stats.isOk());
   CHECK(stats.code() == Errc::FailedPrecondition);
-  const std::string& message = stats.status().message();
+  const std::string message = stats.status().message();
   CHECK(message.find(wire::templateIdText(templateId(kLogin))) != std::string::npos);
   CHECK(message.find("seq 7") != std::string::npos);
   CHECK(message.find("record 1") != std::string::npos);
