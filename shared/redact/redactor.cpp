@@ -53,6 +53,16 @@ class RedactorImpl final : public Redactor {
   bool redact(std::string_view line, std::string& out, RedactStats& stats) const override {
     // Reused line after line: no allocation once warm.
     thread_local std::vector<Finding> findings;
+    if (!find(line, findings)) {
+      return false;
+    }
+    finish(line, findings, out, stats);
+    return true;
+  }
+
+ private:
+  /// Every detector over `line`; true when anything was found.
+  bool find(std::string_view line, std::vector<Finding>& findings) const {
     findings.clear();
     if (enabled_ != 0) {
       LineScan scan;
@@ -64,19 +74,27 @@ class RedactorImpl final : public Redactor {
     if (!custom_placeholders_.empty()) {
       custom_->find(line, findings);
     }
-    if (findings.empty()) {
-      return false;
-    }
-    finish(line, findings, out, stats);
-    return true;
+    return !findings.empty();
   }
 
- private:
   // Out of line so the common path (nothing found) stays a small function.
+  //
+  // A replacement can make a new match: a card number with spaces inside a URL password hid
+  // the password (spaces end it) until the card became one placeholder word. So the output is
+  // scanned again until nothing more is found, which makes redaction idempotent: what leaves
+  // here never holds anything a detector would take.
   [[gnu::noinline]] void finish(std::string_view line, std::vector<Finding>& findings,
                                 std::string& out, RedactStats& stats) const {
+    constexpr int kMaxPasses = 8;
     mergeOverlaps(findings);
     write(line, findings, out, stats);
+    ++stats.lines_redacted;
+    thread_local std::string previous;
+    for (int pass = 1; pass < kMaxPasses && find(out, findings); ++pass) {
+      previous.swap(out);
+      mergeOverlaps(findings);
+      write(previous, findings, out, stats);
+    }
   }
 
   static void mergeOverlaps(std::vector<Finding>& findings) {
@@ -118,7 +136,6 @@ class RedactorImpl final : public Redactor {
       pos = f.end;
     }
     out.append(line.data() + pos, line.size() - pos);
-    ++stats.lines_redacted;
   }
 
   std::uint32_t enabled_;
