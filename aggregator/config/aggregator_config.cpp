@@ -47,6 +47,18 @@ std::vector<Option> aggregatorOptions() {
       {"limits.max_decompressed_bytes", OptionType::ByteSize, "64MiB",
        "largest decompressed batch"},
       {"log.level", OptionType::String, "info", "debug, info, warn or error"},
+      {"rate_limit.client_address.rps", OptionType::Int, "1000",
+       "requests per second one client address may make (token bucket); 0 turns it off"},
+      {"rate_limit.client_address.burst", OptionType::Int, "5000",
+       "requests one client address may make at once before the rate applies"},
+      {"rate_limit.principal.rps", OptionType::Int, "100",
+       "requests per second one agent, user or API key may make; 0 turns it off"},
+      {"rate_limit.principal.burst", OptionType::Int, "1000",
+       "requests one principal may make at once before the rate applies"},
+      {"rate_limit.tenant.rps", OptionType::Int, "1000",
+       "requests per second all of one tenant's principals may make together; 0 turns it off"},
+      {"rate_limit.tenant.burst", OptionType::Int, "5000",
+       "requests one tenant may make at once before the rate applies"},
   };
 }
 
@@ -137,6 +149,29 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   FL_ASSIGN_OR_RETURN(batch.max_decompressed_bytes,
                       positive("limits.max_decompressed_bytes",
                                table.getByteSize("limits.max_decompressed_bytes"), kMaxBytes));
+
+  // Rate limits: rps 0 turns a limit off; a burst below 1 with a rate on is a mistake.
+  const std::pair<const char*, http::RateLimitSpec*> rate_limits[] = {
+      {"rate_limit.client_address", &config.rate_limits.client_address},
+      {"rate_limit.principal", &config.rate_limits.principal},
+      {"rate_limit.tenant", &config.rate_limits.tenant},
+  };
+  for (const auto& [prefix, spec] : rate_limits) {
+    const std::string rps_key = std::string(prefix) + ".rps";
+    const std::string burst_key = std::string(prefix) + ".burst";
+    const std::int64_t rps = table.getInt(rps_key);
+    const std::int64_t burst = table.getInt(burst_key);
+    if (rps < 0 || rps > 1'000'000) {
+      return invalidArgument(rps_key + ": must be between 0 (off) and 1000000, got " +
+                             std::to_string(rps));
+    }
+    if (rps > 0 && (burst < 1 || burst > 100'000'000)) {
+      return invalidArgument(burst_key + ": must be between 1 and 100000000, got " +
+                             std::to_string(burst));
+    }
+    spec->per_second = static_cast<double>(rps);
+    spec->burst = static_cast<double>(burst);
+  }
 
   if (!log::parseLevel(table.getString("log.level"), &config.log_level)) {
     return invalidArgument("log.level: expected debug, info, warn or error, got '" +

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/store/open_store.h"
@@ -26,13 +27,18 @@ struct AggregatorConfig {
   std::string listen_host = "127.0.0.1";
   int listen_port = 7070;
   std::string data_dir = "./faultline-data";
-  std::string sqlite_path;  // resolved: <data_dir>/faultline.db when not set
+  std::string sqlite_path;     // resolved: <data_dir>/faultline.db when not set
   store::StoreLocation store;  // from store.url; SQLite at sqlite_path when empty
   store::StoreOptions store_options;
   http::ServerLimits server_limits;
   http::TlsFiles tls;  // both empty: plain HTTP; both set: HTTPS (files read by serve)
   wire::Limits batch_limits;
   log::Level log_level = log::Level::Info;
+  struct {
+    http::RateLimitSpec client_address;
+    http::RateLimitSpec principal;
+    http::RateLimitSpec tenant;
+  } rate_limits;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

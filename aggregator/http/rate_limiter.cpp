@@ -52,7 +52,9 @@ RateLimiter::RateLimiter(std::string scope, RateLimitSpec spec, std::size_t max_
 
 RateLimiter::~RateLimiter() = default;
 
-RateDecision RateLimiter::take(std::string_view key) { return take(key, monotonicNs()); }
+RateDecision RateLimiter::take(std::string_view key) {
+  return take(key, monotonicNs());
+}
 
 RateDecision RateLimiter::take(std::string_view key, std::int64_t now_ns) {
   if (!spec_.enabled()) {
@@ -61,8 +63,8 @@ RateDecision RateLimiter::take(std::string_view key, std::int64_t now_ns) {
   const double per_ns = spec_.per_second / 1e9;
   auto refill = [&](Bucket& bucket) {
     if (now_ns > bucket.last_ns) {
-      bucket.tokens =
-          std::min(spec_.burst, bucket.tokens + static_cast<double>(now_ns - bucket.last_ns) * per_ns);
+      bucket.tokens = std::min(
+          spec_.burst, bucket.tokens + static_cast<double>(now_ns - bucket.last_ns) * per_ns);
       bucket.last_ns = now_ns;
     }
   };
@@ -86,7 +88,8 @@ RateDecision RateLimiter::take(std::string_view key, std::int64_t now_ns) {
         auto middle = touched.begin() + static_cast<std::ptrdiff_t>(touched.size() / 2);
         std::nth_element(touched.begin(), middle, touched.end());
         const std::int64_t cutoff = *middle;
-        std::erase_if(shard.buckets, [&](const auto& entry) { return entry.second.last_ns <= cutoff; });
+        std::erase_if(shard.buckets,
+                      [&](const auto& entry) { return entry.second.last_ns <= cutoff; });
       }
     }
     it = shard.buckets.emplace(std::string(key), Bucket{spec_.burst, now_ns}).first;
@@ -100,7 +103,8 @@ RateDecision RateLimiter::take(std::string_view key, std::int64_t now_ns) {
   const double wait_ms = std::ceil((1 - bucket.tokens) / spec_.per_second * 1000.0);
   RateDecision refused;
   refused.allowed = false;
-  refused.retry_after = std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(wait_ms)));
+  refused.retry_after =
+      std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(wait_ms)));
   return refused;
 }
 
@@ -151,13 +155,12 @@ std::optional<Response> RateLimits::admit(std::string_view remote_address,
 Response rateLimitedResponse(const RateLimiter& limiter, const RateDecision& decision) {
   const std::int64_t ms = decision.retry_after.count();
   const std::int64_t seconds = std::max<std::int64_t>(1, (ms + 999) / 1000);
-  nlohmann::json body = {
-      {"error",
-       {{"code", "rate_limited"},
-        {"message", "too many requests for this " + limiter.scope() + "; retry after " +
-                        std::to_string(seconds) + " s"},
-        {"limit", limiter.scope()},
-        {"retry_after_ms", ms}}}};
+  nlohmann::json body = {{"error",
+                          {{"code", "rate_limited"},
+                           {"message", "too many requests for this " + limiter.scope() +
+                                           "; retry after " + std::to_string(seconds) + " s"},
+                           {"limit", limiter.scope()},
+                           {"retry_after_ms", ms}}}};
   Response response = Response::json(429, body.dump());
   response.headers.emplace_back("Retry-After", std::to_string(seconds));
   return response;

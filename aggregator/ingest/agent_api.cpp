@@ -105,7 +105,21 @@ Response AgentApi::handleHealth(const Request& /*request*/) {
   return Response::json(200, R"({"status":"ok"})");
 }
 
+std::optional<Response> AgentApi::rateLimited(const Request& request,
+                                              const store::AgentIdentity* identity) const {
+  if (options_.rate_limits == nullptr) {
+    return std::nullopt;
+  }
+  if (identity == nullptr) {
+    return options_.rate_limits->admit(request.remote_address, {}, {});
+  }
+  return options_.rate_limits->admit({}, "agent:" + identity->agent_id, identity->tenant_id);
+}
+
 Response AgentApi::handleEnroll(const Request& request) {
+  if (auto limited = rateLimited(request, nullptr)) {
+    return std::move(*limited);
+  }
   if (mediaType(request) != "application/json") {
     return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
   }
@@ -197,6 +211,9 @@ Result<store::AgentIdentity> AgentApi::authenticate(const Request& request) {
 }
 
 Response AgentApi::handleIngest(const Request& request) {
+  if (auto limited = rateLimited(request, nullptr)) {
+    return std::move(*limited);
+  }
   auto identity = authenticate(request);
   if (!identity) {
     if (identity.code() == Errc::Unauthenticated) {
@@ -206,6 +223,9 @@ Response AgentApi::handleIngest(const Request& request) {
       return storeUnavailable(identity.status());
     }
     return internal("authenticate", identity.status());
+  }
+  if (auto limited = rateLimited(request, &*identity)) {
+    return std::move(*limited);
   }
   if (mediaType(request) != wire::kBatchContentType) {
     return Response::error(415, "unsupported_media_type",
@@ -280,6 +300,9 @@ void AgentApi::heartbeat(http::Request&& request, const http::Respond& respond) 
 }
 
 Response AgentApi::handleHeartbeat(const Request& request) {
+  if (auto limited = rateLimited(request, nullptr)) {
+    return std::move(*limited);
+  }
   auto identity = authenticate(request);
   if (!identity) {
     if (identity.code() == Errc::Unauthenticated) {
@@ -290,13 +313,16 @@ Response AgentApi::handleHeartbeat(const Request& request) {
     }
     return internal("authenticate", identity.status());
   }
+  if (auto limited = rateLimited(request, &*identity)) {
+    return std::move(*limited);
+  }
   if (mediaType(request) != "application/json") {
     return Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
   }
   if (request.body.size() > kMaxHeartbeatBytes) {
-    return Response::error(413, "payload_too_large",
-                           "heartbeat larger than " + std::to_string(kMaxHeartbeatBytes) +
-                               " bytes");
+    return Response::error(
+        413, "payload_too_large",
+        "heartbeat larger than " + std::to_string(kMaxHeartbeatBytes) + " bytes");
   }
   nlohmann::json doc = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) {

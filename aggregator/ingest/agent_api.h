@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
 #include "shared/wire/batch.h"
@@ -24,6 +26,9 @@ struct AgentApiOptions {
   /// How long a successful secret lookup is trusted without asking the store again.
   std::chrono::milliseconds auth_cache_ttl{10'000};
   std::size_t auth_cache_max_entries = 10'000;
+  /// Per client address (every agent route but /healthz), per agent and per tenant (ingest and
+  /// heartbeat, after authentication). Null: no limits. Must outlive the AgentApi.
+  const http::RateLimits* rate_limits = nullptr;
 };
 
 /// Handlers for the agent endpoints. Thread-safe: the handlers run concurrently on the HTTP
@@ -51,6 +56,9 @@ class AgentApi {
   };
   /// The agent behind a Bearer secret; NotFound/Unauthenticated when none.
   Result<store::AgentIdentity> authenticate(const http::Request& request);
+  /// A 429 when a rate limit refuses the request; `identity` null before authentication.
+  std::optional<http::Response> rateLimited(const http::Request& request,
+                                            const store::AgentIdentity* identity) const;
 
   store::Store& store_;
   AgentApiOptions options_;

@@ -98,6 +98,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   FL_ASSIGN_OR_RETURN(auto store, admin::openStore(config));
   ingest::AgentApiOptions api_options;
   api_options.batch_limits = config.batch_limits;
+  const http::RateLimits rate_limits = http::RateLimits::create(
+      config.rate_limits.client_address, config.rate_limits.principal, config.rate_limits.tenant);
+  api_options.rate_limits = &rate_limits;
   ingest::AgentApi api(*store, api_options);
 
   uv_loop_t loop;

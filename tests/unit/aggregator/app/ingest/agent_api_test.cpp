@@ -386,8 +386,9 @@ TEST_CASE("heartbeat: stored for the authenticated agent only; bad ones refused,
   CHECK(bad.status == 400);
   CHECK(errorCode(bad) == "bad_heartbeat");
   CHECK(f.api.handleHeartbeat(heartbeatRequest(agent.secret, "{\"v\": tru")).status == 400);
-  CHECK(f.api.handleHeartbeat(heartbeatRequest(agent.secret, std::string(300 * 1024, ' ')))
-            .status == 413);
+  CHECK(
+      f.api.handleHeartbeat(heartbeatRequest(agent.secret, std::string(300 * 1024, ' '))).status ==
+      413);
   CHECK(stored_json().empty());
 
   http::Response ok = f.api.handleHeartbeat(
@@ -398,4 +399,53 @@ TEST_CASE("heartbeat: stored for the authenticated agent only; bad ones refused,
   REQUIRE(agents.isOk());
   CHECK(agents->at(0).version == "1.2.3");
   CHECK(agents->at(0).last_heartbeat_ns > 0);
+}
+
+TEST_CASE("rate limits: per agent, per tenant and per address, answered 429 with Retry-After") {
+  http::RateLimits limits =
+      http::RateLimits::create({.per_second = 1e-3, .burst = 3}, {.per_second = 1e-3, .burst = 2},
+                               {.per_second = 1e-3, .burst = 3});
+  ingest::AgentApiOptions options;
+  options.rate_limits = &limits;
+  ApiFixture f(options);
+  // These enrollment requests carry no client address, so only the later ones are limited.
+  EnrolledAgent first = enrollThroughApi(*f.store, f.api, f.tenant.id);
+  EnrolledAgent second = enrollThroughApi(*f.store, f.api, f.tenant.id);
+  http::Request ingest_first =
+      ingestRequest(first.secret, makeBatch(first.agent_id, 1, 1, someRecords()));
+  ingest_first.remote_address = "10.0.0.1:4000";
+  http::Request ingest_second =
+      ingestRequest(second.secret, makeBatch(second.agent_id, 1, 1, someRecords()));
+  ingest_second.remote_address = "10.0.0.2:4000";
+
+  // The first agent's burst is 2: its third request is refused, naming the principal limit.
+  CHECK(f.api.handleIngest(ingest_first).status == 200);
+  CHECK(f.api.handleIngest(ingest_first).status == 200);  // a resend: same answer, no new row
+  http::Response refused = f.api.handleIngest(ingest_first);
+  CHECK(refused.status == 429);
+  CHECK(errorCode(refused) == "rate_limited");
+  CHECK(json::parse(refused.body)["error"]["limit"] == "principal");
+  const std::string* retry_after = responseHeader(refused, "Retry-After");
+  REQUIRE(retry_after != nullptr);
+  CHECK(std::stoll(*retry_after) >= 1);
+  // The second agent has its own bucket, but the tenant's (3) runs out on its second request.
+  CHECK(f.api.handleIngest(ingest_second).status == 200);
+  http::Response tenant_refused = f.api.handleIngest(ingest_second);
+  CHECK(tenant_refused.status == 429);
+  CHECK(json::parse(tenant_refused.body)["error"]["limit"] == "tenant");
+  CHECK(f.count("logs_batches") == 2);
+
+  // The address limit applies before authentication: a flood of bad secrets from one address
+  // is cut off without reaching the store.
+  http::Request guess = ingestRequest("fas_wrong", makeBatch(first.agent_id, 9, 1, someRecords()));
+  guess.remote_address = "10.9.9.9:5000";
+  int unauthenticated = 0;
+  int limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    const int status = f.api.handleIngest(guess).status;
+    unauthenticated += status == 401;
+    limited += status == 429;
+  }
+  CHECK(unauthenticated == 3);
+  CHECK(limited == 3);
 }
