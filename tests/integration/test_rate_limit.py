@@ -31,7 +31,7 @@ def main():
         wait_for(lambda: len(agg.export("acme")) >= len(expected), 90,
                  "every line through the rate limit", interval=0.5)
         compare_exports(bytes(expected), agg.export("acme"))
-        send = agent.status_json()["send"]
+        send = agent.status_json()["sender"]
         log(f"agent send status: {json.dumps(send)}")
         # Not a vacuous pass: the limit was hit and the agent waited it out.
         assert send["send_errors"] > 0 and "429" in send["last_error"] + str(send), send
