@@ -11,6 +11,7 @@
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/serve/routes.h"
 #include "aggregator/store/store_url.h"
 #include "shared/util/log.h"
 
@@ -110,7 +111,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop, ingest::buildRouter(api), config.server_limits);
+    http::Server server(&loop, buildServerRouter({.agent_api = &api}), config.server_limits);
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);
