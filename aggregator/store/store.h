@@ -90,6 +90,14 @@ struct AgentSummary {
   std::string heartbeat_json;          // the agent's last status document, as sent
 };
 
+/// One page of an agent listing, in (enrolled_at, id) order: the agents after the given key.
+/// The default asks for every agent.
+struct AgentPage {
+  std::int64_t after_enrolled_at_ns = INT64_MIN;
+  std::string after_id;   // with after_enrolled_at_ns: the last agent of the previous page
+  std::size_t limit = 0;  // 0: no limit
+};
+
 /// An agent's periodic report: its status document (version, files and lag, spool, pipeline
 /// counters), kept as sent (bounded by the endpoint) and shown by `admin agents list`.
 struct AgentHeartbeat {
@@ -148,7 +156,8 @@ class Store {
   virtual Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
                               const std::function<Status(std::string_view payload)>& visit) = 0;
 
-  virtual Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) = 0;
+  virtual Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id,
+                                                       const AgentPage& page = {}) = 0;
 
   /// Records the agent's latest heartbeat (replacing the previous one). NotFound when the agent
   /// is not in `heartbeat.tenant_id`.

@@ -1,16 +1,15 @@
 #include "aggregator/store/postgres/postgres_store.h"
 
-#include <optional>
-
-#include "shared/logtemplate/miner.h"
-#include "shared/wire/batch.h"
-
 #include <fnmatch.h>
+
+#include <optional>
 
 #include "aggregator/store/postgres/migrations.h"
 #include "aggregator/store/store_url.h"
+#include "shared/logtemplate/miner.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
+#include "shared/wire/batch.h"
 
 namespace faultline::aggregator::store::postgres {
 namespace {
@@ -55,7 +54,9 @@ constexpr Statement kListAgents{
     "fl_list_agents",
     "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records, "
     "COALESCE(last_heartbeat, 0), COALESCE(heartbeat_json, '') "
-    "FROM agents_agents WHERE tenant_id = $1 ORDER BY enrolled_at, id COLLATE \"C\""};
+    "FROM agents_agents WHERE tenant_id = $1 "
+    "AND (enrolled_at > $2 OR (enrolled_at = $2 AND id COLLATE \"C\" > $3::text)) "
+    "ORDER BY enrolled_at, id COLLATE \"C\" LIMIT $4"};
 constexpr Statement kRecordHeartbeat{
     "fl_record_heartbeat",
     "UPDATE agents_agents SET last_heartbeat = $3, heartbeat_json = $4, "
@@ -517,13 +518,17 @@ Status PostgresStore::forEachBatch(std::string_view tenant_id, const BatchQuery&
   });
 }
 
-Result<std::vector<AgentSummary>> PostgresStore::listAgents(std::string_view tenant_id) {
+Result<std::vector<AgentSummary>> PostgresStore::listAgents(std::string_view tenant_id,
+                                                            const AgentPage& page) {
   std::vector<AgentSummary> agents;
   Status status = inTransaction(true, [&](Connection& connection) -> Status {
     agents.clear();
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
     Params params;
     params.text(tenant_id);
+    params.int64(page.after_enrolled_at_ns);
+    params.text(page.after_id);
+    params.int64(page.limit == 0 ? INT64_MAX : static_cast<std::int64_t>(page.limit));
     FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kListAgents, params));
     for (int row = 0; row < result.rows(); ++row) {
       AgentSummary agent;

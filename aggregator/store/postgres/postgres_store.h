@@ -45,10 +45,10 @@ class PostgresStore final : public Store {
   Result<StoredBatch> storeBatch(const NewBatch& batch) override;
   Status forEachBatch(std::string_view tenant_id, const BatchQuery& query,
                       const std::function<Status(std::string_view payload)>& visit) override;
-  Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
+  Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id,
+                                               const AgentPage& page = {}) override;
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
-  Result<std::string> findTemplate(std::string_view tenant_id,
-                                   std::uint64_t template_id) override;
+  Result<std::string> findTemplate(std::string_view tenant_id, std::uint64_t template_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -51,7 +51,9 @@ constexpr std::string_view kAgentBySecret =
 constexpr std::string_view kListAgents =
     "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records, "
     "COALESCE(last_heartbeat, 0), COALESCE(heartbeat_json, '') "
-    "FROM agents_agents WHERE tenant_id = ?1 ORDER BY enrolled_at, id";
+    "FROM agents_agents WHERE tenant_id = ?1 AND (enrolled_at > ?2 OR (enrolled_at = ?2 AND id > "
+    "?3)) "
+    "ORDER BY enrolled_at, id LIMIT ?4";
 constexpr std::string_view kRecordHeartbeat =
     "UPDATE agents_agents SET last_heartbeat = ?3, heartbeat_json = ?4, "
     "version = CASE WHEN ?5 = '' THEN version ELSE ?5 END "
@@ -435,10 +437,14 @@ Result<std::string> SqliteStore::findTemplate(std::string_view tenant_id,
   return std::string(use->columnText(0));
 }
 
-Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenant_id) {
+Result<std::vector<AgentSummary>> SqliteStore::listAgents(std::string_view tenant_id,
+                                                          const AgentPage& page) {
   FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
   StmtUse use(reader->list_agents);
-  use->bind(1, tenant_id);
+  use->bind(1, tenant_id)
+      .bind(2, page.after_enrolled_at_ns)
+      .bind(3, page.after_id)
+      .bind(4, page.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(page.limit));
   std::vector<AgentSummary> agents;
   for (;;) {
     FL_ASSIGN_OR_RETURN(bool row, use->step());

@@ -368,3 +368,61 @@ TEST_CASE_TEMPLATE("store group commit: many concurrent writers share transactio
   CHECK(groups < jobs);
   CHECK(store->pendingWrites() == 0);
 }
+
+TEST_CASE_TEMPLATE("store agents: keyset pages, ties on enrolled_at included, never another tenant",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  auto a = store->createTenant("acme", nowUnixNanos());
+  auto b = store->createTenant("beta", nowUnixNanos());
+  REQUIRE(a.isOk());
+  REQUIRE(b.isOk());
+  // Three agents share one enrollment time: the page boundary must fall between them cleanly.
+  for (int i = 0; i < 7; ++i) {
+    store::NewAgent agent = newAgent(tokenFor(*store, a->id, kHourNs));
+    agent.now_ns = 1'000 + (i < 3 ? 0 : i);
+    REQUIRE(store->enrollAgent(agent).isOk());
+  }
+  enrolled(*store, b->id);
+  enrolled(*store, b->id);
+
+  auto all = store->listAgents(a->id);
+  REQUIRE(all.isOk());
+  REQUIRE(all->size() == 7);
+  std::vector<std::string> paged;
+  store::AgentPage page;
+  page.limit = 3;
+  int pages = 0;
+  for (;;) {
+    auto got = store->listAgents(a->id, page);
+    REQUIRE(got.isOk());
+    ++pages;
+    for (const auto& agent : *got) {
+      paged.push_back(agent.agent_id);
+    }
+    if (got->size() < page.limit) {
+      break;
+    }
+    page.after_enrolled_at_ns = got->back().enrolled_at_ns;
+    page.after_id = got->back().agent_id;
+    REQUIRE(pages < 10);
+  }
+  CHECK(pages == 3);
+  REQUIRE(paged.size() == 7);
+  for (std::size_t i = 0; i < paged.size(); ++i) {
+    CHECK(paged[i] == (*all)[i].agent_id);
+  }
+  // Tenant B's agents never show, whatever the cursor says.
+  auto b_agents = store->listAgents(b->id);
+  REQUIRE(b_agents.isOk());
+  store::AgentPage into_b;
+  into_b.after_enrolled_at_ns = INT64_MIN;
+  into_b.limit = 100;
+  auto from_a = store->listAgents(a->id, into_b);
+  REQUIRE(from_a.isOk());
+  for (const auto& agent : *from_a) {
+    for (const auto& other : *b_agents) {
+      CHECK(agent.agent_id != other.agent_id);
+    }
+  }
+}

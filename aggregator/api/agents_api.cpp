@@ -1,0 +1,79 @@
+#include "aggregator/api/agents_api.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "aggregator/api/pagination.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::api {
+namespace {
+
+nlohmann::ordered_json timeOrNull(std::int64_t unix_nanos) {
+  return unix_nanos == 0 ? nlohmann::ordered_json(nullptr)
+                         : nlohmann::ordered_json(formatRfc3339Millis(unix_nanos));
+}
+
+}  // namespace
+
+http::Response listAgents(store::Store& store, std::string_view tenant_id,
+                          const http::Request& request) {
+  auto limit = parseLimit(request);
+  if (!limit) {
+    return http::Response::error(400, "bad_request", limit.status().message());
+  }
+  store::AgentPage page;
+  page.limit = *limit + 1;  // one more than asked: is there a next page?
+  if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
+    auto fields = decodeCursor(*cursor, 2);
+    std::int64_t after = 0;
+    if (fields) {
+      const std::string& text = (*fields)[0];
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
+      if (ec != std::errc() || ptr != text.data() + text.size()) {
+        fields = invalidArgument("cursor: not a cursor this server handed out");
+      }
+    }
+    if (!fields) {
+      return http::Response::error(400, "bad_request", fields.status().message());
+    }
+    page.after_enrolled_at_ns = after;
+    page.after_id = (*fields)[1];
+  }
+  auto agents = store.listAgents(tenant_id, page);
+  if (!agents) {
+    log::warn("api", "list agents: " + agents.status().toString());
+    return http::Response::error(503, "unavailable", "the store did not answer; retry later");
+  }
+  const bool more = agents->size() > *limit;
+  if (more) {
+    agents->resize(*limit);
+  }
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const store::AgentSummary& agent : *agents) {
+    nlohmann::ordered_json status =
+        nlohmann::ordered_json::parse(agent.heartbeat_json, nullptr, /*allow_exceptions=*/false);
+    if (status.is_discarded() || !status.is_object()) {
+      status = nullptr;
+    }
+    list.push_back({{"agent_id", agent.agent_id},
+                    {"hostname", agent.hostname},
+                    {"version", agent.version},
+                    {"enrolled_at", timeOrNull(agent.enrolled_at_ns)},
+                    {"last_seen", timeOrNull(agent.last_seen_ns)},
+                    {"last_heartbeat", timeOrNull(agent.last_heartbeat_ns)},
+                    {"batches", agent.batches},
+                    {"records", agent.records},
+                    {"status", std::move(status)}});
+  }
+  nlohmann::ordered_json body = {{"agents", std::move(list)}, {"next_cursor", nullptr}};
+  if (more) {
+    const store::AgentSummary& last = agents->back();
+    body["next_cursor"] = encodeCursor({std::to_string(last.enrolled_at_ns), last.agent_id});
+  }
+  return http::Response::json(
+      200, body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+}  // namespace faultline::aggregator::api

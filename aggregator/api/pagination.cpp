@@ -1,0 +1,86 @@
+#include "aggregator/api/pagination.h"
+
+#include <charconv>
+
+namespace faultline::aggregator::api {
+namespace {
+
+constexpr std::string_view kCursorVersion = "c1.";
+constexpr char kFieldSeparator = '\x1f';  // unit separator: fields are hex-encoded, so safe
+constexpr char kHex[] = "0123456789abcdef";
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+}  // namespace
+
+Result<std::size_t> parseLimit(const http::Request& request, std::size_t default_limit,
+                               std::size_t max_limit) {
+  auto value = request.queryParam("limit");
+  if (value == nullptr) {
+    return default_limit;
+  }
+  std::size_t limit = 0;
+  const char* end = value->data() + value->size();
+  auto [ptr, ec] = std::from_chars(value->data(), end, limit);
+  if (ec != std::errc() || ptr != end || limit < 1 || limit > max_limit) {
+    return invalidArgument("limit: expected an integer from 1 to " + std::to_string(max_limit));
+  }
+  return limit;
+}
+
+std::string encodeCursor(const std::vector<std::string>& fields) {
+  std::string joined;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) {
+      joined.push_back(kFieldSeparator);
+    }
+    joined += fields[i];
+  }
+  std::string cursor(kCursorVersion);
+  cursor.reserve(kCursorVersion.size() + joined.size() * 2);
+  for (unsigned char c : joined) {
+    cursor.push_back(kHex[c >> 4]);
+    cursor.push_back(kHex[c & 0xf]);
+  }
+  return cursor;
+}
+
+Result<std::vector<std::string>> decodeCursor(std::string_view cursor,
+                                              std::size_t expected_fields) {
+  auto bad = [] { return invalidArgument("cursor: not a cursor this server handed out"); };
+  if (cursor.size() > kMaxCursorBytes || !cursor.starts_with(kCursorVersion)) {
+    return bad();
+  }
+  std::string_view hex = cursor.substr(kCursorVersion.size());
+  if (hex.size() % 2 != 0) {
+    return bad();
+  }
+  std::vector<std::string> fields(1);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int high = hexValue(hex[i]);
+    const int low = hexValue(hex[i + 1]);
+    if (high < 0 || low < 0) {
+      return bad();
+    }
+    const char c = static_cast<char>(high << 4 | low);
+    if (c == kFieldSeparator) {
+      fields.emplace_back();
+    } else {
+      fields.back().push_back(c);
+    }
+  }
+  if (fields.size() != expected_fields) {
+    return bad();
+  }
+  return fields;
+}
+
+}  // namespace faultline::aggregator::api

@@ -1,0 +1,34 @@
+#pragma once
+
+// Cursor pagination for the /v1 list endpoints: `?limit=N&cursor=C`, answered with the page and
+// `next_cursor` (null on the last page). A cursor is opaque to clients: the sort key of the last
+// item of the previous page, so pages stay stable while rows are added (keyset, not offset).
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aggregator/http/server.h"
+#include "shared/util/status.h"
+
+namespace faultline::aggregator::api {
+
+inline constexpr std::size_t kDefaultPageLimit = 50;
+inline constexpr std::size_t kMaxPageLimit = 500;
+inline constexpr std::size_t kMaxCursorBytes = 1024;
+
+/// `limit` from the query: default when absent; InvalidArgument (message fit for the client)
+/// when not an integer in [1, max].
+Result<std::size_t> parseLimit(const http::Request& request,
+                               std::size_t default_limit = kDefaultPageLimit,
+                               std::size_t max_limit = kMaxPageLimit);
+
+/// An opaque cursor holding `fields` (any bytes).
+std::string encodeCursor(const std::vector<std::string>& fields);
+
+/// The fields of a cursor made by encodeCursor; InvalidArgument when it is malformed, too long
+/// or does not have `expected_fields` fields.
+Result<std::vector<std::string>> decodeCursor(std::string_view cursor, std::size_t expected_fields);
+
+}  // namespace faultline::aggregator::api
