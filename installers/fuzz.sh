@@ -28,6 +28,7 @@ declare -A targets=(
   [fuzz_logparse_timestamp]=logparse_timestamp
   [fuzz_logparse_multiline]=logparse_multiline
   [fuzz_template_miner]=template_miner
+  [fuzz_webhook]=webhook
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"
