@@ -8,6 +8,8 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
+#include "aggregator/audit/log_audit_recorder.h"
+#include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
@@ -99,6 +101,15 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ingest::AgentApiOptions api_options;
   api_options.batch_limits = config.batch_limits;
   ingest::AgentApi api(*store, api_options);
+  // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
+  audit::LogAuditRecorder audit_recorder;
+  auth::PasswordHasher passwords;
+  auth::JwtKeys jwt_keys(*store, auth::JwtOptions{});
+  auth::LoginThrottle login_throttle;
+  auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle,
+                         auth::AuthApiOptions{});
+  http::Router router = ingest::buildRouter(api);
+  auth::addAuthRoutes(router, auth_api);
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -107,7 +118,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop, ingest::buildRouter(api), config.server_limits);
+    http::Server server(&loop, std::move(router), config.server_limits);
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);
