@@ -5,13 +5,13 @@
 #include <optional>
 #include <string>
 
-#include "shared/util/memory.h"
 #include "aggregator/admin/admin.h"
 #include "aggregator/audit/log_audit_recorder.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/serve/serve.h"
 #include "shared/config/option_table.h"
 #include "shared/util/log.h"
+#include "shared/util/memory.h"
 #include "shared/util/time.h"
 
 namespace {

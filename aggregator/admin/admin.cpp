@@ -1,14 +1,13 @@
 #include "aggregator/admin/admin.h"
 
-#include <nlohmann/json.hpp>
-
 #include <fnmatch.h>
 
-#include "aggregator/store/open_store.h"
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "aggregator/auth/authenticator.h"
 #include "aggregator/auth/permissions.h"
+#include "aggregator/store/open_store.h"
 #include "aggregator/store/sqlite/sqlite_store.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
@@ -206,10 +205,11 @@ Result<store::Membership> createUser(store::Store& store, audit::AuditRecorder& 
   event.actor = "admin-cli";
   event.action = "member.add";
   event.target = "user:" + user_id;
-  event.detail_json = nlohmann::json{{"email", store::normalizeEmail(email)},
-                                     {"role", std::string(role)},
-                                     {"new_user", created.isOk()}}
-                          .dump();
+  event.detail_json = nlohmann::json{
+      {"email", store::normalizeEmail(email)},
+      {"role", std::string(role)},
+      {"new_user",
+       created.isOk()}}.dump();
   event.at_ns = now;
   FL_RETURN_IF_ERROR(audit.record(event));
   return store.findMember(tenant.id, user_id);

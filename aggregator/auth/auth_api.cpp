@@ -78,7 +78,8 @@ Result<json> jsonBody(const Request& request, std::size_t max_bytes, Response* r
     media.pop_back();
   }
   if (media != "application/json") {
-    *refusal = Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
+    *refusal =
+        Response::error(415, "unsupported_media_type", "Content-Type must be application/json");
     return invalidArgument("media type");
   }
   if (request.body.size() > max_bytes) {
@@ -301,12 +302,12 @@ Response AuthApi::login(const Request& request) {
     (void)store_.revokeSession(chosen->tenant_id, session.token_hash, now);
     return Response::error(500, "internal", "login could not be audited");
   }
-  Response response = jsonResponse(
-      200, {{"csrf_token", csrf},
-            {"user", {{"id", user->id}, {"email", user->email}}},
-            {"tenant", {{"id", chosen->tenant_id}, {"name", chosen->tenant_name}}},
-            {"role", chosen->role},
-            {"expires_at", formatRfc3339Millis(session.expires_at_ns)}});
+  Response response =
+      jsonResponse(200, {{"csrf_token", csrf},
+                         {"user", {{"id", user->id}, {"email", user->email}}},
+                         {"tenant", {{"id", chosen->tenant_id}, {"name", chosen->tenant_name}}},
+                         {"role", chosen->role},
+                         {"expires_at", formatRfc3339Millis(session.expires_at_ns)}});
   response.headers.emplace_back(
       "Set-Cookie", sessionCookie(token, options_.session_ttl.count(), options_.secure_cookie));
   response.headers.emplace_back("Cache-Control", "no-store");
@@ -403,8 +404,8 @@ Response AuthApi::createApiKey(const Request& request) {
     key.created_at_ns = now;
     if (body->contains("ttl")) {
       auto ttl_text = stringField(*body, "ttl");
-      auto ttl = ttl_text ? parseDuration(*ttl_text) : Result<std::chrono::nanoseconds>(
-                                                           invalidArgument("must be a string"));
+      auto ttl = ttl_text ? parseDuration(*ttl_text)
+                          : Result<std::chrono::nanoseconds>(invalidArgument("must be a string"));
       if (!ttl || ttl->count() <= 0) {
         return badField("ttl", "a positive duration such as 30d, 12h");
       }
@@ -417,7 +418,8 @@ Response AuthApi::createApiKey(const Request& request) {
       return storeError("create API key", created);
     }
     if (!audited(request, principal.tenant_id, principal.actor(), "api_key.create",
-                 "api_key:" + key.id, "success", dump(json{{"role", key.role}, {"name", key.name}}))) {
+                 "api_key:" + key.id, "success",
+                 dump(json{{"role", key.role}, {"name", key.name}}))) {
       (void)store_.revokeApiKey(principal.tenant_id, key.id, now);
       return Response::error(500, "internal", "API key could not be audited");
     }
@@ -656,8 +658,9 @@ Response AuthApi::acceptInvitation(const Request& request) {
   } else if (existing.code() == Errc::NotFound) {
     auto hashed = passwords_.hash(*password);
     if (!hashed) {
-      return hashed.code() == Errc::InvalidArgument ? badField("password", hashed.status().message())
-                                                    : internal("hash password", hashed.status());
+      return hashed.code() == Errc::InvalidArgument
+                 ? badField("password", hashed.status().message())
+                 : internal("hash password", hashed.status());
     }
     password_hash = std::move(*hashed);
   } else {
@@ -669,7 +672,8 @@ Response AuthApi::acceptInvitation(const Request& request) {
     switch (accepted.code()) {
       case Errc::NotFound:
       case Errc::FailedPrecondition: return invalid();
-      case Errc::AlreadyExists: return Response::error(409, "conflict", accepted.status().message());
+      case Errc::AlreadyExists:
+        return Response::error(409, "conflict", accepted.status().message());
       default: return storeError("accept invitation", accepted.status());
     }
   }
@@ -708,7 +712,8 @@ void addAuthRoutes(http::Router& router, AuthApi& api) {
   router.add("PUT", "/v1/members/{user_id}", bind("set role", &AuthApi::setMemberRole));
   router.add("DELETE", "/v1/members/{user_id}", bind("remove member", &AuthApi::removeMember));
   router.add("POST", "/v1/invitations", bind("invite", &AuthApi::invite));
-  router.add("POST", "/v1/invitations/accept", bind("accept invitation", &AuthApi::acceptInvitation));
+  router.add("POST", "/v1/invitations/accept",
+             bind("accept invitation", &AuthApi::acceptInvitation));
 }
 
 }  // namespace faultline::aggregator::auth

@@ -70,9 +70,9 @@ class AuthApi {
   http::Response guarded(const http::Request& request, Permission permission,
                          const std::function<http::Response(const Principal&)>& body);
   /// Records an event; false (and logged) when the recorder failed.
-  bool audited(const http::Request& request, const std::string& tenant_id,
-               const std::string& actor, const std::string& action, const std::string& target,
-               const std::string& outcome, const std::string& detail_json = "{}");
+  bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
+               const std::string& action, const std::string& target, const std::string& outcome,
+               const std::string& detail_json = "{}");
   /// 409 when the change would leave the tenant without an owner, else nullopt-like empty.
   Result<bool> lastOwner(const std::string& tenant_id, const std::string& user_id);
 

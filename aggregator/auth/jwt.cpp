@@ -64,8 +64,7 @@ Status JwtKeys::reloadLocked(std::int64_t now_ns) {
     std::string secret(key.secret_hex.size() / 2, '\0');
     std::size_t len = 0;
     if (sodium_hex2bin(reinterpret_cast<unsigned char*>(secret.data()), secret.size(),
-                       key.secret_hex.data(), key.secret_hex.size(), nullptr, &len,
-                       nullptr) != 0 ||
+                       key.secret_hex.data(), key.secret_hex.size(), nullptr, &len, nullptr) != 0 ||
         len != crypto_auth_hmacsha256_KEYBYTES) {
       continue;  // not a key this code made: never sign or verify with it
     }

@@ -45,9 +45,10 @@ void LoginThrottle::evictLocked(std::int64_t now_ns) {
   // locks go, so the table never grows past max_entries.
   std::erase_if(entries_, [&](const auto& item) { return item.second.locked_until_ns <= now_ns; });
   while (entries_.size() >= options_.max_entries && !entries_.empty()) {
-    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
-      return a.second.locked_until_ns < b.second.locked_until_ns;
-    });
+    auto oldest =
+        std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
+          return a.second.locked_until_ns < b.second.locked_until_ns;
+        });
     entries_.erase(oldest);
   }
 }
@@ -58,8 +59,8 @@ std::string LoginThrottle::emailKey(std::string_view normalized_email) {
 
 std::string LoginThrottle::addressKey(std::string_view remote_address) {
   std::size_t colon = remote_address.rfind(':');
-  std::string_view host = colon == std::string_view::npos ? remote_address
-                                                          : remote_address.substr(0, colon);
+  std::string_view host =
+      colon == std::string_view::npos ? remote_address : remote_address.substr(0, colon);
   return "addr:" + std::string(host);
 }
 

@@ -24,8 +24,8 @@ PasswordHasher::PasswordHasher(PasswordHashing limits) : limits_(limits) {
 
 Result<std::string> PasswordHasher::hash(std::string_view password) const {
   if (password.size() < kMinPasswordBytes) {
-    return invalidArgument("password too short: use at least " +
-                           std::to_string(kMinPasswordBytes) + " characters");
+    return invalidArgument("password too short: use at least " + std::to_string(kMinPasswordBytes) +
+                           " characters");
   }
   if (password.size() > kMaxPasswordBytes) {
     return invalidArgument("password too long: at most " + std::to_string(kMaxPasswordBytes) +

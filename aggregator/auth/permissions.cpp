@@ -6,11 +6,11 @@ namespace faultline::aggregator::auth {
 namespace {
 
 constexpr std::array kPermissions = {
-    Permission::ReadSelf,      Permission::IssueToken,       Permission::ListApiKeys,
-    Permission::CreateApiKey,  Permission::RevokeApiKey,     Permission::ListMembers,
+    Permission::ReadSelf,         Permission::IssueToken,    Permission::ListApiKeys,
+    Permission::CreateApiKey,     Permission::RevokeApiKey,  Permission::ListMembers,
     Permission::ChangeMemberRole, Permission::RemoveMember,  Permission::InviteMember,
-    Permission::ReadLogs,      Permission::ListAgents,       Permission::EnrollAgents,
-    Permission::IngestBatches, Permission::SendHeartbeat,    Permission::PostEvents,
+    Permission::ReadLogs,         Permission::ListAgents,    Permission::EnrollAgents,
+    Permission::IngestBatches,    Permission::SendHeartbeat, Permission::PostEvents,
 };
 
 struct Row {
@@ -44,7 +44,8 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
 
 constexpr bool matrixInEnumOrder() {
   for (std::size_t i = 0; i < kMatrix.size(); ++i) {
-    if (static_cast<std::size_t>(kMatrix[i].permission) != i || kPermissions[i] != kMatrix[i].permission) {
+    if (static_cast<std::size_t>(kMatrix[i].permission) != i ||
+        kPermissions[i] != kMatrix[i].permission) {
       return false;
     }
   }

@@ -15,7 +15,13 @@ struct Principal {
   Role role = Role::Viewer;  // users and API keys; agents and integrations have none
   /// How the credential came: a session cookie (then unsafe methods needed a CSRF token), a
   /// bearer session token, a JWT, an API key or an agent secret.
-  enum class Via : std::uint8_t { Cookie, SessionToken, Jwt, ApiKey, AgentSecret } via = Via::Cookie;
+  enum class Via : std::uint8_t {
+    Cookie,
+    SessionToken,
+    Jwt,
+    ApiKey,
+    AgentSecret
+  } via = Via::Cookie;
   std::string session_hash;  // sessions only: what logout revokes
 
   /// "user:<id>", "api_key:<id>", "agent:<id>", "integration:<id>" (audit actors).

@@ -84,12 +84,12 @@ class Router {
  private:
   std::vector<Route> routes_;
   std::unordered_map<std::string, std::vector<std::size_t>> exact_;  // path → routes_ indexes
-  std::vector<std::size_t> patterns_;                                 // routes with {params}
+  std::vector<std::size_t> patterns_;                                // routes with {params}
 };
 
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 * 1024;        // request line + headers
-  std::size_t max_body_bytes = 16 * 1024 * 1024;   // larger: 413 before reading the body
+  std::size_t max_header_bytes = 16 * 1024;           // request line + headers
+  std::size_t max_body_bytes = 16 * 1024 * 1024;      // larger: 413 before reading the body
   std::chrono::milliseconds header_timeout{10'000};   // first byte to end of headers
   std::chrono::milliseconds request_timeout{60'000};  // first byte to end of body
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request

@@ -1,16 +1,15 @@
 #include "aggregator/store/postgres/postgres_store.h"
 
-#include <optional>
-
-#include "shared/logtemplate/miner.h"
-#include "shared/wire/batch.h"
-
 #include <fnmatch.h>
+
+#include <optional>
 
 #include "aggregator/store/postgres/migrations.h"
 #include "aggregator/store/store_url.h"
+#include "shared/logtemplate/miner.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
+#include "shared/wire/batch.h"
 
 namespace faultline::aggregator::store::postgres {
 namespace {
@@ -139,15 +138,14 @@ constexpr Statement kUserByEmail{
 constexpr Statement kInsertMembership{
     "fl_insert_membership",
     "INSERT INTO auth_memberships(tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"};
-#define FL_MEMBERSHIP_SELECT                                                              \
-  "SELECT m.tenant_id, t.name, m.user_id, u.email, m.role, m.created_at "                \
-  "FROM auth_memberships m JOIN tenancy_tenants t ON t.id = m.tenant_id "                \
+#define FL_MEMBERSHIP_SELECT                                              \
+  "SELECT m.tenant_id, t.name, m.user_id, u.email, m.role, m.created_at " \
+  "FROM auth_memberships m JOIN tenancy_tenants t ON t.id = m.tenant_id " \
   "JOIN auth_users u ON u.id = m.user_id "
-constexpr Statement kUserMemberships{
-    "fl_user_memberships", FL_MEMBERSHIP_SELECT "WHERE m.user_id = $1 ORDER BY t.name COLLATE \"C\""};
-constexpr Statement kTenantMembers{
-    "fl_tenant_members",
-    FL_MEMBERSHIP_SELECT "WHERE m.tenant_id = $1 ORDER BY u.email COLLATE \"C\""};
+constexpr Statement kUserMemberships{"fl_user_memberships", FL_MEMBERSHIP_SELECT
+                                     "WHERE m.user_id = $1 ORDER BY t.name COLLATE \"C\""};
+constexpr Statement kTenantMembers{"fl_tenant_members", FL_MEMBERSHIP_SELECT
+                                   "WHERE m.tenant_id = $1 ORDER BY u.email COLLATE \"C\""};
 constexpr Statement kMember{"fl_member",
                             FL_MEMBERSHIP_SELECT "WHERE m.tenant_id = $1 AND m.user_id = $2"};
 #undef FL_MEMBERSHIP_SELECT
@@ -180,20 +178,20 @@ constexpr Statement kInsertApiKey{
     "fl_insert_api_key",
     "INSERT INTO auth_api_keys(id, tenant_id, name, role, key_hash, created_by, created_at, "
     "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"};
-#define FL_API_KEY_SELECT                                                                       \
+#define FL_API_KEY_SELECT                                                                        \
   "SELECT id, tenant_id, name, role, key_hash, created_by, created_at, expires_at, revoked_at, " \
   "last_used FROM auth_api_keys "
 constexpr Statement kApiKeyByHash{"fl_api_key_by_hash", FL_API_KEY_SELECT "WHERE key_hash = $1"};
-constexpr Statement kTenantApiKeys{
-    "fl_tenant_api_keys", FL_API_KEY_SELECT "WHERE tenant_id = $1 ORDER BY created_at, id COLLATE \"C\""};
+constexpr Statement kTenantApiKeys{"fl_tenant_api_keys", FL_API_KEY_SELECT
+                                   "WHERE tenant_id = $1 ORDER BY created_at, id COLLATE \"C\""};
 #undef FL_API_KEY_SELECT
 constexpr Statement kRevokeApiKey{
     "fl_revoke_api_key",
     "UPDATE auth_api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN $3 ELSE revoked_at END "
     "WHERE tenant_id = $1 AND id = $2"};
-constexpr Statement kTouchApiKey{
-    "fl_touch_api_key",
-    "UPDATE auth_api_keys SET last_used = GREATEST(last_used, $3) WHERE tenant_id = $1 AND id = $2"};
+constexpr Statement kTouchApiKey{"fl_touch_api_key",
+                                 "UPDATE auth_api_keys SET last_used = GREATEST(last_used, $3) "
+                                 "WHERE tenant_id = $1 AND id = $2"};
 constexpr Statement kInsertInvitation{
     "fl_insert_invitation",
     "INSERT INTO auth_invitations(id, tenant_id, email, role, token_hash, invited_by, created_at, "
@@ -784,8 +782,7 @@ Result<std::vector<Membership>> PostgresStore::listMembers(std::string_view tena
   return out;
 }
 
-Result<Membership> PostgresStore::findMember(std::string_view tenant_id,
-                                             std::string_view user_id) {
+Result<Membership> PostgresStore::findMember(std::string_view tenant_id, std::string_view user_id) {
   std::optional<Membership> member;
   Status status = inTransaction(true, [&](Connection& connection) -> Status {
     member.reset();

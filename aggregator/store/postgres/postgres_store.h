@@ -47,8 +47,7 @@ class PostgresStore final : public Store {
                       const std::function<Status(std::string_view payload)>& visit) override;
   Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
-  Result<std::string> findTemplate(std::string_view tenant_id,
-                                   std::uint64_t template_id) override;
+  Result<std::string> findTemplate(std::string_view tenant_id, std::uint64_t template_id) override;
   Result<User> createUser(std::string_view email, std::string_view password_hash,
                           std::int64_t now_ns) override;
   Result<User> findUserByEmail(std::string_view email) override;
@@ -75,8 +74,7 @@ class PostgresStore final : public Store {
   Status createInvitation(const Invitation& invitation) override;
   Result<Invitation> findInvitation(std::string_view token_hash) override;
   Result<Membership> acceptInvitation(std::string_view token_hash, std::string_view new_user_id,
-                                      std::string_view password_hash,
-                                      std::int64_t now_ns) override;
+                                      std::string_view password_hash, std::int64_t now_ns) override;
   Status addSigningKey(const SigningKey& key) override;
   Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) override;
   std::size_t pendingWrites() const override;

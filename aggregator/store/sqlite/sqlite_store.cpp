@@ -948,8 +948,8 @@ Result<Membership> SqliteStore::acceptInvitation(std::string_view token_hash,
       return Status(Errc::AlreadyExists, "already a member of this tenant");
     }
     FL_RETURN_IF_ERROR(added);
-    membership = Membership{invitation.tenant_id, "", user_id, invitation.email, invitation.role,
-                            now_ns};
+    membership =
+        Membership{invitation.tenant_id, "", user_id, invitation.email, invitation.role, now_ns};
     return Status::ok();
   });
   FL_RETURN_IF_ERROR(status);

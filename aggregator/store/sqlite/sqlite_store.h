@@ -69,8 +69,7 @@ class SqliteStore final : public Store {
   Status createInvitation(const Invitation& invitation) override;
   Result<Invitation> findInvitation(std::string_view token_hash) override;
   Result<Membership> acceptInvitation(std::string_view token_hash, std::string_view new_user_id,
-                                      std::string_view password_hash,
-                                      std::int64_t now_ns) override;
+                                      std::string_view password_hash, std::int64_t now_ns) override;
   Status addSigningKey(const SigningKey& key) override;
   Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) override;
   std::size_t pendingWrites() const override;

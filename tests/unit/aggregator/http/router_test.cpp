@@ -56,10 +56,10 @@ TEST_CASE("router: {param} segments capture one non-empty segment") {
   CHECK(two.params[0] == std::pair<std::string, std::string>{"x", "1"});
   CHECK(two.params[1] == std::pair<std::string, std::string>{"y", "two"});
 
-  CHECK(router.match("DELETE", "/v1/api-keys/").allowed.empty());         // empty segment
-  CHECK(router.match("DELETE", "/v1/api-keys/a/b").allowed.empty());      // one segment only
-  CHECK(router.match("DELETE", "/v1/api-keys").handler == nullptr);       // the exact route
-  CHECK(router.match("DELETE", "/v1/api-keys").allowed.size() == 3);      // GET, HEAD, POST
+  CHECK(router.match("DELETE", "/v1/api-keys/").allowed.empty());     // empty segment
+  CHECK(router.match("DELETE", "/v1/api-keys/a/b").allowed.empty());  // one segment only
+  CHECK(router.match("DELETE", "/v1/api-keys").handler == nullptr);   // the exact route
+  CHECK(router.match("DELETE", "/v1/api-keys").allowed.size() == 3);  // GET, HEAD, POST
 
   auto method = router.match("GET", "/v1/members/usr_1");
   CHECK(method.handler == nullptr);

@@ -34,8 +34,9 @@ HttpReply login(AuthHarness& h, const std::string& email, const std::string& pas
 }
 }  // namespace
 
-TEST_CASE("auth api: login sets a hardened cookie; the cookie needs the CSRF token to change "
-          "anything") {
+TEST_CASE(
+    "auth api: login sets a hardened cookie; the cookie needs the CSRF token to change "
+    "anything") {
   AuthHarness h;
   store::Tenant a = h.tenant("tenant-a");
   h.member(a, "alice@example.com", "admin");
@@ -54,8 +55,8 @@ TEST_CASE("auth api: login sets a hardened cookie; the cookie needs the CSRF tok
   REQUIRE(token.rfind("fls_", 0) == 0);
   CHECK(h.audit.count("auth.login", "success") == 1);
 
-  const std::pair<std::string, std::string> with_cookie{"Cookie", "theme=dark; faultline_session=" +
-                                                                      token};
+  const std::pair<std::string, std::string> with_cookie{"Cookie",
+                                                        "theme=dark; faultline_session=" + token};
   // Safe methods need no CSRF token.
   HttpReply me = h.call("GET", "/v1/auth/me", {with_cookie});
   REQUIRE_MESSAGE(me.status == 200, me.body);
@@ -101,11 +102,12 @@ TEST_CASE("auth api: failed logins look alike whatever was wrong, and cost the s
     CHECK(event.detail_json.find(kPassword) == std::string::npos);  // never a password
   }
   // Malformed bodies are refused before any lookup.
-  CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "application/json"}}, "{").status == 400);
+  CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "application/json"}}, "{").status ==
+        400);
   CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "text/plain"}}, "{}").status == 415);
   CHECK(h.callJson("POST", "/v1/auth/login", {{"email", 5}, {"password", "x"}}).status == 400);
   CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "application/json"}},
-                std::string(70 * 1024, ' '))
+               std::string(70 * 1024, ' '))
             .status == 413);
 }
 
@@ -241,9 +243,9 @@ TEST_CASE("auth api: members and invitations; a tenant keeps an owner") {
   const std::string admin_session = h.session(a, admin);
   auto as = [](const std::string& token) { return Headers{AuthHarness::bearer(token)}; };
 
-  HttpReply invited = h.callJson("POST", "/v1/invitations",
-                                 {{"email", "Vera@Example.com"}, {"role", "viewer"}},
-                                 as(admin_session));
+  HttpReply invited =
+      h.callJson("POST", "/v1/invitations", {{"email", "Vera@Example.com"}, {"role", "viewer"}},
+                 as(admin_session));
   REQUIRE_MESSAGE(invited.status == 201, invited.body);
   CHECK(h.callJson("POST", "/v1/invitations", {{"email", "x@example.com"}, {"role", "owner"}},
                    as(admin_session))
@@ -272,15 +274,17 @@ TEST_CASE("auth api: members and invitations; a tenant keeps an owner") {
   // An admin cannot touch the owner, nor promote anyone to owner.
   CHECK(h.callJson("PUT", "/v1/members/" + owner.id, {{"role", "viewer"}}, as(admin_session))
             .status == 403);
-  CHECK(h.callJson("PUT", "/v1/members/" + vera_id, {{"role", "owner"}}, as(admin_session))
-            .status == 403);
+  CHECK(
+      h.callJson("PUT", "/v1/members/" + vera_id, {{"role", "owner"}}, as(admin_session)).status ==
+      403);
   HttpReply promoted =
       h.callJson("PUT", "/v1/members/" + vera_id, {{"role", "responder"}}, as(admin_session));
   REQUIRE_MESSAGE(promoted.status == 200, promoted.body);
   CHECK(h.store().findMember(a.id, vera_id)->role == "responder");
   // The only owner cannot step down or be removed.
-  CHECK(h.callJson("PUT", "/v1/members/" + owner.id, {{"role", "admin"}}, as(owner_session))
-            .status == 409);
+  CHECK(
+      h.callJson("PUT", "/v1/members/" + owner.id, {{"role", "admin"}}, as(owner_session)).status ==
+      409);
   CHECK(h.call("DELETE", "/v1/members/" + owner.id, as(owner_session)).status == 409);
   // Removing a member ends their sessions.
   const std::string vera_session = cookieToken(vera_login);
@@ -319,8 +323,8 @@ TEST_CASE("auth api: an audit failure refuses the change instead of reporting it
   store::User admin = h.member(a, "adam@example.com", "admin");
   const std::string session = h.session(a, admin);
   h.audit.fail = true;
-  HttpReply key = h.callJson("POST", "/v1/api-keys", {{"role", "viewer"}},
-                             {AuthHarness::bearer(session)});
+  HttpReply key =
+      h.callJson("POST", "/v1/api-keys", {{"role", "viewer"}}, {AuthHarness::bearer(session)});
   CHECK(key.status == 500);
   CHECK(key.body.find("flk_") == std::string::npos);
   auto keys = h.store().listApiKeys(a.id);
@@ -375,8 +379,8 @@ TEST_CASE("auth api: role x route table, and other tenants' ids are 404") {
        auth::Permission::ChangeMemberRole},
       {"DELETE", [&] { return "/v1/members/" + fresh_viewer(); }, nullptr,
        auth::Permission::RemoveMember},
-      {"POST", [] { return "/v1/invitations"; }, json{{"email", "new@x.example"}, {"role", "viewer"}},
-       auth::Permission::InviteMember},
+      {"POST", [] { return "/v1/invitations"; },
+       json{{"email", "new@x.example"}, {"role", "viewer"}}, auth::Permission::InviteMember},
   };
 
   struct Caller {
@@ -397,9 +401,8 @@ TEST_CASE("auth api: role x route table, and other tenants' ids are 404") {
       const std::string path = route.path();
       INFO(route.method << " " << path << " as " << auth::columnName(caller.column));
       const Headers headers = {AuthHarness::bearer(caller.credential())};
-      HttpReply reply = route.body.is_null()
-                            ? h.call(route.method, path, headers)
-                            : h.callJson(route.method, path, route.body, headers);
+      HttpReply reply = route.body.is_null() ? h.call(route.method, path, headers)
+                                             : h.callJson(route.method, path, route.body, headers);
       if (auth::allowed(caller.column, route.permission)) {
         CHECK_MESSAGE((reply.status >= 200 && reply.status < 300), reply.body);
       } else {

@@ -174,11 +174,16 @@ class AuthHarness {
   std::string agentSecret(const store::Tenant& tenant) {
     std::string token = crypto::randomToken("fet_");
     std::string secret = crypto::randomToken("fas_");
-    REQUIRE(store_->createEnrollmentToken(tenant.id, crypto::hashSecret(token), now.load(),
-                                          now.load() + 3600 * kSecNs)
+    REQUIRE(store_
+                ->createEnrollmentToken(tenant.id, crypto::hashSecret(token), now.load(),
+                                        now.load() + 3600 * kSecNs)
                 .isOk());
-    store::NewAgent agent{crypto::hashSecret(token), "agt_" + crypto::randomHex(8),
-                          crypto::hashSecret(secret), "host", "1", now.load()};
+    store::NewAgent agent{crypto::hashSecret(token),
+                          "agt_" + crypto::randomHex(8),
+                          crypto::hashSecret(secret),
+                          "host",
+                          "1",
+                          now.load()};
     REQUIRE(store_->enrollAgent(agent).isOk());
     return secret;
   }
@@ -203,8 +208,7 @@ class AuthHarness {
     return HttpReply{response->status, response->body, *response};
   }
 
-  HttpReply callJson(const std::string& method, const std::string& path,
-                     const nlohmann::json& body,
+  HttpReply callJson(const std::string& method, const std::string& path, const nlohmann::json& body,
                      std::vector<std::pair<std::string, std::string>> headers = {}) {
     headers.emplace_back("Content-Type", "application/json");
     return call(method, path, headers, body.dump());

@@ -1,7 +1,7 @@
 // Login throttling: free failures, then locks that double up to the cap; bounded memory.
-#include <doctest/doctest.h>
-
 #include "aggregator/auth/login_throttle.h"
+
+#include <doctest/doctest.h>
 
 using faultline::aggregator::auth::LoginThrottle;
 using faultline::aggregator::auth::ThrottleOptions;

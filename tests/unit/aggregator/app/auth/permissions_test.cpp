@@ -1,4 +1,6 @@
 // The permission matrix in code and in docs/permissions.md must be the same table.
+#include "aggregator/auth/permissions.h"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -7,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "aggregator/auth/permissions.h"
 #include "aggregator/auth/principal.h"
 
 using namespace faultline::aggregator::auth;
@@ -34,7 +35,8 @@ std::vector<std::string> cells(const std::string& line) {
 }
 
 /// The first table of the file whose header starts with "Permission": name → column → yes/no.
-std::map<std::string, std::map<std::string, std::string>> docMatrix(std::vector<std::string>* columns) {
+std::map<std::string, std::map<std::string, std::string>> docMatrix(
+    std::vector<std::string>* columns) {
   std::ifstream file(FAULTLINE_SOURCE_DIR "/docs/permissions.md");
   REQUIRE_MESSAGE(file.good(), "cannot read docs/permissions.md");
   std::map<std::string, std::map<std::string, std::string>> matrix;
@@ -70,7 +72,7 @@ std::map<std::string, std::map<std::string, std::string>> docMatrix(std::vector<
 TEST_CASE("permissions: docs/permissions.md shows exactly the code's matrix") {
   std::vector<std::string> columns;
   auto doc = docMatrix(&columns);
-  const std::vector<Column> kColumns = {Column::Owner, Column::Admin,  Column::Responder,
+  const std::vector<Column> kColumns = {Column::Owner,  Column::Admin, Column::Responder,
                                         Column::Viewer, Column::Agent, Column::Integration};
   REQUIRE(columns.size() == kColumns.size());
   for (std::size_t i = 0; i < kColumns.size(); ++i) {

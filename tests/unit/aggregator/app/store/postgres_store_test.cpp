@@ -87,8 +87,9 @@ store::NewBatch batchFor(const Tenancy& owner, std::uint64_t seq, std::string_vi
   return batch;
 }
 
-const char* const kTenantTables[] = {"tenancy_tenants", "agents_enrollment_tokens", "agents_agents",
-                                     "logs_batches", "logs_batch_sources", "logs_templates"};
+const char* const kTenantTables[] = {"tenancy_tenants",    "agents_enrollment_tokens",
+                                     "agents_agents",      "logs_batches",
+                                     "logs_batch_sources", "logs_templates"};
 
 // Identity tables (migration 4) that are tenant data, and the two that are not: auth_users
 // (RLS keyed by the user's own id or e-mail, or membership of the current tenant) and
@@ -203,23 +204,25 @@ TEST_CASE("postgres migrations: every tenant table has tenant_id and forced row-
   // Tables of this schema other than the migrations ledger and the tenant registry itself must
   // carry tenant_id; a new table without it (or without RLS) fails here.
   CHECK(raw.queryInt("SELECT count(*) FROM pg_tables t WHERE schemaname = $1 AND tablename NOT IN "
-                     "('schema_migrations', 'tenancy_tenants', 'auth_users', 'auth_signing_keys') AND NOT EXISTS (SELECT 1 FROM "
+                     "('schema_migrations', 'tenancy_tenants', 'auth_users', 'auth_signing_keys') "
+                     "AND NOT EXISTS (SELECT 1 FROM "
                      "information_schema.columns c WHERE c.table_schema = t.schemaname AND "
                      "c.table_name = t.tablename AND c.column_name = 'tenant_id')",
                      {schema}) == 0);
   CHECK(raw.queryInt("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                      "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT IN "
-                     "('schema_migrations', 'auth_signing_keys') AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
+                     "('schema_migrations', 'auth_signing_keys') AND NOT (c.relrowsecurity AND "
+                     "c.relforcerowsecurity)",
                      {schema}) == 0);
   CHECK(raw.queryInt("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                      "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
                      "c.relrowsecurity AND c.relforcerowsecurity",
-                     {schema}) == static_cast<std::int64_t>(std::size(kTenantTables) +
-                                                            std::size(kIdentityTenantTables) + 1));
+                     {schema}) ==
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) + 1));
   CHECK(raw.queryInt("SELECT count(*) FROM pg_policies WHERE schemaname = $1 AND policyname = "
                      "'tenant_isolation' AND cmd = 'ALL'",
-                     {schema}) == static_cast<std::int64_t>(std::size(kTenantTables) +
-                                                            std::size(kIdentityTenantTables)));
+                     {schema}) ==
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables)));
 }
 
 TEST_CASE("postgres migrations: a database with a newer schema is refused, not written") {
@@ -596,8 +599,9 @@ TEST_CASE("postgres connections: synchronous_commit=off from the login is turned
   CHECK(shown->bytes(0, 0) == "on");
 }
 
-TEST_CASE("postgres rls: identity rows of another tenant are invisible; users only by id, e-mail "
-          "or shared membership") {
+TEST_CASE(
+    "postgres rls: identity rows of another tenant are invisible; users only by id, e-mail "
+    "or shared membership") {
   PG_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   auto a = store->createTenant("tenant-a", nowUnixNanos());
