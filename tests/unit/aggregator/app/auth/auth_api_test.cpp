@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
+#include "tests/unit/aggregator/app/store/store_engines.h"
 
 using namespace faultline;
 using namespace faultline::aggregator;
@@ -338,8 +339,11 @@ TEST_CASE("auth api: an audit failure refuses the change instead of reporting it
 }
 
 // Every route × every principal column: allowed → 2xx, others → 403; another tenant's ids → 404.
-TEST_CASE("auth api: role x route table, and other tenants' ids are 404") {
-  AuthHarness h;
+// On both store engines.
+TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404", TestType,
+                   SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  AuthHarness h(engine.open());
   store::Tenant a = h.tenant("tenant-a");
   store::Tenant b = h.tenant("tenant-b");
   std::map<std::string, store::User> users;

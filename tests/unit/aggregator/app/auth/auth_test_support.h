@@ -86,11 +86,15 @@ struct Member {
   std::string role;
 };
 
-/// The AuthApi on a fresh SQLite store behind a real server on 127.0.0.1.
+/// The AuthApi on a fresh store (SQLite unless given one) behind a real server on 127.0.0.1.
 class AuthHarness {
  public:
-  AuthHarness(auth::ThrottleOptions throttle = {}, auth::JwtOptions jwt = {})
-      : store_(openStore(dir_)),
+  explicit AuthHarness(auth::ThrottleOptions throttle = {}, auth::JwtOptions jwt = {})
+      : AuthHarness(nullptr, throttle, jwt) {}
+  /// On `store` (any engine); null: a SQLite store in a temp dir.
+  explicit AuthHarness(std::unique_ptr<store::Store> store, auth::ThrottleOptions throttle = {},
+                       auth::JwtOptions jwt = {})
+      : store_(store != nullptr ? std::move(store) : openStore(dir_)),
         passwords_(fastHashing()),
         jwt_(*store_, jwt),
         throttle_(throttle),
@@ -103,7 +107,7 @@ class AuthHarness {
     server_ = std::make_unique<http::testing::LoopServer>(std::move(router), limits);
   }
 
-  store::sqlite::SqliteStore& store() { return *store_; }
+  store::Store& store() { return *store_; }
   auth::AuthApi& api() { return api_; }
   auth::JwtKeys& jwt() { return jwt_; }
   int port() const { return server_->port(); }
@@ -237,7 +241,7 @@ class AuthHarness {
   }
 
   faultline::testing::TempDir dir_;  // first: outlives the store
-  std::unique_ptr<store::sqlite::SqliteStore> store_;
+  std::unique_ptr<store::Store> store_;
   auth::PasswordHasher passwords_;
   auth::JwtKeys jwt_;
   auth::LoginThrottle throttle_;
