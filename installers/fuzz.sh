@@ -17,6 +17,7 @@ declare -A targets=(
   [fuzz_config]=config
   [fuzz_http_request]=http_request
   [fuzz_enroll_request]=enroll_request
+  [fuzz_jwt_verify]=jwt_verify
   [fuzz_redact]=redact
   [fuzz_logparse_auto]=logparse_auto
   [fuzz_logparse_json]=logparse_json

@@ -1,12 +1,13 @@
 #include "aggregator/admin/admin.h"
 
-#include <nlohmann/json.hpp>
-
 #include <fnmatch.h>
 
-#include "aggregator/store/open_store.h"
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "aggregator/auth/authenticator.h"
+#include "aggregator/auth/permissions.h"
+#include "aggregator/store/open_store.h"
 #include "aggregator/store/sqlite/sqlite_store.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
@@ -171,6 +172,91 @@ Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name
   FL_RETURN_IF_ERROR(status);
   FL_RETURN_IF_ERROR(flush());
   return stats;
+}
+
+Result<store::Membership> createUser(store::Store& store, audit::AuditRecorder& audit,
+                                     const auth::PasswordHasher& passwords,
+                                     std::string_view tenant_name, std::string_view email,
+                                     std::string_view role, std::string_view password) {
+  if (!auth::parseRole(role)) {
+    return invalidArgument("invalid role '" + std::string(role) +
+                           "': use owner, admin, responder or viewer");
+  }
+  if (email.find('@') == std::string_view::npos || email.size() > 254) {
+    return invalidArgument("invalid e-mail address '" + std::string(email) + "'");
+  }
+  // Checked (and hashed) before anything is written, even for an existing user.
+  FL_ASSIGN_OR_RETURN(std::string password_hash, passwords.hash(password));
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  const std::int64_t now = nowUnixNanos();
+  std::string user_id;
+  auto created = store.createUser(email, password_hash, now);
+  if (created) {
+    user_id = created->id;
+  } else if (created.code() == Errc::AlreadyExists) {
+    FL_ASSIGN_OR_RETURN(store::User existing, store.findUserByEmail(email));
+    user_id = existing.id;
+  } else {
+    return created.status();
+  }
+  FL_RETURN_IF_ERROR(store.addMembership(tenant.id, user_id, role, now));
+  audit::AuditEvent event;
+  event.tenant_id = tenant.id;
+  event.actor = "admin-cli";
+  event.action = "member.add";
+  event.target = "user:" + user_id;
+  event.detail_json = nlohmann::json{
+      {"email", store::normalizeEmail(email)},
+      {"role", std::string(role)},
+      {"new_user",
+       created.isOk()}}.dump();
+  event.at_ns = now;
+  FL_RETURN_IF_ERROR(audit.record(event));
+  return store.findMember(tenant.id, user_id);
+}
+
+Result<CreatedApiKey> createApiKey(store::Store& store, audit::AuditRecorder& audit,
+                                   std::string_view tenant_name, std::string_view role,
+                                   std::optional<std::chrono::nanoseconds> ttl,
+                                   std::string_view name) {
+  if (!auth::parseRole(role) && role != auth::kIntegrationRole) {
+    return invalidArgument("invalid role '" + std::string(role) +
+                           "': use owner, admin, responder, viewer or integration");
+  }
+  if (ttl && ttl->count() <= 0) {
+    return invalidArgument("--ttl must be positive");
+  }
+  if (name.size() > 128) {
+    return invalidArgument("--name: at most 128 bytes");
+  }
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  const std::int64_t now = nowUnixNanos();
+  CreatedApiKey out;
+  out.secret = crypto::randomToken(auth::kApiKeyPrefix);
+  out.key.id = "key_" + crypto::randomHex(12);
+  out.key.tenant_id = tenant.id;
+  out.key.name = std::string(name);
+  out.key.role = std::string(role);
+  out.key.key_hash = crypto::hashSecret(out.secret);
+  out.key.created_by = "admin-cli";
+  out.key.created_at_ns = now;
+  if (ttl) {
+    out.key.expires_at_ns = ttl->count() > INT64_MAX - now ? INT64_MAX : now + ttl->count();
+  }
+  FL_RETURN_IF_ERROR(store.createApiKey(out.key));
+  audit::AuditEvent event;
+  event.tenant_id = tenant.id;
+  event.actor = "admin-cli";
+  event.action = "api_key.create";
+  event.target = "api_key:" + out.key.id;
+  event.detail_json = nlohmann::json{{"role", out.key.role}, {"name", out.key.name}}.dump();
+  event.at_ns = now;
+  Status recorded = audit.record(event);
+  if (!recorded.isOk()) {
+    (void)store.revokeApiKey(tenant.id, out.key.id, now);  // never hand out an unaudited key
+    return recorded;
+  }
+  return out;
 }
 
 Result<std::string> listAgents(store::Store& store, std::string_view tenant_name) {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/auth/password.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/store/store.h"
 #include "shared/util/status.h"
@@ -57,6 +59,26 @@ struct ExportStats {
 Result<ExportStats> exportLogs(store::Store& store, std::string_view tenant_name,
                                const ExportFilter& filter, const wire::Limits& limits,
                                const std::function<Status(std::string_view chunk)>& write);
+
+/// Makes `email` a member of the named tenant with `role`, creating the user with `password`
+/// (at least auth::kMinPasswordBytes) when no user has this e-mail; an existing user keeps
+/// their password. AlreadyExists when already a member. Audited as actor "admin-cli".
+Result<store::Membership> createUser(store::Store& store, audit::AuditRecorder& audit,
+                                     const auth::PasswordHasher& passwords,
+                                     std::string_view tenant_name, std::string_view email,
+                                     std::string_view role, std::string_view password);
+
+struct CreatedApiKey {
+  store::ApiKey key;   // as stored (hash only)
+  std::string secret;  // "flk_...": shown once, never stored
+};
+
+/// Creates an API key for the named tenant with a tenant role or "integration", valid for
+/// `ttl` (nullopt: no expiry). Audited as actor "admin-cli".
+Result<CreatedApiKey> createApiKey(store::Store& store, audit::AuditRecorder& audit,
+                                   std::string_view tenant_name, std::string_view role,
+                                   std::optional<std::chrono::nanoseconds> ttl,
+                                   std::string_view name);
 
 /// The tenant's agents as tab-separated text with a header line.
 Result<std::string> listAgents(store::Store& store, std::string_view tenant_name);

@@ -1,7 +1,7 @@
 // Request/Response helpers shared by the server and every handler.
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "aggregator/http/server.h"
 
@@ -27,8 +27,8 @@ std::string percentDecode(std::string_view text) {
     char c = text[i];
     if (c == '+') {
       out += ' ';
-    } else if (c == '%' && i + 2 < text.size() &&
-               hexValue(text[i + 1]) >= 0 && hexValue(text[i + 2]) >= 0) {
+    } else if (c == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
+               hexValue(text[i + 2]) >= 0) {
       out += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
       i += 2;
     } else {
@@ -78,8 +78,103 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   return json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+const std::string* Request::pathParam(std::string_view name) const {
+  for (const auto& [key, value] : path_params) {
+    if (key == name) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+std::vector<std::string_view> splitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) {
+      slash = path.size();
+    }
+    segments.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return segments;
+}
+
+bool isParam(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+}  // namespace
+
 void Router::add(std::string method, std::string path, Handler handler) {
-  routes_.push_back({std::move(method), std::move(path), std::move(handler)});
+  Route route{std::move(method), std::move(path), std::move(handler), {}};
+  const std::vector<std::string_view> segments = splitPath(route.path);
+  const bool pattern = std::any_of(segments.begin(), segments.end(), isParam);
+  if (pattern) {
+    route.segments.assign(segments.begin(), segments.end());
+    patterns_.push_back(routes_.size());
+  } else {
+    exact_[route.path].push_back(routes_.size());
+  }
+  routes_.push_back(std::move(route));
+}
+
+Router::Match Router::match(std::string_view method, std::string_view path) const {
+  Match result;
+  const Route* get_route = nullptr;
+  const Route* chosen = nullptr;
+  auto consider = [&](const Route& route) {
+    result.allowed.push_back(route.method);
+    if (route.method == method) {
+      chosen = &route;
+    } else if (route.method == "GET") {
+      get_route = &route;
+    }
+  };
+  auto exact = exact_.find(std::string(path));
+  if (exact != exact_.end()) {
+    for (std::size_t index : exact->second) {
+      consider(routes_[index]);
+    }
+  } else if (!patterns_.empty()) {
+    const std::vector<std::string_view> segments = splitPath(path);
+    for (std::size_t index : patterns_) {
+      const Route& route = routes_[index];
+      if (route.segments.size() != segments.size()) {
+        continue;
+      }
+      bool same = true;
+      for (std::size_t i = 0; i < segments.size() && same; ++i) {
+        same = isParam(route.segments[i]) ? !segments[i].empty() : route.segments[i] == segments[i];
+      }
+      if (same) {
+        consider(route);
+      }
+    }
+  }
+  if (chosen == nullptr && method == "HEAD") {
+    chosen = get_route;  // HEAD is GET without the body
+  }
+  if (chosen != nullptr) {
+    result.handler = &chosen->handler;
+    if (!chosen->segments.empty()) {
+      const std::vector<std::string_view> segments = splitPath(path);
+      for (std::size_t i = 0; i < segments.size(); ++i) {
+        const std::string& pattern = chosen->segments[i];
+        if (isParam(pattern)) {
+          result.params.emplace_back(pattern.substr(1, pattern.size() - 2), segments[i]);
+        }
+      }
+    }
+  }
+  if (std::find(result.allowed.begin(), result.allowed.end(), "GET") != result.allowed.end()) {
+    result.allowed.emplace_back("HEAD");
+  }
+  std::sort(result.allowed.begin(), result.allowed.end());
+  result.allowed.erase(std::unique(result.allowed.begin(), result.allowed.end()),
+                       result.allowed.end());
+  return result;
 }
 
 Result<std::pair<std::string, int>> parseListenAddress(std::string_view text) {
@@ -106,8 +201,8 @@ Result<std::pair<std::string, int>> parseListenAddress(std::string_view text) {
   }
   int port = -1;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535 || host.empty()) {
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 0 || port > 65535 ||
+      host.empty()) {
     return bad();
   }
   return std::make_pair(host, port);

@@ -554,33 +554,15 @@ struct Server::Impl {
 
     Request& request = parsed.request;
     request.remote_address = conn->remote;
-    const Handler* handler = nullptr;
-    const Handler* get_handler = nullptr;
-    std::vector<std::string> allowed;
-    for (const Router::Route& route : router.routes()) {
-      if (route.path != request.path) {
-        continue;
-      }
-      allowed.push_back(route.method);
-      if (route.method == request.method) {
-        handler = &route.handler;
-      } else if (route.method == "GET") {
-        get_handler = &route.handler;
-      }
-    }
-    if (handler == nullptr && conn->head_request) {
-      handler = get_handler;  // HEAD is GET without the body
-    }
+    Router::Match match = router.match(request.method, request.path);
+    const Handler* handler = match.handler;
+    request.path_params = std::move(match.params);
     if (handler == nullptr) {
-      if (allowed.empty()) {
+      if (match.allowed.empty()) {
         sendResponse(conn, Response::error(404, "not_found", "no route for " + request.path));
         return;
       }
-      if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) {
-        allowed.emplace_back("HEAD");
-      }
-      std::sort(allowed.begin(), allowed.end());
-      allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+      const std::vector<std::string>& allowed = match.allowed;
       std::string allow;
       for (const std::string& method : allowed) {
         allow += allow.empty() ? method : ", " + method;

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,11 +31,15 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;  // "127.0.0.1:53422"
+  /// Values of the route's {param} segments, raw (not percent-decoded), set by the router.
+  std::vector<std::pair<std::string, std::string>> path_params;
 
   /// The first header with this lower-case name, or nullptr.
   const std::string* header(std::string_view lower_name) const;
   /// The value of one query parameter (percent-decoded), or nullptr when absent.
   std::unique_ptr<std::string> queryParam(std::string_view name) const;
+  /// The value of a {name} path segment of the matched route, or nullptr.
+  const std::string* pathParam(std::string_view name) const;
 };
 
 struct Response {
@@ -53,8 +58,10 @@ using Respond = std::function<void(Response)>;
 /// Runs on a worker thread. May block (database, disk); must not throw.
 using Handler = std::function<void(Request&& request, Respond respond)>;
 
-/// Exact-match routes on (method, path). Unknown path: 404 JSON error; known path with another
-/// method: 405 with an Allow header.
+/// Routes on (method, path). A path is exact ("/v1/ingest") or has {name} segments that match
+/// one non-empty segment ("/v1/api-keys/{id}"); exact routes win and are found by one hash
+/// lookup. Unknown path: 404 JSON error; known path with another method: 405 with an Allow
+/// header; HEAD falls back to GET.
 class Router {
  public:
   void add(std::string method, std::string path, Handler handler);
@@ -63,16 +70,26 @@ class Router {
     std::string method;
     std::string path;
     Handler handler;
+    std::vector<std::string> segments;  // of a path with {params}; empty for exact paths
   };
   const std::vector<Route>& routes() const { return routes_; }
 
+  struct Match {
+    const Handler* handler = nullptr;  // null: 404 when `allowed` is empty, else 405
+    std::vector<std::string> allowed;  // methods the path accepts (sorted, with HEAD for GET)
+    std::vector<std::pair<std::string, std::string>> params;
+  };
+  Match match(std::string_view method, std::string_view path) const;
+
  private:
   std::vector<Route> routes_;
+  std::unordered_map<std::string, std::vector<std::size_t>> exact_;  // path → routes_ indexes
+  std::vector<std::size_t> patterns_;                                // routes with {params}
 };
 
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 * 1024;        // request line + headers
-  std::size_t max_body_bytes = 16 * 1024 * 1024;   // larger: 413 before reading the body
+  std::size_t max_header_bytes = 16 * 1024;           // request line + headers
+  std::size_t max_body_bytes = 16 * 1024 * 1024;      // larger: 413 before reading the body
   std::chrono::milliseconds header_timeout{10'000};   // first byte to end of headers
   std::chrono::milliseconds request_timeout{60'000};  // first byte to end of body
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request

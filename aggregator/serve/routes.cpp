@@ -7,6 +7,7 @@ namespace faultline::aggregator::serve {
 http::Router buildServerRouter(const RouteHandlers& handlers) {
   http::Router router = ingest::buildRouter(*handlers.agent_api);
   api::addOpenApiRoute(router);
+  auth::addAuthRoutes(router, *handlers.auth_api);
   return router;
 }
 

@@ -3,6 +3,7 @@
 // Every route the aggregator serves, in one table: serve() listens with it and the OpenAPI
 // coverage test checks it, so what is served and what is documented cannot drift apart.
 
+#include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
 
@@ -11,6 +12,7 @@ namespace faultline::aggregator::serve {
 /// The handlers behind the routes; each must outlive the router.
 struct RouteHandlers {
   ingest::AgentApi* agent_api = nullptr;
+  auth::AuthApi* auth_api = nullptr;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

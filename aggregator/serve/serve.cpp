@@ -8,6 +8,8 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
+#include "aggregator/audit/log_audit_recorder.h"
+#include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
@@ -103,6 +105,13 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       config.rate_limits.client_address, config.rate_limits.principal, config.rate_limits.tenant);
   api_options.rate_limits = &rate_limits;
   ingest::AgentApi api(*store, api_options);
+  // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
+  audit::LogAuditRecorder audit_recorder;
+  auth::PasswordHasher passwords;
+  auth::JwtKeys jwt_keys(*store, auth::JwtOptions{});
+  auth::LoginThrottle login_throttle;
+  auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle,
+                         auth::AuthApiOptions{});
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -111,7 +120,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop, buildServerRouter({.agent_api = &api}), config.server_limits);
+    http::Server server(&loop, buildServerRouter({.agent_api = &api, .auth_api = &auth_api}),
+                        config.server_limits);
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);

@@ -18,4 +18,14 @@ bool validTenantName(std::string_view name) {
   return true;
 }
 
+std::string normalizeEmail(std::string_view email) {
+  std::string out(email);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
 }  // namespace faultline::aggregator::store

@@ -12,12 +12,16 @@
 #include <string_view>
 #include <vector>
 
+#include "aggregator/store/auth_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
 
 /// Tenant names: [a-z0-9][a-z0-9-]{0,62}.
 bool validTenantName(std::string_view name);
+
+/// E-mail addresses are compared case-insensitively: stored and looked up ASCII-lower-cased.
+std::string normalizeEmail(std::string_view email);
 
 struct Tenant {
   std::string id;    // "tnt_<hex>"
@@ -162,6 +166,61 @@ class Store {
   /// Records the agent's latest heartbeat (replacing the previous one). NotFound when the agent
   /// is not in `heartbeat.tenant_id`.
   virtual Status recordHeartbeat(const AgentHeartbeat& heartbeat) = 0;
+
+  // --- Identity (migration 4; see auth_records.h). E-mails are normalized by the store.
+  // Lookups by a secret's hash (session, API key, invitation) and a user's own memberships
+  // cross tenants by design: they are how a request finds its tenant.
+
+  /// AlreadyExists when the e-mail is taken (case-insensitively).
+  virtual Result<User> createUser(std::string_view email, std::string_view password_hash,
+                                  std::int64_t now_ns) = 0;
+  virtual Result<User> findUserByEmail(std::string_view email) = 0;
+  /// AlreadyExists when already a member; NotFound when the tenant or user does not exist.
+  virtual Status addMembership(std::string_view tenant_id, std::string_view user_id,
+                               std::string_view role, std::int64_t now_ns) = 0;
+  /// Every tenant the user belongs to, by tenant name.
+  virtual Result<std::vector<Membership>> listUserMemberships(std::string_view user_id) = 0;
+  /// The tenant's members, by e-mail.
+  virtual Result<std::vector<Membership>> listMembers(std::string_view tenant_id) = 0;
+  /// NotFound when the user is not a member of this tenant.
+  virtual Result<Membership> findMember(std::string_view tenant_id, std::string_view user_id) = 0;
+  virtual Status setMemberRole(std::string_view tenant_id, std::string_view user_id,
+                               std::string_view role) = 0;
+  /// Removes the membership and revokes the user's sessions in this tenant, atomically.
+  virtual Status removeMember(std::string_view tenant_id, std::string_view user_id,
+                              std::int64_t now_ns) = 0;
+
+  virtual Status createSession(const Session& session) = 0;
+  /// The session with this token hash and its membership's current role. NotFound when unknown,
+  /// when the membership is gone or the user disabled. Expired and revoked sessions are
+  /// returned: the caller decides (and says nothing about which).
+  virtual Result<Session> findSession(std::string_view token_hash) = 0;
+  virtual Status revokeSession(std::string_view tenant_id, std::string_view token_hash,
+                               std::int64_t now_ns) = 0;
+
+  virtual Status createApiKey(const ApiKey& key) = 0;
+  /// NotFound when unknown; expired and revoked keys are returned (the caller decides).
+  virtual Result<ApiKey> findApiKeyByHash(std::string_view key_hash) = 0;
+  virtual Result<std::vector<ApiKey>> listApiKeys(std::string_view tenant_id) = 0;
+  /// Revoking twice keeps the first time; NotFound when the tenant has no such key.
+  virtual Status revokeApiKey(std::string_view tenant_id, std::string_view key_id,
+                              std::int64_t now_ns) = 0;
+  virtual Status touchApiKey(std::string_view tenant_id, std::string_view key_id,
+                             std::int64_t now_ns) = 0;
+
+  virtual Status createInvitation(const Invitation& invitation) = 0;
+  virtual Result<Invitation> findInvitation(std::string_view token_hash) = 0;
+  /// In one transaction: consumes the invitation, creates its e-mail's user (id `new_user_id`,
+  /// `password_hash`) unless one exists, and adds the membership. NotFound: unknown token;
+  /// AlreadyExists: used, or already a member; FailedPrecondition: expired.
+  virtual Result<Membership> acceptInvitation(std::string_view token_hash,
+                                              std::string_view new_user_id,
+                                              std::string_view password_hash,
+                                              std::int64_t now_ns) = 0;
+
+  virtual Status addSigningKey(const SigningKey& key) = 0;
+  /// Keys created at or after `created_since_ns`, newest first.
+  virtual Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

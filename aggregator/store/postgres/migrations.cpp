@@ -181,12 +181,120 @@ ALTER TABLE agents_agents ADD COLUMN last_heartbeat bigint;
 ALTER TABLE agents_agents ADD COLUMN heartbeat_json text;
 )sql";
 
+// Identity (see sqlite/migrations.cpp). Users are not tenant data, so auth_users has no
+// tenant_isolation policy: a row is visible through the exact e-mail or id the caller names
+// (faultline.user_email / faultline.user_id), or when the user is a member of the current tenant.
+// The other tables are tenant tables with the usual policy, plus SELECT policies keyed by a
+// secret's hash, which is how a request finds its tenant. Signing keys are shared by all tenants
+// (a token names its tenant) and hold no tenant data: no RLS.
+constexpr const char* kV4Identity = R"sql(
+CREATE TABLE auth_users (
+  id text PRIMARY KEY,
+  email text NOT NULL UNIQUE,
+  password_hash text NOT NULL,
+  created_at bigint NOT NULL,
+  disabled_at bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE auth_memberships (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  user_id text NOT NULL REFERENCES auth_users(id),
+  role text NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX auth_memberships_by_user ON auth_memberships(user_id);
+CREATE TABLE auth_sessions (
+  token_hash text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  user_id text NOT NULL REFERENCES auth_users(id),
+  csrf_hash text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  revoked_at bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_sessions_by_member ON auth_sessions(tenant_id, user_id);
+CREATE TABLE auth_api_keys (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  name text NOT NULL,
+  role text NOT NULL,
+  key_hash text NOT NULL UNIQUE,
+  created_by text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL DEFAULT 0,
+  revoked_at bigint NOT NULL DEFAULT 0,
+  last_used bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_api_keys_by_tenant ON auth_api_keys(tenant_id, created_at);
+CREATE TABLE auth_invitations (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  email text NOT NULL,
+  role text NOT NULL,
+  token_hash text NOT NULL UNIQUE,
+  invited_by text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  accepted_at bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_invitations_by_tenant ON auth_invitations(tenant_id);
+CREATE TABLE auth_signing_keys (
+  kid text PRIMARY KEY,
+  secret text NOT NULL,
+  created_at bigint NOT NULL
+);
+
+ALTER TABLE auth_memberships ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_memberships FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON auth_memberships
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_user ON auth_memberships FOR SELECT
+  USING (user_id = current_setting('faultline.user_id', true));
+
+ALTER TABLE auth_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_users FORCE ROW LEVEL SECURITY;
+CREATE POLICY lookup_by_id ON auth_users
+  USING (id = current_setting('faultline.user_id', true));
+CREATE POLICY lookup_by_email ON auth_users FOR SELECT
+  USING (email = current_setting('faultline.user_email', true));
+CREATE POLICY member_of_tenant ON auth_users FOR SELECT
+  USING (EXISTS (SELECT 1 FROM auth_memberships m WHERE m.user_id = auth_users.id
+                 AND m.tenant_id = current_setting('faultline.tenant_id', true)));
+
+CREATE POLICY member_tenants ON tenancy_tenants FOR SELECT
+  USING (EXISTS (SELECT 1 FROM auth_memberships m WHERE m.tenant_id = tenancy_tenants.id
+                 AND m.user_id = current_setting('faultline.user_id', true)));
+
+ALTER TABLE auth_sessions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_sessions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON auth_sessions
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_token ON auth_sessions FOR SELECT
+  USING (token_hash = current_setting('faultline.session_hash', true));
+
+ALTER TABLE auth_api_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_api_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON auth_api_keys
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_key ON auth_api_keys FOR SELECT
+  USING (key_hash = current_setting('faultline.api_key_hash', true));
+
+ALTER TABLE auth_invitations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE auth_invitations FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON auth_invitations
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_token ON auth_invitations FOR SELECT
+  USING (token_hash = current_setting('faultline.invitation_hash', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
        kV1Initial},
       {2, "template dictionary per tenant (batch v2)", kV2Templates},
       {3, "agent heartbeats", kV3Heartbeats},
+      {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
+       kV4Identity},
   };
   return kMigrations;
 }

@@ -19,6 +19,11 @@ constexpr std::string_view kTenantSetting = "faultline.tenant_id";
 constexpr std::string_view kTenantNameSetting = "faultline.tenant_name";
 constexpr std::string_view kTokenHashSetting = "faultline.token_hash";
 constexpr std::string_view kSecretHashSetting = "faultline.agent_secret_hash";
+constexpr std::string_view kUserIdSetting = "faultline.user_id";
+constexpr std::string_view kUserEmailSetting = "faultline.user_email";
+constexpr std::string_view kSessionHashSetting = "faultline.session_hash";
+constexpr std::string_view kApiKeyHashSetting = "faultline.api_key_hash";
+constexpr std::string_view kInvitationHashSetting = "faultline.invitation_hash";
 
 constexpr Statement kPing{"fl_ping", "SELECT 1"};
 constexpr Statement kRowSecurityBypassed{
@@ -124,6 +129,127 @@ constexpr Statement kTenantBatchSources{
     "ORDER BY f.first_id, b.seq"};
 constexpr Statement kBatchPayload{
     "fl_batch_payload", "SELECT payload FROM logs_batches WHERE id = $1 AND tenant_id = $2"};
+
+// Identity (migration 4).
+constexpr Statement kInsertUser{
+    "fl_insert_user",
+    "INSERT INTO auth_users(id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"};
+constexpr Statement kUserByEmail{
+    "fl_user_by_email",
+    "SELECT id, email, password_hash, created_at, disabled_at FROM auth_users WHERE email = $1"};
+constexpr Statement kInsertMembership{
+    "fl_insert_membership",
+    "INSERT INTO auth_memberships(tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"};
+#define FL_MEMBERSHIP_SELECT                                              \
+  "SELECT m.tenant_id, t.name, m.user_id, u.email, m.role, m.created_at " \
+  "FROM auth_memberships m JOIN tenancy_tenants t ON t.id = m.tenant_id " \
+  "JOIN auth_users u ON u.id = m.user_id "
+constexpr Statement kUserMemberships{"fl_user_memberships", FL_MEMBERSHIP_SELECT
+                                     "WHERE m.user_id = $1 ORDER BY t.name COLLATE \"C\""};
+constexpr Statement kTenantMembers{"fl_tenant_members", FL_MEMBERSHIP_SELECT
+                                   "WHERE m.tenant_id = $1 ORDER BY u.email COLLATE \"C\""};
+constexpr Statement kMember{"fl_member",
+                            FL_MEMBERSHIP_SELECT "WHERE m.tenant_id = $1 AND m.user_id = $2"};
+#undef FL_MEMBERSHIP_SELECT
+constexpr Statement kSetMemberRole{
+    "fl_set_member_role",
+    "UPDATE auth_memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2"};
+constexpr Statement kDeleteMember{
+    "fl_delete_member", "DELETE FROM auth_memberships WHERE tenant_id = $1 AND user_id = $2"};
+constexpr Statement kRevokeMemberSessions{
+    "fl_revoke_member_sessions",
+    "UPDATE auth_sessions SET revoked_at = $3 "
+    "WHERE tenant_id = $1 AND user_id = $2 AND revoked_at = 0"};
+constexpr Statement kInsertSession{
+    "fl_insert_session",
+    "INSERT INTO auth_sessions(token_hash, tenant_id, user_id, csrf_hash, created_at, expires_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6)"};
+constexpr Statement kSessionByHash{
+    "fl_session_by_hash",
+    "SELECT token_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at "
+    "FROM auth_sessions WHERE token_hash = $1"};
+constexpr Statement kActiveMemberRole{
+    "fl_active_member_role",
+    "SELECT m.role FROM auth_memberships m JOIN auth_users u ON u.id = m.user_id "
+    "WHERE m.tenant_id = $1 AND m.user_id = $2 AND u.disabled_at = 0"};
+constexpr Statement kRevokeSession{
+    "fl_revoke_session",
+    "UPDATE auth_sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN $3 ELSE revoked_at END "
+    "WHERE tenant_id = $1 AND token_hash = $2"};
+constexpr Statement kInsertApiKey{
+    "fl_insert_api_key",
+    "INSERT INTO auth_api_keys(id, tenant_id, name, role, key_hash, created_by, created_at, "
+    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"};
+#define FL_API_KEY_SELECT                                                                        \
+  "SELECT id, tenant_id, name, role, key_hash, created_by, created_at, expires_at, revoked_at, " \
+  "last_used FROM auth_api_keys "
+constexpr Statement kApiKeyByHash{"fl_api_key_by_hash", FL_API_KEY_SELECT "WHERE key_hash = $1"};
+constexpr Statement kTenantApiKeys{"fl_tenant_api_keys", FL_API_KEY_SELECT
+                                   "WHERE tenant_id = $1 ORDER BY created_at, id COLLATE \"C\""};
+#undef FL_API_KEY_SELECT
+constexpr Statement kRevokeApiKey{
+    "fl_revoke_api_key",
+    "UPDATE auth_api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN $3 ELSE revoked_at END "
+    "WHERE tenant_id = $1 AND id = $2"};
+constexpr Statement kTouchApiKey{"fl_touch_api_key",
+                                 "UPDATE auth_api_keys SET last_used = GREATEST(last_used, $3) "
+                                 "WHERE tenant_id = $1 AND id = $2"};
+constexpr Statement kInsertInvitation{
+    "fl_insert_invitation",
+    "INSERT INTO auth_invitations(id, tenant_id, email, role, token_hash, invited_by, created_at, "
+    "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"};
+constexpr Statement kInvitationByHash{
+    "fl_invitation_by_hash",
+    "SELECT id, tenant_id, email, role, token_hash, invited_by, created_at, expires_at, "
+    "accepted_at FROM auth_invitations WHERE token_hash = $1"};
+constexpr Statement kUseInvitation{
+    "fl_use_invitation",
+    "UPDATE auth_invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at = 0"};
+constexpr Statement kInsertSigningKey{
+    "fl_insert_signing_key",
+    "INSERT INTO auth_signing_keys(kid, secret, created_at) VALUES ($1, $2, $3)"};
+constexpr Statement kSigningKeys{
+    "fl_signing_keys",
+    "SELECT kid, secret, created_at FROM auth_signing_keys WHERE created_at >= $1 "
+    "ORDER BY created_at DESC, kid COLLATE \"C\""};
+
+std::string text(const PgResult& result, int row, int column) {
+  return std::string(result.bytes(row, column));
+}
+
+Membership readMembership(const PgResult& r, int row) {
+  return Membership{text(r, row, 0), text(r, row, 1), text(r, row, 2),
+                    text(r, row, 3), text(r, row, 4), r.int64(row, 5)};
+}
+
+ApiKey readApiKey(const PgResult& r, int row) {
+  ApiKey key;
+  key.id = text(r, row, 0);
+  key.tenant_id = text(r, row, 1);
+  key.name = text(r, row, 2);
+  key.role = text(r, row, 3);
+  key.key_hash = text(r, row, 4);
+  key.created_by = text(r, row, 5);
+  key.created_at_ns = r.int64(row, 6);
+  key.expires_at_ns = r.int64(row, 7);
+  key.revoked_at_ns = r.int64(row, 8);
+  key.last_used_ns = r.int64(row, 9);
+  return key;
+}
+
+Invitation readInvitation(const PgResult& r, int row) {
+  Invitation invitation;
+  invitation.id = text(r, row, 0);
+  invitation.tenant_id = text(r, row, 1);
+  invitation.email = text(r, row, 2);
+  invitation.role = text(r, row, 3);
+  invitation.token_hash = text(r, row, 4);
+  invitation.invited_by = text(r, row, 5);
+  invitation.created_at_ns = r.int64(row, 6);
+  invitation.expires_at_ns = r.int64(row, 7);
+  invitation.accepted_at_ns = r.int64(row, 8);
+  return invitation;
+}
 
 std::int64_t asSigned(std::uint64_t value) {
   return static_cast<std::int64_t>(value);
@@ -564,6 +690,415 @@ Status PostgresStore::recordHeartbeat(const AgentHeartbeat& heartbeat) {
     }
     return Status::ok();
   });
+}
+
+// --- Identity ----------------------------------------------------------------------------
+
+Result<User> PostgresStore::createUser(std::string_view email, std::string_view password_hash,
+                                       std::int64_t now_ns) {
+  User user{"usr_" + crypto::randomHex(12), normalizeEmail(email), std::string(password_hash),
+            now_ns, 0};
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kUserIdSetting, user.id));
+    Params params;
+    params.text(user.id).text(user.email).text(user.password_hash).int64(now_ns);
+    return connection.exec(kInsertUser, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return Status(Errc::AlreadyExists, "a user with this e-mail already exists");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return user;
+}
+
+Result<User> PostgresStore::findUserByEmail(std::string_view email) {
+  std::optional<User> user;
+  const std::string normalized = normalizeEmail(email);
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    user.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kUserEmailSetting, normalized));
+    Params params;
+    params.text(normalized);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kUserByEmail, params));
+    if (r.rows() == 1) {
+      user = User{text(r, 0, 0), text(r, 0, 1), text(r, 0, 2), r.int64(0, 3), r.int64(0, 4)};
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!user) {
+    return notFound("no such user");
+  }
+  return *user;
+}
+
+Status PostgresStore::addMembership(std::string_view tenant_id, std::string_view user_id,
+                                    std::string_view role, std::int64_t now_ns) {
+  bool exists = false;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params find;
+    find.text(tenant_id).text(user_id);
+    FL_ASSIGN_OR_RETURN(PgResult found, connection.exec(kMember, find));
+    exists = found.rows() == 1;
+    if (exists) {
+      return Status(Errc::AlreadyExists, "already a member of this tenant");
+    }
+    Params params;
+    params.text(tenant_id).text(user_id).text(role).int64(now_ns);
+    return connection.exec(kInsertMembership, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists && !exists) {
+    return notFound("no such tenant or user");  // a foreign key (or a concurrent insert)
+  }
+  return status;
+}
+
+Result<std::vector<Membership>> PostgresStore::listUserMemberships(std::string_view user_id) {
+  std::vector<Membership> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kUserIdSetting, user_id));
+    Params params;
+    params.text(user_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kUserMemberships, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back(readMembership(r, row));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Result<std::vector<Membership>> PostgresStore::listMembers(std::string_view tenant_id) {
+  std::vector<Membership> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantMembers, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back(readMembership(r, row));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Result<Membership> PostgresStore::findMember(std::string_view tenant_id, std::string_view user_id) {
+  std::optional<Membership> member;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    member.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(user_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kMember, params));
+    if (r.rows() == 1) {
+      member = readMembership(r, 0);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!member) {
+    return notFound("no such member in this tenant");
+  }
+  return *member;
+}
+
+Status PostgresStore::setMemberRole(std::string_view tenant_id, std::string_view user_id,
+                                    std::string_view role) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(user_id).text(role);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kSetMemberRole, params));
+    return r.affectedRows() == 0 ? notFound("no such member in this tenant") : Status::ok();
+  });
+}
+
+Status PostgresStore::removeMember(std::string_view tenant_id, std::string_view user_id,
+                                   std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(user_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kDeleteMember, params));
+    if (r.affectedRows() == 0) {
+      return notFound("no such member in this tenant");
+    }
+    Params revoke;
+    revoke.text(tenant_id).text(user_id).int64(now_ns);
+    return connection.exec(kRevokeMemberSessions, revoke).status();
+  });
+}
+
+Status PostgresStore::createSession(const Session& session) {
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, session.tenant_id));
+    Params params;
+    params.text(session.token_hash)
+        .text(session.tenant_id)
+        .text(session.user_id)
+        .text(session.csrf_hash)
+        .int64(session.created_at_ns)
+        .int64(session.expires_at_ns);
+    return connection.exec(kInsertSession, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create session: no such tenant or user");
+  }
+  return status;
+}
+
+Result<Session> PostgresStore::findSession(std::string_view token_hash) {
+  std::optional<Session> session;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    session.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kSessionHashSetting, token_hash));
+    Params params;
+    params.text(token_hash);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kSessionByHash, params));
+    if (r.rows() != 1) {
+      return Status::ok();
+    }
+    Session found;
+    found.token_hash = text(r, 0, 0);
+    found.user_id = text(r, 0, 1);
+    found.tenant_id = text(r, 0, 2);
+    found.csrf_hash = text(r, 0, 3);
+    found.created_at_ns = r.int64(0, 4);
+    found.expires_at_ns = r.int64(0, 5);
+    found.revoked_at_ns = r.int64(0, 6);
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, found.tenant_id));
+    Params member;
+    member.text(found.tenant_id).text(found.user_id);
+    FL_ASSIGN_OR_RETURN(PgResult role, connection.exec(kActiveMemberRole, member));
+    if (role.rows() == 1) {
+      found.role = text(role, 0, 0);
+      session = std::move(found);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!session) {
+    return notFound("no such session");
+  }
+  return *session;
+}
+
+Status PostgresStore::revokeSession(std::string_view tenant_id, std::string_view token_hash,
+                                    std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(token_hash).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeSession, params));
+    return r.affectedRows() == 0 ? notFound("no such session in this tenant") : Status::ok();
+  });
+}
+
+Status PostgresStore::createApiKey(const ApiKey& key) {
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, key.tenant_id));
+    Params params;
+    params.text(key.id)
+        .text(key.tenant_id)
+        .text(key.name)
+        .text(key.role)
+        .text(key.key_hash)
+        .text(key.created_by)
+        .int64(key.created_at_ns)
+        .int64(key.expires_at_ns);
+    return connection.exec(kInsertApiKey, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create API key: no such tenant (or a duplicate key)");
+  }
+  return status;
+}
+
+Result<ApiKey> PostgresStore::findApiKeyByHash(std::string_view key_hash) {
+  std::optional<ApiKey> key;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    key.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kApiKeyHashSetting, key_hash));
+    Params params;
+    params.text(key_hash);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kApiKeyByHash, params));
+    if (r.rows() == 1) {
+      key = readApiKey(r, 0);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!key) {
+    return notFound("no such API key");
+  }
+  return *key;
+}
+
+Result<std::vector<ApiKey>> PostgresStore::listApiKeys(std::string_view tenant_id) {
+  std::vector<ApiKey> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantApiKeys, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back(readApiKey(r, row));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Status PostgresStore::revokeApiKey(std::string_view tenant_id, std::string_view key_id,
+                                   std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(key_id).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeApiKey, params));
+    return r.affectedRows() == 0 ? notFound("no such API key in this tenant") : Status::ok();
+  });
+}
+
+Status PostgresStore::touchApiKey(std::string_view tenant_id, std::string_view key_id,
+                                  std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(key_id).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTouchApiKey, params));
+    return r.affectedRows() == 0 ? notFound("no such API key in this tenant") : Status::ok();
+  });
+}
+
+Status PostgresStore::createInvitation(const Invitation& invitation) {
+  const std::string email = normalizeEmail(invitation.email);
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, invitation.tenant_id));
+    Params params;
+    params.text(invitation.id)
+        .text(invitation.tenant_id)
+        .text(email)
+        .text(invitation.role)
+        .text(invitation.token_hash)
+        .text(invitation.invited_by)
+        .int64(invitation.created_at_ns)
+        .int64(invitation.expires_at_ns);
+    return connection.exec(kInsertInvitation, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create invitation: no such tenant (or a duplicate token)");
+  }
+  return status;
+}
+
+Result<Invitation> PostgresStore::findInvitation(std::string_view token_hash) {
+  std::optional<Invitation> invitation;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    invitation.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kInvitationHashSetting, token_hash));
+    Params params;
+    params.text(token_hash);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kInvitationByHash, params));
+    if (r.rows() == 1) {
+      invitation = readInvitation(r, 0);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!invitation) {
+    return notFound("no such invitation");
+  }
+  return *invitation;
+}
+
+Result<Membership> PostgresStore::acceptInvitation(std::string_view token_hash,
+                                                   std::string_view new_user_id,
+                                                   std::string_view password_hash,
+                                                   std::int64_t now_ns) {
+  Membership membership;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kInvitationHashSetting, token_hash));
+    Params params;
+    params.text(token_hash);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kInvitationByHash, params));
+    if (r.rows() != 1) {
+      return notFound("unknown invitation");
+    }
+    Invitation invitation = readInvitation(r, 0);
+    if (invitation.accepted_at_ns != 0) {
+      return Status(Errc::AlreadyExists, "invitation already used");
+    }
+    if (invitation.expires_at_ns <= now_ns) {
+      return Status(Errc::FailedPrecondition, "invitation expired");
+    }
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, invitation.tenant_id));
+    // Of two concurrent uses, the second waits for the first to commit, then updates nothing.
+    Params use;
+    use.text(invitation.id).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult used, connection.exec(kUseInvitation, use));
+    if (used.affectedRows() != 1) {
+      return Status(Errc::AlreadyExists, "invitation already used");
+    }
+    FL_RETURN_IF_ERROR(connection.setLocal(kUserEmailSetting, invitation.email));
+    Params find;
+    find.text(invitation.email);
+    FL_ASSIGN_OR_RETURN(PgResult user, connection.exec(kUserByEmail, find));
+    std::string user_id;
+    if (user.rows() == 1) {
+      user_id = text(user, 0, 0);
+    } else {
+      user_id = std::string(new_user_id);
+      FL_RETURN_IF_ERROR(connection.setLocal(kUserIdSetting, user_id));
+      Params insert;
+      insert.text(user_id).text(invitation.email).text(password_hash).int64(now_ns);
+      FL_RETURN_IF_ERROR(connection.exec(kInsertUser, insert).status());
+    }
+    Params member;
+    member.text(invitation.tenant_id).text(user_id).text(invitation.role).int64(now_ns);
+    auto added = connection.exec(kInsertMembership, member);
+    if (added.code() == Errc::AlreadyExists) {
+      return Status(Errc::AlreadyExists, "already a member of this tenant");
+    }
+    FL_RETURN_IF_ERROR(added.status());
+    membership =
+        Membership{invitation.tenant_id, "", user_id, invitation.email, invitation.role, now_ns};
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return membership;
+}
+
+Status PostgresStore::addSigningKey(const SigningKey& key) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    Params params;
+    params.text(key.kid).text(key.secret_hex).int64(key.created_at_ns);
+    return connection.exec(kInsertSigningKey, params).status();
+  });
+}
+
+Result<std::vector<SigningKey>> PostgresStore::listSigningKeys(std::int64_t created_since_ns) {
+  std::vector<SigningKey> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    Params params;
+    params.int64(created_since_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kSigningKeys, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back(SigningKey{text(r, row, 0), text(r, row, 1), r.int64(row, 2)});
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
 }
 
 std::size_t PostgresStore::pendingWrites() const {

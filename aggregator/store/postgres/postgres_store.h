@@ -49,6 +49,35 @@ class PostgresStore final : public Store {
                                                const AgentPage& page = {}) override;
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
   Result<std::string> findTemplate(std::string_view tenant_id, std::uint64_t template_id) override;
+  Result<User> createUser(std::string_view email, std::string_view password_hash,
+                          std::int64_t now_ns) override;
+  Result<User> findUserByEmail(std::string_view email) override;
+  Status addMembership(std::string_view tenant_id, std::string_view user_id, std::string_view role,
+                       std::int64_t now_ns) override;
+  Result<std::vector<Membership>> listUserMemberships(std::string_view user_id) override;
+  Result<std::vector<Membership>> listMembers(std::string_view tenant_id) override;
+  Result<Membership> findMember(std::string_view tenant_id, std::string_view user_id) override;
+  Status setMemberRole(std::string_view tenant_id, std::string_view user_id,
+                       std::string_view role) override;
+  Status removeMember(std::string_view tenant_id, std::string_view user_id,
+                      std::int64_t now_ns) override;
+  Status createSession(const Session& session) override;
+  Result<Session> findSession(std::string_view token_hash) override;
+  Status revokeSession(std::string_view tenant_id, std::string_view token_hash,
+                       std::int64_t now_ns) override;
+  Status createApiKey(const ApiKey& key) override;
+  Result<ApiKey> findApiKeyByHash(std::string_view key_hash) override;
+  Result<std::vector<ApiKey>> listApiKeys(std::string_view tenant_id) override;
+  Status revokeApiKey(std::string_view tenant_id, std::string_view key_id,
+                      std::int64_t now_ns) override;
+  Status touchApiKey(std::string_view tenant_id, std::string_view key_id,
+                     std::int64_t now_ns) override;
+  Status createInvitation(const Invitation& invitation) override;
+  Result<Invitation> findInvitation(std::string_view token_hash) override;
+  Result<Membership> acceptInvitation(std::string_view token_hash, std::string_view new_user_id,
+                                      std::string_view password_hash, std::int64_t now_ns) override;
+  Status addSigningKey(const SigningKey& key) override;
+  Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

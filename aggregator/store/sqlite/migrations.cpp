@@ -87,6 +87,66 @@ ALTER TABLE agents_agents ADD COLUMN last_heartbeat INTEGER;
 ALTER TABLE agents_agents ADD COLUMN heartbeat_json TEXT;
 )sql";
 
+// Identity: users are not tenant data (one person, several tenants); everything else is. Secrets
+// are stored as hashes only. 0 in a *_at column means "not (yet)".
+constexpr const char* kV4Identity = R"sql(
+CREATE TABLE auth_users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  disabled_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE auth_memberships (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  user_id TEXT NOT NULL REFERENCES auth_users(id),
+  role TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX auth_memberships_by_user ON auth_memberships(user_id);
+CREATE TABLE auth_sessions (
+  token_hash TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  user_id TEXT NOT NULL REFERENCES auth_users(id),
+  csrf_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_sessions_by_member ON auth_sessions(tenant_id, user_id);
+CREATE TABLE auth_api_keys (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL DEFAULT 0,
+  revoked_at INTEGER NOT NULL DEFAULT 0,
+  last_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_api_keys_by_tenant ON auth_api_keys(tenant_id, created_at);
+CREATE TABLE auth_invitations (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  email TEXT NOT NULL,
+  role TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  invited_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  accepted_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_invitations_by_tenant ON auth_invitations(tenant_id);
+CREATE TABLE auth_signing_keys (
+  kid TEXT PRIMARY KEY,
+  secret TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -94,6 +154,8 @@ const std::vector<Migration>& migrations() {
       {1, "initial: tenants, enrollment tokens, agents, log batches", kV1Initial},
       {2, "template dictionary per tenant (batch v2)", kV2Templates},
       {3, "agent heartbeats", kV3Heartbeats},
+      {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
+       kV4Identity},
   };
   return kMigrations;
 }

@@ -74,6 +74,102 @@ constexpr std::string_view kBatchPayload =
 constexpr std::string_view kTemplateText =
     "SELECT text FROM logs_templates WHERE tenant_id = ?1 AND template_id = ?2";
 
+// Identity (migration 4). Writer side.
+constexpr std::string_view kInsertUser =
+    "INSERT INTO auth_users(id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr std::string_view kUserIdByEmail = "SELECT id FROM auth_users WHERE email = ?1";
+constexpr std::string_view kInsertMembership =
+    "INSERT INTO auth_memberships(tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr std::string_view kSetMemberRole =
+    "UPDATE auth_memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2";
+constexpr std::string_view kDeleteMember =
+    "DELETE FROM auth_memberships WHERE tenant_id = ?1 AND user_id = ?2";
+constexpr std::string_view kRevokeMemberSessions =
+    "UPDATE auth_sessions SET revoked_at = ?3 "
+    "WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at = 0";
+constexpr std::string_view kInsertSession =
+    "INSERT INTO auth_sessions(token_hash, tenant_id, user_id, csrf_hash, created_at, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kRevokeSession =
+    "UPDATE auth_sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE revoked_at END "
+    "WHERE tenant_id = ?1 AND token_hash = ?2";
+constexpr std::string_view kInsertApiKey =
+    "INSERT INTO auth_api_keys(id, tenant_id, name, role, key_hash, created_by, created_at, "
+    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr std::string_view kRevokeApiKey =
+    "UPDATE auth_api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE revoked_at END "
+    "WHERE tenant_id = ?1 AND id = ?2";
+constexpr std::string_view kTouchApiKey =
+    "UPDATE auth_api_keys SET last_used = MAX(last_used, ?3) WHERE tenant_id = ?1 AND id = ?2";
+constexpr std::string_view kInsertInvitation =
+    "INSERT INTO auth_invitations(id, tenant_id, email, role, token_hash, invited_by, created_at, "
+    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr std::string_view kInvitationColumns =
+    "SELECT id, tenant_id, email, role, token_hash, invited_by, created_at, expires_at, "
+    "accepted_at FROM auth_invitations WHERE token_hash = ?1";
+constexpr std::string_view kUseInvitation =
+    "UPDATE auth_invitations SET accepted_at = ?2 WHERE id = ?1 AND accepted_at = 0";
+constexpr std::string_view kInsertSigningKey =
+    "INSERT INTO auth_signing_keys(kid, secret, created_at) VALUES (?1, ?2, ?3)";
+
+// Identity, reader side.
+constexpr std::string_view kUserByEmail =
+    "SELECT id, email, password_hash, created_at, disabled_at FROM auth_users WHERE email = ?1";
+constexpr std::string_view kMembershipSelect =
+    "SELECT m.tenant_id, t.name, m.user_id, u.email, m.role, m.created_at "
+    "FROM auth_memberships m JOIN tenancy_tenants t ON t.id = m.tenant_id "
+    "JOIN auth_users u ON u.id = m.user_id ";
+constexpr std::string_view kSessionByHash =
+    "SELECT s.token_hash, s.user_id, s.tenant_id, s.csrf_hash, s.created_at, s.expires_at, "
+    "s.revoked_at, m.role FROM auth_sessions s "
+    "JOIN auth_memberships m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id "
+    "JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND u.disabled_at = 0";
+constexpr std::string_view kApiKeySelect =
+    "SELECT id, tenant_id, name, role, key_hash, created_by, created_at, expires_at, revoked_at, "
+    "last_used FROM auth_api_keys ";
+constexpr std::string_view kSigningKeys =
+    "SELECT kid, secret, created_at FROM auth_signing_keys WHERE created_at >= ?1 "
+    "ORDER BY created_at DESC, kid";
+
+std::string joined(std::string_view a, std::string_view b) {
+  return std::string(a) + std::string(b);
+}
+
+Membership readMembership(Stmt& stmt) {
+  return Membership{std::string(stmt.columnText(0)), std::string(stmt.columnText(1)),
+                    std::string(stmt.columnText(2)), std::string(stmt.columnText(3)),
+                    std::string(stmt.columnText(4)), stmt.columnInt(5)};
+}
+
+ApiKey readApiKey(Stmt& stmt) {
+  ApiKey key;
+  key.id = std::string(stmt.columnText(0));
+  key.tenant_id = std::string(stmt.columnText(1));
+  key.name = std::string(stmt.columnText(2));
+  key.role = std::string(stmt.columnText(3));
+  key.key_hash = std::string(stmt.columnText(4));
+  key.created_by = std::string(stmt.columnText(5));
+  key.created_at_ns = stmt.columnInt(6);
+  key.expires_at_ns = stmt.columnInt(7);
+  key.revoked_at_ns = stmt.columnInt(8);
+  key.last_used_ns = stmt.columnInt(9);
+  return key;
+}
+
+Invitation readInvitation(Stmt& stmt) {
+  Invitation invitation;
+  invitation.id = std::string(stmt.columnText(0));
+  invitation.tenant_id = std::string(stmt.columnText(1));
+  invitation.email = std::string(stmt.columnText(2));
+  invitation.role = std::string(stmt.columnText(3));
+  invitation.token_hash = std::string(stmt.columnText(4));
+  invitation.invited_by = std::string(stmt.columnText(5));
+  invitation.created_at_ns = stmt.columnInt(6);
+  invitation.expires_at_ns = stmt.columnInt(7);
+  invitation.accepted_at_ns = stmt.columnInt(8);
+  return invitation;
+}
+
 void fnmatchSql(sqlite3_context* context, int argc, sqlite3_value** argv) noexcept {
   if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL ||
       sqlite3_value_type(argv[1]) == SQLITE_NULL) {
@@ -107,6 +203,21 @@ struct SqliteStore::WriteStatements {
   Stmt insert_source;
   Stmt record_heartbeat;
   Stmt insert_template;
+  Stmt insert_user;
+  Stmt user_id_by_email;
+  Stmt insert_membership;
+  Stmt set_member_role;
+  Stmt delete_member;
+  Stmt revoke_member_sessions;
+  Stmt insert_session;
+  Stmt revoke_session;
+  Stmt insert_api_key;
+  Stmt revoke_api_key;
+  Stmt touch_api_key;
+  Stmt insert_invitation;
+  Stmt select_invitation;
+  Stmt use_invitation;
+  Stmt insert_signing_key;
 };
 
 struct SqliteStore::Reader {
@@ -118,6 +229,15 @@ struct SqliteStore::Reader {
   Stmt tenant_batches;
   Stmt batch_payload;
   Stmt template_text;
+  Stmt user_by_email;
+  Stmt user_memberships;
+  Stmt tenant_members;
+  Stmt member;
+  Stmt session_by_hash;
+  Stmt api_key_by_hash;
+  Stmt tenant_api_keys;
+  Stmt invitation_by_hash;
+  Stmt signing_keys;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -163,6 +283,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->insert_source, Stmt::prepare(db, kInsertSource));
   FL_ASSIGN_OR_RETURN(stmts->record_heartbeat, Stmt::prepare(db, kRecordHeartbeat));
   FL_ASSIGN_OR_RETURN(stmts->insert_template, Stmt::prepare(db, kInsertTemplate));
+  FL_ASSIGN_OR_RETURN(stmts->insert_user, Stmt::prepare(db, kInsertUser));
+  FL_ASSIGN_OR_RETURN(stmts->user_id_by_email, Stmt::prepare(db, kUserIdByEmail));
+  FL_ASSIGN_OR_RETURN(stmts->insert_membership, Stmt::prepare(db, kInsertMembership));
+  FL_ASSIGN_OR_RETURN(stmts->set_member_role, Stmt::prepare(db, kSetMemberRole));
+  FL_ASSIGN_OR_RETURN(stmts->delete_member, Stmt::prepare(db, kDeleteMember));
+  FL_ASSIGN_OR_RETURN(stmts->revoke_member_sessions, Stmt::prepare(db, kRevokeMemberSessions));
+  FL_ASSIGN_OR_RETURN(stmts->insert_session, Stmt::prepare(db, kInsertSession));
+  FL_ASSIGN_OR_RETURN(stmts->revoke_session, Stmt::prepare(db, kRevokeSession));
+  FL_ASSIGN_OR_RETURN(stmts->insert_api_key, Stmt::prepare(db, kInsertApiKey));
+  FL_ASSIGN_OR_RETURN(stmts->revoke_api_key, Stmt::prepare(db, kRevokeApiKey));
+  FL_ASSIGN_OR_RETURN(stmts->touch_api_key, Stmt::prepare(db, kTouchApiKey));
+  FL_ASSIGN_OR_RETURN(stmts->insert_invitation, Stmt::prepare(db, kInsertInvitation));
+  FL_ASSIGN_OR_RETURN(stmts->select_invitation, Stmt::prepare(db, kInvitationColumns));
+  FL_ASSIGN_OR_RETURN(stmts->use_invitation, Stmt::prepare(db, kUseInvitation));
+  FL_ASSIGN_OR_RETURN(stmts->insert_signing_key, Stmt::prepare(db, kInsertSigningKey));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -197,6 +332,24 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
   FL_ASSIGN_OR_RETURN(reader->tenant_batches, Stmt::prepare(db, kTenantBatches));
   FL_ASSIGN_OR_RETURN(reader->batch_payload, Stmt::prepare(db, kBatchPayload));
   FL_ASSIGN_OR_RETURN(reader->template_text, Stmt::prepare(db, kTemplateText));
+  FL_ASSIGN_OR_RETURN(reader->user_by_email, Stmt::prepare(db, kUserByEmail));
+  FL_ASSIGN_OR_RETURN(
+      reader->user_memberships,
+      Stmt::prepare(db, joined(kMembershipSelect, "WHERE m.user_id = ?1 ORDER BY t.name")));
+  FL_ASSIGN_OR_RETURN(
+      reader->tenant_members,
+      Stmt::prepare(db, joined(kMembershipSelect, "WHERE m.tenant_id = ?1 ORDER BY u.email")));
+  FL_ASSIGN_OR_RETURN(
+      reader->member,
+      Stmt::prepare(db, joined(kMembershipSelect, "WHERE m.tenant_id = ?1 AND m.user_id = ?2")));
+  FL_ASSIGN_OR_RETURN(reader->session_by_hash, Stmt::prepare(db, kSessionByHash));
+  FL_ASSIGN_OR_RETURN(reader->api_key_by_hash,
+                      Stmt::prepare(db, joined(kApiKeySelect, "WHERE key_hash = ?1")));
+  FL_ASSIGN_OR_RETURN(
+      reader->tenant_api_keys,
+      Stmt::prepare(db, joined(kApiKeySelect, "WHERE tenant_id = ?1 ORDER BY created_at, id")));
+  FL_ASSIGN_OR_RETURN(reader->invitation_by_hash, Stmt::prepare(db, kInvitationColumns));
+  FL_ASSIGN_OR_RETURN(reader->signing_keys, Stmt::prepare(db, kSigningKeys));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -479,6 +632,357 @@ Status SqliteStore::recordHeartbeat(const AgentHeartbeat& heartbeat) {
     }
     return Status::ok();
   });
+}
+
+// --- Identity ----------------------------------------------------------------------------
+
+Result<User> SqliteStore::createUser(std::string_view email, std::string_view password_hash,
+                                     std::int64_t now_ns) {
+  User user{"usr_" + crypto::randomHex(12), normalizeEmail(email), std::string(password_hash),
+            now_ns, 0};
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_user);
+    use->bind(1, user.id).bind(2, user.email).bind(3, user.password_hash).bind(4, now_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return Status(Errc::AlreadyExists, "a user with this e-mail already exists");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return user;
+}
+
+Result<User> SqliteStore::findUserByEmail(std::string_view email) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->user_by_email);
+  use->bind(1, normalizeEmail(email));
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such user");
+  }
+  return User{std::string(use->columnText(0)), std::string(use->columnText(1)),
+              std::string(use->columnText(2)), use->columnInt(3), use->columnInt(4)};
+}
+
+Status SqliteStore::addMembership(std::string_view tenant_id, std::string_view user_id,
+                                  std::string_view role, std::int64_t now_ns) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_membership);
+    use->bind(1, tenant_id).bind(2, user_id).bind(3, role).bind(4, now_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    // The primary key (already a member) or a foreign key (no such tenant or user).
+    FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+    StmtUse use(reader->member);
+    use->bind(1, tenant_id).bind(2, user_id);
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    return row ? Status(Errc::AlreadyExists, "already a member of this tenant")
+               : notFound("no such tenant or user");
+  }
+  return status;
+}
+
+Result<std::vector<Membership>> SqliteStore::listUserMemberships(std::string_view user_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->user_memberships);
+  use->bind(1, user_id);
+  std::vector<Membership> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readMembership(*use));
+  }
+}
+
+Result<std::vector<Membership>> SqliteStore::listMembers(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->tenant_members);
+  use->bind(1, tenant_id);
+  std::vector<Membership> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readMembership(*use));
+  }
+}
+
+Result<Membership> SqliteStore::findMember(std::string_view tenant_id, std::string_view user_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->member);
+  use->bind(1, tenant_id).bind(2, user_id);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such member in this tenant");
+  }
+  return readMembership(*use);
+}
+
+Status SqliteStore::setMemberRole(std::string_view tenant_id, std::string_view user_id,
+                                  std::string_view role) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->set_member_role);
+    use->bind(1, tenant_id).bind(2, user_id).bind(3, role);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such member in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::removeMember(std::string_view tenant_id, std::string_view user_id,
+                                 std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    {
+      StmtUse use(write_->delete_member);
+      use->bind(1, tenant_id).bind(2, user_id);
+      FL_RETURN_IF_ERROR(use->run());
+      if (sqlite3_changes(write_db_.get()) == 0) {
+        return notFound("no such member in this tenant");
+      }
+    }
+    StmtUse use(write_->revoke_member_sessions);
+    use->bind(1, tenant_id).bind(2, user_id).bind(3, now_ns);
+    return use->run();
+  });
+}
+
+Status SqliteStore::createSession(const Session& session) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_session);
+    use->bind(1, session.token_hash)
+        .bind(2, session.tenant_id)
+        .bind(3, session.user_id)
+        .bind(4, session.csrf_hash)
+        .bind(5, session.created_at_ns)
+        .bind(6, session.expires_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create session: no such tenant or user");
+  }
+  return status;
+}
+
+Result<Session> SqliteStore::findSession(std::string_view token_hash) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->session_by_hash);
+  use->bind(1, token_hash);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such session");
+  }
+  Session session;
+  session.token_hash = std::string(use->columnText(0));
+  session.user_id = std::string(use->columnText(1));
+  session.tenant_id = std::string(use->columnText(2));
+  session.csrf_hash = std::string(use->columnText(3));
+  session.created_at_ns = use->columnInt(4);
+  session.expires_at_ns = use->columnInt(5);
+  session.revoked_at_ns = use->columnInt(6);
+  session.role = std::string(use->columnText(7));
+  return session;
+}
+
+Status SqliteStore::revokeSession(std::string_view tenant_id, std::string_view token_hash,
+                                  std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->revoke_session);
+    use->bind(1, tenant_id).bind(2, token_hash).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such session in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::createApiKey(const ApiKey& key) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_api_key);
+    use->bind(1, key.id)
+        .bind(2, key.tenant_id)
+        .bind(3, key.name)
+        .bind(4, key.role)
+        .bind(5, key.key_hash)
+        .bind(6, key.created_by)
+        .bind(7, key.created_at_ns)
+        .bind(8, key.expires_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create API key: no such tenant (or a duplicate key)");
+  }
+  return status;
+}
+
+Result<ApiKey> SqliteStore::findApiKeyByHash(std::string_view key_hash) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->api_key_by_hash);
+  use->bind(1, key_hash);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such API key");
+  }
+  return readApiKey(*use);
+}
+
+Result<std::vector<ApiKey>> SqliteStore::listApiKeys(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->tenant_api_keys);
+  use->bind(1, tenant_id);
+  std::vector<ApiKey> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readApiKey(*use));
+  }
+}
+
+Status SqliteStore::revokeApiKey(std::string_view tenant_id, std::string_view key_id,
+                                 std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->revoke_api_key);
+    use->bind(1, tenant_id).bind(2, key_id).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such API key in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::touchApiKey(std::string_view tenant_id, std::string_view key_id,
+                                std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->touch_api_key);
+    use->bind(1, tenant_id).bind(2, key_id).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such API key in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::createInvitation(const Invitation& invitation) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_invitation);
+    use->bind(1, invitation.id)
+        .bind(2, invitation.tenant_id)
+        .bind(3, normalizeEmail(invitation.email))
+        .bind(4, invitation.role)
+        .bind(5, invitation.token_hash)
+        .bind(6, invitation.invited_by)
+        .bind(7, invitation.created_at_ns)
+        .bind(8, invitation.expires_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create invitation: no such tenant (or a duplicate token)");
+  }
+  return status;
+}
+
+Result<Invitation> SqliteStore::findInvitation(std::string_view token_hash) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->invitation_by_hash);
+  use->bind(1, token_hash);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such invitation");
+  }
+  return readInvitation(*use);
+}
+
+Result<Membership> SqliteStore::acceptInvitation(std::string_view token_hash,
+                                                 std::string_view new_user_id,
+                                                 std::string_view password_hash,
+                                                 std::int64_t now_ns) {
+  Membership membership;
+  Status status = writer_->run([&]() -> Status {
+    Invitation invitation;
+    {
+      StmtUse use(write_->select_invitation);
+      use->bind(1, token_hash);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (!row) {
+        return notFound("unknown invitation");
+      }
+      invitation = readInvitation(*use);
+    }
+    if (invitation.accepted_at_ns != 0) {
+      return Status(Errc::AlreadyExists, "invitation already used");
+    }
+    if (invitation.expires_at_ns <= now_ns) {
+      return Status(Errc::FailedPrecondition, "invitation expired");
+    }
+    {
+      StmtUse use(write_->use_invitation);
+      use->bind(1, invitation.id).bind(2, now_ns);
+      FL_RETURN_IF_ERROR(use->run());
+      if (sqlite3_changes(write_db_.get()) != 1) {
+        return Status(Errc::AlreadyExists, "invitation already used");
+      }
+    }
+    std::string user_id;
+    {
+      StmtUse use(write_->user_id_by_email);
+      use->bind(1, invitation.email);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (row) {
+        user_id = std::string(use->columnText(0));
+      }
+    }
+    if (user_id.empty()) {
+      user_id = std::string(new_user_id);
+      StmtUse use(write_->insert_user);
+      use->bind(1, user_id).bind(2, invitation.email).bind(3, password_hash).bind(4, now_ns);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+    StmtUse use(write_->insert_membership);
+    use->bind(1, invitation.tenant_id).bind(2, user_id).bind(3, invitation.role).bind(4, now_ns);
+    Status added = use->run();
+    if (added.code() == Errc::AlreadyExists) {
+      return Status(Errc::AlreadyExists, "already a member of this tenant");
+    }
+    FL_RETURN_IF_ERROR(added);
+    membership =
+        Membership{invitation.tenant_id, "", user_id, invitation.email, invitation.role, now_ns};
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return membership;
+}
+
+Status SqliteStore::addSigningKey(const SigningKey& key) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_signing_key);
+    use->bind(1, key.kid).bind(2, key.secret_hex).bind(3, key.created_at_ns);
+    return use->run();
+  });
+}
+
+Result<std::vector<SigningKey>> SqliteStore::listSigningKeys(std::int64_t created_since_ns) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->signing_keys);
+  use->bind(1, created_since_ns);
+  std::vector<SigningKey> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(SigningKey{std::string(use->columnText(0)), std::string(use->columnText(1)),
+                             use->columnInt(2)});
+  }
 }
 
 std::size_t SqliteStore::pendingWrites() const {

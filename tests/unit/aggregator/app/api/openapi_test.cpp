@@ -17,14 +17,28 @@ using namespace faultline::aggregator::testing;
 
 namespace {
 
+// Audit events of these route tables go nowhere: no request is served here.
+class DiscardAudit final : public audit::AuditRecorder {
+ public:
+  Status record(const audit::AuditEvent&) override { return Status::ok(); }
+};
+
+/// The route table serve() builds, over a real store (no request is served).
 struct ServerRoutes {
   ServerRoutes()
       : store(openStore(dir.file("db.sqlite"), {})),
         agent_api(*store, {}),
-        router(serve::buildServerRouter({.agent_api = &agent_api})) {}
+        jwt(*store, auth::JwtOptions{}),
+        auth_api(*store, audit, passwords, jwt, throttle, auth::AuthApiOptions{}),
+        router(serve::buildServerRouter({.agent_api = &agent_api, .auth_api = &auth_api})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;
+  DiscardAudit audit;
+  auth::PasswordHasher passwords;
+  auth::JwtKeys jwt;
+  auth::LoginThrottle throttle;
+  auth::AuthApi auth_api;
   http::Router router;
 };
 

@@ -87,8 +87,15 @@ store::NewBatch batchFor(const Tenancy& owner, std::uint64_t seq, std::string_vi
   return batch;
 }
 
-const char* const kTenantTables[] = {"tenancy_tenants", "agents_enrollment_tokens", "agents_agents",
-                                     "logs_batches", "logs_batch_sources", "logs_templates"};
+const char* const kTenantTables[] = {"tenancy_tenants",    "agents_enrollment_tokens",
+                                     "agents_agents",      "logs_batches",
+                                     "logs_batch_sources", "logs_templates"};
+
+// Identity tables (migration 4) that are tenant data, and the two that are not: auth_users
+// (RLS keyed by the user's own id or e-mail, or membership of the current tenant) and
+// auth_signing_keys (key material shared by all tenants, no tenant rows: no RLS).
+const char* const kIdentityTenantTables[] = {"auth_memberships", "auth_sessions", "auth_api_keys",
+                                             "auth_invitations"};
 
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";
@@ -197,21 +204,25 @@ TEST_CASE("postgres migrations: every tenant table has tenant_id and forced row-
   // Tables of this schema other than the migrations ledger and the tenant registry itself must
   // carry tenant_id; a new table without it (or without RLS) fails here.
   CHECK(raw.queryInt("SELECT count(*) FROM pg_tables t WHERE schemaname = $1 AND tablename NOT IN "
-                     "('schema_migrations', 'tenancy_tenants') AND NOT EXISTS (SELECT 1 FROM "
+                     "('schema_migrations', 'tenancy_tenants', 'auth_users', 'auth_signing_keys') "
+                     "AND NOT EXISTS (SELECT 1 FROM "
                      "information_schema.columns c WHERE c.table_schema = t.schemaname AND "
                      "c.table_name = t.tablename AND c.column_name = 'tenant_id')",
                      {schema}) == 0);
   CHECK(raw.queryInt("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                     "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> "
-                     "'schema_migrations' AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
+                     "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT IN "
+                     "('schema_migrations', 'auth_signing_keys') AND NOT (c.relrowsecurity AND "
+                     "c.relforcerowsecurity)",
                      {schema}) == 0);
   CHECK(raw.queryInt("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                      "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
                      "c.relrowsecurity AND c.relforcerowsecurity",
-                     {schema}) == static_cast<std::int64_t>(std::size(kTenantTables)));
+                     {schema}) ==
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) + 1));
   CHECK(raw.queryInt("SELECT count(*) FROM pg_policies WHERE schemaname = $1 AND policyname = "
                      "'tenant_isolation' AND cmd = 'ALL'",
-                     {schema}) == static_cast<std::int64_t>(std::size(kTenantTables)));
+                     {schema}) ==
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables)));
 }
 
 TEST_CASE("postgres migrations: a database with a newer schema is refused, not written") {
@@ -586,4 +597,64 @@ TEST_CASE("postgres connections: synchronous_commit=off from the login is turned
   auto shown = (*connection)->exec(kShow);
   REQUIRE(shown.isOk());
   CHECK(shown->bytes(0, 0) == "on");
+}
+
+TEST_CASE(
+    "postgres rls: identity rows of another tenant are invisible; users only by id, e-mail "
+    "or shared membership") {
+  PG_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  auto a = store->createTenant("tenant-a", nowUnixNanos());
+  auto b = store->createTenant("tenant-b", nowUnixNanos());
+  REQUIRE((a.isOk() && b.isOk()));
+  auto alice = store->createUser("alice@example.com", "h", nowUnixNanos());
+  auto bob = store->createUser("bob@example.com", "h", nowUnixNanos());
+  REQUIRE((alice.isOk() && bob.isOk()));
+  REQUIRE(store->addMembership(a->id, alice->id, "owner", nowUnixNanos()).isOk());
+  REQUIRE(store->addMembership(b->id, bob->id, "owner", nowUnixNanos()).isOk());
+  store::Session session;
+  session.token_hash = crypto::hashSecret("fls_b");
+  session.tenant_id = b->id;
+  session.user_id = bob->id;
+  session.csrf_hash = "c";
+  session.expires_at_ns = nowUnixNanos() + 1'000'000'000;
+  REQUIRE(store->createSession(session).isOk());
+  store::ApiKey key;
+  key.id = "key_b";
+  key.tenant_id = b->id;
+  key.name = "k";
+  key.role = "viewer";
+  key.key_hash = crypto::hashSecret("flk_b");
+  key.created_by = "admin-cli";
+  REQUIRE(store->createApiKey(key).isOk());
+
+  PgRaw raw(engine.url());
+  for (const char* table : kIdentityTenantTables) {
+    INFO(table);
+    CHECK(raw.queryInt(std::string("SELECT count(*) FROM ") + table) == 0);
+  }
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_users") == 0);
+  raw.exec("BEGIN");
+  raw.exec("SELECT set_config('faultline.tenant_id', $1, true)", {a->id});
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_memberships") == 1);
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_sessions") == 0);
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_api_keys") == 0);
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_users") == 1);  // alice, a member of A
+  CHECK(raw.exec("SELECT email FROM auth_users") == "alice@example.com");
+  std::string stolen = raw.exec(
+      "INSERT INTO auth_memberships(tenant_id, user_id, role, created_at) VALUES ($1, $2, "
+      "'owner', 0)",
+      {b->id, alice->id}, true);
+  CHECK(stolen.rfind("ERROR 42501", 0) == 0);
+  raw.exec("ROLLBACK");
+  raw.exec("BEGIN");
+  raw.exec("SELECT set_config('faultline.user_email', 'bob@example.com', true)");
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_users") == 1);
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_memberships") == 0);
+  raw.exec("ROLLBACK");
+  raw.exec("BEGIN");
+  raw.exec("SELECT set_config('faultline.api_key_hash', $1, true)", {key.key_hash});
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_api_keys") == 1);
+  CHECK(raw.queryInt("SELECT count(*) FROM auth_sessions") == 0);
+  raw.exec("ROLLBACK");
 }

@@ -1,0 +1,92 @@
+#pragma once
+
+// The identity endpoints. Every route but login and invitation acceptance authenticates
+// (authenticator.h) and checks exactly one Permission from the matrix (permissions.h); ids of
+// another tenant answer 404 like ids that do not exist. Every authentication event and every
+// change goes to the AuditRecorder.
+//
+//   POST   /v1/auth/login           {email, password, tenant?} → 200 + Set-Cookie
+//   POST   /v1/auth/logout          revokes the session
+//   GET    /v1/auth/me              who the credentials are
+//   POST   /v1/auth/token           a short-lived JWT access token (sessions only)
+//   POST   /v1/api-keys             {name, role, ttl?} → 201 {id, key, ...} (key shown once)
+//   GET    /v1/api-keys
+//   DELETE /v1/api-keys/{id}        revoke
+//   GET    /v1/members
+//   PUT    /v1/members/{user_id}    {role}
+//   DELETE /v1/members/{user_id}
+//   POST   /v1/invitations          {email, role} → 201 {token, ...} (token shown once)
+//   POST   /v1/invitations/accept   {token, password}
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/auth/authenticator.h"
+#include "aggregator/auth/jwt.h"
+#include "aggregator/auth/login_throttle.h"
+#include "aggregator/auth/password.h"
+#include "aggregator/http/server.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::auth {
+
+struct AuthApiOptions {
+  std::chrono::seconds session_ttl{12 * 3600};
+  std::chrono::seconds invitation_ttl{7 * 24 * 3600};
+  /// Secure on the session cookie. Only tests over plain loopback turn it off.
+  bool secure_cookie = true;
+  std::size_t max_body_bytes = 64 * 1024;
+};
+
+/// Thread-safe: handlers run concurrently on the server's worker threads and block on the store
+/// and on argon2. Owns nothing it is given; all of it must outlive the API and its router.
+class AuthApi {
+ public:
+  using Clock = std::function<std::int64_t()>;  // Unix nanoseconds; tests move time
+
+  AuthApi(store::Store& store, audit::AuditRecorder& audit, const PasswordHasher& passwords,
+          JwtKeys& jwt, LoginThrottle& throttle, AuthApiOptions options, Clock clock = {});
+
+  http::Response login(const http::Request& request);
+  http::Response logout(const http::Request& request);
+  http::Response me(const http::Request& request);
+  http::Response token(const http::Request& request);
+  http::Response createApiKey(const http::Request& request);
+  http::Response listApiKeys(const http::Request& request);
+  http::Response revokeApiKey(const http::Request& request);
+  http::Response listMembers(const http::Request& request);
+  http::Response setMemberRole(const http::Request& request);
+  http::Response removeMember(const http::Request& request);
+  http::Response invite(const http::Request& request);
+  http::Response acceptInvitation(const http::Request& request);
+
+  Authenticator& authenticator() { return authenticator_; }
+
+ private:
+  /// Authenticates, checks `permission`, then runs `body`; answers 401/403/503 itself.
+  http::Response guarded(const http::Request& request, Permission permission,
+                         const std::function<http::Response(const Principal&)>& body);
+  /// Records an event; false (and logged) when the recorder failed.
+  bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
+               const std::string& action, const std::string& target, const std::string& outcome,
+               const std::string& detail_json = "{}");
+  /// 409 when the change would leave the tenant without an owner, else nullopt-like empty.
+  Result<bool> lastOwner(const std::string& tenant_id, const std::string& user_id);
+
+  store::Store& store_;
+  audit::AuditRecorder& audit_;
+  const PasswordHasher& passwords_;
+  JwtKeys& jwt_;
+  LoginThrottle& throttle_;
+  AuthApiOptions options_;
+  Clock clock_;
+  Authenticator authenticator_;
+};
+
+/// Adds the identity routes to `router`, bound to `api` (which must outlive the router).
+void addAuthRoutes(http::Router& router, AuthApi& api);
+
+}  // namespace faultline::aggregator::auth

@@ -1,0 +1,440 @@
+// The identity routes over real loopback HTTP on a real SQLite store: login, cookies and CSRF,
+// logout, API keys, JWT, members, invitations, throttling, and the role × route table.
+#include <doctest/doctest.h>
+
+#include <functional>
+
+#include "tests/unit/aggregator/app/auth/auth_test_support.h"
+#include "tests/unit/aggregator/app/store/store_engines.h"
+
+using namespace faultline;
+using namespace faultline::aggregator;
+using namespace faultline::aggregator::testing;
+using nlohmann::json;
+
+namespace {
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/// The session token in a Set-Cookie header ("" when none).
+std::string cookieToken(const HttpReply& reply) {
+  std::string cookie = reply.raw.header("set-cookie");
+  std::string prefix = "faultline_session=";
+  if (cookie.rfind(prefix, 0) != 0) {
+    return "";
+  }
+  return cookie.substr(prefix.size(), cookie.find(';') - prefix.size());
+}
+
+HttpReply login(AuthHarness& h, const std::string& email, const std::string& password,
+                const std::string& tenant = "", Headers headers = {}) {
+  json body = {{"email", email}, {"password", password}};
+  if (!tenant.empty()) {
+    body["tenant"] = tenant;
+  }
+  return h.callJson("POST", "/v1/auth/login", body, std::move(headers));
+}
+}  // namespace
+
+TEST_CASE(
+    "auth api: login sets a hardened cookie; the cookie needs the CSRF token to change "
+    "anything") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  h.member(a, "alice@example.com", "admin");
+  HttpReply reply = login(h, "ALICE@example.com", kPassword);
+  REQUIRE_MESSAGE(reply.status == 200, reply.body);
+  const std::string cookie = reply.raw.header("set-cookie");
+  for (const char* attribute : {"HttpOnly", "Secure", "SameSite=Strict", "Path=/"}) {
+    CHECK_MESSAGE(cookie.find(attribute) != std::string::npos, cookie);
+  }
+  json body = reply.json();
+  CHECK(body["role"] == "admin");
+  CHECK(body["tenant"]["name"] == "tenant-a");
+  CHECK(body["user"]["email"] == "alice@example.com");
+  const std::string csrf = body["csrf_token"].get<std::string>();
+  const std::string token = cookieToken(reply);
+  REQUIRE(token.rfind("fls_", 0) == 0);
+  CHECK(h.audit.count("auth.login", "success") == 1);
+
+  const std::pair<std::string, std::string> with_cookie{"Cookie",
+                                                        "theme=dark; faultline_session=" + token};
+  // Safe methods need no CSRF token.
+  HttpReply me = h.call("GET", "/v1/auth/me", {with_cookie});
+  REQUIRE_MESSAGE(me.status == 200, me.body);
+  CHECK(me.json()["email"] == "alice@example.com");
+  // Unsafe ones do: none, a wrong one, then the right one.
+  json key_body = {{"name", "ci"}, {"role", "viewer"}};
+  CHECK(h.callJson("POST", "/v1/api-keys", key_body, {with_cookie}).status == 403);
+  CHECK(h.callJson("POST", "/v1/api-keys", key_body, {with_cookie, {"X-CSRF-Token", "nope"}})
+            .status == 403);
+  CHECK(h.store().listApiKeys(a.id)->empty());  // nothing stored by the refused requests
+  HttpReply created =
+      h.callJson("POST", "/v1/api-keys", key_body, {with_cookie, {"X-CSRF-Token", csrf}});
+  REQUIRE_MESSAGE(created.status == 201, created.body);
+  // The same token as a Bearer session needs no CSRF token (no ambient credential).
+  CHECK(h.callJson("POST", "/v1/api-keys", key_body, {AuthHarness::bearer(token)}).status == 201);
+
+  // Logout revokes the session and clears the cookie; it no longer works either way.
+  HttpReply out = h.call("POST", "/v1/auth/logout", {with_cookie, {"X-CSRF-Token", csrf}});
+  REQUIRE_MESSAGE(out.status == 200, out.body);
+  CHECK(out.raw.header("set-cookie").find("Max-Age=0") != std::string::npos);
+  CHECK(h.call("GET", "/v1/auth/me", {with_cookie}).status == 401);
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(token)}).status == 401);
+  CHECK(h.audit.count("auth.logout") == 1);
+}
+
+TEST_CASE("auth api: failed logins look alike whatever was wrong, and cost the same argon2") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::Tenant b = h.tenant("tenant-b");
+  h.member(a, "alice@example.com", "viewer");
+  h.member(b, "bob@example.com", "viewer");
+  HttpReply wrong_password = login(h, "alice@example.com", "wrong password!!");
+  HttpReply unknown_email = login(h, "nobody@example.com", kPassword);
+  HttpReply wrong_tenant = login(h, "alice@example.com", kPassword, "tenant-b");
+  HttpReply no_tenant = login(h, "alice@example.com", kPassword, "tenant-zzz");
+  for (const HttpReply* reply : {&wrong_password, &unknown_email, &wrong_tenant, &no_tenant}) {
+    CHECK(reply->status == 401);
+    CHECK(reply->body == wrong_password.body);
+    CHECK(reply->raw.header("set-cookie").empty());
+  }
+  CHECK(h.audit.count("auth.login_failed", "failure") == 4);
+  for (const audit::AuditEvent& event : h.audit.events()) {
+    CHECK(event.detail_json.find(kPassword) == std::string::npos);  // never a password
+  }
+  // Malformed bodies are refused before any lookup.
+  CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "application/json"}}, "{").status ==
+        400);
+  CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "text/plain"}}, "{}").status == 415);
+  CHECK(h.callJson("POST", "/v1/auth/login", {{"email", 5}, {"password", "x"}}).status == 400);
+  CHECK(h.call("POST", "/v1/auth/login", {{"Content-Type", "application/json"}},
+               std::string(70 * 1024, ' '))
+            .status == 413);
+}
+
+TEST_CASE("auth api: a user of several tenants names one; each login is a new session") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::Tenant b = h.tenant("tenant-b");
+  h.member(a, "alice@example.com", "owner");
+  h.member(b, "alice@example.com", "viewer");
+  HttpReply ambiguous = login(h, "alice@example.com", kPassword);
+  CHECK(ambiguous.status == 400);
+  CHECK(ambiguous.errorCode() == "tenant_required");
+  CHECK(ambiguous.json()["tenants"] == json({"tenant-a", "tenant-b"}));
+  HttpReply into_b = login(h, "alice@example.com", kPassword, "tenant-b");
+  REQUIRE(into_b.status == 200);
+  CHECK(into_b.json()["role"] == "viewer");
+  // Session fixation: a cookie planted before login is never the session after it.
+  const std::string planted = cookieToken(into_b);
+  HttpReply again = login(h, "alice@example.com", kPassword, "tenant-a",
+                          {{"Cookie", "faultline_session=" + planted}});
+  REQUIRE(again.status == 200);
+  CHECK(cookieToken(again) != planted);
+  CHECK(again.json()["role"] == "owner");
+  HttpReply me = h.call("GET", "/v1/auth/me", {AuthHarness::bearer(cookieToken(again))});
+  CHECK(me.json()["tenant_id"] == a.id);
+}
+
+TEST_CASE("auth api: expired and revoked sessions and keys get the same 401") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User alice = h.member(a, "alice@example.com", "admin");
+  const std::string short_session = h.session(a, alice, 10 * kSecNs);
+  std::string revoked_id;
+  const std::string revoked_key = h.apiKey(a, "viewer", &revoked_id);
+  const std::string expiring_key = h.apiKey(a, "viewer", nullptr, h.now.load() + 10 * kSecNs);
+  CHECK(h.call("GET", "/v1/members", {AuthHarness::bearer(short_session)}).status == 200);
+  CHECK(h.call("GET", "/v1/members", {AuthHarness::bearer(expiring_key)}).status == 200);
+  REQUIRE(h.store().revokeApiKey(a.id, revoked_id, h.now.load()).isOk());
+  h.now += 11 * kSecNs;
+  const HttpReply reference = h.call("GET", "/v1/members");  // no credentials at all
+  CHECK(reference.status == 401);
+  CHECK(reference.raw.header("www-authenticate") == "Bearer");
+  for (const std::string& credential :
+       {short_session, revoked_key, expiring_key, std::string("fls_nope"), std::string("flk_x"),
+        std::string("fas_x"), std::string("a.b.c"), std::string("garbage")}) {
+    HttpReply reply = h.call("GET", "/v1/members", {AuthHarness::bearer(credential)});
+    CHECK(reply.status == 401);
+    CHECK(reply.body == reference.body);
+  }
+  CHECK(h.call("GET", "/v1/members", {{"Authorization", "Basic YTpi"}}).body == reference.body);
+  CHECK(h.call("GET", "/v1/members", {{"Cookie", "faultline_session=fls_nope"}}).body ==
+        reference.body);
+}
+
+TEST_CASE("auth api: JWT access tokens for sessions only; they authenticate until they expire") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User alice = h.member(a, "alice@example.com", "responder");
+  const std::string session = h.session(a, alice);
+  HttpReply issued = h.call("POST", "/v1/auth/token", {AuthHarness::bearer(session)});
+  REQUIRE_MESSAGE(issued.status == 200, issued.body);
+  const std::string jwt = issued.json()["access_token"].get<std::string>();
+  CHECK(issued.json()["token_type"] == "Bearer");
+  HttpReply me = h.call("GET", "/v1/auth/me", {AuthHarness::bearer(jwt)});
+  REQUIRE_MESSAGE(me.status == 200, me.body);
+  CHECK(me.json()["role"] == "responder");
+  // A JWT cannot mint its successor; an API key cannot get one.
+  CHECK(h.call("POST", "/v1/auth/token", {AuthHarness::bearer(jwt)}).status == 403);
+  CHECK(h.call("POST", "/v1/auth/token", {AuthHarness::bearer(h.apiKey(a, "admin"))}).status ==
+        403);
+  // Tampered: the signature of one token on another's claims.
+  std::string tampered = jwt;
+  tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(tampered)}).status == 401);
+  h.now += 16 * 60 * kSecNs;
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(jwt)}).status == 401);
+}
+
+TEST_CASE("auth api: API keys carry a role no higher than the creator's and are revocable") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User responder = h.member(a, "rita@example.com", "responder");
+  const std::string session = h.session(a, responder);
+  auto create = [&](const json& body) {
+    return h.callJson("POST", "/v1/api-keys", body, {AuthHarness::bearer(session)});
+  };
+  CHECK(create({{"role", "admin"}}).status == 403);
+  CHECK(create({{"role", "owner"}}).status == 403);
+  CHECK(create({{"role", "root"}}).status == 400);
+  CHECK(create({{"role", "viewer"}, {"ttl", "soon"}}).status == 400);
+  CHECK(create({{"role", "viewer"}, {"ttl", 5}}).status == 400);
+  CHECK(h.store().listApiKeys(a.id)->empty());
+  HttpReply made = create({{"role", "responder"}, {"name", "ci"}, {"ttl", "1h"}});
+  REQUIRE_MESSAGE(made.status == 201, made.body);
+  const std::string key = made.json()["key"].get<std::string>();
+  const std::string id = made.json()["id"].get<std::string>();
+  CHECK(key.rfind("flk_", 0) == 0);
+  CHECK_FALSE(made.json()["expires_at"].is_null());
+  // The key works, is listed without its secret, and its last use is recorded.
+  HttpReply me = h.call("GET", "/v1/auth/me", {AuthHarness::bearer(key)});
+  REQUIRE(me.status == 200);
+  CHECK(me.json()["actor"] == "api_key:" + id);
+  HttpReply listed = h.call("GET", "/v1/api-keys", {AuthHarness::bearer(session)});
+  REQUIRE(listed.status == 200);
+  CHECK(listed.body.find(key) == std::string::npos);
+  CHECK(listed.body.find(crypto::hashSecret(key)) == std::string::npos);
+  CHECK_FALSE(listed.json()["api_keys"][0]["last_used_at"].is_null());
+  // Integration keys: anyone who may create keys; they may not read the tenant.
+  HttpReply integration = create({{"role", "integration"}});
+  REQUIRE(integration.status == 201);
+  CHECK(h.call("GET", "/v1/members",
+               {AuthHarness::bearer(integration.json()["key"].get<std::string>())})
+            .status == 403);
+  // Revoking needs an admin; after it the key is refused.
+  store::User admin = h.member(a, "adam@example.com", "admin");
+  const std::string admin_session = h.session(a, admin);
+  CHECK(h.call("DELETE", "/v1/api-keys/" + id, {AuthHarness::bearer(session)}).status == 403);
+  HttpReply revoked = h.call("DELETE", "/v1/api-keys/" + id, {AuthHarness::bearer(admin_session)});
+  REQUIRE_MESSAGE(revoked.status == 200, revoked.body);
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(key)}).status == 401);
+  CHECK(h.call("DELETE", "/v1/api-keys/key_nope", {AuthHarness::bearer(admin_session)}).status ==
+        404);
+  CHECK(h.audit.count("api_key.create") == 2);
+  CHECK(h.audit.count("api_key.revoke") == 1);
+}
+
+TEST_CASE("auth api: members and invitations; a tenant keeps an owner") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User owner = h.member(a, "olga@example.com", "owner");
+  store::User admin = h.member(a, "adam@example.com", "admin");
+  const std::string owner_session = h.session(a, owner);
+  const std::string admin_session = h.session(a, admin);
+  auto as = [](const std::string& token) { return Headers{AuthHarness::bearer(token)}; };
+
+  HttpReply invited =
+      h.callJson("POST", "/v1/invitations", {{"email", "Vera@Example.com"}, {"role", "viewer"}},
+                 as(admin_session));
+  REQUIRE_MESSAGE(invited.status == 201, invited.body);
+  CHECK(h.callJson("POST", "/v1/invitations", {{"email", "x@example.com"}, {"role", "owner"}},
+                   as(admin_session))
+            .status == 403);  // above the inviter's role
+  CHECK(h.callJson("POST", "/v1/invitations", {{"email", "not-an-email"}, {"role", "viewer"}},
+                   as(admin_session))
+            .status == 400);
+  const std::string token = invited.json()["token"].get<std::string>();
+  CHECK(h.callJson("POST", "/v1/invitations/accept", {{"token", token}, {"password", "short"}})
+            .status == 400);
+  HttpReply accepted = h.callJson("POST", "/v1/invitations/accept",
+                                  {{"token", token}, {"password", "a long new password"}});
+  REQUIRE_MESSAGE(accepted.status == 200, accepted.body);
+  const std::string vera_id = accepted.json()["user_id"].get<std::string>();
+  CHECK(h.callJson("POST", "/v1/invitations/accept",
+                   {{"token", token}, {"password", "a long new password"}})
+            .status == 404);  // one use
+  HttpReply vera_login = login(h, "vera@example.com", "a long new password");
+  REQUIRE_MESSAGE(vera_login.status == 200, vera_login.body);
+  CHECK(vera_login.json()["role"] == "viewer");
+
+  HttpReply members = h.call("GET", "/v1/members", as(admin_session));
+  REQUIRE(members.status == 200);
+  CHECK(members.json()["members"].size() == 3);
+
+  // An admin cannot touch the owner, nor promote anyone to owner.
+  CHECK(h.callJson("PUT", "/v1/members/" + owner.id, {{"role", "viewer"}}, as(admin_session))
+            .status == 403);
+  CHECK(
+      h.callJson("PUT", "/v1/members/" + vera_id, {{"role", "owner"}}, as(admin_session)).status ==
+      403);
+  HttpReply promoted =
+      h.callJson("PUT", "/v1/members/" + vera_id, {{"role", "responder"}}, as(admin_session));
+  REQUIRE_MESSAGE(promoted.status == 200, promoted.body);
+  CHECK(h.store().findMember(a.id, vera_id)->role == "responder");
+  // The only owner cannot step down or be removed.
+  CHECK(
+      h.callJson("PUT", "/v1/members/" + owner.id, {{"role", "admin"}}, as(owner_session)).status ==
+      409);
+  CHECK(h.call("DELETE", "/v1/members/" + owner.id, as(owner_session)).status == 409);
+  // Removing a member ends their sessions.
+  const std::string vera_session = cookieToken(vera_login);
+  HttpReply removed = h.call("DELETE", "/v1/members/" + vera_id, as(admin_session));
+  REQUIRE_MESSAGE(removed.status == 200, removed.body);
+  CHECK(h.call("GET", "/v1/auth/me", as(vera_session)).status == 401);
+  CHECK(h.call("DELETE", "/v1/members/" + vera_id, as(admin_session)).status == 404);
+  CHECK(h.audit.count("member.role_change") == 1);
+  CHECK(h.audit.count("member.remove") == 1);
+  CHECK(h.audit.count("invitation.accept") == 1);
+}
+
+TEST_CASE("auth api: repeated failures lock the e-mail and the address out with 429") {
+  auth::ThrottleOptions throttle;
+  throttle.free_failures = 3;
+  AuthHarness h(throttle);
+  store::Tenant a = h.tenant("tenant-a");
+  h.member(a, "alice@example.com", "viewer");
+  for (int i = 0; i < 4; ++i) {
+    CHECK(login(h, "alice@example.com", "wrong password!!").status == 401);
+  }
+  // Locked now, even with the right password.
+  HttpReply locked = login(h, "alice@example.com", kPassword);
+  CHECK(locked.status == 429);
+  CHECK(locked.raw.header("retry-after") == "1");
+  // The address is locked too: another e-mail from it waits as well.
+  CHECK(login(h, "bob@example.com", kPassword).status == 429);
+  h.now += 1 * kSecNs;
+  CHECK(login(h, "alice@example.com", kPassword).status == 200);
+  CHECK(h.audit.count("auth.login_throttled") == 2);
+}
+
+TEST_CASE("auth api: an audit failure refuses the change instead of reporting it done") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User admin = h.member(a, "adam@example.com", "admin");
+  const std::string session = h.session(a, admin);
+  h.audit.fail = true;
+  HttpReply key =
+      h.callJson("POST", "/v1/api-keys", {{"role", "viewer"}}, {AuthHarness::bearer(session)});
+  CHECK(key.status == 500);
+  CHECK(key.body.find("flk_") == std::string::npos);
+  auto keys = h.store().listApiKeys(a.id);
+  REQUIRE(keys.isOk());
+  for (const store::ApiKey& stored : *keys) {
+    CHECK(stored.revoked_at_ns != 0);  // made, then revoked: never usable
+  }
+  HttpReply logged_in = login(h, "adam@example.com", kPassword);
+  CHECK(logged_in.status == 500);
+  CHECK(logged_in.raw.header("set-cookie").empty());
+}
+
+// Every route × every principal column: allowed → 2xx, others → 403; another tenant's ids → 404.
+// On both store engines.
+TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404", TestType,
+                   SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  AuthHarness h(engine.open());
+  store::Tenant a = h.tenant("tenant-a");
+  store::Tenant b = h.tenant("tenant-b");
+  std::map<std::string, store::User> users;
+  for (const char* role : {"owner", "admin", "responder", "viewer"}) {
+    users[role] = h.member(a, std::string(role) + "@a.example.com", role);
+  }
+  h.member(a, "second-owner@a.example.com", "owner");
+  int counter = 0;
+  auto fresh = [&] { return std::to_string(++counter); };
+
+  struct RouteCase {
+    std::string method;
+    std::function<std::string()> path;  // may create the target it acts on
+    json body;                          // null: no body
+    auth::Permission permission;
+  };
+  auto fresh_viewer = [&] {
+    return h.member(a, "target" + fresh() + "@a.example.com", "viewer").id;
+  };
+  std::string key_to_revoke;
+  const std::vector<RouteCase> routes = {
+      {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
+      {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
+      {"POST", [] { return "/v1/auth/token"; }, nullptr, auth::Permission::IssueToken},
+      {"POST", [] { return "/v1/api-keys"; }, json{{"role", "viewer"}},
+       auth::Permission::CreateApiKey},
+      {"GET", [] { return "/v1/api-keys"; }, nullptr, auth::Permission::ListApiKeys},
+      {"DELETE",
+       [&] {
+         std::string id;
+         h.apiKey(a, "viewer", &id);
+         return "/v1/api-keys/" + id;
+       },
+       nullptr, auth::Permission::RevokeApiKey},
+      {"GET", [] { return "/v1/members"; }, nullptr, auth::Permission::ListMembers},
+      {"PUT", [&] { return "/v1/members/" + fresh_viewer(); }, json{{"role", "viewer"}},
+       auth::Permission::ChangeMemberRole},
+      {"DELETE", [&] { return "/v1/members/" + fresh_viewer(); }, nullptr,
+       auth::Permission::RemoveMember},
+      {"POST", [] { return "/v1/invitations"; },
+       json{{"email", "new@x.example"}, {"role", "viewer"}}, auth::Permission::InviteMember},
+  };
+
+  struct Caller {
+    auth::Column column;
+    std::function<std::string()> credential;  // a fresh one per call (logout revokes)
+  };
+  std::vector<Caller> callers;
+  for (const auto& [role, user] : users) {
+    const store::User member = user;
+    callers.push_back({auth::columnFor(auth::PrincipalKind::User, *auth::parseRole(role)),
+                       [&h, &a, member] { return h.session(a, member); }});
+  }
+  callers.push_back({auth::Column::Agent, [&] { return h.agentSecret(a); }});
+  callers.push_back({auth::Column::Integration, [&] { return h.apiKey(a, "integration"); }});
+
+  for (const RouteCase& route : routes) {
+    for (const Caller& caller : callers) {
+      const std::string path = route.path();
+      INFO(route.method << " " << path << " as " << auth::columnName(caller.column));
+      const Headers headers = {AuthHarness::bearer(caller.credential())};
+      HttpReply reply = route.body.is_null() ? h.call(route.method, path, headers)
+                                             : h.callJson(route.method, path, route.body, headers);
+      if (auth::allowed(caller.column, route.permission)) {
+        CHECK_MESSAGE((reply.status >= 200 && reply.status < 300), reply.body);
+      } else {
+        CHECK_MESSAGE(reply.status == 403, reply.body);
+      }
+    }
+  }
+
+  // Tenant B's owner names A's ids: they do not exist for B, and nothing changes in A.
+  store::User b_owner = h.member(b, "owner@b.example.com", "owner");
+  const Headers as_b = {AuthHarness::bearer(h.session(b, b_owner))};
+  std::string a_key;
+  h.apiKey(a, "viewer", &a_key);
+  const std::string a_member = fresh_viewer();
+  CHECK(h.call("DELETE", "/v1/api-keys/" + a_key, as_b).status == 404);
+  CHECK(h.callJson("PUT", "/v1/members/" + a_member, {{"role", "admin"}}, as_b).status == 404);
+  CHECK(h.call("DELETE", "/v1/members/" + a_member, as_b).status == 404);
+  CHECK(h.call("DELETE", "/v1/members/" + users["owner"].id, as_b).status == 404);
+  auto a_keys = h.store().listApiKeys(a.id);
+  REQUIRE(a_keys.isOk());
+  for (const store::ApiKey& key : *a_keys) {
+    if (key.id == a_key) {
+      CHECK(key.revoked_at_ns == 0);
+    }
+  }
+  CHECK(h.store().findMember(a.id, a_member)->role == "viewer");
+  HttpReply b_members = h.call("GET", "/v1/members", as_b);
+  CHECK(b_members.json()["members"].size() == 1);
+  HttpReply b_keys = h.call("GET", "/v1/api-keys", as_b);
+  CHECK(b_keys.json()["api_keys"].empty());
+}
