@@ -260,9 +260,9 @@ Status AgentRunner::start() {
   // Heartbeats carry the status document (version, files, lag, spool, pipeline counters).
   d.heartbeat_timer = std::make_unique<UvTimer>(
       d.loop, [&d] { d.sender->postHeartbeat(statusToJson(d.snapshot("running"))); });
-  d.heartbeat_timer->start(
-      std::min<std::chrono::milliseconds>(d.config.heartbeat_interval, std::chrono::seconds(2)),
-      d.config.heartbeat_interval);
+  d.heartbeat_timer->start(std::min<std::chrono::milliseconds>(d.config.heartbeat_interval,
+                                                               std::chrono::seconds(2)),
+                           d.config.heartbeat_interval);
   for (int signum : {SIGTERM, SIGINT}) {
     auto handler = std::make_unique<UvSignal>(d.loop, [this](int sig) {
       log::info(kLog, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
@@ -277,15 +277,16 @@ Status AgentRunner::start() {
     if (reloaded.isOk()) {
       log::info(kLog, "SIGHUP: config reloaded");
     } else {
-      log::error(kLog,
-                 "SIGHUP: config not reloaded, the previous one stays: " + reloaded.toString());
+      log::error(kLog, "SIGHUP: config not reloaded, the previous one stays: " +
+                           reloaded.toString());
     }
   });
   hup->start(SIGHUP);
   d.signals.push_back(std::move(hup));
   if (!d.config.metrics_listen.empty()) {
-    auto server = MetricsServer::start(d.loop, d.config.metrics_listen,
-                                       [&d] { return prometheusText(d.snapshot("running")); });
+    auto server = MetricsServer::start(d.loop, d.config.metrics_listen, [&d] {
+      return prometheusText(d.snapshot("running"));
+    });
     if (!server) {
       return server.status().withContext("metrics.listen");
     }
@@ -350,7 +351,8 @@ Status AgentRunner::reload() {
     }
   };
   differs(fresh->state_dir != d.config.state_dir, "agent.state_dir");
-  differs(fresh->server_url != d.config.server_url || fresh->ca_file != d.config.ca_file, "server");
+  differs(fresh->server_url != d.config.server_url || fresh->ca_file != d.config.ca_file,
+          "server");
   differs(fresh->spool_max_bytes != d.config.spool_max_bytes, "spool.max_bytes");
   differs(fresh->batch_max_bytes != d.config.batch_max_bytes ||
               fresh->batch_max_age != d.config.batch_max_age ||

@@ -26,9 +26,7 @@ constexpr std::size_t kMinFingerprintBytes = 16;
 /// Finished streams whose file has not been seen for this long are forgotten.
 constexpr std::int64_t kForgetAfterNs = 24LL * 3600 * 1000 * 1000 * 1000;
 
-std::int64_t toNs(std::chrono::milliseconds ms) {
-  return static_cast<std::int64_t>(ms.count()) * 1000000;
-}
+std::int64_t toNs(std::chrono::milliseconds ms) { return static_cast<std::int64_t>(ms.count()) * 1000000; }
 
 std::int64_t mtimeNs(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -138,10 +136,10 @@ struct Tailer::Impl {
     std::int64_t mtime_ns = 0;
     bool rotated = false;
     bool at_eof = false;
-    bool flush_partial = false;         // emit the unterminated tail on the next read
-    std::int64_t partial_since_ns = 0;  // monotonic; 0 when no partial line waits
-    std::int64_t last_change_ns = 0;    // monotonic: data read, growth or rotation
-    std::int64_t last_seen_ns = 0;      // monotonic: the file or a copy was in the globs
+    bool flush_partial = false;          // emit the unterminated tail on the next read
+    std::int64_t partial_since_ns = 0;   // monotonic; 0 when no partial line waits
+    std::int64_t last_change_ns = 0;     // monotonic: data read, growth or rotation
+    std::int64_t last_seen_ns = 0;       // monotonic: the file or a copy was in the globs
     bool stale = false;  // finished, and its inode now holds another file; kept for copies
   };
 
@@ -270,8 +268,9 @@ struct Tailer::Impl {
 
   /// Looks among `matches` for a copy of `fingerprint` holding bytes past `pos`. The largest
   /// wins: it is the most complete.
-  Result<Candidate> findCopy(const std::string& fingerprint, std::uint64_t pos, std::uint64_t dev,
-                             std::uint64_t ino, const std::vector<Match>& matches) {
+  Result<Candidate> findCopy(const std::string& fingerprint, std::uint64_t pos,
+                             std::uint64_t dev, std::uint64_t ino,
+                             const std::vector<Match>& matches) {
     if (fingerprint.size() < kMinFingerprintBytes) {
       return notFound("fingerprint too short to match a copy");
     }
@@ -478,16 +477,16 @@ struct Tailer::Impl {
       Stream* s = owned.get();
       if (s->mode == StreamMode::Finished && !s->stale && s->st.dev == c.dev &&
           s->st.ino == c.ino) {
-        log::info(kLog,
-                  "inode of finished stream " + std::to_string(s->st.id) + " reused by " + c.path);
+        log::info(kLog, "inode of finished stream " + std::to_string(s->st.id) +
+                            " reused by " + c.path);
         s->stale = true;
         // It no longer owns the inode, durably; its fingerprint stays to recognise copies.
         s->st.dev = 0;
         s->st.ino = 0;
         Status st = store->upsertStream(&s->st);
         if (!st.isOk()) {
-          log::warn(kLog,
-                    "forget inode of stream " + std::to_string(s->st.id) + ": " + st.toString());
+          log::warn(kLog, "forget inode of stream " + std::to_string(s->st.id) + ": " +
+                              st.toString());
         }
       }
     }
@@ -581,9 +580,9 @@ struct Tailer::Impl {
   }
 
   void adopt(Stream* s, Candidate c) {
-    const bool identity_changed = c.dev != s->st.dev || c.ino != s->st.ino ||
-                                  c.path != s->st.path ||
-                                  c.fingerprint.size() > s->st.fingerprint.size();
+    const bool identity_changed =
+        c.dev != s->st.dev || c.ino != s->st.ino || c.path != s->st.path ||
+        c.fingerprint.size() > s->st.fingerprint.size();
     s->mode = StreamMode::Live;
     s->fd = std::move(c.fd);
     s->st.dev = c.dev;
@@ -660,7 +659,9 @@ struct Tailer::Impl {
             closeStream(s.get());
           }
           break;
-        case StreamMode::Closing: maybeFinish(s.get()); break;
+        case StreamMode::Closing:
+          maybeFinish(s.get());
+          break;
         case StreamMode::Finished:
           if (now - s->last_seen_ns >= kForgetAfterNs) {
             forget.push_back(s->st.id);
@@ -700,8 +701,8 @@ struct Tailer::Impl {
     }
     while (true) {
       const std::size_t want = std::min(options.read_chunk_bytes, buf_cap - len);
-      const ssize_t n =
-          ::pread(s->fd.get(), buf.get() + len, want, static_cast<off_t>(s->pos + len));
+      const ssize_t n = ::pread(s->fd.get(), buf.get() + len, want,
+                                static_cast<off_t>(s->pos + len));
       if (n < 0) {
         if (errno == EINTR) {
           continue;
@@ -816,8 +817,7 @@ struct Tailer::Impl {
       if (blocked || s->mode != StreamMode::Live) {
         continue;
       }
-      const bool has_successor =
-          i + 1 < snapshot.size() && snapshot[i + 1]->st.source == s->st.source;
+      const bool has_successor = i + 1 < snapshot.size() && snapshot[i + 1]->st.source == s->st.source;
       if (readStep(s, has_successor, read_ts, &delivered) == StepResult::Progress) {
         progress = true;
         blocked = true;
@@ -857,9 +857,7 @@ struct Tailer::Impl {
 Tailer::Tailer(uv_loop_t* loop, TailerOptions options, OffsetStore* store, LineSink* sink)
     : impl_(std::make_unique<Impl>(loop, std::move(options), store, sink)) {}
 
-Tailer::~Tailer() {
-  stop();
-}
+Tailer::~Tailer() { stop(); }
 
 Status Tailer::start() {
   Impl& d = *impl_;
@@ -926,9 +924,7 @@ void Tailer::resume() {
   impl_->startReading();
 }
 
-bool Tailer::paused() const {
-  return impl_->paused;
-}
+bool Tailer::paused() const { return impl_->paused; }
 
 void Tailer::markCommitted(const std::vector<OffsetCheckpoint>& offsets) {
   for (const auto& c : offsets) {
@@ -970,14 +966,12 @@ std::vector<FileStatus> Tailer::fileStatus() const {
     if (s->mode == StreamMode::Finished) {
       continue;
     }
-    out.push_back(
-        FileStatus{s->st.id, s->st.source, s->st.path, s->size, s->pos, s->committed, s->rotated});
+    out.push_back(FileStatus{s->st.id, s->st.source, s->st.path, s->size, s->pos, s->committed,
+                             s->rotated});
   }
   return out;
 }
 
-TailerStats Tailer::stats() const {
-  return impl_->stats;
-}
+TailerStats Tailer::stats() const { return impl_->stats; }
 
 }  // namespace faultline::agent::tail
