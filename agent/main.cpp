@@ -52,7 +52,7 @@ Result<AgentConfig> buildConfig(const std::string& config_file, const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
-  faultline::tuneAllocatorForBatches();
+  faultline::tuneAllocatorForAgent();
   CLI::App app{"faultline-agent: ships log files to a Faultline aggregator"};
   app.require_subcommand(1);
   bool help_config = false;

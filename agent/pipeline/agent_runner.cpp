@@ -251,6 +251,7 @@ Status AgentRunner::start() {
     }
     if (!d.idle_released) {
       d.collector->releaseIdleMemory();
+      d.tailer->releaseIdleMemory();
       releaseFreeMemory();
       d.idle_released = true;
     }

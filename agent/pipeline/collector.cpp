@@ -136,8 +136,7 @@ void Collector::onRecord(const PipelineRecord& r) {
     DedupeEntry& entry = it->second;
     if (!inserted && entry.line == r.line &&
         r.read_ts_ns - entry.first_ts_ns <=
-            std::chrono::duration_cast<std::chrono::nanoseconds>(options_.dedupe_window)
-                .count()) {
+            std::chrono::duration_cast<std::chrono::nanoseconds>(options_.dedupe_window).count()) {
       open_->markDuplicate(entry.record, r.read_ts_ns);
       if (pm != nullptr) {
         ++pm->deduped;
@@ -183,6 +182,7 @@ void Collector::releaseIdleMemory() {
   open_ = std::make_unique<wire::BatchBuilder>();
   spare_.reset();
   dedupe_ = {};
+  wire::BatchBuilder::releaseCompressionMemory();
 }
 
 void Collector::onSkipped(tail::StreamId stream, std::uint64_t end_offset) {

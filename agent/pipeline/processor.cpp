@@ -48,6 +48,7 @@ struct Processor::SourceSettings {
 
 struct Processor::StreamState {
   std::string source;
+  const SourceSettings* settings = nullptr;  // owned by sources_; both cleared together
   std::string multiline_mode;
   std::unique_ptr<logparse::MultilineJoiner> joiner;  // null when multiline is off
   // End offset and read time of each line inside the joiner, oldest first: an emitted event of
@@ -127,14 +128,14 @@ Result<std::unique_ptr<Processor::Settings>> Processor::buildSettings(
   FL_RETURN_IF_ERROR(compile(config.drop_patterns, "filter.drop", settings->drop));
   FL_RETURN_IF_ERROR(compile(config.keep_patterns, "filter.keep", settings->keep));
   if (config.aggregate_max_severity > Severity::kWarn) {
-    return invalidArgument("reduce.aggregate_max_severity: errors are never folded; use warn or "
-                           "lower");
+    return invalidArgument(
+        "reduce.aggregate_max_severity: errors are never folded; use warn or "
+        "lower");
   }
   return settings;
 }
 
-Result<std::unique_ptr<Processor>> Processor::create(uv_loop_t* loop,
-                                                     const PipelineConfig& config,
+Result<std::unique_ptr<Processor>> Processor::create(uv_loop_t* loop, const PipelineConfig& config,
                                                      RecordSink* sink, PipelineMetrics* metrics) {
   FL_ASSIGN_OR_RETURN(auto settings, buildSettings(config));
   std::unique_ptr<Processor> processor(new Processor(loop, sink, metrics));
@@ -146,9 +147,10 @@ Status Processor::reconfigure(const PipelineConfig& config) {
   FL_ASSIGN_OR_RETURN(auto settings, buildSettings(config));
   flushAll();
   settings_ = std::move(settings);
-  sources_.clear();
   // Joiners follow the new rules from the next line on; their open events were just flushed.
+  last_stream_ = nullptr;
   streams_.clear();
+  sources_.clear();
   for (auto& [cluster, state] : template_state_) {
     state.template_id = 0;  // re-decide aggregation against the new list
   }
@@ -187,13 +189,24 @@ const Processor::SourceSettings& Processor::sourceSettings(std::string_view sour
 }
 
 Processor::StreamState& Processor::streamState(tail::StreamId stream, std::string_view source) {
-  auto it = streams_.find(stream);
-  if (it != streams_.end()) {
-    return *it->second;
+  // Lines come in runs of one stream (a read chunk at a time): remember the last one.
+  if (last_stream_ != nullptr && last_stream_id_ == stream) {
+    return *last_stream_;
   }
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    it = streams_.emplace(stream, newStreamState(source)).first;
+  }
+  last_stream_id_ = stream;
+  last_stream_ = it->second.get();
+  return *last_stream_;
+}
+
+std::unique_ptr<Processor::StreamState> Processor::newStreamState(std::string_view source) {
   auto state = std::make_unique<StreamState>();
   state->source = std::string(source);
   const SourceSettings& s = sourceSettings(source);
+  state->settings = &s;
   state->multiline_mode = s.multiline_mode;
   if (s.multiline_mode != "off") {
     logparse::MultilineOptions options = settings_->config.multiline;
@@ -203,7 +216,7 @@ Processor::StreamState& Processor::streamState(tail::StreamId stream, std::strin
       state->joiner = std::move(*joiner);
     }
   }
-  return *streams_.emplace(stream, std::move(state)).first->second;
+  return state;
 }
 
 void Processor::onLine(tail::StreamId stream, std::string_view source, std::string_view line,
@@ -212,14 +225,14 @@ void Processor::onLine(tail::StreamId stream, std::string_view source, std::stri
   metrics_->bytes_in += line.size();
   StreamState& state = streamState(stream, source);
   if (state.joiner == nullptr) {
-    processEvent(stream, source, line, end_offset, no_newline, read_ts_ns);
+    processEvent(stream, state, line, end_offset, no_newline, read_ts_ns);
     return;
   }
   if (no_newline) {
     // A piece of an overlong line (or an unterminated last line) is never joined: the event
     // before it leaves first, then the piece on its own.
     flushStream(stream, state);
-    processEvent(stream, source, line, end_offset, no_newline, read_ts_ns);
+    processEvent(stream, state, line, end_offset, no_newline, read_ts_ns);
     return;
   }
   state.pending.emplace_back(end_offset, read_ts_ns);
@@ -233,7 +246,7 @@ void Processor::onLine(tail::StreamId stream, std::string_view source, std::stri
       state.pending.pop_front();
     }
     metrics_->multiline_joined += lines > 0 ? lines - 1 : 0;
-    processEvent(stream, state.source, event, event_end, false, event_ts);
+    processEvent(stream, state, event, event_end, false, event_ts);
   });
   (void)before;
   if (state.joiner->hasOpenEvent()) {
@@ -257,7 +270,7 @@ void Processor::flushStream(tail::StreamId stream, StreamState& state) {
       state.pending.pop_front();
     }
     metrics_->multiline_joined += lines > 0 ? lines - 1 : 0;
-    processEvent(stream, state.source, event, event_end, false, event_ts);
+    processEvent(stream, state, event, event_end, false, event_ts);
   });
 }
 
@@ -298,13 +311,14 @@ void Processor::armFlushTimer() {
   flush_timer_.start(period, period);
 }
 
-void Processor::processEvent(tail::StreamId stream, std::string_view source,
+void Processor::processEvent(tail::StreamId stream, const StreamState& state,
                              std::string_view event, std::uint64_t end_offset, bool no_newline,
                              std::int64_t read_ts_ns) {
   ++metrics_->events;
   const Settings& settings = *settings_;
   const PipelineConfig& config = settings.config;
-  const SourceSettings& source_settings = sourceSettings(source);
+  const SourceSettings& source_settings = *state.settings;
+  const std::string_view source = state.source;
   if (source_settings.dropped) {
     ++metrics_->dropped_source;
     sink_->onSkipped(stream, end_offset);
@@ -342,13 +356,11 @@ void Processor::processEvent(tail::StreamId stream, std::string_view source,
   }
   if (!settings.drop.empty() || !settings.keep.empty()) {
     re2::StringPiece text(line.data(), line.size());
-    bool drop = std::any_of(settings.drop.begin(), settings.drop.end(), [&](const auto& re) {
-      return re2::RE2::PartialMatch(text, *re);
-    });
+    bool drop = std::any_of(settings.drop.begin(), settings.drop.end(),
+                            [&](const auto& re) { return re2::RE2::PartialMatch(text, *re); });
     if (!drop && !settings.keep.empty()) {
-      drop = std::none_of(settings.keep.begin(), settings.keep.end(), [&](const auto& re) {
-        return re2::RE2::PartialMatch(text, *re);
-      });
+      drop = std::none_of(settings.keep.begin(), settings.keep.end(),
+                          [&](const auto& re) { return re2::RE2::PartialMatch(text, *re); });
     }
     if (drop) {
       ++metrics_->dropped_pattern;
@@ -402,12 +414,12 @@ void Processor::processEvent(tail::StreamId stream, std::string_view source,
         if (ts.template_id != mined_.template_id) {
           ts.template_id = mined_.template_id;
           const std::string id_hex = hexId(mined_.template_id);
-          ts.aggregate = std::any_of(
-              config.aggregate_templates.begin(), config.aggregate_templates.end(),
-              [&](const std::string& wanted) {
-                return wanted == mined_.template_text || wanted == id_hex ||
-                       wanted == miner_.clusterTemplate(mined_.cluster);
-              });
+          ts.aggregate =
+              std::any_of(config.aggregate_templates.begin(), config.aggregate_templates.end(),
+                          [&](const std::string& wanted) {
+                            return wanted == mined_.template_text || wanted == id_hex ||
+                                   wanted == miner_.clusterTemplate(mined_.cluster);
+                          });
         }
         record.aggregate = ts.aggregate && effective <= config.aggregate_max_severity;
       }

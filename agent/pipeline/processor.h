@@ -98,7 +98,8 @@ class Processor final : public tail::LineSink {
   static Result<std::unique_ptr<Settings>> buildSettings(const PipelineConfig& config);
   const SourceSettings& sourceSettings(std::string_view source);
   StreamState& streamState(tail::StreamId stream, std::string_view source);
-  void processEvent(tail::StreamId stream, std::string_view source, std::string_view event,
+  std::unique_ptr<StreamState> newStreamState(std::string_view source);
+  void processEvent(tail::StreamId stream, const StreamState& state, std::string_view event,
                     std::uint64_t end_offset, bool no_newline, std::int64_t read_ts_ns);
   void flushStream(tail::StreamId stream, StreamState& state);
   void armFlushTimer();
@@ -110,6 +111,8 @@ class Processor final : public tail::LineSink {
   std::unique_ptr<Settings> settings_;
   std::unordered_map<std::string, std::unique_ptr<SourceSettings>> sources_;
   std::unordered_map<tail::StreamId, std::unique_ptr<StreamState>> streams_;
+  tail::StreamId last_stream_id_ = 0;
+  StreamState* last_stream_ = nullptr;  // the last streams_ entry used; null after a clear
   std::unordered_map<std::uint64_t, TemplateState> template_state_;
   logtemplate::TemplateMiner miner_;
   logtemplate::MinedLine mined_;

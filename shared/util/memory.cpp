@@ -13,6 +13,13 @@ void tuneAllocatorForBatches() {
 #endif
 }
 
+void tuneAllocatorForAgent() {
+  tuneAllocatorForBatches();
+#if defined(__GLIBC__)
+  mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
 void releaseFreeMemory() {
 #if defined(__GLIBC__)
   malloc_trim(0);

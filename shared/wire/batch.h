@@ -38,6 +38,7 @@
 // reconstruct the file byte for byte. Decoding is strict: unknown keys, wrong types,
 // out-of-range indexes, trailing bytes and anything over the Limits are errors.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -281,6 +282,10 @@ class BatchBuilder {
 
   void reset();
 
+  /// Frees the compression context all builders share (allocated again by the next seal);
+  /// for an agent going idle. Thread-safe.
+  static void releaseCompressionMemory();
+
  private:
   struct Slot;  // one template of this batch and its parameter columns
   /// What seal() needs of one record besides its content.
@@ -299,22 +304,30 @@ class BatchBuilder {
   std::uint32_t slotFor(std::uint64_t template_id, std::string_view template_text, bool send_text,
                         std::size_t params);
   void encodeBody();
-  std::string_view stream(std::size_t index) const;
+  std::size_t streamSize(std::size_t index) const;
+  /// Calls fn(std::string_view) with the body stream's bytes, in one or more pieces.
+  template <typename Fn>
+  void forEachPiece(std::size_t index, Fn&& fn) const;
   std::string encodePreamble(const BatchHeader& header) const;
 
   std::vector<std::string> sources_;
   std::vector<RecordInfo> records_;
-  std::vector<Slot> slots_;  // [0, slot_count_) in use; the rest keep their buffers for reuse
+  Slot& batchSlot(std::size_t wire_index);
+  const Slot& batchSlot(std::size_t wire_index) const;
+
+  std::vector<Slot> slots_;                 // templates seen recently, with their column buffers
+  std::vector<std::uint32_t> batch_slots_;  // this batch's slots (wire index) → index in slots_
+  std::uint64_t generation_ = 1;            // counts batches; Slot::batch refers to it
   std::size_t slot_count_ = 0;
   std::size_t column_count_ = 0;                // parameters of all slots (the decoder bounds it)
   std::size_t param_count_ = 0;                 // parameters of all records (likewise)
-  std::vector<std::uint64_t> slot_index_keys_;  // open addressing: template id → slot
+  std::vector<std::uint64_t> slot_index_keys_;  // open addressing: template id → slots_ index
   std::vector<std::uint32_t> slot_index_values_;
   std::string raw_lengths_;
   std::string raw_bytes_;
   std::size_t line_bytes_ = 0;
   std::size_t encoded_bytes_ = 0;
-  std::string sealed_;  // compression output buffer, reused
+  std::array<std::size_t, 4> param_sizes_{};  // tags, nums, bin, strs bytes (set at encode)
   struct Compressor;
   std::unique_ptr<Compressor> compressor_;
 };

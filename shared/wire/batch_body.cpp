@@ -380,6 +380,15 @@ void ColumnEncoder::clear() {
   shape_count_ = 0;
 }
 
+void ColumnEncoder::release() {
+  clear();
+  tags_.release();
+  nums_.release();
+  bin_.release();
+  strs_.release();
+  arena_.release();
+}
+
 // ---------------------------------------------------------------------------------------------
 
 namespace {

@@ -144,6 +144,13 @@ class ColumnEncoder {
   /// Appends this column's part of each stream.
   void appendTo(ParamStreams& out) const;
   void clear();
+  /// clear() and give the buffers back (a template that did not occur in the last batch).
+  void release();
+  /// This column's part of each param stream, in ParamStreams order (tags, nums, bin, strs).
+  std::string_view tags() const { return tags_.view(); }
+  std::string_view nums() const { return nums_.view(); }
+  std::string_view bin() const { return bin_.view(); }
+  std::string_view strs() const { return strs_.view(); }
 
  private:
   struct Entry {

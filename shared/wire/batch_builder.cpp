@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <mutex>
 
 #include "shared/wire/batch.h"
 #include "shared/wire/batch_body.h"
@@ -23,6 +24,9 @@ constexpr std::size_t kMaxColumns = Limits{}.max_columns;
 constexpr std::size_t kMaxParams = Limits{}.max_params;
 // Streams smaller than this share a zstd block with the next one.
 constexpr std::size_t kFlushAfterBytes = 512;
+// Templates whose column buffers a builder keeps between batches; past it (a template-rich
+// burst) it forgets them all at the next reset.
+constexpr std::size_t kMaxStoredSlots = 4096;
 
 constexpr std::array<std::int64_t, 19> kPow10 = [] {
   std::array<std::int64_t, 19> p{};
@@ -46,8 +50,13 @@ std::size_t slotHash(std::uint64_t id, std::size_t mask) {
 
 }  // namespace
 
+// A template's state, kept across batches: its columns grow to what the template needs and
+// are reused by the same template in the next batch (not by whichever template happens to
+// take the same slot number), so buffers do not ratchet up to the largest column ever seen.
 struct BatchBuilder::Slot {
   std::uint64_t id = 0;
+  std::uint64_t batch = 0;       // the builder generation it is in use for (0: none)
+  std::uint32_t wire_index = 0;  // its slot number in that batch
   std::uint32_t params = 0;
   std::uint32_t constant_bytes = 0;  // text bytes outside the holes
   bool send_text = false;
@@ -56,10 +65,7 @@ struct BatchBuilder::Slot {
 };
 
 struct BatchBuilder::Compressor {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ~Compressor() { ZSTD_freeCCtx(cctx); }
   std::array<std::string, body::kStreamCount> streams;
-  body::ParamStreams params;  // column-major, laid out at seal
   std::array<body::PositionState, body::kPositions> positions{};
   std::string header;
   std::string scratch;  // a raw fallback line
@@ -68,6 +74,13 @@ struct BatchBuilder::Compressor {
 BatchBuilder::BatchBuilder() : compressor_(std::make_unique<Compressor>()) {
   slot_index_keys_.assign(1024, 0);
   slot_index_values_.assign(1024, kNoSlot);
+}
+
+BatchBuilder::Slot& BatchBuilder::batchSlot(std::size_t wire_index) {
+  return slots_[batch_slots_[wire_index]];
+}
+const BatchBuilder::Slot& BatchBuilder::batchSlot(std::size_t wire_index) const {
+  return slots_[batch_slots_[wire_index]];
 }
 BatchBuilder::~BatchBuilder() = default;
 
@@ -103,51 +116,62 @@ std::uint32_t BatchBuilder::slotFor(std::uint64_t template_id, std::string_view 
                                     bool send_text, std::size_t params) {
   std::size_t mask = slot_index_keys_.size() - 1;
   std::size_t at = slotHash(template_id, mask);
+  std::uint32_t stored = kNoSlot;
   while (slot_index_values_[at] != kNoSlot) {
     if (slot_index_keys_[at] == template_id) {
-      Slot& slot = slots_[slot_index_values_[at]];
-      if (slot.params != params) {
-        return kNoSlot;
-      }
-      if (send_text && !slot.send_text) {
-        slot.send_text = true;
-        slot.text.assign(template_text);
-      }
-      return slot_index_values_[at];
+      stored = slot_index_values_[at];
+      break;
     }
     at = (at + 1) & mask;
   }
-  // A new template in this batch.
+  if (stored != kNoSlot && slots_[stored].batch == generation_) {
+    Slot& slot = slots_[stored];
+    if (slot.params != params) {
+      return kNoSlot;
+    }
+    if (send_text && !slot.send_text) {
+      slot.send_text = true;
+      slot.text.assign(template_text);
+    }
+    return slot.wire_index;
+  }
+  // A template new to this batch.
   const std::size_t holes = countHoles(template_text);
   if (holes != params || params > kMaxTemplateParams || template_text.size() > kMaxTemplateText ||
       slot_count_ >= kMaxSlots || column_count_ + params > kMaxColumns) {
     return kNoSlot;
   }
-  if ((slot_count_ + 1) * 2 > slot_index_keys_.size()) {
-    // Grow and re-insert every live slot.
-    const std::size_t size = slot_index_keys_.size() * 2;
-    slot_index_keys_.assign(size, 0);
-    slot_index_values_.assign(size, kNoSlot);
-    mask = size - 1;
-    for (std::uint32_t i = 0; i < slot_count_; ++i) {
-      std::size_t to = slotHash(slots_[i].id, mask);
-      while (slot_index_values_[to] != kNoSlot) {
-        to = (to + 1) & mask;
+  if (stored == kNoSlot) {
+    if ((slots_.size() + 1) * 2 > slot_index_keys_.size()) {
+      // Grow and re-insert every stored template.
+      const std::size_t size = slot_index_keys_.size() * 2;
+      slot_index_keys_.assign(size, 0);
+      slot_index_values_.assign(size, kNoSlot);
+      mask = size - 1;
+      for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+        std::size_t to = slotHash(slots_[i].id, mask);
+        while (slot_index_values_[to] != kNoSlot) {
+          to = (to + 1) & mask;
+        }
+        slot_index_keys_[to] = slots_[i].id;
+        slot_index_values_[to] = i;
       }
-      slot_index_keys_[to] = slots_[i].id;
-      slot_index_values_[to] = i;
+      at = slotHash(template_id, mask);
+      while (slot_index_values_[at] != kNoSlot) {
+        at = (at + 1) & mask;
+      }
     }
-    at = slotHash(template_id, mask);
-    while (slot_index_values_[at] != kNoSlot) {
-      at = (at + 1) & mask;
-    }
-  }
-  if (slot_count_ == slots_.size()) {
+    stored = static_cast<std::uint32_t>(slots_.size());
     slots_.emplace_back();
+    slots_.back().id = template_id;
+    slot_index_keys_[at] = template_id;
+    slot_index_values_[at] = stored;
   }
   const auto index = static_cast<std::uint32_t>(slot_count_++);
-  Slot& slot = slots_[index];
-  slot.id = template_id;
+  batch_slots_.push_back(stored);
+  Slot& slot = slots_[stored];
+  slot.batch = generation_;
+  slot.wire_index = index;
   slot.params = static_cast<std::uint32_t>(params);
   slot.constant_bytes = static_cast<std::uint32_t>(template_text.size() - 3 * holes);
   slot.send_text = send_text;
@@ -155,14 +179,12 @@ std::uint32_t BatchBuilder::slotFor(std::uint64_t template_id, std::string_view 
   if (send_text) {
     slot.text.assign(template_text);
   }
-  if (slot.columns.size() < params) {
+  if (slot.columns.size() != params) {
     slot.columns.resize(params);
   }
   for (std::size_t i = 0; i < params; ++i) {
     slot.columns[i].clear();
   }
-  slot_index_keys_[at] = template_id;
-  slot_index_values_[at] = index;
   column_count_ += params;
   encoded_bytes_ += 12 + (send_text ? template_text.size() : 0);
   return index;
@@ -200,7 +222,7 @@ std::size_t BatchBuilder::addTemplated(const RecordMeta& meta, std::uint64_t tem
     }
     return addRecord(meta, line);
   }
-  Slot& slot = slots_[index];
+  Slot& slot = batchSlot(index);
   for (std::size_t i = 0; i < params.size(); ++i) {
     encoded_bytes_ +=
         slot.columns[i].add(params[i], i < body::kPositions ? &compressor_->positions[i] : nullptr);
@@ -266,8 +288,8 @@ void BatchBuilder::encodeBody() {
   // Slots.
   putVarint(s[body::kSlots], slot_count_);
   for (std::size_t i = 0; i < slot_count_; ++i) {
-    putFixed64(s[body::kSlots], slots_[i].id);
-    putVarint(s[body::kSlots], slots_[i].params);
+    putFixed64(s[body::kSlots], batchSlot(i).id);
+    putVarint(s[body::kSlots], batchSlot(i).params);
   }
   // Event times share the largest power of ten that divides them all.
   std::size_t scale = kPow10.size() - 1;
@@ -317,14 +339,18 @@ void BatchBuilder::encodeBody() {
     }
     s[body::kFlags].push_back(static_cast<char>(flags));
   }
-  // Parameters column by column; raw lines were appended as they came (stream() hands them
-  // out in place).
-  body::ParamStreams& columns = compressor_->params;
-  columns.clear();
+  // Parameters go column by column (each param stream is the concatenation of its columns'
+  // parts); they are fed to zstd in place, not copied into one buffer first. Raw lines were
+  // appended as they came.
+  param_sizes_ = {};
   for (std::size_t i = 0; i < slot_count_; ++i) {
-    const Slot& slot = slots_[i];
+    const Slot& slot = batchSlot(i);
     for (std::size_t p = 0; p < slot.params; ++p) {
-      slot.columns[p].appendTo(columns);
+      const body::ColumnEncoder& column = slot.columns[p];
+      param_sizes_[0] += column.tags().size();
+      param_sizes_[1] += column.nums().size();
+      param_sizes_[2] += column.bin().size();
+      param_sizes_[3] += column.strs().size();
     }
   }
 
@@ -332,30 +358,64 @@ void BatchBuilder::encodeBody() {
   header.clear();
   putVarint(header, body::kStreamCount);
   for (std::size_t i = 0; i < body::kStreamCount; ++i) {
-    putVarint(header, stream(i).size());
+    putVarint(header, streamSize(i));
   }
 }
 
-std::string_view BatchBuilder::stream(std::size_t index) const {
+namespace {
+// The param streams in body order and how to read a column's part of each.
+bool isParamStream(std::size_t index) {
+  return index >= body::kTags && index <= body::kStrs;
+}
+std::string_view columnPart(const body::ColumnEncoder& column, std::size_t index) {
   switch (index) {
-    case body::kRawLengths: return raw_lengths_;
-    case body::kRaw: return raw_bytes_;
-    case body::kTags: return compressor_->params.tags;
-    case body::kNums: return compressor_->params.nums;
-    case body::kBin: return compressor_->params.bin;
-    case body::kStrs: return compressor_->params.strs;
-    default: return compressor_->streams[index];
+    case body::kTags: return column.tags();
+    case body::kNums: return column.nums();
+    case body::kBin: return column.bin();
+    default: return column.strs();
+  }
+}
+}  // namespace
+
+std::size_t BatchBuilder::streamSize(std::size_t index) const {
+  switch (index) {
+    case body::kRawLengths: return raw_lengths_.size();
+    case body::kRaw: return raw_bytes_.size();
+    case body::kTags:
+    case body::kNums:
+    case body::kBin:
+    case body::kStrs: return param_sizes_[index - body::kTags];
+    default: return compressor_->streams[index].size();
+  }
+}
+
+template <typename Fn>
+void BatchBuilder::forEachPiece(std::size_t index, Fn&& fn) const {
+  switch (index) {
+    case body::kRawLengths: fn(std::string_view(raw_lengths_)); return;
+    case body::kRaw: fn(std::string_view(raw_bytes_)); return;
+    default: break;
+  }
+  if (!isParamStream(index)) {
+    fn(std::string_view(compressor_->streams[index]));
+    return;
+  }
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    const Slot& slot = batchSlot(i);
+    for (std::size_t p = 0; p < slot.params; ++p) {
+      fn(columnPart(slot.columns[p], index));
+    }
   }
 }
 
 std::string BatchBuilder::encodePreamble(const BatchHeader& header) const {
   std::size_t body_size = compressor_->header.size();
   for (std::size_t i = 0; i < body::kStreamCount; ++i) {
-    body_size += stream(i).size();
+    body_size += streamSize(i);
   }
   std::uint32_t texts = 0;
   for (std::size_t i = 0; i < slot_count_; ++i) {
-    texts += slots_[i].send_text ? 1 : 0;
+    texts += batchSlot(i).send_text ? 1 : 0;
   }
   std::string out;
   MsgpackWriter pk(&out);
@@ -378,12 +438,13 @@ std::string BatchBuilder::encodePreamble(const BatchHeader& header) const {
   pk.str("templates");
   pk.array(texts);
   for (std::size_t i = 0; i < slot_count_; ++i) {
-    if (slots_[i].send_text) {
+    const Slot& slot = batchSlot(i);
+    if (slot.send_text) {
       pk.map(2);
       pk.str("id");
-      pk.u64(slots_[i].id);
+      pk.u64(slot.id);
       pk.str("text");
-      pk.str(slots_[i].text);
+      pk.str(slot.text);
     }
   }
   pk.str("n");
@@ -400,69 +461,124 @@ std::string BatchBuilder::encodeMsgpack(const BatchHeader& header) {
   std::string out = encodePreamble(header);
   out += compressor_->header;
   for (std::size_t i = 0; i < body::kStreamCount; ++i) {
-    out += stream(i);
+    forEachPiece(i, [&](std::string_view piece) { out += piece; });
   }
   return out;
+}
+
+namespace {
+// One compression context for every builder of the process: sealing is serialized by the
+// collector (one seal in flight), so a context per builder only doubled the memory (~1.2 MiB
+// each at level 1 for 1 MiB batches). Freed when the agent goes idle.
+struct SharedCompressor {
+  std::mutex mutex;
+  ZSTD_CCtx* cctx = nullptr;
+  ~SharedCompressor() { ZSTD_freeCCtx(cctx); }
+};
+SharedCompressor& sharedCompressor() {
+  static SharedCompressor shared;
+  return shared;
+}
+}  // namespace
+
+void BatchBuilder::releaseCompressionMemory() {
+  SharedCompressor& shared = sharedCompressor();
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  ZSTD_freeCCtx(shared.cctx);
+  shared.cctx = nullptr;
 }
 
 Result<std::string> BatchBuilder::seal(const BatchHeader& header, int level) {
   encodeBody();
   const std::string preamble = encodePreamble(header);
-  ZSTD_CCtx* cctx = compressor_->cctx;
-  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  std::array<std::string_view, body::kStreamCount + 2> parts;
-  parts[0] = preamble;
-  parts[1] = compressor_->header;
   std::size_t total = preamble.size() + compressor_->header.size();
   for (std::size_t i = 0; i < body::kStreamCount; ++i) {
-    parts[i + 2] = stream(i);
-    total += parts[i + 2].size();
+    total += streamSize(i);
   }
+  SharedCompressor& shared = sharedCompressor();
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  if (shared.cctx == nullptr) {
+    shared.cctx = ZSTD_createCCtx();
+    if (shared.cctx == nullptr) {
+      return internalError("zstd: cannot allocate a compression context");
+    }
+  }
+  ZSTD_CCtx* cctx = shared.cctx;
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setPledgedSrcSize(cctx, total);
-  // Compress into a buffer kept across batches (no zero-filled bound-sized string per batch).
-  const std::size_t bound = ZSTD_compressBound(total);
-  if (sealed_.size() < bound) {
-    sealed_.resize(bound);
-  }
-  ZSTD_outBuffer output{sealed_.data(), sealed_.size(), 0};
+  // Compressed straight into the result (sized to the bound, then cut to what was written).
+  std::string sealed(ZSTD_compressBound(total), '\0');
+  ZSTD_outBuffer output{sealed.data(), sealed.size(), 0};
   // One frame from the pieces, without concatenating them first. A flush after each large
   // stream ends the zstd block there, so each stream gets its own literal statistics
   // (varints, raw bytes and text differ): 5% fewer bytes than letting blocks straddle streams.
   std::size_t rc = 0;
   std::size_t pending = 0;  // bytes fed since the last flush
-  for (std::size_t i = 0; i < parts.size() && !ZSTD_isError(rc); ++i) {
-    ZSTD_inBuffer input{parts[i].data(), parts[i].size(), 0};
-    pending += parts[i].size();
-    const ZSTD_EndDirective directive =
-        i + 1 == parts.size() ? ZSTD_e_end
-                              : (pending >= kFlushAfterBytes ? ZSTD_e_flush : ZSTD_e_continue);
+  auto feed = [&](std::string_view piece, ZSTD_EndDirective directive) {
+    ZSTD_inBuffer input{piece.data(), piece.size(), 0};
     do {
       rc = ZSTD_compressStream2(cctx, &output, &input, directive);
     } while (!ZSTD_isError(rc) &&
              (input.pos < input.size || (directive != ZSTD_e_continue && rc != 0)));
-    if (directive == ZSTD_e_flush) {
+  };
+  // parts: the preamble, the body header, then each stream (possibly in pieces).
+  constexpr std::size_t kParts = body::kStreamCount + 2;
+  for (std::size_t part = 0; part < kParts && !ZSTD_isError(rc); ++part) {
+    std::size_t size = 0;
+    if (part == 0) {
+      feed(preamble, ZSTD_e_continue);
+      size = preamble.size();
+    } else if (part == 1) {
+      feed(compressor_->header, ZSTD_e_continue);
+      size = compressor_->header.size();
+    } else {
+      forEachPiece(part - 2, [&](std::string_view piece) {
+        if (!ZSTD_isError(rc)) {
+          feed(piece, ZSTD_e_continue);
+        }
+      });
+      size = streamSize(part - 2);
+    }
+    pending += size;
+    if (ZSTD_isError(rc)) {
+      break;
+    }
+    if (part + 1 == kParts) {
+      feed({}, ZSTD_e_end);
+    } else if (pending >= kFlushAfterBytes) {
+      feed({}, ZSTD_e_flush);
       pending = 0;
     }
   }
   if (ZSTD_isError(rc)) {
     return internalError(std::string("zstd compress: ") + ZSTD_getErrorName(rc));
   }
-  return std::string(sealed_.data(), output.pos);
+  sealed.resize(output.pos);
+  return sealed;
 }
 
 void BatchBuilder::reset() {
   sources_.clear();
   records_.clear();
-  // Slots keep their column buffers for the next batch; after an unusually template-rich
-  // batch, drop the surplus so one burst does not pin its memory for the agent's lifetime.
-  const std::size_t keep = std::max<std::size_t>(2 * slot_count_, 256);
-  if (slots_.size() > keep) {
-    slots_.resize(keep);
+  // Templates of this batch keep their column buffers for the next one; the others give
+  // theirs back. After a template-rich burst, forget them all so it does not pin memory.
+  if (slots_.size() > kMaxStoredSlots) {
+    slots_.clear();
+    std::fill(slot_index_values_.begin(), slot_index_values_.end(), kNoSlot);
+  } else {
+    for (Slot& slot : slots_) {
+      if (slot.batch != generation_) {
+        for (body::ColumnEncoder& column : slot.columns) {
+          column.release();
+        }
+      }
+    }
   }
+  ++generation_;
+  batch_slots_.clear();
   slot_count_ = 0;
-  std::fill(slot_index_values_.begin(), slot_index_values_.end(), kNoSlot);
   raw_lengths_.clear();
   raw_bytes_.clear();
   compressor_->positions = {};

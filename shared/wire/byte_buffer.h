@@ -37,6 +37,14 @@ class ByteBuffer {
   std::string_view view() const { return {data_, size_}; }
   char& operator[](std::size_t i) { return data_[i]; }
   void clear() { size_ = 0; }
+  std::size_t capacity() const { return capacity_; }
+  /// Frees the storage (clear() keeps it).
+  void release() {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    capacity_ = 0;
+  }
 
   void push(char c) {
     if (size_ == capacity_) {

@@ -48,6 +48,23 @@ def proc_rss_kib(pid):
     return values.get("VmRSS", 0), values.get("RssAnon", 0), values.get("RssFile", 0)
 
 
+def proc_rss_by_mapping(pid, top=12):
+    """Resident KiB per mapped file (anonymous mappings grouped as [anon]/[heap]/[stack]),
+    largest first: where the idle agent's RSS is."""
+    sizes = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):
+                parts = line.split()
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                name = os.path.basename(name) if name.startswith("/") else name
+            elif first == "Rss:":
+                sizes[name] = sizes.get(name, 0) + int(line.split()[1])
+    return sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+
+
 def compare_redacted(expected: bytes, actual: bytes):
     """The export equals the input except inside redacted spans: same number of lines, and every
     line that differs carries a placeholder. Returns (identical, lines_redacted)."""
@@ -90,6 +107,8 @@ def main():
     ap.add_argument("--config", default="", help="extra agent config (TOML) appended")
     ap.add_argument("--idle-seconds", type=float, default=10.0,
                     help="after shipping, measure the idle agent this long")
+    ap.add_argument("--rss-by-mapping", action="store_true",
+                    help="also print the idle agent's resident KiB per library / mapping")
     args = ap.parse_args()
     os.environ["FAULTLINE_BIN_DIR"] = args.bin_dir
 
@@ -152,6 +171,7 @@ def main():
         time.sleep(args.idle_seconds)
         idle_cpu = proc_cpu_seconds(agent.proc.pid) - idle_cpu0
         idle_rss, idle_anon, idle_file = proc_rss_kib(agent.proc.pid)
+        by_mapping = proc_rss_by_mapping(agent.proc.pid) if args.rss_by_mapping else []
         pipeline = st.get("pipeline", {})
 
         print(f"input: {lines} lines, {size} bytes ({source})")
@@ -170,8 +190,10 @@ def main():
                   f"templates, {pipeline.get('lines_redacted')} redacted, "
                   f"{pipeline.get('deduped')} deduped)")
         print(f"idle {args.idle_seconds:.0f} s:            CPU {idle_cpu:.3f} s "
-              f"({100.0 * idle_cpu / args.idle_seconds:.2f}%), RSS {idle_rss / 1024:.1f} MiB "
+              f"({100.0 * idle_cpu / max(args.idle_seconds, 1e-9):.2f}%), RSS {idle_rss / 1024:.1f} MiB "
               f"(anon {idle_anon / 1024:.1f}, file-backed {idle_file / 1024:.1f})")
+        for name, kib in by_mapping:
+            print(f"  idle RSS {kib:>7} KiB  {name}")
         agent.stop()
         agg.stop()
         return 0 if identical else 1

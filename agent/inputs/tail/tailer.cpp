@@ -694,6 +694,11 @@ struct Tailer::Impl {
   StepResult readStep(Stream* s, bool has_successor, std::int64_t read_ts, bool* delivered) {
     std::size_t len = 0;
     bool hit_eof = false;
+    if (buf == nullptr) {
+      // Not zero-filled: only the pages reads reach become resident (a chunk, not the
+      // max_line_bytes reserve).
+      buf = std::make_unique_for_overwrite<char[]>(buf_cap);
+    }
     while (true) {
       const std::size_t want = std::min(options.read_chunk_bytes, buf_cap - len);
       const ssize_t n = ::pread(s->fd.get(), buf.get() + len, want,
@@ -873,7 +878,6 @@ Status Tailer::start() {
   FL_ASSIGN_OR_RETURN(std::uint64_t seq, d.store->checkpointSeq());
   d.first_run = loaded.empty() && seq == 0;
   d.buf_cap = o.max_line_bytes + o.read_chunk_bytes;
-  d.buf = std::make_unique<char[]>(d.buf_cap);
 
   const std::vector<Match> matches = d.listMatches();
   for (auto& state : loaded) {
@@ -903,6 +907,11 @@ Status Tailer::start() {
 
 void Tailer::setGlobs(std::vector<std::string> globs) {
   impl_->options.globs = std::move(globs);
+}
+
+void Tailer::releaseIdleMemory() {
+  // Nothing survives in the buffer between two reads: each read step starts at offset 0.
+  impl_->buf.reset();
 }
 
 void Tailer::pause() {

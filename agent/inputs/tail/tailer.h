@@ -91,6 +91,9 @@ class Tailer {
   /// Replaces the globs (config reload). Files that no longer match are read to their end
   /// and then let go like rotated-away files; new matches are picked up by the next scan.
   void setGlobs(std::vector<std::string> globs);
+  /// Frees the read buffer (max_line_bytes + read_chunk_bytes); the next read allocates it
+  /// again. For an agent gone idle.
+  void releaseIdleMemory();
 
   std::vector<FileStatus> fileStatus() const;
   TailerStats stats() const;

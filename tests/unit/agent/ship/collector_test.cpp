@@ -118,6 +118,31 @@ TEST_CASE("a batch is sealed when its line bytes reach batch.max_bytes") {
   CHECK(f.collector->nextSeq() == 4);
 }
 
+TEST_CASE("releasing idle memory between batches keeps sealing exact batches") {
+  Fixture f(opts(1000, 60s));
+  const tail::StreamId a = f.store.addStream("/var/log/a.log");
+  std::string line(100, 'a');
+  std::uint64_t offset = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      line[0] = static_cast<char>('A' + round * 10 + i);
+      offset += 101;
+      f.collector->onLine(a, "/var/log/a.log", line, offset, false, 1000 + i);
+    }
+    const std::size_t batches = static_cast<std::size_t>(round) + 1;
+    REQUIRE(runUntil(f.loop.get(), [&] { return f.store.calls.size() == batches; }));
+    // Idle: the builders and the shared compression context are dropped, then rebuilt.
+    f.collector->releaseIdleMemory();
+  }
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    auto batch = f.decode(seq);
+    REQUIRE(batch->records.size() == 10);
+    CHECK(batch->records[0].line.substr(0, 1) ==
+          std::string(1, static_cast<char>('A' + (seq - 1) * 10)));
+  }
+  CHECK(f.store.calls.back().offsets[0].offset == offset);
+}
+
 TEST_CASE("a batch is sealed when its age reaches batch.max_age") {
   Fixture f(opts(1 << 20, 150ms));
   const tail::StreamId a = f.store.addStream("/a");

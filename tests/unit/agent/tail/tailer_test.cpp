@@ -43,6 +43,20 @@ TEST_CASE("tailer: a file created after start is read from byte 0") {
   CHECK(h.tailer()->stats().files_opened == 1);
 }
 
+TEST_CASE("tailer: releasing the read buffer at idle loses and repeats nothing") {
+  TempDir dir;
+  Harness h(dir);
+  h.startTailer(h.options());
+  appendFile(dir.file("app.log"), numberedLines("a", 0, 100));
+  REQUIRE(h.waitLines(100));
+  h.tailer()->releaseIdleMemory();
+  h.tailer()->releaseIdleMemory();  // twice: a no-op the second time
+  appendFile(dir.file("app.log"), numberedLines("a", 100, 250));
+  REQUIRE(h.waitLines(250));
+  checkSequence(h.sink.lines, "a", 0, 250);
+  CHECK(h.sink.lines.back().end_offset == std::filesystem::file_size(dir.file("app.log")));
+}
+
 TEST_CASE("tailer: first run starts existing files at their end") {
   TempDir dir;
   appendFile(dir.file("app.log"), numberedLines("old", 0, 10));
