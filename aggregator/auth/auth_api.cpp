@@ -189,6 +189,11 @@ bool AuthApi::audited(const Request& request, const std::string& tenant_id,
 
 Response AuthApi::guarded(const Request& request, Permission permission,
                           const std::function<Response(const Principal&)>& body) {
+  if (options_.rate_limits != nullptr) {
+    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
+      return std::move(*limited);
+    }
+  }
   auto principal = authenticator_.authenticate(request, clock_());
   if (!principal) {
     switch (principal.code()) {
@@ -197,6 +202,11 @@ Response AuthApi::guarded(const Request& request, Permission permission,
         (void)audited(request, "", "anonymous", "auth.csrf_failed", "", "denied");
         return Response::error(403, "csrf_failed", "missing or wrong X-CSRF-Token");
       default: return storeError("authenticate", principal.status());
+    }
+  }
+  if (options_.rate_limits != nullptr) {
+    if (auto limited = options_.rate_limits->admit({}, principal->actor(), principal->tenant_id)) {
+      return std::move(*limited);
     }
   }
   if (!principal->can(permission)) {
@@ -210,6 +220,11 @@ Response AuthApi::guarded(const Request& request, Permission permission,
 }
 
 Response AuthApi::login(const Request& request) {
+  if (options_.rate_limits != nullptr) {
+    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
+      return std::move(*limited);
+    }
+  }
   Response refusal;
   auto body = jsonBody(request, options_.max_body_bytes, &refusal);
   if (!body) {
@@ -626,6 +641,11 @@ Response AuthApi::invite(const Request& request) {
 }
 
 Response AuthApi::acceptInvitation(const Request& request) {
+  if (options_.rate_limits != nullptr) {
+    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
+      return std::move(*limited);
+    }
+  }
   Response refusal;
   auto body = jsonBody(request, options_.max_body_bytes, &refusal);
   if (!body) {

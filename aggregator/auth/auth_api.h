@@ -28,6 +28,7 @@
 #include "aggregator/auth/jwt.h"
 #include "aggregator/auth/login_throttle.h"
 #include "aggregator/auth/password.h"
+#include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
 
@@ -39,6 +40,9 @@ struct AuthApiOptions {
   /// Secure on the session cookie. Only tests over plain loopback turn it off.
   bool secure_cookie = true;
   std::size_t max_body_bytes = 64 * 1024;
+  /// Per client address before authentication (login included), per principal and tenant
+  /// after it. Null: no limits. Must outlive the API.
+  const http::RateLimits* rate_limits = nullptr;
 };
 
 /// Thread-safe: handlers run concurrently on the server's worker threads and block on the store
@@ -65,10 +69,13 @@ class AuthApi {
 
   Authenticator& authenticator() { return authenticator_; }
 
- private:
-  /// Authenticates, checks `permission`, then runs `body`; answers 401/403/503 itself.
+  /// Rate-limits (client address, then principal and tenant), authenticates, checks
+  /// `permission`, then runs `body`; answers 401/403/429/503 itself. Every authenticated route
+  /// of the aggregator goes through here, the identity routes and the others alike.
   http::Response guarded(const http::Request& request, Permission permission,
                          const std::function<http::Response(const Principal&)>& body);
+
+ private:
   /// Records an event; false (and logged) when the recorder failed.
   bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
                const std::string& action, const std::string& target, const std::string& outcome,

@@ -13,6 +13,7 @@ namespace faultline::aggregator::serve {
 struct RouteHandlers {
   ingest::AgentApi* agent_api = nullptr;
   auth::AuthApi* auth_api = nullptr;
+  store::Store* store = nullptr;  // read-only list endpoints (agents)
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -110,8 +110,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   auth::PasswordHasher passwords;
   auth::JwtKeys jwt_keys(*store, auth::JwtOptions{});
   auth::LoginThrottle login_throttle;
-  auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle,
-                         auth::AuthApiOptions{});
+  auth::AuthApiOptions auth_options;
+  auth_options.rate_limits = &rate_limits;
+  auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle, auth_options);
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -120,8 +121,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop, buildServerRouter({.agent_api = &api, .auth_api = &auth_api}),
-                        config.server_limits);
+    http::Server server(
+        &loop, buildServerRouter({.agent_api = &api, .auth_api = &auth_api, .store = store.get()}),
+        config.server_limits);
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);

@@ -30,7 +30,8 @@ struct ServerRoutes {
         agent_api(*store, {}),
         jwt(*store, auth::JwtOptions{}),
         auth_api(*store, audit, passwords, jwt, throttle, auth::AuthApiOptions{}),
-        router(serve::buildServerRouter({.agent_api = &agent_api, .auth_api = &auth_api})) {}
+        router(serve::buildServerRouter(
+            {.agent_api = &agent_api, .auth_api = &auth_api, .store = store.get()})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;
