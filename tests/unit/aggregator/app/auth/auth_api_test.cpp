@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <map>
+#include <set>
 
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
@@ -385,7 +387,30 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::RemoveMember},
       {"POST", [] { return "/v1/invitations"; },
        json{{"email", "new@x.example"}, {"role", "viewer"}}, auth::Permission::InviteMember},
+      {"GET", [] { return "/v1/agents"; }, nullptr, auth::Permission::ListAgents},
   };
+  // Every route of the server is either in the table above or deliberately public (it
+  // authenticates some other way, or not at all). A new route must be added to one of them.
+  const std::set<std::string> kNotGuarded = {
+      "GET /healthz",           "GET /v1/openapi.json",
+      "POST /v1/auth/login",    "POST /v1/invitations/accept",
+      "POST /v1/agents/enroll",                               // one-time tokens
+      "POST /v1/ingest",        "POST /v1/agents/heartbeat",  // agent secret (AgentApi)
+  };
+  for (const auto& served : h.routes()) {
+    const std::string name = served.method + " " + served.path;
+    bool in_table = false;
+    for (const RouteCase& route : routes) {
+      std::string path = route.path();
+      // Templated routes: compare the path before its {param}.
+      const std::size_t brace = served.path.find('{');
+      in_table |= route.method == served.method &&
+                  (brace == std::string::npos ? path == served.path
+                                              : path.starts_with(served.path.substr(0, brace)));
+    }
+    CHECK_MESSAGE((in_table || kNotGuarded.count(name) == 1),
+                  name << " is neither in the role table nor listed as public");
+  }
 
   struct Caller {
     auth::Column column;

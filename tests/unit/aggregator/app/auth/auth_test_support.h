@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "aggregator/auth/auth_api.h"
+#include "aggregator/ingest/agent_api.h"
+#include "aggregator/serve/routes.h"
 #include "aggregator/store/sqlite/sqlite_store.h"
 #include "shared/util/crypto.h"
 #include "shared/util/time.h"
@@ -99,9 +101,12 @@ class AuthHarness {
         jwt_(*store_, jwt),
         throttle_(throttle),
         api_(*store_, audit, passwords_, jwt_, throttle_, apiOptions(),
-             [this] { return now.load(); }) {
-    http::Router router;
-    auth::addAuthRoutes(router, api_);
+             [this] { return now.load(); }),
+        agent_api_(*store_, {}) {
+    // The whole route table serve() builds, so the role table covers every guarded route.
+    http::Router router = serve::buildServerRouter(
+        {.agent_api = &agent_api_, .auth_api = &api_, .store = store_.get()});
+    routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
     server_ = std::make_unique<http::testing::LoopServer>(std::move(router), limits);
@@ -111,6 +116,8 @@ class AuthHarness {
   auth::AuthApi& api() { return api_; }
   auth::JwtKeys& jwt() { return jwt_; }
   int port() const { return server_->port(); }
+  /// The (method, path) of every route the server has.
+  const std::vector<http::Router::Route>& routes() const { return routes_; }
 
   store::Tenant tenant(const std::string& name) {
     auto created = store_->createTenant(name, now.load());
@@ -246,6 +253,8 @@ class AuthHarness {
   auth::JwtKeys jwt_;
   auth::LoginThrottle throttle_;
   auth::AuthApi api_;
+  ingest::AgentApi agent_api_;
+  std::vector<http::Router::Route> routes_;
   std::unique_ptr<http::testing::LoopServer> server_;
 };
 
