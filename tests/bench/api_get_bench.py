@@ -68,15 +68,17 @@ def main():
     with Workdir("api_get_bench") as work:
         agg = Aggregator(work, store_url=args.store, extra_config=(
             "[rate_limit]\nclient_address.rps = 0\nprincipal.rps = 0\ntenant.rps = 0\n")).start()
-        agg.create_tenant("acme")
+        # A fresh tenant each run: a PostgreSQL store outlives the bench.
+        tenant = "bench-" + os.urandom(4).hex()
+        agg.create_tenant(tenant)
         for i in range(args.agents):
             enrolled = post_json(agg.url + "/v1/agents/enroll",
-                                 {"token": agg.create_token("acme"), "hostname": f"web-{i:04d}",
+                                 {"token": agg.create_token(tenant), "hostname": f"web-{i:04d}",
                                   "version": "1.0.0"})
             post_json(agg.url + "/v1/agents/heartbeat",
                       {"version": "1.0.0", "spool": {"batches": 0}, "files": []},
                       {"Authorization": "Bearer " + enrolled["secret"]})
-        key = agg.admin("api-key", "create", "--tenant", "acme", "--role", "viewer",
+        key = agg.admin("api-key", "create", "--tenant", tenant, "--role", "viewer",
                         "--name", "bench").stdout.decode().strip()
         url = agg.url + "/v1/agents?limit=50"
         # One request by hand first: a bench of 401s would be meaningless.
