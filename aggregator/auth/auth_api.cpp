@@ -707,6 +707,33 @@ Response AuthApi::acceptInvitation(const Request& request) {
                             {"role", accepted->role}});
 }
 
+Response AuthApi::tenants(const Request& request) {
+  return guarded(request, Permission::ReadSelf, [&](const Principal& principal) {
+    json list = json::array();
+    if (principal.kind != PrincipalKind::User) {
+      // Keys, agents and integrations live in exactly one tenant.
+      list.push_back(
+          {{"id", principal.tenant_id},
+           {"name", nullptr},
+           {"role", principal.kind == PrincipalKind::ApiKey ? json(roleName(principal.role))
+                                                            : json(nullptr)},
+           {"current", true}});
+      return jsonResponse(200, {{"tenants", list}});
+    }
+    auto memberships = store_.listUserMemberships(principal.id);
+    if (!memberships) {
+      return storeError("list tenants", memberships.status());
+    }
+    for (const store::Membership& m : *memberships) {
+      list.push_back({{"id", m.tenant_id},
+                      {"name", m.tenant_name},
+                      {"role", m.role},
+                      {"current", m.tenant_id == principal.tenant_id}});
+    }
+    return jsonResponse(200, {{"tenants", list}});
+  });
+}
+
 void addAuthRoutes(http::Router& router, AuthApi& api) {
   using Method = Response (AuthApi::*)(const Request&);
   auto bind = [&api](const char* what, Method method) {
@@ -724,6 +751,7 @@ void addAuthRoutes(http::Router& router, AuthApi& api) {
   router.add("POST", "/v1/auth/login", bind("login", &AuthApi::login));
   router.add("POST", "/v1/auth/logout", bind("logout", &AuthApi::logout));
   router.add("GET", "/v1/auth/me", bind("me", &AuthApi::me));
+  router.add("GET", "/v1/tenants", bind("list tenants", &AuthApi::tenants));
   router.add("POST", "/v1/auth/token", bind("token", &AuthApi::token));
   router.add("POST", "/v1/api-keys", bind("create API key", &AuthApi::createApiKey));
   router.add("GET", "/v1/api-keys", bind("list API keys", &AuthApi::listApiKeys));

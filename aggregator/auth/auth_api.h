@@ -8,6 +8,7 @@
 //   POST   /v1/auth/login           {email, password, tenant?} → 200 + Set-Cookie
 //   POST   /v1/auth/logout          revokes the session
 //   GET    /v1/auth/me              who the credentials are
+//   GET    /v1/tenants              the tenants the caller may switch to (users: every membership)
 //   POST   /v1/auth/token           a short-lived JWT access token (sessions only)
 //   POST   /v1/api-keys             {name, role, ttl?} → 201 {id, key, ...} (key shown once)
 //   GET    /v1/api-keys
@@ -57,6 +58,7 @@ class AuthApi {
   http::Response login(const http::Request& request);
   http::Response logout(const http::Request& request);
   http::Response me(const http::Request& request);
+  http::Response tenants(const http::Request& request);
   http::Response token(const http::Request& request);
   http::Response createApiKey(const http::Request& request);
   http::Response listApiKeys(const http::Request& request);

@@ -18,7 +18,7 @@ enum class PrincipalKind : std::uint8_t { User, ApiKey, Agent, Integration };
 
 /// One right a route needs. Each route checks exactly one.
 enum class Permission : std::uint8_t {
-  ReadSelf,          // GET /v1/auth/me, POST /v1/auth/logout
+  ReadSelf,          // GET /v1/auth/me, GET /v1/tenants, POST /v1/auth/logout
   IssueToken,        // POST /v1/auth/token
   ListApiKeys,       // GET /v1/api-keys
   CreateApiKey,      // POST /v1/api-keys (role no higher than the creator's)

@@ -136,6 +136,19 @@ TEST_CASE("auth api: a user of several tenants names one; each login is a new se
   CHECK(again.json()["role"] == "owner");
   HttpReply me = h.call("GET", "/v1/auth/me", {AuthHarness::bearer(cookieToken(again))});
   CHECK(me.json()["tenant_id"] == a.id);
+  // GET /v1/tenants lists both memberships, the session's own marked current.
+  HttpReply tenants = h.call("GET", "/v1/tenants", {AuthHarness::bearer(cookieToken(again))});
+  REQUIRE(tenants.status == 200);
+  const json list = tenants.json()["tenants"];
+  REQUIRE(list.size() == 2);
+  for (const json& t : list) {
+    CHECK(t["current"] == (t["id"] == a.id));
+    CHECK(t["role"] == (t["id"] == a.id ? "owner" : "viewer"));
+  }
+  // A key sees its one tenant only.
+  HttpReply key_view = h.call("GET", "/v1/tenants", {AuthHarness::bearer(h.apiKey(b, "viewer"))});
+  REQUIRE(key_view.json()["tenants"].size() == 1);
+  CHECK(key_view.json()["tenants"][0]["id"] == b.id);
 }
 
 TEST_CASE("auth api: expired and revoked sessions and keys get the same 401") {
@@ -388,6 +401,7 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       {"POST", [] { return "/v1/invitations"; },
        json{{"email", "new@x.example"}, {"role", "viewer"}}, auth::Permission::InviteMember},
       {"GET", [] { return "/v1/agents"; }, nullptr, auth::Permission::ListAgents},
+      {"GET", [] { return "/v1/tenants"; }, nullptr, auth::Permission::ReadSelf},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
