@@ -262,7 +262,10 @@ int main(int argc, char** argv) {
       }
       // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
       aggregator::audit::LogAuditRecorder recorder;
-      aggregator::auth::PasswordHasher passwords;
+      aggregator::auth::PasswordHashing hashing;
+      hashing.mem_limit = config->auth.password_memory;
+      hashing.ops_limit = config->auth.password_passes;
+      aggregator::auth::PasswordHasher passwords(hashing);
       auto created = aggregator::admin::createUser(**store, recorder, passwords, user_tenant,
                                                    user_email, user_role, password);
       if (!created) {

@@ -47,6 +47,22 @@ std::vector<Option> aggregatorOptions() {
       {"limits.max_decompressed_bytes", OptionType::ByteSize, "64MiB",
        "largest decompressed batch"},
       {"log.level", OptionType::String, "info", "debug, info, warn or error"},
+      {"auth.session_ttl", OptionType::Duration, "12h",
+       "browser and API sessions from POST /v1/auth/login expire after this long"},
+      {"auth.invitation_ttl", OptionType::Duration, "7d", "invitations expire after this long"},
+      {"auth.access_token_ttl", OptionType::Duration, "15m",
+       "JWT access tokens (POST /v1/auth/token) expire after this long"},
+      {"auth.signing_key_rotation", OptionType::Duration, "24h",
+       "a new JWT signing key this often; older keys verify until their last token expires"},
+      {"auth.password_memory", OptionType::ByteSize, "64MiB",
+       "argon2id memory per password hash (libsodium INTERACTIVE is 64MiB)"},
+      {"auth.password_passes", OptionType::Int, "2", "argon2id passes per password hash"},
+      {"auth.login_free_failures", OptionType::Int, "5",
+       "failed logins per e-mail or client address before lockouts begin"},
+      {"auth.login_max_lockout", OptionType::Duration, "15m",
+       "lockouts start at 1s and double up to this long"},
+      {"auth.secure_cookie", OptionType::Bool, "true",
+       "mark the session cookie Secure (browsers still send it to http://localhost)"},
       {"rate_limit.client_address.rps", OptionType::Int, "1000",
        "requests per second one client address may make (token bucket); 0 turns it off"},
       {"rate_limit.client_address.burst", OptionType::Int, "5000",
@@ -149,6 +165,41 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   FL_ASSIGN_OR_RETURN(batch.max_decompressed_bytes,
                       positive("limits.max_decompressed_bytes",
                                table.getByteSize("limits.max_decompressed_bytes"), kMaxBytes));
+
+  // Authentication. Durations must be positive; argon2 limits within libsodium's bounds.
+  auto positiveSeconds = [&](const char* key) -> Result<std::chrono::seconds> {
+    auto value = std::chrono::duration_cast<std::chrono::seconds>(table.getDuration(key));
+    if (value.count() <= 0) {
+      return invalidArgument(std::string(key) + ": must be at least 1s");
+    }
+    return value;
+  };
+  FL_ASSIGN_OR_RETURN(config.auth.session_ttl, positiveSeconds("auth.session_ttl"));
+  FL_ASSIGN_OR_RETURN(config.auth.invitation_ttl, positiveSeconds("auth.invitation_ttl"));
+  FL_ASSIGN_OR_RETURN(config.auth.access_token_ttl, positiveSeconds("auth.access_token_ttl"));
+  FL_ASSIGN_OR_RETURN(config.auth.signing_key_rotation,
+                      positiveSeconds("auth.signing_key_rotation"));
+  const std::uint64_t password_memory = table.getByteSize("auth.password_memory");
+  if (password_memory < 8 * 1024 * 1024 || password_memory > (4ULL << 30)) {
+    return invalidArgument("auth.password_memory: must be between 8MiB and 4GiB");
+  }
+  config.auth.password_memory = password_memory;
+  const std::int64_t passes = table.getInt("auth.password_passes");
+  if (passes < 1 || passes > 16) {
+    return invalidArgument("auth.password_passes: must be between 1 and 16");
+  }
+  config.auth.password_passes = static_cast<std::uint64_t>(passes);
+  const std::int64_t free_failures = table.getInt("auth.login_free_failures");
+  if (free_failures < 1 || free_failures > 1000) {
+    return invalidArgument("auth.login_free_failures: must be between 1 and 1000");
+  }
+  config.auth.login_free_failures = static_cast<int>(free_failures);
+  config.auth.login_max_lockout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      table.getDuration("auth.login_max_lockout"));
+  if (config.auth.login_max_lockout.count() < 1000) {
+    return invalidArgument("auth.login_max_lockout: must be at least 1s");
+  }
+  config.auth.secure_cookie = table.getBool("auth.secure_cookie");
 
   // Rate limits: rps 0 turns a limit off; a burst below 1 with a rate on is a mistake.
   const std::pair<const char*, http::RateLimitSpec*> rate_limits[] = {

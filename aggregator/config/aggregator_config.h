@@ -3,6 +3,8 @@
 // The aggregator's declared options (one table: validation, defaults, --help-config) and the
 // typed settings derived from them.
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +36,17 @@ struct AggregatorConfig {
   http::TlsFiles tls;  // both empty: plain HTTP; both set: HTTPS (files read by serve)
   wire::Limits batch_limits;
   log::Level log_level = log::Level::Info;
+  struct {
+    std::chrono::seconds session_ttl{12 * 3600};
+    std::chrono::seconds invitation_ttl{7 * 24 * 3600};
+    std::chrono::seconds access_token_ttl{900};
+    std::chrono::seconds signing_key_rotation{24 * 3600};
+    std::size_t password_memory = 64 * 1024 * 1024;
+    std::uint64_t password_passes = 2;
+    int login_free_failures = 5;
+    std::chrono::milliseconds login_max_lockout{15 * 60 * 1000};
+    bool secure_cookie = true;
+  } auth;
   struct {
     http::RateLimitSpec client_address;
     http::RateLimitSpec principal;

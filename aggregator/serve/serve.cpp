@@ -107,10 +107,22 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ingest::AgentApi api(*store, api_options);
   // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
   audit::LogAuditRecorder audit_recorder;
-  auth::PasswordHasher passwords;
-  auth::JwtKeys jwt_keys(*store, auth::JwtOptions{});
-  auth::LoginThrottle login_throttle;
+  auth::PasswordHashing hashing;
+  hashing.mem_limit = config.auth.password_memory;
+  hashing.ops_limit = config.auth.password_passes;
+  auth::PasswordHasher passwords(hashing);
+  auth::JwtOptions jwt_options;
+  jwt_options.token_ttl = config.auth.access_token_ttl;
+  jwt_options.rotate_every = config.auth.signing_key_rotation;
+  auth::JwtKeys jwt_keys(*store, jwt_options);
+  auth::ThrottleOptions throttle_options;
+  throttle_options.free_failures = config.auth.login_free_failures;
+  throttle_options.max_lock = config.auth.login_max_lockout;
+  auth::LoginThrottle login_throttle(throttle_options);
   auth::AuthApiOptions auth_options;
+  auth_options.session_ttl = config.auth.session_ttl;
+  auth_options.invitation_ttl = config.auth.invitation_ttl;
+  auth_options.secure_cookie = config.auth.secure_cookie;
   auth_options.rate_limits = &rate_limits;
   auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle, auth_options);
 

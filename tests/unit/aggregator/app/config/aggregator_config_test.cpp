@@ -88,3 +88,43 @@ TEST_CASE("config: TLS certificate and key come both or neither") {
   CHECK(key_only.code() == Errc::InvalidArgument);
   CHECK(key_only.status().message().find("server.tls_cert_file") != std::string::npos);
 }
+
+TEST_CASE("config: authentication and rate-limit settings, each bad value naming its key") {
+  config::OptionTable table(aggregatorOptions());
+  REQUIRE(table
+              .loadString("[auth]\nsession_ttl = \"1h\"\naccess_token_ttl = \"5m\"\n"
+                          "password_memory = \"32MiB\"\nsecure_cookie = false\n"
+                          "[rate_limit]\nprincipal.rps = 7\nprincipal.burst = 9\n"
+                          "tenant.rps = 0\n",
+                          "auth.toml")
+              .isOk());
+  auto resolved = resolveConfig(table);
+  REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+  CHECK(resolved->auth.session_ttl == std::chrono::hours(1));
+  CHECK(resolved->auth.access_token_ttl == std::chrono::minutes(5));
+  CHECK(resolved->auth.password_memory == 32u << 20);
+  CHECK_FALSE(resolved->auth.secure_cookie);
+  CHECK(resolved->rate_limits.principal.per_second == 7);
+  CHECK(resolved->rate_limits.principal.burst == 9);
+  CHECK_FALSE(resolved->rate_limits.tenant.enabled());
+  CHECK(resolved->rate_limits.client_address.enabled());  // default on
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"auth.session_ttl", "0s"},         {"auth.password_memory", "1MiB"},
+      {"auth.password_passes", "0"},      {"auth.login_free_failures", "0"},
+      {"auth.login_max_lockout", "10ms"}, {"rate_limit.principal.rps", "-1"},
+      {"rate_limit.tenant.burst", "0"},
+  };
+  for (const auto& [key, value] : bad) {
+    config::OptionTable fresh(aggregatorOptions());
+    if (std::string_view(key) == "rate_limit.tenant.burst") {
+      REQUIRE(fresh.set("rate_limit.tenant.rps", "10").isOk());
+    }
+    CAPTURE(key);
+    // Refused when set (the value's type) or when resolved (its range): either way by name.
+    Status set = fresh.set(key, value);
+    Status refused = set.isOk() ? resolveConfig(fresh).status() : set;
+    CHECK(refused.code() == Errc::InvalidArgument);
+    CHECK(refused.message().find(key) != std::string::npos);
+  }
+}
