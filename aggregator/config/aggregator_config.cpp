@@ -46,7 +46,16 @@ std::vector<Option> aggregatorOptions() {
       {"limits.max_batch_records", OptionType::Int, "1048576", "records per batch at most"},
       {"limits.max_decompressed_bytes", OptionType::ByteSize, "64MiB",
        "largest decompressed batch"},
+      {"limits.ready_max_pending_writes", OptionType::Int, "768",
+       "/readyz answers 503 while this many store writes or more are queued"},
       {"log.level", OptionType::String, "info", "debug, info, warn or error"},
+      {"log.format", OptionType::String, "text",
+       "text (for people) or json (one object per line: ts, level, component, msg, fields)"},
+      {"metrics.enabled", OptionType::Bool, "true",
+       "serve GET /metrics (Prometheus text, unauthenticated: restrict it at the network)"},
+      {"audit.api_token_file", OptionType::String, "",
+       "file holding the bearer token for GET /v1/audit (at least 32 characters); empty: the "
+       "route answers 401 (until users and roles exist)"},
   };
 }
 
@@ -138,6 +147,16 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
                       positive("limits.max_decompressed_bytes",
                                table.getByteSize("limits.max_decompressed_bytes"), kMaxBytes));
 
+  FL_ASSIGN_OR_RETURN(
+      config.ready_max_pending_writes,
+      positive("limits.ready_max_pending_writes",
+               nonNegative(table.getInt("limits.ready_max_pending_writes")), 1 << 20));
+  config.metrics_enabled = table.getBool("metrics.enabled");
+  config.audit_api_token_file = table.getString("audit.api_token_file");
+  if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
+    return invalidArgument("log.format: expected text or json, got '" +
+                           table.getString("log.format") + "'");
+  }
   if (!log::parseLevel(table.getString("log.level"), &config.log_level)) {
     return invalidArgument("log.level: expected debug, info, warn or error, got '" +
                            table.getString("log.level") + "'");

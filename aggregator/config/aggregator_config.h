@@ -33,6 +33,10 @@ struct AggregatorConfig {
   http::TlsFiles tls;  // both empty: plain HTTP; both set: HTTPS (files read by serve)
   wire::Limits batch_limits;
   log::Level log_level = log::Level::Info;
+  log::Format log_format = log::Format::Text;
+  std::size_t ready_max_pending_writes = 768;  // /readyz high-water mark
+  bool metrics_enabled = true;
+  std::string audit_api_token_file;  // empty: GET /v1/audit answers 401
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

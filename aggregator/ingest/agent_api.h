@@ -7,12 +7,15 @@
 //   POST /v1/ingest          → 200 {"agent","epoch","seq","records"}  (same bytes on resend)
 //   POST /v1/agents/heartbeat → 200 {"status":"ok"}  (the agent's status document, JSON)
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
 #include "shared/wire/batch.h"
@@ -24,6 +27,9 @@ struct AgentApiOptions {
   /// How long a successful secret lookup is trusted without asking the store again.
   std::chrono::milliseconds auth_cache_ttl{10'000};
   std::size_t auth_cache_max_entries = 10'000;
+  /// Where enrollments and failed agent authentication are recorded (not owned; must outlive
+  /// the api). Null: nothing is recorded (tests of other behaviour only; serve always sets it).
+  audit::AuditRecorder* audit = nullptr;
 };
 
 /// Handlers for the agent endpoints. Thread-safe: the handlers run concurrently on the HTTP
@@ -44,6 +50,15 @@ class AgentApi {
   http::Response handleIngest(const http::Request& request);
   http::Response handleHeartbeat(const http::Request& request);
 
+  /// Counters for /metrics, readable from any thread.
+  struct Stats {
+    std::uint64_t batches = 0;        // batches stored (duplicates not counted)
+    std::uint64_t records = 0;        // records in those batches
+    std::uint64_t bytes = 0;          // compressed bytes of those batches
+    std::uint64_t auth_failures = 0;  // agent requests refused for their credentials
+  };
+  Stats stats() const;
+
  private:
   struct CachedAgent {
     store::AgentIdentity identity;
@@ -51,11 +66,20 @@ class AgentApi {
   };
   /// The agent behind a Bearer secret; NotFound/Unauthenticated when none.
   Result<store::AgentIdentity> authenticate(const http::Request& request);
+  /// Counts a refused credential and records it in the system chain, at most once per client
+  /// host and minute (so a flood of bad requests costs no more than one write a minute).
+  void recordAuthFailure(const http::Request& request, std::string_view action,
+                         std::string_view reason);
 
   store::Store& store_;
   AgentApiOptions options_;
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedAgent> auth_cache_;  // by secret hash
+  audit::AuditThrottle failure_throttle_;
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> auth_failures_{0};
 };
 
 /// The routes of the aggregator's agent API, bound to `api` (which must outlive the router).

@@ -8,9 +8,12 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
+#include "aggregator/audit/audit_api.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/serve/ops_api.h"
 #include "aggregator/store/store_url.h"
 #include "shared/util/log.h"
 
@@ -95,10 +98,26 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     }
     tls = std::move(*loaded);
   }
+  std::string audit_token;
+  if (!config.audit_api_token_file.empty()) {
+    FL_ASSIGN_OR_RETURN(audit_token,
+                        audit::AdminTokenGuard::loadToken(config.audit_api_token_file));
+  }
   FL_ASSIGN_OR_RETURN(auto store, admin::openStore(config));
+  audit::StoreAuditRecorder recorder(*store);
   ingest::AgentApiOptions api_options;
   api_options.batch_limits = config.batch_limits;
+  api_options.audit = &recorder;
   ingest::AgentApi api(*store, api_options);
+  // Until users and roles merge, an admin bearer token guards the audit API.
+  audit::AdminTokenGuard audit_guard(*store, &recorder, std::move(audit_token));
+  serve::OpsOptions ops_options;
+  ops_options.ready_max_pending_writes = config.ready_max_pending_writes;
+  ops_options.metrics_enabled = config.metrics_enabled;
+  serve::OpsApi ops(*store, api, ops_options);
+  http::Router router = ingest::buildRouter(api);
+  ops.addRoutes(router);
+  audit::addAuditRoute(router, audit_guard);
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -107,7 +126,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop, ingest::buildRouter(api), config.server_limits);
+    http::Server server(&loop, ops.instrument(std::move(router)), config.server_limits);
+    ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);

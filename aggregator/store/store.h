@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/store/audit_log.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -153,6 +155,18 @@ class Store {
   /// Records the agent's latest heartbeat (replacing the previous one). NotFound when the agent
   /// is not in `heartbeat.tenant_id`.
   virtual Status recordHeartbeat(const AgentHeartbeat& heartbeat) = 0;
+
+  /// Appends `event` to its tenant's audit chain (event.tenant_id; "" is the system chain) and
+  /// returns the stored entry. Appends to one chain are serialized, so concurrent appends never
+  /// fork it; durable when this returns. InvalidArgument for an event validateAuditEvent refuses.
+  virtual Result<AuditEntry> appendAudit(const audit::AuditEvent& event) = 0;
+
+  /// Entries of one tenant's chain ("" is the system chain) matching `query`, in seq order.
+  virtual Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) = 0;
+
+  /// Walks the tenant's whole chain from one consistent snapshot and reports the first break
+  /// (see AuditChainVerifier). A broken chain is an ok Result with intact = false.
+  virtual Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

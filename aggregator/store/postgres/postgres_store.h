@@ -49,6 +49,9 @@ class PostgresStore final : public Store {
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
   Result<std::string> findTemplate(std::string_view tenant_id,
                                    std::uint64_t template_id) override;
+  Result<AuditEntry> appendAudit(const audit::AuditEvent& event) override;
+  Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) override;
+  Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -43,6 +43,9 @@ class SqliteStore final : public Store {
                       const std::function<Status(std::string_view payload)>& visit) override;
   Result<std::vector<AgentSummary>> listAgents(std::string_view tenant_id) override;
   Status recordHeartbeat(const AgentHeartbeat& heartbeat) override;
+  Result<AuditEntry> appendAudit(const audit::AuditEvent& event) override;
+  Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) override;
+  Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
