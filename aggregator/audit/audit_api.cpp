@@ -198,6 +198,7 @@ Result<std::string> AdminTokenGuard::loadToken(const std::string& path) {
 
 Response AdminTokenGuard::handle(const Request& request) {
   auto refuse = [&](std::string_view reason) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
     if (audit_ != nullptr) {
       const std::int64_t now = nowUnixNanos();
       std::uint64_t suppressed = 0;

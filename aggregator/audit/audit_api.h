@@ -16,6 +16,8 @@
 // Who may call it is decided before: handleAuditQuery takes a tenant id that is already
 // authorized. Until users and roles exist, AdminTokenGuard stands in front of it.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,12 +49,15 @@ class AdminTokenGuard {
   static Result<std::string> loadToken(const std::string& path);
 
   http::Response handle(const http::Request& request);
+  /// Requests refused so far (for /metrics). Any thread.
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
  private:
   store::Store& store_;
   AuditRecorder* audit_;
   std::string token_;
   AuditThrottle failure_throttle_;
+  std::atomic<std::uint64_t> failures_{0};
 };
 
 /// Adds GET /v1/audit, guarded by `guard` (which must outlive the router).

@@ -190,8 +190,11 @@ Response OpsApi::handleMetrics() {
          "Compressed bytes of the stored batches, as received.");
   sample(out, "faultline_ingest_bytes_total", agents.bytes);
   family(out, "faultline_auth_failures_total", "counter",
-         "Agent requests refused for their credentials (secret or enrollment token).");
-  sample(out, "faultline_auth_failures_total", agents.auth_failures);
+         "Requests refused for their credentials, by kind (agent: secret or enrollment token).");
+  sample(out, "faultline_auth_failures_total{kind=\"agent\"}", agents.auth_failures);
+  for (const auto& [kind, source] : auth_failure_sources_) {
+    sample(out, "faultline_auth_failures_total{kind=\"" + labelValue(kind) + "\"}", source());
+  }
   family(out, "faultline_store_pending_writes", "gauge", "Store write jobs queued or running.");
   sample(out, "faultline_store_pending_writes", store_.pendingWrites());
   family(out, "faultline_tls_handshake_failures_total", "counter",

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aggregator/http/server.h"
@@ -76,6 +77,11 @@ class OpsApi {
   void setTlsFailureSource(std::function<std::uint64_t()> source) {
     tls_failures_ = std::move(source);
   }
+  /// Another source of refused credentials for faultline_auth_failures_total{kind=...} (the
+  /// agent API's are always there, as kind "agent"). Before serving.
+  void addAuthFailureSource(std::string kind, std::function<std::uint64_t()> source) {
+    auth_failure_sources_.emplace_back(std::move(kind), std::move(source));
+  }
 
   http::Response handleReady();
   http::Response handleMetrics();
@@ -86,6 +92,7 @@ class OpsApi {
   OpsOptions options_;
   HttpMetrics http_;
   std::function<std::uint64_t()> tls_failures_;
+  std::vector<std::pair<std::string, std::function<std::uint64_t()>>> auth_failure_sources_;
   std::int64_t started_mono_ns_;
   std::int64_t started_unix_ns_;
 };

@@ -115,6 +115,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ops_options.ready_max_pending_writes = config.ready_max_pending_writes;
   ops_options.metrics_enabled = config.metrics_enabled;
   serve::OpsApi ops(*store, api, ops_options);
+  ops.addAuthFailureSource("audit_token", [&audit_guard] { return audit_guard.failures(); });
   http::Router router = ingest::buildRouter(api);
   ops.addRoutes(router);
   audit::addAuditRoute(router, audit_guard);

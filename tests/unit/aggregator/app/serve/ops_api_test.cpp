@@ -104,7 +104,7 @@ TEST_CASE("metrics: well-formed Prometheus text with every family") {
   for (
       const char* series :
       {"faultline_ingest_batches_total", "faultline_ingest_records_total",
-       "faultline_ingest_bytes_total", "faultline_auth_failures_total",
+       "faultline_ingest_bytes_total", R"(faultline_auth_failures_total{kind="agent"})",
        "faultline_store_pending_writes", "faultline_tls_handshake_failures_total",
        "faultline_process_uptime_seconds",
        R"(faultline_http_requests_total{route="/readyz",method="GET",status="2xx"})",
@@ -139,6 +139,7 @@ TEST_CASE("ops over loopback: counters move with real requests, audit route answ
   http::testing::LoopServer server(f.ops.instrument(std::move(router)), http::ServerLimits{});
   REQUIRE(server.port() > 0);
   f.ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
+  f.ops.addAuthFailureSource("audit_token", [&guard] { return guard.failures(); });
 
   auto request = [&](const std::string& raw) {
     http::testing::Client client(server.port());
@@ -210,7 +211,8 @@ TEST_CASE("ops over loopback: counters move with real requests, audit route answ
   CHECK(after["faultline_ingest_batches_total"] == 1);
   CHECK(after["faultline_ingest_records_total"] == 2);
   CHECK(after["faultline_ingest_bytes_total"] == static_cast<double>(batch.size()));
-  CHECK(after["faultline_auth_failures_total"] == 1);
+  CHECK(after[R"(faultline_auth_failures_total{kind="agent"})"] == 1);
+  CHECK(after[R"(faultline_auth_failures_total{kind="audit_token"})"] == 1);
   CHECK(after["faultline_tls_handshake_failures_total"] == 0);
   CHECK(after[R"(faultline_http_requests_total{route="/metrics",method="GET",status="2xx"})"] == 1);
   CHECK(after["faultline_process_uptime_seconds"] > 0);
