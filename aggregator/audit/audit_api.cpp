@@ -215,7 +215,8 @@ Response AdminTokenGuard::handle(const Request& request) {
              suppressed}}.dump();
         Status recorded = audit_->record(event);
         if (!recorded.isOk()) {
-          log::warn("audit-api", "audit " + event.action + ": " + recorded.toString());
+          log::warn("audit-api", "audit entry not recorded",
+                    {{"action", event.action}, {"error", recorded.toString()}});
         }
       }
     }

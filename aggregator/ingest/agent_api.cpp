@@ -114,7 +114,8 @@ void AgentApi::recordAuthFailure(const Request& request, std::string_view action
        suppressed}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   Status recorded = options_.audit->record(event);
   if (!recorded.isOk()) {
-    log::warn("agent-api", "audit " + event.action + ": " + recorded.toString());
+    log::warn("agent-api", "audit entry not recorded",
+              {{"action", event.action}, {"error", recorded.toString()}});
   }
 }
 
