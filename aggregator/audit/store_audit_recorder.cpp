@@ -1,5 +1,7 @@
 #include "aggregator/audit/store_audit_recorder.h"
 
+#include <climits>
+
 #include "shared/util/time.h"
 
 namespace faultline::aggregator::audit {
@@ -15,22 +17,28 @@ Status StoreAuditRecorder::record(const AuditEvent& event) {
 
 bool AuditThrottle::admit(const std::string& key, std::int64_t now_ns, std::uint64_t* suppressed) {
   std::lock_guard lock(mutex_);
+  if (total_started_ns_ == INT64_MIN || now_ns - total_started_ns_ >= options_.window_ns) {
+    total_started_ns_ = now_ns;
+    total_admitted_ = 0;
+  }
   auto it = windows_.find(key);
   if (it == windows_.end()) {
     if (windows_.size() >= options_.max_keys) {
       windows_.clear();
     }
-    windows_.emplace(key, Window{now_ns, 0});
-    *suppressed = 0;
-    return true;
+    // A key never written is due at once (its window "started" long ago).
+    it = windows_.emplace(key, Window{INT64_MIN, 0}).first;
   }
   Window& window = it->second;
-  if (now_ns - window.started_ns < options_.window_ns) {
+  const bool due =
+      window.started_ns == INT64_MIN || now_ns - window.started_ns >= options_.window_ns;
+  if (!due || total_admitted_ >= options_.max_total) {
     ++window.suppressed;
     return false;
   }
   *suppressed = window.suppressed;
   window = Window{now_ns, 0};
+  ++total_admitted_;
   return true;
 }
 

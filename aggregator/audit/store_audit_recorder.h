@@ -33,6 +33,9 @@ class AuditThrottle {
   struct Options {
     std::int64_t window_ns = 60'000'000'000;  // one entry per key per minute at most
     std::size_t max_keys = 10'000;            // beyond: forget every key (bounded memory)
+    // Entries per window over all keys: many client addresses (a botnet, an IPv6 range) must
+    // not turn into as many writes either.
+    std::uint64_t max_total = 120;
   };
 
   AuditThrottle() : AuditThrottle(Options{}) {}
@@ -50,6 +53,8 @@ class AuditThrottle {
   Options options_;
   std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;
+  std::int64_t total_started_ns_ = INT64_MIN;
+  std::uint64_t total_admitted_ = 0;
 };
 
 /// "127.0.0.1:53422" → "127.0.0.1", "[::1]:80" → "::1": the client host a throttle keys on.

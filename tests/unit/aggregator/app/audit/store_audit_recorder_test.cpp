@@ -147,7 +147,7 @@ TEST_CASE("audit recorder: enrollment and failed agent auth are recorded, batche
 }
 
 TEST_CASE("audit throttle: one per key per window, with the count suppressed in between") {
-  audit::AuditThrottle throttle({1000, 3});
+  audit::AuditThrottle throttle({1000, 3, 100});
   std::uint64_t suppressed = 99;
   CHECK(throttle.admit("a", 0, &suppressed));
   CHECK(suppressed == 0);
@@ -161,6 +161,17 @@ TEST_CASE("audit throttle: one per key per window, with the count suppressed in 
   CHECK(throttle.admit("c", 1500, &suppressed));
   CHECK(throttle.admit("d", 1500, &suppressed));
   CHECK(throttle.admit("a", 1501, &suppressed));
+}
+
+TEST_CASE("audit throttle: a cap over all keys per window") {
+  audit::AuditThrottle throttle({1000, 100, 2});
+  std::uint64_t suppressed = 0;
+  CHECK(throttle.admit("a", 0, &suppressed));
+  CHECK(throttle.admit("b", 1, &suppressed));
+  CHECK_FALSE(throttle.admit("c", 2, &suppressed));  // over the cap: suppressed, not lost
+  CHECK_FALSE(throttle.admit("c", 3, &suppressed));
+  CHECK(throttle.admit("c", 1000, &suppressed));  // next window
+  CHECK(suppressed == 2);
 }
 
 TEST_CASE("audit: clientHost strips the port") {
