@@ -6,7 +6,7 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
-#include "aggregator/audit/log_audit_recorder.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/serve/serve.h"
 #include "shared/config/option_table.h"
@@ -21,6 +21,8 @@ using faultline::aggregator::config::AggregatorConfig;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
+// `admin audit verify` only: 1 means the chain is broken, so "could not check" needs its own.
+constexpr int kExitAuditUnchecked = 3;
 
 struct CommonFlags {
   std::string config_file;
@@ -54,6 +56,7 @@ Result<AggregatorConfig> loadConfig(const CommonFlags& flags) {
   }
   FL_ASSIGN_OR_RETURN(AggregatorConfig resolved, aggregator::config::resolveConfig(table));
   log::setLevel(resolved.log_level);
+  log::setFormat(resolved.log_format);
   return resolved;
 }
 
@@ -161,6 +164,25 @@ int main(int argc, char** argv) {
       ->required();
   api_key_create->add_option("--ttl", key_ttl, "validity, e.g. 30d (default: no expiry)");
   api_key_create->add_option("--name", key_name, "a label")->capture_default_str();
+  CLI::App* audit = admin->add_subcommand("audit", "the tamper-evident audit log");
+  audit->require_subcommand(1);
+  CLI::App* audit_verify = audit->add_subcommand(
+      "verify",
+      "check a tenant's audit chain; exit 0 intact, 1 broken, 2 usage, 3 could not check");
+  std::string audit_tenant;
+  bool audit_system = false;
+  audit_verify->add_option("--tenant", audit_tenant, "tenant name");
+  audit_verify->add_flag("--system", audit_system, "the system chain (events of no one tenant)");
+  CLI::App* audit_export =
+      audit->add_subcommand("export", "write a tenant's audit entries to stdout");
+  audit_export->add_option("--tenant", audit_tenant, "tenant name");
+  audit_export->add_flag("--system", audit_system, "the system chain (events of no one tenant)");
+  std::optional<std::string> audit_since;
+  std::string audit_format = "jsonl";
+  audit_export->add_option("--since", audit_since, "entries at or after (RFC 3339, date, unix s)");
+  audit_export->add_option("--format", audit_format, "jsonl or csv")
+      ->check(CLI::IsMember({"jsonl", "csv"}))
+      ->capture_default_str();
 
   // --help-config must work without a subcommand.
   for (int i = 1; i < argc; ++i) {
@@ -188,12 +210,53 @@ int main(int argc, char** argv) {
       return status.isOk() ? 0 : fail(status);
     }
 
+    if ((audit_verify->parsed() || audit_export->parsed()) &&
+        audit_tenant.empty() == !audit_system) {
+      std::cerr << "faultline-aggregator: give exactly one of --tenant NAME and --system\n";
+      return kExitUsage;
+    }
     auto store = aggregator::admin::openStore(*config);
     if (!store) {
-      return fail(store.status());
+      int code = fail(store.status());
+      return audit_verify->parsed() ? kExitAuditUnchecked : code;
+    }
+    aggregator::audit::StoreAuditRecorder recorder(**store);
+    if (audit_verify->parsed()) {
+      auto verified = aggregator::admin::verifyAudit(**store, audit_tenant);
+      if (!verified) {
+        fail(verified.status());
+        return kExitAuditUnchecked;
+      }
+      if (!verified->intact) {
+        std::cout << "audit chain broken at seq " << verified->broken_at_seq << ": "
+                  << verified->reason << std::endl;
+        return 1;
+      }
+      std::cout << "audit chain intact: " << verified->entries << " entries, head "
+                << verified->head_hash << std::endl;
+      return 0;
+    }
+    if (audit_export->parsed()) {
+      std::int64_t since_ns = INT64_MIN;
+      if (audit_since) {
+        auto since = parseTimestamp(*audit_since);
+        if (!since) {
+          return fail(invalidArgument("--since: " + since.status().message()));
+        }
+        since_ns = *since;
+      }
+      Status exported = aggregator::admin::exportAudit(**store, audit_tenant, since_ns,
+                                                       audit_format == "csv"
+                                                           ? aggregator::audit::ExportFormat::Csv
+                                                           : aggregator::audit::ExportFormat::Jsonl,
+                                                       &writeStdout);
+      if (std::fflush(stdout) != 0 && exported.isOk()) {
+        return fail(Status(Errc::Unavailable, "write to stdout failed"));
+      }
+      return exported.isOk() ? 0 : fail(exported);
     }
     if (tenant_create->parsed()) {
-      auto created = aggregator::admin::createTenant(**store, tenant_name);
+      auto created = aggregator::admin::createTenant(**store, recorder, tenant_name);
       if (!created) {
         return fail(created.status());
       }
@@ -205,7 +268,8 @@ int main(int argc, char** argv) {
       if (!ttl) {
         return fail(invalidArgument("--ttl: " + ttl.status().message()));
       }
-      auto created = aggregator::admin::createEnrollmentToken(**store, token_tenant, *ttl);
+      auto created =
+          aggregator::admin::createEnrollmentToken(**store, recorder, token_tenant, *ttl);
       if (!created) {
         return fail(created.status());
       }
@@ -260,8 +324,6 @@ int main(int argc, char** argv) {
       if (!password.empty() && password.back() == '\r') {
         password.pop_back();
       }
-      // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
-      aggregator::audit::LogAuditRecorder recorder;
       aggregator::auth::PasswordHashing hashing;
       hashing.mem_limit = config->auth.password_memory;
       hashing.ops_limit = config->auth.password_passes;
@@ -283,7 +345,6 @@ int main(int argc, char** argv) {
         }
         ttl = *parsed;
       }
-      aggregator::audit::LogAuditRecorder recorder;
       auto created =
           aggregator::admin::createApiKey(**store, recorder, key_tenant, key_role, ttl, key_name);
       if (!created) {

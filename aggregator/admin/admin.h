@@ -14,6 +14,7 @@
 
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/password.h"
+#include "aggregator/audit/audit_format.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/store/store.h"
 #include "shared/util/status.h"
@@ -24,13 +25,32 @@ namespace faultline::aggregator::admin {
 /// Opens the store the configuration names, creating the data directory when needed.
 Result<std::unique_ptr<store::Store>> openStore(const config::AggregatorConfig& config);
 
-/// Creates a tenant; InvalidArgument for a bad name, AlreadyExists for a taken one.
-Result<store::Tenant> createTenant(store::Store& store, std::string_view name);
+/// The actor admin commands record in the audit log.
+inline constexpr std::string_view kAdminActor = "admin-cli";
+
+/// Creates a tenant; InvalidArgument for a bad name, AlreadyExists for a taken one. Recorded
+/// in the system audit chain (tenant.create); a failure to record is returned as the error.
+Result<store::Tenant> createTenant(store::Store& store, audit::AuditRecorder& audit,
+                                   std::string_view name);
 
 /// Creates a one-time enrollment token for the named tenant, valid for `ttl`, and returns it.
-/// Only its hash is stored: this is the one chance to see it.
-Result<std::string> createEnrollmentToken(store::Store& store, std::string_view tenant_name,
+/// Only its hash is stored: this is the one chance to see it. Recorded in the tenant's audit
+/// chain (enrollment_token.create, with the token hash's first 12 characters as target).
+Result<std::string> createEnrollmentToken(store::Store& store, audit::AuditRecorder& audit,
+                                          std::string_view tenant_name,
                                           std::chrono::nanoseconds ttl);
+
+/// The audit chain id of a tenant name; empty name: the system chain ("").
+Result<std::string> auditChainId(store::Store& store, std::string_view tenant_name);
+
+/// Verifies the named tenant's audit chain (empty name: the system chain).
+Result<store::AuditVerification> verifyAudit(store::Store& store, std::string_view tenant_name);
+
+/// Writes the named tenant's audit entries (empty name: the system chain) with at_ns >=
+/// since_ns, in seq order, as JSON Lines or CSV (with a header), a page at a time.
+Status exportAudit(store::Store& store, std::string_view tenant_name, std::int64_t since_ns,
+                   audit::ExportFormat format,
+                   const std::function<Status(std::string_view chunk)>& write);
 
 struct ExportFilter {
   std::optional<std::string> source_glob;  // fnmatch(3), flags 0, on the record's source path

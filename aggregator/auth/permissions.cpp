@@ -11,6 +11,7 @@ constexpr std::array kPermissions = {
     Permission::ChangeMemberRole, Permission::RemoveMember,  Permission::InviteMember,
     Permission::ReadLogs,         Permission::ListAgents,    Permission::EnrollAgents,
     Permission::IngestBatches,    Permission::SendHeartbeat, Permission::PostEvents,
+    Permission::ReadAudit,
 };
 
 struct Row {
@@ -40,6 +41,7 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     {Permission::IngestBatches, "ingest.write", {N, N, N, N, Y, N}},
     {Permission::SendHeartbeat, "agents.heartbeat", {N, N, N, N, Y, N}},
     {Permission::PostEvents, "events.post", {Y, Y, Y, N, N, Y}},
+    {Permission::ReadAudit, "audit.read", {Y, Y, N, N, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -113,7 +115,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::PostEvents) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::ReadAudit) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

@@ -33,6 +33,7 @@ enum class Permission : std::uint8_t {
   IngestBatches,     // POST /v1/ingest
   SendHeartbeat,     // POST /v1/agents/heartbeat
   PostEvents,        // webhook events from integrations
+  ReadAudit,         // GET /v1/audit: the tenant's audit log
 };
 
 /// Every permission, in declaration order.

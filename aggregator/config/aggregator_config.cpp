@@ -46,6 +46,8 @@ std::vector<Option> aggregatorOptions() {
       {"limits.max_batch_records", OptionType::Int, "1048576", "records per batch at most"},
       {"limits.max_decompressed_bytes", OptionType::ByteSize, "64MiB",
        "largest decompressed batch"},
+      {"limits.ready_max_pending_writes", OptionType::Int, "768",
+       "/readyz answers 503 while this many store writes or more are queued"},
       {"log.level", OptionType::String, "info", "debug, info, warn or error"},
       {"auth.session_ttl", OptionType::Duration, "12h",
        "browser and API sessions from POST /v1/auth/login expire after this long"},
@@ -75,6 +77,10 @@ std::vector<Option> aggregatorOptions() {
        "requests per second all of one tenant's principals may make together; 0 turns it off"},
       {"rate_limit.tenant.burst", OptionType::Int, "5000",
        "requests one tenant may make at once before the rate applies"},
+      {"log.format", OptionType::String, "text",
+       "text (for people) or json (one object per line: ts, level, component, msg, fields)"},
+      {"metrics.enabled", OptionType::Bool, "true",
+       "serve GET /metrics (Prometheus text, unauthenticated: restrict it at the network)"},
   };
 }
 
@@ -224,6 +230,15 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
     spec->burst = static_cast<double>(burst);
   }
 
+  FL_ASSIGN_OR_RETURN(
+      config.ready_max_pending_writes,
+      positive("limits.ready_max_pending_writes",
+               nonNegative(table.getInt("limits.ready_max_pending_writes")), 1 << 20));
+  config.metrics_enabled = table.getBool("metrics.enabled");
+  if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
+    return invalidArgument("log.format: expected text or json, got '" +
+                           table.getString("log.format") + "'");
+  }
   if (!log::parseLevel(table.getString("log.level"), &config.log_level)) {
     return invalidArgument("log.level: expected debug, info, warn or error, got '" +
                            table.getString("log.level") + "'");

@@ -52,6 +52,9 @@ struct AggregatorConfig {
     http::RateLimitSpec principal;
     http::RateLimitSpec tenant;
   } rate_limits;
+  log::Format log_format = log::Format::Text;
+  std::size_t ready_max_pending_writes = 768;  // /readyz high-water mark
+  bool metrics_enabled = true;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

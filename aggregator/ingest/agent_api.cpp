@@ -83,6 +83,42 @@ void safely(const char* what, const std::function<Response()>& handle,
 AgentApi::AgentApi(store::Store& store, AgentApiOptions options)
     : store_(store), options_(std::move(options)) {}
 
+AgentApi::Stats AgentApi::stats() const {
+  return {batches_.load(std::memory_order_relaxed), records_.load(std::memory_order_relaxed),
+          bytes_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed)};
+}
+
+void AgentApi::recordAuthFailure(const Request& request, std::string_view action,
+                                 std::string_view reason) {
+  auth_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.audit == nullptr) {
+    return;
+  }
+  const std::int64_t now = nowUnixNanos();
+  std::uint64_t suppressed = 0;
+  if (!failure_throttle_.admit(
+          audit::clientHost(request.remote_address) + '|' + std::string(action), now,
+          &suppressed)) {
+    return;
+  }
+  audit::AuditEvent event;
+  event.actor = "anonymous";
+  event.action = std::string(action);
+  event.outcome = "failure";
+  event.client_address = request.remote_address;
+  event.at_ns = now;
+  event.detail_json = nlohmann::json{
+      {"reason", std::string(reason)},
+      {"path", request.path},
+      {"suppressed_since_last",
+       suppressed}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  Status recorded = options_.audit->record(event);
+  if (!recorded.isOk()) {
+    log::warn("agent-api", "audit entry not recorded",
+              {{"action", event.action}, {"error", recorded.toString()}});
+  }
+}
+
 void AgentApi::health(Request&& request, const http::Respond& respond) {
   safely(
       "health", [&] { return handleHealth(request); }, respond);
@@ -141,16 +177,43 @@ Response AgentApi::handleEnroll(const Request& request) {
   auto enrolled = store_.enrollAgent(agent);
   if (!enrolled) {
     switch (enrolled.code()) {
-      case Errc::NotFound: return Response::error(401, "invalid_token", "unknown enrollment token");
+      case Errc::NotFound:
+        recordAuthFailure(request, "agent.enroll", "invalid_token");
+        return Response::error(401, "invalid_token", "unknown enrollment token");
       case Errc::AlreadyExists:
+        recordAuthFailure(request, "agent.enroll", "token_used");
         return Response::error(401, "token_used", "enrollment token already used");
       case Errc::FailedPrecondition:
+        recordAuthFailure(request, "agent.enroll", "token_expired");
         return Response::error(401, "token_expired", "enrollment token expired");
       default:
         if (isTransient(enrolled.status())) {
           return storeUnavailable(enrolled.status());
         }
         return internal("enroll", enrolled.status());
+    }
+  }
+  if (options_.audit != nullptr) {
+    audit::AuditEvent event;
+    event.tenant_id = enrolled->tenant_id;
+    event.actor = "agent:" + enrolled->agent_id;
+    event.action = "agent.enroll";
+    event.target = "agent:" + enrolled->agent_id;
+    event.client_address = request.remote_address;
+    event.at_ns = agent.now_ns;
+    event.detail_json =
+        nlohmann::json{{"hostname", agent.hostname}, {"version", agent.version}}.dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    Status recorded = options_.audit->record(event);
+    if (!recorded.isOk()) {
+      // The agent exists but is not handed its secret: an unaudited enrollment is not done.
+      // The token is spent; the operator issues a new one.
+      log::error("agent-api",
+                 "audit agent.enroll of " + enrolled->agent_id + ": " + recorded.toString());
+      Response response = Response::error(503, "audit_unavailable",
+                                          "enrollment could not be recorded in the audit log");
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
     }
   }
   // The hostname is client text; it is stored, not logged.
@@ -217,6 +280,7 @@ Response AgentApi::handleIngest(const Request& request) {
   auto identity = authenticate(request);
   if (!identity) {
     if (identity.code() == Errc::Unauthenticated) {
+      recordAuthFailure(request, "agent.auth_failed", identity.status().message());
       return unauthenticated(identity.status().message());
     }
     if (isTransient(identity.status())) {
@@ -283,6 +347,11 @@ Response AgentApi::handleIngest(const Request& request) {
     }
     return internal("store batch", stored.status());
   }
+  if (!stored->duplicate) {
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    records_.fetch_add(row.record_count, std::memory_order_relaxed);
+    bytes_.fetch_add(request.body.size(), std::memory_order_relaxed);
+  }
   nlohmann::ordered_json ack = {{"agent", row.agent_id},
                                 {"epoch", row.epoch},
                                 {"seq", row.seq},
@@ -306,6 +375,7 @@ Response AgentApi::handleHeartbeat(const Request& request) {
   auto identity = authenticate(request);
   if (!identity) {
     if (identity.code() == Errc::Unauthenticated) {
+      recordAuthFailure(request, "agent.auth_failed", identity.status().message());
       return unauthenticated(identity.status().message());
     }
     if (isTransient(identity.status())) {
@@ -343,6 +413,7 @@ Response AgentApi::handleHeartbeat(const Request& request) {
       return storeUnavailable(stored);
     }
     if (stored.code() == Errc::NotFound) {
+      recordAuthFailure(request, "agent.auth_failed", "unknown agent");
       return unauthenticated("unknown agent");
     }
     return internal("record heartbeat", stored);

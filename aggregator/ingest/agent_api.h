@@ -7,6 +7,7 @@
 //   POST /v1/ingest          → 200 {"agent","epoch","seq","records"}  (same bytes on resend)
 //   POST /v1/agents/heartbeat → 200 {"status":"ok"}  (the agent's status document, JSON)
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include <unordered_map>
 
 #include "aggregator/http/rate_limiter.h"
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
 #include "shared/wire/batch.h"
@@ -29,6 +32,9 @@ struct AgentApiOptions {
   /// Per client address (every agent route but /healthz), per agent and per tenant (ingest and
   /// heartbeat, after authentication). Null: no limits. Must outlive the AgentApi.
   const http::RateLimits* rate_limits = nullptr;
+  /// Where enrollments and failed agent authentication are recorded (not owned; must outlive
+  /// the api). Null: nothing is recorded (tests of other behaviour only; serve always sets it).
+  audit::AuditRecorder* audit = nullptr;
 };
 
 /// Handlers for the agent endpoints. Thread-safe: the handlers run concurrently on the HTTP
@@ -49,6 +55,15 @@ class AgentApi {
   http::Response handleIngest(const http::Request& request);
   http::Response handleHeartbeat(const http::Request& request);
 
+  /// Counters for /metrics, readable from any thread.
+  struct Stats {
+    std::uint64_t batches = 0;        // batches stored (duplicates not counted)
+    std::uint64_t records = 0;        // records in those batches
+    std::uint64_t bytes = 0;          // compressed bytes of those batches
+    std::uint64_t auth_failures = 0;  // agent requests refused for their credentials
+  };
+  Stats stats() const;
+
  private:
   struct CachedAgent {
     store::AgentIdentity identity;
@@ -59,11 +74,20 @@ class AgentApi {
   /// A 429 when a rate limit refuses the request; `identity` null before authentication.
   std::optional<http::Response> rateLimited(const http::Request& request,
                                             const store::AgentIdentity* identity) const;
+  /// Counts a refused credential and records it in the system chain, at most once per client
+  /// host and minute (so a flood of bad requests costs no more than one write a minute).
+  void recordAuthFailure(const http::Request& request, std::string_view action,
+                         std::string_view reason);
 
   store::Store& store_;
   AgentApiOptions options_;
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedAgent> auth_cache_;  // by secret hash
+  audit::AuditThrottle failure_throttle_;
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> auth_failures_{0};
 };
 
 /// The routes of the aggregator's agent API, bound to `api` (which must outlive the router).

@@ -1,7 +1,11 @@
 #include "aggregator/serve/routes.h"
 
+#include <functional>
+#include <string_view>
+
 #include "aggregator/api/agents_api.h"
 #include "aggregator/api/openapi.h"
+#include "aggregator/audit/audit_api.h"
 #include "shared/util/log.h"
 
 namespace faultline::aggregator::serve {
@@ -12,19 +16,38 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   auth::addAuthRoutes(router, *handlers.auth_api);
   auth::AuthApi& auth = *handlers.auth_api;
   store::Store& store = *handlers.store;
-  router.add("GET", "/v1/agents", [&auth, &store](http::Request&& request, http::Respond respond) {
-    http::Response response;
-    try {
-      response = auth.guarded(request, auth::Permission::ListAgents,
-                              [&](const auth::Principal& principal) {
-                                return api::listAgents(store, principal.tenant_id, request);
-                              });
-    } catch (const std::exception& e) {
-      log::error("api", std::string("list agents threw: ") + e.what());
-      response = http::Response::error(500, "internal", "list agents failed");
-    }
-    respond(std::move(response));
-  });
+  // A read of the caller's own tenant behind one permission: the handler gets the tenant id
+  // only after the principal is authenticated, limited and authorized.
+  using TenantRead =
+      std::function<http::Response(std::string_view tenant_id, const http::Request& request)>;
+  auto guardedRead = [&auth](const char* what, auth::Permission permission, TenantRead read) {
+    return [&auth, what, permission, read = std::move(read)](http::Request&& request,
+                                                             http::Respond respond) {
+      http::Response response;
+      try {
+        response = auth.guarded(request, permission, [&](const auth::Principal& principal) {
+          return read(principal.tenant_id, request);
+        });
+      } catch (const std::exception& e) {
+        log::error("api", std::string(what) + " threw: " + e.what());
+        response = http::Response::error(500, "internal", std::string(what) + " failed");
+      }
+      respond(std::move(response));
+    };
+  };
+  router.add("GET", "/v1/agents",
+             guardedRead("list agents", auth::Permission::ListAgents,
+                         [&store](std::string_view tenant_id, const http::Request& request) {
+                           return api::listAgents(store, tenant_id, request);
+                         }));
+  router.add("GET", "/v1/audit",
+             guardedRead("audit query", auth::Permission::ReadAudit,
+                         [&store](std::string_view tenant_id, const http::Request& request) {
+                           return audit::handleAuditQuery(store, tenant_id, request);
+                         }));
+  if (handlers.ops != nullptr) {
+    handlers.ops->addRoutes(router);
+  }
   return router;
 }
 

@@ -6,6 +6,7 @@
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/serve/ops_api.h"
 
 namespace faultline::aggregator::serve {
 
@@ -13,7 +14,8 @@ namespace faultline::aggregator::serve {
 struct RouteHandlers {
   ingest::AgentApi* agent_api = nullptr;
   auth::AuthApi* auth_api = nullptr;
-  store::Store* store = nullptr;  // read-only list endpoints (agents)
+  store::Store* store = nullptr;  // read-only endpoints (agents, audit)
+  OpsApi* ops = nullptr;          // /readyz, /metrics
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

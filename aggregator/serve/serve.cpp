@@ -8,11 +8,12 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
-#include "aggregator/audit/log_audit_recorder.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/serve/ops_api.h"
 #include "aggregator/serve/routes.h"
 #include "aggregator/store/store_url.h"
 #include "shared/util/log.h"
@@ -99,14 +100,14 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     tls = std::move(*loaded);
   }
   FL_ASSIGN_OR_RETURN(auto store, admin::openStore(config));
+  audit::StoreAuditRecorder recorder(*store);
   ingest::AgentApiOptions api_options;
   api_options.batch_limits = config.batch_limits;
   const http::RateLimits rate_limits = http::RateLimits::create(
       config.rate_limits.client_address, config.rate_limits.principal, config.rate_limits.tenant);
   api_options.rate_limits = &rate_limits;
+  api_options.audit = &recorder;
   ingest::AgentApi api(*store, api_options);
-  // Until the store-backed recorder is merged (branch i4-audit), audit events go to the log.
-  audit::LogAuditRecorder audit_recorder;
   auth::PasswordHashing hashing;
   hashing.mem_limit = config.auth.password_memory;
   hashing.ops_limit = config.auth.password_passes;
@@ -124,7 +125,11 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   auth_options.invitation_ttl = config.auth.invitation_ttl;
   auth_options.secure_cookie = config.auth.secure_cookie;
   auth_options.rate_limits = &rate_limits;
-  auth::AuthApi auth_api(*store, audit_recorder, passwords, jwt_keys, login_throttle, auth_options);
+  auth::AuthApi auth_api(*store, recorder, passwords, jwt_keys, login_throttle, auth_options);
+  serve::OpsOptions ops_options;
+  ops_options.ready_max_pending_writes = config.ready_max_pending_writes;
+  ops_options.metrics_enabled = config.metrics_enabled;
+  serve::OpsApi ops(*store, api, ops_options);
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -134,8 +139,11 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   Status result;
   {
     http::Server server(
-        &loop, buildServerRouter({.agent_api = &api, .auth_api = &auth_api, .store = store.get()}),
+        &loop,
+        ops.instrument(buildServerRouter(
+            {.agent_api = &api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})),
         config.server_limits);
+    ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {
       listening = server.listen(config.listen_host, config.listen_port);

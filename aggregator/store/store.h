@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "aggregator/store/auth_records.h"
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/store/audit_log.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -221,6 +223,17 @@ class Store {
   virtual Status addSigningKey(const SigningKey& key) = 0;
   /// Keys created at or after `created_since_ns`, newest first.
   virtual Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) = 0;
+  /// Appends `event` to its tenant's audit chain (event.tenant_id; "" is the system chain) and
+  /// returns the stored entry. Appends to one chain are serialized, so concurrent appends never
+  /// fork it; durable when this returns. InvalidArgument for an event validateAuditEvent refuses.
+  virtual Result<AuditEntry> appendAudit(const audit::AuditEvent& event) = 0;
+
+  /// Entries of one tenant's chain ("" is the system chain) matching `query`, in seq order.
+  virtual Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) = 0;
+
+  /// Walks the tenant's whole chain from one consistent snapshot and reports the first break
+  /// (see AuditChainVerifier). A broken chain is an ok Result with intact = false.
+  virtual Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

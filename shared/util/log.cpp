@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "shared/util/time.h"
@@ -10,15 +12,50 @@
 namespace faultline::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
+std::atomic<int> g_format{static_cast<int>(Format::Text)};
 
 std::string_view levelName(Level level) {
   switch (level) {
     case Level::Debug: return "debug";
-    case Level::Info: return "info ";
-    case Level::Warn: return "warn ";
+    case Level::Info: return "info";
+    case Level::Warn: return "warn";
     case Level::Error: return "error";
   }
-  return "?    ";
+  return "?";
+}
+
+/// Length of the valid UTF-8 sequence at text[i], or 0 when it is not one.
+std::size_t utf8Sequence(std::string_view text, std::size_t i) {
+  auto byte = static_cast<unsigned char>(text[i]);
+  std::size_t length = 0;
+  std::uint32_t code = 0;
+  if ((byte & 0xe0) == 0xc0) {
+    length = 2;
+    code = byte & 0x1f;
+  } else if ((byte & 0xf0) == 0xe0) {
+    length = 3;
+    code = byte & 0x0f;
+  } else if ((byte & 0xf8) == 0xf0) {
+    length = 4;
+    code = byte & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) {
+    return 0;
+  }
+  for (std::size_t k = 1; k < length; ++k) {
+    auto next = static_cast<unsigned char>(text[i + k]);
+    if ((next & 0xc0) != 0x80) {
+      return 0;
+    }
+    code = (code << 6) | (next & 0x3f);
+  }
+  static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < kMinForLength[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    return 0;
+  }
+  return length;
 }
 }  // namespace
 
@@ -40,18 +77,109 @@ bool parseLevel(std::string_view text, Level* out) {
   return true;
 }
 
-void write(Level msg_level, std::string_view component, std::string_view message) {
-  if (static_cast<int>(msg_level) < g_level.load(std::memory_order_relaxed)) {
-    return;
+void setFormat(Format new_format) {
+  g_format.store(static_cast<int>(new_format));
+}
+Format format() {
+  return static_cast<Format>(g_format.load(std::memory_order_relaxed));
+}
+
+bool parseFormat(std::string_view text, Format* out) {
+  if (text == "text") {
+    *out = Format::Text;
+  } else if (text == "json") {
+    *out = Format::Json;
+  } else {
+    return false;
   }
-  std::string line = formatRfc3339Millis(nowUnixNanos());
+  return true;
+}
+
+void appendJsonEscaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      std::size_t length = utf8Sequence(text, i);
+      if (length == 0) {
+        out += "\xef\xbf\xbd";  // U+FFFD for a byte that is not part of valid UTF-8
+        ++i;
+      } else {
+        out.append(text.substr(i, length));
+        i += length;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+}
+
+std::string formatLine(Format line_format, std::int64_t unix_ns, Level msg_level,
+                       std::string_view component, std::string_view message,
+                       std::initializer_list<Field> fields) {
+  std::string line;
+  if (line_format == Format::Json) {
+    line += "{\"ts\":\"";
+    line += formatRfc3339Millis(unix_ns);
+    line += "\",\"level\":\"";
+    line += levelName(msg_level);
+    line += "\",\"component\":\"";
+    appendJsonEscaped(line, component);
+    line += "\",\"msg\":\"";
+    appendJsonEscaped(line, message);
+    line += "\",\"fields\":{";
+    bool first = true;
+    for (const Field& field : fields) {
+      line += first ? "\"" : ",\"";
+      first = false;
+      appendJsonEscaped(line, field.key);
+      line += "\":\"";
+      appendJsonEscaped(line, field.value);
+      line += '"';
+    }
+    line += "}}\n";
+    return line;
+  }
+  line += formatRfc3339Millis(unix_ns);
   line += ' ';
-  line += levelName(msg_level);
+  std::string_view name = levelName(msg_level);
+  line += name;
+  line.append(5 - std::min<std::size_t>(5, name.size()), ' ');  // columns line up
   line += ' ';
   line += component;
   line += ": ";
   line += message;
+  for (const Field& field : fields) {
+    line += ' ';
+    line += field.key;
+    line += '=';
+    line += field.value;
+  }
   line += '\n';
+  return line;
+}
+
+void write(Level msg_level, std::string_view component, std::string_view message,
+           std::initializer_list<Field> fields) {
+  if (static_cast<int>(msg_level) < g_level.load(std::memory_order_relaxed)) {
+    return;
+  }
+  std::string line = formatLine(format(), nowUnixNanos(), msg_level, component, message, fields);
   // One write per line; a short write on stderr is not worth retrying.
   [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
 }

@@ -287,6 +287,50 @@ CREATE POLICY lookup_by_token ON auth_invitations FOR SELECT
   USING (token_hash = current_setting('faultline.invitation_hash', true));
 )sql";
 
+// The audit log (see aggregator/store/audit_log.h for the hash chain): one chain per tenant, ''
+// for the system chain (so no foreign key). Appends lock the chain's head row (SELECT ... FOR
+// UPDATE), which serializes them per chain across connections and aggregators. Append-only:
+// the aggregator's own role gives up UPDATE, DELETE and TRUNCATE on the log (an owner may grant
+// them back, so the hash chain remains the real check), and heads can be updated but never
+// deleted. Row-level security by tenant as on every tenant table. The system chain ('') also
+// needs faultline.system_chain = 'on': a custom setting reads '' (not NULL) in a session that
+// once set it, so tenant_id = '' alone would match in a transaction that forgot to set it.
+constexpr const char* kV5Audit = R"sql(
+CREATE TABLE audit_log (
+  tenant_id text NOT NULL,
+  seq bigint NOT NULL,
+  at_ns bigint NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  target text NOT NULL,
+  outcome text NOT NULL,
+  client_address text NOT NULL,
+  detail_json text NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL,
+  PRIMARY KEY (tenant_id, seq)
+);
+CREATE INDEX audit_log_by_time ON audit_log(tenant_id, at_ns);
+CREATE TABLE audit_chain_heads (
+  tenant_id text PRIMARY KEY,
+  seq bigint NOT NULL,
+  hash text NOT NULL
+);
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM CURRENT_USER;
+REVOKE DELETE, TRUNCATE ON audit_chain_heads FROM CURRENT_USER;
+
+ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audit_log
+  USING (tenant_id = current_setting('faultline.tenant_id', true)
+         AND (tenant_id <> '' OR current_setting('faultline.system_chain', true) = 'on'));
+ALTER TABLE audit_chain_heads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_chain_heads FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audit_chain_heads
+  USING (tenant_id = current_setting('faultline.tenant_id', true)
+         AND (tenant_id <> '' OR current_setting('faultline.system_chain', true) = 'on'));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -295,6 +339,7 @@ const std::vector<Migration>& migrations() {
       {3, "agent heartbeats", kV3Heartbeats},
       {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
        kV4Identity},
+      {5, "hash-chained audit log per tenant, append-only", kV5Audit},
   };
   return kMigrations;
 }

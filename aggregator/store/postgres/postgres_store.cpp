@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "aggregator/store/postgres/migrations.h"
@@ -19,6 +20,7 @@ constexpr std::string_view kTenantSetting = "faultline.tenant_id";
 constexpr std::string_view kTenantNameSetting = "faultline.tenant_name";
 constexpr std::string_view kTokenHashSetting = "faultline.token_hash";
 constexpr std::string_view kSecretHashSetting = "faultline.agent_secret_hash";
+constexpr std::string_view kSystemChainSetting = "faultline.system_chain";
 constexpr std::string_view kUserIdSetting = "faultline.user_id";
 constexpr std::string_view kUserEmailSetting = "faultline.user_email";
 constexpr std::string_view kSessionHashSetting = "faultline.session_hash";
@@ -129,6 +131,58 @@ constexpr Statement kTenantBatchSources{
     "ORDER BY f.first_id, b.seq"};
 constexpr Statement kBatchPayload{
     "fl_batch_payload", "SELECT payload FROM logs_batches WHERE id = $1 AND tenant_id = $2"};
+// Audit appends (see migrations.cpp): make sure the chain has a head row, lock it (concurrent
+// appends to the chain wait here, in any aggregator), then add the entry and move the head.
+constexpr Statement kEnsureAuditHead{
+    "fl_audit_head_ensure",
+    "INSERT INTO audit_chain_heads(tenant_id, seq, hash) VALUES ($1, 0, $2) "
+    "ON CONFLICT (tenant_id) DO NOTHING"};
+constexpr Statement kLockAuditHead{
+    "fl_audit_head_lock",
+    "SELECT seq, hash FROM audit_chain_heads WHERE tenant_id = $1 FOR UPDATE"};
+constexpr Statement kInsertAudit{
+    "fl_audit_insert",
+    "INSERT INTO audit_log(tenant_id, seq, at_ns, actor, action, target, outcome, "
+    "client_address, detail_json, prev_hash, hash) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"};
+constexpr Statement kMoveAuditHead{
+    "fl_audit_head_move", "UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE tenant_id = $1"};
+// Empty filter values match everything (actor, action and outcome are never empty).
+constexpr Statement kQueryAudit{
+    "fl_audit_query",
+    "SELECT tenant_id, seq, at_ns, actor, action, target, outcome, client_address, detail_json, "
+    "prev_hash, hash FROM audit_log WHERE tenant_id = $1 AND seq > $2 AND at_ns >= $3 "
+    "AND at_ns < $4 AND ($5 = '' OR actor = $5) AND ($6 = '' OR action = $6) "
+    "AND ($7 = '' OR outcome = $7) ORDER BY seq LIMIT $8"};
+constexpr Statement kAuditChainPage{
+    "fl_audit_chain_page",
+    "SELECT tenant_id, seq, at_ns, actor, action, target, outcome, client_address, detail_json, "
+    "prev_hash, hash FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000"};
+constexpr Statement kAuditHead{"fl_audit_head",
+                               "SELECT seq, hash FROM audit_chain_heads WHERE tenant_id = $1"};
+
+/// Scopes the transaction to one audit chain for row-level security ("" is the system chain).
+Status setAuditChain(Connection& connection, std::string_view tenant_id) {
+  FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+  return connection.setLocal(kSystemChainSetting, tenant_id.empty() ? "on" : "off");
+}
+
+AuditEntry auditEntryFromRow(const PgResult& result, int row) {
+  AuditEntry entry;
+  entry.tenant_id = std::string(result.bytes(row, 0));
+  entry.seq = result.int64(row, 1);
+  entry.at_ns = result.int64(row, 2);
+  entry.actor = std::string(result.bytes(row, 3));
+  entry.action = std::string(result.bytes(row, 4));
+  entry.target = std::string(result.bytes(row, 5));
+  entry.outcome = std::string(result.bytes(row, 6));
+  entry.client_address = std::string(result.bytes(row, 7));
+  entry.detail_json = std::string(result.bytes(row, 8));
+  entry.prev_hash = std::string(result.bytes(row, 9));
+  entry.hash = std::string(result.bytes(row, 10));
+  return entry;
+}
+
 
 // Identity (migration 4).
 constexpr Statement kInsertUser{
@@ -691,6 +745,120 @@ Status PostgresStore::recordHeartbeat(const AgentHeartbeat& heartbeat) {
     return Status::ok();
   });
 }
+Result<AuditEntry> PostgresStore::appendAudit(const audit::AuditEvent& event) {
+  FL_RETURN_IF_ERROR(validateAuditEvent(event));
+  AuditEntry entry;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(setAuditChain(connection, event.tenant_id));
+    Params ensure;
+    ensure.text(event.tenant_id).text(kAuditGenesisHash);
+    FL_RETURN_IF_ERROR(connection.exec(kEnsureAuditHead, ensure).status());
+    Params lock;
+    lock.text(event.tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult head_row, connection.exec(kLockAuditHead, lock));
+    if (head_row.rows() != 1) {
+      return internalError("audit chain head of '" + event.tenant_id + "' cannot be locked");
+    }
+    std::optional<AuditChainHead> head;
+    if (head_row.int64(0, 0) > 0) {
+      head = AuditChainHead{head_row.int64(0, 0), std::string(head_row.bytes(0, 1))};
+    }
+    entry = chainAuditEntry(event, head);
+    Params insert;
+    insert.text(entry.tenant_id)
+        .int64(entry.seq)
+        .int64(entry.at_ns)
+        .text(entry.actor)
+        .text(entry.action)
+        .text(entry.target)
+        .text(entry.outcome)
+        .text(entry.client_address)
+        .text(entry.detail_json)
+        .text(entry.prev_hash)
+        .text(entry.hash);
+    auto inserted = connection.exec(kInsertAudit, insert);
+    if (!inserted.isOk()) {
+      if (inserted.code() == Errc::Unavailable) {
+        return inserted.status();
+      }
+      // A seq already taken means someone wrote the table behind the head: never overwrite.
+      return internalError("append audit entry " + std::to_string(entry.seq) + ": " +
+                           inserted.status().message());
+    }
+    Params move;
+    move.text(entry.tenant_id).int64(entry.seq).text(entry.hash);
+    return connection.exec(kMoveAuditHead, move).status();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return entry;
+}
+
+Result<AuditPage> PostgresStore::queryAudit(std::string_view tenant_id, const AuditQuery& query) {
+  const std::size_t limit = std::clamp<std::size_t>(query.limit, 1, kAuditMaxPageEntries);
+  AuditPage page;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    page = AuditPage{};
+    FL_RETURN_IF_ERROR(setAuditChain(connection, tenant_id));
+    Params params;
+    params.text(tenant_id)
+        .int64(query.after_seq)
+        .int64(query.since_ns)
+        .int64(query.until_ns)
+        .text(query.actor)
+        .text(query.action)
+        .text(query.outcome)
+        .int64(static_cast<std::int64_t>(limit + 1));  // one more tells whether a page follows
+    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kQueryAudit, params));
+    for (int row = 0; row < result.rows(); ++row) {
+      if (page.entries.size() == limit) {
+        page.next_after_seq = page.entries.back().seq;
+        break;
+      }
+      page.entries.push_back(auditEntryFromRow(result, row));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return page;
+}
+
+Result<AuditVerification> PostgresStore::verifyAuditChain(std::string_view tenant_id) {
+  AuditVerification verification;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    // One snapshot for the head and every page, so that a concurrent append cannot look like
+    // a truncation.
+    FL_RETURN_IF_ERROR(connection.script("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+    FL_RETURN_IF_ERROR(setAuditChain(connection, tenant_id));
+    Params head_params;
+    head_params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult head_row, connection.exec(kAuditHead, head_params));
+    std::optional<AuditChainHead> head;
+    if (head_row.rows() == 1) {
+      head = AuditChainHead{head_row.int64(0, 0), std::string(head_row.bytes(0, 1))};
+    }
+    AuditChainVerifier verifier;
+    std::int64_t after = 0;
+    bool going = true;
+    while (going) {
+      Params params;
+      params.text(tenant_id).int64(after);
+      FL_ASSIGN_OR_RETURN(PgResult page, connection.exec(kAuditChainPage, params));
+      for (int row = 0; row < page.rows() && going; ++row) {
+        AuditEntry entry = auditEntryFromRow(page, row);
+        after = entry.seq;
+        going = verifier.add(entry);
+      }
+      if (page.rows() < 1000) {
+        break;
+      }
+    }
+    verification = verifier.finish(head);
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return verification;
+}
+
 
 // --- Identity ----------------------------------------------------------------------------
 

@@ -147,6 +147,39 @@ CREATE TABLE auth_signing_keys (
 );
 )sql";
 
+// The audit log (see aggregator/store/audit_log.h for the hash chain): one chain per tenant, ""
+// for the system chain, so no foreign key to tenancy_tenants. Append-only: triggers refuse
+// UPDATE and DELETE (the hash chain still catches whoever drops them first). The head row per
+// chain lets verification notice entries removed from the end.
+constexpr const char* kV5Audit = R"sql(
+CREATE TABLE audit_log (
+  tenant_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at_ns INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  client_address TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX audit_log_by_time ON audit_log(tenant_id, at_ns);
+CREATE TABLE audit_chain_heads (
+  tenant_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_chain_heads_no_delete BEFORE DELETE ON audit_chain_heads
+  BEGIN SELECT RAISE(ABORT, 'audit_chain_heads rows are never removed'); END;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -156,6 +189,7 @@ const std::vector<Migration>& migrations() {
       {3, "agent heartbeats", kV3Heartbeats},
       {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
        kV4Identity},
+      {5, "hash-chained audit log per tenant", kV5Audit},
   };
   return kMigrations;
 }

@@ -2,6 +2,9 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "aggregator/store/sqlite/migrations.h"
 #include "shared/logtemplate/miner.h"
 #include "shared/util/crypto.h"
@@ -40,6 +43,17 @@ constexpr std::string_view kInsertSource =
 constexpr std::string_view kInsertTemplate =
     "INSERT OR IGNORE INTO logs_templates(tenant_id, template_id, text, created_at) "
     "VALUES (?1, ?2, ?3, ?4)";
+// Audit appends run on the single writer, which serializes them: the head read here is the
+// one the previous append of the same chain (even in the same group) left.
+constexpr std::string_view kAuditHeadForAppend =
+    "SELECT seq, hash FROM audit_chain_heads WHERE tenant_id = ?1";
+constexpr std::string_view kInsertAudit =
+    "INSERT INTO audit_log(tenant_id, seq, at_ns, actor, action, target, outcome, "
+    "client_address, detail_json, prev_hash, hash) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr std::string_view kUpsertAuditHead =
+    "INSERT INTO audit_chain_heads(tenant_id, seq, hash) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash";
 
 // Reader-side statements (one set per read connection).
 constexpr std::string_view kPing = "SELECT COUNT(*) FROM schema_migrations";
@@ -71,6 +85,17 @@ constexpr std::string_view kTenantBatches =
     " ORDER BY f.first_id, b.seq";
 constexpr std::string_view kBatchPayload =
     "SELECT payload FROM logs_batches WHERE id = ?1 AND tenant_id = ?2";
+// Empty filter values match everything (actor, action and outcome are never empty).
+constexpr std::string_view kQueryAudit =
+    "SELECT tenant_id, seq, at_ns, actor, action, target, outcome, client_address, detail_json, "
+    "prev_hash, hash FROM audit_log WHERE tenant_id = ?1 AND seq > ?2 AND at_ns >= ?3 "
+    "AND at_ns < ?4 AND (?5 = '' OR actor = ?5) AND (?6 = '' OR action = ?6) "
+    "AND (?7 = '' OR outcome = ?7) ORDER BY seq LIMIT ?8";
+constexpr std::string_view kAuditChain =
+    "SELECT tenant_id, seq, at_ns, actor, action, target, outcome, client_address, detail_json, "
+    "prev_hash, hash FROM audit_log WHERE tenant_id = ?1 ORDER BY seq";
+constexpr std::string_view kAuditHead =
+    "SELECT seq, hash FROM audit_chain_heads WHERE tenant_id = ?1";
 constexpr std::string_view kTemplateText =
     "SELECT text FROM logs_templates WHERE tenant_id = ?1 AND template_id = ?2";
 
@@ -189,6 +214,22 @@ std::int64_t asSigned(std::uint64_t value) {
   return static_cast<std::int64_t>(value);
 }
 
+AuditEntry auditEntryFromRow(Stmt& row) {
+  AuditEntry entry;
+  entry.tenant_id = std::string(row.columnText(0));
+  entry.seq = row.columnInt(1);
+  entry.at_ns = row.columnInt(2);
+  entry.actor = std::string(row.columnText(3));
+  entry.action = std::string(row.columnText(4));
+  entry.target = std::string(row.columnText(5));
+  entry.outcome = std::string(row.columnText(6));
+  entry.client_address = std::string(row.columnText(7));
+  entry.detail_json = std::string(row.columnText(8));
+  entry.prev_hash = std::string(row.columnText(9));
+  entry.hash = std::string(row.columnText(10));
+  return entry;
+}
+
 }  // namespace
 
 struct SqliteStore::WriteStatements {
@@ -218,6 +259,9 @@ struct SqliteStore::WriteStatements {
   Stmt select_invitation;
   Stmt use_invitation;
   Stmt insert_signing_key;
+  Stmt audit_head_for_append;
+  Stmt insert_audit;
+  Stmt upsert_audit_head;
 };
 
 struct SqliteStore::Reader {
@@ -238,6 +282,9 @@ struct SqliteStore::Reader {
   Stmt tenant_api_keys;
   Stmt invitation_by_hash;
   Stmt signing_keys;
+  Stmt query_audit;
+  Stmt audit_chain;
+  Stmt audit_head;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -298,6 +345,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->select_invitation, Stmt::prepare(db, kInvitationColumns));
   FL_ASSIGN_OR_RETURN(stmts->use_invitation, Stmt::prepare(db, kUseInvitation));
   FL_ASSIGN_OR_RETURN(stmts->insert_signing_key, Stmt::prepare(db, kInsertSigningKey));
+  FL_ASSIGN_OR_RETURN(stmts->audit_head_for_append, Stmt::prepare(db, kAuditHeadForAppend));
+  FL_ASSIGN_OR_RETURN(stmts->insert_audit, Stmt::prepare(db, kInsertAudit));
+  FL_ASSIGN_OR_RETURN(stmts->upsert_audit_head, Stmt::prepare(db, kUpsertAuditHead));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -350,6 +400,9 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
       Stmt::prepare(db, joined(kApiKeySelect, "WHERE tenant_id = ?1 ORDER BY created_at, id")));
   FL_ASSIGN_OR_RETURN(reader->invitation_by_hash, Stmt::prepare(db, kInvitationColumns));
   FL_ASSIGN_OR_RETURN(reader->signing_keys, Stmt::prepare(db, kSigningKeys));
+  FL_ASSIGN_OR_RETURN(reader->query_audit, Stmt::prepare(db, kQueryAudit));
+  FL_ASSIGN_OR_RETURN(reader->audit_chain, Stmt::prepare(db, kAuditChain));
+  FL_ASSIGN_OR_RETURN(reader->audit_head, Stmt::prepare(db, kAuditHead));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -983,6 +1036,107 @@ Result<std::vector<SigningKey>> SqliteStore::listSigningKeys(std::int64_t create
     out.push_back(SigningKey{std::string(use->columnText(0)), std::string(use->columnText(1)),
                              use->columnInt(2)});
   }
+}
+
+Result<AuditEntry> SqliteStore::appendAudit(const audit::AuditEvent& event) {
+  FL_RETURN_IF_ERROR(validateAuditEvent(event));
+  AuditEntry entry;
+  Status status = writer_->run([&]() -> Status {
+    std::optional<AuditChainHead> head;
+    {
+      StmtUse use(write_->audit_head_for_append);
+      use->bind(1, event.tenant_id);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (row) {
+        head = AuditChainHead{use->columnInt(0), std::string(use->columnText(1))};
+      }
+    }
+    entry = chainAuditEntry(event, head);
+    {
+      StmtUse use(write_->insert_audit);
+      use->bind(1, entry.tenant_id)
+          .bind(2, entry.seq)
+          .bind(3, entry.at_ns)
+          .bind(4, entry.actor)
+          .bind(5, entry.action)
+          .bind(6, entry.target)
+          .bind(7, entry.outcome)
+          .bind(8, entry.client_address)
+          .bind(9, entry.detail_json)
+          .bind(10, entry.prev_hash)
+          .bind(11, entry.hash);
+      Status inserted = use->run();
+      if (!inserted.isOk()) {
+        // A seq already taken means someone wrote the table behind the head: never overwrite.
+        return internalError("append audit entry " + std::to_string(entry.seq) + ": " +
+                             inserted.message());
+      }
+    }
+    StmtUse use(write_->upsert_audit_head);
+    use->bind(1, entry.tenant_id).bind(2, entry.seq).bind(3, entry.hash);
+    return use->run();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return entry;
+}
+
+Result<AuditPage> SqliteStore::queryAudit(std::string_view tenant_id, const AuditQuery& query) {
+  const std::size_t limit = std::clamp<std::size_t>(query.limit, 1, kAuditMaxPageEntries);
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->query_audit);
+  use->bind(1, tenant_id)
+      .bind(2, query.after_seq)
+      .bind(3, query.since_ns)
+      .bind(4, query.until_ns)
+      .bind(5, query.actor)
+      .bind(6, query.action)
+      .bind(7, query.outcome)
+      .bind(8, static_cast<std::int64_t>(limit + 1));  // one more tells whether a page follows
+  AuditPage page;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      break;
+    }
+    if (page.entries.size() == limit) {
+      page.next_after_seq = page.entries.back().seq;
+      break;
+    }
+    page.entries.push_back(auditEntryFromRow(*use));
+  }
+  return page;
+}
+
+Result<AuditVerification> SqliteStore::verifyAuditChain(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  sqlite3* db = reader->db.get();
+  // One read transaction: the head and the entries come from the same snapshot, so an append
+  // racing with the walk cannot look like a truncation.
+  FL_RETURN_IF_ERROR(exec(db, "BEGIN"));
+  auto walk = [&]() -> Result<AuditVerification> {
+    std::optional<AuditChainHead> head;
+    {
+      StmtUse use(reader->audit_head);
+      use->bind(1, tenant_id);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (row) {
+        head = AuditChainHead{use->columnInt(0), std::string(use->columnText(1))};
+      }
+    }
+    AuditChainVerifier verifier;
+    StmtUse use(reader->audit_chain);
+    use->bind(1, tenant_id);
+    for (;;) {
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (!row || !verifier.add(auditEntryFromRow(*use))) {
+        break;
+      }
+    }
+    return verifier.finish(head);
+  };
+  auto verified = walk();
+  (void)exec(db, "COMMIT");
+  return verified;
 }
 
 std::size_t SqliteStore::pendingWrites() const {

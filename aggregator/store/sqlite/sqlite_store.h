@@ -73,6 +73,9 @@ class SqliteStore final : public Store {
                                       std::string_view password_hash, std::int64_t now_ns) override;
   Status addSigningKey(const SigningKey& key) override;
   Result<std::vector<SigningKey>> listSigningKeys(std::int64_t created_since_ns) override;
+  Result<AuditEntry> appendAudit(const audit::AuditEvent& event) override;
+  Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) override;
+  Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -15,7 +15,7 @@ struct AdminFixture {
 
   /// Enrolls an agent for `tenant_name` with a token made by the admin command.
   EnrolledAgent agentFor(const std::string& tenant_name) {
-    auto token = admin::createEnrollmentToken(*store, tenant_name, std::chrono::hours(1));
+    auto token = admin::createEnrollmentToken(*store, *audit, tenant_name, std::chrono::hours(1));
     REQUIRE(token.isOk());
     http::Response response = api.handleEnroll(enrollRequest(enrollBody(*token)));
     REQUIRE_MESSAGE(response.status == 201, response.body);
@@ -42,6 +42,8 @@ struct AdminFixture {
 
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
+  std::unique_ptr<audit::StoreAuditRecorder> audit =
+      std::make_unique<audit::StoreAuditRecorder>(*store);
   ingest::AgentApi api;
 };
 
@@ -49,13 +51,13 @@ struct AdminFixture {
 
 TEST_CASE("admin: tenant names are checked and duplicates refused") {
   AdminFixture f;
-  auto created = admin::createTenant(*f.store, "acme");
+  auto created = admin::createTenant(*f.store, *f.audit, "acme");
   REQUIRE(created.isOk());
-  CHECK(admin::createTenant(*f.store, "acme").code() == Errc::AlreadyExists);
-  CHECK(admin::createTenant(*f.store, "Bad Name").code() == Errc::InvalidArgument);
-  CHECK(admin::createEnrollmentToken(*f.store, "nobody", std::chrono::hours(1)).code() ==
+  CHECK(admin::createTenant(*f.store, *f.audit, "acme").code() == Errc::AlreadyExists);
+  CHECK(admin::createTenant(*f.store, *f.audit, "Bad Name").code() == Errc::InvalidArgument);
+  CHECK(admin::createEnrollmentToken(*f.store, *f.audit, "nobody", std::chrono::hours(1)).code() ==
         Errc::NotFound);
-  auto token = admin::createEnrollmentToken(*f.store, "acme", std::chrono::hours(1));
+  auto token = admin::createEnrollmentToken(*f.store, *f.audit, "acme", std::chrono::hours(1));
   REQUIRE(token.isOk());
   CHECK(token->rfind("fet_", 0) == 0);
   CHECK(queryInt(f.dir.file("db.sqlite"),
@@ -66,7 +68,7 @@ TEST_CASE("admin: tenant names are checked and duplicates refused") {
 
 TEST_CASE("export: lines come back byte for byte, CR, empty, non-UTF-8 and split pieces") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "acme").isOk());
   EnrolledAgent agent = f.agentFor("acme");
   const std::string binary("\x00\xff\xfe bin\xc3\x28", 10);
   f.send(agent, 1,
@@ -83,7 +85,7 @@ TEST_CASE("export: lines come back byte for byte, CR, empty, non-UTF-8 and split
 
 TEST_CASE("export: each agent stream in seq order, then record order, and filters apply") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "acme").isOk());
   EnrolledAgent agent = f.agentFor("acme");
   f.send(agent, 2, {{"/srv/a.log", 300, "a3"}, {"/srv/b.log", 100, "b1"}});
   f.send(agent, 1, {{"/srv/a.log", 200, "a2"}, {"/srv/b.log", 400, "b4"}});
@@ -116,7 +118,7 @@ TEST_CASE("export: each agent stream in seq order, then record order, and filter
 
 TEST_CASE("export: agent streams come in the order they first arrived") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "acme").isOk());
   EnrolledAgent x = f.agentFor("acme");
   EnrolledAgent y = f.agentFor("acme");
   f.send(y, 1, {{"/srv/y.log", 1, "y1"}});
@@ -128,8 +130,8 @@ TEST_CASE("export: agent streams come in the order they first arrived") {
 
 TEST_CASE("export: a tenant never sees another tenant's lines") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "tenant-a").isOk());
-  REQUIRE(admin::createTenant(*f.store, "tenant-b").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "tenant-a").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "tenant-b").isOk());
   EnrolledAgent a = f.agentFor("tenant-a");
   EnrolledAgent b = f.agentFor("tenant-b");
   f.send(a, 1, {{"/var/log/shared.log", 1, "secret of a"}});
@@ -147,7 +149,7 @@ TEST_CASE("export: a tenant never sees another tenant's lines") {
 
 TEST_CASE("export: streams in bounded chunks and stops at the first write error") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "acme").isOk());
   EnrolledAgent agent = f.agentFor("acme");
   std::string expected;
   for (std::uint64_t seq = 1; seq <= 4; ++seq) {
@@ -187,8 +189,8 @@ TEST_CASE("export: streams in bounded chunks and stops at the first write error"
 
 TEST_CASE("admin: agents list shows each agent's counters and last contact") {
   AdminFixture f;
-  REQUIRE(admin::createTenant(*f.store, "acme").isOk());
-  REQUIRE(admin::createTenant(*f.store, "other").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "acme").isOk());
+  REQUIRE(admin::createTenant(*f.store, *f.audit, "other").isOk());
   EnrolledAgent agent = f.agentFor("acme");
   EnrolledAgent idle = f.agentFor("acme");
   EnrolledAgent foreign = f.agentFor("other");

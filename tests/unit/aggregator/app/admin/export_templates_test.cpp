@@ -21,12 +21,12 @@ const std::string kCheck = "health check <*> took <*>ms";
 
 struct Fixture {
   Fixture() : store(openStore(dir.file("db.sqlite"))), api(*store, {}) {
-    REQUIRE(admin::createTenant(*store, "acme").isOk());
-    REQUIRE(admin::createTenant(*store, "other").isOk());
+    REQUIRE(admin::createTenant(*store, *audit, "acme").isOk());
+    REQUIRE(admin::createTenant(*store, *audit, "other").isOk());
   }
 
   EnrolledAgent agentFor(const std::string& tenant_name) {
-    auto token = admin::createEnrollmentToken(*store, tenant_name, std::chrono::hours(1));
+    auto token = admin::createEnrollmentToken(*store, *audit, tenant_name, std::chrono::hours(1));
     REQUIRE(token.isOk());
     http::Response response = api.handleEnroll(enrollRequest(enrollBody(*token)));
     REQUIRE_MESSAGE(response.status == 201, response.body);
@@ -49,6 +49,8 @@ struct Fixture {
 
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
+  std::unique_ptr<audit::StoreAuditRecorder> audit =
+      std::make_unique<audit::StoreAuditRecorder>(*store);
   ingest::AgentApi api;
 };
 

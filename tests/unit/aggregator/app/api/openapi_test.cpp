@@ -30,8 +30,9 @@ struct ServerRoutes {
         agent_api(*store, {}),
         jwt(*store, auth::JwtOptions{}),
         auth_api(*store, audit, passwords, jwt, throttle, auth::AuthApiOptions{}),
+        ops(*store, agent_api, serve::OpsOptions{}),
         router(serve::buildServerRouter(
-            {.agent_api = &agent_api, .auth_api = &auth_api, .store = store.get()})) {}
+            {.agent_api = &agent_api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;
@@ -40,6 +41,7 @@ struct ServerRoutes {
   auth::JwtKeys jwt;
   auth::LoginThrottle throttle;
   auth::AuthApi auth_api;
+  serve::OpsApi ops;
   http::Router router;
 };
 

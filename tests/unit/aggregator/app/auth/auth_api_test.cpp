@@ -402,14 +402,20 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        json{{"email", "new@x.example"}, {"role", "viewer"}}, auth::Permission::InviteMember},
       {"GET", [] { return "/v1/agents"; }, nullptr, auth::Permission::ListAgents},
       {"GET", [] { return "/v1/tenants"; }, nullptr, auth::Permission::ReadSelf},
+      {"GET", [] { return "/v1/audit"; }, nullptr, auth::Permission::ReadAudit},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
   const std::set<std::string> kNotGuarded = {
-      "GET /healthz",           "GET /v1/openapi.json",
-      "POST /v1/auth/login",    "POST /v1/invitations/accept",
-      "POST /v1/agents/enroll",                               // one-time tokens
-      "POST /v1/ingest",        "POST /v1/agents/heartbeat",  // agent secret (AgentApi)
+      "GET /healthz",
+      "GET /v1/openapi.json",
+      "POST /v1/auth/login",
+      "POST /v1/invitations/accept",
+      "POST /v1/agents/enroll",  // one-time tokens
+      "GET /readyz",
+      "GET /metrics",  // operations: no credentials
+      "POST /v1/ingest",
+      "POST /v1/agents/heartbeat",  // agent secret (AgentApi)
   };
   for (const auto& served : h.routes()) {
     const std::string name = served.method + " " + served.path;

@@ -102,10 +102,11 @@ class AuthHarness {
         throttle_(throttle),
         api_(*store_, audit, passwords_, jwt_, throttle_, apiOptions(),
              [this] { return now.load(); }),
-        agent_api_(*store_, {}) {
+        agent_api_(*store_, {}),
+        ops_(*store_, agent_api_, serve::OpsOptions{}) {
     // The whole route table serve() builds, so the role table covers every guarded route.
     http::Router router = serve::buildServerRouter(
-        {.agent_api = &agent_api_, .auth_api = &api_, .store = store_.get()});
+        {.agent_api = &agent_api_, .auth_api = &api_, .store = store_.get(), .ops = &ops_});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
@@ -254,6 +255,7 @@ class AuthHarness {
   auth::LoginThrottle throttle_;
   auth::AuthApi api_;
   ingest::AgentApi agent_api_;
+  serve::OpsApi ops_;
   std::vector<http::Router::Route> routes_;
   std::unique_ptr<http::testing::LoopServer> server_;
 };

@@ -87,9 +87,9 @@ store::NewBatch batchFor(const Tenancy& owner, std::uint64_t seq, std::string_vi
   return batch;
 }
 
-const char* const kTenantTables[] = {"tenancy_tenants",    "agents_enrollment_tokens",
-                                     "agents_agents",      "logs_batches",
-                                     "logs_batch_sources", "logs_templates"};
+const char* const kTenantTables[] = {
+    "tenancy_tenants",    "agents_enrollment_tokens", "agents_agents", "logs_batches",
+    "logs_batch_sources", "logs_templates",           "audit_log",     "audit_chain_heads"};
 
 // Identity tables (migration 4) that are tenant data, and the two that are not: auth_users
 // (RLS keyed by the user's own id or e-mail, or membership of the current tenant) and
@@ -125,6 +125,17 @@ TEST_CASE(
   auto store = engine.open();
   Tenancy a = populate(*store, "tenant-a", 2);
   Tenancy b = populate(*store, "tenant-b", 3);
+  for (const auto& [tenant_id, entries] :
+       {std::pair<std::string, int>{a.tenant.id, 2}, {b.tenant.id, 3}, {"", 1}}) {
+    for (int i = 0; i < entries; ++i) {
+      audit::AuditEvent event;
+      event.tenant_id = tenant_id;
+      event.actor = "admin-cli";
+      event.action = "test.rls";
+      event.at_ns = 1;
+      REQUIRE(store->appendAudit(event).isOk());
+    }
+  }
 
   PgRaw raw(engine.url());
   REQUIRE_MESSAGE(raw.exec("SELECT rolsuper OR rolbypassrls FROM pg_roles "
@@ -140,7 +151,7 @@ TEST_CASE(
 
   raw.exec("BEGIN");
   raw.exec("SELECT set_config('faultline.tenant_id', $1, true)", {a.tenant.id});
-  const std::int64_t expected_a[] = {1, 2, 1, 2, 2, 0};  // in kTenantTables order
+  const std::int64_t expected_a[] = {1, 2, 1, 2, 2, 0, 2, 1};  // in kTenantTables order
   for (std::size_t i = 0; i < std::size(kTenantTables); ++i) {
     std::string table = kTenantTables[i];
     INFO(table);
@@ -190,6 +201,17 @@ TEST_CASE(
   raw.exec("SELECT set_config('faultline.tenant_name', 'tenant-b', true)");
   CHECK(raw.queryInt("SELECT count(*) FROM tenancy_tenants") == 1);
   CHECK(raw.queryInt("SELECT count(*) FROM agents_agents") == 0);
+  raw.exec("ROLLBACK");
+
+  // The system audit chain needs its own flag: a session whose tenant setting reads '' (as it
+  // does after any transaction set it) still sees nothing of it.
+  raw.exec("BEGIN");
+  raw.exec("SELECT set_config('faultline.tenant_id', '', true)");
+  CHECK(raw.queryInt("SELECT count(*) FROM audit_log") == 0);
+  CHECK(raw.queryInt("SELECT count(*) FROM audit_chain_heads") == 0);
+  raw.exec("SELECT set_config('faultline.system_chain', 'on', true)");
+  CHECK(raw.queryInt("SELECT count(*) FROM audit_log") == 1);
+  CHECK(raw.queryInt("SELECT count(*) FROM audit_log WHERE tenant_id <> ''") == 0);
   raw.exec("ROLLBACK");
 
   // The setting is transaction-local: it does not outlive the transaction on a pooled session.
