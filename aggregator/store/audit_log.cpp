@@ -1,6 +1,7 @@
 #include "aggregator/store/audit_log.h"
 
 #include "shared/util/crypto.h"
+#include "shared/util/utf8.h"
 
 namespace faultline::aggregator::store {
 namespace {
@@ -30,32 +31,8 @@ bool cleanUtf8(std::string_view text) {
       ++i;
       continue;
     }
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    if ((byte & 0xe0) == 0xc0) {
-      length = 2;
-      code = byte & 0x1f;
-    } else if ((byte & 0xf0) == 0xe0) {
-      length = 3;
-      code = byte & 0x0f;
-    } else if ((byte & 0xf8) == 0xf0) {
-      length = 4;
-      code = byte & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) {
-      return false;
-    }
-    for (std::size_t k = 1; k < length; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) {
-        return false;
-      }
-      code = (code << 6) | (next & 0x3f);
-    }
-    static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMinForLength[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+    const std::size_t length = utf8SequenceLength(text, i);
+    if (length == 0) {
       return false;
     }
     i += length;

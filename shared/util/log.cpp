@@ -8,6 +8,7 @@
 #include <string>
 
 #include "shared/util/time.h"
+#include "shared/util/utf8.h"
 
 namespace faultline::log {
 namespace {
@@ -24,43 +25,14 @@ std::string_view levelName(Level level) {
   return "?";
 }
 
-/// Length of the valid UTF-8 sequence at text[i], or 0 when it is not one.
-std::size_t utf8Sequence(std::string_view text, std::size_t i) {
-  auto byte = static_cast<unsigned char>(text[i]);
-  std::size_t length = 0;
-  std::uint32_t code = 0;
-  if ((byte & 0xe0) == 0xc0) {
-    length = 2;
-    code = byte & 0x1f;
-  } else if ((byte & 0xf0) == 0xe0) {
-    length = 3;
-    code = byte & 0x0f;
-  } else if ((byte & 0xf8) == 0xf0) {
-    length = 4;
-    code = byte & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) {
-    return 0;
-  }
-  for (std::size_t k = 1; k < length; ++k) {
-    auto next = static_cast<unsigned char>(text[i + k]);
-    if ((next & 0xc0) != 0x80) {
-      return 0;
-    }
-    code = (code << 6) | (next & 0x3f);
-  }
-  static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code < kMinForLength[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
-    return 0;
-  }
-  return length;
-}
 }  // namespace
 
-void setLevel(Level new_level) { g_level.store(static_cast<int>(new_level)); }
-Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
+void setLevel(Level new_level) {
+  g_level.store(static_cast<int>(new_level));
+}
+Level level() {
+  return static_cast<Level>(g_level.load(std::memory_order_relaxed));
+}
 
 bool parseLevel(std::string_view text, Level* out) {
   if (text == "debug") {
@@ -100,7 +72,7 @@ void appendJsonEscaped(std::string& out, std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
-      std::size_t length = utf8Sequence(text, i);
+      std::size_t length = utf8SequenceLength(text, i);
       if (length == 0) {
         out += "\xef\xbf\xbd";  // U+FFFD for a byte that is not part of valid UTF-8
         ++i;
