@@ -2,12 +2,13 @@
 
 #include <charconv>
 
+#include "shared/util/crypto.h"
+
 namespace faultline::aggregator::api {
 namespace {
 
 constexpr std::string_view kCursorVersion = "c1.";
 constexpr char kFieldSeparator = '\x1f';  // unit separator: fields are hex-encoded, so safe
-constexpr char kHex[] = "0123456789abcdef";
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') {
@@ -44,13 +45,7 @@ std::string encodeCursor(const std::vector<std::string>& fields) {
     }
     joined += fields[i];
   }
-  std::string cursor(kCursorVersion);
-  cursor.reserve(kCursorVersion.size() + joined.size() * 2);
-  for (unsigned char c : joined) {
-    cursor.push_back(kHex[c >> 4]);
-    cursor.push_back(kHex[c & 0xf]);
-  }
-  return cursor;
+  return std::string(kCursorVersion) + crypto::hexEncode(joined);
 }
 
 Result<std::vector<std::string>> decodeCursor(std::string_view cursor,

@@ -189,10 +189,8 @@ bool AuthApi::audited(const Request& request, const std::string& tenant_id,
 
 Response AuthApi::guarded(const Request& request, Permission permission,
                           const std::function<Response(const Principal&)>& body) {
-  if (options_.rate_limits != nullptr) {
-    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
-      return std::move(*limited);
-    }
+  if (auto limited = limitAddress(request)) {
+    return std::move(*limited);
   }
   auto principal = authenticator_.authenticate(request, clock_());
   if (!principal) {
@@ -220,10 +218,8 @@ Response AuthApi::guarded(const Request& request, Permission permission,
 }
 
 Response AuthApi::login(const Request& request) {
-  if (options_.rate_limits != nullptr) {
-    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
-      return std::move(*limited);
-    }
+  if (auto limited = limitAddress(request)) {
+    return std::move(*limited);
   }
   Response refusal;
   auto body = jsonBody(request, options_.max_body_bytes, &refusal);
@@ -641,10 +637,8 @@ Response AuthApi::invite(const Request& request) {
 }
 
 Response AuthApi::acceptInvitation(const Request& request) {
-  if (options_.rate_limits != nullptr) {
-    if (auto limited = options_.rate_limits->admit(request.remote_address, {}, {})) {
-      return std::move(*limited);
-    }
+  if (auto limited = limitAddress(request)) {
+    return std::move(*limited);
   }
   Response refusal;
   auto body = jsonBody(request, options_.max_body_bytes, &refusal);

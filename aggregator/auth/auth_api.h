@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "aggregator/audit/audit_event.h"
@@ -78,6 +79,12 @@ class AuthApi {
                          const std::function<http::Response(const Principal&)>& body);
 
  private:
+  /// The client-address rate limit, asked before any credential is looked at (a 429 or nullopt).
+  std::optional<http::Response> limitAddress(const http::Request& request) const {
+    return options_.rate_limits == nullptr
+               ? std::nullopt
+               : options_.rate_limits->admit(request.remote_address, {}, {});
+  }
   /// Records an event; false (and logged) when the recorder failed.
   bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
                const std::string& action, const std::string& target, const std::string& outcome,

@@ -1,8 +1,8 @@
 #include "aggregator/events/event.h"
 
-#include <sodium.h>
-
 #include <array>
+
+#include "shared/util/crypto.h"
 
 namespace faultline::aggregator::events {
 namespace {
@@ -17,16 +17,13 @@ constexpr std::array<std::pair<SourceKind, std::string_view>, 7> kSourceNames = 
     {SourceKind::kLog, "log"},
 }};
 
-// Length-prefixed so that ("ab","c") and ("a","bc") hash differently.
-void absorb(crypto_generichash_state& state, std::string_view part) {
+// Length-prefixed so that ("ab","c") and ("a","bc") differ.
+void absorb(std::string& key, std::string_view part) {
   const std::uint64_t size = part.size();
-  unsigned char prefix[8];
   for (int i = 0; i < 8; ++i) {
-    prefix[i] = static_cast<unsigned char>(size >> (8 * i));
+    key.push_back(static_cast<char>(size >> (8 * i)));
   }
-  crypto_generichash_update(&state, prefix, sizeof prefix);
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part.data()),
-                            part.size());
+  key.append(part);
 }
 
 }  // namespace
@@ -59,36 +56,26 @@ std::string_view eventStatusName(EventStatus status) {
 }
 
 std::string computeFingerprint(const Event& event) {
-  crypto_generichash_state state;
-  constexpr std::size_t kBytes = 16;
-  crypto_generichash_init(&state, nullptr, 0, kBytes);
-  absorb(state, "faultline-event-v1");
-  absorb(state, event.tenant_id);
-  absorb(state, event.integration_id);
-  absorb(state, sourceKindName(event.source));
+  std::string key;
+  absorb(key, "faultline-event-v1");
+  absorb(key, event.tenant_id);
+  absorb(key, event.integration_id);
+  absorb(key, sourceKindName(event.source));
   if (!event.source_dedup_key.empty()) {
-    absorb(state, "key");
-    absorb(state, event.source_dedup_key);
+    absorb(key, "key");
+    absorb(key, event.source_dedup_key);
   } else if (!event.labels.empty()) {
-    absorb(state, "labels");
-    for (const auto& [key, value] : event.labels) {
-      absorb(state, key);
-      absorb(state, value);
+    absorb(key, "labels");
+    for (const auto& [name, value] : event.labels) {
+      absorb(key, name);
+      absorb(key, value);
     }
   } else {
-    absorb(state, "title");
-    absorb(state, event.title);
+    absorb(key, "title");
+    absorb(key, event.title);
   }
-  unsigned char digest[kBytes];
-  crypto_generichash_final(&state, digest, kBytes);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(kBytes * 2);
-  for (unsigned char byte : digest) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 0xf]);
-  }
-  return hex;
+  // 128 bits of BLAKE2b-256 are plenty to tell alerts apart and keep ids short.
+  return crypto::hashSecret(key).substr(0, 32);
 }
 
 }  // namespace faultline::aggregator::events

@@ -63,7 +63,7 @@ struct Event {
   std::string raw;
 };
 
-/// Hex BLAKE2b-128 identifying "the same alert": tenant, integration, source kind and the
+/// 32 hex digits (128 bits of BLAKE2b) identifying "the same alert": tenant, integration, source kind and the
 /// source's dedup key when it sent one, else the sorted label set, else the title.
 std::string computeFingerprint(const Event& event);
 

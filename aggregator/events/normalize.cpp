@@ -1,12 +1,11 @@
 #include "aggregator/events/normalize.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "shared/logparse/timestamp.h"
+#include "shared/util/crypto.h"
 
 namespace faultline::aggregator::events {
 namespace {
@@ -341,13 +340,7 @@ Result<Normalized> pagerDuty(const json& doc, const NormalizeContext& ctx) {
     e.severity = *monitoringSeverity(severity);
     if (e.source_dedup_key.empty()) {
       // PagerDuty makes a new key for a trigger without one: each such trigger is its own alert.
-      unsigned char random[16];
-      randombytes_buf(random, sizeof random);
-      static constexpr char kHex[] = "0123456789abcdef";
-      for (unsigned char byte : random) {
-        e.source_dedup_key.push_back(kHex[byte >> 4]);
-        e.source_dedup_key.push_back(kHex[byte & 0xf]);
-      }
+      e.source_dedup_key = crypto::randomHex(16);
     }
   } else {
     e.title = action == "resolve" ? "resolved" : "acknowledged";

@@ -18,14 +18,19 @@ void ensureInit() {
 }
 }  // namespace
 
+std::string hexEncode(std::string_view bytes) {
+  std::string hex(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size());
+  hex.resize(bytes.size() * 2);
+  return hex;
+}
+
 std::string randomHex(std::size_t bytes) {
   ensureInit();
   std::vector<unsigned char> raw(bytes);
   randombytes_buf(raw.data(), raw.size());
-  std::string hex(bytes * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
-  hex.resize(bytes * 2);
-  return hex;
+  return hexEncode(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 std::string randomToken(std::string_view prefix, std::size_t bytes) {
@@ -44,10 +49,7 @@ std::string hashSecret(std::string_view data) {
   unsigned char digest[crypto_generichash_BYTES];
   crypto_generichash(digest, sizeof(digest), reinterpret_cast<const unsigned char*>(data.data()),
                      data.size(), nullptr, 0);
-  std::string hex(sizeof(digest) * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), digest, sizeof(digest));
-  hex.resize(sizeof(digest) * 2);
-  return hex;
+  return hexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 bool constantTimeEqual(std::string_view a, std::string_view b) {

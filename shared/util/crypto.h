@@ -8,6 +8,9 @@
 
 namespace faultline::crypto {
 
+/// Lower-case hex of any bytes (2 characters per byte).
+std::string hexEncode(std::string_view bytes);
+
 /// `bytes` random bytes from the OS CSPRNG, hex-encoded (2 * bytes characters).
 std::string randomHex(std::size_t bytes);
 
