@@ -50,30 +50,41 @@ http::Response listAgents(store::Store& store, std::string_view tenant_id,
   if (more) {
     agents->resize(*limit);
   }
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  // Each agent's last status document is spliced in as stored: the heartbeat handler stores
+  // only what it parsed and serialised itself (a JSON object), so a listing need not parse and
+  // re-serialise up to 50 documents per request.
+  std::string out = "{\"agents\":[";
   for (const store::AgentSummary& agent : *agents) {
-    nlohmann::ordered_json status =
-        nlohmann::ordered_json::parse(agent.heartbeat_json, nullptr, /*allow_exceptions=*/false);
-    if (status.is_discarded() || !status.is_object()) {
-      status = nullptr;
+    if (out.back() != '[') {
+      out += ',';
     }
-    list.push_back({{"agent_id", agent.agent_id},
-                    {"hostname", agent.hostname},
-                    {"version", agent.version},
-                    {"enrolled_at", timeOrNull(agent.enrolled_at_ns)},
-                    {"last_seen", timeOrNull(agent.last_seen_ns)},
-                    {"last_heartbeat", timeOrNull(agent.last_heartbeat_ns)},
-                    {"batches", agent.batches},
-                    {"records", agent.records},
-                    {"status", std::move(status)}});
+    nlohmann::ordered_json fields = {{"agent_id", agent.agent_id},
+                                     {"hostname", agent.hostname},
+                                     {"version", agent.version},
+                                     {"enrolled_at", timeOrNull(agent.enrolled_at_ns)},
+                                     {"last_seen", timeOrNull(agent.last_seen_ns)},
+                                     {"last_heartbeat", timeOrNull(agent.last_heartbeat_ns)},
+                                     {"batches", agent.batches},
+                                     {"records", agent.records}};
+    std::string object =
+        fields.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    object.pop_back();  // the closing brace: "status" comes last
+    out += object;
+    out += ",\"status\":";
+    const std::string& status = agent.heartbeat_json;
+    out += status.size() >= 2 && status.front() == '{' && status.back() == '}' ? status : "null";
+    out += '}';
   }
-  nlohmann::ordered_json body = {{"agents", std::move(list)}, {"next_cursor", nullptr}};
+  out += "],\"next_cursor\":";
   if (more) {
     const store::AgentSummary& last = agents->back();
-    body["next_cursor"] = encodeCursor({std::to_string(last.enrolled_at_ns), last.agent_id});
+    out +=
+        nlohmann::json(encodeCursor({std::to_string(last.enrolled_at_ns), last.agent_id})).dump();
+  } else {
+    out += "null";
   }
-  return http::Response::json(
-      200, body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  out += '}';
+  return http::Response::json(200, std::move(out));
 }
 
 }  // namespace faultline::aggregator::api

@@ -1,6 +1,7 @@
 #include "aggregator/audit/store_audit_recorder.h"
 
 #include <climits>
+#include <nlohmann/json.hpp>
 
 #include "shared/util/time.h"
 
@@ -52,6 +53,29 @@ std::string clientHost(const std::string& address) {
     return address;  // no port, or a bare IPv6 literal
   }
   return address.substr(0, colon);
+}
+
+Status recordThrottledFailure(AuditRecorder& recorder, AuditThrottle& throttle,
+                              const std::string& remote_address, std::string_view path,
+                              std::string_view action, std::string_view reason,
+                              std::int64_t now_ns) {
+  std::uint64_t suppressed = 0;
+  if (!throttle.admit(clientHost(remote_address) + '|' + std::string(action), now_ns,
+                      &suppressed)) {
+    return Status::ok();
+  }
+  AuditEvent event;
+  event.actor = "anonymous";
+  event.action = std::string(action);
+  event.outcome = "failure";
+  event.client_address = remote_address;
+  event.at_ns = now_ns;
+  event.detail_json = nlohmann::json{
+      {"reason", std::string(reason)},
+      {"path", std::string(path)},
+      {"suppressed_since_last",
+       suppressed}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return recorder.record(event);
 }
 
 }  // namespace faultline::aggregator::audit

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "aggregator/audit/audit_event.h"
@@ -59,5 +60,13 @@ class AuditThrottle {
 
 /// "127.0.0.1:53422" → "127.0.0.1", "[::1]:80" → "::1": the client host a throttle keys on.
 std::string clientHost(const std::string& address);
+
+/// Records a failure an unauthenticated client caused (actor "anonymous", system chain) when
+/// `throttle` admits it for this client host and action; detail: reason, path and how many
+/// were suppressed since the last one written. Ok when throttled away.
+Status recordThrottledFailure(AuditRecorder& recorder, AuditThrottle& throttle,
+                              const std::string& remote_address, std::string_view path,
+                              std::string_view action, std::string_view reason,
+                              std::int64_t now_ns);
 
 }  // namespace faultline::aggregator::audit

@@ -35,6 +35,11 @@ Response forbidden(Permission permission) {
                          "not allowed: " + std::string(permissionName(permission)));
 }
 
+// The store refuses, in the same transaction as the change, to leave a tenant without an owner.
+Response lastOwnerResponse() {
+  return Response::error(409, "last_owner", "a tenant keeps at least one owner");
+}
+
 Response notFoundResponse(std::string_view what) {
   return Response::error(404, "not_found", std::string(what) + " not found");
 }
@@ -164,7 +169,7 @@ AuthApi::AuthApi(store::Store& store, audit::AuditRecorder& audit, const Passwor
       throttle_(throttle),
       options_(options),
       clock_(clock ? std::move(clock) : Clock(&nowUnixNanos)),
-      authenticator_(store, jwt) {}
+      authenticator_(store, jwt, options_.authenticator) {}
 
 bool AuthApi::audited(const Request& request, const std::string& tenant_id,
                       const std::string& actor, const std::string& action,
@@ -187,6 +192,15 @@ bool AuthApi::audited(const Request& request, const std::string& tenant_id,
   return true;
 }
 
+void AuthApi::recordRefusal(const Request& request, std::string_view action,
+                            std::string_view reason) {
+  Status recorded = audit::recordThrottledFailure(audit_, refusal_throttle_, request.remote_address,
+                                                  request.path, action, reason, clock_());
+  if (!recorded.isOk()) {
+    log::error("auth-api", "audit " + std::string(action) + ": " + recorded.toString());
+  }
+}
+
 Response AuthApi::guarded(const Request& request, Permission permission,
                           const std::function<Response(const Principal&)>& body) {
   if (auto limited = limitAddress(request)) {
@@ -195,9 +209,11 @@ Response AuthApi::guarded(const Request& request, Permission permission,
   auto principal = authenticator_.authenticate(request, clock_());
   if (!principal) {
     switch (principal.code()) {
-      case Errc::Unauthenticated: return unauthenticatedResponse();
+      case Errc::Unauthenticated:
+        recordRefusal(request, "auth.unauthenticated", "missing, invalid or expired credentials");
+        return unauthenticatedResponse();
       case Errc::PermissionDenied:
-        (void)audited(request, "", "anonymous", "auth.csrf_failed", "", "denied");
+        recordRefusal(request, "auth.csrf_failed", "missing or wrong X-CSRF-Token");
         return Response::error(403, "csrf_failed", "missing or wrong X-CSRF-Token");
       default: return storeError("authenticate", principal.status());
     }
@@ -334,6 +350,7 @@ Response AuthApi::logout(const Request& request) {
     if (!revoked.isOk()) {
       return storeError("logout", revoked);
     }
+    authenticator_.forgetCachedCredentials();
     if (!audited(request, principal.tenant_id, principal.actor(), "auth.logout", principal.actor(),
                  "success")) {
       return Response::error(500, "internal", "logout could not be audited");
@@ -467,6 +484,7 @@ Response AuthApi::revokeApiKey(const Request& request) {
     if (!revoked.isOk()) {
       return storeError("revoke API key", revoked);
     }
+    authenticator_.forgetCachedCredentials();
     if (!audited(request, principal.tenant_id, principal.actor(), "api_key.revoke",
                  "api_key:" + *id, "success")) {
       return Response::error(500, "internal", "revocation could not be audited");
@@ -490,19 +508,6 @@ Response AuthApi::listMembers(const Request& request) {
     }
     return jsonResponse(200, {{"members", list}});
   });
-}
-
-Result<bool> AuthApi::lastOwner(const std::string& tenant_id, const std::string& user_id) {
-  FL_ASSIGN_OR_RETURN(auto members, store_.listMembers(tenant_id));
-  int owners = 0;
-  bool target_is_owner = false;
-  for (const store::Membership& member : members) {
-    if (member.role == "owner") {
-      ++owners;
-      target_is_owner = target_is_owner || member.user_id == user_id;
-    }
-  }
-  return target_is_owner && owners == 1;
 }
 
 Response AuthApi::setMemberRole(const Request& request) {
@@ -529,22 +534,17 @@ Response AuthApi::setMemberRole(const Request& request) {
     if (!mayGrant(principal, *role) || !mayGrant(principal, member->role)) {
       return Response::error(403, "forbidden", "cannot change a role above your own");
     }
-    if (*role != "owner") {
-      auto last = lastOwner(principal.tenant_id, *user_id);
-      if (!last) {
-        return storeError("list members", last.status());
-      }
-      if (*last) {
-        return Response::error(409, "last_owner", "a tenant keeps at least one owner");
-      }
-    }
     Status changed = store_.setMemberRole(principal.tenant_id, *user_id, *role);
     if (changed.code() == Errc::NotFound) {
       return notFoundResponse("member");
     }
+    if (changed.code() == Errc::FailedPrecondition) {
+      return lastOwnerResponse();
+    }
     if (!changed.isOk()) {
       return storeError("set role", changed);
     }
+    authenticator_.forgetCachedCredentials();
     if (!audited(request, principal.tenant_id, principal.actor(), "member.role_change",
                  "user:" + *user_id, "success",
                  dump(json{{"from", member->role}, {"to", *role}}))) {
@@ -568,20 +568,17 @@ Response AuthApi::removeMember(const Request& request) {
     if (!mayGrant(principal, member->role)) {
       return Response::error(403, "forbidden", "cannot remove a member above your own role");
     }
-    auto last = lastOwner(principal.tenant_id, *user_id);
-    if (!last) {
-      return storeError("list members", last.status());
-    }
-    if (*last) {
-      return Response::error(409, "last_owner", "a tenant keeps at least one owner");
-    }
     Status removed = store_.removeMember(principal.tenant_id, *user_id, clock_());
     if (removed.code() == Errc::NotFound) {
       return notFoundResponse("member");
     }
+    if (removed.code() == Errc::FailedPrecondition) {
+      return lastOwnerResponse();
+    }
     if (!removed.isOk()) {
       return storeError("remove member", removed);
     }
+    authenticator_.forgetCachedCredentials();
     if (!audited(request, principal.tenant_id, principal.actor(), "member.remove",
                  "user:" + *user_id, "success", dump(json{{"role", member->role}}))) {
       return Response::error(500, "internal", "removal could not be audited");

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "aggregator/audit/audit_event.h"
+#include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/auth/authenticator.h"
 #include "aggregator/auth/jwt.h"
 #include "aggregator/auth/login_throttle.h"
@@ -45,6 +46,7 @@ struct AuthApiOptions {
   /// Per client address before authentication (login included), per principal and tenant
   /// after it. Null: no limits. Must outlive the API.
   const http::RateLimits* rate_limits = nullptr;
+  AuthenticatorOptions authenticator;
 };
 
 /// Thread-safe: handlers run concurrently on the server's worker threads and block on the store
@@ -85,15 +87,19 @@ class AuthApi {
                ? std::nullopt
                : options_.rate_limits->admit(request.remote_address, {}, {});
   }
+  /// A refused credential or CSRF token, in the system chain, throttled per client host.
+  void recordRefusal(const http::Request& request, std::string_view action,
+                     std::string_view reason);
   /// Records an event; false (and logged) when the recorder failed.
   bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
                const std::string& action, const std::string& target, const std::string& outcome,
                const std::string& detail_json = "{}");
-  /// 409 when the change would leave the tenant without an owner, else nullopt-like empty.
-  Result<bool> lastOwner(const std::string& tenant_id, const std::string& user_id);
 
   store::Store& store_;
   audit::AuditRecorder& audit_;
+  // Refusals an anonymous client can cause at will are written at most once a minute per
+  // client host and action (see audit::AuditThrottle).
+  audit::AuditThrottle refusal_throttle_;
   const PasswordHasher& passwords_;
   JwtKeys& jwt_;
   LoginThrottle& throttle_;

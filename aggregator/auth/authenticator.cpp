@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "shared/util/crypto.h"
+#include "shared/util/time.h"
 
 namespace faultline::aggregator::auth {
 namespace {
@@ -35,6 +36,20 @@ std::string_view trim(std::string_view text) {
 Status storeFailure(const Status& status) {
   return status.code() == Errc::NotFound ? denied() : status;
 }
+
+// The store's answer for `hash`, from `cache` when a recent lookup is there.
+template <typename Value, typename Lookup>
+Result<Value> cachedLookup(CredentialCache<Value>& cache, const std::string& hash, Lookup lookup) {
+  const std::int64_t now = monotonicNanos();
+  if (auto cached = cache.get(hash, now)) {
+    return std::move(*cached);
+  }
+  auto found = lookup();
+  if (found) {
+    cache.put(hash, *found, now);
+  }
+  return found;
+}
 }  // namespace
 
 std::string Principal::actor() const {
@@ -47,7 +62,18 @@ std::string Principal::actor() const {
   return "anonymous";
 }
 
-Authenticator::Authenticator(store::Store& store, JwtKeys& jwt) : store_(store), jwt_(jwt) {}
+Authenticator::Authenticator(store::Store& store, JwtKeys& jwt, AuthenticatorOptions options)
+    : store_(store),
+      jwt_(jwt),
+      sessions_(options.credential_cache_ttl, options.credential_cache_max_entries),
+      api_keys_(options.credential_cache_ttl, options.credential_cache_max_entries),
+      agents_(options.credential_cache_ttl, options.credential_cache_max_entries) {}
+
+void Authenticator::forgetCachedCredentials() {
+  sessions_.clear();
+  api_keys_.clear();
+  agents_.clear();
+}
 
 std::string Authenticator::sessionCookie(const http::Request& request) {
   const std::string* header = request.header("cookie");
@@ -113,7 +139,7 @@ Result<Principal> Authenticator::fromSession(std::string_view token, Principal::
     return denied();
   }
   const std::string hash = crypto::hashSecret(token);
-  auto session = store_.findSession(hash);
+  auto session = cachedLookup(sessions_, hash, [&] { return store_.findSession(hash); });
   if (!session) {
     return storeFailure(session.status());
   }
@@ -140,7 +166,8 @@ Result<Principal> Authenticator::fromSession(std::string_view token, Principal::
 }
 
 Result<Principal> Authenticator::fromApiKey(std::string_view token, std::int64_t now_ns) {
-  auto key = store_.findApiKeyByHash(crypto::hashSecret(token));
+  const std::string hash = crypto::hashSecret(token);
+  auto key = cachedLookup(api_keys_, hash, [&] { return store_.findApiKeyByHash(hash); });
   if (!key) {
     return storeFailure(key.status());
   }
@@ -163,13 +190,17 @@ Result<Principal> Authenticator::fromApiKey(std::string_view token, std::int64_t
   }
   if (now_ns - key->last_used_ns >= kTouchIntervalNs) {
     // Best effort: a busy store must not turn a valid key away.
-    (void)store_.touchApiKey(key->tenant_id, key->id, now_ns);
+    if (store_.touchApiKey(key->tenant_id, key->id, now_ns).isOk()) {
+      key->last_used_ns = now_ns;
+      api_keys_.update(hash, *key);
+    }
   }
   return principal;
 }
 
 Result<Principal> Authenticator::fromAgentSecret(std::string_view token) {
-  auto agent = store_.findAgentBySecretHash(crypto::hashSecret(token));
+  const std::string hash = crypto::hashSecret(token);
+  auto agent = cachedLookup(agents_, hash, [&] { return store_.findAgentBySecretHash(hash); });
   if (!agent) {
     return storeFailure(agent.status());
   }

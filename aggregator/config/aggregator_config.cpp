@@ -65,6 +65,9 @@ std::vector<Option> aggregatorOptions() {
        "lockouts start at 1s and double up to this long"},
       {"auth.secure_cookie", OptionType::Bool, "true",
        "mark the session cookie Secure (browsers still send it to http://localhost)"},
+      {"auth.credential_cache_ttl", OptionType::Duration, "5s",
+       "reuse a session, API-key or agent-secret lookup this long (0 asks the store on every "
+       "request); a revocation made through another node is seen within this time"},
       {"rate_limit.client_address.rps", OptionType::Int, "1000",
        "requests per second one client address may make (token bucket); 0 turns it off"},
       {"rate_limit.client_address.burst", OptionType::Int, "5000",
@@ -190,6 +193,10 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
     return invalidArgument("auth.password_memory: must be between 8MiB and 4GiB");
   }
   config.auth.password_memory = password_memory;
+  config.auth.credential_cache_ttl = toMillis(table.getDuration("auth.credential_cache_ttl"));
+  if (config.auth.credential_cache_ttl > std::chrono::minutes(5)) {
+    return invalidArgument("auth.credential_cache_ttl: must be at most 5m");
+  }
   const std::int64_t passes = table.getInt("auth.password_passes");
   if (passes < 1 || passes > 16) {
     return invalidArgument("auth.password_passes: must be between 1 and 16");

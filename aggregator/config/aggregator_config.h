@@ -46,6 +46,7 @@ struct AggregatorConfig {
     int login_free_failures = 5;
     std::chrono::milliseconds login_max_lockout{15 * 60 * 1000};
     bool secure_cookie = true;
+    std::chrono::milliseconds credential_cache_ttl{5'000};
   } auth;
   struct {
     http::RateLimitSpec client_address;

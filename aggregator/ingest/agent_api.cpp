@@ -81,7 +81,9 @@ void safely(const char* what, const std::function<Response()>& handle,
 }  // namespace
 
 AgentApi::AgentApi(store::Store& store, AgentApiOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store),
+      options_(std::move(options)),
+      auth_cache_(options_.auth_cache_ttl, options_.auth_cache_max_entries) {}
 
 AgentApi::Stats AgentApi::stats() const {
   return {batches_.load(std::memory_order_relaxed), records_.load(std::memory_order_relaxed),
@@ -94,28 +96,12 @@ void AgentApi::recordAuthFailure(const Request& request, std::string_view action
   if (options_.audit == nullptr) {
     return;
   }
-  const std::int64_t now = nowUnixNanos();
-  std::uint64_t suppressed = 0;
-  if (!failure_throttle_.admit(
-          audit::clientHost(request.remote_address) + '|' + std::string(action), now,
-          &suppressed)) {
-    return;
-  }
-  audit::AuditEvent event;
-  event.actor = "anonymous";
-  event.action = std::string(action);
-  event.outcome = "failure";
-  event.client_address = request.remote_address;
-  event.at_ns = now;
-  event.detail_json = nlohmann::json{
-      {"reason", std::string(reason)},
-      {"path", request.path},
-      {"suppressed_since_last",
-       suppressed}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  Status recorded = options_.audit->record(event);
+  Status recorded =
+      audit::recordThrottledFailure(*options_.audit, failure_throttle_, request.remote_address,
+                                    request.path, action, reason, nowUnixNanos());
   if (!recorded.isOk()) {
     log::warn("agent-api", "audit entry not recorded",
-              {{"action", event.action}, {"error", recorded.toString()}});
+              {{"action", std::string(action)}, {"error", recorded.toString()}});
   }
 }
 
@@ -247,15 +233,8 @@ Result<store::AgentIdentity> AgentApi::authenticate(const Request& request) {
   }
   std::string hash = crypto::hashSecret(value);
   const std::int64_t now = monotonicNanos();
-  {
-    std::lock_guard lock(cache_mutex_);
-    auto it = auth_cache_.find(hash);
-    if (it != auth_cache_.end()) {
-      if (it->second.expires_mono_ns > now) {
-        return it->second.identity;
-      }
-      auth_cache_.erase(it);
-    }
+  if (auto cached = auth_cache_.get(hash, now)) {
+    return std::move(*cached);
   }
   auto identity = store_.findAgentBySecretHash(hash);
   if (!identity) {
@@ -264,12 +243,7 @@ Result<store::AgentIdentity> AgentApi::authenticate(const Request& request) {
     }
     return identity.status();
   }
-  std::lock_guard lock(cache_mutex_);
-  if (auth_cache_.size() >= options_.auth_cache_max_entries) {
-    auth_cache_.clear();  // crude but bounded; a miss only costs one indexed read
-  }
-  auth_cache_[hash] =
-      CachedAgent{*identity, now + std::chrono::nanoseconds(options_.auth_cache_ttl).count()};
+  auth_cache_.put(hash, *identity, now);
   return identity;
 }
 

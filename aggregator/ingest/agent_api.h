@@ -15,9 +15,10 @@
 #include <string>
 #include <unordered_map>
 
-#include "aggregator/http/rate_limiter.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/audit/store_audit_recorder.h"
+#include "aggregator/auth/credential_cache.h"
+#include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
 #include "shared/wire/batch.h"
@@ -27,7 +28,7 @@ namespace faultline::aggregator::ingest {
 struct AgentApiOptions {
   wire::Limits batch_limits;  // max_compressed_bytes also caps the request body
   /// How long a successful secret lookup is trusted without asking the store again.
-  std::chrono::milliseconds auth_cache_ttl{10'000};
+  std::chrono::milliseconds auth_cache_ttl{5'000};
   std::size_t auth_cache_max_entries = 10'000;
   /// Per client address (every agent route but /healthz), per agent and per tenant (ingest and
   /// heartbeat, after authentication). Null: no limits. Must outlive the AgentApi.
@@ -65,10 +66,6 @@ class AgentApi {
   Stats stats() const;
 
  private:
-  struct CachedAgent {
-    store::AgentIdentity identity;
-    std::int64_t expires_mono_ns = 0;
-  };
   /// The agent behind a Bearer secret; NotFound/Unauthenticated when none.
   Result<store::AgentIdentity> authenticate(const http::Request& request);
   /// A 429 when a rate limit refuses the request; `identity` null before authentication.
@@ -81,8 +78,7 @@ class AgentApi {
 
   store::Store& store_;
   AgentApiOptions options_;
-  std::mutex cache_mutex_;
-  std::unordered_map<std::string, CachedAgent> auth_cache_;  // by secret hash
+  auth::CredentialCache<store::AgentIdentity> auth_cache_;  // by secret hash
   audit::AuditThrottle failure_throttle_;
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> records_{0};

@@ -107,6 +107,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       config.rate_limits.client_address, config.rate_limits.principal, config.rate_limits.tenant);
   api_options.rate_limits = &rate_limits;
   api_options.audit = &recorder;
+  api_options.auth_cache_ttl = config.auth.credential_cache_ttl;
   ingest::AgentApi api(*store, api_options);
   auth::PasswordHashing hashing;
   hashing.mem_limit = config.auth.password_memory;
@@ -125,6 +126,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   auth_options.invitation_ttl = config.auth.invitation_ttl;
   auth_options.secure_cookie = config.auth.secure_cookie;
   auth_options.rate_limits = &rate_limits;
+  auth_options.authenticator.credential_cache_ttl = config.auth.credential_cache_ttl;
   auth::AuthApi auth_api(*store, recorder, passwords, jwt_keys, login_throttle, auth_options);
   serve::OpsOptions ops_options;
   ops_options.ready_max_pending_writes = config.ready_max_pending_writes;

@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "aggregator/store/auth_records.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/store/audit_log.h"
+#include "aggregator/store/auth_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -110,6 +110,8 @@ struct AgentHeartbeat {
   std::string tenant_id;
   std::string agent_id;
   std::string version;
+  /// One JSON object, serialised by the heartbeat handler from what it parsed: listings
+  /// (GET /v1/agents) splice it into their output verbatim.
   std::string status_json;
   std::int64_t received_at_ns = 0;
 };
@@ -186,9 +188,12 @@ class Store {
   virtual Result<std::vector<Membership>> listMembers(std::string_view tenant_id) = 0;
   /// NotFound when the user is not a member of this tenant.
   virtual Result<Membership> findMember(std::string_view tenant_id, std::string_view user_id) = 0;
+  /// FailedPrecondition when the change would leave the tenant without an owner (checked in
+  /// the same transaction as the change, so concurrent changes cannot race past it).
   virtual Status setMemberRole(std::string_view tenant_id, std::string_view user_id,
                                std::string_view role) = 0;
   /// Removes the membership and revokes the user's sessions in this tenant, atomically.
+  /// FailedPrecondition when the user is the tenant's only owner.
   virtual Status removeMember(std::string_view tenant_id, std::string_view user_id,
                               std::int64_t now_ns) = 0;
 

@@ -234,23 +234,102 @@ Result<PgResult> Connection::run(const char* name, const Params& params, std::st
   return PgResult(std::move(result));
 }
 
+Status Connection::prepare(const Statement& statement, const Params& params) {
+  if (prepared_.count(statement.name) != 0) {
+    return Status::ok();
+  }
+  std::vector<Oid> types;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  FL_RETURN_IF_ERROR(params.resolve(&types, &values, &lengths));
+  std::string name(statement.name);
+  std::string sql(statement.sql);
+  ResultPtr prepared(
+      PQprepare(conn_.get(), name.c_str(), sql.c_str(), params.size(), types.data()));
+  if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+    return pgStatus(conn_.get(), prepared.get(), "prepare " + name);
+  }
+  prepared_.insert(statement.name);
+  return Status::ok();
+}
+
 Result<PgResult> Connection::exec(const Statement& statement, const Params& params) {
-  if (prepared_.count(statement.name) == 0) {
+  FL_RETURN_IF_ERROR(prepare(statement, params));
+  // Names are string literals, so this NUL-terminated pointer is valid.
+  return run(statement.name.data(), params, statement.name);
+}
+
+Result<PgResult> Connection::scopedRead(std::string_view setting, std::string_view value,
+                                        const Statement& statement, const Params& params) {
+  Params scope;
+  scope.text(setting).text(value);
+  FL_RETURN_IF_ERROR(prepare(kSetLocal, scope));
+  FL_RETURN_IF_ERROR(prepare(statement, params));
+  struct Bound {
     std::vector<Oid> types;
     std::vector<const char*> values;
     std::vector<int> lengths;
-    FL_RETURN_IF_ERROR(params.resolve(&types, &values, &lengths));
-    std::string name(statement.name);
-    std::string sql(statement.sql);
-    ResultPtr prepared(
-        PQprepare(conn_.get(), name.c_str(), sql.c_str(), params.size(), types.data()));
-    if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-      return pgStatus(conn_.get(), prepared.get(), "prepare " + name);
-    }
-    prepared_.insert(statement.name);
+    std::vector<int> formats;
+  };
+  Bound bound[2];
+  const Params* params_of[2] = {&scope, &params};
+  const char* names[2] = {kSetLocal.name.data(), statement.name.data()};
+  for (int i = 0; i < 2; ++i) {
+    FL_RETURN_IF_ERROR(params_of[i]->resolve(&bound[i].types, &bound[i].values, &bound[i].lengths));
+    bound[i].formats.assign(bound[i].values.size(), kBinary);
   }
-  // Names are string literals, so this NUL-terminated pointer is valid.
-  return run(statement.name.data(), params, statement.name);
+  PGconn* conn = conn_.get();
+  if (PQenterPipelineMode(conn) != 1) {
+    return pgStatus(conn, nullptr, statement.name);
+  }
+  // Both statements and the Sync go out in one write; the server runs them in one implicit
+  // transaction (ended at the Sync), so the setting holds for the read and for nothing after.
+  bool sent = true;
+  for (int i = 0; i < 2 && sent; ++i) {
+    sent = PQsendQueryPrepared(conn, names[i], params_of[i]->size(), bound[i].values.data(),
+                               bound[i].lengths.data(), bound[i].formats.data(), kBinary) == 1;
+  }
+  sent = sent && PQpipelineSync(conn) == 1;
+  Status failure;
+  if (!sent) {
+    failure = pgStatus(conn, nullptr, statement.name);
+  }
+  PgResult rows;
+  // Each statement's result is followed by a null; an error aborts the rest up to the Sync.
+  for (int i = 0; i < 2 && sent; ++i) {
+    ResultPtr result(PQgetResult(conn));
+    const bool got = result != nullptr;
+    ExecStatusType status = got ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+      if (i == 1) {
+        rows = PgResult(std::move(result));
+      }
+    } else if (failure.isOk()) {
+      failure =
+          pgStatus(conn, status == PGRES_PIPELINE_ABORTED ? nullptr : result.get(), statement.name);
+    }
+    ResultPtr end(got ? PQgetResult(conn) : nullptr);
+    if (!got || end) {
+      sent = false;  // lost, or out of step with the pipeline: the connection is not reused
+    }
+  }
+  if (sent) {
+    ResultPtr sync(PQgetResult(conn));
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      sent = false;
+    }
+  }
+  // Leaves pipeline mode only when every result was read; otherwise reusable() says no.
+  if (sent && PQexitPipelineMode(conn) != 1 && failure.isOk()) {
+    failure = pgStatus(conn, nullptr, statement.name);
+  }
+  if (!failure.isOk()) {
+    return failure;
+  }
+  if (!sent) {
+    return Status(Errc::Unavailable, std::string(statement.name) + ": pipeline out of step");
+  }
+  return rows;
 }
 
 Result<PgResult> Connection::exec(const Statement& statement) {
@@ -315,7 +394,8 @@ bool Connection::lost() const {
 }
 
 bool Connection::reusable() const {
-  return !lost() && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+  return !lost() && PQpipelineStatus(conn_.get()) == PQ_PIPELINE_OFF &&
+         PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
 }
 
 bool Connection::checkIdle() {

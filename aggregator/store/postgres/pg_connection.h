@@ -53,7 +53,7 @@ class Params {
   // Builds the arrays libpq takes; pointers are valid until the next change to *this.
   // InvalidArgument when a value is larger than the protocol can carry.
   Status resolve(std::vector<Oid>* types, std::vector<const char*>* values,
-               std::vector<int>* lengths) const;
+                 std::vector<int>* lengths) const;
 
   std::vector<Part> parts_;
   std::vector<std::string> owned_;  // encoded integers and arrays
@@ -99,6 +99,11 @@ class Connection {
   /// Runs a statement, preparing it on this connection first if needed.
   Result<PgResult> exec(const Statement& statement, const Params& params);
   Result<PgResult> exec(const Statement& statement);
+  /// One read in one round trip: set_config(setting, value, true) and `statement` are sent
+  /// together in pipeline mode and run in one implicit transaction, so row-level security sees
+  /// the setting. For single-statement reads on the hot path; outside any transaction only.
+  Result<PgResult> scopedRead(std::string_view setting, std::string_view value,
+                              const Statement& statement, const Params& params);
   /// Runs SQL without parameters that may hold several statements (migrations, BEGIN...).
   Status script(std::string_view sql);
 
@@ -124,6 +129,7 @@ class Connection {
  private:
   Connection() = default;
   Result<PgResult> run(const char* name, const Params& params, std::string_view what);
+  Status prepare(const Statement& statement, const Params& params);
 
   ConnPtr conn_;
   std::unordered_set<std::string_view> prepared_;  // statement names (static strings)

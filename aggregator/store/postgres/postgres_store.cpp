@@ -183,7 +183,6 @@ AuditEntry auditEntryFromRow(const PgResult& result, int row) {
   return entry;
 }
 
-
 // Identity (migration 4).
 constexpr Statement kInsertUser{
     "fl_insert_user",
@@ -208,6 +207,11 @@ constexpr Statement kMember{"fl_member",
 constexpr Statement kSetMemberRole{
     "fl_set_member_role",
     "UPDATE auth_memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2"};
+// Locks the tenant's owner rows, so that two changes cannot each see another owner left and
+// together remove the last one (a waiting change re-reads the rows after the first commits).
+constexpr Statement kLockOwners{
+    "fl_lock_owners",
+    "SELECT user_id FROM auth_memberships WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE"};
 constexpr Statement kDeleteMember{
     "fl_delete_member", "DELETE FROM auth_memberships WHERE tenant_id = $1 AND user_id = $2"};
 constexpr Statement kRevokeMemberSessions{
@@ -394,6 +398,25 @@ Status PostgresStore::inTransaction(bool read_only,
       pool_->dropIdle();
     }
     return status;
+  }
+}
+
+Result<PgResult> PostgresStore::scopedRead(std::string_view setting, std::string_view value,
+                                           const Statement& statement, const Params& params) {
+  for (int attempt = 0;; ++attempt) {
+    FL_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_->acquire());
+    Result<PgResult> result = lease->scopedRead(setting, value, statement, params);
+    if (!result.isOk() && !lease->reusable()) {
+      bool lost = lease->lost();
+      lease.discard();
+      if (lost) {
+        pool_->dropIdle();
+        if (attempt == 0) {
+          continue;  // a read changes nothing: safe to ask again on a new connection
+        }
+      }
+    }
+    return result;
   }
 }
 
@@ -700,32 +723,27 @@ Status PostgresStore::forEachBatch(std::string_view tenant_id, const BatchQuery&
 
 Result<std::vector<AgentSummary>> PostgresStore::listAgents(std::string_view tenant_id,
                                                             const AgentPage& page) {
+  Params params;
+  params.text(tenant_id);
+  params.int64(page.after_enrolled_at_ns);
+  params.text(page.after_id);
+  params.int64(page.limit == 0 ? INT64_MAX : static_cast<std::int64_t>(page.limit));
+  FL_ASSIGN_OR_RETURN(PgResult result, scopedRead(kTenantSetting, tenant_id, kListAgents, params));
   std::vector<AgentSummary> agents;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    agents.clear();
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    Params params;
-    params.text(tenant_id);
-    params.int64(page.after_enrolled_at_ns);
-    params.text(page.after_id);
-    params.int64(page.limit == 0 ? INT64_MAX : static_cast<std::int64_t>(page.limit));
-    FL_ASSIGN_OR_RETURN(PgResult result, connection.exec(kListAgents, params));
-    for (int row = 0; row < result.rows(); ++row) {
-      AgentSummary agent;
-      agent.agent_id = std::string(result.bytes(row, 0));
-      agent.hostname = std::string(result.bytes(row, 1));
-      agent.version = std::string(result.bytes(row, 2));
-      agent.enrolled_at_ns = result.int64(row, 3);
-      agent.last_seen_ns = result.int64(row, 4);
-      agent.batches = static_cast<std::uint64_t>(result.int64(row, 5));
-      agent.records = static_cast<std::uint64_t>(result.int64(row, 6));
-      agent.last_heartbeat_ns = result.int64(row, 7);
-      agent.heartbeat_json = std::string(result.bytes(row, 8));
-      agents.push_back(std::move(agent));
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
+  agents.reserve(static_cast<std::size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    AgentSummary agent;
+    agent.agent_id = std::string(result.bytes(row, 0));
+    agent.hostname = std::string(result.bytes(row, 1));
+    agent.version = std::string(result.bytes(row, 2));
+    agent.enrolled_at_ns = result.int64(row, 3);
+    agent.last_seen_ns = result.int64(row, 4);
+    agent.batches = static_cast<std::uint64_t>(result.int64(row, 5));
+    agent.records = static_cast<std::uint64_t>(result.int64(row, 6));
+    agent.last_heartbeat_ns = result.int64(row, 7);
+    agent.heartbeat_json = std::string(result.bytes(row, 8));
+    agents.push_back(std::move(agent));
+  }
   return agents;
 }
 
@@ -859,7 +877,6 @@ Result<AuditVerification> PostgresStore::verifyAuditChain(std::string_view tenan
   return verification;
 }
 
-
 // --- Identity ----------------------------------------------------------------------------
 
 Result<User> PostgresStore::createUser(std::string_view email, std::string_view password_hash,
@@ -976,10 +993,27 @@ Result<Membership> PostgresStore::findMember(std::string_view tenant_id, std::st
   return *member;
 }
 
+namespace {
+// FailedPrecondition when `user_id` is the tenant's only owner; holds the owners' row locks
+// until the transaction ends.
+Status keepsAnOwner(Connection& connection, std::string_view tenant_id, std::string_view user_id) {
+  Params params;
+  params.text(tenant_id);
+  FL_ASSIGN_OR_RETURN(PgResult owners, connection.exec(kLockOwners, params));
+  if (owners.rows() == 1 && owners.bytes(0, 0) == user_id) {
+    return Status(Errc::FailedPrecondition, "a tenant keeps at least one owner");
+  }
+  return Status::ok();
+}
+}  // namespace
+
 Status PostgresStore::setMemberRole(std::string_view tenant_id, std::string_view user_id,
                                     std::string_view role) {
   return inTransaction(false, [&](Connection& connection) -> Status {
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    if (role != "owner") {
+      FL_RETURN_IF_ERROR(keepsAnOwner(connection, tenant_id, user_id));
+    }
     Params params;
     params.text(tenant_id).text(user_id).text(role);
     FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kSetMemberRole, params));
@@ -991,6 +1025,7 @@ Status PostgresStore::removeMember(std::string_view tenant_id, std::string_view 
                                    std::int64_t now_ns) {
   return inTransaction(false, [&](Connection& connection) -> Status {
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    FL_RETURN_IF_ERROR(keepsAnOwner(connection, tenant_id, user_id));
     Params params;
     params.text(tenant_id).text(user_id);
     FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kDeleteMember, params));
@@ -1089,23 +1124,13 @@ Status PostgresStore::createApiKey(const ApiKey& key) {
 }
 
 Result<ApiKey> PostgresStore::findApiKeyByHash(std::string_view key_hash) {
-  std::optional<ApiKey> key;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    key.reset();
-    FL_RETURN_IF_ERROR(connection.setLocal(kApiKeyHashSetting, key_hash));
-    Params params;
-    params.text(key_hash);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kApiKeyByHash, params));
-    if (r.rows() == 1) {
-      key = readApiKey(r, 0);
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
-  if (!key) {
+  Params params;
+  params.text(key_hash);
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kApiKeyHashSetting, key_hash, kApiKeyByHash, params));
+  if (r.rows() != 1) {
     return notFound("no such API key");
   }
-  return *key;
+  return readApiKey(r, 0);
 }
 
 Result<std::vector<ApiKey>> PostgresStore::listApiKeys(std::string_view tenant_id) {

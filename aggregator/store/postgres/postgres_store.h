@@ -92,6 +92,10 @@ class PostgresStore final : public Store {
   /// back otherwise. A pooled connection found dead at BEGIN (nothing sent yet) is replaced
   /// and the transaction started once more.
   Status inTransaction(bool read_only, const std::function<Status(Connection&)>& work);
+  /// A single-statement read in one round trip (Connection::scopedRead), retried once on a
+  /// new connection when the first was lost.
+  Result<PgResult> scopedRead(std::string_view setting, std::string_view value,
+                              const Statement& statement, const Params& params);
 
   PostgresStoreOptions options_;
   std::string where_;  // the redacted URL, for messages

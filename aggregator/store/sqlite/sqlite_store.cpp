@@ -107,6 +107,10 @@ constexpr std::string_view kInsertMembership =
     "INSERT INTO auth_memberships(tenant_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)";
 constexpr std::string_view kSetMemberRole =
     "UPDATE auth_memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2";
+// Owners of the tenant and whether ?2 is one of them: the last owner may not go.
+constexpr std::string_view kCountOwners =
+    "SELECT COUNT(*), COALESCE(SUM(user_id = ?2), 0) FROM auth_memberships "
+    "WHERE tenant_id = ?1 AND role = 'owner'";
 constexpr std::string_view kDeleteMember =
     "DELETE FROM auth_memberships WHERE tenant_id = ?1 AND user_id = ?2";
 constexpr std::string_view kRevokeMemberSessions =
@@ -249,6 +253,7 @@ struct SqliteStore::WriteStatements {
   Stmt insert_membership;
   Stmt set_member_role;
   Stmt delete_member;
+  Stmt count_owners;
   Stmt revoke_member_sessions;
   Stmt insert_session;
   Stmt revoke_session;
@@ -335,6 +340,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->insert_membership, Stmt::prepare(db, kInsertMembership));
   FL_ASSIGN_OR_RETURN(stmts->set_member_role, Stmt::prepare(db, kSetMemberRole));
   FL_ASSIGN_OR_RETURN(stmts->delete_member, Stmt::prepare(db, kDeleteMember));
+  FL_ASSIGN_OR_RETURN(stmts->count_owners, Stmt::prepare(db, kCountOwners));
   FL_ASSIGN_OR_RETURN(stmts->revoke_member_sessions, Stmt::prepare(db, kRevokeMemberSessions));
   FL_ASSIGN_OR_RETURN(stmts->insert_session, Stmt::prepare(db, kInsertSession));
   FL_ASSIGN_OR_RETURN(stmts->revoke_session, Stmt::prepare(db, kRevokeSession));
@@ -775,9 +781,24 @@ Result<Membership> SqliteStore::findMember(std::string_view tenant_id, std::stri
   return readMembership(*use);
 }
 
+Status SqliteStore::keepsAnOwner(std::string_view tenant_id, std::string_view user_id) {
+  // Runs on the single writer, so no other change to the tenant's owners can come between
+  // this count and the caller's write.
+  StmtUse use(write_->count_owners);
+  use->bind(1, tenant_id).bind(2, user_id);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (row && use->columnInt(0) == 1 && use->columnInt(1) == 1) {
+    return Status(Errc::FailedPrecondition, "a tenant keeps at least one owner");
+  }
+  return Status::ok();
+}
+
 Status SqliteStore::setMemberRole(std::string_view tenant_id, std::string_view user_id,
                                   std::string_view role) {
   return writer_->run([&]() -> Status {
+    if (role != "owner") {
+      FL_RETURN_IF_ERROR(keepsAnOwner(tenant_id, user_id));
+    }
     StmtUse use(write_->set_member_role);
     use->bind(1, tenant_id).bind(2, user_id).bind(3, role);
     FL_RETURN_IF_ERROR(use->run());
@@ -791,6 +812,7 @@ Status SqliteStore::setMemberRole(std::string_view tenant_id, std::string_view u
 Status SqliteStore::removeMember(std::string_view tenant_id, std::string_view user_id,
                                  std::int64_t now_ns) {
   return writer_->run([&]() -> Status {
+    FL_RETURN_IF_ERROR(keepsAnOwner(tenant_id, user_id));
     {
       StmtUse use(write_->delete_member);
       use->bind(1, tenant_id).bind(2, user_id);

@@ -81,6 +81,8 @@ class SqliteStore final : public Store {
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
 
  private:
+  /// FailedPrecondition when `user_id` is the tenant's only owner. Writer thread only.
+  Status keepsAnOwner(std::string_view tenant_id, std::string_view user_id);
   struct WriteStatements;
   struct Reader;
   class ReaderLease;

@@ -2,9 +2,11 @@
 // logout, API keys, JWT, members, invitations, throttling, and the role × route table.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
@@ -176,6 +178,73 @@ TEST_CASE("auth api: expired and revoked sessions and keys get the same 401") {
   CHECK(h.call("GET", "/v1/members", {{"Authorization", "Basic YTpi"}}).body == reference.body);
   CHECK(h.call("GET", "/v1/members", {{"Cookie", "faultline_session=fls_nope"}}).body ==
         reference.body);
+}
+
+TEST_CASE("auth api: cached credential lookups; changes through this node apply at once") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User olga = h.member(a, "olga@example.com", "owner");
+  store::User adam = h.member(a, "adam@example.com", "admin");
+  const std::string owner_session = h.session(a, olga);
+  const std::string admin_session = h.session(a, adam);
+  // Both sessions are looked up (and cached); the admin may invite.
+  const json invite = {{"email", "new@example.com"}, {"role", "viewer"}};
+  CHECK(
+      h.callJson("POST", "/v1/invitations", invite, {AuthHarness::bearer(admin_session)}).status ==
+      201);
+  // Demoted through this node: the cached admin role is not used again.
+  HttpReply demoted = h.callJson("PUT", "/v1/members/" + adam.id, {{"role", "viewer"}},
+                                 {AuthHarness::bearer(owner_session)});
+  REQUIRE_MESSAGE(demoted.status == 200, demoted.body);
+  CHECK(
+      h.callJson("POST", "/v1/invitations", invite, {AuthHarness::bearer(admin_session)}).status ==
+      403);
+  // Logged out through this node: the cached session is not used again.
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(admin_session)}).status == 200);
+  CHECK(h.call("POST", "/v1/auth/logout", {AuthHarness::bearer(admin_session)}).status == 200);
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(admin_session)}).status == 401);
+}
+
+TEST_CASE("auth api: a revocation made by another node is seen within the cache TTL") {
+  auth::AuthenticatorOptions cache;
+  cache.credential_cache_ttl = std::chrono::milliseconds(300);
+  AuthHarness h(nullptr, {}, {}, cache);
+  store::Tenant a = h.tenant("tenant-a");
+  std::string key_id;
+  const std::string key = h.apiKey(a, "viewer", &key_id);
+  CHECK(h.call("GET", "/v1/agents", {AuthHarness::bearer(key)}).status == 200);
+  // Revoked in the store directly, as another aggregator node would: this node's lookup of a
+  // moment ago still stands (that is the cache), and is asked again once it is 300 ms old.
+  REQUIRE(h.store().revokeApiKey(a.id, key_id, h.now.load()).isOk());
+  CHECK(h.call("GET", "/v1/agents", {AuthHarness::bearer(key)}).status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  CHECK(h.call("GET", "/v1/agents", {AuthHarness::bearer(key)}).status == 401);
+
+  auth::AuthenticatorOptions no_cache;
+  no_cache.credential_cache_ttl = std::chrono::milliseconds(0);
+  AuthHarness uncached(nullptr, {}, {}, no_cache);
+  store::Tenant b = uncached.tenant("tenant-b");
+  const std::string other_key = uncached.apiKey(b, "viewer", &key_id);
+  CHECK(uncached.call("GET", "/v1/agents", {AuthHarness::bearer(other_key)}).status == 200);
+  REQUIRE(uncached.store().revokeApiKey(b.id, key_id, uncached.now.load()).isOk());
+  CHECK(uncached.call("GET", "/v1/agents", {AuthHarness::bearer(other_key)}).status == 401);
+}
+
+TEST_CASE("auth api: refused credentials are audited, at most once a minute per client host") {
+  AuthHarness h;
+  for (int i = 0; i < 5; ++i) {
+    CHECK(h.call("GET", "/v1/members", {AuthHarness::bearer("flk_guess" + std::to_string(i))})
+              .status == 401);
+  }
+  REQUIRE(h.audit.count("auth.unauthenticated", "failure") == 1);
+  audit::AuditEvent first = h.audit.events().back();
+  CHECK(first.tenant_id.empty());  // the system chain: no tenant is known
+  CHECK(first.actor == "anonymous");
+  CHECK(json::parse(first.detail_json)["path"] == "/v1/members");
+  h.now += 61 * kSecNs;
+  CHECK(h.call("GET", "/v1/members").status == 401);
+  REQUIRE(h.audit.count("auth.unauthenticated", "failure") == 2);
+  CHECK(json::parse(h.audit.events().back().detail_json)["suppressed_since_last"] == 4);
 }
 
 TEST_CASE("auth api: JWT access tokens for sessions only; they authenticate until they expire") {

@@ -95,12 +95,12 @@ class AuthHarness {
       : AuthHarness(nullptr, throttle, jwt) {}
   /// On `store` (any engine); null: a SQLite store in a temp dir.
   explicit AuthHarness(std::unique_ptr<store::Store> store, auth::ThrottleOptions throttle = {},
-                       auth::JwtOptions jwt = {})
+                       auth::JwtOptions jwt = {}, auth::AuthenticatorOptions authenticator = {})
       : store_(store != nullptr ? std::move(store) : openStore(dir_)),
         passwords_(fastHashing()),
         jwt_(*store_, jwt),
         throttle_(throttle),
-        api_(*store_, audit, passwords_, jwt_, throttle_, apiOptions(),
+        api_(*store_, audit, passwords_, jwt_, throttle_, apiOptions(authenticator),
              [this] { return now.load(); }),
         agent_api_(*store_, {}),
         ops_(*store_, agent_api_, serve::OpsOptions{}) {
@@ -242,9 +242,10 @@ class AuthHarness {
     REQUIRE_MESSAGE(opened.isOk(), opened.status().toString());
     return std::move(opened).value();
   }
-  static auth::AuthApiOptions apiOptions() {
+  static auth::AuthApiOptions apiOptions(auth::AuthenticatorOptions authenticator) {
     auth::AuthApiOptions options;
     options.secure_cookie = true;
+    options.authenticator = authenticator;
     return options;
   }
 

@@ -3,6 +3,8 @@
 // call is also tried with another tenant's ids, which must look exactly like ids that do not exist.
 #include <doctest/doctest.h>
 
+#include <thread>
+
 #include "shared/util/crypto.h"
 #include "shared/util/time.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
@@ -140,6 +142,50 @@ TEST_CASE_TEMPLATE("identity memberships: several tenants per user, roles, remov
   CHECK(store->listUserMemberships(alice.id)->size() == 1);
 }
 
+TEST_CASE_TEMPLATE("identity memberships: the last owner stays, even against concurrent changes",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::User alice = userWith(*store, "alice@example.com");
+  store::User bob = userWith(*store, "bob@example.com");
+  const std::int64_t now = nowUnixNanos();
+  REQUIRE(store->addMembership(a.id, alice.id, "owner", now).isOk());
+  REQUIRE(store->addMembership(a.id, bob.id, "admin", now).isOk());
+  CHECK(store->setMemberRole(a.id, alice.id, "admin").code() == Errc::FailedPrecondition);
+  CHECK(store->removeMember(a.id, alice.id, now).code() == Errc::FailedPrecondition);
+  CHECK(store->setMemberRole(a.id, alice.id, "owner").isOk());  // staying owner is fine
+  CHECK(store->findMember(a.id, alice.id)->role == "owner");
+
+  // Two owners, each demoted (or removed) by a different request at the same moment: one
+  // change wins, the other is refused, and the tenant never ends up without an owner.
+  for (int round = 0; round < 20; ++round) {
+    REQUIRE(store->setMemberRole(a.id, bob.id, "owner").isOk());
+    REQUIRE(store->setMemberRole(a.id, alice.id, "owner").isOk());
+    Status first;
+    Status second;
+    std::thread demote_alice([&] { first = store->setMemberRole(a.id, alice.id, "admin"); });
+    std::thread drop_bob([&] {
+      second = round % 2 == 0 ? store->setMemberRole(a.id, bob.id, "viewer")
+                              : store->removeMember(a.id, bob.id, nowUnixNanos());
+    });
+    demote_alice.join();
+    drop_bob.join();
+    CHECK(first.isOk() != second.isOk());
+    CHECK((first.code() == Errc::FailedPrecondition || second.code() == Errc::FailedPrecondition));
+    auto members = store->listMembers(a.id);
+    REQUIRE(members.isOk());
+    int owners = 0;
+    for (const store::Membership& member : *members) {
+      owners += member.role == "owner" ? 1 : 0;
+    }
+    REQUIRE(owners == 1);
+    if (store->findMember(a.id, bob.id).code() == Errc::NotFound) {
+      REQUIRE(store->addMembership(a.id, bob.id, "admin", nowUnixNanos()).isOk());
+    }
+  }
+}
+
 TEST_CASE_TEMPLATE("identity sessions: found by hash with the current role; revoke per tenant",
                    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
@@ -188,7 +234,7 @@ TEST_CASE_TEMPLATE("identity API keys: by hash, listed per tenant, revoke and to
   REQUIRE(store->createApiKey(key_b).isOk());
 
   auto found = store->findApiKeyByHash(key_a.key_hash);
-  REQUIRE(found.isOk());
+  REQUIRE_MESSAGE(found.isOk(), found.status().toString());
   CHECK(found->id == key_a.id);
   CHECK(found->tenant_id == a.id);
   CHECK(found->role == "responder");

@@ -621,6 +621,43 @@ TEST_CASE("postgres connections: synchronous_commit=off from the login is turned
   CHECK(shown->bytes(0, 0) == "on");
 }
 
+TEST_CASE("postgres connections: a scoped read sets its setting for the read and nothing after") {
+  PG_ENGINE_OR_SKIP(engine);
+  auto connection =
+      store::postgres::Connection::connect(engine.url(), "test", std::chrono::seconds(5));
+  REQUIRE_MESSAGE(connection.isOk(), connection.status().toString());
+  store::postgres::Connection& conn = **connection;
+  static constexpr Statement kReadSetting{
+      "test_read_setting", "SELECT current_setting('faultline.test', true), $1::bigint + 1"};
+  static constexpr Statement kDivide{"test_divide", "SELECT 1 / $1::bigint"};
+  for (int round = 0; round < 3; ++round) {
+    store::postgres::Params params;
+    params.int64(41);
+    auto read =
+        conn.scopedRead("faultline.test", "tenant-" + std::to_string(round), kReadSetting, params);
+    REQUIRE_MESSAGE(read.isOk(), read.status().toString());
+    CHECK(read->bytes(0, 0) == "tenant-" + std::to_string(round));
+    CHECK(read->int64(0, 1) == 42);
+    CHECK(conn.reusable());
+    // The setting was local to the pipeline's implicit transaction: gone afterwards.
+    auto after = conn.exec(kReadSetting, params);
+    REQUIRE(after.isOk());
+    CHECK(after->bytes(0, 0).empty());
+  }
+  // A statement that fails mid-pipeline: a clear error, and the connection stays usable.
+  store::postgres::Params zero;
+  zero.int64(0);
+  auto failed = conn.scopedRead("faultline.test", "x", kDivide, zero);
+  CHECK(failed.code() == Errc::InvalidArgument);
+  CHECK(failed.status().message().find("division by zero") != std::string::npos);
+  CHECK(conn.reusable());
+  store::postgres::Params two;
+  two.int64(2);
+  auto fine = conn.scopedRead("faultline.test", "y", kDivide, two);
+  REQUIRE_MESSAGE(fine.isOk(), fine.status().toString());
+  CHECK(fine->int64(0, 0) == 0);
+}
+
 TEST_CASE(
     "postgres rls: identity rows of another tenant are invisible; users only by id, e-mail "
     "or shared membership") {
