@@ -14,6 +14,9 @@ using http::Response;
 using nlohmann::json;
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
+// Sessions and invitations dead (expired, revoked, accepted) for longer than this are deleted;
+// until then an old invitation link still says "expired" or "already accepted", not "unknown".
+constexpr std::int64_t kStaleRetentionNs = 7 * 24 * 3600 * kNsPerSec;
 constexpr std::size_t kMaxEmailBytes = 254;
 constexpr std::size_t kMaxNameBytes = 128;
 
@@ -328,6 +331,12 @@ Response AuthApi::login(const Request& request) {
                "success")) {
     (void)store_.revokeSession(chosen->tenant_id, session.token_hash, now);
     return Response::error(500, "internal", "login could not be audited");
+  }
+  // Each login clears its tenant's dead sessions and invitations, so the tables grow with the
+  // live ones only. Best effort: a failure here costs space, not the login.
+  if (auto purged = store_.purgeStaleCredentials(chosen->tenant_id, now - kStaleRetentionNs);
+      !purged) {
+    log::warn("auth-api", "purge stale credentials: " + purged.status().toString());
   }
   Response response =
       jsonResponse(200, {{"csrf_token", csrf},

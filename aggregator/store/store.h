@@ -205,6 +205,11 @@ class Store {
   virtual Status revokeSession(std::string_view tenant_id, std::string_view token_hash,
                                std::int64_t now_ns) = 0;
 
+  /// Deletes this tenant's sessions that expired or were revoked before `before_ns` and its
+  /// invitations that expired or were accepted before it; returns how many rows went.
+  virtual Result<std::uint64_t> purgeStaleCredentials(std::string_view tenant_id,
+                                                      std::int64_t before_ns) = 0;
+
   virtual Status createApiKey(const ApiKey& key) = 0;
   /// NotFound when unknown; expired and revoked keys are returned (the caller decides).
   virtual Result<ApiKey> findApiKeyByHash(std::string_view key_hash) = 0;

@@ -230,6 +230,13 @@ constexpr Statement kActiveMemberRole{
     "fl_active_member_role",
     "SELECT m.role FROM auth_memberships m JOIN auth_users u ON u.id = m.user_id "
     "WHERE m.tenant_id = $1 AND m.user_id = $2 AND u.disabled_at = 0"};
+constexpr Statement kPurgeSessions{"fl_purge_sessions",
+                                   "DELETE FROM auth_sessions WHERE tenant_id = $1 AND "
+                                   "(expires_at < $2 OR (revoked_at > 0 AND revoked_at < $2))"};
+constexpr Statement kPurgeInvitations{
+    "fl_purge_invitations",
+    "DELETE FROM auth_invitations WHERE tenant_id = $1 AND "
+    "(expires_at < $2 OR (accepted_at > 0 AND accepted_at < $2))"};
 constexpr Statement kRevokeSession{
     "fl_revoke_session",
     "UPDATE auth_sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN $3 ELSE revoked_at END "
@@ -1101,6 +1108,24 @@ Status PostgresStore::revokeSession(std::string_view tenant_id, std::string_view
     FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeSession, params));
     return r.affectedRows() == 0 ? notFound("no such session in this tenant") : Status::ok();
   });
+}
+
+Result<std::uint64_t> PostgresStore::purgeStaleCredentials(std::string_view tenant_id,
+                                                           std::int64_t before_ns) {
+  std::uint64_t purged = 0;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    purged = 0;
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).int64(before_ns);
+    for (const Statement* statement : {&kPurgeSessions, &kPurgeInvitations}) {
+      FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(*statement, params));
+      purged += static_cast<std::uint64_t>(r.affectedRows());
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return purged;
 }
 
 Status PostgresStore::createApiKey(const ApiKey& key) {

@@ -65,6 +65,8 @@ class PostgresStore final : public Store {
   Result<Session> findSession(std::string_view token_hash) override;
   Status revokeSession(std::string_view tenant_id, std::string_view token_hash,
                        std::int64_t now_ns) override;
+  Result<std::uint64_t> purgeStaleCredentials(std::string_view tenant_id,
+                                              std::int64_t before_ns) override;
   Status createApiKey(const ApiKey& key) override;
   Result<ApiKey> findApiKeyByHash(std::string_view key_hash) override;
   Result<std::vector<ApiKey>> listApiKeys(std::string_view tenant_id) override;

@@ -119,6 +119,12 @@ constexpr std::string_view kRevokeMemberSessions =
 constexpr std::string_view kInsertSession =
     "INSERT INTO auth_sessions(token_hash, tenant_id, user_id, csrf_hash, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kPurgeSessions =
+    "DELETE FROM auth_sessions WHERE tenant_id = ?1 AND "
+    "(expires_at < ?2 OR (revoked_at > 0 AND revoked_at < ?2))";
+constexpr std::string_view kPurgeInvitations =
+    "DELETE FROM auth_invitations WHERE tenant_id = ?1 AND "
+    "(expires_at < ?2 OR (accepted_at > 0 AND accepted_at < ?2))";
 constexpr std::string_view kRevokeSession =
     "UPDATE auth_sessions SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE revoked_at END "
     "WHERE tenant_id = ?1 AND token_hash = ?2";
@@ -257,6 +263,8 @@ struct SqliteStore::WriteStatements {
   Stmt revoke_member_sessions;
   Stmt insert_session;
   Stmt revoke_session;
+  Stmt purge_sessions;
+  Stmt purge_invitations;
   Stmt insert_api_key;
   Stmt revoke_api_key;
   Stmt touch_api_key;
@@ -344,6 +352,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->revoke_member_sessions, Stmt::prepare(db, kRevokeMemberSessions));
   FL_ASSIGN_OR_RETURN(stmts->insert_session, Stmt::prepare(db, kInsertSession));
   FL_ASSIGN_OR_RETURN(stmts->revoke_session, Stmt::prepare(db, kRevokeSession));
+  FL_ASSIGN_OR_RETURN(stmts->purge_sessions, Stmt::prepare(db, kPurgeSessions));
+  FL_ASSIGN_OR_RETURN(stmts->purge_invitations, Stmt::prepare(db, kPurgeInvitations));
   FL_ASSIGN_OR_RETURN(stmts->insert_api_key, Stmt::prepare(db, kInsertApiKey));
   FL_ASSIGN_OR_RETURN(stmts->revoke_api_key, Stmt::prepare(db, kRevokeApiKey));
   FL_ASSIGN_OR_RETURN(stmts->touch_api_key, Stmt::prepare(db, kTouchApiKey));
@@ -875,6 +885,23 @@ Status SqliteStore::revokeSession(std::string_view tenant_id, std::string_view t
     }
     return Status::ok();
   });
+}
+
+Result<std::uint64_t> SqliteStore::purgeStaleCredentials(std::string_view tenant_id,
+                                                         std::int64_t before_ns) {
+  std::uint64_t purged = 0;
+  Status status = writer_->run([&]() -> Status {
+    purged = 0;
+    for (Stmt* stmt : {&write_->purge_sessions, &write_->purge_invitations}) {
+      StmtUse use(*stmt);
+      use->bind(1, tenant_id).bind(2, before_ns);
+      FL_RETURN_IF_ERROR(use->run());
+      purged += static_cast<std::uint64_t>(sqlite3_changes(write_db_.get()));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return purged;
 }
 
 Status SqliteStore::createApiKey(const ApiKey& key) {

@@ -1,11 +1,11 @@
 // The credential cache on its own: time to live, updates that keep the expiry, the size bound,
 // clear(), and a zero TTL that turns it off.
+#include "aggregator/auth/credential_cache.h"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
-
-#include "aggregator/auth/credential_cache.h"
 
 using faultline::aggregator::auth::CredentialCache;
 

@@ -221,6 +221,42 @@ TEST_CASE_TEMPLATE("identity sessions: found by hash with the current role; revo
   CHECK(store->createSession(orphan).code() == Errc::NotFound);
 }
 
+TEST_CASE_TEMPLATE("identity purge: dead sessions and invitations of one tenant go", TestType,
+                   SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  store::User alice = userWith(*store, "alice@example.com");
+  const std::int64_t now = nowUnixNanos();
+  REQUIRE(store->addMembership(a.id, alice.id, "owner", now).isOk());
+  REQUIRE(store->addMembership(b.id, alice.id, "owner", now).isOk());
+  store::Session live = sessionFor(a, alice);
+  store::Session expired = sessionFor(a, alice, -kHourNs);
+  store::Session revoked = sessionFor(a, alice);
+  store::Session other_tenant_expired = sessionFor(b, alice, -kHourNs);
+  for (const store::Session* session : {&live, &expired, &revoked, &other_tenant_expired}) {
+    REQUIRE(store->createSession(*session).isOk());
+  }
+  REQUIRE(store->revokeSession(a.id, revoked.token_hash, now - 1).isOk());
+  store::Invitation pending = invitationFor(a, "p@example.com", "viewer");
+  store::Invitation lapsed = invitationFor(a, "l@example.com", "viewer", -kHourNs);
+  REQUIRE(store->createInvitation(pending).isOk());
+  REQUIRE(store->createInvitation(lapsed).isOk());
+
+  auto purged = store->purgeStaleCredentials(a.id, now);
+  REQUIRE_MESSAGE(purged.isOk(), purged.status().toString());
+  CHECK(*purged == 3);  // expired + revoked session, lapsed invitation
+  CHECK(store->findSession(live.token_hash).isOk());
+  CHECK(store->findSession(expired.token_hash).code() == Errc::NotFound);
+  CHECK(store->findSession(revoked.token_hash).code() == Errc::NotFound);
+  CHECK(store->findInvitation(pending.token_hash).isOk());
+  CHECK(store->findInvitation(lapsed.token_hash).code() == Errc::NotFound);
+  // Tenant B's dead session is B's business: untouched by A's purge.
+  CHECK(engine.queryInt("SELECT count(*) FROM auth_sessions WHERE tenant_id = $1", b.id) == 1);
+  CHECK(*store->purgeStaleCredentials(a.id, now) == 0);
+}
+
 TEST_CASE_TEMPLATE("identity API keys: by hash, listed per tenant, revoke and touch per tenant",
                    TestType, SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
