@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from harness import Aggregator, Workdir  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GEN = os.path.join(ROOT, "..", "shared", "tools", "gen_log.py")
+GEN = os.path.join(os.environ.get("FAULTLINE_SHARED_DIR") or os.path.join(ROOT, "..", "shared"),
+                   "tools", "gen_log.py")
 
 
 def proc_cpu_seconds(pid):

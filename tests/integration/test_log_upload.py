@@ -15,8 +15,10 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Aggregator, Workdir, log  # noqa: E402
 
-DATASETS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "datasets",
-                        "loghub2k")
+# ../shared next to the repository; FAULTLINE_SHARED_DIR points elsewhere (e.g. from a worktree).
+SHARED = os.environ.get("FAULTLINE_SHARED_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared")
+DATASETS = os.path.join(SHARED, "datasets", "loghub2k")
 SAMPLES = ["Apache/Apache_2k.log", "HDFS/HDFS_2k.log", "Linux/Linux_2k.log"]
 
 
