@@ -85,7 +85,8 @@ TEST_CASE_TEMPLATE("log upload: plain, gzip and zstd come back byte for byte, as
   const std::pair<std::string, std::string> bodies[] = {
       {"plain.log", text}, {"gz.log", gzipCompress(text)}, {"zst.log", zstdCompress(text)}};
   for (const auto& [source, body] : bodies) {
-    CAPTURE(source);
+    const std::string& name = source;  // a plain local: CAPTURE is a lambda
+    CAPTURE(name);
     auto result = (*uploader)->upload(request(tenant->id, body, source));
     REQUIRE_MESSAGE(result.isOk(), result.status().toString());
     CHECK(result->lines == 3001);

@@ -68,7 +68,7 @@ TEST_CASE("upload decode: magic bytes pick the decompressor; Content-Encoding mu
 TEST_CASE("upload decode: plain, gzip (one or two members) and zstd round-trip in chunks") {
   const std::string text = sampleText(3000);
   std::string out;
-  for (auto [body, c] : std::vector<std::pair<std::string, UploadCompression>>{
+  for (const auto& [body, c] : std::vector<std::pair<std::string, UploadCompression>>{
            {text, UploadCompression::None},
            {gzipCompress(text), UploadCompression::Gzip},
            {zstdCompress(text), UploadCompression::Zstd},
@@ -76,7 +76,8 @@ TEST_CASE("upload decode: plain, gzip (one or two members) and zstd round-trip i
             UploadCompression::Gzip},
            {zstdCompress(text.substr(0, 1000)) + zstdCompress(text.substr(1000)),
             UploadCompression::Zstd}}) {
-    CAPTURE(static_cast<int>(c));
+    const int compression = static_cast<int>(c);  // a plain local: CAPTURE is a lambda
+    CAPTURE(compression);
     Status status = decodeAll(body, c, text.size(), out);
     REQUIRE_MESSAGE(status.isOk(), status.toString());
     CHECK(out == text);
@@ -122,11 +123,12 @@ TEST_CASE("upload decode: truncated and corrupt gzip and zstd are clear InvalidA
 TEST_CASE("upload decode: a decompression bomb stops at the cap with ResourceExhausted") {
   const std::string zeros(8 << 20, '\0');
   const std::size_t cap = 1 << 20;
-  for (auto [body, c] : std::vector<std::pair<std::string, UploadCompression>>{
+  for (const auto& [body, c] : std::vector<std::pair<std::string, UploadCompression>>{
            {gzipCompress(zeros, 9), UploadCompression::Gzip},
            {zstdCompress(zeros, 19), UploadCompression::Zstd},
            {std::string(cap + 1, 'x'), UploadCompression::None}}) {
-    CAPTURE(static_cast<int>(c));
+    const int compression = static_cast<int>(c);  // a plain local: CAPTURE is a lambda
+    CAPTURE(compression);
     std::size_t seen = 0;
     Status status = decompressUpload(body, c, cap, [&](std::string_view piece) {
       seen += piece.size();
