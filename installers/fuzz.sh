@@ -30,6 +30,7 @@ declare -A targets=(
   [fuzz_logparse_multiline]=logparse_multiline
   [fuzz_template_miner]=template_miner
   [fuzz_webhook]=webhook
+  [fuzz_upload_decode]=upload_decode
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -11,7 +11,7 @@ constexpr std::array kPermissions = {
     Permission::ChangeMemberRole, Permission::RemoveMember,  Permission::InviteMember,
     Permission::ReadLogs,         Permission::ListAgents,    Permission::EnrollAgents,
     Permission::IngestBatches,    Permission::SendHeartbeat, Permission::PostEvents,
-    Permission::ReadAudit,
+    Permission::ReadAudit,        Permission::UploadLogs,
 };
 
 struct Row {
@@ -42,6 +42,7 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     {Permission::SendHeartbeat, "agents.heartbeat", {N, N, N, N, Y, N}},
     {Permission::PostEvents, "events.post", {Y, Y, Y, N, N, Y}},
     {Permission::ReadAudit, "audit.read", {Y, Y, N, N, N, N}},
+    {Permission::UploadLogs, "logs.upload", {Y, Y, Y, N, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -115,7 +116,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::ReadAudit) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::UploadLogs) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

@@ -34,6 +34,7 @@ enum class Permission : std::uint8_t {
   SendHeartbeat,     // POST /v1/agents/heartbeat
   PostEvents,        // webhook events from integrations
   ReadAudit,         // GET /v1/audit: the tenant's audit log
+  UploadLogs,        // POST /v1/logs/upload: a log file into the tenant's logs
 };
 
 /// Every permission, in declaration order.

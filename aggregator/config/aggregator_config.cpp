@@ -84,6 +84,15 @@ std::vector<Option> aggregatorOptions() {
        "text (for people) or json (one object per line: ts, level, component, msg, fields)"},
       {"metrics.enabled", OptionType::Bool, "true",
        "serve GET /metrics (Prometheus text, unauthenticated: restrict it at the network)"},
+      {"upload.max_bytes", OptionType::ByteSize, "256MiB",
+       "largest decompressed log upload (POST /v1/logs/upload; the compressed body is capped by "
+       "limits.max_body_bytes)"},
+      {"webhooks.sns_cert_host_pattern", OptionType::String,
+       "sns.*.amazonaws.com,sns.*.amazonaws.com.cn",
+       "hosts SNS signing certificates and subscription confirmations are fetched from "
+       "(https only; '*' is one DNS label; comma-separated)"},
+      {"webhooks.sns_extra_ca_file", OptionType::String, "",
+       "PEM file of CAs trusted besides the system store for SNS certificate fetches"},
   };
 }
 
@@ -242,6 +251,11 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
       positive("limits.ready_max_pending_writes",
                nonNegative(table.getInt("limits.ready_max_pending_writes")), 1 << 20));
   config.metrics_enabled = table.getBool("metrics.enabled");
+  FL_ASSIGN_OR_RETURN(
+      config.upload_max_bytes,
+      positive("upload.max_bytes", table.getByteSize("upload.max_bytes"), 1ULL << 40));
+  config.webhooks.sns_cert_host_pattern = table.getString("webhooks.sns_cert_host_pattern");
+  config.webhooks.sns_extra_ca_file = table.getString("webhooks.sns_extra_ca_file");
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

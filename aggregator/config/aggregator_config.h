@@ -56,6 +56,11 @@ struct AggregatorConfig {
   log::Format log_format = log::Format::Text;
   std::size_t ready_max_pending_writes = 768;  // /readyz high-water mark
   bool metrics_enabled = true;
+  std::size_t upload_max_bytes = 256u << 20;  // upload.max_bytes
+  struct {
+    std::string sns_cert_host_pattern = "sns.*.amazonaws.com,sns.*.amazonaws.com.cn";
+    std::string sns_extra_ca_file;
+  } webhooks;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

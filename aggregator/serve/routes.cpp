@@ -45,6 +45,14 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                          [&store](std::string_view tenant_id, const http::Request& request) {
                            return audit::handleAuditQuery(store, tenant_id, request);
                          }));
+  if (handlers.uploader != nullptr) {
+    ingest::LogUploader& uploader = *handlers.uploader;
+    router.add("POST", "/v1/logs/upload",
+               guardedRead("log upload", auth::Permission::UploadLogs,
+                           [&uploader](std::string_view tenant_id, const http::Request& request) {
+                             return uploader.handle(tenant_id, request);
+                           }));
+  }
   if (handlers.ops != nullptr) {
     handlers.ops->addRoutes(router);
   }

@@ -6,6 +6,7 @@
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/ingest/log_upload.h"
 #include "aggregator/serve/ops_api.h"
 
 namespace faultline::aggregator::serve {
@@ -14,8 +15,9 @@ namespace faultline::aggregator::serve {
 struct RouteHandlers {
   ingest::AgentApi* agent_api = nullptr;
   auth::AuthApi* auth_api = nullptr;
-  store::Store* store = nullptr;  // read-only endpoints (agents, audit)
-  OpsApi* ops = nullptr;          // /readyz, /metrics
+  store::Store* store = nullptr;            // read-only endpoints (agents, audit)
+  OpsApi* ops = nullptr;                    // /readyz, /metrics
+  ingest::LogUploader* uploader = nullptr;  // POST /v1/logs/upload; null: not served
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -132,6 +132,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ops_options.ready_max_pending_writes = config.ready_max_pending_writes;
   ops_options.metrics_enabled = config.metrics_enabled;
   serve::OpsApi ops(*store, api, ops_options);
+  ingest::LogUploadOptions upload_options;
+  upload_options.max_decompressed_bytes = config.upload_max_bytes;
+  FL_ASSIGN_OR_RETURN(auto uploader, ingest::LogUploader::create(*store, upload_options));
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -140,11 +143,13 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(
-        &loop,
-        ops.instrument(buildServerRouter(
-            {.agent_api = &api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})),
-        config.server_limits);
+    http::Server server(&loop,
+                        ops.instrument(buildServerRouter({.agent_api = &api,
+                                                          .auth_api = &auth_api,
+                                                          .store = store.get(),
+                                                          .ops = &ops,
+                                                          .uploader = uploader.get()})),
+                        config.server_limits);
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {

@@ -31,8 +31,12 @@ struct ServerRoutes {
         jwt(*store, auth::JwtOptions{}),
         auth_api(*store, audit, passwords, jwt, throttle, auth::AuthApiOptions{}),
         ops(*store, agent_api, serve::OpsOptions{}),
-        router(serve::buildServerRouter(
-            {.agent_api = &agent_api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})) {}
+        uploader(ingest::LogUploader::create(*store, {}).value()),
+        router(serve::buildServerRouter({.agent_api = &agent_api,
+                                         .auth_api = &auth_api,
+                                         .store = store.get(),
+                                         .ops = &ops,
+                                         .uploader = uploader.get()})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;
@@ -42,6 +46,7 @@ struct ServerRoutes {
   auth::LoginThrottle throttle;
   auth::AuthApi auth_api;
   serve::OpsApi ops;
+  std::unique_ptr<ingest::LogUploader> uploader;
   http::Router router;
 };
 

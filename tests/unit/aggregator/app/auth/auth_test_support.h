@@ -103,10 +103,14 @@ class AuthHarness {
         api_(*store_, audit, passwords_, jwt_, throttle_, apiOptions(authenticator),
              [this] { return now.load(); }),
         agent_api_(*store_, {}),
-        ops_(*store_, agent_api_, serve::OpsOptions{}) {
+        ops_(*store_, agent_api_, serve::OpsOptions{}),
+        uploader_(ingest::LogUploader::create(*store_, {}).value()) {
     // The whole route table serve() builds, so the role table covers every guarded route.
-    http::Router router = serve::buildServerRouter(
-        {.agent_api = &agent_api_, .auth_api = &api_, .store = store_.get(), .ops = &ops_});
+    http::Router router = serve::buildServerRouter({.agent_api = &agent_api_,
+                                                    .auth_api = &api_,
+                                                    .store = store_.get(),
+                                                    .ops = &ops_,
+                                                    .uploader = uploader_.get()});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
@@ -257,6 +261,7 @@ class AuthHarness {
   auth::AuthApi api_;
   ingest::AgentApi agent_api_;
   serve::OpsApi ops_;
+  std::unique_ptr<ingest::LogUploader> uploader_;
   std::vector<http::Router::Route> routes_;
   std::unique_ptr<http::testing::LoopServer> server_;
 };

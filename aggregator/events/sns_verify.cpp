@@ -1,0 +1,613 @@
+#include "aggregator/events/sns_verify.h"
+
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "shared/util/c_deleter.h"
+
+namespace faultline::aggregator::events {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SslCtxPtr = CPtr<SSL_CTX, &SSL_CTX_free>;
+using SslPtr = CPtr<SSL, &SSL_free>;
+using X509Ptr = CPtr<X509, &X509_free>;
+using PkeyPtr = CPtr<EVP_PKEY, &EVP_PKEY_free>;
+using BioPtr = CPtr<BIO, &BIO_free>;
+using StorePtr = CPtr<X509_STORE, &X509_STORE_free>;
+using StoreCtxPtr = CPtr<X509_STORE_CTX, &X509_STORE_CTX_free>;
+using MdCtxPtr = CPtr<EVP_MD_CTX, &EVP_MD_CTX_free>;
+using AddrInfoPtr = CPtr<addrinfo, &freeaddrinfo>;
+
+void freeCertStack(STACK_OF(X509) * certs) {
+  sk_X509_pop_free(certs, X509_free);
+}
+using CertStackPtr = CPtr<STACK_OF(X509), &freeCertStack>;
+
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+
+/// The newest OpenSSL error as text, and the queue cleared (it is per thread).
+std::string opensslError(std::string_view fallback) {
+  unsigned long err = ERR_get_error();
+  std::string text;
+  if (err != 0) {
+    char buf[256];
+    ERR_error_string_n(err, buf, sizeof buf);
+    text = buf;
+  } else {
+    text = std::string(fallback);
+  }
+  ERR_clear_error();
+  return text;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+bool isLabelChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/// `pattern` with '*' as exactly one non-empty DNS label, against a lower-cased host.
+bool hostMatches(std::string_view pattern, std::string_view host) {
+  std::size_t p = 0;
+  std::size_t h = 0;
+  while (p < pattern.size()) {
+    if (pattern[p] == '*') {
+      std::size_t start = h;
+      while (h < host.size() && isLabelChar(host[h])) {
+        ++h;
+      }
+      if (h == start) {
+        return false;
+      }
+      ++p;
+      continue;
+    }
+    if (h >= host.size() || host[h] != pattern[p]) {
+      return false;
+    }
+    ++p;
+    ++h;
+  }
+  return h == host.size();
+}
+
+/// Waits until `fd` is ready for `events` or the deadline passes.
+Status waitReady(int fd, short events, Clock::time_point deadline, std::string_view what) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return unavailable(std::string(what) + ": timed out");
+    }
+    pollfd pfd{fd, events, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (rc > 0) {
+      return Status::ok();
+    }
+    if (rc < 0 && errno != EINTR) {
+      return unavailable(std::string(what) + ": poll: " + std::strerror(errno));
+    }
+  }
+}
+
+/// A non-blocking TCP connection to the first address of `url` that answers in time.
+Result<UniqueFd> connectTcp(const SnsUrl& url, Clock::time_point deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found);
+  if (rc != 0) {
+    return unavailable("resolve " + url.host + ": " + gai_strerror(rc));
+  }
+  AddrInfoPtr addresses(found);
+  std::string last_error = "no address";
+  for (addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
+    UniqueFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd.valid()) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+      if (errno != EINPROGRESS) {
+        last_error = std::strerror(errno);
+        continue;
+      }
+      Status ready = waitReady(fd.get(), POLLOUT, deadline, "connect " + url.host);
+      if (!ready.isOk()) {
+        return ready;
+      }
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);
+      if (so_error != 0) {
+        last_error = std::strerror(so_error);
+        continue;
+      }
+    }
+    return fd;
+  }
+  return unavailable("connect " + url.host + ":" + url.port + ": " + last_error);
+}
+
+/// Drives one non-blocking SSL call to completion, waiting on the socket as OpenSSL asks.
+template <typename Call>
+Result<int> sslRetry(SSL* ssl, int fd, Clock::time_point deadline, std::string_view what,
+                     Call&& call) {
+  for (;;) {
+    ERR_clear_error();
+    int rc = call();
+    if (rc > 0) {
+      return rc;
+    }
+    int err = SSL_get_error(ssl, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      FL_RETURN_IF_ERROR(
+          waitReady(fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, what));
+      continue;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      return 0;
+    }
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+      return Status(Errc::Unavailable, std::string(what) + ": server certificate: " +
+                                           X509_verify_cert_error_string(verify));
+    }
+    return Status(Errc::Unavailable, std::string(what) + ": " + opensslError("TLS error"));
+  }
+}
+
+/// A parsed HTTP response.
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+/// Undoes Transfer-Encoding: chunked. InvalidArgument when malformed.
+Result<std::string> dechunk(std::string_view data) {
+  std::string out;
+  for (;;) {
+    std::size_t eol = data.find("\r\n");
+    if (eol == std::string_view::npos) {
+      return invalidArgument("truncated chunked body");
+    }
+    std::string size_text(data.substr(0, std::min(eol, data.find(';'))));
+    char* end = nullptr;
+    unsigned long long size = std::strtoull(size_text.c_str(), &end, 16);
+    if (size_text.empty() || end == size_text.c_str() || size > data.size()) {
+      return invalidArgument("bad chunk size");
+    }
+    data.remove_prefix(eol + 2);
+    if (size == 0) {
+      return out;
+    }
+    if (data.size() < size + 2) {
+      return invalidArgument("truncated chunk");
+    }
+    out.append(data.substr(0, size));
+    data.remove_prefix(size + 2);
+  }
+}
+
+Result<HttpResponse> parseResponse(std::string_view raw, std::size_t max_body,
+                                   std::string_view what) {
+  std::size_t header_end = raw.find("\r\n\r\n");
+  if (header_end == std::string_view::npos) {
+    return unavailable(std::string(what) + ": incomplete HTTP response");
+  }
+  std::string_view head = raw.substr(0, header_end);
+  std::string_view body = raw.substr(header_end + 4);
+  std::size_t eol = head.find("\r\n");
+  std::string_view status_line = head.substr(0, eol);
+  if (status_line.size() < 12 || status_line.substr(0, 5) != "HTTP/") {
+    return unavailable(std::string(what) + ": not an HTTP response");
+  }
+  HttpResponse response;
+  std::size_t space = status_line.find(' ');
+  response.status = std::atoi(std::string(status_line.substr(space + 1, 3)).c_str());
+  bool chunked = false;
+  long long content_length = -1;
+  while (eol != std::string_view::npos) {
+    head.remove_prefix(eol + 2);
+    eol = head.find("\r\n");
+    std::string line = lower(head.substr(0, eol));
+    if (line.starts_with("content-length:")) {
+      content_length = std::atoll(line.c_str() + 15);
+    } else if (line.starts_with("transfer-encoding:") &&
+               line.find("chunked") != std::string::npos) {
+      chunked = true;
+    }
+  }
+  if (chunked) {
+    auto decoded = dechunk(body);
+    if (!decoded.isOk()) {
+      return unavailable(std::string(what) + ": " + decoded.status().message());
+    }
+    response.body = std::move(*decoded);
+  } else {
+    if (content_length >= 0 && static_cast<std::size_t>(content_length) != body.size()) {
+      return unavailable(std::string(what) + ": response body truncated");
+    }
+    response.body = std::string(body);
+  }
+  if (response.body.size() > max_body) {
+    return Status(Errc::ResourceExhausted, std::string(what) + ": response larger than " +
+                                               std::to_string(max_body) + " bytes");
+  }
+  return response;
+}
+
+/// The certificate's notAfter as a system_clock time.
+std::chrono::system_clock::time_point notAfter(X509* cert) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+    return std::chrono::system_clock::time_point{};
+  }
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+struct CachedCert {
+  std::shared_ptr<EVP_PKEY> key;  // shared: a verify in flight keeps it past an eviction
+  std::chrono::system_clock::time_point expires;
+};
+
+}  // namespace
+
+struct SnsVerifier::Impl {
+  SnsVerifierOptions options;
+  std::vector<std::string> host_patterns;
+  SslCtxPtr tls;        // for fetching (server chain and host name checked)
+  StorePtr cert_store;  // for the signing certificate's chain
+  mutable std::mutex mu;
+  std::map<std::string, CachedCert> cache;
+
+  Status loadTrust(X509_STORE* store) const {
+    if (X509_STORE_set_default_paths(store) != 1) {
+      return internalError("load the system CA store: " + opensslError("failed"));
+    }
+    if (!options.extra_ca_file.empty() &&
+        X509_STORE_load_file(store, options.extra_ca_file.c_str()) != 1) {
+      return invalidArgument("webhooks.sns_extra_ca_file: cannot load " + options.extra_ca_file +
+                             ": " + opensslError("bad PEM"));
+    }
+    return Status::ok();
+  }
+
+  Result<HttpResponse> get(const SnsUrl& url, std::size_t max_body, std::string_view what) {
+    const auto deadline = Clock::now() + options.fetch_timeout;
+    FL_ASSIGN_OR_RETURN(UniqueFd fd, connectTcp(url, deadline));
+    SslPtr ssl(SSL_new(tls.get()));
+    if (ssl == nullptr) {
+      return internalError(std::string(what) + ": " + opensslError("SSL_new failed"));
+    }
+    SSL_set_tlsext_host_name(ssl.get(), url.host.c_str());
+    SSL_set1_host(ssl.get(), url.host.c_str());
+    SSL_set_fd(ssl.get(), fd.get());
+    SSL* s = ssl.get();
+    FL_ASSIGN_OR_RETURN(int connected,
+                        sslRetry(s, fd.get(), deadline, what, [s] { return SSL_connect(s); }));
+    if (connected <= 0) {
+      return unavailable(std::string(what) + ": TLS handshake closed");
+    }
+    const std::string request = "GET " + url.path_and_query + " HTTP/1.1\r\nHost: " + url.host +
+                                "\r\nUser-Agent: faultline-aggregator\r\nAccept: */*\r\n"
+                                "Connection: close\r\n\r\n";
+    std::size_t sent = 0;
+    while (sent < request.size()) {
+      FL_ASSIGN_OR_RETURN(int n, sslRetry(s, fd.get(), deadline, what, [&] {
+                            return SSL_write(s, request.data() + sent,
+                                             static_cast<int>(request.size() - sent));
+                          }));
+      if (n <= 0) {
+        return unavailable(std::string(what) + ": connection closed while sending");
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+    std::string raw;
+    const std::size_t max_raw = max_body + kMaxHeaderBytes;
+    char buf[8192];
+    for (;;) {
+      FL_ASSIGN_OR_RETURN(int n, sslRetry(s, fd.get(), deadline, what, [&] {
+                            return SSL_read(s, buf, static_cast<int>(sizeof buf));
+                          }));
+      if (n <= 0) {
+        break;
+      }
+      raw.append(buf, static_cast<std::size_t>(n));
+      if (raw.size() > max_raw) {
+        return Status(Errc::ResourceExhausted, std::string(what) + ": response larger than " +
+                                                   std::to_string(max_body) + " bytes");
+      }
+    }
+    return parseResponse(raw, max_body, what);
+  }
+
+  /// The public key of a verified SNS certificate from `url`, cached.
+  Result<std::shared_ptr<EVP_PKEY>> certificateKey(const std::string& url) {
+    const auto now = std::chrono::system_clock::now();
+    {
+      std::lock_guard lock(mu);
+      auto it = cache.find(url);
+      if (it != cache.end()) {
+        if (it->second.expires > now) {
+          return it->second.key;
+        }
+        cache.erase(it);
+      }
+    }
+    FL_ASSIGN_OR_RETURN(SnsUrl parsed, checkUrlImpl(url, true));
+    auto fetched = get(parsed, options.max_cert_bytes, "fetch SNS certificate " + url);
+    if (!fetched.isOk()) {
+      return fetched.status();
+    }
+    if (fetched->status != 200) {
+      return unavailable("fetch SNS certificate " + url + ": HTTP " +
+                         std::to_string(fetched->status));
+    }
+    FL_ASSIGN_OR_RETURN(CachedCert cert, verifyCertificate(fetched->body, url));
+    std::lock_guard lock(mu);
+    if (cache.size() >= options.max_cached_certs && cache.find(url) == cache.end()) {
+      auto soonest = std::min_element(cache.begin(), cache.end(), [](const auto& a, const auto& b) {
+        return a.second.expires < b.second.expires;
+      });
+      if (soonest != cache.end()) {
+        cache.erase(soonest);
+      }
+    }
+    if (options.max_cached_certs > 0) {
+      cache[url] = cert;
+    }
+    return cert.key;
+  }
+
+  /// Parses the PEM (leaf first, then any intermediates) and verifies the chain and dates.
+  Result<CachedCert> verifyCertificate(const std::string& pem, const std::string& url) const {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    X509Ptr leaf(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (leaf == nullptr) {
+      ERR_clear_error();
+      return Status(Errc::Unauthenticated, "SNS certificate " + url + ": not a PEM certificate");
+    }
+    CertStackPtr intermediates(sk_X509_new_null());
+    while (X509* more = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      sk_X509_push(intermediates.get(), more);
+    }
+    ERR_clear_error();  // the loop ends on "no start line"
+    StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (ctx == nullptr ||
+        X509_STORE_CTX_init(ctx.get(), cert_store.get(), leaf.get(), intermediates.get()) != 1) {
+      return internalError("SNS certificate " + url + ": " + opensslError("store init failed"));
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+      const int err = X509_STORE_CTX_get_error(ctx.get());
+      ERR_clear_error();
+      return Status(Errc::Unauthenticated, "SNS certificate " + url + " is not trusted: " +
+                                               X509_verify_cert_error_string(err));
+    }
+    PkeyPtr key(X509_get_pubkey(leaf.get()));
+    if (key == nullptr || EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) {
+      ERR_clear_error();
+      return Status(Errc::Unauthenticated, "SNS certificate " + url + ": not an RSA key");
+    }
+    return CachedCert{std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free),
+                      notAfter(leaf.get())};
+  }
+
+  Result<SnsUrl> checkUrlImpl(std::string_view url, bool require_pem) const {
+    constexpr std::string_view kScheme = "https://";
+    if (url.size() < kScheme.size() || lower(url.substr(0, kScheme.size())) != kScheme) {
+      return invalidArgument("SNS URL must be https: " + std::string(url.substr(0, 200)));
+    }
+    std::string_view rest = url.substr(kScheme.size());
+    std::size_t authority_end = rest.find_first_of("/?#");
+    std::string_view authority = rest.substr(0, authority_end);
+    if (authority.find('@') != std::string_view::npos) {
+      return invalidArgument("SNS URL must not carry credentials");
+    }
+    SnsUrl out;
+    std::size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      std::string_view port = authority.substr(colon + 1);
+      if (port.empty() || port.size() > 5 ||
+          !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return invalidArgument("SNS URL has a bad port: " + std::string(authority));
+      }
+      out.port = std::string(port);
+      authority = authority.substr(0, colon);
+    }
+    out.host = lower(authority);
+    bool allowed = false;
+    for (const std::string& pattern : host_patterns) {
+      allowed = allowed || hostMatches(pattern, out.host);
+    }
+    if (!allowed) {
+      return invalidArgument("SNS URL host " + out.host.substr(0, 200) +
+                             " is not allowed (webhooks.sns_cert_host_pattern)");
+    }
+    if (authority_end != std::string_view::npos) {
+      std::string_view path = rest.substr(authority_end);
+      path = path.substr(0, path.find('#'));
+      if (!path.starts_with("/")) {
+        path = {};
+      }
+      if (!path.empty()) {
+        out.path_and_query = std::string(path);
+      }
+      for (char c : out.path_and_query) {
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+          return invalidArgument("SNS URL path has a control character or space");
+        }
+      }
+    }
+    if (require_pem) {
+      std::string_view path = out.path_and_query;
+      path = path.substr(0, path.find('?'));
+      if (!path.ends_with(".pem")) {
+        return invalidArgument("SNS certificate URL must end in .pem: " +
+                               std::string(url.substr(0, 200)));
+      }
+    }
+    return out;
+  }
+};
+
+Result<std::string> decodeBase64(std::string_view text) {
+  if (text.empty() || text.size() % 4 != 0) {
+    return invalidArgument("base64: length is not a multiple of 4");
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) {
+    ERR_clear_error();
+    return invalidArgument("base64: invalid character");
+  }
+  std::size_t padding = 0;
+  if (text.back() == '=') {
+    padding = text[text.size() - 2] == '=' ? 2 : 1;
+  }
+  // EVP_DecodeBlock skips leading/trailing whitespace and counts padding as zero bytes.
+  if (static_cast<std::size_t>(n) != out.size() ||
+      text.find_first_of(" \t\r\n") != std::string_view::npos) {
+    return invalidArgument("base64: unexpected whitespace");
+  }
+  out.resize(out.size() - padding);
+  return out;
+}
+
+SnsVerifier::SnsVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SnsVerifier::~SnsVerifier() = default;
+
+Result<std::unique_ptr<SnsVerifier>> SnsVerifier::create(SnsVerifierOptions options) {
+  auto impl = std::make_unique<Impl>();
+  std::string_view patterns = options.cert_host_pattern;
+  while (!patterns.empty()) {
+    std::size_t comma = patterns.find(',');
+    std::string pattern = lower(patterns.substr(0, comma));
+    pattern.erase(0, pattern.find_first_not_of(' '));
+    pattern.erase(pattern.find_last_not_of(' ') + 1);
+    bool valid = !pattern.empty() && std::all_of(pattern.begin(), pattern.end(), [](char c) {
+      return isLabelChar(c) || c == '.' || c == '*';
+    });
+    if (!valid) {
+      return invalidArgument("webhooks.sns_cert_host_pattern: bad pattern '" + pattern +
+                             "' (host names with '*' for one label, comma-separated)");
+    }
+    impl->host_patterns.push_back(std::move(pattern));
+    patterns = comma == std::string_view::npos ? std::string_view() : patterns.substr(comma + 1);
+  }
+  if (impl->host_patterns.empty()) {
+    return invalidArgument("webhooks.sns_cert_host_pattern: empty");
+  }
+  if (options.fetch_timeout.count() <= 0 || options.max_cert_bytes == 0) {
+    return invalidArgument("SNS verifier: timeout and size cap must be positive");
+  }
+  impl->options = std::move(options);
+  impl->cert_store.reset(X509_STORE_new());
+  impl->tls.reset(SSL_CTX_new(TLS_client_method()));
+  if (impl->cert_store == nullptr || impl->tls == nullptr) {
+    return internalError("SNS verifier: " + opensslError("OpenSSL allocation failed"));
+  }
+  FL_RETURN_IF_ERROR(impl->loadTrust(impl->cert_store.get()));
+  // The fetch context trusts the same CAs: the store is shared (reference counted).
+  X509_STORE_up_ref(impl->cert_store.get());
+  SSL_CTX_set_cert_store(impl->tls.get(), impl->cert_store.get());
+  SSL_CTX_set_min_proto_version(impl->tls.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(impl->tls.get(), SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_options(impl->tls.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  return std::unique_ptr<SnsVerifier>(new SnsVerifier(std::move(impl)));
+}
+
+Result<SnsUrl> SnsVerifier::checkUrl(std::string_view url, bool require_pem) const {
+  return impl_->checkUrlImpl(url, require_pem);
+}
+
+std::size_t SnsVerifier::cachedCertificates() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->cache.size();
+}
+
+Status SnsVerifier::verify(const SnsEnvelope& envelope) {
+  const EVP_MD* digest = nullptr;
+  if (envelope.signature_version == "1") {
+    digest = EVP_sha1();
+  } else if (envelope.signature_version == "2") {
+    digest = EVP_sha256();
+  } else {
+    return Status(Errc::Unauthenticated, "SNS SignatureVersion '" +
+                                             envelope.signature_version.substr(0, 16) +
+                                             "' is not supported (1 or 2)");
+  }
+  auto signature = decodeBase64(envelope.signature);
+  if (!signature.isOk()) {
+    return Status(Errc::Unauthenticated, "SNS Signature: " + signature.status().message());
+  }
+  // The URL is checked before anything is fetched; a broken rule is the sender's fault.
+  FL_RETURN_IF_ERROR(impl_->checkUrlImpl(envelope.signing_cert_url, true).status());
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<EVP_PKEY> key,
+                      impl_->certificateKey(envelope.signing_cert_url));
+  MdCtxPtr md(EVP_MD_CTX_new());
+  if (md == nullptr || EVP_DigestVerifyInit(md.get(), nullptr, digest, nullptr, key.get()) != 1) {
+    return internalError("SNS signature check: " + opensslError("init failed"));
+  }
+  const int rc = EVP_DigestVerify(
+      md.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
+      reinterpret_cast<const unsigned char*>(envelope.string_to_sign.data()),
+      envelope.string_to_sign.size());
+  ERR_clear_error();
+  if (rc != 1) {
+    return Status(Errc::Unauthenticated, "SNS signature does not match the message (MessageId " +
+                                             envelope.message_id.substr(0, 100) + ")");
+  }
+  return Status::ok();
+}
+
+Status SnsVerifier::confirmSubscription(const SnsEnvelope& envelope) {
+  if (envelope.type != "SubscriptionConfirmation") {
+    return Status(Errc::FailedPrecondition,
+                  "SNS " + envelope.type.substr(0, 64) + " is not a SubscriptionConfirmation");
+  }
+  FL_ASSIGN_OR_RETURN(SnsUrl url, impl_->checkUrlImpl(envelope.subscribe_url, false));
+  FL_ASSIGN_OR_RETURN(HttpResponse response, impl_->get(url, impl_->options.max_confirm_bytes,
+                                                        "confirm SNS subscription"));
+  if (response.status != 200) {
+    return unavailable("confirm SNS subscription: HTTP " + std::to_string(response.status));
+  }
+  return Status::ok();
+}
+
+Status SnsVerifier::accept(const SnsEnvelope& envelope) {
+  FL_RETURN_IF_ERROR(verify(envelope));
+  if (envelope.type == "SubscriptionConfirmation") {
+    return confirmSubscription(envelope);
+  }
+  return Status::ok();
+}
+
+}  // namespace faultline::aggregator::events
