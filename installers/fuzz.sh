@@ -30,6 +30,7 @@ declare -A targets=(
   [fuzz_logparse_multiline]=logparse_multiline
   [fuzz_template_miner]=template_miner
   [fuzz_webhook]=webhook
+  [fuzz_generic_mapping]=generic_mapping
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -81,6 +81,8 @@ std::vector<Option> aggregatorOptions() {
        "text (for people) or json (one object per line: ts, level, component, msg, fields)"},
       {"metrics.enabled", OptionType::Bool, "true",
        "serve GET /metrics (Prometheus text, unauthenticated: restrict it at the network)"},
+      {"webhooks.cloudwatch_verify", OptionType::Bool, "true",
+       "check SNS signatures on CloudWatch deliveries (false only in tests: anyone could post)"},
   };
 }
 
@@ -235,6 +237,7 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
       positive("limits.ready_max_pending_writes",
                nonNegative(table.getInt("limits.ready_max_pending_writes")), 1 << 20));
   config.metrics_enabled = table.getBool("metrics.enabled");
+  config.webhooks_cloudwatch_verify = table.getBool("webhooks.cloudwatch_verify");
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

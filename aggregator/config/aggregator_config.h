@@ -55,6 +55,7 @@ struct AggregatorConfig {
   log::Format log_format = log::Format::Text;
   std::size_t ready_max_pending_writes = 768;  // /readyz high-water mark
   bool metrics_enabled = true;
+  bool webhooks_cloudwatch_verify = true;  // false: CloudWatch bodies unchecked (tests only)
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -3,7 +3,9 @@
 // Every route the aggregator serves, in one table: serve() listens with it and the OpenAPI
 // coverage test checks it, so what is served and what is documented cannot drift apart.
 
+#include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/auth_api.h"
+#include "aggregator/events/webhook_receiver.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/serve/ops_api.h"
@@ -16,6 +18,10 @@ struct RouteHandlers {
   auth::AuthApi* auth_api = nullptr;
   store::Store* store = nullptr;  // read-only endpoints (agents, audit)
   OpsApi* ops = nullptr;          // /readyz, /metrics
+  /// Integration changes are audited here; without it the integration routes answer 500.
+  audit::AuditRecorder* audit = nullptr;
+  /// The webhook receivers (/v1/hooks...), which the router owns.
+  events::WebhookOptions webhooks;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

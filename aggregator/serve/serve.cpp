@@ -141,7 +141,12 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     http::Server server(
         &loop,
         ops.instrument(buildServerRouter(
-            {.agent_api = &api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})),
+            {.agent_api = &api,
+             .auth_api = &auth_api,
+             .store = store.get(),
+             .ops = &ops,
+             .audit = &recorder,
+             .webhooks = {.cloudwatch_verify = config.webhooks_cloudwatch_verify}})),
         config.server_limits);
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();

@@ -105,8 +105,11 @@ class AuthHarness {
         agent_api_(*store_, {}),
         ops_(*store_, agent_api_, serve::OpsOptions{}) {
     // The whole route table serve() builds, so the role table covers every guarded route.
-    http::Router router = serve::buildServerRouter(
-        {.agent_api = &agent_api_, .auth_api = &api_, .store = store_.get(), .ops = &ops_});
+    http::Router router = serve::buildServerRouter({.agent_api = &agent_api_,
+                                                    .auth_api = &api_,
+                                                    .store = store_.get(),
+                                                    .ops = &ops_,
+                                                    .audit = &audit});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
