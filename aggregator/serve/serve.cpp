@@ -131,6 +131,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ops_options.metrics_enabled = config.metrics_enabled;
   serve::OpsApi ops(*store, api, ops_options);
 
+  events::WebhookOptions webhook_options;
+  webhook_options.cloudwatch_verify = config.webhooks_cloudwatch_verify;
+
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
@@ -138,16 +141,14 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(
-        &loop,
-        ops.instrument(buildServerRouter(
-            {.agent_api = &api,
-             .auth_api = &auth_api,
-             .store = store.get(),
-             .ops = &ops,
-             .audit = &recorder,
-             .webhooks = {.cloudwatch_verify = config.webhooks_cloudwatch_verify}})),
-        config.server_limits);
+    http::Server server(&loop,
+                        ops.instrument(buildServerRouter({.agent_api = &api,
+                                                          .auth_api = &auth_api,
+                                                          .store = store.get(),
+                                                          .ops = &ops,
+                                                          .audit = &recorder,
+                                                          .webhooks = webhook_options})),
+                        config.server_limits);
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {

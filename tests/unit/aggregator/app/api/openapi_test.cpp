@@ -31,8 +31,12 @@ struct ServerRoutes {
         jwt(*store, auth::JwtOptions{}),
         auth_api(*store, audit, passwords, jwt, throttle, auth::AuthApiOptions{}),
         ops(*store, agent_api, serve::OpsOptions{}),
-        router(serve::buildServerRouter(
-            {.agent_api = &agent_api, .auth_api = &auth_api, .store = store.get(), .ops = &ops})) {}
+        router(serve::buildServerRouter({.agent_api = &agent_api,
+                                         .auth_api = &auth_api,
+                                         .store = store.get(),
+                                         .ops = &ops,
+                                         .audit = nullptr,
+                                         .webhooks = {}})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

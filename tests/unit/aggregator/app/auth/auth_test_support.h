@@ -109,7 +109,8 @@ class AuthHarness {
                                                     .auth_api = &api_,
                                                     .store = store_.get(),
                                                     .ops = &ops_,
-                                                    .audit = &audit});
+                                                    .audit = &audit,
+                                                    .webhooks = {}});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

@@ -341,3 +341,23 @@ TEST_CASE_TEMPLATE("events record: concurrent requests for one fingerprint make 
   CHECK(stats->events == kThreads * kPerThread);
   CHECK(stats->alerts == 1);
 }
+
+TEST_CASE_TEMPLATE("events row-level security: a transaction of tenant A sees none of B's rows",
+                   TestType, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  REQUIRE(store->createIntegration(integrationFor(b, "grafana")).isOk());
+  REQUIRE(
+      store->recordEvents(b.id, {eventFor(b, "fp", events::EventStatus::kFiring, nowUnixNanos())})
+          .isOk());
+  for (const char* table : {"events_integrations", "events_events", "events_alerts"}) {
+    INFO(table);
+    // Even without a WHERE clause, and even asking for B's rows by id, A's transaction sees none.
+    CHECK(engine.queryInt(std::string("SELECT COUNT(*) FROM ") + table, a.id) == 0);
+    CHECK(engine.queryInt(std::string("SELECT COUNT(*) FROM ") + table + " WHERE tenant_id <> $1",
+                          a.id) == 0);
+    CHECK(engine.queryInt(std::string("SELECT COUNT(*) FROM ") + table, b.id) == 1);
+  }
+}
