@@ -12,7 +12,7 @@ Prints requests per second, p50/p90/p99 latency, non-2xx responses and aggregato
 per kind. The issue's target: 20,000 webhooks/s per node with p99 under 20 ms.
 
 Usage: webhook_bench.py [--seconds S] [--connections C] [--threads T] [--alerts N]
-                        [--store URL] [--bin-dir BUILD]
+                        [--workers W] [--store URL] [--bin-dir BUILD]
 """
 import argparse
 import json
@@ -78,6 +78,9 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--alerts", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=32,
+                        help="limits.worker_threads: handlers block on the store, so requests "
+                             "in flight (and so group-commit sizes) are bounded by this")
     parser.add_argument("--store", default=None)
     parser.add_argument("--bin-dir", default=os.environ.get(
         "FAULTLINE_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build")))
@@ -89,7 +92,8 @@ def main():
 
     failed = False
     with Workdir("webhook_bench") as work:
-        agg = Aggregator(work, store_url=args.store).start()
+        agg = Aggregator(work, store_url=args.store,
+                         extra_config=f"[limits]\nworker_threads = {args.workers}\n").start()
         tenant = "bench-" + os.urandom(4).hex()  # a PostgreSQL store outlives the bench
         agg.create_tenant(tenant)
 
@@ -114,7 +118,7 @@ def main():
 
         engine = "postgresql" if args.store else "sqlite"
         print(f"store: {engine}; wrk -t{args.threads} -c{args.connections} -d{args.seconds}s; "
-              f"{args.alerts} distinct alerts per kind")
+              f"{args.alerts} distinct alerts per kind; {args.workers} worker threads")
         for kind, script in scripts.items():
             path = os.path.join(work, f"{kind}.lua")
             with open(path, "w") as f:
