@@ -82,7 +82,7 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
     };
   };
   audit::AuditRecorder* recorder = handlers.audit;
-  auto needsAudit = [recorder](const char* what) {
+  auto needsAudit = [](const char* what) {
     log::error("api", std::string(what) + ": no audit recorder configured");
     return http::Response::error(500, "internal", std::string(what) + " cannot be audited");
   };
