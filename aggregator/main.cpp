@@ -10,6 +10,7 @@
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/serve/serve.h"
 #include "shared/config/option_table.h"
+#include "shared/util/fs.h"
 #include "shared/util/log.h"
 #include "shared/util/memory.h"
 #include "shared/util/time.h"
@@ -184,6 +185,31 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"jsonl", "csv"}))
       ->capture_default_str();
 
+  CLI::App* integration =
+      admin->add_subcommand("integration", "webhook integrations")->require_subcommand(1);
+  CLI::App* integration_create = integration->add_subcommand(
+      "create", "create an integration; prints its receiver path with the key, once");
+  std::string integration_tenant;
+  aggregator::events::IntegrationRequest integration_request;
+  std::string integration_mapping_file;
+  integration_create->add_option("--tenant", integration_tenant, "tenant name")->required();
+  integration_create
+      ->add_option("--kind", integration_request.kind,
+                   "alertmanager, grafana, pagerduty, datadog, cloudwatch or generic")
+      ->required();
+  integration_create->add_option("--name", integration_request.name, "a label (default: kind)");
+  integration_create->add_option("--mapping", integration_mapping_file,
+                                 "generic only: a JSON file of JSON pointers (title required)");
+  integration_create->add_option("--rps", integration_request.rps, "rate limit, requests/s");
+  integration_create->add_option("--burst", integration_request.burst, "rate limit burst");
+  CLI::App* integration_list = integration->add_subcommand("list", "list a tenant's integrations");
+  integration_list->add_option("--tenant", integration_tenant, "tenant name")->required();
+  CLI::App* integration_revoke =
+      integration->add_subcommand("revoke", "revoke an integration; its key stops working");
+  std::string integration_id;
+  integration_revoke->add_option("--tenant", integration_tenant, "tenant name")->required();
+  integration_revoke->add_option("id", integration_id, "integration id (int_...)")->required();
+
   // --help-config must work without a subcommand.
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--help-config") {
@@ -352,6 +378,37 @@ int main(int argc, char** argv) {
       }
       std::cout << created->secret << std::endl;
       return 0;
+    }
+    if (integration_create->parsed()) {
+      if (!integration_mapping_file.empty()) {
+        auto mapping = fs::readFile(integration_mapping_file, aggregator::events::kMaxMappingBytes);
+        if (!mapping) {
+          return fail(invalidArgument("--mapping: " + mapping.status().message()));
+        }
+        integration_request.mapping_json = std::move(*mapping);
+      }
+      auto created = aggregator::admin::createIntegration(**store, recorder, integration_tenant,
+                                                          integration_request);
+      if (!created) {
+        return fail(created.status());
+      }
+      std::cerr << "integration " << created->integration.id << " (" << created->integration.kind
+                << "): the key is shown only now\n";
+      std::cout << created->hook_path << std::endl;
+      return 0;
+    }
+    if (integration_list->parsed()) {
+      auto listed = aggregator::admin::listIntegrations(**store, integration_tenant);
+      if (!listed) {
+        return fail(listed.status());
+      }
+      std::cout << *listed << std::flush;
+      return 0;
+    }
+    if (integration_revoke->parsed()) {
+      Status revoked = aggregator::admin::revokeIntegration(**store, recorder, integration_tenant,
+                                                            integration_id);
+      return revoked.isOk() ? 0 : fail(revoked);
     }
     std::cerr << "faultline-aggregator: no command given (try --help)\n";
     return kExitUsage;

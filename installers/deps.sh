@@ -13,8 +13,10 @@ packages=(
   libssl-dev zlib1g-dev zstd sqlite3 libre2-dev
   # tests: the TLS integration test makes a throwaway CA with the openssl command
   openssl
-  # benchmarks: HTTP load for tests/bench/api_get_bench.py
+  # benchmarks: HTTP load for tests/bench/api_get_bench.py and webhook_bench.py
   wrk
+  # tests: a real webhook sender (tests/integration/test_alertmanager_webhook.py)
+  prometheus-alertmanager
   # PostgreSQL 15: the server for the throwaway test cluster (installers/pg_cluster.sh) and psql
   postgresql-15 postgresql-client-15
   # NATS joins this list with the issue that starts it in .ci/run.

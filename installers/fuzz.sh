@@ -31,6 +31,7 @@ declare -A targets=(
   [fuzz_template_miner]=template_miner
   [fuzz_webhook]=webhook
   [fuzz_upload_decode]=upload_decode
+  [fuzz_generic_mapping]=generic_mapping
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -33,4 +33,5 @@ if [ "${1:-}" != "--sanitize" ]; then
   "$build/bin/ingest_pg_bench" 20 2 500
   python3 "$root/tests/bench/api_get_bench.py" --agents 20 --seconds 2 --connections 4 \
     --bin-dir "$build"
+  python3 "$root/tests/bench/webhook_bench.py" --seconds 2 --connections 4 --bin-dir "$build"
 fi

@@ -365,4 +365,36 @@ Result<std::string> listAgents(store::Store& store, std::string_view tenant_name
   return out;
 }
 
+Result<events::CreatedIntegration> createIntegration(store::Store& store,
+                                                     audit::AuditRecorder& audit,
+                                                     std::string_view tenant_name,
+                                                     const events::IntegrationRequest& request) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  return events::createIntegration(store, audit, tenant.id, request, {std::string(kAdminActor), ""},
+                                   nowUnixNanos());
+}
+
+Result<std::string> listIntegrations(store::Store& store, std::string_view tenant_name) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  FL_ASSIGN_OR_RETURN(auto integrations, store.listIntegrations(tenant.id));
+  std::string out = "INTEGRATION_ID\tKIND\tNAME\tRPS\tBURST\tCREATED_AT\tREVOKED_AT\n";
+  for (const store::Integration& integration : integrations) {
+    out += integration.id + "\t" + integration.kind + "\t" + integration.name + "\t" +
+           std::to_string(integration.rate_limit_rps) + "\t" +
+           std::to_string(integration.rate_limit_burst) + "\t" +
+           formatRfc3339Nanos(integration.created_at_ns) + "\t" +
+           (integration.revoked_at_ns == 0 ? std::string("-")
+                                           : formatRfc3339Nanos(integration.revoked_at_ns)) +
+           "\n";
+  }
+  return out;
+}
+
+Status revokeIntegration(store::Store& store, audit::AuditRecorder& audit,
+                         std::string_view tenant_name, std::string_view integration_id) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  return events::revokeIntegration(store, audit, tenant.id, integration_id,
+                                   {std::string(kAdminActor), ""}, nowUnixNanos());
+}
+
 }  // namespace faultline::aggregator::admin

@@ -16,6 +16,7 @@
 #include "aggregator/auth/password.h"
 #include "aggregator/audit/audit_format.h"
 #include "aggregator/config/aggregator_config.h"
+#include "aggregator/events/integrations.h"
 #include "aggregator/store/store.h"
 #include "shared/util/status.h"
 #include "shared/wire/batch.h"
@@ -99,6 +100,20 @@ Result<CreatedApiKey> createApiKey(store::Store& store, audit::AuditRecorder& au
                                    std::string_view tenant_name, std::string_view role,
                                    std::optional<std::chrono::nanoseconds> ttl,
                                    std::string_view name);
+
+/// Creates a webhook integration for the named tenant (see events::createIntegration); the
+/// result carries its key and receiver path, shown once. Audited as actor "admin-cli".
+Result<events::CreatedIntegration> createIntegration(store::Store& store,
+                                                     audit::AuditRecorder& audit,
+                                                     std::string_view tenant_name,
+                                                     const events::IntegrationRequest& request);
+
+/// The tenant's integrations as tab-separated text with a header line (never keys).
+Result<std::string> listIntegrations(store::Store& store, std::string_view tenant_name);
+
+/// Revokes an integration of the named tenant; its key stops working at once. Audited.
+Status revokeIntegration(store::Store& store, audit::AuditRecorder& audit,
+                         std::string_view tenant_name, std::string_view integration_id);
 
 /// The tenant's agents as tab-separated text with a header line.
 Result<std::string> listAgents(store::Store& store, std::string_view tenant_name);

@@ -6,12 +6,13 @@ namespace faultline::aggregator::auth {
 namespace {
 
 constexpr std::array kPermissions = {
-    Permission::ReadSelf,         Permission::IssueToken,    Permission::ListApiKeys,
-    Permission::CreateApiKey,     Permission::RevokeApiKey,  Permission::ListMembers,
-    Permission::ChangeMemberRole, Permission::RemoveMember,  Permission::InviteMember,
-    Permission::ReadLogs,         Permission::ListAgents,    Permission::EnrollAgents,
-    Permission::IngestBatches,    Permission::SendHeartbeat, Permission::PostEvents,
-    Permission::ReadAudit,        Permission::UploadLogs,
+    Permission::ReadSelf,          Permission::IssueToken,        Permission::ListApiKeys,
+    Permission::CreateApiKey,      Permission::RevokeApiKey,      Permission::ListMembers,
+    Permission::ChangeMemberRole,  Permission::RemoveMember,      Permission::InviteMember,
+    Permission::ReadLogs,          Permission::ListAgents,        Permission::EnrollAgents,
+    Permission::IngestBatches,     Permission::SendHeartbeat,     Permission::PostEvents,
+    Permission::ReadAudit,         Permission::UploadLogs,        Permission::ListIntegrations,
+    Permission::CreateIntegration, Permission::RevokeIntegration, Permission::ReadEvents,
 };
 
 struct Row {
@@ -43,6 +44,10 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     {Permission::PostEvents, "events.post", {Y, Y, Y, N, N, Y}},
     {Permission::ReadAudit, "audit.read", {Y, Y, N, N, N, N}},
     {Permission::UploadLogs, "logs.upload", {Y, Y, Y, N, N, N}},
+    {Permission::ListIntegrations, "integrations.list", {Y, Y, N, N, N, N}},
+    {Permission::CreateIntegration, "integrations.create", {Y, Y, N, N, N, N}},
+    {Permission::RevokeIntegration, "integrations.revoke", {Y, Y, N, N, N, N}},
+    {Permission::ReadEvents, "events.read", {Y, Y, Y, Y, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -116,7 +121,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::UploadLogs) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::ReadEvents) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

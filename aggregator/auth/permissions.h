@@ -18,23 +18,27 @@ enum class PrincipalKind : std::uint8_t { User, ApiKey, Agent, Integration };
 
 /// One right a route needs. Each route checks exactly one.
 enum class Permission : std::uint8_t {
-  ReadSelf,          // GET /v1/auth/me, GET /v1/tenants, POST /v1/auth/logout
-  IssueToken,        // POST /v1/auth/token
-  ListApiKeys,       // GET /v1/api-keys
-  CreateApiKey,      // POST /v1/api-keys (role no higher than the creator's)
-  RevokeApiKey,      // DELETE /v1/api-keys/{id}
-  ListMembers,       // GET /v1/members
-  ChangeMemberRole,  // PUT /v1/members/{user_id} (role no higher than the changer's)
-  RemoveMember,      // DELETE /v1/members/{user_id}
-  InviteMember,      // POST /v1/invitations
-  ReadLogs,          // log search and export
-  ListAgents,        // agent inventory
-  EnrollAgents,      // create enrollment tokens
-  IngestBatches,     // POST /v1/ingest
-  SendHeartbeat,     // POST /v1/agents/heartbeat
-  PostEvents,        // webhook events from integrations
-  ReadAudit,         // GET /v1/audit: the tenant's audit log
-  UploadLogs,        // POST /v1/logs/upload: a log file into the tenant's logs
+  ReadSelf,           // GET /v1/auth/me, GET /v1/tenants, POST /v1/auth/logout
+  IssueToken,         // POST /v1/auth/token
+  ListApiKeys,        // GET /v1/api-keys
+  CreateApiKey,       // POST /v1/api-keys (role no higher than the creator's)
+  RevokeApiKey,       // DELETE /v1/api-keys/{id}
+  ListMembers,        // GET /v1/members
+  ChangeMemberRole,   // PUT /v1/members/{user_id} (role no higher than the changer's)
+  RemoveMember,       // DELETE /v1/members/{user_id}
+  InviteMember,       // POST /v1/invitations
+  ReadLogs,           // log search and export
+  ListAgents,         // agent inventory
+  EnrollAgents,       // create enrollment tokens
+  IngestBatches,      // POST /v1/ingest
+  SendHeartbeat,      // POST /v1/agents/heartbeat
+  PostEvents,         // webhook events from integrations
+  ReadAudit,          // GET /v1/audit: the tenant's audit log
+  UploadLogs,         // POST /v1/logs/upload: a log file into the tenant's logs
+  ListIntegrations,   // GET /v1/integrations
+  CreateIntegration,  // POST /v1/integrations
+  RevokeIntegration,  // DELETE /v1/integrations/{id}
+  ReadEvents,         // GET /v1/events, GET /v1/events/stats
 };
 
 /// Every permission, in declaration order.

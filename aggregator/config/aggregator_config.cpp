@@ -93,6 +93,8 @@ std::vector<Option> aggregatorOptions() {
        "(https only; '*' is one DNS label; comma-separated)"},
       {"webhooks.sns_extra_ca_file", OptionType::String, "",
        "PEM file of CAs trusted besides the system store for SNS certificate fetches"},
+      {"webhooks.cloudwatch_verify", OptionType::Bool, "true",
+       "check SNS signatures on CloudWatch deliveries (false only in tests: anyone could post)"},
   };
 }
 
@@ -256,6 +258,7 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
       positive("upload.max_bytes", table.getByteSize("upload.max_bytes"), 1ULL << 40));
   config.webhooks.sns_cert_host_pattern = table.getString("webhooks.sns_cert_host_pattern");
   config.webhooks.sns_extra_ca_file = table.getString("webhooks.sns_extra_ca_file");
+  config.webhooks.cloudwatch_verify = table.getBool("webhooks.cloudwatch_verify");
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

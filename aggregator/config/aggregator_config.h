@@ -60,6 +60,7 @@ struct AggregatorConfig {
   struct {
     std::string sns_cert_host_pattern = "sns.*.amazonaws.com,sns.*.amazonaws.com.cn";
     std::string sns_extra_ca_file;
+    bool cloudwatch_verify = true;  // false: CloudWatch bodies unchecked (tests only)
   } webhooks;
 };
 

@@ -4,9 +4,11 @@
 #include <string_view>
 
 #include "aggregator/api/agents_api.h"
+#include "aggregator/api/events_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
 #include "shared/util/log.h"
+#include "shared/util/time.h"
 
 namespace faultline::aggregator::serve {
 
@@ -53,6 +55,67 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                              return uploader.handle(tenant_id, request);
                            }));
   }
+  router.add("GET", "/v1/events",
+             guardedRead("list events", auth::Permission::ReadEvents,
+                         [&store](std::string_view tenant_id, const http::Request& request) {
+                           return api::listEvents(store, tenant_id, request);
+                         }));
+  router.add("GET", "/v1/events/stats",
+             guardedRead("event stats", auth::Permission::ReadEvents,
+                         [&store](std::string_view tenant_id, const http::Request&) {
+                           return api::eventStats(store, tenant_id);
+                         }));
+  router.add("GET", "/v1/integrations",
+             guardedRead("list integrations", auth::Permission::ListIntegrations,
+                         [&store](std::string_view tenant_id, const http::Request&) {
+                           return api::listIntegrations(store, tenant_id);
+                         }));
+  // Changes need the principal (the audit actor), not only its tenant.
+  using PrincipalAction =
+      std::function<http::Response(const auth::Principal& principal, const http::Request&)>;
+  auto guardedChange = [&auth](const char* what, auth::Permission permission,
+                               PrincipalAction action) {
+    return [&auth, what, permission, action = std::move(action)](http::Request&& request,
+                                                                 http::Respond respond) {
+      http::Response response;
+      try {
+        response = auth.guarded(request, permission, [&](const auth::Principal& principal) {
+          return action(principal, request);
+        });
+      } catch (const std::exception& e) {
+        log::error("api", std::string(what) + " threw: " + e.what());
+        response = http::Response::error(500, "internal", std::string(what) + " failed");
+      }
+      respond(std::move(response));
+    };
+  };
+  audit::AuditRecorder* recorder = handlers.audit;
+  auto needsAudit = [](const char* what) {
+    log::error("api", std::string(what) + ": no audit recorder configured");
+    return http::Response::error(500, "internal", std::string(what) + " cannot be audited");
+  };
+  router.add("POST", "/v1/integrations",
+             guardedChange("create integration", auth::Permission::CreateIntegration,
+                           [&store, recorder, needsAudit](const auth::Principal& principal,
+                                                          const http::Request& request) {
+                             if (recorder == nullptr) {
+                               return needsAudit("create integration");
+                             }
+                             return api::createIntegration(store, *recorder, principal, request,
+                                                           nowUnixNanos());
+                           }));
+  router.add("DELETE", "/v1/integrations/{id}",
+             guardedChange("revoke integration", auth::Permission::RevokeIntegration,
+                           [&store, recorder, needsAudit](const auth::Principal& principal,
+                                                          const http::Request& request) {
+                             if (recorder == nullptr) {
+                               return needsAudit("revoke integration");
+                             }
+                             return api::revokeIntegration(store, *recorder, principal, request,
+                                                           nowUnixNanos());
+                           }));
+  events::addWebhookRoutes(router,
+                           std::make_shared<events::WebhookReceiver>(store, handlers.webhooks));
   if (handlers.ops != nullptr) {
     handlers.ops->addRoutes(router);
   }

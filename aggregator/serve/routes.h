@@ -3,7 +3,9 @@
 // Every route the aggregator serves, in one table: serve() listens with it and the OpenAPI
 // coverage test checks it, so what is served and what is documented cannot drift apart.
 
+#include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/auth_api.h"
+#include "aggregator/events/webhook_receiver.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
@@ -18,6 +20,10 @@ struct RouteHandlers {
   store::Store* store = nullptr;            // read-only endpoints (agents, audit)
   OpsApi* ops = nullptr;                    // /readyz, /metrics
   ingest::LogUploader* uploader = nullptr;  // POST /v1/logs/upload; null: not served
+  /// Integration changes are audited here; without it the integration routes answer 500.
+  audit::AuditRecorder* audit = nullptr;
+  /// The webhook receivers (/v1/hooks...), which the router owns.
+  events::WebhookOptions webhooks;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -136,6 +136,14 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   upload_options.max_decompressed_bytes = config.upload_max_bytes;
   FL_ASSIGN_OR_RETURN(auto uploader, ingest::LogUploader::create(*store, upload_options));
 
+  events::SnsVerifierOptions sns_options;
+  sns_options.cert_host_pattern = config.webhooks.sns_cert_host_pattern;
+  sns_options.extra_ca_file = config.webhooks.sns_extra_ca_file;
+  FL_ASSIGN_OR_RETURN(auto sns_verifier, events::SnsVerifier::create(sns_options));
+  events::WebhookOptions webhook_options;
+  webhook_options.cloudwatch_verify = config.webhooks.cloudwatch_verify;
+  webhook_options.sns_verifier = sns_verifier.get();
+
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
@@ -148,7 +156,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .auth_api = &auth_api,
                                                           .store = store.get(),
                                                           .ops = &ops,
-                                                          .uploader = uploader.get()})),
+                                                          .uploader = uploader.get(),
+                                                          .audit = &recorder,
+                                                          .webhooks = webhook_options})),
                         config.server_limits);
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();

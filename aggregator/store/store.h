@@ -15,6 +15,7 @@
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/store/audit_log.h"
 #include "aggregator/store/auth_records.h"
+#include "aggregator/store/event_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -244,6 +245,29 @@ class Store {
   /// Walks the tenant's whole chain from one consistent snapshot and reports the first break
   /// (see AuditChainVerifier). A broken chain is an ok Result with intact = false.
   virtual Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) = 0;
+
+  // --- Events (migration 6; see event_records.h).
+
+  /// AlreadyExists for a duplicate id or key hash; NotFound when the tenant does not exist.
+  virtual Status createIntegration(const Integration& integration) = 0;
+  /// The tenant's integrations (revoked ones too), oldest first.
+  virtual Result<std::vector<Integration>> listIntegrations(std::string_view tenant_id) = 0;
+  /// Revoking twice keeps the first time; NotFound when the tenant has no such integration.
+  virtual Status revokeIntegration(std::string_view tenant_id, std::string_view integration_id,
+                                   std::int64_t now_ns) = 0;
+  /// Crosses tenants by design (it is how a webhook finds its tenant). NotFound when unknown;
+  /// revoked integrations are returned (the caller decides).
+  virtual Result<Integration> findIntegrationByKeyHash(std::string_view key_hash) = 0;
+  /// Stores the events of one request and folds each into its fingerprint's alert, in one
+  /// transaction (all or nothing), in order. Concurrent calls for the same fingerprint are
+  /// serialized: they never make two alerts. Every event needs a fingerprint and must belong to
+  /// `tenant_id` (or leave tenant_id empty); InvalidArgument otherwise, with nothing stored.
+  virtual Result<std::vector<EventDecision>> recordEvents(
+      std::string_view tenant_id, const std::vector<events::Event>& events) = 0;
+  /// One page of the tenant's events, newest first (see EventQuery).
+  virtual Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
+                                                       const EventQuery& query) = 0;
+  virtual Result<EventStats> eventStats(std::string_view tenant_id) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

@@ -331,6 +331,75 @@ CREATE POLICY tenant_isolation ON audit_chain_heads
          AND (tenant_id <> '' OR current_setting('faultline.system_chain', true) = 'on'));
 )sql";
 
+// Events, as in SQLite (see sqlite/migrations.cpp). Sender text (service, host, title, body,
+// raw payload...) is bytea like other client bytes. Integrations also answer a lookup by key
+// hash across tenants (the webhook's only credential), like API keys.
+constexpr const char* kV6Events = R"sql(
+CREATE TABLE events_integrations (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  name bytea NOT NULL,
+  kind text NOT NULL,
+  key_hash text NOT NULL UNIQUE,
+  mapping_json text NOT NULL,
+  rate_limit_rps bigint NOT NULL,
+  rate_limit_burst bigint NOT NULL,
+  created_at bigint NOT NULL,
+  revoked_at bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX events_integrations_by_tenant ON events_integrations(tenant_id, created_at);
+CREATE TABLE events_events (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  integration_id text NOT NULL,
+  source text NOT NULL,
+  service bytea NOT NULL,
+  host bytea NOT NULL,
+  environment bytea NOT NULL,
+  severity text NOT NULL,
+  status text NOT NULL,
+  action bytea NOT NULL,
+  source_dedup_key bytea NOT NULL,
+  fingerprint text NOT NULL,
+  title bytea NOT NULL,
+  body bytea NOT NULL,
+  labels_json text NOT NULL,
+  occurred_at bigint NOT NULL,
+  received_at bigint NOT NULL,
+  raw bytea NOT NULL,
+  decision text NOT NULL,
+  reason bytea NOT NULL
+);
+CREATE INDEX events_events_by_time ON events_events(tenant_id, received_at, id COLLATE "C");
+CREATE INDEX events_events_by_fingerprint ON events_events(tenant_id, fingerprint);
+CREATE TABLE events_alerts (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  fingerprint text NOT NULL,
+  status text NOT NULL,
+  count bigint NOT NULL,
+  first_seen bigint NOT NULL,
+  last_seen bigint NOT NULL,
+  last_event_id text NOT NULL,
+  resolved_at bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, fingerprint)
+);
+
+ALTER TABLE events_integrations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE events_integrations FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON events_integrations
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+CREATE POLICY lookup_by_key ON events_integrations FOR SELECT
+  USING (key_hash = current_setting('faultline.integration_key_hash', true));
+ALTER TABLE events_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE events_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON events_events
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE events_alerts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE events_alerts FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON events_alerts
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -340,6 +409,7 @@ const std::vector<Migration>& migrations() {
       {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
        kV4Identity},
       {5, "hash-chained audit log per tenant, append-only", kV5Audit},
+      {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
   };
   return kMigrations;
 }

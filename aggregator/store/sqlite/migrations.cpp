@@ -180,6 +180,60 @@ CREATE TRIGGER audit_chain_heads_no_delete BEFORE DELETE ON audit_chain_heads
   BEGIN SELECT RAISE(ABORT, 'audit_chain_heads rows are never removed'); END;
 )sql";
 
+// Events (see aggregator/store/event_records.h): integrations with hashed keys; every received
+// event with the noise decision taken on it; one alert per (tenant, fingerprint). Events keep
+// integration_id without a foreign key: log-derived and uploaded events have none.
+constexpr const char* kV6Events = R"sql(
+CREATE TABLE events_integrations (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  mapping_json TEXT NOT NULL,
+  rate_limit_rps INTEGER NOT NULL,
+  rate_limit_burst INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_integrations_by_tenant ON events_integrations(tenant_id, created_at);
+CREATE TABLE events_events (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  integration_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  service TEXT NOT NULL,
+  host TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  action TEXT NOT NULL,
+  source_dedup_key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  labels_json TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX events_events_by_time ON events_events(tenant_id, received_at, id);
+CREATE INDEX events_events_by_fingerprint ON events_events(tenant_id, fingerprint);
+CREATE TABLE events_alerts (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  fingerprint TEXT NOT NULL,
+  status TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  last_event_id TEXT NOT NULL,
+  resolved_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, fingerprint)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -190,6 +244,7 @@ const std::vector<Migration>& migrations() {
       {4, "identity: users, memberships, sessions, API keys, invitations, signing keys",
        kV4Identity},
       {5, "hash-chained audit log per tenant", kV5Audit},
+      {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
   };
   return kMigrations;
 }

@@ -166,6 +166,47 @@ constexpr std::string_view kSigningKeys =
     "SELECT kid, secret, created_at FROM auth_signing_keys WHERE created_at >= ?1 "
     "ORDER BY created_at DESC, kid";
 
+// Events (migration 6). Writer side.
+constexpr std::string_view kInsertIntegration =
+    "INSERT INTO events_integrations(id, tenant_id, name, kind, key_hash, mapping_json, "
+    "rate_limit_rps, rate_limit_burst, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr std::string_view kRevokeIntegration =
+    "UPDATE events_integrations SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE "
+    "revoked_at END WHERE tenant_id = ?1 AND id = ?2";
+constexpr std::string_view kSelectAlert =
+    "SELECT status, count, first_seen, resolved_at FROM events_alerts "
+    "WHERE tenant_id = ?1 AND fingerprint = ?2";
+constexpr std::string_view kInsertAlert =
+    "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
+    "last_event_id, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr std::string_view kUpdateAlert =
+    "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
+    "resolved_at = ?7 WHERE tenant_id = ?1 AND fingerprint = ?2";
+constexpr std::string_view kInsertEvent =
+    "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
+    "environment, severity, status, action, source_dedup_key, fingerprint, title, body, "
+    "labels_json, occurred_at, received_at, raw, decision, reason) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+
+// Events, reader side.
+constexpr std::string_view kIntegrationSelect =
+    "SELECT id, tenant_id, name, kind, key_hash, mapping_json, rate_limit_rps, "
+    "rate_limit_burst, created_at, revoked_at FROM events_integrations ";
+// Newest first, keyset on (received_at, id); empty filters match everything.
+constexpr std::string_view kQueryEvents =
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
+    "decision, reason FROM events_events WHERE tenant_id = ?1 AND received_at >= ?2 "
+    "AND received_at < ?3 AND (?4 = '' OR service = ?4) AND (?5 = '' OR severity = ?5) "
+    "AND (?6 = '' OR status = ?6) AND (?7 = '' OR source = ?7) "
+    "AND (?8 = '' OR instr(title, ?8) > 0 OR instr(body, ?8) > 0) "
+    "AND (received_at < ?9 OR (received_at = ?9 AND id < ?10)) "
+    "ORDER BY received_at DESC, id DESC LIMIT ?11";
+constexpr std::string_view kEventStats =
+    "SELECT (SELECT COUNT(*) FROM events_events WHERE tenant_id = ?1), "
+    "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = ?1), "
+    "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = ?1 AND status = 'firing')";
+
 std::string joined(std::string_view a, std::string_view b) {
   return std::string(a) + std::string(b);
 }
@@ -275,6 +316,12 @@ struct SqliteStore::WriteStatements {
   Stmt audit_head_for_append;
   Stmt insert_audit;
   Stmt upsert_audit_head;
+  Stmt insert_integration;
+  Stmt revoke_integration;
+  Stmt select_alert;
+  Stmt insert_alert;
+  Stmt update_alert;
+  Stmt insert_event;
 };
 
 struct SqliteStore::Reader {
@@ -298,6 +345,10 @@ struct SqliteStore::Reader {
   Stmt query_audit;
   Stmt audit_chain;
   Stmt audit_head;
+  Stmt integration_by_hash;
+  Stmt tenant_integrations;
+  Stmt query_events;
+  Stmt event_stats;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -364,6 +415,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->audit_head_for_append, Stmt::prepare(db, kAuditHeadForAppend));
   FL_ASSIGN_OR_RETURN(stmts->insert_audit, Stmt::prepare(db, kInsertAudit));
   FL_ASSIGN_OR_RETURN(stmts->upsert_audit_head, Stmt::prepare(db, kUpsertAuditHead));
+  FL_ASSIGN_OR_RETURN(stmts->insert_integration, Stmt::prepare(db, kInsertIntegration));
+  FL_ASSIGN_OR_RETURN(stmts->revoke_integration, Stmt::prepare(db, kRevokeIntegration));
+  FL_ASSIGN_OR_RETURN(stmts->select_alert, Stmt::prepare(db, kSelectAlert));
+  FL_ASSIGN_OR_RETURN(stmts->insert_alert, Stmt::prepare(db, kInsertAlert));
+  FL_ASSIGN_OR_RETURN(stmts->update_alert, Stmt::prepare(db, kUpdateAlert));
+  FL_ASSIGN_OR_RETURN(stmts->insert_event, Stmt::prepare(db, kInsertEvent));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -419,6 +476,13 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
   FL_ASSIGN_OR_RETURN(reader->query_audit, Stmt::prepare(db, kQueryAudit));
   FL_ASSIGN_OR_RETURN(reader->audit_chain, Stmt::prepare(db, kAuditChain));
   FL_ASSIGN_OR_RETURN(reader->audit_head, Stmt::prepare(db, kAuditHead));
+  FL_ASSIGN_OR_RETURN(reader->integration_by_hash,
+                      Stmt::prepare(db, joined(kIntegrationSelect, "WHERE key_hash = ?1")));
+  FL_ASSIGN_OR_RETURN(reader->tenant_integrations,
+                      Stmt::prepare(db, joined(kIntegrationSelect,
+                                               "WHERE tenant_id = ?1 ORDER BY created_at, id")));
+  FL_ASSIGN_OR_RETURN(reader->query_events, Stmt::prepare(db, kQueryEvents));
+  FL_ASSIGN_OR_RETURN(reader->event_stats, Stmt::prepare(db, kEventStats));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -1190,6 +1254,225 @@ Result<AuditVerification> SqliteStore::verifyAuditChain(std::string_view tenant_
 
 std::size_t SqliteStore::pendingWrites() const {
   return writer_->pending();
+}
+
+// --- Events (migration 6).
+
+namespace {
+
+Integration readIntegration(Stmt& stmt) {
+  Integration integration;
+  integration.id = std::string(stmt.columnText(0));
+  integration.tenant_id = std::string(stmt.columnText(1));
+  integration.name = std::string(stmt.columnText(2));
+  integration.kind = std::string(stmt.columnText(3));
+  integration.key_hash = std::string(stmt.columnText(4));
+  integration.mapping_json = std::string(stmt.columnText(5));
+  integration.rate_limit_rps = stmt.columnInt(6);
+  integration.rate_limit_burst = stmt.columnInt(7);
+  integration.created_at_ns = stmt.columnInt(8);
+  integration.revoked_at_ns = stmt.columnInt(9);
+  return integration;
+}
+
+Result<StoredEvent> readStoredEvent(Stmt& stmt, std::string_view tenant_id) {
+  StoredEvent stored;
+  stored.id = std::string(stmt.columnText(0));
+  events::Event& event = stored.event;
+  event.tenant_id = std::string(tenant_id);
+  event.integration_id = std::string(stmt.columnText(1));
+  FL_RETURN_IF_ERROR(decodeEventColumns(stmt.columnText(2), stmt.columnText(6), stmt.columnText(7),
+                                        stmt.columnText(13), stmt.columnText(17), &stored));
+  event.service = std::string(stmt.columnText(3));
+  event.host = std::string(stmt.columnText(4));
+  event.environment = std::string(stmt.columnText(5));
+  event.action = std::string(stmt.columnText(8));
+  event.source_dedup_key = std::string(stmt.columnText(9));
+  event.fingerprint = std::string(stmt.columnText(10));
+  event.title = std::string(stmt.columnText(11));
+  event.body = std::string(stmt.columnText(12));
+  event.occurred_at_ns = stmt.columnInt(14);
+  event.received_at_ns = stmt.columnInt(15);
+  event.raw = std::string(stmt.columnText(16));
+  stored.reason = std::string(stmt.columnText(18));
+  return stored;
+}
+
+}  // namespace
+
+Status SqliteStore::createIntegration(const Integration& integration) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_integration);
+    use->bind(1, integration.id)
+        .bind(2, integration.tenant_id)
+        .bind(3, integration.name)
+        .bind(4, integration.kind)
+        .bind(5, integration.key_hash)
+        .bind(6, integration.mapping_json)
+        .bind(7, integration.rate_limit_rps)
+        .bind(8, integration.rate_limit_burst)
+        .bind(9, integration.created_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create integration: no such tenant (or a duplicate id or key)");
+  }
+  return status;
+}
+
+Result<std::vector<Integration>> SqliteStore::listIntegrations(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->tenant_integrations);
+  use->bind(1, tenant_id);
+  std::vector<Integration> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readIntegration(*use));
+  }
+}
+
+Status SqliteStore::revokeIntegration(std::string_view tenant_id, std::string_view integration_id,
+                                      std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->revoke_integration);
+    use->bind(1, tenant_id).bind(2, integration_id).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such integration in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Result<Integration> SqliteStore::findIntegrationByKeyHash(std::string_view key_hash) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->integration_by_hash);
+  use->bind(1, key_hash);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return notFound("no such integration");
+  }
+  return readIntegration(*use);
+}
+
+Result<std::vector<EventDecision>> SqliteStore::recordEvents(
+    std::string_view tenant_id, const std::vector<events::Event>& events) {
+  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events));
+  std::vector<EventDecision> decisions;
+  // The single writer serializes every recordEvents: two requests for one fingerprint cannot
+  // both see "no alert". The job is one savepoint: all of the request's events or none.
+  Status status = writer_->run([&]() -> Status {
+    decisions.clear();
+    for (const events::Event& event : events) {
+      std::optional<AlertState> current;
+      {
+        StmtUse use(write_->select_alert);
+        use->bind(1, tenant_id).bind(2, event.fingerprint);
+        FL_ASSIGN_OR_RETURN(bool row, use->step());
+        if (row) {
+          current = AlertState{std::string(use->columnText(0)), use->columnInt(1),
+                               use->columnInt(2), use->columnInt(3)};
+        }
+      }
+      AlertTransition transition = decideAlert(current, event);
+      EventDecision decision{newEventId(), transition.decision, transition.reason,
+                             transition.write ? transition.next.count : 0};
+      {
+        StmtUse use(write_->insert_event);
+        use->bind(1, decision.event_id)
+            .bind(2, tenant_id)
+            .bind(3, event.integration_id)
+            .bind(4, events::sourceKindName(event.source))
+            .bind(5, event.service)
+            .bind(6, event.host)
+            .bind(7, event.environment)
+            .bind(8, logparse::severityName(event.severity))
+            .bind(9, events::eventStatusName(event.status))
+            .bind(10, event.action)
+            .bind(11, event.source_dedup_key)
+            .bind(12, event.fingerprint)
+            .bind(13, event.title)
+            .bind(14, event.body)
+            .bind(15, labelsToJson(event.labels))
+            .bind(16, event.occurred_at_ns)
+            .bind(17, event.received_at_ns)
+            .bind(18, event.raw)
+            .bind(19, noiseDecisionName(decision.decision))
+            .bind(20, decision.reason);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+      if (transition.write) {
+        StmtUse use(transition.insert ? write_->insert_alert : write_->update_alert);
+        const AlertState& next = transition.next;
+        if (transition.insert) {
+          use->bind(1, tenant_id)
+              .bind(2, event.fingerprint)
+              .bind(3, next.status)
+              .bind(4, next.count)
+              .bind(5, next.first_seen_ns)
+              .bind(6, event.received_at_ns)
+              .bind(7, decision.event_id)
+              .bind(8, next.resolved_at_ns);
+        } else {
+          use->bind(1, tenant_id)
+              .bind(2, event.fingerprint)
+              .bind(3, next.status)
+              .bind(4, next.count)
+              .bind(5, event.received_at_ns)
+              .bind(6, decision.event_id)
+              .bind(7, next.resolved_at_ns);
+        }
+        FL_RETURN_IF_ERROR(use->run());
+      }
+      decisions.push_back(std::move(decision));
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("record events: no such tenant");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return decisions;
+}
+
+Result<std::vector<StoredEvent>> SqliteStore::queryEvents(std::string_view tenant_id,
+                                                          const EventQuery& query) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->query_events);
+  use->bind(1, tenant_id)
+      .bind(2, query.since_ns)
+      .bind(3, query.until_ns)
+      .bind(4, query.service)
+      .bind(5, query.severity)
+      .bind(6, query.status)
+      .bind(7, query.source)
+      .bind(8, query.text)
+      .bind(9, query.before_received_at_ns)
+      .bind(10, query.before_id)
+      .bind(11, static_cast<std::int64_t>(query.limit));
+  std::vector<StoredEvent> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(*use, tenant_id));
+    out.push_back(std::move(stored));
+  }
+}
+
+Result<EventStats> SqliteStore::eventStats(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->event_stats);
+  use->bind(1, tenant_id);
+  FL_ASSIGN_OR_RETURN(bool row, use->step());
+  if (!row) {
+    return internalError("event stats returned no row");
+  }
+  return EventStats{use->columnInt(0), use->columnInt(1), use->columnInt(2)};
 }
 
 }  // namespace faultline::aggregator::store::sqlite

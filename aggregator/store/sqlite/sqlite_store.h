@@ -78,6 +78,16 @@ class SqliteStore final : public Store {
   Result<AuditEntry> appendAudit(const audit::AuditEvent& event) override;
   Result<AuditPage> queryAudit(std::string_view tenant_id, const AuditQuery& query) override;
   Result<AuditVerification> verifyAuditChain(std::string_view tenant_id) override;
+  Status createIntegration(const Integration& integration) override;
+  Result<std::vector<Integration>> listIntegrations(std::string_view tenant_id) override;
+  Status revokeIntegration(std::string_view tenant_id, std::string_view integration_id,
+                           std::int64_t now_ns) override;
+  Result<Integration> findIntegrationByKeyHash(std::string_view key_hash) override;
+  Result<std::vector<EventDecision>> recordEvents(
+      std::string_view tenant_id, const std::vector<events::Event>& events) override;
+  Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
+                                               const EventQuery& query) override;
+  Result<EventStats> eventStats(std::string_view tenant_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

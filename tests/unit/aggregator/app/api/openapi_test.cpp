@@ -36,7 +36,9 @@ struct ServerRoutes {
                                          .auth_api = &auth_api,
                                          .store = store.get(),
                                          .ops = &ops,
-                                         .uploader = uploader.get()})) {}
+                                         .uploader = uploader.get(),
+                                         .audit = nullptr,
+                                         .webhooks = {}})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -475,6 +475,25 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       // The JSON body is one log line to the uploader.
       {"POST", [] { return "/v1/logs/upload?source=role-table"; }, json{{"msg", "hello"}},
        auth::Permission::UploadLogs},
+      {"GET", [] { return "/v1/integrations"; }, nullptr, auth::Permission::ListIntegrations},
+      {"POST", [] { return "/v1/integrations"; }, json{{"kind", "alertmanager"}},
+       auth::Permission::CreateIntegration},
+      {"DELETE",
+       [&] {
+         store::Integration integration;
+         integration.id = "int_" + fresh();
+         integration.tenant_id = a.id;
+         integration.kind = "grafana";
+         integration.name = "grafana";
+         integration.key_hash = "hash-" + integration.id;
+         integration.rate_limit_rps = 1;
+         integration.rate_limit_burst = 1;
+         REQUIRE(h.store().createIntegration(integration).isOk());
+         return "/v1/integrations/" + integration.id;
+       },
+       nullptr, auth::Permission::RevokeIntegration},
+      {"GET", [] { return "/v1/events"; }, nullptr, auth::Permission::ReadEvents},
+      {"GET", [] { return "/v1/events/stats"; }, nullptr, auth::Permission::ReadEvents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
@@ -488,6 +507,10 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       "GET /metrics",  // operations: no credentials
       "POST /v1/ingest",
       "POST /v1/agents/heartbeat",  // agent secret (AgentApi)
+      "POST /v1/hooks",
+      "POST /v1/hooks/{key}",
+      "POST /v1/hooks/pagerduty/v2/enqueue",
+      "POST /v1/hooks/{key}/v2/enqueue",  // integration keys (WebhookReceiver)
   };
   for (const auto& served : h.routes()) {
     const std::string name = served.method + " " + served.path;
@@ -540,6 +563,12 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
   h.apiKey(a, "viewer", &a_key);
   const std::string a_member = fresh_viewer();
   CHECK(h.call("DELETE", "/v1/api-keys/" + a_key, as_b).status == 404);
+  auto a_integrations = h.store().listIntegrations(a.id);
+  REQUIRE(a_integrations.isOk());
+  REQUIRE_FALSE(a_integrations->empty());
+  const std::string a_integration = a_integrations->front().id;
+  CHECK(h.call("DELETE", "/v1/integrations/" + a_integration, as_b).status == 404);
+  CHECK(h.call("GET", "/v1/integrations", as_b).json()["integrations"].empty());
   CHECK(h.callJson("PUT", "/v1/members/" + a_member, {{"role", "admin"}}, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + a_member, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + users["owner"].id, as_b).status == 404);

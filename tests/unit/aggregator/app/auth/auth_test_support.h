@@ -110,7 +110,9 @@ class AuthHarness {
                                                     .auth_api = &api_,
                                                     .store = store_.get(),
                                                     .ops = &ops_,
-                                                    .uploader = uploader_.get()});
+                                                    .uploader = uploader_.get(),
+                                                    .audit = &audit,
+                                                    .webhooks = {}});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

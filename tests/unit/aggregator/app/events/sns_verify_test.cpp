@@ -1,6 +1,7 @@
 // SNS signature verification against a throwaway PKI made at test time: a CA (trusted through
 // webhooks.sns_extra_ca_file), an RSA signing certificate served over real HTTPS on loopback by
-// the aggregator's own TLS server, and envelopes built by normalize() from SNS JSON.
+// the aggregator's own TLS server, and envelopes built by normalize() from SNS JSON. The last
+// case runs the CloudWatch webhook receiver with the verifier over loopback.
 #include "aggregator/events/sns_verify.h"
 
 #include <doctest/doctest.h>
@@ -10,7 +11,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/events/integrations.h"
 #include "aggregator/events/normalize.h"
+#include "aggregator/events/webhook_receiver.h"
+#include "aggregator/store/sqlite/sqlite_store.h"
+#include "shared/util/time.h"
+#include "tests/unit/aggregator/http/test_support.h"
 #include "tests/unit/aggregator/http/tls_test_support.h"
 #include "tests/unit/temp_dir.h"
 
@@ -376,4 +383,76 @@ TEST_CASE("sns: base64 decoding is strict") {
   CHECK(decodeBase64("aGk").code() == Errc::InvalidArgument);
   CHECK(decodeBase64("aG k").code() == Errc::InvalidArgument);
   CHECK(decodeBase64("a$k=").code() == Errc::InvalidArgument);
+}
+
+namespace {
+class DiscardAudit final : public faultline::aggregator::audit::AuditRecorder {
+ public:
+  faultline::Status record(const faultline::aggregator::audit::AuditEvent&) override {
+    return faultline::Status::ok();
+  }
+};
+
+/// POSTs `body` to the server on 127.0.0.1:`port` and returns the status.
+int post(int port, const std::string& path, const std::string& body) {
+  faultline::aggregator::http::testing::Client client(port);
+  REQUIRE(client.connected());
+  REQUIRE(client.send("POST " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" +
+                      "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body));
+  auto response = client.readResponse();
+  REQUIRE(response.has_value());
+  return response->status;
+}
+}  // namespace
+
+TEST_CASE("sns: the CloudWatch receiver believes only a signed delivery, end to end") {
+  namespace agg = faultline::aggregator;
+  SnsFixture f;
+  auto verifier = f.verifier();
+  agg::store::sqlite::SqliteStoreOptions store_options;
+  store_options.path = f.dir.file("db.sqlite");
+  auto store = agg::store::sqlite::SqliteStore::open(store_options);
+  REQUIRE_MESSAGE(store.isOk(), store.status().toString());
+  auto tenant = (*store)->createTenant("tenant-a", faultline::nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  DiscardAudit audit;
+  agg::events::IntegrationRequest request;
+  request.kind = "cloudwatch";
+  auto hook = agg::events::createIntegration(**store, audit, tenant->id, request, {"admin-cli", ""},
+                                             faultline::nowUnixNanos());
+  REQUIRE_MESSAGE(hook.isOk(), hook.status().toString());
+  agg::events::WebhookOptions options;
+  options.sns_verifier = verifier.get();
+  Router router;
+  agg::events::addWebhookRoutes(router,
+                                std::make_shared<agg::events::WebhookReceiver>(**store, options));
+  LoopServer receiver(std::move(router), ServerLimits{});
+
+  // A delivery as SNS sends it: the JSON envelope with the signature over its fields.
+  nlohmann::json doc = {{"Type", "Notification"},
+                        {"MessageId", "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"},
+                        {"TopicArn", "arn:aws:sns:us-west-2:123456789012:alarms"},
+                        {"Subject", "ALARM: cpu high"},
+                        {"Message", R"({"AlarmName":"cpu high","NewStateValue":"ALARM"})"},
+                        {"Timestamp", "2026-11-26T21:00:00.000Z"},
+                        {"SignatureVersion", "2"},
+                        {"Signature", "AAAA"},
+                        {"SigningCertURL", f.url("/SimpleNotificationService-good.pem")}};
+  NormalizeContext ctx;
+  auto normalized = normalize(SourceKind::kCloudWatch, doc.dump(), ctx);
+  REQUIRE(normalized.isOk());
+  doc["Signature"] =
+      base64(sign(f.signer.key.get(), normalized->sns->string_to_sign, EVP_sha256()));
+  auto stored = [&] { return (*store)->eventStats(tenant->id)->events; };
+
+  nlohmann::json forged = doc;
+  forged["Message"] = R"({"AlarmName":"cpu high","NewStateValue":"OK"})";
+  CHECK(post(receiver.port(), hook->hook_path, forged.dump()) == 403);
+  nlohmann::json elsewhere = doc;
+  elsewhere["SigningCertURL"] = "https://evil.example.com/SimpleNotificationService-good.pem";
+  CHECK(post(receiver.port(), hook->hook_path, elsewhere.dump()) == 403);
+  CHECK(stored() == 0);
+  CHECK(post(receiver.port(), hook->hook_path, doc.dump()) == 202);
+  CHECK(stored() == 1);
 }

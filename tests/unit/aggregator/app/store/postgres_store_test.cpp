@@ -97,6 +97,9 @@ const char* const kTenantTables[] = {
 const char* const kIdentityTenantTables[] = {"auth_memberships", "auth_sessions", "auth_api_keys",
                                              "auth_invitations"};
 
+// Event tables (migration 6), all tenant data.
+const char* const kEventTenantTables[] = {"events_integrations", "events_events", "events_alerts"};
+
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";
 }
@@ -240,11 +243,13 @@ TEST_CASE("postgres migrations: every tenant table has tenant_id and forced row-
                      "c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
                      "c.relrowsecurity AND c.relforcerowsecurity",
                      {schema}) ==
-        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) + 1));
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) +
+                                  std::size(kEventTenantTables) + 1));
   CHECK(raw.queryInt("SELECT count(*) FROM pg_policies WHERE schemaname = $1 AND policyname = "
                      "'tenant_isolation' AND cmd = 'ALL'",
                      {schema}) ==
-        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables)));
+        static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) +
+                                  std::size(kEventTenantTables)));
 }
 
 TEST_CASE("postgres migrations: a database with a newer schema is refused, not written") {

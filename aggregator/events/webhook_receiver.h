@@ -1,0 +1,77 @@
+#pragma once
+
+// The webhook receivers: an integration's key finds its tenant, kind and rate limit; the body
+// is normalized (normalize.h) and recorded with its noise decisions in one transaction.
+//
+//   POST /v1/hooks/{key}                  the integration's own kind
+//   POST /v1/hooks                        same, key in the X-Faultline-Key header
+//   POST /v1/hooks/pagerduty/v2/enqueue   PagerDuty Events API v2: key = body.routing_key
+//   POST /v1/hooks/{key}/v2/enqueue       PagerDuty Events API v2 with the key in the path
+//
+// Answers: 202 with each event's decision (PagerDuty's own 202 shape on its endpoints); 404 for
+// an unknown or revoked key, the same whatever was wrong; 429 from the integration's bucket; 400
+// (PagerDuty-shaped on its endpoints) or 413 for bad input. Nothing is stored unless all of a
+// request's events are.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "aggregator/events/normalize.h"
+#include "aggregator/events/sns_verify.h"
+#include "aggregator/http/rate_limiter.h"
+#include "aggregator/http/server.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::events {
+
+struct WebhookOptions {
+  /// Check SNS signatures on CloudWatch deliveries. Only tests turn this off
+  /// (config webhooks.cloudwatch_verify).
+  bool cloudwatch_verify = true;
+  /// Checks SNS signatures and confirms subscriptions (not owned; must outlive the receiver).
+  /// Null while cloudwatch_verify is on: CloudWatch deliveries are refused with 501.
+  SnsVerifier* sns_verifier = nullptr;
+  NormalizeLimits limits;
+};
+
+/// Thread-safe: handlers run on the server's worker threads and block on the store. Does not own
+/// the store, which must outlive it.
+class WebhookReceiver {
+ public:
+  using Clock = std::function<std::int64_t()>;  // Unix nanoseconds; tests move time
+
+  WebhookReceiver(store::Store& store, WebhookOptions options, Clock clock = {});
+  ~WebhookReceiver();
+  WebhookReceiver(const WebhookReceiver&) = delete;
+  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  /// POST /v1/hooks/{key} and POST /v1/hooks (X-Faultline-Key).
+  http::Response receive(const http::Request& request);
+  /// POST /v1/hooks/pagerduty/v2/enqueue and /v1/hooks/{key}/v2/enqueue.
+  http::Response enqueuePagerDuty(const http::Request& request);
+
+ private:
+  struct Accepted;
+  /// The active integration of `key`, or the uniform 404.
+  Result<store::Integration> integrationForKey(std::string_view key);
+  /// The integration's bucket: a 429 when empty.
+  std::optional<http::Response> limit(const store::Integration& integration);
+  /// Normalizes and records; the receiver-specific answers are left to the caller.
+  Result<Accepted> accept(const store::Integration& integration, SourceKind kind,
+                          std::string_view body);
+
+  store::Store& store_;
+  WebhookOptions options_;
+  Clock clock_;
+  std::mutex limiters_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<http::RateLimiter>> limiters_;
+};
+
+/// Adds the receiver routes to `router`; its handlers share ownership of `receiver`.
+void addWebhookRoutes(http::Router& router, std::shared_ptr<WebhookReceiver> receiver);
+
+}  // namespace faultline::aggregator::events

@@ -1,0 +1,320 @@
+// The PostgreSQL engine's event storage (migration 6): integrations, events with their noise
+// decision, and alerts folded by fingerprint. Kept apart from postgres_store.cpp so that the
+// two grow without stepping on each other.
+#include <optional>
+
+#include "aggregator/store/postgres/postgres_store.h"
+
+namespace faultline::aggregator::store::postgres {
+namespace {
+
+// Transaction-local settings the row-level security policies read (see migrations.cpp).
+constexpr std::string_view kTenantSetting = "faultline.tenant_id";
+constexpr std::string_view kIntegrationKeySetting = "faultline.integration_key_hash";
+
+constexpr Statement kInsertIntegration{
+    "fl_insert_integration",
+    "INSERT INTO events_integrations(id, tenant_id, name, kind, key_hash, mapping_json, "
+    "rate_limit_rps, rate_limit_burst, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+constexpr Statement kRevokeIntegration{
+    "fl_revoke_integration",
+    "UPDATE events_integrations SET revoked_at = CASE WHEN revoked_at = 0 THEN $3 ELSE "
+    "revoked_at END WHERE tenant_id = $1 AND id = $2"};
+#define FL_INTEGRATION_SELECT                                                  \
+  "SELECT id, tenant_id, name, kind, key_hash, mapping_json, rate_limit_rps, " \
+  "rate_limit_burst, created_at, revoked_at FROM events_integrations "
+constexpr Statement kIntegrationByHash{"fl_integration_by_hash",
+                                       FL_INTEGRATION_SELECT "WHERE key_hash = $1"};
+constexpr Statement kTenantIntegrations{
+    "fl_tenant_integrations",
+    FL_INTEGRATION_SELECT "WHERE tenant_id = $1 ORDER BY created_at, id COLLATE \"C\""};
+#undef FL_INTEGRATION_SELECT
+
+// The alert row is locked for the rest of the transaction: concurrent requests for the same
+// fingerprint decide one after the other.
+constexpr Statement kLockAlert{"fl_lock_alert",
+                               "SELECT status, count, first_seen, resolved_at FROM events_alerts "
+                               "WHERE tenant_id = $1 AND fingerprint = $2 FOR UPDATE"};
+// DO NOTHING waits for a concurrent insert of the same key; 0 rows then means it won.
+constexpr Statement kInsertAlert{
+    "fl_insert_alert",
+    "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
+    "last_event_id, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (tenant_id, fingerprint) DO NOTHING"};
+constexpr Statement kUpdateAlert{
+    "fl_update_alert",
+    "UPDATE events_alerts SET status = $3, count = $4, last_seen = $5, last_event_id = $6, "
+    "resolved_at = $7 WHERE tenant_id = $1 AND fingerprint = $2"};
+constexpr Statement kInsertEvent{
+    "fl_insert_event",
+    "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
+    "environment, severity, status, action, source_dedup_key, fingerprint, title, body, "
+    "labels_json, occurred_at, received_at, raw, decision, reason) VALUES ($1, $2, $3, $4, $5, "
+    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"};
+// Newest first, keyset on (received_at, id) with ids compared by bytes as in SQLite.
+constexpr Statement kQueryEvents{
+    "fl_query_events",
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
+    "decision, reason FROM events_events WHERE tenant_id = $1 AND received_at >= $2 "
+    "AND received_at < $3 AND (length($4::bytea) = 0 OR service = $4::bytea) "
+    "AND ($5::text = '' OR severity = $5::text) AND ($6::text = '' OR status = $6::text) "
+    "AND ($7::text = '' OR source = $7::text) AND (length($8::bytea) = 0 "
+    "OR position($8::bytea IN title) > 0 OR position($8::bytea IN body) > 0) "
+    "AND (received_at < $9 OR (received_at = $9 AND id COLLATE \"C\" < $10::text)) "
+    "ORDER BY received_at DESC, id COLLATE \"C\" DESC LIMIT $11"};
+constexpr Statement kEventStats{
+    "fl_event_stats",
+    "SELECT (SELECT COUNT(*) FROM events_events WHERE tenant_id = $1), "
+    "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = $1), "
+    "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = $1 AND status = 'firing')"};
+
+std::string column(const PgResult& r, int row, int col) {
+  return std::string(r.bytes(row, col));
+}
+
+Integration readIntegration(const PgResult& r, int row) {
+  Integration integration;
+  integration.id = column(r, row, 0);
+  integration.tenant_id = column(r, row, 1);
+  integration.name = column(r, row, 2);
+  integration.kind = column(r, row, 3);
+  integration.key_hash = column(r, row, 4);
+  integration.mapping_json = column(r, row, 5);
+  integration.rate_limit_rps = r.int64(row, 6);
+  integration.rate_limit_burst = r.int64(row, 7);
+  integration.created_at_ns = r.int64(row, 8);
+  integration.revoked_at_ns = r.int64(row, 9);
+  return integration;
+}
+
+Result<std::optional<AlertState>> lockAlert(Connection& connection, std::string_view tenant_id,
+                                            std::string_view fingerprint) {
+  Params params;
+  params.text(tenant_id).text(fingerprint);
+  FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kLockAlert, params));
+  if (r.rows() == 0) {
+    return std::optional<AlertState>();
+  }
+  return std::optional<AlertState>(
+      AlertState{column(r, 0, 0), r.int64(0, 1), r.int64(0, 2), r.int64(0, 3)});
+}
+
+}  // namespace
+
+Status PostgresStore::createIntegration(const Integration& integration) {
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, integration.tenant_id));
+    Params params;
+    params.text(integration.id)
+        .text(integration.tenant_id)
+        .bytea(integration.name)
+        .text(integration.kind)
+        .text(integration.key_hash)
+        .text(integration.mapping_json)
+        .int64(integration.rate_limit_rps)
+        .int64(integration.rate_limit_burst)
+        .int64(integration.created_at_ns);
+    return connection.exec(kInsertIntegration, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create integration: no such tenant (or a duplicate id or key)");
+  }
+  return status;
+}
+
+Result<std::vector<Integration>> PostgresStore::listIntegrations(std::string_view tenant_id) {
+  std::vector<Integration> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantIntegrations, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      out.push_back(readIntegration(r, row));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Status PostgresStore::revokeIntegration(std::string_view tenant_id, std::string_view integration_id,
+                                        std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(integration_id).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeIntegration, params));
+    return r.affectedRows() == 0 ? notFound("no such integration in this tenant") : Status::ok();
+  });
+}
+
+Result<Integration> PostgresStore::findIntegrationByKeyHash(std::string_view key_hash) {
+  std::optional<Integration> found;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    found.reset();
+    FL_RETURN_IF_ERROR(connection.setLocal(kIntegrationKeySetting, key_hash));
+    Params params;
+    params.text(key_hash);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kIntegrationByHash, params));
+    if (r.rows() == 1) {
+      found = readIntegration(r, 0);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!found) {
+    return notFound("no such integration");
+  }
+  return *found;
+}
+
+Result<std::vector<EventDecision>> PostgresStore::recordEvents(
+    std::string_view tenant_id, const std::vector<events::Event>& events) {
+  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events));
+  std::vector<EventDecision> decisions;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    decisions.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    for (const events::Event& event : events) {
+      const std::string event_id = newEventId();
+      FL_ASSIGN_OR_RETURN(std::optional<AlertState> current,
+                          lockAlert(connection, tenant_id, event.fingerprint));
+      AlertTransition transition = decideAlert(current, event);
+      if (transition.write && transition.insert) {
+        const AlertState& next = transition.next;
+        Params params;
+        params.text(tenant_id)
+            .text(event.fingerprint)
+            .text(next.status)
+            .int64(next.count)
+            .int64(next.first_seen_ns)
+            .int64(event.received_at_ns)
+            .text(event_id)
+            .int64(next.resolved_at_ns);
+        FL_ASSIGN_OR_RETURN(PgResult inserted, connection.exec(kInsertAlert, params));
+        if (inserted.affectedRows() == 0) {
+          // A concurrent request created the alert first (and has committed): decide again
+          // against its row, now locked.
+          FL_ASSIGN_OR_RETURN(current, lockAlert(connection, tenant_id, event.fingerprint));
+          if (!current) {
+            return Status(Errc::Unavailable,
+                          "alert " + event.fingerprint + " vanished while being recorded; retry");
+          }
+          transition = decideAlert(current, event);
+        }
+      }
+      if (transition.write && current) {
+        const AlertState& next = transition.next;
+        Params params;
+        params.text(tenant_id)
+            .text(event.fingerprint)
+            .text(next.status)
+            .int64(next.count)
+            .int64(event.received_at_ns)
+            .text(event_id)
+            .int64(next.resolved_at_ns);
+        FL_RETURN_IF_ERROR(connection.exec(kUpdateAlert, params).status());
+      }
+      const std::string labels = labelsToJson(event.labels);
+      Params params;
+      params.text(event_id)
+          .text(tenant_id)
+          .text(event.integration_id)
+          .text(events::sourceKindName(event.source))
+          .bytea(event.service)
+          .bytea(event.host)
+          .bytea(event.environment)
+          .text(logparse::severityName(event.severity))
+          .text(events::eventStatusName(event.status))
+          .bytea(event.action)
+          .bytea(event.source_dedup_key)
+          .text(event.fingerprint)
+          .bytea(event.title)
+          .bytea(event.body)
+          .text(labels)
+          .int64(event.occurred_at_ns)
+          .int64(event.received_at_ns)
+          .bytea(event.raw)
+          .text(noiseDecisionName(transition.decision))
+          .bytea(transition.reason);
+      FL_RETURN_IF_ERROR(connection.exec(kInsertEvent, params).status());
+      decisions.push_back(EventDecision{event_id, transition.decision, transition.reason,
+                                        transition.write ? transition.next.count : 0});
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("record events: no such tenant");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return decisions;
+}
+
+Result<std::vector<StoredEvent>> PostgresStore::queryEvents(std::string_view tenant_id,
+                                                            const EventQuery& query) {
+  std::vector<StoredEvent> out;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    out.clear();
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id)
+        .int64(query.since_ns)
+        .int64(query.until_ns)
+        .bytea(query.service)
+        .text(query.severity)
+        .text(query.status)
+        .text(query.source)
+        .bytea(query.text)
+        .int64(query.before_received_at_ns)
+        .text(query.before_id)
+        .int64(static_cast<std::int64_t>(query.limit));
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kQueryEvents, params));
+    for (int row = 0; row < r.rows(); ++row) {
+      StoredEvent stored;
+      stored.id = column(r, row, 0);
+      events::Event& event = stored.event;
+      event.tenant_id = std::string(tenant_id);
+      event.integration_id = column(r, row, 1);
+      FL_RETURN_IF_ERROR(decodeEventColumns(r.bytes(row, 2), r.bytes(row, 6), r.bytes(row, 7),
+                                            r.bytes(row, 13), r.bytes(row, 17), &stored));
+      event.service = column(r, row, 3);
+      event.host = column(r, row, 4);
+      event.environment = column(r, row, 5);
+      event.action = column(r, row, 8);
+      event.source_dedup_key = column(r, row, 9);
+      event.fingerprint = column(r, row, 10);
+      event.title = column(r, row, 11);
+      event.body = column(r, row, 12);
+      event.occurred_at_ns = r.int64(row, 14);
+      event.received_at_ns = r.int64(row, 15);
+      event.raw = column(r, row, 16);
+      stored.reason = column(r, row, 18);
+      out.push_back(std::move(stored));
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Result<EventStats> PostgresStore::eventStats(std::string_view tenant_id) {
+  EventStats stats;
+  Status status = inTransaction(true, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kEventStats, params));
+    if (r.rows() != 1) {
+      return internalError("event stats returned no row");
+    }
+    stats = EventStats{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return stats;
+}
+
+}  // namespace faultline::aggregator::store::postgres
