@@ -1,5 +1,6 @@
 #include "aggregator/api/pagination.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "shared/util/crypto.h"
@@ -76,6 +77,30 @@ Result<std::vector<std::string>> decodeCursor(std::string_view cursor,
     return bad();
   }
   return fields;
+}
+
+Result<PageSlice> pageOfSorted(const http::Request& request,
+                               const std::vector<std::string>& sorted_keys) {
+  FL_ASSIGN_OR_RETURN(std::size_t limit, parseLimit(request));
+  PageSlice slice;
+  if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
+    FL_ASSIGN_OR_RETURN(std::vector<std::string> fields, decodeCursor(*cursor, 1));
+    // Keyset: the first item after the last one shown, even if that one is gone since.
+    slice.begin = static_cast<std::size_t>(
+        std::upper_bound(sorted_keys.begin(), sorted_keys.end(), fields[0]) - sorted_keys.begin());
+  }
+  slice.end = std::min(sorted_keys.size(), slice.begin + limit);
+  if (slice.end < sorted_keys.size()) {
+    slice.next_cursor = encodeCursor({sorted_keys[slice.end - 1]});
+  }
+  return slice;
+}
+
+std::string sortableNumber(std::int64_t value) {
+  // Offset into unsigned so negative values sort first, then fixed width.
+  const std::uint64_t shifted = static_cast<std::uint64_t>(value) ^ (std::uint64_t{1} << 63);
+  std::string text = std::to_string(shifted);
+  return std::string(20 - text.size(), '0') + text;
 }
 
 }  // namespace faultline::aggregator::api

@@ -5,6 +5,7 @@
 // item of the previous page, so pages stay stable while rows are added (keyset, not offset).
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,5 +31,22 @@ std::string encodeCursor(const std::vector<std::string>& fields);
 /// The fields of a cursor made by encodeCursor; InvalidArgument when it is malformed, too long
 /// or does not have `expected_fields` fields.
 Result<std::vector<std::string>> decodeCursor(std::string_view cursor, std::size_t expected_fields);
+
+/// The page a request asks for out of a list read whole: for lists a tenant keeps small
+/// (members, API keys, a user's tenants), sorted here by a unique key so that the order, and so
+/// the cursor, do not depend on the engine's collation.
+struct PageSlice {
+  std::size_t begin = 0;
+  std::size_t end = 0;      // exclusive
+  std::string next_cursor;  // empty on the last page
+};
+
+/// `sorted_keys`: the items' unique keys in ascending byte order. InvalidArgument (fit for the
+/// client) for a bad limit or cursor.
+Result<PageSlice> pageOfSorted(const http::Request& request,
+                               const std::vector<std::string>& sorted_keys);
+
+/// A key that sorts like the number (for keys that start with a time).
+std::string sortableNumber(std::int64_t value);
 
 }  // namespace faultline::aggregator::api

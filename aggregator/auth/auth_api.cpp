@@ -1,8 +1,10 @@
 #include "aggregator/auth/auth_api.h"
 
+#include <algorithm>
 #include <exception>
 #include <nlohmann/json.hpp>
 
+#include "aggregator/api/pagination.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -61,6 +63,36 @@ Response unavailableResponse(const Status& status) {
   response.headers.emplace_back("Retry-After", "1");
   log::warn("auth-api", status.toString());
   return response;
+}
+
+// Sorts `items` by `key_of` and answers the requested page as {"<name>": [...], "next_cursor"}.
+template <typename T, typename KeyOf, typename ToJson>
+Response pagedList(const Request& request, std::string_view name, std::vector<T> items,
+                   KeyOf key_of, ToJson to_json) {
+  std::vector<std::pair<std::string, std::size_t>> keyed;
+  keyed.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    keyed.emplace_back(key_of(items[i]), i);
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::string> keys;
+  keys.reserve(keyed.size());
+  for (const auto& entry : keyed) {
+    keys.push_back(entry.first);
+  }
+  auto slice = api::pageOfSorted(request, keys);
+  if (!slice) {
+    return Response::error(400, "bad_request", slice.status().message());
+  }
+  json list = json::array();
+  for (std::size_t i = slice->begin; i < slice->end; ++i) {
+    list.push_back(to_json(items[keyed[i].second]));
+  }
+  json body = {{std::string(name), std::move(list)}, {"next_cursor", nullptr}};
+  if (!slice->next_cursor.empty()) {
+    body["next_cursor"] = slice->next_cursor;
+  }
+  return jsonResponse(200, body);
 }
 
 Response storeError(std::string_view what, const Status& status) {
@@ -472,11 +504,10 @@ Response AuthApi::listApiKeys(const Request& request) {
     if (!keys) {
       return storeError("list API keys", keys.status());
     }
-    json list = json::array();
-    for (const store::ApiKey& key : *keys) {
-      list.push_back(apiKeyJson(key));
-    }
-    return jsonResponse(200, {{"api_keys", list}});
+    return pagedList(
+        request, "api_keys", std::move(*keys),
+        [](const store::ApiKey& key) { return api::sortableNumber(key.created_at_ns) + key.id; },
+        [](const store::ApiKey& key) { return apiKeyJson(key); });
   });
 }
 
@@ -508,14 +539,15 @@ Response AuthApi::listMembers(const Request& request) {
     if (!members) {
       return storeError("list members", members.status());
     }
-    json list = json::array();
-    for (const store::Membership& member : *members) {
-      list.push_back({{"user_id", member.user_id},
+    return pagedList(
+        request, "members", std::move(*members),
+        [](const store::Membership& member) { return member.email + '\0' + member.user_id; },
+        [](const store::Membership& member) {
+          return json{{"user_id", member.user_id},
                       {"email", member.email},
                       {"role", member.role},
-                      {"created_at", formatRfc3339Millis(member.created_at_ns)}});
-    }
-    return jsonResponse(200, {{"members", list}});
+                      {"created_at", formatRfc3339Millis(member.created_at_ns)}};
+        });
   });
 }
 
@@ -718,19 +750,21 @@ Response AuthApi::tenants(const Request& request) {
            {"role", principal.kind == PrincipalKind::ApiKey ? json(roleName(principal.role))
                                                             : json(nullptr)},
            {"current", true}});
-      return jsonResponse(200, {{"tenants", list}});
+      return jsonResponse(200, {{"tenants", list}, {"next_cursor", nullptr}});
     }
     auto memberships = store_.listUserMemberships(principal.id);
     if (!memberships) {
       return storeError("list tenants", memberships.status());
     }
-    for (const store::Membership& m : *memberships) {
-      list.push_back({{"id", m.tenant_id},
+    return pagedList(
+        request, "tenants", std::move(*memberships),
+        [](const store::Membership& m) { return m.tenant_name + '\0' + m.tenant_id; },
+        [&](const store::Membership& m) {
+          return json{{"id", m.tenant_id},
                       {"name", m.tenant_name},
                       {"role", m.role},
-                      {"current", m.tenant_id == principal.tenant_id}});
-    }
-    return jsonResponse(200, {{"tenants", list}});
+                      {"current", m.tenant_id == principal.tenant_id}};
+        });
   });
 }
 

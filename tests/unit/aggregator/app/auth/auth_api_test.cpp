@@ -247,6 +247,69 @@ TEST_CASE("auth api: refused credentials are audited, at most once a minute per 
   CHECK(json::parse(h.audit.events().back().detail_json)["suppressed_since_last"] == 4);
 }
 
+TEST_CASE("auth api: members, API keys and tenants are listed a page at a time") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::User olga = h.member(a, "olga@example.com", "owner");
+  for (const char* email : {"b@example.com", "d@example.com", "c@example.com", "a@example.com"}) {
+    h.member(a, email, "viewer");
+  }
+  for (const char* name : {"tenant-c", "tenant-b"}) {
+    h.member(h.tenant(name), "olga@example.com", "viewer");
+  }
+  for (int i = 0; i < 3; ++i) {
+    h.apiKey(a, "viewer");
+  }
+  const std::string session = h.session(a, olga);
+  // Follows next_cursor from the first page to the last; returns the `field` of every item.
+  auto walk = [&](const std::string& path, const std::string& list, const std::string& field,
+                  std::size_t limit, int* pages) {
+    std::vector<std::string> seen;
+    std::string cursor;
+    *pages = 0;
+    for (;;) {
+      std::string url = path + "?limit=" + std::to_string(limit);
+      if (!cursor.empty()) {
+        url += "&cursor=" + cursor;
+      }
+      HttpReply page = h.call("GET", url, {AuthHarness::bearer(session)});
+      REQUIRE_MESSAGE(page.status == 200, page.body);
+      ++*pages;
+      const json doc = page.json();
+      CHECK(doc[list].size() <= limit);
+      for (const json& item : doc[list]) {
+        seen.push_back(item[field].get<std::string>());
+      }
+      if (doc["next_cursor"].is_null()) {
+        return seen;
+      }
+      cursor = doc["next_cursor"].get<std::string>();
+      REQUIRE(*pages < 20);
+    }
+  };
+  int pages = 0;
+  CHECK(walk("/v1/members", "members", "email", 2, &pages) ==
+        std::vector<std::string>{"a@example.com", "b@example.com", "c@example.com", "d@example.com",
+                                 "olga@example.com"});
+  CHECK(pages == 3);
+  std::vector<std::string> keys = walk("/v1/api-keys", "api_keys", "id", 2, &pages);
+  CHECK(keys.size() == 3);
+  CHECK(std::set<std::string>(keys.begin(), keys.end()).size() == 3);
+  CHECK(pages == 2);
+  CHECK(walk("/v1/tenants", "tenants", "name", 1, &pages) ==
+        std::vector<std::string>{"tenant-a", "tenant-b", "tenant-c"});
+  CHECK(pages == 3);
+  // One page of everything has no next cursor; bad limits and cursors are 400s.
+  HttpReply all = h.call("GET", "/v1/members", {AuthHarness::bearer(session)});
+  CHECK(all.json()["members"].size() == 5);
+  CHECK(all.json()["next_cursor"].is_null());
+  for (const std::string query :
+       {"limit=0", "limit=501", "limit=x", "cursor=nope", "cursor=%27%20OR%201%3D1--"}) {
+    HttpReply bad = h.call("GET", "/v1/members?" + query, {AuthHarness::bearer(session)});
+    CHECK_MESSAGE(bad.status == 400, query);
+  }
+}
+
 TEST_CASE("auth api: JWT access tokens for sessions only; they authenticate until they expire") {
   AuthHarness h;
   store::Tenant a = h.tenant("tenant-a");
