@@ -124,20 +124,10 @@ Status PostgresStore::createIntegration(const Integration& integration) {
 }
 
 Result<std::vector<Integration>> PostgresStore::listIntegrations(std::string_view tenant_id) {
-  std::vector<Integration> out;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    out.clear();
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    Params params;
-    params.text(tenant_id);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantIntegrations, params));
-    for (int row = 0; row < r.rows(); ++row) {
-      out.push_back(readIntegration(r, row));
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
-  return out;
+  Params params;
+  params.text(tenant_id);
+  return readRows<Integration>(kTenantSetting, tenant_id, kTenantIntegrations, params,
+                               readIntegration);
 }
 
 Status PostgresStore::revokeIntegration(std::string_view tenant_id, std::string_view integration_id,

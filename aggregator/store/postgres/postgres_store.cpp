@@ -947,37 +947,15 @@ Status PostgresStore::addMembership(std::string_view tenant_id, std::string_view
 }
 
 Result<std::vector<Membership>> PostgresStore::listUserMemberships(std::string_view user_id) {
-  std::vector<Membership> out;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    out.clear();
-    FL_RETURN_IF_ERROR(connection.setLocal(kUserIdSetting, user_id));
-    Params params;
-    params.text(user_id);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kUserMemberships, params));
-    for (int row = 0; row < r.rows(); ++row) {
-      out.push_back(readMembership(r, row));
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
-  return out;
+  Params params;
+  params.text(user_id);
+  return readRows<Membership>(kUserIdSetting, user_id, kUserMemberships, params, readMembership);
 }
 
 Result<std::vector<Membership>> PostgresStore::listMembers(std::string_view tenant_id) {
-  std::vector<Membership> out;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    out.clear();
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    Params params;
-    params.text(tenant_id);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantMembers, params));
-    for (int row = 0; row < r.rows(); ++row) {
-      out.push_back(readMembership(r, row));
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
-  return out;
+  Params params;
+  params.text(tenant_id);
+  return readRows<Membership>(kTenantSetting, tenant_id, kTenantMembers, params, readMembership);
 }
 
 Result<Membership> PostgresStore::findMember(std::string_view tenant_id, std::string_view user_id) {
@@ -1159,20 +1137,9 @@ Result<ApiKey> PostgresStore::findApiKeyByHash(std::string_view key_hash) {
 }
 
 Result<std::vector<ApiKey>> PostgresStore::listApiKeys(std::string_view tenant_id) {
-  std::vector<ApiKey> out;
-  Status status = inTransaction(true, [&](Connection& connection) -> Status {
-    out.clear();
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    Params params;
-    params.text(tenant_id);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kTenantApiKeys, params));
-    for (int row = 0; row < r.rows(); ++row) {
-      out.push_back(readApiKey(r, row));
-    }
-    return Status::ok();
-  });
-  FL_RETURN_IF_ERROR(status);
-  return out;
+  Params params;
+  params.text(tenant_id);
+  return readRows<ApiKey>(kTenantSetting, tenant_id, kTenantApiKeys, params, readApiKey);
 }
 
 Status PostgresStore::revokeApiKey(std::string_view tenant_id, std::string_view key_id,

@@ -108,6 +108,19 @@ class PostgresStore final : public Store {
   /// new connection when the first was lost.
   Result<PgResult> scopedRead(std::string_view setting, std::string_view value,
                               const Statement& statement, const Params& params);
+  /// scopedRead of many rows: `read_row(result, row)` makes each row's value.
+  template <typename T, typename ReadRow>
+  Result<std::vector<T>> readRows(std::string_view setting, std::string_view value,
+                                  const Statement& statement, const Params& params,
+                                  ReadRow read_row) {
+    FL_ASSIGN_OR_RETURN(PgResult result, scopedRead(setting, value, statement, params));
+    std::vector<T> rows;
+    rows.reserve(static_cast<std::size_t>(result.rows()));
+    for (int row = 0; row < result.rows(); ++row) {
+      rows.push_back(read_row(result, row));
+    }
+    return rows;
+  }
 
   PostgresStoreOptions options_;
   std::string where_;  // the redacted URL, for messages
