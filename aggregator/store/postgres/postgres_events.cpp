@@ -1,6 +1,8 @@
 // The PostgreSQL engine's event storage (migration 6): integrations, events with their noise
 // decision, and alerts folded by fingerprint. Kept apart from postgres_store.cpp so that the
 // two grow without stepping on each other.
+#include <algorithm>
+#include <numeric>
 #include <optional>
 
 #include "aggregator/store/postgres/postgres_store.h"
@@ -164,11 +166,20 @@ Result<Integration> PostgresStore::findIntegrationByKeyHash(std::string_view key
 Result<std::vector<EventDecision>> PostgresStore::recordEvents(
     std::string_view tenant_id, const std::vector<events::Event>& events) {
   FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events));
+  // Alerts are locked (or inserted) in fingerprint order, whatever the order of the payload:
+  // two requests carrying the same alerts in opposite orders then wait for each other in turn
+  // instead of deadlocking. Decisions still come back in the payload's order.
+  std::vector<std::size_t> order(events.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return events[a].fingerprint < events[b].fingerprint;
+  });
   std::vector<EventDecision> decisions;
   Status status = inTransaction(false, [&](Connection& connection) -> Status {
-    decisions.clear();
+    decisions.assign(events.size(), EventDecision{});
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    for (const events::Event& event : events) {
+    for (std::size_t index : order) {
+      const events::Event& event = events[index];
       const std::string event_id = newEventId();
       FL_ASSIGN_OR_RETURN(std::optional<AlertState> current,
                           lockAlert(connection, tenant_id, event.fingerprint));
@@ -231,8 +242,8 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
           .text(noiseDecisionName(transition.decision))
           .bytea(transition.reason);
       FL_RETURN_IF_ERROR(connection.exec(kInsertEvent, params).status());
-      decisions.push_back(EventDecision{event_id, transition.decision, transition.reason,
-                                        transition.write ? transition.next.count : 0});
+      decisions[index] = EventDecision{event_id, transition.decision, transition.reason,
+                                       transition.write ? transition.next.count : 0};
     }
     return Status::ok();
   });
