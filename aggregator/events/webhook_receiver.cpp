@@ -50,7 +50,10 @@ struct WebhookReceiver::Accepted {
 };
 
 WebhookReceiver::WebhookReceiver(store::Store& store, WebhookOptions options, Clock clock)
-    : store_(store), options_(std::move(options)), clock_(std::move(clock)) {
+    : store_(store),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      keys_(options_.key_cache_ttl, 10'000) {
   if (!clock_) {
     clock_ = [] { return nowUnixNanos(); };
   }
@@ -62,8 +65,15 @@ Result<store::Integration> WebhookReceiver::integrationForKey(std::string_view k
   if (key.empty() || key.size() > 256 || !key.starts_with(kIntegrationKeyPrefix)) {
     return notFound("no integration has this key");
   }
-  FL_ASSIGN_OR_RETURN(store::Integration integration,
-                      store_.findIntegrationByKeyHash(crypto::hashSecret(key)));
+  const std::string hash = crypto::hashSecret(key);
+  const std::int64_t now = monotonicNanos();
+  std::optional<store::Integration> cached = keys_.get(hash, now);
+  if (!cached) {
+    FL_ASSIGN_OR_RETURN(store::Integration found, store_.findIntegrationByKeyHash(hash));
+    keys_.put(hash, found, now);
+    cached = std::move(found);
+  }
+  store::Integration integration = std::move(*cached);
   if (integration.revoked_at_ns != 0) {
     return notFound("no integration has this key");
   }
@@ -134,7 +144,17 @@ Result<WebhookReceiver::Accepted> WebhookReceiver::accept(const store::Integrati
   return accepted;
 }
 
+std::optional<http::Response> WebhookReceiver::limitAddress(const http::Request& request) const {
+  if (options_.rate_limits == nullptr) {
+    return std::nullopt;
+  }
+  return options_.rate_limits->admit(request.remote_address, {}, {});
+}
+
 http::Response WebhookReceiver::receive(const http::Request& request) {
+  if (auto limited = limitAddress(request)) {
+    return std::move(*limited);
+  }
   std::string key;
   if (const std::string* in_path = request.pathParam("key"); in_path != nullptr) {
     key = *in_path;
@@ -198,6 +218,9 @@ http::Response WebhookReceiver::receive(const http::Request& request) {
 }
 
 http::Response WebhookReceiver::enqueuePagerDuty(const http::Request& request) {
+  if (auto limited = limitAddress(request)) {
+    return std::move(*limited);
+  }
   std::string key;
   if (const std::string* in_path = request.pathParam("key"); in_path != nullptr) {
     key = *in_path;

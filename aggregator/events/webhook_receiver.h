@@ -9,10 +9,12 @@
 //   POST /v1/hooks/{key}/v2/enqueue       PagerDuty Events API v2 with the key in the path
 //
 // Answers: 202 with each event's decision (PagerDuty's own 202 shape on its endpoints); 404 for
-// an unknown or revoked key, the same whatever was wrong; 429 from the integration's bucket; 400
+// an unknown or revoked key, the same whatever was wrong; 429 from the client address's bucket
+// (before the key is looked up, so guessing keys costs the guesser) or the integration's; 400
 // (PagerDuty-shaped on its endpoints) or 413 for bad input. Nothing is stored unless all of a
 // request's events are.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +22,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "aggregator/auth/credential_cache.h"
 #include "aggregator/events/normalize.h"
 #include "aggregator/events/sns_verify.h"
 #include "aggregator/http/rate_limiter.h"
@@ -35,6 +38,11 @@ struct WebhookOptions {
   /// Checks SNS signatures and confirms subscriptions (not owned; must outlive the receiver).
   /// Null while cloudwatch_verify is on: CloudWatch deliveries are refused with 501.
   SnsVerifier* sns_verifier = nullptr;
+  /// Per client address, asked before the key is looked up (not owned; null: no limit).
+  const http::RateLimits* rate_limits = nullptr;
+  /// How long a key's integration is reused without asking the store; revocation through this
+  /// node (forgetCachedKeys) applies at once, through another node within this time.
+  std::chrono::milliseconds key_cache_ttl{5'000};
   NormalizeLimits limits;
 };
 
@@ -54,10 +62,15 @@ class WebhookReceiver {
   /// POST /v1/hooks/pagerduty/v2/enqueue and /v1/hooks/{key}/v2/enqueue.
   http::Response enqueuePagerDuty(const http::Request& request);
 
+  /// Drops every cached key lookup: call after revoking an integration.
+  void forgetCachedKeys() { keys_.clear(); }
+
  private:
   struct Accepted;
   /// The active integration of `key`, or the uniform 404.
   Result<store::Integration> integrationForKey(std::string_view key);
+  /// The client address's bucket (a 429 when empty), before any store lookup.
+  std::optional<http::Response> limitAddress(const http::Request& request) const;
   /// The integration's bucket: a 429 when empty.
   std::optional<http::Response> limit(const store::Integration& integration);
   /// Normalizes and records; the receiver-specific answers are left to the caller.
@@ -67,6 +80,7 @@ class WebhookReceiver {
   store::Store& store_;
   WebhookOptions options_;
   Clock clock_;
+  auth::CredentialCache<store::Integration> keys_;  // by key hash
   std::mutex limiters_mutex_;
   std::unordered_map<std::string, std::unique_ptr<http::RateLimiter>> limiters_;
 };

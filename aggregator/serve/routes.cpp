@@ -104,18 +104,23 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                              return api::createIntegration(store, *recorder, principal, request,
                                                            nowUnixNanos());
                            }));
+  // The receivers cache key lookups: a revocation through this node drops them at once.
+  auto receiver = std::make_shared<events::WebhookReceiver>(store, handlers.webhooks);
   router.add("DELETE", "/v1/integrations/{id}",
              guardedChange("revoke integration", auth::Permission::RevokeIntegration,
-                           [&store, recorder, needsAudit](const auth::Principal& principal,
-                                                          const http::Request& request) {
+                           [&store, recorder, needsAudit, receiver](
+                               const auth::Principal& principal, const http::Request& request) {
                              if (recorder == nullptr) {
                                return needsAudit("revoke integration");
                              }
-                             return api::revokeIntegration(store, *recorder, principal, request,
-                                                           nowUnixNanos());
+                             http::Response response = api::revokeIntegration(
+                                 store, *recorder, principal, request, nowUnixNanos());
+                             if (response.status == 200) {
+                               receiver->forgetCachedKeys();  // refused from the next request
+                             }
+                             return response;
                            }));
-  events::addWebhookRoutes(router,
-                           std::make_shared<events::WebhookReceiver>(store, handlers.webhooks));
+  events::addWebhookRoutes(router, receiver);
   if (handlers.ops != nullptr) {
     handlers.ops->addRoutes(router);
   }

@@ -143,6 +143,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   events::WebhookOptions webhook_options;
   webhook_options.cloudwatch_verify = config.webhooks.cloudwatch_verify;
   webhook_options.sns_verifier = sns_verifier.get();
+  webhook_options.rate_limits = &rate_limits;
+  webhook_options.key_cache_ttl = config.auth.credential_cache_ttl;
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);

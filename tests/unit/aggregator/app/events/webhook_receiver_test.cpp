@@ -165,7 +165,11 @@ TEST_CASE("webhooks: unknown, revoked and missing keys get one 404 and store not
   HttpReply unknown = h.callJson("POST", "/v1/hooks/flh_not-a-key", body);
   HttpReply no_header = h.callJson("POST", "/v1/hooks", body);
   HttpReply wrong_header = h.callJson("POST", "/v1/hooks", body, {{"X-Faultline-Key", "x"}});
-  REQUIRE(h.store().revokeIntegration(a.id, hook.id, nowUnixNanos()).isOk());
+  // Revoked through this node: refused at once although the key's lookup is cached.
+  store::User admin = h.member(a, "admin@a.example.com", "admin");
+  REQUIRE(
+      h.call("DELETE", "/v1/integrations/" + hook.id, {AuthHarness::bearer(h.session(a, admin))})
+          .status == 200);
   HttpReply revoked = h.callJson("POST", "/v1/hooks/" + hook.key, body);
   for (const HttpReply* reply : {&unknown, &no_header, &wrong_header, &revoked}) {
     CHECK(reply->status == 404);
@@ -193,6 +197,34 @@ TEST_CASE("webhooks: bad input is a clear 4xx and nothing is half-stored") {
   HttpReply too_big = h.call("POST", "/v1/hooks/" + hook.key, {}, huge);
   CHECK(too_big.status == 413);
   CHECK(storedEvents(h, a) == 0);
+}
+
+TEST_CASE("webhooks: a client address guessing keys is limited before any store lookup") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  Hook hook = integration(h, a, "alertmanager");
+  const http::RateLimits limits =
+      http::RateLimits::create({1, 3}, http::RateLimitSpec{}, http::RateLimitSpec{});
+  events::WebhookOptions options;
+  options.rate_limits = &limits;
+  events::WebhookReceiver receiver(h.store(), options);
+  auto post = [&](const std::string& key, const std::string& address) {
+    http::Request request;
+    request.method = "POST";
+    request.path = "/v1/hooks";
+    request.headers = {{"x-faultline-key", key}};
+    request.body = alertmanagerBody("firing", {"web-1"}).dump();
+    request.remote_address = address;
+    return receiver.receive(request);
+  };
+  for (int i = 0; i < 3; ++i) {
+    CHECK(post("flh_guess" + std::to_string(i), "203.0.113.9:4000").status == 404);
+  }
+  http::Response limited = post(hook.key, "203.0.113.9:4001");  // even a good key: later
+  CHECK(limited.status == 429);
+  CHECK(limited.body.find("client_address") != std::string::npos);
+  CHECK(post(hook.key, "198.51.100.7:5000").status == 202);  // other senders are not held up
+  CHECK(storedEvents(h, a) == 1);
 }
 
 TEST_CASE("webhooks: PagerDuty Events v2 compatible answers") {
