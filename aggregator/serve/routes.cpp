@@ -18,17 +18,18 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   auth::addAuthRoutes(router, *handlers.auth_api);
   auth::AuthApi& auth = *handlers.auth_api;
   store::Store& store = *handlers.store;
-  // A read of the caller's own tenant behind one permission: the handler gets the tenant id
-  // only after the principal is authenticated, limited and authorized.
-  using TenantRead =
-      std::function<http::Response(std::string_view tenant_id, const http::Request& request)>;
-  auto guardedRead = [&auth](const char* what, auth::Permission permission, TenantRead read) {
-    return [&auth, what, permission, read = std::move(read)](http::Request&& request,
-                                                             http::Respond respond) {
+  // A route behind one permission: the action runs only after the principal is authenticated,
+  // limited and authorized, and an exception becomes a 500 naming `what`.
+  using PrincipalAction =
+      std::function<http::Response(const auth::Principal& principal, const http::Request&)>;
+  auto guardedChange = [&auth](const char* what, auth::Permission permission,
+                               PrincipalAction action) {
+    return [&auth, what, permission, action = std::move(action)](http::Request&& request,
+                                                                 http::Respond respond) {
       http::Response response;
       try {
         response = auth.guarded(request, permission, [&](const auth::Principal& principal) {
-          return read(principal.tenant_id, request);
+          return action(principal, request);
         });
       } catch (const std::exception& e) {
         log::error("api", std::string(what) + " threw: " + e.what());
@@ -36,6 +37,17 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
       }
       respond(std::move(response));
     };
+  };
+  // A read of the caller's own tenant needs only the tenant id, not the whole principal.
+  using TenantRead =
+      std::function<http::Response(std::string_view tenant_id, const http::Request& request)>;
+  auto guardedRead = [&guardedChange](const char* what, auth::Permission permission,
+                                      TenantRead read) {
+    return guardedChange(
+        what, permission,
+        [read = std::move(read)](const auth::Principal& principal, const http::Request& request) {
+          return read(principal.tenant_id, request);
+        });
   };
   router.add("GET", "/v1/agents",
              guardedRead("list agents", auth::Permission::ListAgents,
@@ -70,25 +82,6 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                          [&store](std::string_view tenant_id, const http::Request&) {
                            return api::listIntegrations(store, tenant_id);
                          }));
-  // Changes need the principal (the audit actor), not only its tenant.
-  using PrincipalAction =
-      std::function<http::Response(const auth::Principal& principal, const http::Request&)>;
-  auto guardedChange = [&auth](const char* what, auth::Permission permission,
-                               PrincipalAction action) {
-    return [&auth, what, permission, action = std::move(action)](http::Request&& request,
-                                                                 http::Respond respond) {
-      http::Response response;
-      try {
-        response = auth.guarded(request, permission, [&](const auth::Principal& principal) {
-          return action(principal, request);
-        });
-      } catch (const std::exception& e) {
-        log::error("api", std::string(what) + " threw: " + e.what());
-        response = http::Response::error(500, "internal", std::string(what) + " failed");
-      }
-      respond(std::move(response));
-    };
-  };
   audit::AuditRecorder* recorder = handlers.audit;
   auto needsAudit = [](const char* what) {
     log::error("api", std::string(what) + ": no audit recorder configured");
