@@ -13,6 +13,8 @@ find_package(OpenSSL 3.0 REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
+# Time zones for recurring maintenance windows (libstdc++ 12 has no std::chrono::zoned_time).
+find_package(date REQUIRED)
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
 find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
 add_library(faultline_http_parser INTERFACE)

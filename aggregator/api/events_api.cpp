@@ -65,25 +65,27 @@ ordered_json eventJson(const store::StoredEvent& stored) {
   for (const auto& [key, value] : event.labels) {
     labels[key] = value;
   }
-  return {{"id", stored.id},
-          {"source", events::sourceKindName(event.source)},
-          {"integration_id", event.integration_id},
-          {"service", event.service},
-          {"host", event.host},
-          {"environment", event.environment},
-          {"severity", logparse::severityName(event.severity)},
-          {"status", events::eventStatusName(event.status)},
-          {"action", event.action},
-          {"dedup_key", event.source_dedup_key},
-          {"fingerprint", event.fingerprint},
-          {"title", event.title},
-          {"body", event.body},
-          {"labels", std::move(labels)},
-          {"occurred_at", formatRfc3339Nanos(event.occurred_at_ns)},
-          {"received_at", formatRfc3339Nanos(event.received_at_ns)},
-          {"decision", store::noiseDecisionName(stored.decision)},
-          {"reason", stored.reason},
-          {"raw", event.raw}};
+  return {
+      {"id", stored.id},
+      {"source", events::sourceKindName(event.source)},
+      {"integration_id", event.integration_id},
+      {"service", event.service},
+      {"host", event.host},
+      {"environment", event.environment},
+      {"severity", logparse::severityName(event.severity)},
+      {"status", events::eventStatusName(event.status)},
+      {"action", event.action},
+      {"dedup_key", event.source_dedup_key},
+      {"fingerprint", event.fingerprint},
+      {"title", event.title},
+      {"body", event.body},
+      {"labels", std::move(labels)},
+      {"occurred_at", formatRfc3339Nanos(event.occurred_at_ns)},
+      {"received_at", formatRfc3339Nanos(event.received_at_ns)},
+      {"decision", store::noiseDecisionName(stored.decision)},
+      {"reason", stored.reason},
+      {"rule_id", stored.rule_id.empty() ? ordered_json(nullptr) : ordered_json(stored.rule_id)},
+      {"raw", event.raw}};
 }
 
 }  // namespace
@@ -177,6 +179,7 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
         {"severity", &query.severity},
         {"status", &query.status},
         {"source", &query.source},
+        {"decision", &query.decision},
         {"q", &query.text}}) {
     if (auto value = request.queryParam(name); value != nullptr) {
       if (value->size() > 1024) {
@@ -195,6 +198,9 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
   if (!query.status.empty() && query.status != "firing" && query.status != "resolved" &&
       query.status != "info") {
     return badRequest("status: firing, resolved or info");
+  }
+  if (!query.decision.empty() && !store::noiseDecisionFromName(query.decision)) {
+    return badRequest("decision: new, deduplicated, resolved, suppressed, maintenance or flapping");
   }
   if (!query.source.empty() && !events::sourceKindFromName(query.source)) {
     return badRequest(
@@ -253,10 +259,15 @@ http::Response eventStats(store::Store& store, std::string_view tenant_id) {
   const double ratio =
       stats->alerts == 0 ? 0.0
                          : static_cast<double>(stats->events) / static_cast<double>(stats->alerts);
+  ordered_json decisions = ordered_json::object();
+  for (const auto& [name, count] : stats->decisions) {
+    decisions[name] = count;
+  }
   return jsonReply(200, {{"events", stats->events},
                          {"alerts", stats->alerts},
                          {"open_alerts", stats->open_alerts},
-                         {"compression_ratio", ratio}});
+                         {"compression_ratio", ratio},
+                         {"decisions", std::move(decisions)}});
 }
 
 }  // namespace faultline::aggregator::api

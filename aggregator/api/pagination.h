@@ -4,8 +4,10 @@
 // `next_cursor` (null on the last page). A cursor is opaque to clients: the sort key of the last
 // item of the previous page, so pages stay stable while rows are added (keyset, not offset).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,5 +50,37 @@ Result<PageSlice> pageOfSorted(const http::Request& request,
 
 /// A key that sorts like the number (for keys that start with a time).
 std::string sortableNumber(std::int64_t value);
+
+/// Sorts `items` by `key_of` (a unique key) and answers the requested page as
+/// {"<name>": [to_json(item)...], "next_cursor": ...}; 400 for a bad limit or cursor.
+template <typename T, typename KeyOf, typename ToJson>
+http::Response pagedList(const http::Request& request, std::string_view name, std::vector<T> items,
+                         KeyOf key_of, ToJson to_json) {
+  std::vector<std::pair<std::string, std::size_t>> keyed;
+  keyed.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    keyed.emplace_back(key_of(items[i]), i);
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::string> keys;
+  keys.reserve(keyed.size());
+  for (const auto& entry : keyed) {
+    keys.push_back(entry.first);
+  }
+  auto slice = pageOfSorted(request, keys);
+  if (!slice) {
+    return http::Response::error(400, "bad_request", slice.status().message());
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t i = slice->begin; i < slice->end; ++i) {
+    list.push_back(to_json(items[keyed[i].second]));
+  }
+  nlohmann::json body = {{std::string(name), std::move(list)}, {"next_cursor", nullptr}};
+  if (!slice->next_cursor.empty()) {
+    body["next_cursor"] = slice->next_cursor;
+  }
+  return http::Response::json(200,
+                              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 }  // namespace faultline::aggregator::api

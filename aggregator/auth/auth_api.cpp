@@ -65,36 +65,6 @@ Response unavailableResponse(const Status& status) {
   return response;
 }
 
-// Sorts `items` by `key_of` and answers the requested page as {"<name>": [...], "next_cursor"}.
-template <typename T, typename KeyOf, typename ToJson>
-Response pagedList(const Request& request, std::string_view name, std::vector<T> items,
-                   KeyOf key_of, ToJson to_json) {
-  std::vector<std::pair<std::string, std::size_t>> keyed;
-  keyed.reserve(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    keyed.emplace_back(key_of(items[i]), i);
-  }
-  std::sort(keyed.begin(), keyed.end());
-  std::vector<std::string> keys;
-  keys.reserve(keyed.size());
-  for (const auto& entry : keyed) {
-    keys.push_back(entry.first);
-  }
-  auto slice = api::pageOfSorted(request, keys);
-  if (!slice) {
-    return Response::error(400, "bad_request", slice.status().message());
-  }
-  json list = json::array();
-  for (std::size_t i = slice->begin; i < slice->end; ++i) {
-    list.push_back(to_json(items[keyed[i].second]));
-  }
-  json body = {{std::string(name), std::move(list)}, {"next_cursor", nullptr}};
-  if (!slice->next_cursor.empty()) {
-    body["next_cursor"] = slice->next_cursor;
-  }
-  return jsonResponse(200, body);
-}
-
 Response storeError(std::string_view what, const Status& status) {
   return transient(status) ? unavailableResponse(status) : internal(what, status);
 }
@@ -504,7 +474,7 @@ Response AuthApi::listApiKeys(const Request& request) {
     if (!keys) {
       return storeError("list API keys", keys.status());
     }
-    return pagedList(
+    return api::pagedList(
         request, "api_keys", std::move(*keys),
         [](const store::ApiKey& key) { return api::sortableNumber(key.created_at_ns) + key.id; },
         [](const store::ApiKey& key) { return apiKeyJson(key); });
@@ -539,7 +509,7 @@ Response AuthApi::listMembers(const Request& request) {
     if (!members) {
       return storeError("list members", members.status());
     }
-    return pagedList(
+    return api::pagedList(
         request, "members", std::move(*members),
         [](const store::Membership& member) { return member.email + '\0' + member.user_id; },
         [](const store::Membership& member) {
@@ -756,7 +726,7 @@ Response AuthApi::tenants(const Request& request) {
     if (!memberships) {
       return storeError("list tenants", memberships.status());
     }
-    return pagedList(
+    return api::pagedList(
         request, "tenants", std::move(*memberships),
         [](const store::Membership& m) { return m.tenant_name + '\0' + m.tenant_id; },
         [&](const store::Membership& m) {

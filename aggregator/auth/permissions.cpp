@@ -13,6 +13,7 @@ constexpr std::array kPermissions = {
     Permission::IngestBatches,     Permission::SendHeartbeat,     Permission::PostEvents,
     Permission::ReadAudit,         Permission::UploadLogs,        Permission::ListIntegrations,
     Permission::CreateIntegration, Permission::RevokeIntegration, Permission::ReadEvents,
+    Permission::ReadNoiseRules,    Permission::ManageNoiseRules,
 };
 
 struct Row {
@@ -48,6 +49,9 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     {Permission::CreateIntegration, "integrations.create", {Y, Y, N, N, N, N}},
     {Permission::RevokeIntegration, "integrations.revoke", {Y, Y, N, N, N, N}},
     {Permission::ReadEvents, "events.read", {Y, Y, Y, Y, N, N}},
+    // Responders silence noise during an incident, as they would in Alertmanager.
+    {Permission::ReadNoiseRules, "noise.read", {Y, Y, Y, Y, N, N}},
+    {Permission::ManageNoiseRules, "noise.manage", {Y, Y, Y, N, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -121,7 +125,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::ReadEvents) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::ManageNoiseRules) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

@@ -38,7 +38,9 @@ enum class Permission : std::uint8_t {
   ListIntegrations,   // GET /v1/integrations
   CreateIntegration,  // POST /v1/integrations
   RevokeIntegration,  // DELETE /v1/integrations/{id}
-  ReadEvents,         // GET /v1/events, GET /v1/events/stats
+  ReadEvents,         // GET /v1/events, GET /v1/events/stats, GET /v1/alerts
+  ReadNoiseRules,     // GET /v1/suppression-rules, GET /v1/maintenance-windows
+  ManageNoiseRules,   // POST/DELETE suppression rules and maintenance windows
 };
 
 /// Every permission, in declaration order.

@@ -95,6 +95,14 @@ std::vector<Option> aggregatorOptions() {
        "PEM file of CAs trusted besides the system store for SNS certificate fetches"},
       {"webhooks.cloudwatch_verify", OptionType::Bool, "true",
        "check SNS signatures on CloudWatch deliveries (false only in tests: anyone could post)"},
+      {"noise.flap_window", OptionType::Duration, "15m",
+       "an alert that changes state noise.flap_changes times within this window flaps"},
+      {"noise.flap_changes", OptionType::Int, "4",
+       "state changes within noise.flap_window that make an alert flap (it settles at half as "
+       "many); 0 turns flapping detection off"},
+      {"noise.rules_cache_ttl", OptionType::Duration, "5s",
+       "how long a tenant's suppression rules and maintenance windows are reused before being "
+       "read again (changes through this node apply at once); 0 reads them per request"},
   };
 }
 
@@ -259,6 +267,20 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   config.webhooks.sns_cert_host_pattern = table.getString("webhooks.sns_cert_host_pattern");
   config.webhooks.sns_extra_ca_file = table.getString("webhooks.sns_extra_ca_file");
   config.webhooks.cloudwatch_verify = table.getBool("webhooks.cloudwatch_verify");
+  config.noise.flap_window = table.getDuration("noise.flap_window");
+  if (config.noise.flap_window > std::chrono::hours(24 * 7)) {
+    return invalidArgument("noise.flap_window: must be at most 7d");
+  }
+  const std::int64_t flap_changes = table.getInt("noise.flap_changes");
+  if (flap_changes < 0 || flap_changes > 32) {
+    return invalidArgument("noise.flap_changes: must be between 0 (off) and 32, got " +
+                           std::to_string(flap_changes));
+  }
+  config.noise.flap_changes = static_cast<std::uint32_t>(flap_changes);
+  config.noise.rules_cache_ttl = table.getDuration("noise.rules_cache_ttl");
+  if (config.noise.rules_cache_ttl > std::chrono::minutes(5)) {
+    return invalidArgument("noise.rules_cache_ttl: must be at most 5m");
+  }
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

@@ -62,6 +62,11 @@ struct AggregatorConfig {
     std::string sns_extra_ca_file;
     bool cloudwatch_verify = true;  // false: CloudWatch bodies unchecked (tests only)
   } webhooks;
+  struct {
+    std::chrono::nanoseconds flap_window = std::chrono::minutes(15);  // noise.flap_window
+    std::uint32_t flap_changes = 4;                                   // noise.flap_changes
+    std::chrono::nanoseconds rules_cache_ttl = std::chrono::seconds(5);
+  } noise;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -134,7 +134,16 @@ Result<WebhookReceiver::Accepted> WebhookReceiver::accept(const store::Integrati
           "SNS: " + verified.message());
     }
   }
-  auto recorded = store_.recordEvents(integration.tenant_id, accepted.normalized.events);
+  store::RecordContext context;
+  if (options_.noise) {
+    auto decided = options_.noise->contextFor(integration.tenant_id, accepted.normalized.events);
+    if (!decided) {
+      return Status(decided.code() == Errc::InvalidArgument ? Errc::Internal : decided.code(),
+                    "noise rules: " + decided.status().message());
+    }
+    context = std::move(*decided);
+  }
+  auto recorded = store_.recordEvents(integration.tenant_id, accepted.normalized.events, context);
   if (!recorded) {
     // Tagged so the caller answers 503/500, not 400: the input was fine.
     return Status(recorded.code() == Errc::InvalidArgument ? Errc::Internal : recorded.code(),
@@ -198,11 +207,15 @@ http::Response WebhookReceiver::receive(const http::Request& request) {
   for (std::size_t i = 0; i < accepted->decisions.size(); ++i) {
     const store::EventDecision& decision = accepted->decisions[i];
     const Event& event = accepted->normalized.events[i];
-    events.push_back({{"id", decision.event_id},
-                      {"fingerprint", event.fingerprint},
-                      {"status", eventStatusName(event.status)},
-                      {"decision", store::noiseDecisionName(decision.decision)},
-                      {"reason", decision.reason}});
+    json entry = {{"id", decision.event_id},
+                  {"fingerprint", event.fingerprint},
+                  {"status", eventStatusName(event.status)},
+                  {"decision", store::noiseDecisionName(decision.decision)},
+                  {"reason", decision.reason}};
+    if (!decision.rule_id.empty()) {
+      entry["rule_id"] = decision.rule_id;
+    }
+    events.push_back(std::move(entry));
   }
   json body = {{"accepted", accepted->decisions.size()}, {"events", std::move(events)}};
   const auto& sns = accepted->normalized.sns;

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "aggregator/auth/credential_cache.h"
+#include "aggregator/events/noise_policies.h"
 #include "aggregator/events/normalize.h"
 #include "aggregator/events/sns_verify.h"
 #include "aggregator/http/rate_limiter.h"
@@ -43,6 +44,8 @@ struct WebhookOptions {
   /// How long a key's integration is reused without asking the store; revocation through this
   /// node (forgetCachedKeys) applies at once, through another node within this time.
   std::chrono::milliseconds key_cache_ttl{5'000};
+  /// Suppression rules, maintenance windows and flapping (null: none, default flapping).
+  std::shared_ptr<NoisePolicies> noise;
   NormalizeLimits limits;
 };
 

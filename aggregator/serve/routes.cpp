@@ -5,6 +5,7 @@
 
 #include "aggregator/api/agents_api.h"
 #include "aggregator/api/events_api.h"
+#include "aggregator/api/noise_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
 #include "shared/util/log.h"
@@ -97,8 +98,52 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                              return api::createIntegration(store, *recorder, principal, request,
                                                            nowUnixNanos());
                            }));
+  std::shared_ptr<events::NoisePolicies> noise = handlers.noise;
+  if (!noise) {
+    noise = std::make_shared<events::NoisePolicies>(store, std::chrono::seconds(5),
+                                                    store::FlapPolicy{});
+  }
+  router.add("GET", "/v1/alerts",
+             guardedRead("list alerts", auth::Permission::ReadEvents,
+                         [&store, noise](std::string_view tenant_id, const http::Request& request) {
+                           return api::listAlerts(store, *noise, tenant_id, request,
+                                                  nowUnixNanos());
+                         }));
+  for (const auto& [path, kind] :
+       {std::pair<std::string, events::NoiseRuleKind>{"/v1/suppression-rules",
+                                                      events::NoiseRuleKind::kSuppression},
+        {"/v1/maintenance-windows", events::NoiseRuleKind::kMaintenance}}) {
+    router.add(
+        "GET", path,
+        guardedRead("list noise rules", auth::Permission::ReadNoiseRules,
+                    [&store, kind](std::string_view tenant_id, const http::Request& request) {
+                      return api::listNoiseRules(store, kind, tenant_id, request, nowUnixNanos());
+                    }));
+    router.add("POST", path,
+               guardedChange("create noise rule", auth::Permission::ManageNoiseRules,
+                             [&store, recorder, needsAudit, noise, kind](
+                                 const auth::Principal& principal, const http::Request& request) {
+                               if (recorder == nullptr) {
+                                 return needsAudit("create noise rule");
+                               }
+                               return api::createNoiseRule(store, *recorder, *noise, kind,
+                                                           principal, request, nowUnixNanos());
+                             }));
+    router.add("DELETE", path + "/{id}",
+               guardedChange("delete noise rule", auth::Permission::ManageNoiseRules,
+                             [&store, recorder, needsAudit, noise, kind](
+                                 const auth::Principal& principal, const http::Request& request) {
+                               if (recorder == nullptr) {
+                                 return needsAudit("delete noise rule");
+                               }
+                               return api::deleteNoiseRule(store, *recorder, *noise, kind,
+                                                           principal, request, nowUnixNanos());
+                             }));
+  }
   // The receivers cache key lookups: a revocation through this node drops them at once.
-  auto receiver = std::make_shared<events::WebhookReceiver>(store, handlers.webhooks);
+  events::WebhookOptions webhook_options = handlers.webhooks;
+  webhook_options.noise = noise;
+  auto receiver = std::make_shared<events::WebhookReceiver>(store, webhook_options);
   router.add("DELETE", "/v1/integrations/{id}",
              guardedChange("revoke integration", auth::Permission::RevokeIntegration,
                            [&store, recorder, needsAudit, receiver](

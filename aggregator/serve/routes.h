@@ -5,6 +5,7 @@
 
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/auth_api.h"
+#include "aggregator/events/noise_policies.h"
 #include "aggregator/events/webhook_receiver.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
@@ -24,6 +25,10 @@ struct RouteHandlers {
   audit::AuditRecorder* audit = nullptr;
   /// The webhook receivers (/v1/hooks...), which the router owns.
   events::WebhookOptions webhooks;
+  /// Suppression rules, maintenance windows and flapping, applied to every recorded event and
+  /// served under /v1/suppression-rules, /v1/maintenance-windows, /v1/alerts. Null: the router
+  /// makes one with the defaults.
+  std::shared_ptr<events::NoisePolicies> noise;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -145,6 +145,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   webhook_options.sns_verifier = sns_verifier.get();
   webhook_options.rate_limits = &rate_limits;
   webhook_options.key_cache_ttl = config.auth.credential_cache_ttl;
+  auto noise = std::make_shared<events::NoisePolicies>(
+      *store, std::chrono::duration_cast<std::chrono::milliseconds>(config.noise.rules_cache_ttl),
+      store::FlapPolicy{config.noise.flap_window.count(), config.noise.flap_changes});
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -160,7 +163,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .ops = &ops,
                                                           .uploader = uploader.get(),
                                                           .audit = &recorder,
-                                                          .webhooks = webhook_options})),
+                                                          .webhooks = webhook_options,
+                                                          .noise = noise})),
                         config.server_limits);
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();

@@ -1,6 +1,8 @@
 #include "aggregator/store/event_records.h"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "shared/util/crypto.h"
@@ -8,14 +10,75 @@
 namespace faultline::aggregator::store {
 namespace {
 
-constexpr std::array<std::pair<NoiseDecision, std::string_view>, 3> kDecisionNames = {{
+constexpr std::array<std::pair<NoiseDecision, std::string_view>, 6> kDecisionNames = {{
     {NoiseDecision::kNew, "new"},
     {NoiseDecision::kDeduplicated, "deduplicated"},
     {NoiseDecision::kResolved, "resolved"},
+    {NoiseDecision::kSuppressed, "suppressed"},
+    {NoiseDecision::kMaintenance, "maintenance"},
+    {NoiseDecision::kFlapping, "flapping"},
 }};
 
 constexpr std::string_view kFiring = "firing";
 constexpr std::string_view kResolved = "resolved";
+
+std::string durationText(std::int64_t ns) {
+  const std::int64_t seconds = ns / 1'000'000'000;
+  if (seconds % 60 != 0 || seconds == 0) {
+    return std::to_string(seconds) + "s";
+  }
+  return std::to_string(seconds / 60) + "m";
+}
+
+/// The base decision: what the event does to its alert, flapping and mutes aside.
+AlertTransition alertTransition(const std::optional<AlertState>& current,
+                                const events::Event& event) {
+  AlertTransition t;
+  const std::string alert = "alert " + event.fingerprint;
+  const bool resolving = event.status == events::EventStatus::kResolved;
+  if (!current) {
+    if (resolving) {
+      // Nothing to pair with (the firing may predate the integration): recorded, no alert.
+      t.decision = NoiseDecision::kResolved;
+      t.reason = alert + " was never seen firing; nothing to resolve";
+      return t;
+    }
+    t.decision = NoiseDecision::kNew;
+    t.reason = "first event of " + alert;
+    t.write = true;
+    t.insert = true;
+    t.next = AlertState{std::string(kFiring), 1, event.received_at_ns, 0, {}, false};
+    return t;
+  }
+  t.next = *current;
+  t.next.count = current->count + 1;
+  t.write = true;
+  const bool open = current->status == kFiring;
+  if (resolving) {
+    if (open) {
+      t.decision = NoiseDecision::kResolved;
+      t.reason = "resolves " + alert + " (open since " + std::to_string(current->first_seen_ns) +
+                 ", " + std::to_string(current->count) + " events)";
+      t.next.status = std::string(kResolved);
+      t.next.resolved_at_ns = event.received_at_ns;
+    } else {
+      t.decision = NoiseDecision::kDeduplicated;
+      t.reason = alert + " is already resolved";
+    }
+    return t;
+  }
+  if (open) {
+    t.decision = NoiseDecision::kDeduplicated;
+    t.reason = alert + " is already firing (event " + std::to_string(t.next.count) + ")";
+  } else {
+    t.decision = NoiseDecision::kNew;
+    t.reason =
+        "reopens " + alert + " (resolved at " + std::to_string(current->resolved_at_ns) + ")";
+    t.next.status = std::string(kFiring);
+    t.next.resolved_at_ns = 0;
+  }
+  return t;
+}
 
 }  // namespace
 
@@ -61,55 +124,83 @@ bool labelsFromJson(std::string_view json, std::vector<std::pair<std::string, st
   return true;  // nlohmann's object is a std::map: keys come out sorted
 }
 
-AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event) {
-  AlertTransition t;
-  const std::string alert = "alert " + event.fingerprint;
-  const bool resolving = event.status == events::EventStatus::kResolved;
-  if (!current) {
-    if (resolving) {
-      // Nothing to pair with (the firing may predate the integration): recorded, no alert.
-      t.decision = NoiseDecision::kResolved;
-      t.reason = alert + " was never seen firing; nothing to resolve";
-      return t;
+AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event,
+                            const FlapPolicy& flap, const std::optional<Mute>& mute) {
+  AlertTransition t = alertTransition(current, event);
+  if (t.write) {
+    const bool changed = !current || current->status != t.next.status;
+    const std::int64_t at = event.occurred_at_ns != 0 ? event.occurred_at_ns : event.received_at_ns;
+    std::vector<std::int64_t>& changes = t.next.changes;
+    if (changed) {
+      changes.push_back(at);
+      if (changes.size() > kMaxRememberedChanges) {
+        changes.erase(changes.begin(), changes.end() - kMaxRememberedChanges);
+      }
     }
-    t.decision = NoiseDecision::kNew;
-    t.reason = "first event of " + alert;
-    t.write = true;
-    t.insert = true;
-    t.next = AlertState{std::string(kFiring), 1, event.received_at_ns, 0};
-    return t;
-  }
-  t.next = *current;
-  t.next.count = current->count + 1;
-  t.write = true;
-  const bool open = current->status == kFiring;
-  if (resolving) {
-    if (open) {
-      t.decision = NoiseDecision::kResolved;
-      t.reason = "resolves " + alert + " (open since " + std::to_string(current->first_seen_ns) +
-                 ", " + std::to_string(current->count) + " events)";
-      t.next.status = std::string(kResolved);
-      t.next.resolved_at_ns = event.received_at_ns;
-    } else {
-      t.decision = NoiseDecision::kDeduplicated;
-      t.reason = alert + " is already resolved";
+    // Hysteresis: start at `changes` within the window, stop at half as many, so an alert on
+    // the edge does not flap in and out of flapping.
+    const auto recent = static_cast<std::uint32_t>(std::count_if(
+        changes.begin(), changes.end(), [&](std::int64_t c) { return c > at - flap.window_ns; }));
+    if (flap.changes == 0) {
+      t.next.flapping = false;
+    } else if (!t.next.flapping && recent >= flap.changes) {
+      t.next.flapping = true;
+    } else if (t.next.flapping && recent <= flap.changes / 2) {
+      t.next.flapping = false;
     }
-    return t;
+    if (changed && t.next.flapping) {
+      t.reason = "alert " + event.fingerprint + " changed state " + std::to_string(recent) +
+                 " times in the last " + durationText(flap.window_ns) + " (flapping from " +
+                 std::to_string(flap.changes) + "); held until it settles; " + t.reason;
+      t.decision = NoiseDecision::kFlapping;
+    }
   }
-  if (open) {
-    t.decision = NoiseDecision::kDeduplicated;
-    t.reason = alert + " is already firing (event " + std::to_string(t.next.count) + ")";
-  } else {
-    t.decision = NoiseDecision::kNew;
-    t.reason =
-        "reopens " + alert + " (resolved at " + std::to_string(current->resolved_at_ns) + ")";
-    t.next.status = std::string(kFiring);
-    t.next.resolved_at_ns = 0;
+  if (mute) {
+    t.reason = mute->reason + "; " + t.reason;
+    t.decision = mute->decision;
+    t.rule_id = mute->rule_id;
   }
   return t;
 }
 
-Status checkEventsToRecord(std::string_view tenant_id, const std::vector<events::Event>& events) {
+std::string encodeChanges(const std::vector<std::int64_t>& changes) {
+  std::string out;
+  for (std::int64_t change : changes) {
+    if (!out.empty()) {
+      out.push_back(',');
+    }
+    out += std::to_string(change);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> decodeChanges(std::string_view text) {
+  std::vector<std::int64_t> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    std::int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (ec == std::errc() && ptr == item.data() + item.size() &&
+        out.size() < kMaxRememberedChanges) {
+      out.push_back(value);
+    }
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return out;
+}
+
+Status checkEventsToRecord(std::string_view tenant_id, const std::vector<events::Event>& events,
+                           const RecordContext& context) {
+  if (!context.mutes.empty() && context.mutes.size() != events.size()) {
+    return invalidArgument("record events: one mute (or none) per event");
+  }
+  for (const std::optional<Mute>& mute : context.mutes) {
+    if (mute && mute->decision != NoiseDecision::kSuppressed &&
+        mute->decision != NoiseDecision::kMaintenance) {
+      return invalidArgument("record events: a mute decides 'suppressed' or 'maintenance'");
+    }
+  }
   if (events.size() > kMaxEventsPerRecord) {
     return invalidArgument("record events: " + std::to_string(events.size()) + " events; at most " +
                            std::to_string(kMaxEventsPerRecord) + " per call");
@@ -123,6 +214,21 @@ Status checkEventsToRecord(std::string_view tenant_id, const std::vector<events:
     }
   }
   return Status::ok();
+}
+
+std::vector<std::pair<std::string, std::int64_t>> decisionCounts(
+    const std::vector<std::pair<std::string, std::int64_t>>& found) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (const auto& [decision, name] : kDecisionNames) {
+    std::int64_t count = 0;
+    for (const auto& [found_name, found_count] : found) {
+      if (found_name == name) {
+        count += found_count;
+      }
+    }
+    out.emplace_back(std::string(name), count);
+  }
+  return out;
 }
 
 std::string newEventId() {

@@ -29,15 +29,19 @@ struct Integration {
   std::int64_t revoked_at_ns = 0;  // 0: active
 };
 
-/// What noise reduction decided about one event. Stored by name; room for suppression,
-/// maintenance windows and flapping later.
+/// What noise reduction decided about one event. Stored by name. The alert of the event's
+/// fingerprint always follows the event (its true state), whatever the decision: a suppressed,
+/// maintenance or flapping decision only says that nobody should be told about this event.
 enum class NoiseDecision : std::uint8_t {
   kNew,           // opened an alert (first firing of a fingerprint, or a firing after resolve)
   kDeduplicated,  // folded into an alert already in the same state
   kResolved,      // closed an open alert (or resolved one nobody saw open)
+  kSuppressed,    // a suppression rule matched the event (rule_id says which)
+  kMaintenance,   // a maintenance window covered the event (rule_id says which)
+  kFlapping,      // changed its alert's state while that alert flaps
 };
 
-/// "new", "deduplicated", "resolved".
+/// "new", "deduplicated", "resolved", "suppressed", "maintenance", "flapping".
 std::string_view noiseDecisionName(NoiseDecision decision);
 std::optional<NoiseDecision> noiseDecisionFromName(std::string_view name);
 
@@ -47,6 +51,7 @@ struct EventDecision {
   NoiseDecision decision = NoiseDecision::kNew;
   std::string reason;            // which alert, and why
   std::int64_t alert_count = 0;  // the alert's count after this event (0: none touched)
+  std::string rule_id;           // the suppression rule or maintenance window; "" if none
 };
 
 struct StoredEvent {
@@ -54,6 +59,7 @@ struct StoredEvent {
   events::Event event;
   NoiseDecision decision = NoiseDecision::kNew;
   std::string reason;
+  std::string rule_id;
 };
 
 /// Filters of an event listing; empty strings match everything. Newest first, keyset on
@@ -66,6 +72,7 @@ struct EventQuery {
   std::string status;    // events::eventStatusName
   std::string source;    // events::sourceKindName
   std::string text;      // substring of title or body (case-sensitive)
+  std::string decision;  // noiseDecisionName
   std::int64_t before_received_at_ns = INT64_MAX;
   std::string before_id;  // with before_received_at_ns: the last event of the previous page
   std::size_t limit = 50;
@@ -75,7 +82,12 @@ struct EventStats {
   std::int64_t events = 0;       // every event received
   std::int64_t alerts = 0;       // distinct alerts they made
   std::int64_t open_alerts = 0;  // of those, firing now
+  /// Events per decision name, every decision listed (0 when none).
+  std::vector<std::pair<std::string, std::int64_t>> decisions;
 };
+
+/// The recent state changes an alert remembers for flapping detection.
+inline constexpr std::size_t kMaxRememberedChanges = 32;
 
 /// The alert row of a fingerprint as the store read it (locked) before deciding.
 struct AlertState {
@@ -83,6 +95,59 @@ struct AlertState {
   std::int64_t count = 0;
   std::int64_t first_seen_ns = 0;
   std::int64_t resolved_at_ns = 0;
+  /// Event times of its latest state changes (the first firing counts), oldest first, at most
+  /// kMaxRememberedChanges.
+  std::vector<std::int64_t> changes;
+  bool flapping = false;
+};
+
+/// Flapping: an alert that changed state `changes` times within `window` flaps until no more
+/// than half that many changes fall within the window. 0 changes: never flaps.
+struct FlapPolicy {
+  std::int64_t window_ns = 15LL * 60 * 1'000'000'000;
+  std::uint32_t changes = 4;
+};
+
+/// An event held back whatever its alert does: a suppression rule or maintenance window matched.
+struct Mute {
+  NoiseDecision decision = NoiseDecision::kSuppressed;  // kSuppressed or kMaintenance
+  std::string rule_id;
+  std::string reason;  // names the rule and the matchers that matched
+};
+
+/// The noise policy applied while recording one request's events.
+struct RecordContext {
+  std::vector<std::optional<Mute>> mutes;  // empty, or one per event
+  FlapPolicy flap;
+};
+
+/// One alert with the event that last touched it (raw payload left out), for listings.
+struct AlertSummary {
+  std::string fingerprint;
+  AlertState state;
+  std::int64_t last_seen_ns = 0;
+  StoredEvent last_event;
+};
+
+/// Newest activity first, keyset on (last_seen, fingerprint).
+struct AlertQuery {
+  std::string status;  // "firing", "resolved" or "" for both
+  std::int64_t before_last_seen_ns = INT64_MAX;
+  std::string before_fingerprint;
+  std::size_t limit = 50;
+};
+
+/// A suppression rule or maintenance window of a tenant, as stored: the spec is the JSON the
+/// events layer validated (events/noise_rules.h); the store only keeps it.
+struct NoiseRule {
+  std::string id;  // "nr_<hex>"
+  std::string tenant_id;
+  std::string kind;  // "suppression" or "maintenance"
+  std::string name;
+  std::string spec_json;
+  std::string created_by;
+  std::int64_t created_at_ns = 0;
+  std::int64_t deleted_at_ns = 0;  // 0: in force
 };
 
 /// What one event does to its fingerprint's alert: the decision and the row to write. Both
@@ -93,11 +158,19 @@ struct AlertTransition {
   bool write = false;   // false: leave the alert as it is (or absent)
   bool insert = false;  // with write: no row yet
   AlertState next;      // with write
+  std::string rule_id;  // the mute's rule, if a mute decided
 };
 
 /// Firing (and info) events open or fold into the alert; a resolved event closes an open
-/// alert; a firing after resolve reopens it (the count goes on).
-AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event);
+/// alert; a firing after resolve reopens it (the count goes on). A state change while the alert
+/// flaps is decided kFlapping; a mute decides over everything else. The alert row follows the
+/// event in every case, so when a window ends or flapping settles the alert shows its real state.
+AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event,
+                            const FlapPolicy& flap = {}, const std::optional<Mute>& mute = {});
+
+/// The changes list as stored ("t1,t2,..."), and back (DataLoss-free: bad items are skipped).
+std::string encodeChanges(const std::vector<std::int64_t>& changes);
+std::vector<std::int64_t> decodeChanges(std::string_view text);
 
 /// Events in one recordEvents call at most (a payload's alert count is bounded the same way).
 inline constexpr std::size_t kMaxEventsPerRecord = 1000;
@@ -110,7 +183,12 @@ bool labelsFromJson(std::string_view json, std::vector<std::pair<std::string, st
 
 /// InvalidArgument unless every event has a fingerprint and belongs to `tenant_id` (or leaves
 /// its tenant empty), and there are at most kMaxEventsPerRecord.
-Status checkEventsToRecord(std::string_view tenant_id, const std::vector<events::Event>& events);
+Status checkEventsToRecord(std::string_view tenant_id, const std::vector<events::Event>& events,
+                           const RecordContext& context = {});
+/// Every decision name with its count from `found` (name, count) rows, in decision order; 0 for
+/// a decision with no row.
+std::vector<std::pair<std::string, std::int64_t>> decisionCounts(
+    const std::vector<std::pair<std::string, std::int64_t>>& found);
 /// A fresh event id: "evt_" and 24 hex digits.
 std::string newEventId();
 /// Fills the columns stored by name; DataLoss for a name this binary does not know.

@@ -262,12 +262,34 @@ class Store {
   /// transaction (all or nothing), in order. Concurrent calls for the same fingerprint are
   /// serialized: they never make two alerts. Every event needs a fingerprint and must belong to
   /// `tenant_id` (or leave tenant_id empty); InvalidArgument otherwise, with nothing stored.
-  virtual Result<std::vector<EventDecision>> recordEvents(
-      std::string_view tenant_id, const std::vector<events::Event>& events) = 0;
+  /// `context` carries the mutes (suppression, maintenance) decided before and the flapping
+  /// policy (see decideAlert).
+  virtual Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
+                                                          const std::vector<events::Event>& events,
+                                                          const RecordContext& context) = 0;
+  /// recordEvents with no mutes and the default flapping policy.
+  Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
+                                                  const std::vector<events::Event>& events) {
+    return recordEvents(tenant_id, events, RecordContext{});
+  }
   /// One page of the tenant's events, newest first (see EventQuery).
   virtual Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
                                                        const EventQuery& query) = 0;
   virtual Result<EventStats> eventStats(std::string_view tenant_id) = 0;
+  /// One page of the tenant's alerts, most recently touched first (see AlertQuery).
+  virtual Result<std::vector<AlertSummary>> listAlerts(std::string_view tenant_id,
+                                                       const AlertQuery& query) = 0;
+
+  // --- Noise rules (migration 7): suppression rules and maintenance windows.
+
+  /// AlreadyExists for a duplicate id; NotFound when the tenant does not exist.
+  virtual Status createNoiseRule(const NoiseRule& rule) = 0;
+  /// The tenant's rules in force (not deleted), oldest first.
+  virtual Result<std::vector<NoiseRule>> listNoiseRules(std::string_view tenant_id) = 0;
+  /// Marks the rule deleted (kept for the events that name it); NotFound when the tenant has no
+  /// such rule in force.
+  virtual Status deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
+                                 std::int64_t now_ns) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

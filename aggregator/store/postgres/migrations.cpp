@@ -400,6 +400,30 @@ CREATE POLICY tenant_isolation ON events_alerts
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Noise reduction, as in SQLite (see sqlite/migrations.cpp).
+constexpr const char* kV7Noise = R"sql(
+ALTER TABLE events_events ADD COLUMN rule_id text NOT NULL DEFAULT '';
+ALTER TABLE events_alerts ADD COLUMN changes text NOT NULL DEFAULT '';
+ALTER TABLE events_alerts ADD COLUMN flapping bigint NOT NULL DEFAULT 0;
+CREATE INDEX events_alerts_by_activity
+  ON events_alerts(tenant_id, last_seen, fingerprint COLLATE "C");
+CREATE TABLE events_noise_rules (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  kind text NOT NULL,
+  name bytea NOT NULL,
+  spec_json text NOT NULL,
+  created_by text NOT NULL,
+  created_at bigint NOT NULL,
+  deleted_at bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX events_noise_rules_by_tenant ON events_noise_rules(tenant_id, created_at);
+ALTER TABLE events_noise_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE events_noise_rules FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON events_noise_rules
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -410,6 +434,7 @@ const std::vector<Migration>& migrations() {
        kV4Identity},
       {5, "hash-chained audit log per tenant, append-only", kV5Audit},
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
+      {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
   };
   return kMigrations;
 }

@@ -34,36 +34,65 @@ constexpr Statement kTenantIntegrations{
 
 // The alert row is locked for the rest of the transaction: concurrent requests for the same
 // fingerprint decide one after the other.
-constexpr Statement kLockAlert{"fl_lock_alert",
-                               "SELECT status, count, first_seen, resolved_at FROM events_alerts "
-                               "WHERE tenant_id = $1 AND fingerprint = $2 FOR UPDATE"};
+constexpr Statement kLockAlert{
+    "fl_lock_alert",
+    "SELECT status, count, first_seen, resolved_at, changes, flapping FROM events_alerts "
+    "WHERE tenant_id = $1 AND fingerprint = $2 FOR UPDATE"};
 // DO NOTHING waits for a concurrent insert of the same key; 0 rows then means it won.
 constexpr Statement kInsertAlert{
     "fl_insert_alert",
     "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
-    "last_event_id, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (tenant_id, fingerprint) DO NOTHING"};
+    "last_event_id, resolved_at, changes, flapping) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10) ON CONFLICT (tenant_id, fingerprint) DO NOTHING"};
 constexpr Statement kUpdateAlert{
     "fl_update_alert",
     "UPDATE events_alerts SET status = $3, count = $4, last_seen = $5, last_event_id = $6, "
-    "resolved_at = $7 WHERE tenant_id = $1 AND fingerprint = $2"};
+    "resolved_at = $7, changes = $8, flapping = $9 WHERE tenant_id = $1 AND fingerprint = $2"};
 constexpr Statement kInsertEvent{
     "fl_insert_event",
     "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
     "environment, severity, status, action, source_dedup_key, fingerprint, title, body, "
-    "labels_json, occurred_at, received_at, raw, decision, reason) VALUES ($1, $2, $3, $4, $5, "
-    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"};
+    "labels_json, occurred_at, received_at, raw, decision, reason, rule_id) VALUES ($1, $2, $3, "
+    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"};
+constexpr Statement kInsertNoiseRule{
+    "fl_insert_noise_rule",
+    "INSERT INTO events_noise_rules(id, tenant_id, kind, name, spec_json, created_by, "
+    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"};
+constexpr Statement kDeleteNoiseRule{
+    "fl_delete_noise_rule",
+    "UPDATE events_noise_rules SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 "
+    "AND deleted_at = 0"};
+constexpr Statement kTenantNoiseRules{
+    "fl_tenant_noise_rules",
+    "SELECT id, tenant_id, kind, name, spec_json, created_by, created_at, deleted_at "
+    "FROM events_noise_rules WHERE tenant_id = $1 AND deleted_at = 0 "
+    "ORDER BY created_at, id COLLATE \"C\""};
+// Alerts by latest activity with the event that last touched them (its raw payload left out).
+constexpr Statement kListAlerts{
+    "fl_list_alerts",
+    "SELECT a.fingerprint, a.status, a.count, a.first_seen, a.resolved_at, a.changes, "
+    "a.flapping, a.last_seen, e.id, e.integration_id, e.source, e.service, e.host, "
+    "e.environment, e.severity, e.status, e.action, e.source_dedup_key, e.fingerprint, e.title, "
+    "e.body, e.labels_json, e.occurred_at, e.received_at, ''::bytea, e.decision, e.reason, "
+    "e.rule_id FROM events_alerts a JOIN events_events e ON e.id = a.last_event_id "
+    "WHERE a.tenant_id = $1 AND e.tenant_id = $1 AND ($2::text = '' OR a.status = $2::text) "
+    "AND (a.last_seen < $3 OR (a.last_seen = $3 AND a.fingerprint COLLATE \"C\" < $4::text)) "
+    "ORDER BY a.last_seen DESC, a.fingerprint COLLATE \"C\" DESC LIMIT $5"};
+constexpr Statement kEventDecisionCounts{
+    "fl_event_decision_counts",
+    "SELECT decision, COUNT(*) FROM events_events WHERE tenant_id = $1 GROUP BY decision"};
 // Newest first, keyset on (received_at, id) with ids compared by bytes as in SQLite.
 constexpr Statement kQueryEvents{
     "fl_query_events",
     "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
     "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
-    "decision, reason FROM events_events WHERE tenant_id = $1 AND received_at >= $2 "
+    "decision, reason, rule_id FROM events_events WHERE tenant_id = $1 AND received_at >= $2 "
     "AND received_at < $3 AND (length($4::bytea) = 0 OR service = $4::bytea) "
     "AND ($5::text = '' OR severity = $5::text) AND ($6::text = '' OR status = $6::text) "
     "AND ($7::text = '' OR source = $7::text) AND (length($8::bytea) = 0 "
     "OR position($8::bytea IN title) > 0 OR position($8::bytea IN body) > 0) "
     "AND (received_at < $9 OR (received_at = $9 AND id COLLATE \"C\" < $10::text)) "
+    "AND ($12::text = '' OR decision = $12::text) "
     "ORDER BY received_at DESC, id COLLATE \"C\" DESC LIMIT $11"};
 constexpr Statement kEventStats{
     "fl_event_stats",
@@ -98,8 +127,50 @@ Result<std::optional<AlertState>> lockAlert(Connection& connection, std::string_
   if (r.rows() == 0) {
     return std::optional<AlertState>();
   }
-  return std::optional<AlertState>(
-      AlertState{column(r, 0, 0), r.int64(0, 1), r.int64(0, 2), r.int64(0, 3)});
+  return std::optional<AlertState>(AlertState{column(r, 0, 0), r.int64(0, 1), r.int64(0, 2),
+                                              r.int64(0, 3), decodeChanges(r.bytes(0, 4)),
+                                              r.int64(0, 5) != 0});
+}
+
+/// The 20 event columns of kQueryEvents, starting at column `at`.
+Result<StoredEvent> readStoredEvent(const PgResult& r, int row, std::string_view tenant_id,
+                                    int at = 0) {
+  auto text = [&](int col) { return column(r, row, at + col); };
+  StoredEvent stored;
+  stored.id = text(0);
+  events::Event& event = stored.event;
+  event.tenant_id = std::string(tenant_id);
+  event.integration_id = text(1);
+  FL_RETURN_IF_ERROR(decodeEventColumns(r.bytes(row, at + 2), r.bytes(row, at + 6),
+                                        r.bytes(row, at + 7), r.bytes(row, at + 13),
+                                        r.bytes(row, at + 17), &stored));
+  event.service = text(3);
+  event.host = text(4);
+  event.environment = text(5);
+  event.action = text(8);
+  event.source_dedup_key = text(9);
+  event.fingerprint = text(10);
+  event.title = text(11);
+  event.body = text(12);
+  event.occurred_at_ns = r.int64(row, at + 14);
+  event.received_at_ns = r.int64(row, at + 15);
+  event.raw = text(16);
+  stored.reason = text(18);
+  stored.rule_id = text(19);
+  return stored;
+}
+
+NoiseRule readNoiseRule(const PgResult& r, int row) {
+  NoiseRule rule;
+  rule.id = column(r, row, 0);
+  rule.tenant_id = column(r, row, 1);
+  rule.kind = column(r, row, 2);
+  rule.name = column(r, row, 3);
+  rule.spec_json = column(r, row, 4);
+  rule.created_by = column(r, row, 5);
+  rule.created_at_ns = r.int64(row, 6);
+  rule.deleted_at_ns = r.int64(row, 7);
+  return rule;
 }
 
 }  // namespace
@@ -164,8 +235,9 @@ Result<Integration> PostgresStore::findIntegrationByKeyHash(std::string_view key
 }
 
 Result<std::vector<EventDecision>> PostgresStore::recordEvents(
-    std::string_view tenant_id, const std::vector<events::Event>& events) {
-  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events));
+    std::string_view tenant_id, const std::vector<events::Event>& events,
+    const RecordContext& context) {
+  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events, context));
   // Alerts are locked (or inserted) in fingerprint order, whatever the order of the payload:
   // two requests carrying the same alerts in opposite orders then wait for each other in turn
   // instead of deadlocking. Decisions still come back in the payload's order.
@@ -181,11 +253,14 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
     for (std::size_t index : order) {
       const events::Event& event = events[index];
       const std::string event_id = newEventId();
+      const std::optional<Mute> no_mute;
+      const std::optional<Mute>& mute = context.mutes.empty() ? no_mute : context.mutes[index];
       FL_ASSIGN_OR_RETURN(std::optional<AlertState> current,
                           lockAlert(connection, tenant_id, event.fingerprint));
-      AlertTransition transition = decideAlert(current, event);
+      AlertTransition transition = decideAlert(current, event, context.flap, mute);
       if (transition.write && transition.insert) {
         const AlertState& next = transition.next;
+        const std::string changes = encodeChanges(next.changes);  // Params keeps views
         Params params;
         params.text(tenant_id)
             .text(event.fingerprint)
@@ -194,7 +269,9 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
             .int64(next.first_seen_ns)
             .int64(event.received_at_ns)
             .text(event_id)
-            .int64(next.resolved_at_ns);
+            .int64(next.resolved_at_ns)
+            .text(changes)
+            .int64(next.flapping ? 1 : 0);
         FL_ASSIGN_OR_RETURN(PgResult inserted, connection.exec(kInsertAlert, params));
         if (inserted.affectedRows() == 0) {
           // A concurrent request created the alert first (and has committed): decide again
@@ -204,11 +281,12 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
             return Status(Errc::Unavailable,
                           "alert " + event.fingerprint + " vanished while being recorded; retry");
           }
-          transition = decideAlert(current, event);
+          transition = decideAlert(current, event, context.flap, mute);
         }
       }
       if (transition.write && current) {
         const AlertState& next = transition.next;
+        const std::string changes = encodeChanges(next.changes);  // Params keeps views
         Params params;
         params.text(tenant_id)
             .text(event.fingerprint)
@@ -216,7 +294,9 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
             .int64(next.count)
             .int64(event.received_at_ns)
             .text(event_id)
-            .int64(next.resolved_at_ns);
+            .int64(next.resolved_at_ns)
+            .text(changes)
+            .int64(next.flapping ? 1 : 0);
         FL_RETURN_IF_ERROR(connection.exec(kUpdateAlert, params).status());
       }
       const std::string labels = labelsToJson(event.labels);
@@ -240,10 +320,12 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
           .int64(event.received_at_ns)
           .bytea(event.raw)
           .text(noiseDecisionName(transition.decision))
-          .bytea(transition.reason);
+          .bytea(transition.reason)
+          .text(transition.rule_id);
       FL_RETURN_IF_ERROR(connection.exec(kInsertEvent, params).status());
-      decisions[index] = EventDecision{event_id, transition.decision, transition.reason,
-                                       transition.write ? transition.next.count : 0};
+      decisions[index] =
+          EventDecision{event_id, transition.decision, transition.reason,
+                        transition.write ? transition.next.count : 0, transition.rule_id};
     }
     return Status::ok();
   });
@@ -271,28 +353,11 @@ Result<std::vector<StoredEvent>> PostgresStore::queryEvents(std::string_view ten
         .bytea(query.text)
         .int64(query.before_received_at_ns)
         .text(query.before_id)
-        .int64(static_cast<std::int64_t>(query.limit));
+        .int64(static_cast<std::int64_t>(query.limit))
+        .text(query.decision);
     FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kQueryEvents, params));
     for (int row = 0; row < r.rows(); ++row) {
-      StoredEvent stored;
-      stored.id = column(r, row, 0);
-      events::Event& event = stored.event;
-      event.tenant_id = std::string(tenant_id);
-      event.integration_id = column(r, row, 1);
-      FL_RETURN_IF_ERROR(decodeEventColumns(r.bytes(row, 2), r.bytes(row, 6), r.bytes(row, 7),
-                                            r.bytes(row, 13), r.bytes(row, 17), &stored));
-      event.service = column(r, row, 3);
-      event.host = column(r, row, 4);
-      event.environment = column(r, row, 5);
-      event.action = column(r, row, 8);
-      event.source_dedup_key = column(r, row, 9);
-      event.fingerprint = column(r, row, 10);
-      event.title = column(r, row, 11);
-      event.body = column(r, row, 12);
-      event.occurred_at_ns = r.int64(row, 14);
-      event.received_at_ns = r.int64(row, 15);
-      event.raw = column(r, row, 16);
-      stored.reason = column(r, row, 18);
+      FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(r, row, tenant_id));
       out.push_back(std::move(stored));
     }
     return Status::ok();
@@ -311,11 +376,79 @@ Result<EventStats> PostgresStore::eventStats(std::string_view tenant_id) {
     if (r.rows() != 1) {
       return internalError("event stats returned no row");
     }
-    stats = EventStats{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
+    stats = EventStats{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2), {}};
+    FL_ASSIGN_OR_RETURN(PgResult counts, connection.exec(kEventDecisionCounts, params));
+    std::vector<std::pair<std::string, std::int64_t>> found;
+    for (int row = 0; row < counts.rows(); ++row) {
+      found.emplace_back(column(counts, row, 0), counts.int64(row, 1));
+    }
+    stats.decisions = decisionCounts(found);
     return Status::ok();
   });
   FL_RETURN_IF_ERROR(status);
   return stats;
+}
+
+Result<std::vector<AlertSummary>> PostgresStore::listAlerts(std::string_view tenant_id,
+                                                            const AlertQuery& query) {
+  Params params;
+  params.text(tenant_id)
+      .text(query.status)
+      .int64(query.before_last_seen_ns)
+      .text(query.before_fingerprint)
+      .int64(static_cast<std::int64_t>(query.limit));
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kTenantSetting, tenant_id, kListAlerts, params));
+  std::vector<AlertSummary> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    AlertSummary alert;
+    alert.fingerprint = column(r, row, 0);
+    alert.state = AlertState{column(r, row, 1),
+                             r.int64(row, 2),
+                             r.int64(row, 3),
+                             r.int64(row, 4),
+                             decodeChanges(r.bytes(row, 5)),
+                             r.int64(row, 6) != 0};
+    alert.last_seen_ns = r.int64(row, 7);
+    FL_ASSIGN_OR_RETURN(alert.last_event, readStoredEvent(r, row, tenant_id, 8));
+    out.push_back(std::move(alert));
+  }
+  return out;
+}
+
+Status PostgresStore::createNoiseRule(const NoiseRule& rule) {
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, rule.tenant_id));
+    Params params;
+    params.text(rule.id)
+        .text(rule.tenant_id)
+        .text(rule.kind)
+        .bytea(rule.name)
+        .text(rule.spec_json)
+        .text(rule.created_by)
+        .int64(rule.created_at_ns);
+    return connection.exec(kInsertNoiseRule, params).status();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create noise rule: no such tenant (or a duplicate id)");
+  }
+  return status;
+}
+
+Result<std::vector<NoiseRule>> PostgresStore::listNoiseRules(std::string_view tenant_id) {
+  Params params;
+  params.text(tenant_id);
+  return readRows<NoiseRule>(kTenantSetting, tenant_id, kTenantNoiseRules, params, readNoiseRule);
+}
+
+Status PostgresStore::deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
+                                      std::int64_t now_ns) {
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).text(rule_id).int64(now_ns);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kDeleteNoiseRule, params));
+    return r.affectedRows() == 0 ? notFound("no such rule in force in this tenant") : Status::ok();
+  });
 }
 
 }  // namespace faultline::aggregator::store::postgres

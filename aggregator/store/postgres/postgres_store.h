@@ -88,11 +88,19 @@ class PostgresStore final : public Store {
   Status revokeIntegration(std::string_view tenant_id, std::string_view integration_id,
                            std::int64_t now_ns) override;
   Result<Integration> findIntegrationByKeyHash(std::string_view key_hash) override;
-  Result<std::vector<EventDecision>> recordEvents(
-      std::string_view tenant_id, const std::vector<events::Event>& events) override;
+  using Store::recordEvents;
+  Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
+                                                  const std::vector<events::Event>& events,
+                                                  const RecordContext& context) override;
   Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
                                                const EventQuery& query) override;
   Result<EventStats> eventStats(std::string_view tenant_id) override;
+  Result<std::vector<AlertSummary>> listAlerts(std::string_view tenant_id,
+                                               const AlertQuery& query) override;
+  Status createNoiseRule(const NoiseRule& rule) override;
+  Result<std::vector<NoiseRule>> listNoiseRules(std::string_view tenant_id) override;
+  Status deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
+                         std::int64_t now_ns) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -234,6 +234,28 @@ CREATE TABLE events_alerts (
 ) WITHOUT ROWID;
 )sql";
 
+// Noise reduction: the rule that muted an event, the alert's recent state changes and flapping
+// flag, alerts listed by activity, and the tenant's suppression rules and maintenance windows
+// (their spec is JSON validated by aggregator/events/noise_rules; deleted rules are kept for
+// the events that name them).
+constexpr const char* kV7Noise = R"sql(
+ALTER TABLE events_events ADD COLUMN rule_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE events_alerts ADD COLUMN changes TEXT NOT NULL DEFAULT '';
+ALTER TABLE events_alerts ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_alerts_by_activity ON events_alerts(tenant_id, last_seen, fingerprint);
+CREATE TABLE events_noise_rules (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  deleted_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_noise_rules_by_tenant ON events_noise_rules(tenant_id, created_at);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -245,6 +267,7 @@ const std::vector<Migration>& migrations() {
        kV4Identity},
       {5, "hash-chained audit log per tenant", kV5Audit},
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
+      {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
   };
   return kMigrations;
 }

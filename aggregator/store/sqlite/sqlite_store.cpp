@@ -174,19 +174,26 @@ constexpr std::string_view kRevokeIntegration =
     "UPDATE events_integrations SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE "
     "revoked_at END WHERE tenant_id = ?1 AND id = ?2";
 constexpr std::string_view kSelectAlert =
-    "SELECT status, count, first_seen, resolved_at FROM events_alerts "
+    "SELECT status, count, first_seen, resolved_at, changes, flapping FROM events_alerts "
     "WHERE tenant_id = ?1 AND fingerprint = ?2";
 constexpr std::string_view kInsertAlert =
     "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
-    "last_event_id, resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "last_event_id, resolved_at, changes, flapping) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+    "?10)";
 constexpr std::string_view kUpdateAlert =
     "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
-    "resolved_at = ?7 WHERE tenant_id = ?1 AND fingerprint = ?2";
+    "resolved_at = ?7, changes = ?8, flapping = ?9 WHERE tenant_id = ?1 AND fingerprint = ?2";
 constexpr std::string_view kInsertEvent =
     "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
     "environment, severity, status, action, source_dedup_key, fingerprint, title, body, "
-    "labels_json, occurred_at, received_at, raw, decision, reason) VALUES (?1, ?2, ?3, ?4, ?5, "
-    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+    "labels_json, occurred_at, received_at, raw, decision, reason, rule_id) VALUES (?1, ?2, ?3, "
+    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+constexpr std::string_view kInsertNoiseRule =
+    "INSERT INTO events_noise_rules(id, tenant_id, kind, name, spec_json, created_by, "
+    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr std::string_view kDeleteNoiseRule =
+    "UPDATE events_noise_rules SET deleted_at = ?3 WHERE tenant_id = ?1 AND id = ?2 "
+    "AND deleted_at = 0";
 
 // Events, reader side.
 constexpr std::string_view kIntegrationSelect =
@@ -196,16 +203,32 @@ constexpr std::string_view kIntegrationSelect =
 constexpr std::string_view kQueryEvents =
     "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
     "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
-    "decision, reason FROM events_events WHERE tenant_id = ?1 AND received_at >= ?2 "
+    "decision, reason, rule_id FROM events_events WHERE tenant_id = ?1 AND received_at >= ?2 "
     "AND received_at < ?3 AND (?4 = '' OR service = ?4) AND (?5 = '' OR severity = ?5) "
     "AND (?6 = '' OR status = ?6) AND (?7 = '' OR source = ?7) "
     "AND (?8 = '' OR instr(title, ?8) > 0 OR instr(body, ?8) > 0) "
     "AND (received_at < ?9 OR (received_at = ?9 AND id < ?10)) "
+    "AND (?12 = '' OR decision = ?12) "
     "ORDER BY received_at DESC, id DESC LIMIT ?11";
 constexpr std::string_view kEventStats =
     "SELECT (SELECT COUNT(*) FROM events_events WHERE tenant_id = ?1), "
     "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = ?1), "
     "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = ?1 AND status = 'firing')";
+constexpr std::string_view kEventDecisionCounts =
+    "SELECT decision, COUNT(*) FROM events_events WHERE tenant_id = ?1 GROUP BY decision";
+// Alerts by latest activity with the event that last touched them (its raw payload left out).
+constexpr std::string_view kListAlerts =
+    "SELECT a.fingerprint, a.status, a.count, a.first_seen, a.resolved_at, a.changes, "
+    "a.flapping, a.last_seen, e.id, e.integration_id, e.source, e.service, e.host, "
+    "e.environment, e.severity, e.status, e.action, e.source_dedup_key, e.fingerprint, e.title, "
+    "e.body, e.labels_json, e.occurred_at, e.received_at, '', e.decision, e.reason, e.rule_id "
+    "FROM events_alerts a JOIN events_events e ON e.id = a.last_event_id "
+    "WHERE a.tenant_id = ?1 AND (?2 = '' OR a.status = ?2) "
+    "AND (a.last_seen < ?3 OR (a.last_seen = ?3 AND a.fingerprint < ?4)) "
+    "ORDER BY a.last_seen DESC, a.fingerprint DESC LIMIT ?5";
+constexpr std::string_view kTenantNoiseRules =
+    "SELECT id, tenant_id, kind, name, spec_json, created_by, created_at, deleted_at "
+    "FROM events_noise_rules WHERE tenant_id = ?1 AND deleted_at = 0 ORDER BY created_at, id";
 
 std::string joined(std::string_view a, std::string_view b) {
   return std::string(a) + std::string(b);
@@ -322,6 +345,8 @@ struct SqliteStore::WriteStatements {
   Stmt insert_alert;
   Stmt update_alert;
   Stmt insert_event;
+  Stmt insert_noise_rule;
+  Stmt delete_noise_rule;
 };
 
 struct SqliteStore::Reader {
@@ -349,6 +374,9 @@ struct SqliteStore::Reader {
   Stmt tenant_integrations;
   Stmt query_events;
   Stmt event_stats;
+  Stmt event_decision_counts;
+  Stmt list_alerts;
+  Stmt tenant_noise_rules;
 };
 
 /// Borrows a read connection; gives it back to the pool on destruction.
@@ -421,6 +449,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->insert_alert, Stmt::prepare(db, kInsertAlert));
   FL_ASSIGN_OR_RETURN(stmts->update_alert, Stmt::prepare(db, kUpdateAlert));
   FL_ASSIGN_OR_RETURN(stmts->insert_event, Stmt::prepare(db, kInsertEvent));
+  FL_ASSIGN_OR_RETURN(stmts->insert_noise_rule, Stmt::prepare(db, kInsertNoiseRule));
+  FL_ASSIGN_OR_RETURN(stmts->delete_noise_rule, Stmt::prepare(db, kDeleteNoiseRule));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -483,6 +513,9 @@ Result<SqliteStore::ReaderLease> SqliteStore::acquireReader() {
                                                "WHERE tenant_id = ?1 ORDER BY created_at, id")));
   FL_ASSIGN_OR_RETURN(reader->query_events, Stmt::prepare(db, kQueryEvents));
   FL_ASSIGN_OR_RETURN(reader->event_stats, Stmt::prepare(db, kEventStats));
+  FL_ASSIGN_OR_RETURN(reader->event_decision_counts, Stmt::prepare(db, kEventDecisionCounts));
+  FL_ASSIGN_OR_RETURN(reader->list_alerts, Stmt::prepare(db, kListAlerts));
+  FL_ASSIGN_OR_RETURN(reader->tenant_noise_rules, Stmt::prepare(db, kTenantNoiseRules));
   return ReaderLease(this, std::move(reader));
 }
 
@@ -1275,27 +1308,44 @@ Integration readIntegration(Stmt& stmt) {
   return integration;
 }
 
-Result<StoredEvent> readStoredEvent(Stmt& stmt, std::string_view tenant_id) {
+/// The 20 event columns of kQueryEvents, starting at column `at`.
+Result<StoredEvent> readStoredEvent(Stmt& stmt, std::string_view tenant_id, int at = 0) {
+  auto text = [&](int column) { return std::string(stmt.columnText(at + column)); };
   StoredEvent stored;
-  stored.id = std::string(stmt.columnText(0));
+  stored.id = text(0);
   events::Event& event = stored.event;
   event.tenant_id = std::string(tenant_id);
-  event.integration_id = std::string(stmt.columnText(1));
-  FL_RETURN_IF_ERROR(decodeEventColumns(stmt.columnText(2), stmt.columnText(6), stmt.columnText(7),
-                                        stmt.columnText(13), stmt.columnText(17), &stored));
-  event.service = std::string(stmt.columnText(3));
-  event.host = std::string(stmt.columnText(4));
-  event.environment = std::string(stmt.columnText(5));
-  event.action = std::string(stmt.columnText(8));
-  event.source_dedup_key = std::string(stmt.columnText(9));
-  event.fingerprint = std::string(stmt.columnText(10));
-  event.title = std::string(stmt.columnText(11));
-  event.body = std::string(stmt.columnText(12));
-  event.occurred_at_ns = stmt.columnInt(14);
-  event.received_at_ns = stmt.columnInt(15);
-  event.raw = std::string(stmt.columnText(16));
-  stored.reason = std::string(stmt.columnText(18));
+  event.integration_id = text(1);
+  FL_RETURN_IF_ERROR(decodeEventColumns(stmt.columnText(at + 2), stmt.columnText(at + 6),
+                                        stmt.columnText(at + 7), stmt.columnText(at + 13),
+                                        stmt.columnText(at + 17), &stored));
+  event.service = text(3);
+  event.host = text(4);
+  event.environment = text(5);
+  event.action = text(8);
+  event.source_dedup_key = text(9);
+  event.fingerprint = text(10);
+  event.title = text(11);
+  event.body = text(12);
+  event.occurred_at_ns = stmt.columnInt(at + 14);
+  event.received_at_ns = stmt.columnInt(at + 15);
+  event.raw = text(16);
+  stored.reason = text(18);
+  stored.rule_id = text(19);
   return stored;
+}
+
+NoiseRule readNoiseRule(Stmt& stmt) {
+  NoiseRule rule;
+  rule.id = std::string(stmt.columnText(0));
+  rule.tenant_id = std::string(stmt.columnText(1));
+  rule.kind = std::string(stmt.columnText(2));
+  rule.name = std::string(stmt.columnText(3));
+  rule.spec_json = std::string(stmt.columnText(4));
+  rule.created_by = std::string(stmt.columnText(5));
+  rule.created_at_ns = stmt.columnInt(6);
+  rule.deleted_at_ns = stmt.columnInt(7);
+  return rule;
 }
 
 }  // namespace
@@ -1359,27 +1409,35 @@ Result<Integration> SqliteStore::findIntegrationByKeyHash(std::string_view key_h
 }
 
 Result<std::vector<EventDecision>> SqliteStore::recordEvents(
-    std::string_view tenant_id, const std::vector<events::Event>& events) {
-  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events));
+    std::string_view tenant_id, const std::vector<events::Event>& events,
+    const RecordContext& context) {
+  FL_RETURN_IF_ERROR(checkEventsToRecord(tenant_id, events, context));
   std::vector<EventDecision> decisions;
   // The single writer serializes every recordEvents: two requests for one fingerprint cannot
   // both see "no alert". The job is one savepoint: all of the request's events or none.
   Status status = writer_->run([&]() -> Status {
     decisions.clear();
-    for (const events::Event& event : events) {
+    for (std::size_t index = 0; index < events.size(); ++index) {
+      const events::Event& event = events[index];
       std::optional<AlertState> current;
       {
         StmtUse use(write_->select_alert);
         use->bind(1, tenant_id).bind(2, event.fingerprint);
         FL_ASSIGN_OR_RETURN(bool row, use->step());
         if (row) {
-          current = AlertState{std::string(use->columnText(0)), use->columnInt(1),
-                               use->columnInt(2), use->columnInt(3)};
+          current = AlertState{std::string(use->columnText(0)),
+                               use->columnInt(1),
+                               use->columnInt(2),
+                               use->columnInt(3),
+                               decodeChanges(use->columnText(4)),
+                               use->columnInt(5) != 0};
         }
       }
-      AlertTransition transition = decideAlert(current, event);
+      AlertTransition transition =
+          decideAlert(current, event, context.flap,
+                      context.mutes.empty() ? std::optional<Mute>() : context.mutes[index]);
       EventDecision decision{newEventId(), transition.decision, transition.reason,
-                             transition.write ? transition.next.count : 0};
+                             transition.write ? transition.next.count : 0, transition.rule_id};
       {
         StmtUse use(write_->insert_event);
         use->bind(1, decision.event_id)
@@ -1401,7 +1459,8 @@ Result<std::vector<EventDecision>> SqliteStore::recordEvents(
             .bind(17, event.received_at_ns)
             .bind(18, event.raw)
             .bind(19, noiseDecisionName(decision.decision))
-            .bind(20, decision.reason);
+            .bind(20, decision.reason)
+            .bind(21, decision.rule_id);
         FL_RETURN_IF_ERROR(use->run());
       }
       if (transition.write) {
@@ -1415,7 +1474,9 @@ Result<std::vector<EventDecision>> SqliteStore::recordEvents(
               .bind(5, next.first_seen_ns)
               .bind(6, event.received_at_ns)
               .bind(7, decision.event_id)
-              .bind(8, next.resolved_at_ns);
+              .bind(8, next.resolved_at_ns)
+              .bind(9, encodeChanges(next.changes))
+              .bind(10, std::int64_t{next.flapping ? 1 : 0});
         } else {
           use->bind(1, tenant_id)
               .bind(2, event.fingerprint)
@@ -1423,7 +1484,9 @@ Result<std::vector<EventDecision>> SqliteStore::recordEvents(
               .bind(4, next.count)
               .bind(5, event.received_at_ns)
               .bind(6, decision.event_id)
-              .bind(7, next.resolved_at_ns);
+              .bind(7, next.resolved_at_ns)
+              .bind(8, encodeChanges(next.changes))
+              .bind(9, std::int64_t{next.flapping ? 1 : 0});
         }
         FL_RETURN_IF_ERROR(use->run());
       }
@@ -1452,7 +1515,8 @@ Result<std::vector<StoredEvent>> SqliteStore::queryEvents(std::string_view tenan
       .bind(8, query.text)
       .bind(9, query.before_received_at_ns)
       .bind(10, query.before_id)
-      .bind(11, static_cast<std::int64_t>(query.limit));
+      .bind(11, static_cast<std::int64_t>(query.limit))
+      .bind(12, query.decision);
   std::vector<StoredEvent> out;
   for (;;) {
     FL_ASSIGN_OR_RETURN(bool row, use->step());
@@ -1472,7 +1536,93 @@ Result<EventStats> SqliteStore::eventStats(std::string_view tenant_id) {
   if (!row) {
     return internalError("event stats returned no row");
   }
-  return EventStats{use->columnInt(0), use->columnInt(1), use->columnInt(2)};
+  EventStats stats{use->columnInt(0), use->columnInt(1), use->columnInt(2), {}};
+  StmtUse counts(reader->event_decision_counts);
+  counts->bind(1, tenant_id);
+  std::vector<std::pair<std::string, std::int64_t>> found;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool counted, counts->step());
+    if (!counted) {
+      break;
+    }
+    found.emplace_back(std::string(counts->columnText(0)), counts->columnInt(1));
+  }
+  stats.decisions = decisionCounts(found);
+  return stats;
+}
+
+Result<std::vector<AlertSummary>> SqliteStore::listAlerts(std::string_view tenant_id,
+                                                          const AlertQuery& query) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->list_alerts);
+  use->bind(1, tenant_id)
+      .bind(2, query.status)
+      .bind(3, query.before_last_seen_ns)
+      .bind(4, query.before_fingerprint)
+      .bind(5, static_cast<std::int64_t>(query.limit));
+  std::vector<AlertSummary> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    AlertSummary alert;
+    alert.fingerprint = std::string(use->columnText(0));
+    alert.state = AlertState{std::string(use->columnText(1)),
+                             use->columnInt(2),
+                             use->columnInt(3),
+                             use->columnInt(4),
+                             decodeChanges(use->columnText(5)),
+                             use->columnInt(6) != 0};
+    alert.last_seen_ns = use->columnInt(7);
+    FL_ASSIGN_OR_RETURN(alert.last_event, readStoredEvent(*use, tenant_id, 8));
+    out.push_back(std::move(alert));
+  }
+}
+
+Status SqliteStore::createNoiseRule(const NoiseRule& rule) {
+  Status status = writer_->run([&]() -> Status {
+    StmtUse use(write_->insert_noise_rule);
+    use->bind(1, rule.id)
+        .bind(2, rule.tenant_id)
+        .bind(3, rule.kind)
+        .bind(4, rule.name)
+        .bind(5, rule.spec_json)
+        .bind(6, rule.created_by)
+        .bind(7, rule.created_at_ns);
+    return use->run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create noise rule: no such tenant (or a duplicate id)");
+  }
+  return status;
+}
+
+Result<std::vector<NoiseRule>> SqliteStore::listNoiseRules(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  StmtUse use(reader->tenant_noise_rules);
+  use->bind(1, tenant_id);
+  std::vector<NoiseRule> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, use->step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readNoiseRule(*use));
+  }
+}
+
+Status SqliteStore::deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
+                                    std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    StmtUse use(write_->delete_noise_rule);
+    use->bind(1, tenant_id).bind(2, rule_id).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(use->run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such rule in force in this tenant");
+    }
+    return Status::ok();
+  });
 }
 
 }  // namespace faultline::aggregator::store::sqlite

@@ -38,7 +38,8 @@ struct ServerRoutes {
                                          .ops = &ops,
                                          .uploader = uploader.get(),
                                          .audit = nullptr,
-                                         .webhooks = {}})) {}
+                                         .webhooks = {},
+                                         .noise = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

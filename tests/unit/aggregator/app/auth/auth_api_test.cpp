@@ -511,6 +511,20 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     return h.member(a, "target" + fresh() + "@a.example.com", "viewer").id;
   };
   std::string key_to_revoke;
+  const json silence = {{"name", "silence"},
+                        {"matchers", json::array({{{"name", "service"}, {"value", "db"}}})}};
+  const json window = {{"name", "window"},
+                       {"matchers", json::array({{{"name", "service"}, {"value", "db"}}})},
+                       {"starts_at", "2026-11-28T22:00:00Z"},
+                       {"ends_at", "2026-11-28T23:00:00Z"}};
+  // A rule of tenant A made behind the API's back, for a DELETE to act on.
+  auto noise_rule = [&](const std::string& kind) {
+    store::NoiseRule rule{
+        "nr_" + fresh(), a.id, kind, "r", (kind == "maintenance" ? window : silence).dump(),
+        "test",          1,    0};
+    REQUIRE(h.store().createNoiseRule(rule).isOk());
+    return rule.id;
+  };
   const std::vector<RouteCase> routes = {
       {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
       {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
@@ -557,6 +571,16 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        nullptr, auth::Permission::RevokeIntegration},
       {"GET", [] { return "/v1/events"; }, nullptr, auth::Permission::ReadEvents},
       {"GET", [] { return "/v1/events/stats"; }, nullptr, auth::Permission::ReadEvents},
+      {"GET", [] { return "/v1/alerts"; }, nullptr, auth::Permission::ReadEvents},
+      {"GET", [] { return "/v1/suppression-rules"; }, nullptr, auth::Permission::ReadNoiseRules},
+      {"POST", [] { return "/v1/suppression-rules"; }, silence, auth::Permission::ManageNoiseRules},
+      {"DELETE", [&] { return "/v1/suppression-rules/" + noise_rule("suppression"); }, nullptr,
+       auth::Permission::ManageNoiseRules},
+      {"GET", [] { return "/v1/maintenance-windows"; }, nullptr, auth::Permission::ReadNoiseRules},
+      {"POST", [] { return "/v1/maintenance-windows"; }, window,
+       auth::Permission::ManageNoiseRules},
+      {"DELETE", [&] { return "/v1/maintenance-windows/" + noise_rule("maintenance"); }, nullptr,
+       auth::Permission::ManageNoiseRules},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
@@ -632,6 +656,11 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
   const std::string a_integration = a_integrations->front().id;
   CHECK(h.call("DELETE", "/v1/integrations/" + a_integration, as_b).status == 404);
   CHECK(h.call("GET", "/v1/integrations", as_b).json()["integrations"].empty());
+  const std::string a_window = noise_rule("maintenance");
+  CHECK(h.call("DELETE", "/v1/maintenance-windows/" + a_window, as_b).status == 404);
+  CHECK(h.call("GET", "/v1/maintenance-windows", as_b).json()["maintenance_windows"].empty());
+  CHECK(h.call("GET", "/v1/suppression-rules", as_b).json()["suppression_rules"].empty());
+  CHECK(h.call("GET", "/v1/alerts", as_b).json()["alerts"].empty());
   CHECK(h.callJson("PUT", "/v1/members/" + a_member, {{"role", "admin"}}, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + a_member, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + users["owner"].id, as_b).status == 404);

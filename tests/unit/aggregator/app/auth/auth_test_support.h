@@ -112,7 +112,8 @@ class AuthHarness {
                                                     .ops = &ops_,
                                                     .uploader = uploader_.get(),
                                                     .audit = &audit,
-                                                    .webhooks = {}});
+                                                    .webhooks = {},
+                                                    .noise = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

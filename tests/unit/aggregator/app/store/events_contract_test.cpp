@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "aggregator/events/event.h"
@@ -403,4 +404,147 @@ TEST_CASE_TEMPLATE("events row-level security: a transaction of tenant A sees no
                           a.id) == 0);
     CHECK(engine.queryInt(std::string("SELECT COUNT(*) FROM ") + table, b.id) == 1);
   }
+}
+
+TEST_CASE_TEMPLATE("noise rules: stored per tenant, deleted once, never across tenants", TestType,
+                   SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  store::NoiseRule rule{"nr_" + crypto::randomHex(12),
+                        a.id,
+                        "maintenance",
+                        "db upgrade ü",
+                        R"({"name":"db upgrade ü","matchers":[{"name":"service","value":"db"}]})",
+                        "user:u1",
+                        nowUnixNanos(),
+                        0};
+  REQUIRE(store->createNoiseRule(rule).isOk());
+  CHECK(store->createNoiseRule(rule).code() == Errc::NotFound);  // duplicate id
+  store::NoiseRule orphan = rule;
+  orphan.id = "nr_orphan";
+  orphan.tenant_id = "tnt_missing";
+  CHECK(store->createNoiseRule(orphan).code() == Errc::NotFound);
+
+  auto listed = store->listNoiseRules(a.id);
+  REQUIRE(listed.isOk());
+  REQUIRE(listed->size() == 1);
+  CHECK(listed->front().name == rule.name);
+  CHECK(listed->front().spec_json == rule.spec_json);
+  CHECK(listed->front().kind == "maintenance");
+  CHECK(listed->front().created_by == "user:u1");
+  CHECK(store->listNoiseRules(b.id)->empty());
+
+  // Another tenant's delete is an unknown id and changes nothing.
+  CHECK(store->deleteNoiseRule(b.id, rule.id, nowUnixNanos()).code() == Errc::NotFound);
+  CHECK(store->listNoiseRules(a.id)->size() == 1);
+  REQUIRE(store->deleteNoiseRule(a.id, rule.id, nowUnixNanos()).isOk());
+  CHECK(store->deleteNoiseRule(a.id, rule.id, nowUnixNanos()).code() == Errc::NotFound);
+  CHECK(store->listNoiseRules(a.id)->empty());
+  // Kept for the events that name it.
+  CHECK(engine.queryInt("SELECT COUNT(*) FROM events_noise_rules WHERE tenant_id = $1", a.id) == 1);
+}
+
+TEST_CASE_TEMPLATE("noise decisions: mutes and flapping stored with their rule, filtered, counted",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  using events::EventStatus;
+  using store::NoiseDecision;
+  const std::int64_t t0 = 1'790'000'000'000'000'000;
+  const std::int64_t minute = 60'000'000'000;
+
+  store::RecordContext context;
+  context.flap = store::FlapPolicy{10 * minute, 4};
+  context.mutes = {store::Mute{NoiseDecision::kMaintenance, "nr_window", "in maintenance window"},
+                   std::nullopt};
+  auto muted = store->recordEvents(a.id,
+                                   {eventFor(a, "fp-1", EventStatus::kFiring, t0),
+                                    eventFor(a, "fp-2", EventStatus::kFiring, t0 + 1)},
+                                   context);
+  REQUIRE_MESSAGE(muted.isOk(), muted.status().toString());
+  CHECK(decisionsOf(*muted) ==
+        std::vector<NoiseDecision>{NoiseDecision::kMaintenance, NoiseDecision::kNew});
+  CHECK((*muted)[0].rule_id == "nr_window");
+  CHECK((*muted)[1].rule_id.empty());
+
+  // fp-1 flaps: resolve, fire, resolve within the window (with the first firing, 4 changes),
+  // one call per event so the changes go through the stored row.
+  context.mutes.clear();
+  std::vector<NoiseDecision> flapping;
+  for (int i = 1; i <= 3; ++i) {
+    auto recorded = store->recordEvents(
+        a.id,
+        {eventFor(a, "fp-1", i % 2 == 1 ? EventStatus::kResolved : EventStatus::kFiring,
+                  t0 + i * minute)},
+        context);
+    REQUIRE_MESSAGE(recorded.isOk(), recorded.status().toString());
+    flapping.push_back(recorded->front().decision);
+  }
+  CHECK(flapping == std::vector<NoiseDecision>{NoiseDecision::kResolved, NoiseDecision::kNew,
+                                               NoiseDecision::kFlapping});
+
+  // Stored and filterable by decision, with the rule.
+  store::EventQuery query;
+  query.decision = "maintenance";
+  auto in_window = store->queryEvents(a.id, query);
+  REQUIRE(in_window.isOk());
+  REQUIRE(in_window->size() == 1);
+  CHECK(in_window->front().rule_id == "nr_window");
+  CHECK(in_window->front().decision == NoiseDecision::kMaintenance);
+  CHECK(in_window->front().reason.find("first event of alert") != std::string::npos);
+  query.decision = "flapping";
+  CHECK(store->queryEvents(a.id, query)->size() == 1);
+  CHECK(store->queryEvents(b.id, query)->empty());
+
+  auto stats = store->eventStats(a.id);
+  REQUIRE(stats.isOk());
+  CHECK(stats->events == 5);
+  std::map<std::string, std::int64_t> counts(stats->decisions.begin(), stats->decisions.end());
+  CHECK(counts.size() == 6);
+  CHECK(counts["maintenance"] == 1);
+  CHECK(counts["new"] == 2);
+  CHECK(counts["resolved"] == 1);
+  CHECK(counts["flapping"] == 1);
+  CHECK(counts["suppressed"] == 0);
+
+  // Alerts, most recently touched first, with the event that last touched them.
+  store::AlertQuery alerts_query;
+  alerts_query.limit = 1;
+  auto first_page = store->listAlerts(a.id, alerts_query);
+  REQUIRE_MESSAGE(first_page.isOk(), first_page.status().toString());
+  REQUIRE(first_page->size() == 1);
+  const store::AlertSummary& fp1 = first_page->front();
+  CHECK(fp1.state.status == "resolved");
+  CHECK(fp1.state.flapping);
+  CHECK(fp1.state.changes.size() == 4);
+  CHECK(fp1.state.count == 4);
+  CHECK(fp1.last_event.decision == NoiseDecision::kFlapping);
+  CHECK(fp1.last_event.event.title == "High error rate on fp-1");
+  CHECK(fp1.last_event.event.labels.size() == 2);
+  CHECK(fp1.last_event.event.raw.empty());  // left out of listings
+  alerts_query.before_last_seen_ns = fp1.last_seen_ns;
+  alerts_query.before_fingerprint = fp1.fingerprint;
+  auto second_page = store->listAlerts(a.id, alerts_query);
+  REQUIRE(second_page.isOk());
+  REQUIRE(second_page->size() == 1);
+  CHECK(second_page->front().state.status == "firing");
+  CHECK_FALSE(second_page->front().state.flapping);
+  alerts_query = store::AlertQuery{};
+  alerts_query.status = "firing";
+  CHECK(store->listAlerts(a.id, alerts_query)->size() == 1);
+  CHECK(store->listAlerts(b.id, store::AlertQuery{})->empty());
+
+  // A mute per event or none; only suppression and maintenance mute.
+  context.mutes = {std::nullopt, std::nullopt};
+  CHECK(
+      store->recordEvents(a.id, {eventFor(a, "fp-3", EventStatus::kFiring, t0)}, context).code() ==
+      Errc::InvalidArgument);
+  context.mutes = {store::Mute{NoiseDecision::kNew, "nr_x", "not a mute"}};
+  CHECK(
+      store->recordEvents(a.id, {eventFor(a, "fp-3", EventStatus::kFiring, t0)}, context).code() ==
+      Errc::InvalidArgument);
 }
