@@ -32,6 +32,7 @@ declare -A targets=(
   [fuzz_webhook]=webhook
   [fuzz_upload_decode]=upload_decode
   [fuzz_generic_mapping]=generic_mapping
+  [fuzz_noise_rule]=noise_rule
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -1,5 +1,7 @@
 #include "aggregator/events/webhook_receiver.h"
 
+#include <atomic>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "aggregator/events/integrations.h"
@@ -46,7 +48,8 @@ http::Response storeFailure(const Status& status) {
 
 struct WebhookReceiver::Accepted {
   std::vector<store::EventDecision> decisions;
-  Normalized normalized;
+  std::shared_ptr<const std::vector<Event>> events;  // as recorded
+  std::optional<SnsEnvelope> sns;
 };
 
 WebhookReceiver::WebhookReceiver(store::Store& store, WebhookOptions options, Clock clock)
@@ -100,8 +103,42 @@ std::optional<http::Response> WebhookReceiver::limit(const store::Integration& i
   return http::rateLimitedResponse(*limiter, decision);
 }
 
-Result<WebhookReceiver::Accepted> WebhookReceiver::accept(const store::Integration& integration,
-                                                          SourceKind kind, std::string_view body) {
+void WebhookReceiver::accept(const store::Integration& integration, SourceKind kind,
+                             std::string_view body, Finish finish) {
+  Result<Normalized> normalized = prepare(integration, kind, body);
+  if (!normalized) {
+    finish(normalized.status());
+    return;
+  }
+  store::RecordContext context;
+  if (options_.noise) {
+    auto decided = options_.noise->contextFor(integration.tenant_id, normalized->events);
+    if (!decided) {
+      finish(Status(decided.code() == Errc::InvalidArgument ? Errc::Internal : decided.code(),
+                    "noise rules: " + decided.status().message()));
+      return;
+    }
+    context = std::move(*decided);
+  }
+  auto accepted = std::make_shared<Accepted>();
+  accepted->events = std::make_shared<const std::vector<Event>>(std::move(normalized->events));
+  accepted->sns = std::move(normalized->sns);
+  store_.recordEventsAsync(
+      integration.tenant_id, accepted->events, std::move(context),
+      [accepted, finish = std::move(finish)](Result<std::vector<store::EventDecision>> recorded) {
+        if (!recorded) {
+          // Tagged so the caller answers 503/500, not 400: the input was fine.
+          finish(Status(recorded.code() == Errc::InvalidArgument ? Errc::Internal : recorded.code(),
+                        "store: " + recorded.status().message()));
+          return;
+        }
+        accepted->decisions = std::move(*recorded);
+        finish(std::move(*accepted));
+      });
+}
+
+Result<Normalized> WebhookReceiver::prepare(const store::Integration& integration, SourceKind kind,
+                                            std::string_view body) {
   std::optional<GenericMapping> mapping;
   if (kind == SourceKind::kGeneric) {
     auto parsed = parseGenericMapping(integration.mapping_json);
@@ -119,38 +156,21 @@ Result<WebhookReceiver::Accepted> WebhookReceiver::accept(const store::Integrati
   ctx.received_at_ns = clock_();
   ctx.limits = options_.limits;
   ctx.mapping = mapping ? &*mapping : nullptr;
-  Accepted accepted;
-  FL_ASSIGN_OR_RETURN(accepted.normalized, normalize(kind, body, ctx));
-  if (accepted.normalized.sns && options_.cloudwatch_verify) {
+  FL_ASSIGN_OR_RETURN(Normalized normalized, normalize(kind, body, ctx));
+  if (normalized.sns && options_.cloudwatch_verify) {
     if (options_.sns_verifier == nullptr) {
       return Status(Errc::FailedPrecondition, "SNS signature verification not available: message " +
-                                                  accepted.normalized.sns->message_id + " refused");
+                                                  normalized.sns->message_id + " refused");
     }
     // Verifies the signature and, for a SubscriptionConfirmation, confirms it (one GET).
-    Status verified = options_.sns_verifier->accept(*accepted.normalized.sns);
+    Status verified = options_.sns_verifier->accept(*normalized.sns);
     if (!verified.isOk()) {
       return Status(
           verified.code() == Errc::InvalidArgument ? Errc::Unauthenticated : verified.code(),
           "SNS: " + verified.message());
     }
   }
-  store::RecordContext context;
-  if (options_.noise) {
-    auto decided = options_.noise->contextFor(integration.tenant_id, accepted.normalized.events);
-    if (!decided) {
-      return Status(decided.code() == Errc::InvalidArgument ? Errc::Internal : decided.code(),
-                    "noise rules: " + decided.status().message());
-    }
-    context = std::move(*decided);
-  }
-  auto recorded = store_.recordEvents(integration.tenant_id, accepted.normalized.events, context);
-  if (!recorded) {
-    // Tagged so the caller answers 503/500, not 400: the input was fine.
-    return Status(recorded.code() == Errc::InvalidArgument ? Errc::Internal : recorded.code(),
-                  "store: " + recorded.status().message());
-  }
-  accepted.decisions = std::move(*recorded);
-  return accepted;
+  return normalized;
 }
 
 std::optional<http::Response> WebhookReceiver::limitAddress(const http::Request& request) const {
@@ -161,8 +181,16 @@ std::optional<http::Response> WebhookReceiver::limitAddress(const http::Request&
 }
 
 http::Response WebhookReceiver::receive(const http::Request& request) {
+  std::promise<http::Response> answer;
+  std::future<http::Response> answered = answer.get_future();
+  auto shared = std::make_shared<std::promise<http::Response>>(std::move(answer));
+  receive(request, [shared](http::Response response) { shared->set_value(std::move(response)); });
+  return answered.get();
+}
+
+void WebhookReceiver::receive(const http::Request& request, http::Respond respond) {
   if (auto limited = limitAddress(request)) {
-    return std::move(*limited);
+    return respond(std::move(*limited));
   }
   std::string key;
   if (const std::string* in_path = request.pathParam("key"); in_path != nullptr) {
@@ -173,133 +201,148 @@ http::Response WebhookReceiver::receive(const http::Request& request) {
   auto integration = integrationForKey(key);
   if (!integration) {
     if (integration.code() != Errc::NotFound) {
-      return storeFailure(integration.status());
+      return respond(storeFailure(integration.status()));
     }
-    return unknownKey();
+    return respond(unknownKey());
   }
   if (auto limited = limit(*integration)) {
-    return std::move(*limited);
+    return respond(std::move(*limited));
   }
   std::optional<SourceKind> kind = sourceKindFromName(integration->kind);
   if (!kind) {
-    return storeFailure(internalError("integration " + integration->id + " has unknown kind"));
+    return respond(
+        storeFailure(internalError("integration " + integration->id + " has unknown kind")));
   }
-  auto accepted = accept(*integration, *kind, request.body);
-  if (!accepted) {
-    const Status& status = accepted.status();
-    switch (status.code()) {
-      case Errc::InvalidArgument:
-        return http::Response::error(400, "bad_request", status.message());
-      case Errc::ResourceExhausted:
-        if (status.message().starts_with("store: ")) {
-          return storeFailure(status);
-        }
-        return http::Response::error(413, "payload_too_large", status.message());
-      case Errc::FailedPrecondition:
-        return http::Response::error(501, "not_implemented", status.message());
-      case Errc::Unauthenticated:
-        // A signature (or certificate URL) that does not prove the body came from SNS.
-        return http::Response::error(403, "bad_signature", status.message());
-      default: return storeFailure(status);
-    }
-  }
-  json events = json::array();
-  for (std::size_t i = 0; i < accepted->decisions.size(); ++i) {
-    const store::EventDecision& decision = accepted->decisions[i];
-    const Event& event = accepted->normalized.events[i];
-    json entry = {{"id", decision.event_id},
-                  {"fingerprint", event.fingerprint},
-                  {"status", eventStatusName(event.status)},
-                  {"decision", store::noiseDecisionName(decision.decision)},
-                  {"reason", decision.reason}};
-    if (!decision.rule_id.empty()) {
-      entry["rule_id"] = decision.rule_id;
-    }
-    events.push_back(std::move(entry));
-  }
-  json body = {{"accepted", accepted->decisions.size()}, {"events", std::move(events)}};
-  const auto& sns = accepted->normalized.sns;
-  if (sns && sns->type == "SubscriptionConfirmation") {
-    // Verified and confirmed by the SnsVerifier above (unless verification is off in tests).
-    const bool confirmed = options_.cloudwatch_verify;
-    log::info("webhooks",
-              std::string("SNS subscription ") + (confirmed ? "confirmed" : "to confirm by hand") +
-                  " for integration " + integration->id + " (topic " + sns->topic_arn + ")");
-    body["subscription_confirmed"] = confirmed;
-  }
-  return http::Response::json(202, dumpJson(body));
+  accept(*integration, *kind, request.body,
+         // Captures no `this`: the answer may come from the store's writer after the router
+         // (and this receiver) are gone at shutdown.
+         [respond = std::move(respond), integration_id = integration->id,
+          confirmed = options_.cloudwatch_verify](Result<Accepted> accepted) {
+           if (!accepted) {
+             const Status& status = accepted.status();
+             switch (status.code()) {
+               case Errc::InvalidArgument:
+                 return respond(http::Response::error(400, "bad_request", status.message()));
+               case Errc::ResourceExhausted:
+                 if (status.message().starts_with("store: ")) {
+                   return respond(storeFailure(status));
+                 }
+                 return respond(http::Response::error(413, "payload_too_large", status.message()));
+               case Errc::FailedPrecondition:
+                 return respond(http::Response::error(501, "not_implemented", status.message()));
+               case Errc::Unauthenticated:
+                 // A signature (or certificate URL) that does not prove the body came from SNS.
+                 return respond(http::Response::error(403, "bad_signature", status.message()));
+               default: return respond(storeFailure(status));
+             }
+           }
+           json events = json::array();
+           for (std::size_t i = 0; i < accepted->decisions.size(); ++i) {
+             const store::EventDecision& decision = accepted->decisions[i];
+             const Event& event = (*accepted->events)[i];
+             json entry = {{"id", decision.event_id},
+                           {"fingerprint", event.fingerprint},
+                           {"status", eventStatusName(event.status)},
+                           {"decision", store::noiseDecisionName(decision.decision)},
+                           {"reason", decision.reason}};
+             if (!decision.rule_id.empty()) {
+               entry["rule_id"] = decision.rule_id;
+             }
+             events.push_back(std::move(entry));
+           }
+           json body = {{"accepted", accepted->decisions.size()}, {"events", std::move(events)}};
+           const auto& sns = accepted->sns;
+           if (sns && sns->type == "SubscriptionConfirmation") {
+             // Verified and confirmed by the SnsVerifier (unless verification is off in tests).
+             log::info("webhooks", std::string("SNS subscription ") +
+                                       (confirmed ? "confirmed" : "to confirm by hand") +
+                                       " for integration " + integration_id + " (topic " +
+                                       sns->topic_arn + ")");
+             body["subscription_confirmed"] = confirmed;
+           }
+           respond(http::Response::json(202, dumpJson(body)));
+         });
 }
 
-http::Response WebhookReceiver::enqueuePagerDuty(const http::Request& request) {
+void WebhookReceiver::enqueuePagerDuty(const http::Request& request, http::Respond respond) {
   if (auto limited = limitAddress(request)) {
-    return std::move(*limited);
+    return respond(std::move(*limited));
   }
   std::string key;
   if (const std::string* in_path = request.pathParam("key"); in_path != nullptr) {
     key = *in_path;
   } else {
     if (request.body.size() > options_.limits.max_body_bytes) {
-      return http::Response::error(
+      return respond(http::Response::error(
           413, "payload_too_large",
-          "payload is larger than " + std::to_string(options_.limits.max_body_bytes) + " bytes");
+          "payload is larger than " + std::to_string(options_.limits.max_body_bytes) + " bytes"));
     }
     json doc = json::parse(request.body, nullptr, false);
     if (!doc.is_object()) {
-      return pagerDutyInvalid("Event object is invalid", "Body is not a JSON object");
+      return respond(pagerDutyInvalid("Event object is invalid", "Body is not a JSON object"));
     }
     auto routing_key = doc.find("routing_key");
     if (routing_key == doc.end() || !routing_key->is_string()) {
-      return pagerDutyInvalid("Event object is invalid", "'routing_key' is missing or blank");
+      return respond(
+          pagerDutyInvalid("Event object is invalid", "'routing_key' is missing or blank"));
     }
     key = routing_key->get<std::string>();
   }
   auto integration = integrationForKey(key);
   if (!integration) {
     if (integration.code() != Errc::NotFound) {
-      return storeFailure(integration.status());
+      return respond(storeFailure(integration.status()));
     }
-    return unknownKey();
+    return respond(unknownKey());
   }
   if (integration->kind != sourceKindName(SourceKind::kPagerDuty)) {
-    return pagerDutyInvalid(
+    return respond(pagerDutyInvalid(
         "Event object is invalid",
-        "this key belongs to a " + integration->kind + " integration, not pagerduty");
+        "this key belongs to a " + integration->kind + " integration, not pagerduty"));
   }
   if (auto limited = limit(*integration)) {
-    return std::move(*limited);
+    return respond(std::move(*limited));
   }
-  auto accepted = accept(*integration, SourceKind::kPagerDuty, request.body);
-  if (!accepted) {
-    const Status& status = accepted.status();
-    if (status.code() == Errc::InvalidArgument) {
-      return pagerDutyInvalid("Event object is invalid", status.message());
-    }
-    if (status.code() == Errc::ResourceExhausted && !status.message().starts_with("store: ")) {
-      return http::Response::error(413, "payload_too_large", status.message());
-    }
-    return storeFailure(status);
-  }
-  std::string dedup_key;
-  if (!accepted->normalized.events.empty()) {
-    dedup_key = accepted->normalized.events.front().source_dedup_key;
-  }
-  return http::Response::json(
-      202, dumpJson(json{
-               {"status", "success"}, {"message", "Event processed"}, {"dedup_key", dedup_key}}));
+  accept(*integration, SourceKind::kPagerDuty, request.body,
+         [respond = std::move(respond)](Result<Accepted> accepted) {
+           if (!accepted) {
+             const Status& status = accepted.status();
+             if (status.code() == Errc::InvalidArgument) {
+               return respond(pagerDutyInvalid("Event object is invalid", status.message()));
+             }
+             if (status.code() == Errc::ResourceExhausted &&
+                 !status.message().starts_with("store: ")) {
+               return respond(http::Response::error(413, "payload_too_large", status.message()));
+             }
+             return respond(storeFailure(status));
+           }
+           std::string dedup_key;
+           if (!accepted->events->empty()) {
+             dedup_key = accepted->events->front().source_dedup_key;
+           }
+           respond(http::Response::json(202, dumpJson(json{{"status", "success"},
+                                                           {"message", "Event processed"},
+                                                           {"dedup_key", dedup_key}})));
+         });
 }
 
 void addWebhookRoutes(http::Router& router, std::shared_ptr<WebhookReceiver> receiver) {
-  auto bind = [&receiver](http::Response (WebhookReceiver::*handler)(const http::Request&),
-                          const char* what) {
+  using Handler = void (WebhookReceiver::*)(const http::Request&, http::Respond);
+  auto bind = [&receiver](Handler handler, const char* what) {
     return [receiver, handler, what](http::Request&& request, http::Respond respond) {
-      http::Response response;
+      // The request must outlive the asynchronous part: the receiver copies what it keeps.
+      auto once = std::make_shared<std::atomic<bool>>(false);
+      http::Respond guarded = [respond, once](http::Response response) {
+        if (!once->exchange(true)) {
+          respond(std::move(response));
+        }
+      };
       try {
-        response = ((*receiver).*handler)(request);
+        ((*receiver).*handler)(request, guarded);
       } catch (const std::exception& e) {
         log::error("webhooks", std::string(what) + " threw: " + e.what());
-        response = http::Response::error(500, "internal", std::string(what) + " failed");
+        guarded(http::Response::error(500, "internal", std::string(what) + " failed"));
       }
-      respond(std::move(response));
     };
   };
   router.add("POST", "/v1/hooks", bind(&WebhookReceiver::receive, "webhook"));

@@ -60,10 +60,15 @@ class WebhookReceiver {
   WebhookReceiver(const WebhookReceiver&) = delete;
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;
 
-  /// POST /v1/hooks/{key} and POST /v1/hooks (X-Faultline-Key).
-  http::Response receive(const http::Request& request);
+  /// POST /v1/hooks/{key} and POST /v1/hooks (X-Faultline-Key). Answers through `respond`
+  /// once the events are durable, from whichever thread finished the work: the handler's
+  /// thread is free while the store commits, so requests in flight are bounded by the
+  /// connections, not by the server's worker threads.
+  void receive(const http::Request& request, http::Respond respond);
   /// POST /v1/hooks/pagerduty/v2/enqueue and /v1/hooks/{key}/v2/enqueue.
-  http::Response enqueuePagerDuty(const http::Request& request);
+  void enqueuePagerDuty(const http::Request& request, http::Respond respond);
+  /// receive(), waiting for the answer (tests).
+  http::Response receive(const http::Request& request);
 
   /// Drops every cached key lookup: call after revoking an integration.
   void forgetCachedKeys() { keys_.clear(); }
@@ -76,9 +81,15 @@ class WebhookReceiver {
   std::optional<http::Response> limitAddress(const http::Request& request) const;
   /// The integration's bucket: a 429 when empty.
   std::optional<http::Response> limit(const store::Integration& integration);
-  /// Normalizes and records; the receiver-specific answers are left to the caller.
-  Result<Accepted> accept(const store::Integration& integration, SourceKind kind,
-                          std::string_view body);
+  /// Normalizes `body` and checks an SNS delivery's signature: everything before the store.
+  Result<Normalized> prepare(const store::Integration& integration, SourceKind kind,
+                             std::string_view body);
+  using Finish = std::function<void(Result<Accepted>)>;
+  /// Normalizes, applies the tenant's noise policy and records; `finish` gets the outcome
+  /// (exactly once, possibly on the store's writer thread). The receiver-specific answers are
+  /// left to `finish`.
+  void accept(const store::Integration& integration, SourceKind kind, std::string_view body,
+              Finish finish);
 
   store::Store& store_;
   WebhookOptions options_;

@@ -109,10 +109,12 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                            return api::listAlerts(store, *noise, tenant_id, request,
                                                   nowUnixNanos());
                          }));
-  for (const auto& [path, kind] :
-       {std::pair<std::string, events::NoiseRuleKind>{"/v1/suppression-rules",
-                                                      events::NoiseRuleKind::kSuppression},
-        {"/v1/maintenance-windows", events::NoiseRuleKind::kMaintenance}}) {
+  for (const auto& route : {std::pair<std::string, events::NoiseRuleKind>{
+                                "/v1/suppression-rules", events::NoiseRuleKind::kSuppression},
+                            {"/v1/maintenance-windows", events::NoiseRuleKind::kMaintenance}}) {
+    // Named copies: lambdas cannot capture structured bindings (clang 14).
+    const std::string& path = route.first;
+    const events::NoiseRuleKind kind = route.second;
     router.add(
         "GET", path,
         guardedRead("list noise rules", auth::Permission::ReadNoiseRules,

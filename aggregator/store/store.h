@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -267,6 +268,16 @@ class Store {
   virtual Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
                                                           const std::vector<events::Event>& events,
                                                           const RecordContext& context) = 0;
+  using RecordDone = std::function<void(Result<std::vector<EventDecision>>)>;
+  /// recordEvents without holding the caller's thread where the engine can: SQLite queues the
+  /// job on its group-commit writer and calls `done` on the writer thread after the commit
+  /// (keep `done` short and never call the store from it). Other engines run recordEvents and
+  /// call `done` on the caller's thread before returning. `done` is called exactly once.
+  virtual void recordEventsAsync(std::string_view tenant_id,
+                                 std::shared_ptr<const std::vector<events::Event>> events,
+                                 RecordContext context, RecordDone done) {
+    done(recordEvents(tenant_id, *events, context));
+  }
   /// recordEvents with no mutes and the default flapping policy.
   Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
                                                   const std::vector<events::Event>& events) {

@@ -3,6 +3,8 @@
 #include <exception>
 #include <vector>
 
+#include "shared/util/log.h"
+
 namespace faultline::aggregator::store::sqlite {
 namespace {
 constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
@@ -38,8 +40,7 @@ GroupCommitWriter::~GroupCommitWriter() {
   }
 }
 
-Status GroupCommitWriter::run(Job job) {
-  std::future<Status> done;
+Status GroupCommitWriter::enqueue(Pending pending) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -50,11 +51,21 @@ Status GroupCommitWriter::run(Job job) {
                     "write queue full (" + std::to_string(options_.max_pending) + " jobs waiting)");
     }
     ++pending_;
-    queue_.push_back(Pending{std::move(job), {}});
-    done = queue_.back().done.get_future();
+    queue_.push_back(std::move(pending));
   }
   wake_.notify_one();
+  return Status::ok();
+}
+
+Status GroupCommitWriter::run(Job job) {
+  Pending pending{std::move(job), {}, {}};
+  std::future<Status> done = pending.done.get_future();
+  FL_RETURN_IF_ERROR(enqueue(std::move(pending)));
   return done.get();
+}
+
+Status GroupCommitWriter::submit(Job job, std::function<void(Status)> done) {
+  return enqueue(Pending{std::move(job), {}, std::move(done)});
 }
 
 std::size_t GroupCommitWriter::pending() const {
@@ -97,7 +108,16 @@ void GroupCommitWriter::runGroup(std::deque<Pending>& group) {
       stats_.jobs += group.size();
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
-      group[i].done.set_value(results[i]);
+      if (!group[i].on_done) {
+        group[i].done.set_value(results[i]);
+        continue;
+      }
+      try {
+        group[i].on_done(results[i]);
+      } catch (const std::exception& e) {
+        // Committed or not, the writer must go on; the caller's callback failed alone.
+        log::error("store", std::string("write completion threw: ") + e.what());
+      }
     }
   };
   Status begun = [&] {

@@ -49,6 +49,11 @@ class GroupCommitWriter {
   /// Queues `job` and blocks until its transaction has committed (durable) or failed.
   /// ResourceExhausted at once when max_pending jobs are already waiting.
   Status run(Job job);
+  /// Queues `job` without waiting: `done` gets its result on the writer thread once its
+  /// transaction has committed or failed (keep it short: the next group waits for it; never
+  /// call the writer from it). A non-ok return (queue full, shutting down) means the job was
+  /// not queued and `done` will not be called.
+  Status submit(Job job, std::function<void(Status)> done);
 
   std::size_t pending() const;
   Stats stats() const;
@@ -56,8 +61,11 @@ class GroupCommitWriter {
  private:
   struct Pending {
     Job job;
-    std::promise<Status> done;
+    std::promise<Status> done;            // run()
+    std::function<void(Status)> on_done;  // submit()
   };
+  /// Queues under the lock; the non-ok Status when it cannot.
+  Status enqueue(Pending pending);
 
   GroupCommitWriter(sqlite3* db, Options options);
   void loop();

@@ -1408,6 +1408,89 @@ Result<Integration> SqliteStore::findIntegrationByKeyHash(std::string_view key_h
   return readIntegration(*use);
 }
 
+Status SqliteStore::recordEventsJob(std::string_view tenant_id,
+                                    const std::vector<events::Event>& events,
+                                    const RecordContext& context,
+                                    std::vector<EventDecision>* decisions) {
+  decisions->clear();
+  for (std::size_t index = 0; index < events.size(); ++index) {
+    const events::Event& event = events[index];
+    std::optional<AlertState> current;
+    {
+      StmtUse use(write_->select_alert);
+      use->bind(1, tenant_id).bind(2, event.fingerprint);
+      FL_ASSIGN_OR_RETURN(bool row, use->step());
+      if (row) {
+        current = AlertState{std::string(use->columnText(0)),
+                             use->columnInt(1),
+                             use->columnInt(2),
+                             use->columnInt(3),
+                             decodeChanges(use->columnText(4)),
+                             use->columnInt(5) != 0};
+      }
+    }
+    AlertTransition transition =
+        decideAlert(current, event, context.flap,
+                    context.mutes.empty() ? std::optional<Mute>() : context.mutes[index]);
+    EventDecision decision{newEventId(), transition.decision, transition.reason,
+                           transition.write ? transition.next.count : 0, transition.rule_id};
+    {
+      StmtUse use(write_->insert_event);
+      use->bind(1, decision.event_id)
+          .bind(2, tenant_id)
+          .bind(3, event.integration_id)
+          .bind(4, events::sourceKindName(event.source))
+          .bind(5, event.service)
+          .bind(6, event.host)
+          .bind(7, event.environment)
+          .bind(8, logparse::severityName(event.severity))
+          .bind(9, events::eventStatusName(event.status))
+          .bind(10, event.action)
+          .bind(11, event.source_dedup_key)
+          .bind(12, event.fingerprint)
+          .bind(13, event.title)
+          .bind(14, event.body)
+          .bind(15, labelsToJson(event.labels))
+          .bind(16, event.occurred_at_ns)
+          .bind(17, event.received_at_ns)
+          .bind(18, event.raw)
+          .bind(19, noiseDecisionName(decision.decision))
+          .bind(20, decision.reason)
+          .bind(21, decision.rule_id);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+    if (transition.write) {
+      StmtUse use(transition.insert ? write_->insert_alert : write_->update_alert);
+      const AlertState& next = transition.next;
+      if (transition.insert) {
+        use->bind(1, tenant_id)
+            .bind(2, event.fingerprint)
+            .bind(3, next.status)
+            .bind(4, next.count)
+            .bind(5, next.first_seen_ns)
+            .bind(6, event.received_at_ns)
+            .bind(7, decision.event_id)
+            .bind(8, next.resolved_at_ns)
+            .bind(9, encodeChanges(next.changes))
+            .bind(10, std::int64_t{next.flapping ? 1 : 0});
+      } else {
+        use->bind(1, tenant_id)
+            .bind(2, event.fingerprint)
+            .bind(3, next.status)
+            .bind(4, next.count)
+            .bind(5, event.received_at_ns)
+            .bind(6, decision.event_id)
+            .bind(7, next.resolved_at_ns)
+            .bind(8, encodeChanges(next.changes))
+            .bind(9, std::int64_t{next.flapping ? 1 : 0});
+      }
+      FL_RETURN_IF_ERROR(use->run());
+    }
+    decisions->push_back(std::move(decision));
+  }
+  return Status::ok();
+}
+
 Result<std::vector<EventDecision>> SqliteStore::recordEvents(
     std::string_view tenant_id, const std::vector<events::Event>& events,
     const RecordContext& context) {
@@ -1415,90 +1498,49 @@ Result<std::vector<EventDecision>> SqliteStore::recordEvents(
   std::vector<EventDecision> decisions;
   // The single writer serializes every recordEvents: two requests for one fingerprint cannot
   // both see "no alert". The job is one savepoint: all of the request's events or none.
-  Status status = writer_->run([&]() -> Status {
-    decisions.clear();
-    for (std::size_t index = 0; index < events.size(); ++index) {
-      const events::Event& event = events[index];
-      std::optional<AlertState> current;
-      {
-        StmtUse use(write_->select_alert);
-        use->bind(1, tenant_id).bind(2, event.fingerprint);
-        FL_ASSIGN_OR_RETURN(bool row, use->step());
-        if (row) {
-          current = AlertState{std::string(use->columnText(0)),
-                               use->columnInt(1),
-                               use->columnInt(2),
-                               use->columnInt(3),
-                               decodeChanges(use->columnText(4)),
-                               use->columnInt(5) != 0};
-        }
-      }
-      AlertTransition transition =
-          decideAlert(current, event, context.flap,
-                      context.mutes.empty() ? std::optional<Mute>() : context.mutes[index]);
-      EventDecision decision{newEventId(), transition.decision, transition.reason,
-                             transition.write ? transition.next.count : 0, transition.rule_id};
-      {
-        StmtUse use(write_->insert_event);
-        use->bind(1, decision.event_id)
-            .bind(2, tenant_id)
-            .bind(3, event.integration_id)
-            .bind(4, events::sourceKindName(event.source))
-            .bind(5, event.service)
-            .bind(6, event.host)
-            .bind(7, event.environment)
-            .bind(8, logparse::severityName(event.severity))
-            .bind(9, events::eventStatusName(event.status))
-            .bind(10, event.action)
-            .bind(11, event.source_dedup_key)
-            .bind(12, event.fingerprint)
-            .bind(13, event.title)
-            .bind(14, event.body)
-            .bind(15, labelsToJson(event.labels))
-            .bind(16, event.occurred_at_ns)
-            .bind(17, event.received_at_ns)
-            .bind(18, event.raw)
-            .bind(19, noiseDecisionName(decision.decision))
-            .bind(20, decision.reason)
-            .bind(21, decision.rule_id);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-      if (transition.write) {
-        StmtUse use(transition.insert ? write_->insert_alert : write_->update_alert);
-        const AlertState& next = transition.next;
-        if (transition.insert) {
-          use->bind(1, tenant_id)
-              .bind(2, event.fingerprint)
-              .bind(3, next.status)
-              .bind(4, next.count)
-              .bind(5, next.first_seen_ns)
-              .bind(6, event.received_at_ns)
-              .bind(7, decision.event_id)
-              .bind(8, next.resolved_at_ns)
-              .bind(9, encodeChanges(next.changes))
-              .bind(10, std::int64_t{next.flapping ? 1 : 0});
-        } else {
-          use->bind(1, tenant_id)
-              .bind(2, event.fingerprint)
-              .bind(3, next.status)
-              .bind(4, next.count)
-              .bind(5, event.received_at_ns)
-              .bind(6, decision.event_id)
-              .bind(7, next.resolved_at_ns)
-              .bind(8, encodeChanges(next.changes))
-              .bind(9, std::int64_t{next.flapping ? 1 : 0});
-        }
-        FL_RETURN_IF_ERROR(use->run());
-      }
-      decisions.push_back(std::move(decision));
-    }
-    return Status::ok();
-  });
+  Status status = writer_->run(
+      [&]() -> Status { return recordEventsJob(tenant_id, events, context, &decisions); });
   if (status.code() == Errc::AlreadyExists) {
     return notFound("record events: no such tenant");
   }
   FL_RETURN_IF_ERROR(status);
   return decisions;
+}
+
+void SqliteStore::recordEventsAsync(std::string_view tenant_id,
+                                    std::shared_ptr<const std::vector<events::Event>> events,
+                                    RecordContext context, RecordDone done) {
+  if (Status checked = checkEventsToRecord(tenant_id, *events, context); !checked.isOk()) {
+    done(checked);
+    return;
+  }
+  // The job and its completion share the request's state; the caller's thread goes free.
+  struct Job {
+    std::string tenant_id;
+    std::shared_ptr<const std::vector<events::Event>> events;
+    RecordContext context;
+    std::vector<EventDecision> decisions;
+  };
+  auto job =
+      std::make_shared<Job>(Job{std::string(tenant_id), std::move(events), std::move(context), {}});
+  auto finished = std::make_shared<RecordDone>(std::move(done));
+  Status queued = writer_->submit(
+      [this, job]() -> Status {
+        return recordEventsJob(job->tenant_id, *job->events, job->context, &job->decisions);
+      },
+      [job, finished](Status status) {
+        if (status.code() == Errc::AlreadyExists) {
+          status = notFound("record events: no such tenant");
+        }
+        if (!status.isOk()) {
+          (*finished)(status);
+          return;
+        }
+        (*finished)(std::move(job->decisions));
+      });
+  if (!queued.isOk()) {
+    (*finished)(queued);
+  }
 }
 
 Result<std::vector<StoredEvent>> SqliteStore::queryEvents(std::string_view tenant_id,

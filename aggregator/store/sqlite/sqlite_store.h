@@ -87,6 +87,9 @@ class SqliteStore final : public Store {
   Result<std::vector<EventDecision>> recordEvents(std::string_view tenant_id,
                                                   const std::vector<events::Event>& events,
                                                   const RecordContext& context) override;
+  void recordEventsAsync(std::string_view tenant_id,
+                         std::shared_ptr<const std::vector<events::Event>> events,
+                         RecordContext context, RecordDone done) override;
   Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
                                                const EventQuery& query) override;
   Result<EventStats> eventStats(std::string_view tenant_id) override;
@@ -101,6 +104,9 @@ class SqliteStore final : public Store {
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
 
  private:
+  /// The body of recordEvents; writer thread only, inside the writer's savepoint.
+  Status recordEventsJob(std::string_view tenant_id, const std::vector<events::Event>& events,
+                         const RecordContext& context, std::vector<EventDecision>* decisions);
   /// FailedPrecondition when `user_id` is the tenant's only owner. Writer thread only.
   Status keepsAnOwner(std::string_view tenant_id, std::string_view user_id);
   struct WriteStatements;
