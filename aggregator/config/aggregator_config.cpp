@@ -95,6 +95,17 @@ std::vector<Option> aggregatorOptions() {
        "PEM file of CAs trusted besides the system store for SNS certificate fetches"},
       {"webhooks.cloudwatch_verify", OptionType::Bool, "true",
        "check SNS signatures on CloudWatch deliveries (false only in tests: anyone could post)"},
+      {"events.stream_max_per_tenant", OptionType::Int, "20",
+       "open GET /v1/events/stream connections one tenant may hold on this node (beyond: 429)"},
+      {"events.stream_max_per_node", OptionType::Int, "500",
+       "open GET /v1/events/stream connections on this node (beyond: 503)"},
+      {"events.stream_heartbeat", OptionType::Duration, "15s",
+       "a ': keepalive' comment on every event stream this often, so proxies keep it open"},
+      {"events.stream_buffer_bytes", OptionType::ByteSize, "1MiB",
+       "bytes queued for one event stream's client at most; a client further behind is cut off "
+       "(it reconnects with Last-Event-ID)"},
+      {"events.stream_replay_max", OptionType::Int, "1000",
+       "events replayed from the store to a stream reconnecting with Last-Event-ID, at most"},
   };
 }
 
@@ -259,6 +270,26 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   config.webhooks.sns_cert_host_pattern = table.getString("webhooks.sns_cert_host_pattern");
   config.webhooks.sns_extra_ca_file = table.getString("webhooks.sns_extra_ca_file");
   config.webhooks.cloudwatch_verify = table.getBool("webhooks.cloudwatch_verify");
+  FL_ASSIGN_OR_RETURN(config.events.stream_max_per_tenant,
+                      positive("events.stream_max_per_tenant",
+                               nonNegative(table.getInt("events.stream_max_per_tenant")), 100'000));
+  FL_ASSIGN_OR_RETURN(config.events.stream_max_per_node,
+                      positive("events.stream_max_per_node",
+                               nonNegative(table.getInt("events.stream_max_per_node")), 100'000));
+  config.events.stream_heartbeat = toMillis(table.getDuration("events.stream_heartbeat"));
+  if (config.events.stream_heartbeat < std::chrono::milliseconds(10) ||
+      config.events.stream_heartbeat > std::chrono::hours(1)) {
+    return invalidArgument("events.stream_heartbeat: must be between 10ms and 1h");
+  }
+  FL_ASSIGN_OR_RETURN(config.events.stream_buffer_bytes,
+                      positive("events.stream_buffer_bytes",
+                               table.getByteSize("events.stream_buffer_bytes"), 1u << 30));
+  if (config.events.stream_buffer_bytes < 64 * 1024) {
+    return invalidArgument("events.stream_buffer_bytes: must be at least 64KiB (one event)");
+  }
+  FL_ASSIGN_OR_RETURN(config.events.stream_replay_max,
+                      positive("events.stream_replay_max",
+                               nonNegative(table.getInt("events.stream_replay_max")), 10'000));
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

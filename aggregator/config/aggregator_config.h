@@ -62,6 +62,13 @@ struct AggregatorConfig {
     std::string sns_extra_ca_file;
     bool cloudwatch_verify = true;  // false: CloudWatch bodies unchecked (tests only)
   } webhooks;
+  struct {
+    std::size_t stream_max_per_tenant = 20;
+    std::size_t stream_max_per_node = 500;
+    std::chrono::milliseconds stream_heartbeat{15'000};
+    std::size_t stream_buffer_bytes = 1u << 20;
+    std::size_t stream_replay_max = 1000;
+  } events;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -141,6 +141,10 @@ Result<WebhookReceiver::Accepted> WebhookReceiver::accept(const store::Integrati
                   "store: " + recorded.status().message());
   }
   accepted.decisions = std::move(*recorded);
+  if (options_.on_recorded) {
+    options_.on_recorded(integration.tenant_id,
+                         storedEvents(accepted.normalized.events, accepted.decisions));
+  }
   return accepted;
 }
 

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "aggregator/auth/credential_cache.h"
+#include "aggregator/events/event_hub.h"
 #include "aggregator/events/normalize.h"
 #include "aggregator/events/sns_verify.h"
 #include "aggregator/http/rate_limiter.h"
@@ -44,6 +45,8 @@ struct WebhookOptions {
   /// node (forgetCachedKeys) applies at once, through another node within this time.
   std::chrono::milliseconds key_cache_ttl{5'000};
   NormalizeLimits limits;
+  /// Gets every recorded event with its id and decision (the event hub); empty: none.
+  EventSink on_recorded;
 };
 
 /// Thread-safe: handlers run on the server's worker threads and block on the store. Does not own
