@@ -279,6 +279,9 @@ class Client {
     return true;
   }
 
+  /// Reads once more (blocking up to the receive timeout); false on timeout or EOF.
+  bool readMore() { return fill(); }
+
   /// Reads until EOF (or the receive timeout); true on EOF. What arrived stays in buffered().
   bool readToEnd() {
     while (fill()) {

@@ -38,7 +38,9 @@ struct ServerRoutes {
                                          .ops = &ops,
                                          .uploader = uploader.get(),
                                          .audit = nullptr,
-                                         .webhooks = {}})) {}
+                                         .webhooks = {},
+                                         .event_hub = nullptr,
+                                         .event_streams = {}})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

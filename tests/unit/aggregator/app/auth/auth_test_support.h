@@ -112,7 +112,9 @@ class AuthHarness {
                                                     .ops = &ops_,
                                                     .uploader = uploader_.get(),
                                                     .audit = &audit,
-                                                    .webhooks = {}});
+                                                    .webhooks = {},
+                                                    .event_hub = nullptr,
+                                                    .event_streams = {}});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
