@@ -13,8 +13,8 @@ namespace {
 constexpr std::string_view kComponent = "event-stream";
 constexpr std::string_view kKeepalive = ": keepalive\n\n";
 constexpr std::size_t kMaxEventIdBytes = 64;
-// A replay write waits this long at most for the client to take what is queued.
-constexpr std::chrono::milliseconds kReplayDrainWait{5'000};
+// A replay waits this long at most, in all, for its client to take what is queued.
+constexpr std::chrono::milliseconds kReplayWait{10'000};
 
 bool looksLikeEventId(std::string_view id) {
   if (id.size() <= 4 || id.size() > kMaxEventIdBytes || !id.starts_with("evt_")) {
@@ -56,7 +56,12 @@ struct EventStreams::Listener {
     if (replayed.count(event.id) != 0) {
       return true;  // recorded before the replay read the store, published after
     }
-    return stream->write(frame);  // false past the stream's bound: the server cuts it off
+    if (stream->write(frame)) {
+      return true;
+    }
+    // Past the stream's bound (the server cuts it off): lagged. Merely closed (the client
+    // left): the close callback unsubscribes.
+    return !stream->overflowed();
   }
 
   /// Sends the held live events the replay did not, then delivers directly.
@@ -197,12 +202,17 @@ void EventStreams::replayThenLive(const std::shared_ptr<Listener>& listener,
       listener->replayed.insert((*newest)[i].id);
     }
   }
+  // Paced: a long replay waits for the client rather than overflowing the stream's bound, but
+  // a client that does not read holds this worker thread for kReplayWait at most.
+  const auto deadline = std::chrono::steady_clock::now() + kReplayWait;
   for (std::size_t i = count; i-- > 0;) {
     const std::string frame = eventStreamFrame((*newest)[i]);
-    // Paced: a long replay waits for the client rather than overflowing the stream's bound.
-    const auto deadline = std::chrono::steady_clock::now() + kReplayDrainWait;
     while (listener->stream->buffered() + frame.size() > options_.buffer_bytes / 2 &&
-           !listener->stream->closed() && std::chrono::steady_clock::now() < deadline) {
+           !listener->stream->closed()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        listener->stream->end();  // it resumes from the last id it got when it reconnects
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     if (!listener->stream->write(frame)) {
