@@ -34,4 +34,6 @@ if [ "${1:-}" != "--sanitize" ]; then
   python3 "$root/tests/bench/api_get_bench.py" --agents 20 --seconds 2 --connections 4 \
     --bin-dir "$build"
   python3 "$root/tests/bench/webhook_bench.py" --seconds 2 --connections 4 --bin-dir "$build"
+  python3 "$root/tests/bench/event_stream_bench.py" --seconds 1 --streams 5 --connections 4 \
+    --bin-dir "$build"
 fi

@@ -59,6 +59,9 @@ Result<std::int64_t> parseInt64(std::string_view text) {
   return value;
 }
 
+}  // namespace
+
+namespace {
 ordered_json eventJson(const store::StoredEvent& stored) {
   const events::Event& event = stored.event;
   ordered_json labels = ordered_json::object();
@@ -89,6 +92,48 @@ ordered_json eventJson(const store::StoredEvent& stored) {
 }
 
 }  // namespace
+
+std::string eventJsonLine(const store::StoredEvent& stored) {
+  return eventJson(stored).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<http::Response> parseEventFilters(const http::Request& request,
+                                                store::EventQuery* query) {
+  for (const auto& [name, target] :
+       {std::pair<const char*, std::string*>{"service", &query->service},
+        {"severity", &query->severity},
+        {"status", &query->status},
+        {"source", &query->source},
+        {"decision", &query->decision},
+        {"q", &query->text}}) {
+    if (auto value = request.queryParam(name); value != nullptr) {
+      if (value->size() > 1024) {
+        return badRequest(std::string(name) + ": at most 1024 bytes");
+      }
+      *target = *value;
+    }
+  }
+  if (!query->severity.empty()) {
+    auto severity = logparse::severityFromText(query->severity);
+    if (!severity) {
+      return badRequest("severity: not a severity (info, warn, error, critical, ...)");
+    }
+    query->severity = std::string(logparse::severityName(*severity));
+  }
+  if (!query->status.empty() && query->status != "firing" && query->status != "resolved" &&
+      query->status != "info") {
+    return badRequest("status: firing, resolved or info");
+  }
+  if (!query->decision.empty() && !store::noiseDecisionFromName(query->decision)) {
+    return badRequest("decision: new, deduplicated, resolved, suppressed, maintenance or flapping");
+  }
+  if (!query->source.empty() && !events::sourceKindFromName(query->source)) {
+    return badRequest(
+        "source: alertmanager, grafana, pagerduty, datadog, cloudwatch, generic "
+        "or log");
+  }
+  return std::nullopt;
+}
 
 http::Response listIntegrations(store::Store& store, std::string_view tenant_id) {
   auto integrations = store.listIntegrations(tenant_id);
@@ -174,38 +219,8 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
   }
   store::EventQuery query;
   query.limit = *limit + 1;  // one more than asked: is there a next page?
-  for (const auto& [name, target] :
-       {std::pair<const char*, std::string*>{"service", &query.service},
-        {"severity", &query.severity},
-        {"status", &query.status},
-        {"source", &query.source},
-        {"decision", &query.decision},
-        {"q", &query.text}}) {
-    if (auto value = request.queryParam(name); value != nullptr) {
-      if (value->size() > 1024) {
-        return badRequest(std::string(name) + ": at most 1024 bytes");
-      }
-      *target = *value;
-    }
-  }
-  if (!query.severity.empty()) {
-    auto severity = logparse::severityFromText(query.severity);
-    if (!severity) {
-      return badRequest("severity: not a severity (info, warn, error, critical, ...)");
-    }
-    query.severity = std::string(logparse::severityName(*severity));
-  }
-  if (!query.status.empty() && query.status != "firing" && query.status != "resolved" &&
-      query.status != "info") {
-    return badRequest("status: firing, resolved or info");
-  }
-  if (!query.decision.empty() && !store::noiseDecisionFromName(query.decision)) {
-    return badRequest("decision: new, deduplicated, resolved, suppressed, maintenance or flapping");
-  }
-  if (!query.source.empty() && !events::sourceKindFromName(query.source)) {
-    return badRequest(
-        "source: alertmanager, grafana, pagerduty, datadog, cloudwatch, generic "
-        "or log");
+  if (auto bad = parseEventFilters(request, &query)) {
+    return std::move(*bad);
   }
   for (const auto& [name, target] :
        {std::pair<const char*, std::int64_t*>{"since", &query.since_ns},

@@ -13,6 +13,8 @@
 //                                    "compression_ratio"}
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "aggregator/audit/audit_event.h"
@@ -34,5 +36,13 @@ http::Response revokeIntegration(store::Store& store, audit::AuditRecorder& audi
 http::Response listEvents(store::Store& store, std::string_view tenant_id,
                           const http::Request& request);
 http::Response eventStats(store::Store& store, std::string_view tenant_id);
+
+/// One event as GET /v1/events lists it, as JSON on one line (invalid UTF-8 replaced): also
+/// the data of the live stream.
+std::string eventJsonLine(const store::StoredEvent& stored);
+/// Reads the filters service, severity, status, source and q (text) of an event listing into
+/// `query`; a 400 response when one is bad.
+std::optional<http::Response> parseEventFilters(const http::Request& request,
+                                                store::EventQuery* query);
 
 }  // namespace faultline::aggregator::api

@@ -103,6 +103,17 @@ std::vector<Option> aggregatorOptions() {
       {"noise.rules_cache_ttl", OptionType::Duration, "5s",
        "how long a tenant's suppression rules and maintenance windows are reused before being "
        "read again (changes through this node apply at once); 0 reads them per request"},
+      {"events.stream_max_per_tenant", OptionType::Int, "20",
+       "open GET /v1/events/stream connections one tenant may hold on this node (beyond: 429)"},
+      {"events.stream_max_per_node", OptionType::Int, "500",
+       "open GET /v1/events/stream connections on this node (beyond: 503)"},
+      {"events.stream_heartbeat", OptionType::Duration, "15s",
+       "a ': keepalive' comment on every event stream this often, so proxies keep it open"},
+      {"events.stream_buffer_bytes", OptionType::ByteSize, "1MiB",
+       "bytes queued for one event stream's client at most; a client further behind is cut off "
+       "(it reconnects with Last-Event-ID)"},
+      {"events.stream_replay_max", OptionType::Int, "1000",
+       "events replayed from the store to a stream reconnecting with Last-Event-ID, at most"},
   };
 }
 
@@ -281,6 +292,26 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   if (config.noise.rules_cache_ttl > std::chrono::minutes(5)) {
     return invalidArgument("noise.rules_cache_ttl: must be at most 5m");
   }
+  FL_ASSIGN_OR_RETURN(config.events.stream_max_per_tenant,
+                      positive("events.stream_max_per_tenant",
+                               nonNegative(table.getInt("events.stream_max_per_tenant")), 100'000));
+  FL_ASSIGN_OR_RETURN(config.events.stream_max_per_node,
+                      positive("events.stream_max_per_node",
+                               nonNegative(table.getInt("events.stream_max_per_node")), 100'000));
+  config.events.stream_heartbeat = toMillis(table.getDuration("events.stream_heartbeat"));
+  if (config.events.stream_heartbeat < std::chrono::milliseconds(10) ||
+      config.events.stream_heartbeat > std::chrono::hours(1)) {
+    return invalidArgument("events.stream_heartbeat: must be between 10ms and 1h");
+  }
+  FL_ASSIGN_OR_RETURN(config.events.stream_buffer_bytes,
+                      positive("events.stream_buffer_bytes",
+                               table.getByteSize("events.stream_buffer_bytes"), 1u << 30));
+  if (config.events.stream_buffer_bytes < 64 * 1024) {
+    return invalidArgument("events.stream_buffer_bytes: must be at least 64KiB (one event)");
+  }
+  FL_ASSIGN_OR_RETURN(config.events.stream_replay_max,
+                      positive("events.stream_replay_max",
+                               nonNegative(table.getInt("events.stream_replay_max")), 10'000));
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

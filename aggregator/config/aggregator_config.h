@@ -67,6 +67,13 @@ struct AggregatorConfig {
     std::uint32_t flap_changes = 4;                                   // noise.flap_changes
     std::chrono::nanoseconds rules_cache_ttl = std::chrono::seconds(5);
   } noise;
+  struct {
+    std::size_t stream_max_per_tenant = 20;
+    std::size_t stream_max_per_node = 500;
+    std::chrono::milliseconds stream_heartbeat{15'000};
+    std::size_t stream_buffer_bytes = 1u << 20;
+    std::size_t stream_replay_max = 1000;
+  } events;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -125,7 +125,8 @@ void WebhookReceiver::accept(const store::Integration& integration, SourceKind k
   accepted->sns = std::move(normalized->sns);
   store_.recordEventsAsync(
       integration.tenant_id, accepted->events, std::move(context),
-      [accepted, finish = std::move(finish)](Result<std::vector<store::EventDecision>> recorded) {
+      [accepted, finish = std::move(finish), sink = options_.on_recorded,
+       tenant_id = integration.tenant_id](Result<std::vector<store::EventDecision>> recorded) {
         if (!recorded) {
           // Tagged so the caller answers 503/500, not 400: the input was fine.
           finish(Status(recorded.code() == Errc::InvalidArgument ? Errc::Internal : recorded.code(),
@@ -133,6 +134,9 @@ void WebhookReceiver::accept(const store::Integration& integration, SourceKind k
           return;
         }
         accepted->decisions = std::move(*recorded);
+        if (sink) {  // live streams see the events once they are durable
+          sink(tenant_id, storedEvents(*accepted->events, accepted->decisions));
+        }
         finish(std::move(*accepted));
       });
 }

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "aggregator/auth/credential_cache.h"
+#include "aggregator/events/event_hub.h"
 #include "aggregator/events/noise_policies.h"
 #include "aggregator/events/normalize.h"
 #include "aggregator/events/sns_verify.h"
@@ -47,10 +48,12 @@ struct WebhookOptions {
   /// Suppression rules, maintenance windows and flapping (null: none, default flapping).
   std::shared_ptr<NoisePolicies> noise;
   NormalizeLimits limits;
+  /// Gets every recorded event with its id and decision (the event hub); empty: none.
+  EventSink on_recorded;
 };
 
-/// Thread-safe: handlers run on the server's worker threads and block on the store. Does not own
-/// the store, which must outlive it.
+/// Thread-safe: handlers run on the server's worker threads; answers may come from the store's
+/// writer thread. Does not own the store, which must outlive it.
 class WebhookReceiver {
  public:
   using Clock = std::function<std::int64_t()>;  // Unix nanoseconds; tests move time

@@ -72,6 +72,15 @@ Response Response::json(int status, std::string body) {
   return response;
 }
 
+Response Response::streamed(int status, std::string content_type,
+                            std::shared_ptr<ResponseStream> stream) {
+  Response response;
+  response.status = status;
+  response.headers.emplace_back("Content-Type", std::move(content_type));
+  response.stream = std::move(stream);
+  return response;
+}
+
 Response Response::error(int status, std::string_view code, std::string_view message) {
   nlohmann::json body = {{"error", {{"code", code}, {"message", message}}}};
   // Replace invalid UTF-8 rather than throwing: messages may quote client bytes.

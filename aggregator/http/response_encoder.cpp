@@ -85,7 +85,8 @@ std::string encodeResponse(const Response& response, const EncodeOptions& option
   }
   // 1xx and 204 must not carry Content-Length (RFC 9110 8.6); everything else always does,
   // HEAD and 304 included (the length a GET would have sent).
-  if (!(response.status >= 100 && response.status < 200) && response.status != 204) {
+  if (!options.streamed && !(response.status >= 100 && response.status < 200) &&
+      response.status != 204) {
     out += "Content-Length: ";
     out += std::to_string(response.body.size());
     out += "\r\n";
@@ -101,7 +102,7 @@ std::string encodeResponse(const Response& response, const EncodeOptions& option
     out += "\r\n";
   }
   out += "\r\n";
-  if (!no_body && !options.head_request) {
+  if (!no_body && !options.head_request && !options.streamed) {
     out += response.body;
   }
   return out;

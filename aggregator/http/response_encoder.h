@@ -17,6 +17,7 @@ struct EncodeOptions {
   bool close = false;              // adds "Connection: close"
   bool keep_alive_header = false;  // HTTP/1.0 client that asked for keep-alive
   std::string_view date;           // RFC 7231 IMF-fixdate, e.g. from httpDate()
+  bool streamed = false;  // the head of a streamed body: no Content-Length, no body (close ends it)
 };
 
 /// True when the status never carries a body (1xx, 204, 304).

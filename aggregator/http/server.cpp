@@ -37,8 +37,9 @@ struct Completion {
   Response response;
 };
 
-/// Hands completions from any thread to the loop through one uv_async_t. Shared with every
-/// Respond callback so a handler may respond after the server is gone (the response is dropped).
+/// Hands completions (and wake-ups of streamed responses) from any thread to the loop through
+/// one uv_async_t. Shared with every Respond callback and stream so a handler may respond or
+/// write after the server is gone (the response is dropped).
 class CompletionQueue {
  public:
   explicit CompletionQueue(uv_async_t* async) : async_(async) {}
@@ -55,6 +56,16 @@ class CompletionQueue {
     return true;
   }
 
+  /// The stream of connection `connection_id` has something to send (or was cut off).
+  void wakeStream(std::uint64_t connection_id) {
+    std::lock_guard lock(mu_);
+    if (async_ == nullptr) {
+      return;
+    }
+    stream_wakes_.push_back(connection_id);
+    uv_async_send(async_);
+  }
+
   std::vector<Completion> drain() {
     std::lock_guard lock(mu_);
     std::vector<Completion> out;
@@ -62,16 +73,35 @@ class CompletionQueue {
     return out;
   }
 
-  void close() {
+  std::vector<std::uint64_t> drainStreamWakes() {
     std::lock_guard lock(mu_);
-    async_ = nullptr;
-    items_.clear();
+    std::vector<std::uint64_t> out;
+    out.swap(stream_wakes_);
+    return out;
+  }
+
+  void close() {
+    std::vector<Completion> dropped;
+    {
+      std::lock_guard lock(mu_);
+      async_ = nullptr;
+      dropped.swap(items_);
+      stream_wakes_.clear();
+    }
+    // Streams that never reached their connection still tell their producer (outside the
+    // lock: the close callback may write, which wakes into this queue).
+    for (Completion& completion : dropped) {
+      if (completion.response.stream != nullptr) {
+        completion.response.stream->finish();
+      }
+    }
   }
 
  private:
   std::mutex mu_;
   uv_async_t* async_;
   std::vector<Completion> items_;
+  std::vector<std::uint64_t> stream_wakes_;
 };
 
 /// The state behind one Respond callback: called at most once; if the last copy of the
@@ -192,7 +222,8 @@ struct Server::Impl {
     RequestParser parser;
     std::string pending;  // received (decrypted) but not yet parsed (pipelined or read while busy)
     std::string remote;
-    std::unique_ptr<TlsSession> tls;  // null on a plaintext server
+    std::unique_ptr<TlsSession> tls;         // null on a plaintext server
+    std::shared_ptr<ResponseStream> stream;  // set while a streamed response is open
 
     bool closing = false;
     bool reading = false;
@@ -216,6 +247,7 @@ struct Server::Impl {
     std::string data;
     Connection* conn = nullptr;
     bool is_response = false;
+    std::size_t stream_bytes = 0;  // plaintext bytes of the connection's stream in `data`
   };
 
   struct ShutdownReq {
@@ -422,6 +454,15 @@ struct Server::Impl {
     } else if (!receiveTls(conn, std::string_view(buf->base, static_cast<std::size_t>(nread)))) {
       return;
     }
+    if (conn->stream != nullptr) {
+      // A streamed response owns the connection: what the client sends now is ignored; reading
+      // goes on only to notice when it leaves.
+      conn->pending.clear();
+      if (conn->tls != nullptr && conn->tls->peerClosed()) {
+        closeConnection(conn);
+      }
+      return;
+    }
     if (conn->in_flight) {
       // Pipelined bytes wait for the response; stop reading if they pile up.
       if (conn->pending.size() > std::max<std::size_t>(kReadBufferSize, limits.max_header_bytes)) {
@@ -437,7 +478,7 @@ struct Server::Impl {
 
   /// The peer ended its side: cleanly (EOF, close_notify) or with an error.
   void peerEnded(Connection* conn, bool clean) {
-    if (!clean || conn->lingering || !conn->in_flight) {
+    if (!clean || conn->lingering || !conn->in_flight || conn->stream != nullptr) {
       // Reset, or a clean end with nothing owed to the client.
       closeConnection(conn);
       return;
@@ -595,6 +636,9 @@ struct Server::Impl {
       for (Completion& completion : self->completions->drain()) {
         self->complete(std::move(completion));
       }
+      for (std::uint64_t connection_id : self->completions->drainStreamWakes()) {
+        self->flushStream(connection_id);
+      }
     } catch (const std::exception& e) {
       log::error(kComponent, std::string("delivering responses: ") + e.what());
     }
@@ -605,6 +649,9 @@ struct Server::Impl {
     if (it == connections.end() || it->second->closing || !it->second->in_flight ||
         it->second->request_seq != completion.request_seq) {
       responses_dropped.fetch_add(1);
+      if (completion.response.stream != nullptr) {
+        completion.response.stream->finish();  // the producer learns nobody is listening
+      }
       return;
     }
     sendResponse(it->second, std::move(completion.response));
@@ -613,6 +660,10 @@ struct Server::Impl {
   // --- writing ---------------------------------------------------------------------------
   /// Sends the final response to the current request; precondition: conn->in_flight.
   void sendResponse(Connection* conn, Response response) {
+    if (response.stream != nullptr) {
+      startStream(conn, std::move(response));
+      return;
+    }
     const bool close = !conn->keep_alive || conn->peer_eof || closed || headerSaysClose(response);
     conn->close_after_response = close;
     if (response.status >= 500) {
@@ -626,6 +677,80 @@ struct Server::Impl {
     options.keep_alive_header = !close && conn->http_minor == 0;
     options.date = currentDate();
     write(conn, encodeResponse(response, options), true);
+  }
+
+  // --- streamed responses ----------------------------------------------------------------
+  /// Sends the head of a streamed response and connects its stream to the connection. The
+  /// request stays in flight (no timeouts; nothing else is parsed) until the connection closes.
+  void startStream(Connection* conn, Response response) {
+    std::shared_ptr<ResponseStream> stream = std::move(response.stream);
+    conn->close_after_response = true;
+    if (response.status >= 500) {
+      responses_5xx.fetch_add(1);
+    } else if (response.status >= 400) {
+      responses_4xx.fetch_add(1);
+    }
+    EncodeOptions options;
+    options.close = true;
+    options.date = currentDate();
+    if (conn->head_request || closed) {
+      // HEAD (or shutting down): the head alone, then close.
+      options.head_request = true;
+      write(conn, encodeResponse(response, options), true);
+      stream->finish();
+      return;
+    }
+    options.streamed = true;
+    write(conn, encodeResponse(response, options), false);
+    if (conn->closing) {
+      stream->finish();
+      return;
+    }
+    conn->stream = stream;
+    streams_open.fetch_add(1);
+    streams_opened.fetch_add(1);
+    const std::uint64_t connection_id = conn->id;
+    std::weak_ptr<CompletionQueue> queue = completions;
+    stream->attach([queue, connection_id] {
+      if (auto alive = queue.lock()) {
+        alive->wakeStream(connection_id);
+      }
+    });
+  }
+
+  /// Sends what the producer queued; closes a stream that ended or was cut off.
+  void flushStream(std::uint64_t connection_id) {
+    auto it = connections.find(connection_id);
+    if (it == connections.end() || it->second->closing || it->second->stream == nullptr) {
+      return;
+    }
+    Connection* conn = it->second;
+    ResponseStream::Taken taken = conn->stream->take();
+    if (taken.overflowed) {
+      streams_slow_consumers_dropped.fetch_add(1);
+      log::debug(kComponent, "stream to " + conn->remote + " fell behind: closed");
+      closeConnection(conn);
+      return;
+    }
+    if (!taken.data.empty()) {
+      const std::size_t bytes = taken.data.size();
+      std::string data = std::move(taken.data);
+      if (conn->tls != nullptr) {
+        if (!conn->tls->send(data)) {
+          closeConnection(conn);
+          return;
+        }
+        data = conn->tls->takeOutput();
+      }
+      if (!writeRaw(conn, std::move(data), false, bytes)) {
+        return;
+      }
+    }
+    if (taken.ended) {
+      // The producer is done: the FIN follows the queued writes.
+      conn->in_flight = false;
+      startLingeringClose(conn);
+    }
   }
 
   std::string_view currentDate() {
@@ -650,19 +775,24 @@ struct Server::Impl {
     writeRaw(conn, std::move(data), is_response);
   }
 
-  /// Sends bytes exactly as given (ciphertext on a TLS connection).
-  void writeRaw(Connection* conn, std::string data, bool is_response) {
+  /// Sends bytes exactly as given (ciphertext on a TLS connection). False when the write
+  /// failed and the connection is closing.
+  bool writeRaw(Connection* conn, std::string data, bool is_response,
+                std::size_t stream_bytes = 0) {
     auto* req = new WriteReq;
     req->data = std::move(data);
     req->conn = conn;
     req->is_response = is_response;
+    req->stream_bytes = stream_bytes;
     uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
     int rc =
         uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &buf, 1, &Impl::onWrite);
     if (rc != 0) {
       delete req;
       closeConnection(conn);
+      return false;
     }
+    return true;
   }
 
   static void onWrite(uv_write_t* req, int status) noexcept {
@@ -675,6 +805,9 @@ struct Server::Impl {
     if (status < 0) {
       self->closeConnection(conn);
       return;
+    }
+    if (write_req->stream_bytes > 0 && conn->stream != nullptr) {
+      conn->stream->written(write_req->stream_bytes);
     }
     if (write_req->is_response) {
       try {
@@ -806,6 +939,11 @@ struct Server::Impl {
     }
     connections.erase(conn->id);
     connections_closed.fetch_add(1);
+    if (conn->stream != nullptr) {
+      streams_open.fetch_sub(1);
+      std::shared_ptr<ResponseStream> stream = std::move(conn->stream);
+      stream->finish();  // the producer learns the client is gone
+    }
     uv_timer_stop(&conn->timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&conn->timer), connectionHandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), connectionHandleClosed);
@@ -835,6 +973,9 @@ struct Server::Impl {
   std::atomic<std::uint64_t> responses_dropped{0};
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> tls_handshake_failures{0};
+  std::atomic<std::uint64_t> streams_open{0};
+  std::atomic<std::uint64_t> streams_opened{0};
+  std::atomic<std::uint64_t> streams_slow_consumers_dropped{0};
 
   // Last: its threads are joined (by close()) before anything above is destroyed.
   WorkerPool pool;
@@ -887,6 +1028,9 @@ ServerStats Server::stats() const {
   s.responses_dropped = impl_->responses_dropped.load();
   s.timeouts = impl_->timeouts.load();
   s.tls_handshake_failures = impl_->tls_handshake_failures.load();
+  s.streams_open = impl_->streams_open.load();
+  s.streams_opened = impl_->streams_opened.load();
+  s.streams_slow_consumers_dropped = impl_->streams_slow_consumers_dropped.load();
   return s;
 }
 

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "aggregator/http/response_stream.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::http {
@@ -46,11 +47,18 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // Content-Length is added
   std::string body;
+  /// Set: a streamed response. The head (status, headers; no Content-Length) goes out first,
+  /// then whatever the producer writes to the stream until it ends or the connection closes.
+  /// `body` is ignored. The connection is not reused afterwards.
+  std::shared_ptr<ResponseStream> stream;
 
   /// A JSON response; sets Content-Type: application/json.
   static Response json(int status, std::string body);
   /// {"error":{"code":"<code>","message":"<message>"}} with the given status.
   static Response error(int status, std::string_view code, std::string_view message);
+  /// A streamed response with `content_type` (see `stream`).
+  static Response streamed(int status, std::string content_type,
+                           std::shared_ptr<ResponseStream> stream);
 };
 
 /// Call exactly once, from any thread, to send the response.
@@ -111,6 +119,10 @@ struct ServerStats {
   // TLS connections closed before their handshake completed: protocol errors (no shared version
   // or cipher, not TLS at all, plain HTTP) and handshakes cut off by header_timeout.
   std::uint64_t tls_handshake_failures = 0;
+  std::uint64_t streams_open = 0;    // streamed responses now open
+  std::uint64_t streams_opened = 0;  // since start
+  // Streams cut off because their consumer fell behind (the outgoing buffer reached its bound).
+  std::uint64_t streams_slow_consumers_dropped = 0;
 };
 
 class TlsContext;

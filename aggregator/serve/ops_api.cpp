@@ -200,6 +200,10 @@ Response OpsApi::handleMetrics() {
   family(out, "faultline_tls_handshake_failures_total", "counter",
          "TLS connections closed before their handshake completed.");
   sample(out, "faultline_tls_handshake_failures_total", tls_failures_ ? tls_failures_() : 0);
+  for (const MetricSource& source : metric_sources_) {
+    family(out, source.name, source.type, source.help);
+    sample(out, source.name, source.read());
+  }
   family(out, "faultline_process_uptime_seconds", "gauge", "Seconds since the server started.");
   out += "faultline_process_uptime_seconds " +
          number(static_cast<double>(monotonicNanos() - started_mono_ns_) / 1e9) + '\n';

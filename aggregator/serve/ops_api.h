@@ -83,6 +83,14 @@ class OpsApi {
     auth_failure_sources_.emplace_back(std::move(kind), std::move(source));
   }
 
+  /// One more sample for /metrics, read at each scrape: `type` is "counter" or "gauge". Before
+  /// serving (live streams: the server's and the event hub's counters).
+  void addMetricSource(std::string name, std::string type, std::string help,
+                       std::function<std::uint64_t()> source) {
+    metric_sources_.push_back(
+        {std::move(name), std::move(type), std::move(help), std::move(source)});
+  }
+
   http::Response handleReady();
   http::Response handleMetrics();
 
@@ -93,6 +101,13 @@ class OpsApi {
   HttpMetrics http_;
   std::function<std::uint64_t()> tls_failures_;
   std::vector<std::pair<std::string, std::function<std::uint64_t()>>> auth_failure_sources_;
+  struct MetricSource {
+    std::string name;
+    std::string type;
+    std::string help;
+    std::function<std::uint64_t()> read;
+  };
+  std::vector<MetricSource> metric_sources_;
   std::int64_t started_mono_ns_;
   std::int64_t started_unix_ns_;
 };

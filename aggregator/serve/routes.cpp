@@ -73,6 +73,32 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                          [&store](std::string_view tenant_id, const http::Request& request) {
                            return api::listEvents(store, tenant_id, request);
                          }));
+  std::shared_ptr<events::EventHub> hub = handlers.event_hub;
+  if (hub == nullptr) {
+    hub = std::make_shared<events::EventHub>(events::EventHubLimits{}, api::eventStreamFrame);
+  }
+  auto streams = std::make_shared<api::EventStreams>(store, hub, handlers.event_streams);
+  // Not guardedRead: the stream's replay runs after its response is handed over.
+  router.add(
+      "GET", "/v1/events/stream", [&auth, streams](http::Request&& request, http::Respond respond) {
+        std::function<void()> then;
+        http::Response response;
+        try {
+          response = auth.guarded(
+              request, auth::Permission::ReadEvents, [&](const auth::Principal& principal) {
+                api::EventStreams::Opened opened = streams->open(principal.tenant_id, request);
+                then = std::move(opened.then);
+                return std::move(opened.response);
+              });
+        } catch (const std::exception& e) {
+          log::error("api", std::string("event stream threw: ") + e.what());
+          response = http::Response::error(500, "internal", "event stream failed");
+        }
+        respond(std::move(response));
+        if (then) {
+          then();  // catches what it throws
+        }
+      });
   router.add("GET", "/v1/events/stats",
              guardedRead("event stats", auth::Permission::ReadEvents,
                          [&store](std::string_view tenant_id, const http::Request&) {
@@ -145,6 +171,12 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   // The receivers cache key lookups: a revocation through this node drops them at once.
   events::WebhookOptions webhook_options = handlers.webhooks;
   webhook_options.noise = noise;
+  if (!webhook_options.on_recorded) {
+    webhook_options.on_recorded = [hub](std::string_view tenant_id,
+                                        const std::vector<store::StoredEvent>& recorded) {
+      hub->publish(tenant_id, recorded);
+    };
+  }
   auto receiver = std::make_shared<events::WebhookReceiver>(store, webhook_options);
   router.add("DELETE", "/v1/integrations/{id}",
              guardedChange("revoke integration", auth::Permission::RevokeIntegration,

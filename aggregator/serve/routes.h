@@ -3,9 +3,13 @@
 // Every route the aggregator serves, in one table: serve() listens with it and the OpenAPI
 // coverage test checks it, so what is served and what is documented cannot drift apart.
 
+#include <memory>
+
+#include "aggregator/api/event_stream.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/events/noise_policies.h"
+#include "aggregator/events/event_hub.h"
 #include "aggregator/events/webhook_receiver.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
@@ -29,6 +33,10 @@ struct RouteHandlers {
   /// served under /v1/suppression-rules, /v1/maintenance-windows, /v1/alerts. Null: the router
   /// makes one with the defaults.
   std::shared_ptr<events::NoisePolicies> noise;
+  /// Live events (GET /v1/events/stream); the receivers publish into it unless
+  /// webhooks.on_recorded is set. Null: the router makes one with default limits.
+  std::shared_ptr<events::EventHub> event_hub;
+  api::EventStreamOptions event_streams;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

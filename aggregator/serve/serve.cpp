@@ -148,6 +148,24 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   auto noise = std::make_shared<events::NoisePolicies>(
       *store, std::chrono::duration_cast<std::chrono::milliseconds>(config.noise.rules_cache_ttl),
       store::FlapPolicy{config.noise.flap_window.count(), config.noise.flap_changes});
+  // Live events: the receivers publish into the hub, GET /v1/events/stream subscribes to it.
+  auto event_hub =
+      std::make_shared<events::EventHub>(events::EventHubLimits{config.events.stream_max_per_tenant,
+                                                                config.events.stream_max_per_node},
+                                         api::eventStreamFrame);
+  api::EventStreamOptions stream_options;
+  stream_options.heartbeat = config.events.stream_heartbeat;
+  stream_options.buffer_bytes = config.events.stream_buffer_bytes;
+  stream_options.replay_max = config.events.stream_replay_max;
+  ops.addMetricSource("faultline_event_stream_subscribers", "gauge",
+                      "Live event stream subscribers on this node.",
+                      [event_hub] { return event_hub->stats().subscribers; });
+  ops.addMetricSource("faultline_event_stream_published_total", "counter",
+                      "Events published to the live event hub.",
+                      [event_hub] { return event_hub->stats().published; });
+  ops.addMetricSource("faultline_event_stream_lagged_total", "counter",
+                      "Event stream subscribers dropped because they fell behind.",
+                      [event_hub] { return event_hub->stats().lagged; });
 
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
@@ -164,8 +182,16 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .uploader = uploader.get(),
                                                           .audit = &recorder,
                                                           .webhooks = webhook_options,
-                                                          .noise = noise})),
+                                                          .noise = noise,
+                                                          .event_hub = event_hub,
+                                                          .event_streams = stream_options})),
                         config.server_limits);
+    ops.addMetricSource("faultline_http_streams_open", "gauge",
+                        "Streamed HTTP responses (event streams) open now.",
+                        [&server] { return server.stats().streams_open; });
+    ops.addMetricSource("faultline_http_stream_slow_consumers_total", "counter",
+                        "Streamed responses cut off because their client fell behind.",
+                        [&server] { return server.stats().streams_slow_consumers_dropped; });
     ops.setTlsFailureSource([&server] { return server.stats().tls_handshake_failures; });
     Status listening = use_tls ? server.setTls(std::move(tls)) : Status::ok();
     if (listening.isOk()) {

@@ -163,6 +163,8 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   bool connected() const { return connected_; }
+  /// The socket, for options a test sets itself (e.g. a small SO_RCVBUF).
+  int socketFd() const { return fd_; }
 
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
@@ -266,6 +268,27 @@ class Client {
     }
   }
 
+  /// Reads until the unconsumed bytes contain `marker` (a streamed body arriving); false on
+  /// timeout or EOF first.
+  bool readUntil(std::string_view marker) {
+    while (buffer_.find(marker) == std::string::npos) {
+      if (!fill()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Reads once more (blocking up to the receive timeout); false on timeout or EOF.
+  bool readMore() { return fill(); }
+
+  /// Reads until EOF (or the receive timeout); true on EOF. What arrived stays in buffered().
+  bool readToEnd() {
+    while (fill()) {
+    }
+    return last_fill_eof_;
+  }
+
   /// Bytes received but not yet consumed by readResponse().
   const std::string& buffered() const { return buffer_; }
 
@@ -294,7 +317,9 @@ class Client {
  private:
   bool fill() {
     char buf[16384];
+    errno = 0;
     ssize_t n = rawRecv(buf, sizeof(buf));
+    last_fill_eof_ = n == 0;
     if (n <= 0) {
       return false;
     }
@@ -304,6 +329,7 @@ class Client {
 
   int fd_ = -1;
   bool connected_ = false;
+  bool last_fill_eof_ = false;
   std::string buffer_;
 };
 

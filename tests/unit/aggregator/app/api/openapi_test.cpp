@@ -39,7 +39,9 @@ struct ServerRoutes {
                                          .uploader = uploader.get(),
                                          .audit = nullptr,
                                          .webhooks = {},
-                                         .noise = nullptr})) {}
+                                         .noise = nullptr,
+                                         .event_hub = nullptr,
+                                         .event_streams = {}})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -581,6 +581,7 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageNoiseRules},
       {"DELETE", [&] { return "/v1/maintenance-windows/" + noise_rule("maintenance"); }, nullptr,
        auth::Permission::ManageNoiseRules},
+      {"GET", [] { return "/v1/events/stream"; }, nullptr, auth::Permission::ReadEvents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.

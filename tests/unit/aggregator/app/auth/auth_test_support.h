@@ -113,7 +113,9 @@ class AuthHarness {
                                                     .uploader = uploader_.get(),
                                                     .audit = &audit,
                                                     .webhooks = {},
-                                                    .noise = nullptr});
+                                                    .noise = nullptr,
+                                                    .event_hub = nullptr,
+                                                    .event_streams = {}});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

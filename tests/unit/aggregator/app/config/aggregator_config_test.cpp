@@ -128,3 +128,43 @@ TEST_CASE("config: authentication and rate-limit settings, each bad value naming
     CHECK(refused.message().find(key) != std::string::npos);
   }
 }
+
+TEST_CASE("config: event stream settings, defaults and each bad value naming its key") {
+  {
+    config::OptionTable table(aggregatorOptions());
+    auto resolved = resolveConfig(table);
+    REQUIRE(resolved.isOk());
+    CHECK(resolved->events.stream_max_per_tenant == 20);
+    CHECK(resolved->events.stream_max_per_node == 500);
+    CHECK(resolved->events.stream_heartbeat == std::chrono::seconds(15));
+    CHECK(resolved->events.stream_buffer_bytes == 1u << 20);
+    CHECK(resolved->events.stream_replay_max == 1000);
+  }
+  {
+    config::OptionTable table(aggregatorOptions());
+    REQUIRE(table
+                .loadString("[events]\nstream_max_per_tenant = 3\nstream_max_per_node = 7\n"
+                            "stream_heartbeat = \"250ms\"\nstream_buffer_bytes = \"256KiB\"\n"
+                            "stream_replay_max = 10\n",
+                            "events.toml")
+                .isOk());
+    auto resolved = resolveConfig(table);
+    REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+    CHECK(resolved->events.stream_max_per_tenant == 3);
+    CHECK(resolved->events.stream_max_per_node == 7);
+    CHECK(resolved->events.stream_heartbeat == std::chrono::milliseconds(250));
+    CHECK(resolved->events.stream_buffer_bytes == 256u << 10);
+    CHECK(resolved->events.stream_replay_max == 10);
+  }
+  for (const char* bad :
+       {"stream_max_per_tenant = 0", "stream_max_per_node = 0", "stream_heartbeat = \"1ms\"",
+        "stream_buffer_bytes = \"1KiB\"", "stream_replay_max = 0"}) {
+    config::OptionTable table(aggregatorOptions());
+    REQUIRE(table.loadString(std::string("[events]\n") + bad + "\n", "bad.toml").isOk());
+    auto resolved = resolveConfig(table);
+    REQUIRE_FALSE(resolved.isOk());
+    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
+    CHECK_MESSAGE(resolved.status().message().find("events." + key) != std::string::npos,
+                  resolved.status().message());
+  }
+}
