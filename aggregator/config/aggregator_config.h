@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/events/log_events.h"
 #include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
@@ -62,6 +63,8 @@ struct AggregatorConfig {
     std::string sns_extra_ca_file;
     bool cloudwatch_verify = true;  // false: CloudWatch bodies unchecked (tests only)
   } webhooks;
+  events::LogEventOptions log_events;  // log_events.*
+
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -234,6 +234,19 @@ CREATE TABLE events_alerts (
 ) WITHOUT ROWID;
 )sql";
 
+// Log-derived events (see aggregator/events/log_events.h): the (service, template) pairs each
+// tenant's logs have shown, so "a template never seen before" means the same on every node
+// and after a restart.
+constexpr const char* kV8LogTemplates = R"sql(
+CREATE TABLE log_events_templates (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  service TEXT NOT NULL,
+  template_id INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, service, template_id)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -245,6 +258,7 @@ const std::vector<Migration>& migrations() {
        kV4Identity},
       {5, "hash-chained audit log per tenant", kV5Audit},
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
+      {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
   };
   return kMigrations;
 }

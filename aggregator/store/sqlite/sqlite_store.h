@@ -88,6 +88,9 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredEvent>> queryEvents(std::string_view tenant_id,
                                                const EventQuery& query) override;
   Result<EventStats> eventStats(std::string_view tenant_id) override;
+  Result<std::vector<bool>> rememberLogTemplates(std::string_view tenant_id,
+                                                 const std::vector<LogTemplateKey>& keys,
+                                                 std::int64_t now_ns) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
