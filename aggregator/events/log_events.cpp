@@ -425,9 +425,25 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
         if (change.spiked != (pass == 1) || !room()) {
           continue;
         }
-        const std::string text = change.spiked ? templateText(context.tenant_id, batch,
-                                                              batch.records[change.sample_record])
-                                               : textById(change.template_id);
+        const std::string key = tenantKey(context.tenant_id, change.service, change.template_id);
+        std::string text;
+        if (change.spiked) {
+          text = templateText(context.tenant_id, batch, batch.records[change.sample_record]);
+          std::lock_guard lock(firing_mu_);
+          firing_text_[key] = text;
+        } else {
+          {
+            std::lock_guard lock(firing_mu_);
+            auto found = firing_text_.find(key);
+            if (found != firing_text_.end()) {
+              text = std::move(found->second);
+              firing_text_.erase(found);
+            }
+          }
+          if (text.empty()) {
+            text = textById(change.template_id);
+          }
+        }
         Labels labels = {{"kind", "rate_spike"},
                          {"template", templateLabel(change.template_id)},
                          {"rate_per_minute", std::to_string(change.count)},

@@ -173,6 +173,9 @@ class LogEventDeriver {
   store::Store& store_;
   const LogEventOptions options_;
   RateTracker rates_;
+  std::mutex firing_mu_;
+  // Template texts of firing rates, so their resolve reads well without a store lookup.
+  std::unordered_map<std::string, std::string> firing_text_;
   std::mutex seen_mu_;
   std::unordered_set<std::string> seen_;  // tenant \0 service \0 template, known to the store
   std::atomic<std::uint64_t> batches_{0};

@@ -98,7 +98,8 @@ const char* const kIdentityTenantTables[] = {"auth_memberships", "auth_sessions"
                                              "auth_invitations"};
 
 // Event tables (migration 6), all tenant data.
-const char* const kEventTenantTables[] = {"events_integrations", "events_events", "events_alerts"};
+const char* const kEventTenantTables[] = {"events_integrations", "events_events", "events_alerts",
+                                          "log_events_templates"};
 
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";
