@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
             source, ts, false,
             static_cast<std::uint8_t>(severity.value_or(logparse::Severity::kUnknown)), ts};
         if (mined.template_id != 0) {
-          builder.addTemplated(meta, mined.template_id, mined.template_text, true, mined.params);
+          // Each text once per stream, as the agent sends it; later batches use the dictionary.
+          builder.addTemplated(meta, mined.template_id, mined.template_text, mined.new_template,
+                               mined.params);
         } else {
           builder.addRecord(meta, line);
         }
