@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <utility>
@@ -286,12 +287,16 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
 // --- LogEventDeriver
 
 LogEventDeriver::LogEventDeriver(store::Store& store, LogEventOptions options)
-    : store_(store), options_(std::move(options)), rates_(options_.rate, options_.rate_max_keys) {}
+    : store_(store), options_(std::move(options)), rates_(options_.rate, options_.rate_max_keys) {
+  if (options_.enabled && options_.background) {
+    recorder_ = std::thread([this] { recordLoop(); });
+  }
+}
 
 LogEventDeriver::Stats LogEventDeriver::stats() const {
-  return {batches_.load(std::memory_order_relaxed), events_.load(std::memory_order_relaxed),
-          dropped_.load(std::memory_order_relaxed), folded_.load(std::memory_order_relaxed),
-          failures_.load(std::memory_order_relaxed)};
+  return {batches_.load(std::memory_order_relaxed),  events_.load(std::memory_order_relaxed),
+          dropped_.load(std::memory_order_relaxed),  folded_.load(std::memory_order_relaxed),
+          failures_.load(std::memory_order_relaxed), record_calls_.load(std::memory_order_relaxed)};
 }
 
 Result<std::vector<bool>> LogEventDeriver::rememberTemplates(
@@ -576,6 +581,74 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
   return out;
 }
 
+bool LogEventDeriver::record(const std::string& tenant_id, const std::vector<Event>& events) {
+  for (std::size_t start = 0; start < events.size(); start += store::kMaxEventsPerRecord) {
+    const std::size_t end = std::min(events.size(), start + store::kMaxEventsPerRecord);
+    std::vector<Event> part(events.begin() + static_cast<std::ptrdiff_t>(start),
+                            events.begin() + static_cast<std::ptrdiff_t>(end));
+    record_calls_.fetch_add(1, std::memory_order_relaxed);
+    auto recorded = store_.recordEvents(tenant_id, part);
+    if (!recorded.isOk()) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      log::warn("log-events", "recording log events failed (their batches are stored)",
+                {{"tenant", tenant_id}, {"error", recorded.status().toString()}});
+      return false;
+    }
+    events_.fetch_add(part.size(), std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void LogEventDeriver::recordLoop() {
+  std::unique_lock lock(queue_mu_);
+  for (;;) {
+    queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) {
+      return;  // stopping, and everything queued is recorded
+    }
+    std::deque<std::pair<std::string, std::vector<Event>>> work;
+    work.swap(queue_);
+    queued_events_ = 0;
+    recording_ = true;
+    lock.unlock();
+    // Consecutive batches of one tenant share a transaction; order is kept.
+    std::string tenant;
+    std::vector<Event> pending;
+    for (auto& [tenant_id, events] : work) {
+      if (tenant_id != tenant && !pending.empty()) {
+        record(tenant, pending);
+        pending.clear();
+      }
+      tenant = tenant_id;
+      std::move(events.begin(), events.end(), std::back_inserter(pending));
+    }
+    if (!pending.empty()) {
+      record(tenant, pending);
+    }
+    lock.lock();
+    recording_ = false;
+    if (queue_.empty()) {
+      idle_cv_.notify_all();
+    }
+  }
+}
+
+void LogEventDeriver::flush() {
+  std::unique_lock lock(queue_mu_);
+  idle_cv_.wait(lock, [&] { return !recorder_.joinable() || (queue_.empty() && !recording_); });
+}
+
+LogEventDeriver::~LogEventDeriver() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (recorder_.joinable()) {
+    recorder_.join();
+  }
+}
+
 void LogEventDeriver::onBatch(const LogBatchContext& context,
                               const wire::DecodedBatch& batch) noexcept {
   if (!options_.enabled) {
@@ -590,20 +663,26 @@ void LogEventDeriver::onBatch(const LogBatchContext& context,
                 {{"tenant", context.tenant_id}, {"error", derived.status().toString()}});
       return;
     }
-    const std::vector<Event>& events = *derived;
-    for (std::size_t start = 0; start < events.size(); start += store::kMaxEventsPerRecord) {
-      const std::size_t end = std::min(events.size(), start + store::kMaxEventsPerRecord);
-      std::vector<Event> part(events.begin() + static_cast<std::ptrdiff_t>(start),
-                              events.begin() + static_cast<std::ptrdiff_t>(end));
-      auto recorded = store_.recordEvents(context.tenant_id, part);
-      if (!recorded.isOk()) {
+    if (derived->empty()) {
+      return;
+    }
+    if (!options_.background) {
+      record(context.tenant_id, *derived);
+      return;
+    }
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queued_events_ + derived->size() > options_.max_queued_events) {
+        dropped_.fetch_add(derived->size(), std::memory_order_relaxed);
         failures_.fetch_add(1, std::memory_order_relaxed);
-        log::warn("log-events", "recording log events failed (the batch is stored)",
-                  {{"tenant", context.tenant_id}, {"error", recorded.status().toString()}});
+        log::warn("log-events", "log event queue full: a batch's events are dropped",
+                  {{"tenant", context.tenant_id}});
         return;
       }
-      events_.fetch_add(part.size(), std::memory_order_relaxed);
+      queued_events_ += derived->size();
+      queue_.emplace_back(context.tenant_id, std::move(*derived));
     }
+    queue_cv_.notify_one();
   } catch (const std::exception& e) {
     failures_.fetch_add(1, std::memory_order_relaxed);
     log::error("log-events", std::string("deriving events threw: ") + e.what());

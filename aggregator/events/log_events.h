@@ -28,10 +28,13 @@
 // between the commit and the derivation loses that batch's events, not its lines.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -53,6 +56,13 @@ struct LogEventOptions {
   std::size_t rate_max_keys = 100'000;
   /// (tenant, service, template) pairs known seen, cached to spare the store a round trip.
   std::size_t seen_cache_entries = 200'000;
+  /// Record on a background thread: the ingest request does not wait for the events'
+  /// transaction, and events queued meanwhile share one (per tenant). False: onBatch records
+  /// before it returns.
+  bool background = true;
+  /// Events waiting for the background thread at most; past it a batch's events are dropped
+  /// (and counted) rather than holding memory while the store is slow.
+  std::size_t max_queued_events = 20'000;
 };
 
 /// Who sent a batch.
@@ -140,6 +150,13 @@ class RateTracker {
 class LogEventDeriver {
  public:
   LogEventDeriver(store::Store& store, LogEventOptions options);
+  /// Records what is queued, then stops the background thread.
+  ~LogEventDeriver();
+  LogEventDeriver(const LogEventDeriver&) = delete;
+  LogEventDeriver& operator=(const LogEventDeriver&) = delete;
+
+  /// Returns once every event handed over before the call is recorded (or failed).
+  void flush();
 
   /// Derives the batch's events and records them. Never throws, never fails the caller:
   /// problems are logged and counted.
@@ -157,6 +174,7 @@ class LogEventDeriver {
     std::uint64_t dropped_events = 0;    // over max_events_per_batch
     std::uint64_t folded_templates = 0;  // new templates counted in a summary event
     std::uint64_t failures = 0;          // batches whose derivation or recording failed
+    std::uint64_t record_calls = 0;      // recordEvents calls (background: shared by batches)
   };
   Stats stats() const;
   const LogEventOptions& options() const { return options_; }
@@ -169,6 +187,10 @@ class LogEventDeriver {
   /// The template's text from the batch, else the tenant dictionary; "" when unknown.
   std::string templateText(const std::string& tenant_id, const wire::DecodedBatch& batch,
                            const wire::Record& record);
+
+  /// Records one tenant's events in calls of at most kMaxEventsPerRecord; false on failure.
+  bool record(const std::string& tenant_id, const std::vector<Event>& events);
+  void recordLoop();
 
   store::Store& store_;
   const LogEventOptions options_;
@@ -183,6 +205,17 @@ class LogEventDeriver {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> folded_{0};
   std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::uint64_t> record_calls_{0};
+
+  // The background recorder: batches' events in arrival order.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // work arrived, or stopping
+  std::condition_variable idle_cv_;   // the queue emptied and nothing is in flight
+  std::deque<std::pair<std::string, std::vector<Event>>> queue_;  // (tenant, events)
+  std::size_t queued_events_ = 0;
+  bool recording_ = false;
+  bool stopping_ = false;
+  std::thread recorder_;  // last: started after everything it uses
 };
 
 }  // namespace faultline::aggregator::events

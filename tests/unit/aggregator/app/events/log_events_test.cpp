@@ -326,12 +326,14 @@ TEST_CASE("log events: onBatch records, and failures are counted, never thrown")
   Fixture f;
   auto batch = makeBatch({{"/srv/api.log", kTimeout, {"p", "1"}, Severity::kError}});
   f.deriver.onBatch(f.context(f.a), *batch);
+  f.deriver.flush();
   CHECK(f.deriver.stats().batches == 1);
   CHECK(f.deriver.stats().events == 2);  // the error and its new template
   CHECK(f.deriver.stats().failures == 0);
   CHECK(f.store->eventStats(f.a.id)->events == 2);
   // A tenant the store does not know: the derivation fails, quietly.
   f.deriver.onBatch({"tnt_ghost", "", nowUnixNanos()}, *batch);
+  f.deriver.flush();
   CHECK(f.deriver.stats().failures == 1);
   // Turned off: nothing happens at all.
   events::LogEventOptions off;
@@ -361,6 +363,7 @@ TEST_CASE("log events: agent ingest derives after the commit; a resend derives n
   auto sealed = builder.seal({agent.agent_id, 1, 1, kT0}, 1);
   REQUIRE(sealed.isOk());
   REQUIRE(api.handleIngest(ingestRequest(agent.secret, *sealed)).status == 200);
+  deriver.flush();
   auto listed = store->queryEvents(tenant->id, {});
   REQUIRE(listed.isOk());
   REQUIRE(listed->size() == 2);
@@ -370,5 +373,52 @@ TEST_CASE("log events: agent ingest derives after the commit; a resend derives n
     CHECK(stored.decision == store::NoiseDecision::kNew);
   }
   REQUIRE(api.handleIngest(ingestRequest(agent.secret, *sealed)).status == 200);
+  deriver.flush();
   CHECK(store->queryEvents(tenant->id, {})->size() == 2);
+}
+
+TEST_CASE("log events: background and inline recording store the same events, in order") {
+  for (bool background : {true, false}) {
+    CAPTURE(background);
+    events::LogEventOptions options;
+    options.background = background;
+    Fixture f(options);
+    const int kBatches = 20;
+    for (int i = 0; i < kBatches; ++i) {
+      const store::Tenant& tenant = i % 2 == 0 ? f.a : f.b;
+      f.deriver.onBatch(f.context(tenant), *makeBatch({{"/srv/api.log",
+                                                        "failure " + std::to_string(i) + " in <*>",
+                                                        {"x"},
+                                                        Severity::kError,
+                                                        kT0 + i}},
+                                                      static_cast<std::uint64_t>(i + 1)));
+    }
+    f.deriver.flush();
+    const auto stats = f.deriver.stats();
+    CHECK(stats.failures == 0);
+    CHECK(stats.events == 2 * kBatches);  // an error and its new template each
+    CHECK(stats.record_calls <= static_cast<std::uint64_t>(kBatches));
+    for (const store::Tenant* tenant : {&f.a, &f.b}) {
+      store::EventQuery query;
+      query.limit = 100;
+      auto listed = f.store->queryEvents(tenant->id, query);
+      REQUIRE(listed.isOk());
+      CHECK(listed->size() == kBatches);
+      for (const store::StoredEvent& stored : *listed) {
+        CHECK(stored.event.tenant_id == tenant->id);
+      }
+    }
+  }
+}
+
+TEST_CASE("log events: a full background queue drops a batch's events and counts them") {
+  events::LogEventOptions options;
+  options.max_queued_events = 0;  // nothing fits
+  Fixture f(options);
+  f.deriver.onBatch(f.context(f.a),
+                    *makeBatch({{"/srv/api.log", kTimeout, {"p", "1"}, Severity::kError}}));
+  f.deriver.flush();
+  CHECK(f.deriver.stats().dropped_events == 2);
+  CHECK(f.deriver.stats().failures == 1);
+  CHECK(f.store->eventStats(f.a.id)->events == 0);
 }
