@@ -1,6 +1,7 @@
 #include "aggregator/events/log_events.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <iterator>
 #include <map>
@@ -18,6 +19,7 @@ constexpr std::size_t kMaxTitleBytes = 200;
 constexpr std::size_t kMaxSampleBytes = 1024;
 // Keys idle this long (by their lines' minutes) are the first to go when the tracker is full.
 constexpr std::int64_t kIdleMinutes = 60;
+constexpr std::chrono::milliseconds kRecordLinger{50};
 
 std::int64_t minuteOf(std::int64_t ns) {
   // Floor division: times before 1970 (bad clocks) still land in a minute.
@@ -138,8 +140,37 @@ BatchLines groupBatchLines(const wire::DecodedBatch& batch) {
     }
   }
   std::unordered_map<GroupKey, std::size_t, GroupKeyHash> errors;
-  std::unordered_map<GroupKey, std::size_t, GroupKeyHash> templates;
   std::unordered_map<GroupKey, std::size_t, GroupKeyHash> minutes;
+  // The hot path (every templated record) indexes flat tables instead of hashing: the
+  // template group of each (service, slot), and the minute that group counted last (lines
+  // mostly arrive in time order, so the next record usually falls in the same minute).
+  const std::size_t slots = batch.template_ids.size();
+  std::vector<std::uint32_t> canonical_slot(slots);  // the first slot with the same id
+  {
+    std::unordered_map<std::uint64_t, std::uint32_t> first_slot;
+    for (std::size_t slot = 0; slot < slots; ++slot) {
+      canonical_slot[slot] =
+          first_slot.try_emplace(batch.template_ids[slot], static_cast<std::uint32_t>(slot))
+              .first->second;
+    }
+  }
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  // A batch of many sources and many templates (up to 4096 x 65536) falls back to a hash map
+  // rather than a table of that size.
+  const bool dense = services.size() * slots <= (std::size_t{1} << 20);
+  std::vector<std::size_t> template_group(dense ? services.size() * slots : 0, kNone);
+  std::unordered_map<std::uint64_t, std::size_t> sparse_group;
+  auto groupOf = [&](std::uint32_t service, std::uint32_t slot) -> std::size_t& {
+    if (dense) {
+      return template_group[service * slots + slot];
+    }
+    return sparse_group.try_emplace((std::uint64_t{service} << 32) | slot, kNone).first->second;
+  };
+  struct MinuteCursor {
+    std::int64_t minute = 0;
+    std::size_t index = kNone;  // into out.minutes
+  };
+  std::vector<MinuteCursor> cursors;  // by template group
   for (std::size_t i = 0; i < batch.records.size(); ++i) {
     const wire::Record& record = batch.records[i];
     if (record.source >= batch.sources.size()) {
@@ -147,7 +178,8 @@ BatchLines groupBatchLines(const wire::DecodedBatch& batch) {
     }
     const std::uint32_t service = service_of_source[record.source];
     std::uint64_t template_id = 0;
-    if (record.kind != wire::RecordKind::Raw && record.template_slot < batch.template_ids.size()) {
+    const bool templated = record.kind != wire::RecordKind::Raw && record.template_slot < slots;
+    if (templated) {
       template_id = batch.template_ids[record.template_slot];
     }
     const auto severity =
@@ -165,30 +197,33 @@ BatchLines groupBatchLines(const wire::DecodedBatch& batch) {
       }
       addLine(out.errors[it->second], record, i);
     }
-    if (template_id == 0) {
+    if (!templated || template_id == 0) {
       continue;
     }
-    {
-      auto [it, added] = templates.try_emplace(GroupKey{service, template_id, 0}, 0);
-      if (added) {
-        it->second = out.templates.size();
-        LineGroup group;
-        group.service = services[service];
-        group.source = batch.sources[record.source];
-        group.template_id = template_id;
-        out.templates.push_back(std::move(group));
-      }
-      LineGroup& group = out.templates[it->second];
-      group.severity = std::max(group.severity, severity);
-      addLine(group, record, i);
+    std::size_t& group_index = groupOf(service, canonical_slot[record.template_slot]);
+    if (group_index == kNone) {
+      group_index = out.templates.size();
+      LineGroup group;
+      group.service = services[service];
+      group.source = batch.sources[record.source];
+      group.template_id = template_id;
+      out.templates.push_back(std::move(group));
+      cursors.emplace_back();
     }
+    LineGroup& group = out.templates[group_index];
+    group.severity = std::max(group.severity, severity);
+    addLine(group, record, i);
     const std::int64_t minute = minuteOf(recordTimes(record).first);
-    auto [it, added] = minutes.try_emplace(GroupKey{service, template_id, minute}, 0);
-    if (added) {
-      it->second = out.minutes.size();
-      out.minutes.push_back({services[service], template_id, minute, 0, i});
+    MinuteCursor& cursor = cursors[group_index];
+    if (cursor.index == kNone || cursor.minute != minute) {
+      auto [it, added] = minutes.try_emplace(GroupKey{service, template_id, minute}, 0);
+      if (added) {
+        it->second = out.minutes.size();
+        out.minutes.push_back({services[service], template_id, minute, 0, i});
+      }
+      cursor = {minute, it->second};
     }
-    out.minutes[it->second].lines += record.count;
+    out.minutes[cursor.index].lines += record.count;
   }
   std::stable_sort(out.minutes.begin(), out.minutes.end(),
                    [](const MinuteCount& a, const MinuteCount& b) {
@@ -603,6 +638,9 @@ void LogEventDeriver::recordLoop() {
   std::unique_lock lock(queue_mu_);
   for (;;) {
     queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // Linger a little so that the batches arriving meanwhile share one transaction (one fsync)
+    // instead of one each; events show up this much later.
+    queue_cv_.wait_for(lock, kRecordLinger, [&] { return stopping_; });
     if (queue_.empty()) {
       return;  // stopping, and everything queued is recorded
     }
