@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include "aggregator/ingest/log_upload.h"
 #include "shared/logtemplate/miner.h"
 #include "tests/unit/aggregator/app/test_support.h"
 
@@ -421,4 +422,44 @@ TEST_CASE("log events: a full background queue drops a batch's events and counts
   CHECK(f.deriver.stats().dropped_events == 2);
   CHECK(f.deriver.stats().failures == 1);
   CHECK(f.store->eventStats(f.a.id)->events == 0);
+}
+
+TEST_CASE("log events: a log upload derives events as agent data does (host empty)") {
+  TempDir dir;
+  auto store = openStore(dir.file("db.sqlite"));
+  auto tenant = store->createTenant("acme", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  events::LogEventDeriver deriver(*store, {});
+  ingest::LogUploadOptions options;
+  options.log_events = &deriver;
+  auto uploader = ingest::LogUploader::create(*store, options);
+  REQUIRE(uploader.isOk());
+  std::string body;
+  for (int i = 0; i < 40; ++i) {
+    body += "2026-11-26T10:00:0" + std::to_string(i % 10) + "Z ERROR order " + std::to_string(i) +
+            " rejected by the payment gateway\n";
+  }
+  ingest::UploadRequest request;
+  request.tenant_id = tenant->id;
+  request.source = "orders.log";
+  request.body = body;
+  auto uploaded = (*uploader)->upload(request);
+  REQUIRE_MESSAGE(uploaded.isOk(), uploaded.status().toString());
+  deriver.flush();
+  auto listed = store->queryEvents(tenant->id, {});
+  REQUIRE(listed.isOk());
+  std::uint64_t error_lines = 0;
+  for (const store::StoredEvent& stored : *listed) {
+    CHECK(stored.event.service == "orders");
+    CHECK(stored.event.host.empty());
+    if (label(stored.event, "kind") == "log_error") {
+      error_lines += std::stoull(label(stored.event, "lines"));
+    }
+  }
+  CHECK(error_lines == 40);
+  // The same upload again is a duplicate: nothing more is derived.
+  const std::size_t before = listed->size();
+  REQUIRE((*uploader)->upload(request).isOk());
+  deriver.flush();
+  CHECK(store->queryEvents(tenant->id, {})->size() == before);
 }
