@@ -1,6 +1,7 @@
 #include "aggregator/config/aggregator_config.h"
 
 #include <chrono>
+#include <functional>
 #include <limits>
 
 #include "shared/util/fs.h"
@@ -114,6 +115,24 @@ std::vector<Option> aggregatorOptions() {
        "(it reconnects with Last-Event-ID)"},
       {"events.stream_replay_max", OptionType::Int, "1000",
        "events replayed from the store to a stream reconnecting with Last-Event-ID, at most"},
+      {"log_events.enabled", OptionType::Bool, "true",
+       "derive events from stored log batches: error lines, new templates, rate spikes"},
+      {"log_events.max_events_per_batch", OptionType::Int, "50",
+       "log events one batch may produce at most (1..1000); the rest are counted, not stored"},
+      {"log_events.new_templates_per_batch", OptionType::Int, "20",
+       "new-template events per batch at most; more are folded into one summary per service"},
+      {"log_events.new_templates_per_service", OptionType::Int, "5",
+       "new-template events per service in one batch at most (a new service does not flood)"},
+      {"log_events.rate_factor", OptionType::Int, "5",
+       "a template's lines per minute fire a rate spike at this many times its baseline"},
+      {"log_events.rate_min_count", OptionType::Int, "50",
+       "and only with at least this many lines in the minute"},
+      {"log_events.rate_baseline_minutes", OptionType::Int, "30",
+       "span of the baseline's moving average, in minutes"},
+      {"log_events.rate_warmup_minutes", OptionType::Int, "10",
+       "minutes of history a template needs before its rate may fire"},
+      {"log_events.rate_max_keys", OptionType::Int, "100000",
+       "(tenant, service, template) rates tracked in memory at most"},
   };
 }
 
@@ -312,6 +331,44 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   FL_ASSIGN_OR_RETURN(config.events.stream_replay_max,
                       positive("events.stream_replay_max",
                                nonNegative(table.getInt("events.stream_replay_max")), 10'000));
+  config.log_events.enabled = table.getBool("log_events.enabled");
+  {
+    // Integer options of log_events.*: key, bounds, where the value goes.
+    struct Bounded {
+      const char* key;
+      std::int64_t min;
+      std::int64_t max;
+      std::function<void(std::int64_t)> set;
+    };
+    events::LogEventOptions& options = config.log_events;
+    const Bounded bounded[] = {
+        {"log_events.max_events_per_batch", 1, 1000,
+         [&](std::int64_t v) { options.max_events_per_batch = static_cast<std::size_t>(v); }},
+        {"log_events.new_templates_per_batch", 0, 1000,
+         [&](std::int64_t v) { options.new_templates_per_batch = static_cast<std::size_t>(v); }},
+        {"log_events.new_templates_per_service", 0, 1000,
+         [&](std::int64_t v) { options.new_templates_per_service = static_cast<std::size_t>(v); }},
+        {"log_events.rate_factor", 2, 1000,
+         [&](std::int64_t v) { options.rate.factor = static_cast<double>(v); }},
+        {"log_events.rate_min_count", 1, 1'000'000'000,
+         [&](std::int64_t v) { options.rate.min_count = static_cast<std::uint64_t>(v); }},
+        {"log_events.rate_baseline_minutes", 1, 7 * 24 * 60,
+         [&](std::int64_t v) { options.rate.baseline_minutes = static_cast<std::uint32_t>(v); }},
+        {"log_events.rate_warmup_minutes", 0, 7 * 24 * 60,
+         [&](std::int64_t v) { options.rate.warmup_minutes = static_cast<std::uint32_t>(v); }},
+        {"log_events.rate_max_keys", 1, 100'000'000,
+         [&](std::int64_t v) { options.rate_max_keys = static_cast<std::size_t>(v); }},
+    };
+    for (const Bounded& option : bounded) {
+      const std::int64_t value = table.getInt(option.key);
+      if (value < option.min || value > option.max) {
+        return invalidArgument(std::string(option.key) + ": must be between " +
+                               std::to_string(option.min) + " and " + std::to_string(option.max) +
+                               ", got " + std::to_string(value));
+      }
+      option.set(value);
+    }
+  }
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +
                            table.getString("log.format") + "'");

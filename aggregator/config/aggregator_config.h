@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/events/log_events.h"
 #include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
@@ -74,6 +75,8 @@ struct AggregatorConfig {
     std::size_t stream_buffer_bytes = 1u << 20;
     std::size_t stream_replay_max = 1000;
   } events;
+  events::LogEventOptions log_events;  // log_events.*
+
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

@@ -325,6 +325,11 @@ Response AgentApi::handleIngest(const Request& request) {
     batches_.fetch_add(1, std::memory_order_relaxed);
     records_.fetch_add(row.record_count, std::memory_order_relaxed);
     bytes_.fetch_add(request.body.size(), std::memory_order_relaxed);
+    if (options_.log_events != nullptr) {
+      // After the commit: the batch is accepted whatever happens here (onBatch never fails).
+      options_.log_events->onBatch({row.tenant_id, identity->hostname, row.received_at_ns},
+                                   batch);
+    }
   }
   nlohmann::ordered_json ack = {{"agent", row.agent_id},
                                 {"epoch", row.epoch},

@@ -18,6 +18,7 @@
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/auth/credential_cache.h"
+#include "aggregator/events/log_events.h"
 #include "aggregator/http/rate_limiter.h"
 #include "aggregator/http/server.h"
 #include "aggregator/store/store.h"
@@ -36,6 +37,9 @@ struct AgentApiOptions {
   /// Where enrollments and failed agent authentication are recorded (not owned; must outlive
   /// the api). Null: nothing is recorded (tests of other behaviour only; serve always sets it).
   audit::AuditRecorder* audit = nullptr;
+  /// Derives log events from each newly stored batch (not owned; must outlive the api).
+  /// Null: none are derived.
+  events::LogEventDeriver* log_events = nullptr;
 };
 
 /// Handlers for the agent endpoints. Thread-safe: the handlers run concurrently on the HTTP

@@ -123,6 +123,10 @@ class UploadWriter {
       return stored.status();
     }
     all_duplicates_ = all_duplicates_ && stored->duplicate;
+    if (!stored->duplicate && options_.log_events != nullptr) {
+      // After the commit; never fails the upload (onBatch logs and counts its problems).
+      options_.log_events->onBatch({request_.tenant_id, "", row.received_at_ns}, batch);
+    }
     return Status::ok();
   }
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "aggregator/events/event_hub.h"
+#include "aggregator/events/log_events.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/upload_decoder.h"
 #include "aggregator/store/store.h"
@@ -39,9 +39,9 @@ struct LogUploadOptions {
   std::size_t max_line_bytes = 64u << 10;  // longer lines go as pieces
   std::size_t max_source_bytes = 256;
   redact::RedactOptions redact;  // the agent's defaults: every built-in detector
-  /// Where events derived from uploaded lines go once recorded (the event hub), like the
-  /// webhook receivers' WebhookOptions::on_recorded; empty: none.
-  events::EventSink on_recorded;
+  /// Derives log events from each newly stored batch (not owned; must outlive the uploader).
+  /// Null: none are derived.
+  events::LogEventDeriver* log_events = nullptr;
 };
 
 struct UploadRequest {

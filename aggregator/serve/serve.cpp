@@ -108,6 +108,10 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   api_options.rate_limits = &rate_limits;
   api_options.audit = &recorder;
   api_options.auth_cache_ttl = config.auth.credential_cache_ttl;
+  events::LogEventDeriver log_events(*store, config.log_events);
+  if (config.log_events.enabled) {
+    api_options.log_events = &log_events;
+  }
   ingest::AgentApi api(*store, api_options);
   auth::PasswordHashing hashing;
   hashing.mem_limit = config.auth.password_memory;
@@ -134,6 +138,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   serve::OpsApi ops(*store, api, ops_options);
   ingest::LogUploadOptions upload_options;
   upload_options.max_decompressed_bytes = config.upload_max_bytes;
+  upload_options.log_events = api_options.log_events;
   FL_ASSIGN_OR_RETURN(auto uploader, ingest::LogUploader::create(*store, upload_options));
 
   events::SnsVerifierOptions sns_options;
@@ -153,6 +158,11 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       std::make_shared<events::EventHub>(events::EventHubLimits{config.events.stream_max_per_tenant,
                                                                 config.events.stream_max_per_node},
                                          api::eventStreamFrame);
+  // Log-derived events meet the same rules and reach the same live streams as webhooks.
+  log_events.setRecordHooks(noise, [event_hub](std::string_view tenant_id,
+                                               const std::vector<store::StoredEvent>& recorded) {
+    event_hub->publish(tenant_id, recorded);
+  });
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
   stream_options.buffer_bytes = config.events.stream_buffer_bytes;

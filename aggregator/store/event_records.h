@@ -179,6 +179,15 @@ inline constexpr std::size_t kMaxEventsPerRecord = 1000;
 std::string labelsToJson(const std::vector<std::pair<std::string, std::string>>& labels);
 bool labelsFromJson(std::string_view json, std::vector<std::pair<std::string, std::string>>* out);
 
+/// A (service, template) pair a tenant's logs showed (migration 8; see events/log_events.h).
+struct LogTemplateKey {
+  std::string service;
+  std::uint64_t template_id = 0;
+};
+
+/// Pairs in one rememberLogTemplates call at most.
+inline constexpr std::size_t kMaxLogTemplatesPerCall = 1000;
+
 // Shared by the engines.
 
 /// InvalidArgument unless every event has a fingerprint and belongs to `tenant_id` (or leaves

@@ -49,6 +49,7 @@ struct AgentIdentity {
   std::string agent_id;
   std::string tenant_id;
   std::string tenant_name;
+  std::string hostname;  // as enrolled (host of its log-derived events)
 };
 
 /// A template text a batch carried; `id` must be logtemplate::templateId(text).
@@ -301,6 +302,14 @@ class Store {
   /// such rule in force.
   virtual Status deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
                                  std::int64_t now_ns) = 0;
+
+  // --- Log-derived events (migration 8; see events/log_events.h).
+
+  /// Remembers each (service, template) pair for the tenant, durably, and says in order which
+  /// were new: never remembered before by any node (of two concurrent calls, one sees it new).
+  /// InvalidArgument over kMaxLogTemplatesPerCall; NotFound when the tenant does not exist.
+  virtual Result<std::vector<bool>> rememberLogTemplates(
+      std::string_view tenant_id, const std::vector<LogTemplateKey>& keys, std::int64_t now_ns) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

@@ -2,7 +2,12 @@
 // commit with synchronous=FULL), without sockets. Batches are sealed beforehand: sealing is
 // the agent's cost, not the aggregator's.
 //
-//   ingest_sqlite_bench [batches=100] [threads=1] [records_per_batch=5000]
+//   ingest_sqlite_bench [batches=100] [threads=1] [records_per_batch=5000] [log_events=0]
+//                       [templated=0]
+//
+// log_events=1 derives log events from every stored batch (events::LogEventDeriver, default
+// options), as serve does; templated=1 mines the lines into templates with their severity, as
+// the agent sends them (raw lines carry neither, so there is little to derive from them).
 #include <stdlib.h>
 #include <sys/resource.h>
 
@@ -15,8 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "aggregator/events/log_events.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/store/sqlite/sqlite_store.h"
+#include "shared/logparse/severity.h"
+#include "shared/logtemplate/miner.h"
 #include "shared/util/crypto.h"
 #include "shared/util/time.h"
 #include "shared/wire/batch.h"
@@ -36,6 +44,8 @@ int main(int argc, char** argv) {
   int batches = argc > 1 ? std::atoi(argv[1]) : 100;
   int threads = argc > 2 ? std::atoi(argv[2]) : 1;
   int per_batch = argc > 3 ? std::atoi(argv[3]) : 5000;
+  const bool log_events = argc > 4 && std::atoi(argv[4]) != 0;
+  const bool templated = argc > 5 && std::atoi(argv[5]) != 0;
   if (batches <= 0 || threads <= 0 || per_batch <= 0) {
     std::fprintf(stderr, "usage: ingest_sqlite_bench [batches] [threads] [records_per_batch]\n");
     return 2;
@@ -52,7 +62,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", store.status().toString().c_str());
       return 1;
     }
-    ingest::AgentApi api(**store, {});
+    events::LogEventDeriver deriver(**store, {});
+    ingest::AgentApiOptions api_options;
+    api_options.log_events = log_events ? &deriver : nullptr;
+    ingest::AgentApi api(**store, api_options);
     auto tenant = (*store)->createTenant("bench", nowUnixNanos());
     std::string token = crypto::randomToken("fet_");
     std::int64_t now = nowUnixNanos();
@@ -70,12 +83,33 @@ int main(int argc, char** argv) {
     std::uint64_t raw_bytes = 0;
     std::uint64_t compressed_bytes = 0;
     wire::BatchBuilder builder;
+    logtemplate::TemplateMiner miner;
+    logtemplate::MinedLine mined;
     for (int b = 0; b < batches; ++b) {
       builder.reset();
       std::uint32_t source = builder.sourceIndex("/var/log/nginx/access.log");
       for (int i = 0; i < per_batch; ++i) {
         std::int64_t ts = now + (static_cast<std::int64_t>(b) * per_batch + i) * 1000;
-        builder.addRecord(source, ts, makeLine(rng, ts));
+        std::string line = makeLine(rng, ts);
+        if (!templated) {
+          builder.addRecord(source, ts, line);
+          continue;
+        }
+        // The level is the second word of these lines.
+        const std::size_t level_at = line.find(' ') + 1;
+        auto severity =
+            logparse::severityFromText(line.substr(level_at, line.find(' ', level_at) - level_at));
+        miner.mine(line, mined);
+        wire::RecordMeta meta{
+            source, ts, false,
+            static_cast<std::uint8_t>(severity.value_or(logparse::Severity::kUnknown)), ts};
+        if (mined.template_id != 0) {
+          // Each text once per stream, as the agent sends it; later batches use the dictionary.
+          builder.addTemplated(meta, mined.template_id, mined.template_text, mined.new_template,
+                               mined.params);
+        } else {
+          builder.addRecord(meta, line);
+        }
       }
       raw_bytes += builder.lineBytes() + static_cast<std::uint64_t>(per_batch);
       auto sealed = builder.seal({agent_id, 1, static_cast<std::uint64_t>(b), now});
@@ -114,12 +148,15 @@ int main(int argc, char** argv) {
         "ingest_sqlite_bench: %d batches x %d records (%.2f MiB raw lines, %.2f MiB zstd), "
         "%d thread(s)\n"
         "  wall %.3f s, cpu %.3f s, %.0f records/s, %.1f MiB/s raw, %.2f cpu-s per M records\n"
-        "  %llu write transactions for %llu jobs, failures %d\n",
+        "  %llu write transactions for %llu jobs, failures %d\n"
+        "  log events %s (%llu recorded, %llu failures), %s lines\n",
         batches, per_batch, static_cast<double>(raw_bytes) / (1 << 20),
         static_cast<double>(compressed_bytes) / (1 << 20), threads, wall, cpu, records / wall,
         static_cast<double>(raw_bytes) / (1 << 20) / wall, cpu / records * 1e6,
         static_cast<unsigned long long>(stats.groups), static_cast<unsigned long long>(stats.jobs),
-        failures.load());
+        failures.load(), log_events ? "on" : "off",
+        static_cast<unsigned long long>(deriver.stats().events),
+        static_cast<unsigned long long>(deriver.stats().failures), templated ? "templated" : "raw");
     rc = failures.load() == 0 ? 0 : 1;
   }
   std::error_code ignored;

@@ -424,6 +424,22 @@ CREATE POLICY tenant_isolation ON events_noise_rules
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Log-derived events, as in SQLite (see sqlite/migrations.cpp). The service is agent text
+// (a file name), bytea like other client bytes.
+constexpr const char* kV8LogTemplates = R"sql(
+CREATE TABLE log_events_templates (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  service bytea NOT NULL,
+  template_id bigint NOT NULL,
+  first_seen bigint NOT NULL,
+  PRIMARY KEY (tenant_id, service, template_id)
+);
+ALTER TABLE log_events_templates ENABLE ROW LEVEL SECURITY;
+ALTER TABLE log_events_templates FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON log_events_templates
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -435,6 +451,7 @@ const std::vector<Migration>& migrations() {
       {5, "hash-chained audit log per tenant, append-only", kV5Audit},
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
+      {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
   };
   return kMigrations;
 }

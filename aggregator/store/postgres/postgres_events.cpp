@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 #include <optional>
+#include <tuple>
 
 #include "aggregator/store/postgres/postgres_store.h"
 
@@ -99,6 +100,13 @@ constexpr Statement kEventStats{
     "SELECT (SELECT COUNT(*) FROM events_events WHERE tenant_id = $1), "
     "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = $1), "
     "(SELECT COUNT(*) FROM events_alerts WHERE tenant_id = $1 AND status = 'firing')"};
+
+// Log-derived events (migration 8). DO NOTHING waits for a concurrent insert of the same
+// pair; one row inserted means this call saw it first.
+constexpr Statement kRememberLogTemplate{
+    "fl_remember_log_template",
+    "INSERT INTO log_events_templates(tenant_id, service, template_id, first_seen) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, service, template_id) DO NOTHING"};
 
 std::string column(const PgResult& r, int row, int col) {
   return std::string(r.bytes(row, col));
@@ -334,6 +342,42 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
   }
   FL_RETURN_IF_ERROR(status);
   return decisions;
+}
+
+Result<std::vector<bool>> PostgresStore::rememberLogTemplates(
+    std::string_view tenant_id, const std::vector<LogTemplateKey>& keys, std::int64_t now_ns) {
+  if (keys.size() > kMaxLogTemplatesPerCall) {
+    return invalidArgument("remember log templates: more than " +
+                           std::to_string(kMaxLogTemplatesPerCall) + " in one call");
+  }
+  // Inserted in key order whatever the caller's order, so two nodes remembering the same
+  // pairs wait for each other instead of deadlocking.
+  std::vector<std::size_t> order(keys.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(keys[a].service, keys[a].template_id) <
+           std::tie(keys[b].service, keys[b].template_id);
+  });
+  std::vector<bool> fresh;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    fresh.assign(keys.size(), false);
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    for (std::size_t index : order) {
+      Params params;
+      params.text(tenant_id)
+          .bytea(keys[index].service)
+          .int64(static_cast<std::int64_t>(keys[index].template_id))
+          .int64(now_ns);
+      FL_ASSIGN_OR_RETURN(PgResult inserted, connection.exec(kRememberLogTemplate, params));
+      fresh[index] = inserted.affectedRows() == 1;
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("remember log templates: no such tenant");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return fresh;
 }
 
 Result<std::vector<StoredEvent>> PostgresStore::queryEvents(std::string_view tenant_id,

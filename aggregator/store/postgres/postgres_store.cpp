@@ -55,7 +55,7 @@ constexpr Statement kInsertAgent{
     "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
     "VALUES ($1, $2, $3, $4, $5, $6)"};
 constexpr Statement kAgentBySecret{
-    "fl_agent_by_secret", "SELECT id, tenant_id FROM agents_agents WHERE secret_hash = $1"};
+    "fl_agent_by_secret", "SELECT id, tenant_id, hostname FROM agents_agents WHERE secret_hash = $1"};
 // Ties on enrolled_at break on the id's bytes, as in SQLite, whatever the database collation.
 constexpr Statement kListAgents{
     "fl_list_agents",
@@ -592,6 +592,7 @@ Result<AgentIdentity> PostgresStore::findAgentBySecretHash(std::string_view secr
     }
     identity.agent_id = std::string(agent.bytes(0, 0));
     identity.tenant_id = std::string(agent.bytes(0, 1));
+    identity.hostname = std::string(agent.bytes(0, 2));
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, identity.tenant_id));
     Params tenant_params;
     tenant_params.text(identity.tenant_id);

@@ -101,6 +101,9 @@ class PostgresStore final : public Store {
   Result<std::vector<NoiseRule>> listNoiseRules(std::string_view tenant_id) override;
   Status deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
                          std::int64_t now_ns) override;
+  Result<std::vector<bool>> rememberLogTemplates(std::string_view tenant_id,
+                                                 const std::vector<LogTemplateKey>& keys,
+                                                 std::int64_t now_ns) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

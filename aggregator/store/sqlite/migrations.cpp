@@ -256,6 +256,19 @@ CREATE TABLE events_noise_rules (
 CREATE INDEX events_noise_rules_by_tenant ON events_noise_rules(tenant_id, created_at);
 )sql";
 
+// Log-derived events (see aggregator/events/log_events.h): the (service, template) pairs each
+// tenant's logs have shown, so "a template never seen before" means the same on every node
+// and after a restart.
+constexpr const char* kV8LogTemplates = R"sql(
+CREATE TABLE log_events_templates (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  service TEXT NOT NULL,
+  template_id INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, service, template_id)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -268,6 +281,7 @@ const std::vector<Migration>& migrations() {
       {5, "hash-chained audit log per tenant", kV5Audit},
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
+      {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
   };
   return kMigrations;
 }

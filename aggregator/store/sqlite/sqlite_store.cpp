@@ -60,7 +60,7 @@ constexpr std::string_view kPing = "SELECT COUNT(*) FROM schema_migrations";
 constexpr std::string_view kTenantByName =
     "SELECT id, name, created_at FROM tenancy_tenants WHERE name = ?1";
 constexpr std::string_view kAgentBySecret =
-    "SELECT a.id, a.tenant_id, t.name FROM agents_agents a "
+    "SELECT a.id, a.tenant_id, t.name, a.hostname FROM agents_agents a "
     "JOIN tenancy_tenants t ON t.id = a.tenant_id WHERE a.secret_hash = ?1";
 constexpr std::string_view kListAgents =
     "SELECT id, hostname, version, enrolled_at, COALESCE(last_seen, 0), batches, records, "
@@ -194,6 +194,11 @@ constexpr std::string_view kInsertNoiseRule =
 constexpr std::string_view kDeleteNoiseRule =
     "UPDATE events_noise_rules SET deleted_at = ?3 WHERE tenant_id = ?1 AND id = ?2 "
     "AND deleted_at = 0";
+
+// Log-derived events (migration 8). Writer side: a pair inserted (1 change) is new.
+constexpr std::string_view kRememberLogTemplate =
+    "INSERT INTO log_events_templates(tenant_id, service, template_id, first_seen) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
 
 // Events, reader side.
 constexpr std::string_view kIntegrationSelect =
@@ -347,6 +352,7 @@ struct SqliteStore::WriteStatements {
   Stmt insert_event;
   Stmt insert_noise_rule;
   Stmt delete_noise_rule;
+  Stmt remember_log_template;
 };
 
 struct SqliteStore::Reader {
@@ -451,6 +457,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->insert_event, Stmt::prepare(db, kInsertEvent));
   FL_ASSIGN_OR_RETURN(stmts->insert_noise_rule, Stmt::prepare(db, kInsertNoiseRule));
   FL_ASSIGN_OR_RETURN(stmts->delete_noise_rule, Stmt::prepare(db, kDeleteNoiseRule));
+  FL_ASSIGN_OR_RETURN(stmts->remember_log_template, Stmt::prepare(db, kRememberLogTemplate));
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
@@ -636,7 +643,7 @@ Result<AgentIdentity> SqliteStore::findAgentBySecretHash(std::string_view secret
     return notFound("no agent with this secret");
   }
   return AgentIdentity{std::string(use->columnText(0)), std::string(use->columnText(1)),
-                       std::string(use->columnText(2))};
+                       std::string(use->columnText(2)), std::string(use->columnText(3))};
 }
 
 Result<StoredBatch> SqliteStore::storeBatch(const NewBatch& batch) {
@@ -1568,6 +1575,35 @@ Result<std::vector<StoredEvent>> SqliteStore::queryEvents(std::string_view tenan
     FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(*use, tenant_id));
     out.push_back(std::move(stored));
   }
+}
+
+Result<std::vector<bool>> SqliteStore::rememberLogTemplates(std::string_view tenant_id,
+                                                            const std::vector<LogTemplateKey>& keys,
+                                                            std::int64_t now_ns) {
+  if (keys.size() > kMaxLogTemplatesPerCall) {
+    return invalidArgument("remember log templates: more than " +
+                           std::to_string(kMaxLogTemplatesPerCall) + " in one call");
+  }
+  std::vector<bool> fresh;
+  // The single writer serializes these: of two nodes' calls, one inserts and sees it new.
+  Status status = writer_->run([&]() -> Status {
+    fresh.assign(keys.size(), false);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      StmtUse use(write_->remember_log_template);
+      use->bind(1, tenant_id)
+          .bind(2, keys[i].service)
+          .bind(3, asSigned(keys[i].template_id))
+          .bind(4, now_ns);
+      FL_RETURN_IF_ERROR(use->run());
+      fresh[i] = sqlite3_changes(write_db_.get()) == 1;
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("remember log templates: no such tenant");
+  }
+  FL_RETURN_IF_ERROR(status);
+  return fresh;
 }
 
 Result<EventStats> SqliteStore::eventStats(std::string_view tenant_id) {

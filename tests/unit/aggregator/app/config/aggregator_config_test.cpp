@@ -168,3 +168,49 @@ TEST_CASE("config: event stream settings, defaults and each bad value naming its
                   resolved.status().message());
   }
 }
+
+TEST_CASE("config: log_events settings apply, and a bad one names its key") {
+  config::OptionTable defaults(aggregatorOptions());
+  auto plain = resolveConfig(defaults);
+  REQUIRE(plain.isOk());
+  CHECK(plain->log_events.enabled);
+  CHECK(plain->log_events.max_events_per_batch == 50);
+  CHECK(plain->log_events.rate.factor == 5.0);
+
+  config::OptionTable table(aggregatorOptions());
+  REQUIRE(table
+              .loadString("[log_events]\nenabled = false\nmax_events_per_batch = 7\n"
+                          "new_templates_per_batch = 3\nnew_templates_per_service = 2\n"
+                          "rate_factor = 10\nrate_min_count = 100\nrate_baseline_minutes = 60\n"
+                          "rate_warmup_minutes = 0\nrate_max_keys = 500\n",
+                          "events.toml")
+              .isOk());
+  auto resolved = resolveConfig(table);
+  REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+  const auto& options = resolved->log_events;
+  CHECK_FALSE(options.enabled);
+  CHECK(options.max_events_per_batch == 7);
+  CHECK(options.new_templates_per_batch == 3);
+  CHECK(options.new_templates_per_service == 2);
+  CHECK(options.rate.factor == 10.0);
+  CHECK(options.rate.min_count == 100);
+  CHECK(options.rate.baseline_minutes == 60);
+  CHECK(options.rate.warmup_minutes == 0);
+  CHECK(options.rate_max_keys == 500);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"log_events.max_events_per_batch", "0"},  {"log_events.max_events_per_batch", "1001"},
+      {"log_events.rate_factor", "1"},           {"log_events.rate_min_count", "0"},
+      {"log_events.rate_baseline_minutes", "0"}, {"log_events.new_templates_per_batch", "-1"},
+      {"log_events.rate_max_keys", "0"},
+  };
+  for (const auto& [key, value] : bad) {
+    config::OptionTable fresh(aggregatorOptions());
+    CAPTURE(key);
+    CAPTURE(value);
+    REQUIRE(fresh.set(key, value).isOk());
+    Status refused = resolveConfig(fresh).status();
+    CHECK(refused.code() == Errc::InvalidArgument);
+    CHECK(refused.message().find(key) != std::string::npos);
+  }
+}

@@ -99,7 +99,7 @@ const char* const kIdentityTenantTables[] = {"auth_memberships", "auth_sessions"
 
 // Event tables (migration 6), all tenant data.
 const char* const kEventTenantTables[] = {"events_integrations", "events_events", "events_alerts",
-                                          "events_noise_rules"};
+                                          "events_noise_rules", "log_events_templates"};
 
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";

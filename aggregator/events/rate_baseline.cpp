@@ -1,0 +1,75 @@
+#include "aggregator/events/rate_baseline.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace faultline::aggregator::events {
+namespace {
+
+double alphaOf(const RateOptions& options) {
+  return 2.0 / (static_cast<double>(std::max<std::uint32_t>(options.baseline_minutes, 1)) + 1.0);
+}
+
+}  // namespace
+
+bool RateBaseline::isSpike(std::uint64_t count, double baseline, std::uint64_t closed_minutes,
+                           const RateOptions& options) {
+  if (closed_minutes < options.warmup_minutes || count < options.min_count) {
+    return false;
+  }
+  // A baseline under one line a minute counts as one: "k times almost nothing" is min_count.
+  return static_cast<double>(count) >= options.factor * std::max(baseline, 1.0);
+}
+
+RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options) {
+  RateChange change;
+  if (!started_ || minute <= minute_) {
+    return change;
+  }
+  const double alpha = alphaOf(options);
+  // The current minute closes with its count: judged against the baseline before it, then
+  // folded in. A firing spike keeps folding, so a lasting new level becomes the baseline.
+  if (firing_ && !isSpike(count_, baseline_, closed_minutes_, options)) {
+    firing_ = false;
+    change.recovered = true;
+  }
+  baseline_ = closed_minutes_ == 0 ? static_cast<double>(count_)
+                                   : alpha * static_cast<double>(count_) + (1 - alpha) * baseline_;
+  last_closed_count_ = count_;
+  ++closed_minutes_;
+  // Empty minutes between: each decays the baseline by (1 - alpha); a silent minute also
+  // ends a spike.
+  const std::int64_t empty = minute - minute_ - 1;
+  if (empty > 0) {
+    if (firing_) {
+      firing_ = false;
+      change.recovered = true;
+    }
+    // Past a day of silence the decay is complete for any sensible span; cap the exponent.
+    const double steps = static_cast<double>(std::min<std::int64_t>(empty, 24 * 60));
+    baseline_ *= std::pow(1 - alpha, steps);
+    closed_minutes_ += static_cast<std::uint64_t>(std::min<std::int64_t>(empty, 24 * 60));
+    last_closed_count_ = 0;
+  }
+  minute_ = minute;
+  count_ = 0;
+  return change;
+}
+
+RateChange RateBaseline::add(std::int64_t minute, std::uint64_t count, const RateOptions& options) {
+  RateChange change;
+  if (!started_) {
+    started_ = true;
+    minute_ = minute;
+  } else if (minute > minute_) {
+    change = advance(minute, options);
+  }
+  count_ += count;
+  if (!firing_ && isSpike(count_, baseline_, closed_minutes_, options)) {
+    firing_ = true;
+    change.spiked = true;
+  }
+  return change;
+}
+
+}  // namespace faultline::aggregator::events

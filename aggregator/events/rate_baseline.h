@@ -1,0 +1,63 @@
+#pragma once
+
+// The maths behind "a log template's rate jumped well above its recent baseline": per-minute
+// line counts of one (service, template), an exponentially weighted moving average of the
+// closed minutes as the baseline, and a spike rule with hysteresis. Pure: time only enters as
+// the minute numbers the caller passes in (the lines' own event times), so tests control it.
+
+#include <cstdint>
+
+namespace faultline::aggregator::events {
+
+struct RateOptions {
+  /// A minute is a spike when its count is at least factor x baseline...
+  double factor = 5.0;
+  /// ...and at least this many lines (a template going from 1 to 6 lines is not news).
+  std::uint64_t min_count = 50;
+  /// The EWMA's span in minutes: alpha = 2 / (span + 1), the usual "N-period" EWMA.
+  std::uint32_t baseline_minutes = 30;
+  /// Closed minutes a baseline needs before it may fire (a new template has no history).
+  std::uint32_t warmup_minutes = 10;
+};
+
+/// What one call changed. Both can be set: the previous spike ended in a closed minute and a
+/// new one started in the current minute.
+struct RateChange {
+  bool recovered = false;  // a firing spike fell back below the rule in a closed minute
+  bool spiked = false;     // the current minute crossed the rule
+};
+
+/// One rate's state. Not thread-safe (the caller's tracker locks). Minutes are unix minutes.
+class RateBaseline {
+ public:
+  /// Adds `count` lines seen in `minute`. Minutes before the current one count in the
+  /// current one (late lines must not reopen closed minutes); a later minute first closes the
+  /// current one and any empty minutes between.
+  RateChange add(std::int64_t minute, std::uint64_t count, const RateOptions& options);
+
+  /// Closes every minute before `minute` (no lines arrived for them). Only ever recovers.
+  RateChange advance(std::int64_t minute, const RateOptions& options);
+
+  /// True when `count` in one minute is a spike against `baseline` after warm-up.
+  static bool isSpike(std::uint64_t count, double baseline, std::uint64_t closed_minutes,
+                      const RateOptions& options);
+
+  double baseline() const { return baseline_; }
+  std::uint64_t currentCount() const { return count_; }
+  std::int64_t currentMinute() const { return minute_; }
+  bool firing() const { return firing_; }
+  std::uint64_t closedMinutes() const { return closed_minutes_; }
+  /// The count of the last minute closed by add/advance (the one a recovery was judged on).
+  std::uint64_t lastClosedCount() const { return last_closed_count_; }
+
+ private:
+  bool started_ = false;
+  std::int64_t minute_ = 0;
+  std::uint64_t count_ = 0;
+  double baseline_ = 0.0;
+  std::uint64_t closed_minutes_ = 0;
+  std::uint64_t last_closed_count_ = 0;
+  bool firing_ = false;
+};
+
+}  // namespace faultline::aggregator::events
