@@ -1,6 +1,5 @@
 #include "aggregator/api/agents_api.h"
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
@@ -27,18 +26,11 @@ http::Response listAgents(store::Store& store, std::string_view tenant_id,
   page.limit = *limit + 1;  // one more than asked: is there a next page?
   if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
     auto fields = decodeCursor(*cursor, 2);
-    std::int64_t after = 0;
-    if (fields) {
-      const std::string& text = (*fields)[0];
-      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
-      if (ec != std::errc() || ptr != text.data() + text.size()) {
-        fields = invalidArgument("cursor: not a cursor this server handed out");
-      }
+    auto after = fields ? cursorNumber((*fields)[0]) : Result<std::int64_t>(fields.status());
+    if (!after) {
+      return http::Response::error(400, "bad_request", after.status().message());
     }
-    if (!fields) {
-      return http::Response::error(400, "bad_request", fields.status().message());
-    }
-    page.after_enrolled_at_ns = after;
+    page.after_enrolled_at_ns = *after;
     page.after_id = (*fields)[1];
   }
   auto agents = store.listAgents(tenant_id, page);

@@ -1,6 +1,5 @@
 #include "aggregator/api/events_api.h"
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
@@ -48,15 +47,6 @@ Result<std::string> optionalString(const json& body, const char* name) {
     return invalidArgument(std::string(name) + ": expected a string");
   }
   return it->get<std::string>();
-}
-
-Result<std::int64_t> parseInt64(std::string_view text) {
-  std::int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) {
-    return invalidArgument("cursor: not a cursor this server handed out");
-  }
-  return value;
 }
 
 }  // namespace
@@ -238,7 +228,7 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
     if (!fields) {
       return badRequest(fields.status().message());
     }
-    auto before = parseInt64((*fields)[0]);
+    auto before = cursorNumber((*fields)[0]);
     if (!before) {
       return badRequest(before.status().message());
     }

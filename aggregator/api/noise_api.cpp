@@ -1,6 +1,5 @@
 #include "aggregator/api/noise_api.h"
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
@@ -69,15 +68,6 @@ Result<std::vector<store::NoiseRule>> rulesOfKind(store::Store& store, std::stri
     return rule.kind != events::noiseRuleKindName(kind);
   });
   return rules;
-}
-
-Result<std::int64_t> parseInt64(std::string_view text) {
-  std::int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) {
-    return invalidArgument("cursor: not a cursor this server handed out");
-  }
-  return value;
 }
 
 }  // namespace
@@ -208,7 +198,7 @@ http::Response listAlerts(store::Store& store, events::NoisePolicies& policies,
   }
   if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
     auto fields = decodeCursor(*cursor, 2);
-    auto before = fields ? parseInt64((*fields)[0]) : Result<std::int64_t>(fields.status());
+    auto before = fields ? cursorNumber((*fields)[0]) : Result<std::int64_t>(fields.status());
     if (!before) {
       return http::Response::error(400, "bad_request", before.status().message());
     }

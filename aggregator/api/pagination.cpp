@@ -96,6 +96,15 @@ Result<PageSlice> pageOfSorted(const http::Request& request,
   return slice;
 }
 
+Result<std::int64_t> cursorNumber(std::string_view field) {
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (ec != std::errc() || ptr != field.data() + field.size()) {
+    return invalidArgument("cursor: not a cursor this server handed out");
+  }
+  return value;
+}
+
 std::string sortableNumber(std::int64_t value) {
   // Offset into unsigned so negative values sort first, then fixed width.
   const std::uint64_t shifted = static_cast<std::uint64_t>(value) ^ (std::uint64_t{1} << 63);

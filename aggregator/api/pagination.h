@@ -48,6 +48,10 @@ struct PageSlice {
 Result<PageSlice> pageOfSorted(const http::Request& request,
                                const std::vector<std::string>& sorted_keys);
 
+/// A number field of a cursor (a time, written with std::to_string); InvalidArgument (fit for
+/// the client) otherwise.
+Result<std::int64_t> cursorNumber(std::string_view field);
+
 /// A key that sorts like the number (for keys that start with a time).
 std::string sortableNumber(std::int64_t value);
 
