@@ -211,7 +211,7 @@ TEST_CASE("rule specs: every bad field is refused by name") {
         std::string::npos);
 }
 
-TEST_CASE("one-off windows and timed silences: in force in [starts_at, ends_at)") {
+TEST_CASE("one-off windows and timed silences: in force from starts_at until ends_at") {
   NoiseRuleSpec window =
       spec(NoiseRuleKind::kMaintenance,
            R"({"name":"db upgrade","matchers":[{"name":"service","value":"db"}],)"
