@@ -21,6 +21,13 @@ constexpr std::array<std::string_view, 7> kDayNames = {"sun", "mon", "tue", "wed
                                                        "thu", "fri", "sat"};
 constexpr std::int64_t kSecondNs = 1'000'000'000;
 constexpr std::int64_t kDayNs = 24 * 3600 * kSecondNs;
+// Recurrences are computed in local time, which overflows nanoseconds near the ends of
+// int64: times outside [1970, ~2191] never fall into a recurring window.
+constexpr std::int64_t kLatestZonedNs = 7'000'000'000'000'000'000;
+
+bool zonable(std::int64_t at_ns) {
+  return at_ns >= 0 && at_ns <= kLatestZonedNs;
+}
 
 struct OpName {
   MatchOp op;
@@ -362,6 +369,9 @@ std::optional<std::int64_t> NoiseRuleSpec::activeUntil(std::int64_t at_ns) const
   if (!recurrence_) {
     return ends_at_ns_;
   }
+  if (!zonable(at_ns)) {
+    return std::nullopt;
+  }
   // An occurrence lasts at most 7 days: one that covers `at` opened on one of the last 8 days.
   const date::local_days today = localDay(*recurrence_, at_ns);
   for (int back = 0; back <= 8; ++back) {
@@ -385,6 +395,9 @@ std::optional<std::int64_t> NoiseRuleSpec::nextStart(std::int64_t at_ns) const {
     return at_ns < starts_at_ns_ ? std::optional<std::int64_t>(starts_at_ns_) : std::nullopt;
   }
   const std::int64_t from = std::max(at_ns, starts_at_ns_ == INT64_MIN ? at_ns : starts_at_ns_ - 1);
+  if (!zonable(from)) {
+    return std::nullopt;
+  }
   const date::local_days today = localDay(*recurrence_, from);
   for (int ahead = 0; ahead <= 8; ++ahead) {
     const date::local_days day = today + date::days(ahead);

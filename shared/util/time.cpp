@@ -1,6 +1,7 @@
 #include "shared/util/time.h"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -69,8 +70,12 @@ std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
 }
 }  // namespace
 
-std::string formatRfc3339Millis(std::int64_t unix_nanos) { return formatRfc3339(unix_nanos, 3); }
-std::string formatRfc3339Nanos(std::int64_t unix_nanos) { return formatRfc3339(unix_nanos, 9); }
+std::string formatRfc3339Millis(std::int64_t unix_nanos) {
+  return formatRfc3339(unix_nanos, 3);
+}
+std::string formatRfc3339Nanos(std::int64_t unix_nanos) {
+  return formatRfc3339(unix_nanos, 9);
+}
 
 Result<std::int64_t> parseTimestamp(std::string_view text) {
   auto bad = [&] {
@@ -150,6 +155,13 @@ Result<std::int64_t> parseTimestamp(std::string_view text) {
   }
   std::int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  // Nanoseconds since 1970 in int64 reach from 1677 to 2262; anything beyond is refused rather
+  // than wrapped.
+  constexpr std::int64_t kMaxSeconds = INT64_MAX / 1'000'000'000 - 1;
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+    return Status(Errc::InvalidArgument,
+                  "timestamp '" + std::string(text) + "' is outside 1677..2262");
+  }
   return secs * 1'000'000'000 + nanos;
 }
 

@@ -17,6 +17,14 @@ TEST_CASE("parseTimestamp reads RFC 3339, dates and Unix seconds") {
   CHECK_FALSE(parseTimestamp("yesterday").isOk());
 }
 
+TEST_CASE("parseTimestamp refuses times int64 nanoseconds cannot hold instead of wrapping") {
+  CHECK(parseTimestamp("2262-04-11T00:00:00Z").isOk());
+  CHECK(parseTimestamp("2263-01-01T00:00:00Z").code() == Errc::InvalidArgument);
+  CHECK(parseTimestamp("4050-01-01T00:00:00Z").code() == Errc::InvalidArgument);
+  CHECK(parseTimestamp("1600-01-01T00:00:00Z").code() == Errc::InvalidArgument);
+  CHECK(parseTimestamp("1700-01-01T00:00:00Z").isOk());
+}
+
 TEST_CASE("formatRfc3339 round-trips through parseTimestamp") {
   std::int64_t t = 1795694400LL * 1'000'000'000 + 123'456'789;
   CHECK(formatRfc3339Nanos(t) == "2026-11-26T12:00:00.123456789Z");
