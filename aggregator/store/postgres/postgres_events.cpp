@@ -460,18 +460,15 @@ Result<std::vector<AlertSummary>> PostgresStore::listAlerts(std::string_view ten
 }
 
 Status PostgresStore::createNoiseRule(const NoiseRule& rule) {
-  Status status = inTransaction(false, [&](Connection& connection) -> Status {
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, rule.tenant_id));
-    Params params;
-    params.text(rule.id)
-        .text(rule.tenant_id)
-        .text(rule.kind)
-        .bytea(rule.name)
-        .text(rule.spec_json)
-        .text(rule.created_by)
-        .int64(rule.created_at_ns);
-    return connection.exec(kInsertNoiseRule, params).status();
-  });
+  Params params;
+  params.text(rule.id)
+      .text(rule.tenant_id)
+      .text(rule.kind)
+      .bytea(rule.name)
+      .text(rule.spec_json)
+      .text(rule.created_by)
+      .int64(rule.created_at_ns);
+  Status status = scopedWrite(kTenantSetting, rule.tenant_id, kInsertNoiseRule, params).status();
   if (status.code() == Errc::AlreadyExists) {
     return notFound("create noise rule: no such tenant (or a duplicate id)");
   }
@@ -486,13 +483,11 @@ Result<std::vector<NoiseRule>> PostgresStore::listNoiseRules(std::string_view te
 
 Status PostgresStore::deleteNoiseRule(std::string_view tenant_id, std::string_view rule_id,
                                       std::int64_t now_ns) {
-  return inTransaction(false, [&](Connection& connection) -> Status {
-    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
-    Params params;
-    params.text(tenant_id).text(rule_id).int64(now_ns);
-    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kDeleteNoiseRule, params));
-    return r.affectedRows() == 0 ? notFound("no such rule in force in this tenant") : Status::ok();
-  });
+  Params params;
+  params.text(tenant_id).text(rule_id).int64(now_ns);
+  FL_ASSIGN_OR_RETURN(std::int64_t changed,
+                      scopedWrite(kTenantSetting, tenant_id, kDeleteNoiseRule, params));
+  return changed == 0 ? notFound("no such rule in force in this tenant") : Status::ok();
 }
 
 }  // namespace faultline::aggregator::store::postgres

@@ -55,7 +55,8 @@ constexpr Statement kInsertAgent{
     "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
     "VALUES ($1, $2, $3, $4, $5, $6)"};
 constexpr Statement kAgentBySecret{
-    "fl_agent_by_secret", "SELECT id, tenant_id, hostname FROM agents_agents WHERE secret_hash = $1"};
+    "fl_agent_by_secret",
+    "SELECT id, tenant_id, hostname FROM agents_agents WHERE secret_hash = $1"};
 // Ties on enrolled_at break on the id's bytes, as in SQLite, whatever the database collation.
 constexpr Statement kListAgents{
     "fl_list_agents",
@@ -406,6 +407,19 @@ Status PostgresStore::inTransaction(bool read_only,
     }
     return status;
   }
+}
+
+Result<std::int64_t> PostgresStore::scopedWrite(std::string_view setting, std::string_view value,
+                                                const Statement& statement, const Params& params) {
+  std::int64_t changed = 0;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(setting, value));
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(statement, params));
+    changed = r.affectedRows();
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  return changed;
 }
 
 Result<PgResult> PostgresStore::scopedRead(std::string_view setting, std::string_view value,

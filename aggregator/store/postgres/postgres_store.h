@@ -119,6 +119,10 @@ class PostgresStore final : public Store {
   /// new connection when the first was lost.
   Result<PgResult> scopedRead(std::string_view setting, std::string_view value,
                               const Statement& statement, const Params& params);
+  /// One statement in its own write transaction with `setting` = `value` for row-level
+  /// security; the rows it changed.
+  Result<std::int64_t> scopedWrite(std::string_view setting, std::string_view value,
+                                   const Statement& statement, const Params& params);
   /// scopedRead of many rows: `read_row(result, row)` makes each row's value.
   template <typename T, typename ReadRow>
   Result<std::vector<T>> readRows(std::string_view setting, std::string_view value,
