@@ -138,6 +138,19 @@ int main(int argc, char** argv) {
   logs_export->add_option("--since", export_since, "records at or after (RFC 3339, date, unix s)");
   logs_export->add_option("--until", export_until, "records before (RFC 3339, date, unix s)");
 
+  CLI::App* incidents_cmd =
+      admin->add_subcommand("incidents", "incidents and their causes")->require_subcommand(1);
+  CLI::App* incidents_list = incidents_cmd->add_subcommand("list", "list a tenant's incidents");
+  std::string incidents_tenant;
+  std::string incidents_status;
+  incidents_list->add_option("--tenant", incidents_tenant, "tenant name")->required();
+  incidents_list->add_option("--status", incidents_status,
+                             "triggered, acknowledged, resolved, closed or merged");
+  CLI::App* incidents_show =
+      incidents_cmd->add_subcommand("show", "one incident: RCA ranking, event chain, timeline");
+  std::string incident_id;
+  incidents_show->add_option("ID", incident_id, "incident id")->required();
+  incidents_show->add_option("--tenant", incidents_tenant, "tenant name")->required();
   CLI::App* agents = admin->add_subcommand("agents", "enrolled agents")->require_subcommand(1);
   CLI::App* agents_list = agents->add_subcommand("list", "list a tenant's agents");
   std::string agents_tenant;
@@ -332,6 +345,17 @@ int main(int argc, char** argv) {
                   << " aggregate records (standing for " << exported->aggregated_lines
                   << " lines the agents counted instead of sending) were not printed\n";
       }
+      return 0;
+    }
+    if (incidents_list->parsed() || incidents_show->parsed()) {
+      auto text = incidents_list->parsed()
+                      ? aggregator::admin::listIncidents(**store, incidents_tenant,
+                                                         incidents_status)
+                      : aggregator::admin::showIncident(**store, incidents_tenant, incident_id);
+      if (!text) {
+        return fail(text.status());
+      }
+      std::cout << *text << std::flush;
       return 0;
     }
     if (agents_list->parsed()) {

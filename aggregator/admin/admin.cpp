@@ -397,4 +397,99 @@ Status revokeIntegration(store::Store& store, audit::AuditRecorder& audit,
                                    {std::string(kAdminActor), ""}, nowUnixNanos());
 }
 
+Result<std::string> listIncidents(store::Store& store, std::string_view tenant_name,
+                                  std::string_view status) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  std::string out =
+      "INCIDENT_ID\tSTATUS\tSEVERITY\tFIRST_EVENT\tLAST_EVENT\tEVENTS\tSERVICES\tTOP_CAUSE\t"
+      "CONFIDENCE\tTITLE\n";
+  store::IncidentQuery query;
+  query.status = std::string(status);
+  query.limit = 500;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(std::vector<store::IncidentRow> rows,
+                        store.listIncidents(tenant.id, query));
+    for (const store::IncidentRow& row : rows) {
+      nlohmann::json doc = nlohmann::json::parse(row.doc_json, nullptr, false);
+      std::string services;
+      std::string cause = "-";
+      std::string confidence = "-";
+      std::uint64_t events = 0;
+      if (doc.is_object()) {
+        events = doc.value("event_count", std::uint64_t{0});
+        const nlohmann::json activity = doc.value("services", nlohmann::json::object());
+        for (auto it = activity.begin(); it != activity.end(); ++it) {
+          services += (services.empty() ? "" : ",") + it.key();
+        }
+        auto candidates = doc.value("candidates", nlohmann::json::array());
+        if (!candidates.empty()) {
+          cause = candidates[0].value("kind", "") + ":" + candidates[0].value("name", "");
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%.3f", candidates[0].value("confidence", 0.0));
+          confidence = buf;
+        }
+      }
+      out += row.id + '\t' + row.status + '\t' + row.severity + '\t' +
+             formatRfc3339Millis(row.first_event_ns) + '\t' +
+             formatRfc3339Millis(row.last_event_ns) + '\t' + std::to_string(events) + '\t' +
+             printable(services.empty() ? "-" : services) + '\t' + printable(cause) + '\t' +
+             confidence + '\t' + printable(row.title) + '\n';
+    }
+    if (rows.size() < query.limit) {
+      return out;
+    }
+    query.before_first_event_ns = rows.back().first_event_ns;
+    query.before_id = rows.back().id;
+  }
+}
+
+Result<std::string> showIncident(store::Store& store, std::string_view tenant_name,
+                                 std::string_view incident_id) {
+  FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
+  FL_ASSIGN_OR_RETURN(store::IncidentRow row, store.findIncident(tenant.id, incident_id));
+  nlohmann::json doc = nlohmann::json::parse(row.doc_json, nullptr, false);
+  if (!doc.is_object()) {
+    return dataLoss("incident " + row.id + ": unreadable document");
+  }
+  std::string out = "incident " + row.id + "\n";
+  out += "title:    " + printable(row.title) + "\n";
+  out += "status:   " + row.status + "\nseverity: " + row.severity + "\n";
+  out += "assignee: " + printable(doc.value("assignee", "-").empty() ? "-" : doc.value("assignee", "-")) + "\n";
+  out += "events:   " + std::to_string(doc.value("event_count", std::uint64_t{0})) + " from " +
+         formatRfc3339Millis(row.first_event_ns) + " to " +
+         formatRfc3339Millis(row.last_event_ns) + "\n";
+  out += "graph:    version " + std::to_string(doc.value("graph_version", std::int64_t{0})) + "\n";
+  out += "\nRANK\tKIND\tCANDIDATE\tSERVICE\tCONFIDENCE\tSCORE\tEVIDENCE\n";
+  int rank = 0;
+  const nlohmann::json candidates = doc.value("candidates", nlohmann::json::array());
+  for (const auto& candidate : candidates) {
+    char numbers[64];
+    std::snprintf(numbers, sizeof numbers, "%.3f\t%.3f", candidate.value("confidence", 0.0),
+                  candidate.value("score", 0.0));
+    std::string evidence;
+    const nlohmann::json ids = candidate.value("evidence", nlohmann::json::array());
+    for (const auto& id : ids) {
+      evidence += (evidence.empty() ? "" : ",") + id.get<std::string>();
+    }
+    out += std::to_string(++rank) + '\t' + candidate.value("kind", "") + '\t' +
+           printable(candidate.value("name", "")) + '\t' +
+           printable(candidate.value("service", "")) + '\t' + numbers + '\t' + evidence + '\n';
+  }
+  out += "\nEVENT CHAIN\n";
+  const nlohmann::json chain = doc.value("chain", nlohmann::json::array());
+  for (const auto& step : chain) {
+    out += "  " + formatRfc3339Millis(step.value("at_ns", std::int64_t{0})) + "  " +
+           printable(step.value("service", "")) +
+           (step.value("via", "").empty() ? "" : "  (calls " + printable(step.value("via", "")) + ")") +
+           "  " + step.value("event_id", "") + "\n";
+  }
+  FL_ASSIGN_OR_RETURN(auto timeline, store.listIncidentTimeline(tenant.id, incident_id));
+  out += "\nTIMELINE\n";
+  for (const store::IncidentTimelineRow& entry : timeline) {
+    out += "  " + formatRfc3339Millis(entry.at_ns) + "  " + printable(entry.actor) + "  " +
+           entry.kind + "  " + printable(entry.detail_json) + "\n";
+  }
+  return out;
+}
+
 }  // namespace faultline::aggregator::admin

@@ -118,4 +118,14 @@ Status revokeIntegration(store::Store& store, audit::AuditRecorder& audit,
 /// The tenant's agents as tab-separated text with a header line.
 Result<std::string> listAgents(store::Store& store, std::string_view tenant_name);
 
+/// The tenant's incidents, newest first, as tab-separated text with a header line (status
+/// filter optional): id, status, severity, first/last event, events, services, top cause.
+Result<std::string> listIncidents(store::Store& store, std::string_view tenant_name,
+                                  std::string_view status);
+
+/// One incident as text: summary, ranked candidate causes with confidence and evidence, the
+/// event chain and the timeline.
+Result<std::string> showIncident(store::Store& store, std::string_view tenant_name,
+                                 std::string_view incident_id);
+
 }  // namespace faultline::aggregator::admin

@@ -7,7 +7,7 @@
 namespace faultline::aggregator::events {
 namespace {
 
-constexpr std::array<std::pair<SourceKind, std::string_view>, 7> kSourceNames = {{
+constexpr std::array<std::pair<SourceKind, std::string_view>, 8> kSourceNames = {{
     {SourceKind::kAlertmanager, "alertmanager"},
     {SourceKind::kGrafana, "grafana"},
     {SourceKind::kPagerDuty, "pagerduty"},
@@ -15,6 +15,7 @@ constexpr std::array<std::pair<SourceKind, std::string_view>, 7> kSourceNames = 
     {SourceKind::kCloudWatch, "cloudwatch"},
     {SourceKind::kGeneric, "generic"},
     {SourceKind::kLog, "log"},
+    {SourceKind::kChange, "change"},
 }};
 
 // Length-prefixed so that ("ab","c") and ("a","bc") differ.

@@ -22,10 +22,11 @@ enum class SourceKind : std::uint8_t {
   kDatadog,
   kCloudWatch,
   kGeneric,
-  kLog,  // derived from agent or uploaded log lines
+  kLog,     // derived from agent or uploaded log lines
+  kChange,  // a deploy or config change (POST /v1/changes)
 };
 
-/// "alertmanager", "grafana", "pagerduty", "datadog", "cloudwatch", "generic", "log".
+/// "alertmanager", "grafana", "pagerduty", "datadog", "cloudwatch", "generic", "log", "change".
 std::string_view sourceKindName(SourceKind kind);
 std::optional<SourceKind> sourceKindFromName(std::string_view name);
 

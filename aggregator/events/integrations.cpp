@@ -43,7 +43,7 @@ Result<std::vector<std::string>> stringList(const json& value, std::string_view 
 
 bool webhookKind(std::string_view kind) {
   std::optional<SourceKind> parsed = sourceKindFromName(kind);
-  return parsed && *parsed != SourceKind::kLog;
+  return parsed && *parsed != SourceKind::kLog && *parsed != SourceKind::kChange;
 }
 
 }  // namespace

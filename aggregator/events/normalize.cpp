@@ -652,7 +652,8 @@ Result<Normalized> normalize(SourceKind kind, std::string_view body, const Norma
     case SourceKind::kDatadog: return datadog(doc, ctx);
     case SourceKind::kCloudWatch: return cloudWatch(doc, ctx);
     case SourceKind::kGeneric: return generic(doc, ctx);
-    case SourceKind::kLog: break;
+    case SourceKind::kLog:
+    case SourceKind::kChange: break;
   }
   return invalidArgument("log events are not webhook payloads");
 }

@@ -5,6 +5,7 @@
 
 #include "aggregator/api/agents_api.h"
 #include "aggregator/api/events_api.h"
+#include "aggregator/api/incidents_api.h"
 #include "aggregator/api/noise_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
@@ -168,14 +169,85 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                                                            principal, request, nowUnixNanos());
                              }));
   }
+  std::shared_ptr<incidents::IncidentEngine> engine = handlers.incidents;
+  if (engine == nullptr) {
+    engine = std::make_shared<incidents::IncidentEngine>(store, incidents::IncidentEngineOptions{});
+  }
+  // Recorded events go live (the hub) and into correlation (the engine).
+  events::EventSink recorded_sink = [hub, engine](std::string_view tenant_id,
+                                                  const std::vector<store::StoredEvent>& recorded) {
+    hub->publish(tenant_id, recorded);
+    engine->publish(tenant_id, recorded);
+  };
+  auto incidents_api = std::make_shared<api::IncidentsApi>(store, handlers.audit, *engine,
+                                                           recorded_sink);
+  // The API object keeps the engine alive as long as the routes that use it.
+  auto keep_engine = std::make_shared<std::shared_ptr<incidents::IncidentEngine>>(engine);
+  auto incidentRead = [&guardedRead, incidents_api, keep_engine](
+                          const char* what,
+                          http::Response (api::IncidentsApi::*read)(std::string_view,
+                                                                    const http::Request&)) {
+    return guardedRead(what, auth::Permission::ReadIncidents,
+                       [incidents_api, keep_engine, read](std::string_view tenant_id,
+                                                          const http::Request& request) {
+                         return ((*incidents_api).*read)(tenant_id, request);
+                       });
+  };
+  using IncidentChange = http::Response (api::IncidentsApi::*)(
+      const auth::Principal&, const http::Request&, std::int64_t);
+  auto incidentChange = [&guardedChange, incidents_api, keep_engine](
+                            const char* what, auth::Permission permission, IncidentChange change) {
+    return guardedChange(what, permission,
+                         [incidents_api, keep_engine, change](const auth::Principal& principal,
+                                                              const http::Request& request) {
+                           return ((*incidents_api).*change)(principal, request, nowUnixNanos());
+                         });
+  };
+  router.add("GET", "/v1/incidents", incidentRead("list incidents", &api::IncidentsApi::list));
+  router.add("GET", "/v1/incidents/{id}", incidentRead("show incident", &api::IncidentsApi::show));
+  router.add("PATCH", "/v1/incidents/{id}",
+             incidentChange("update incident", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::update));
+  for (const auto& action :
+       {std::pair<std::string, incidents::IncidentStatus>{
+            "acknowledge", incidents::IncidentStatus::kAcknowledged},
+        {"resolve", incidents::IncidentStatus::kResolved},
+        {"close", incidents::IncidentStatus::kClosed}}) {
+    const incidents::IncidentStatus status = action.second;  // named: clang 14 and bindings
+    router.add("POST", "/v1/incidents/{id}/" + action.first,
+               guardedChange("incident transition", auth::Permission::ManageIncidents,
+                             [incidents_api, keep_engine, status](
+                                 const auth::Principal& principal, const http::Request& request) {
+                               return incidents_api->transition(principal, request, status,
+                                                                nowUnixNanos());
+                             }));
+  }
+  router.add("POST", "/v1/incidents/{id}/comments",
+             incidentChange("comment incident", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::comment));
+  router.add("POST", "/v1/incidents/{id}/split",
+             incidentChange("split incident", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::split));
+  router.add("POST", "/v1/incidents/{id}/merge",
+             incidentChange("merge incidents", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::merge));
+  router.add("GET", "/v1/correlation-rules",
+             guardedRead("correlation rules", auth::Permission::ReadIncidents,
+                         [incidents_api, keep_engine](std::string_view tenant_id,
+                                                      const http::Request&) {
+                           return incidents_api->getRules(tenant_id);
+                         }));
+  router.add("PUT", "/v1/correlation-rules",
+             incidentChange("set correlation rules", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::putRules));
+  router.add("POST", "/v1/changes",
+             incidentChange("post change", auth::Permission::PostChanges,
+                            &api::IncidentsApi::postChange));
   // The receivers cache key lookups: a revocation through this node drops them at once.
   events::WebhookOptions webhook_options = handlers.webhooks;
   webhook_options.noise = noise;
   if (!webhook_options.on_recorded) {
-    webhook_options.on_recorded = [hub](std::string_view tenant_id,
-                                        const std::vector<store::StoredEvent>& recorded) {
-      hub->publish(tenant_id, recorded);
-    };
+    webhook_options.on_recorded = recorded_sink;
   }
   auto receiver = std::make_shared<events::WebhookReceiver>(store, webhook_options);
   router.add("DELETE", "/v1/integrations/{id}",

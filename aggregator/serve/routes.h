@@ -12,6 +12,7 @@
 #include "aggregator/events/event_hub.h"
 #include "aggregator/events/webhook_receiver.h"
 #include "aggregator/http/server.h"
+#include "aggregator/incidents/incident_engine.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
 #include "aggregator/serve/ops_api.h"
@@ -37,6 +38,9 @@ struct RouteHandlers {
   /// webhooks.on_recorded is set. Null: the router makes one with default limits.
   std::shared_ptr<events::EventHub> event_hub;
   api::EventStreamOptions event_streams;
+  /// Correlation of recorded events into incidents, and the /v1/incidents routes. Null: the
+  /// router makes one with the defaults (no dependency graph).
+  std::shared_ptr<incidents::IncidentEngine> incidents;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -159,10 +159,24 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                                 config.events.stream_max_per_node},
                                          api::eventStreamFrame);
   // Log-derived events meet the same rules and reach the same live streams as webhooks.
-  log_events.setRecordHooks(noise, [event_hub](std::string_view tenant_id,
-                                               const std::vector<store::StoredEvent>& recorded) {
+  // Recorded events are correlated into incidents on this node.
+  auto incident_engine =
+      std::make_shared<incidents::IncidentEngine>(*store, incidents::IncidentEngineOptions{});
+  log_events.setRecordHooks(noise, [event_hub, incident_engine](
+                                       std::string_view tenant_id,
+                                       const std::vector<store::StoredEvent>& recorded) {
     event_hub->publish(tenant_id, recorded);
+    incident_engine->publish(tenant_id, recorded);
   });
+  ops.addMetricSource("faultline_incident_events_total", "counter",
+                      "Events correlated by the incident engine.",
+                      [incident_engine] { return incident_engine->stats().events; });
+  ops.addMetricSource("faultline_incidents_opened_total", "counter",
+                      "Incidents opened by correlation on this node.",
+                      [incident_engine] { return incident_engine->stats().opened; });
+  ops.addMetricSource("faultline_incident_queue_events", "gauge",
+                      "Events waiting for correlation.",
+                      [incident_engine] { return incident_engine->stats().queued; });
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
   stream_options.buffer_bytes = config.events.stream_buffer_bytes;
@@ -194,7 +208,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .webhooks = webhook_options,
                                                           .noise = noise,
                                                           .event_hub = event_hub,
-                                                          .event_streams = stream_options})),
+                                                          .event_streams = stream_options,
+                                                          .incidents = incident_engine})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

@@ -17,6 +17,7 @@
 #include "aggregator/store/audit_log.h"
 #include "aggregator/store/auth_records.h"
 #include "aggregator/store/event_records.h"
+#include "aggregator/store/incident_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -310,6 +311,36 @@ class Store {
   /// InvalidArgument over kMaxLogTemplatesPerCall; NotFound when the tenant does not exist.
   virtual Result<std::vector<bool>> rememberLogTemplates(
       std::string_view tenant_id, const std::vector<LogTemplateKey>& keys, std::int64_t now_ns) = 0;
+
+  // --- Incidents (migration 10; see incident_records.h).
+
+  /// Writes one correlation step in one transaction: incident rows replaced whole, event links
+  /// (an event already linked to the incident keeps its first reason), merges, timeline rows.
+  /// Every row must belong to `tenant_id` (the incidents named must be the tenant's): nothing is
+  /// written otherwise (NotFound). InvalidArgument past kMaxIncidentWriteRows.
+  virtual Status writeIncidents(std::string_view tenant_id, const IncidentWrite& write) = 0;
+  virtual Result<std::vector<IncidentRow>> listIncidents(std::string_view tenant_id,
+                                                         const IncidentQuery& query) = 0;
+  /// NotFound when the tenant has no such incident.
+  virtual Result<IncidentRow> findIncident(std::string_view tenant_id,
+                                           std::string_view incident_id) = 0;
+  /// The incident's event links in event time order, at most `limit`
+  /// (<= kMaxIncidentEventsListed).
+  virtual Result<std::vector<IncidentEventRow>> listIncidentEvents(std::string_view tenant_id,
+                                                                   std::string_view incident_id,
+                                                                   std::size_t limit) = 0;
+  /// The incident's timeline, oldest first.
+  virtual Result<std::vector<IncidentTimelineRow>> listIncidentTimeline(
+      std::string_view tenant_id, std::string_view incident_id) = 0;
+  /// The tenant's events with these ids (unknown ids and other tenants' are skipped), raw
+  /// payloads left out. At most kMaxEventsPerRecord ids.
+  virtual Result<std::vector<StoredEvent>> findEvents(std::string_view tenant_id,
+                                                      const std::vector<std::string>& ids) = 0;
+  /// The tenant's correlation rules document; "" when never set.
+  virtual Result<std::string> findCorrelationRules(std::string_view tenant_id) = 0;
+  /// NotFound when the tenant does not exist.
+  virtual Status setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
+                                     std::int64_t now_ns) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

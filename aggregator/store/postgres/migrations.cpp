@@ -440,6 +440,66 @@ CREATE POLICY tenant_isolation ON log_events_templates
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Incidents (see the SQLite migration 10 for what each table holds).
+constexpr const char* kV10Incidents = R"sql(
+CREATE TABLE incidents_incidents (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  id text NOT NULL,
+  status text NOT NULL,
+  severity text NOT NULL,
+  title bytea NOT NULL,
+  first_event bigint NOT NULL,
+  last_event bigint NOT NULL,
+  opened_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  doc_json text NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX incidents_by_first_event ON incidents_incidents(tenant_id, first_event, id COLLATE "C");
+CREATE TABLE incidents_events (
+  tenant_id text NOT NULL,
+  incident_id text NOT NULL,
+  event_id text NOT NULL,
+  occurred_at bigint NOT NULL,
+  reason_json text NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, event_id),
+  FOREIGN KEY (tenant_id, incident_id) REFERENCES incidents_incidents(tenant_id, id)
+);
+CREATE INDEX incidents_events_by_time ON incidents_events(tenant_id, incident_id, occurred_at);
+CREATE TABLE incidents_timeline (
+  seq bigserial PRIMARY KEY,
+  tenant_id text NOT NULL,
+  incident_id text NOT NULL,
+  at bigint NOT NULL,
+  actor text NOT NULL,
+  kind text NOT NULL,
+  detail_json text NOT NULL,
+  FOREIGN KEY (tenant_id, incident_id) REFERENCES incidents_incidents(tenant_id, id)
+);
+CREATE INDEX incidents_timeline_by_incident ON incidents_timeline(tenant_id, incident_id, seq);
+CREATE TABLE incidents_rules (
+  tenant_id text PRIMARY KEY REFERENCES tenancy_tenants(id),
+  rules_json text NOT NULL,
+  updated_at bigint NOT NULL
+);
+ALTER TABLE incidents_incidents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE incidents_incidents FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON incidents_incidents
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE incidents_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE incidents_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON incidents_events
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE incidents_timeline ENABLE ROW LEVEL SECURITY;
+ALTER TABLE incidents_timeline FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON incidents_timeline
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE incidents_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE incidents_rules FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON incidents_rules
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -452,6 +512,8 @@ const std::vector<Migration>& migrations() {
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
       {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
+      {10, "incidents: incidents, their events and why, timeline, correlation rules",
+       kV10Incidents},
   };
   return kMigrations;
 }

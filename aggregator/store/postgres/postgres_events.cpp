@@ -491,3 +491,288 @@ Status PostgresStore::deleteNoiseRule(std::string_view tenant_id, std::string_vi
 }
 
 }  // namespace faultline::aggregator::store::postgres
+
+// --- Incidents (migration 10).
+namespace faultline::aggregator::store::postgres {
+namespace {
+
+constexpr Statement kUpsertIncident{
+    "fl_upsert_incident",
+    "INSERT INTO incidents_incidents(tenant_id, id, status, severity, title, first_event, "
+    "last_event, opened_at, updated_at, doc_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10) ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, "
+    "severity = excluded.severity, title = excluded.title, first_event = excluded.first_event, "
+    "last_event = excluded.last_event, updated_at = excluded.updated_at, "
+    "doc_json = excluded.doc_json"};
+constexpr Statement kIncidentExists{
+    "fl_incident_exists",
+    "SELECT 1 FROM incidents_incidents WHERE tenant_id = $1 AND id = $2"};
+constexpr Statement kLinkIncidentEvent{
+    "fl_link_incident_event",
+    "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"};
+constexpr Statement kMoveIncidentEvents{
+    "fl_move_incident_events",
+    "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
+    "SELECT tenant_id, $3, event_id, occurred_at, reason_json FROM incidents_events "
+    "WHERE tenant_id = $1 AND incident_id = $2 ON CONFLICT DO NOTHING"};
+constexpr Statement kDropMovedEvents{
+    "fl_drop_moved_events",
+    "DELETE FROM incidents_events WHERE tenant_id = $1 AND incident_id = $2"};
+constexpr Statement kAppendTimeline{
+    "fl_append_incident_timeline",
+    "INSERT INTO incidents_timeline(tenant_id, incident_id, at, actor, kind, detail_json) "
+    "VALUES ($1, $2, $3, $4, $5, $6)"};
+constexpr Statement kListIncidents{
+    "fl_list_incidents",
+    "SELECT id, tenant_id, status, severity, title, first_event, last_event, opened_at, "
+    "updated_at, doc_json FROM incidents_incidents WHERE tenant_id = $1 "
+    "AND ($2::text = '' OR status = $2::text) AND last_event > $3 "
+    "AND (first_event < $4 OR (first_event = $4 AND id COLLATE \"C\" < $5::text)) "
+    "ORDER BY first_event DESC, id COLLATE \"C\" DESC LIMIT $6"};
+constexpr Statement kFindIncident{
+    "fl_find_incident",
+    "SELECT id, tenant_id, status, severity, title, first_event, last_event, opened_at, "
+    "updated_at, doc_json FROM incidents_incidents WHERE tenant_id = $1 AND id = $2"};
+constexpr Statement kListIncidentEvents{
+    "fl_list_incident_events",
+    "SELECT incident_id, event_id, occurred_at, reason_json FROM incidents_events "
+    "WHERE tenant_id = $1 AND incident_id = $2 ORDER BY occurred_at, event_id COLLATE \"C\" "
+    "LIMIT $3"};
+constexpr Statement kListTimeline{
+    "fl_list_incident_timeline",
+    "SELECT incident_id, at, actor, kind, detail_json FROM incidents_timeline "
+    "WHERE tenant_id = $1 AND incident_id = $2 ORDER BY seq"};
+constexpr Statement kFindEvents{
+    "fl_find_events",
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, "
+    "''::bytea, decision, reason, rule_id FROM events_events WHERE tenant_id = $1 "
+    "AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))"};
+constexpr Statement kFindRules{
+    "fl_find_correlation_rules", "SELECT rules_json FROM incidents_rules WHERE tenant_id = $1"};
+constexpr Statement kSetRules{
+    "fl_set_correlation_rules",
+    "INSERT INTO incidents_rules(tenant_id, rules_json, updated_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET rules_json = excluded.rules_json, "
+    "updated_at = excluded.updated_at"};
+
+constexpr Statement kUnlinkIncidentEvent{
+    "fl_unlink_incident_event",
+    "DELETE FROM incidents_events WHERE tenant_id = $1 AND incident_id = $2 AND event_id = $3"};
+
+IncidentRow readIncidentRow(const PgResult& r, int row) {
+  IncidentRow out;
+  out.id = column(r, row, 0);
+  out.tenant_id = column(r, row, 1);
+  out.status = column(r, row, 2);
+  out.severity = column(r, row, 3);
+  out.title = column(r, row, 4);
+  out.first_event_ns = r.int64(row, 5);
+  out.last_event_ns = r.int64(row, 6);
+  out.opened_at_ns = r.int64(row, 7);
+  out.updated_at_ns = r.int64(row, 8);
+  out.doc_json = column(r, row, 9);
+  return out;
+}
+
+std::string eventIdsJson(const std::vector<std::string>& ids) {
+  std::string out = "[";
+  for (const std::string& id : ids) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : id) {  // event ids are [a-z0-9_]; anything else cannot match one
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+          static_cast<unsigned char>(c) >= 0x80) {
+        continue;
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+Status PostgresStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
+  std::size_t rows =
+      write.upserts.size() + write.links.size() + write.moves.size() + write.timeline.size() +
+      write.unlinks.size();
+  if (rows > kMaxIncidentWriteRows) {
+    return invalidArgument("write incidents: more than " +
+                           std::to_string(kMaxIncidentWriteRows) + " rows in one write");
+  }
+  for (const IncidentRow& row : write.upserts) {
+    if (row.tenant_id != tenant_id) {
+      return invalidArgument("write incidents: an incident of another tenant");
+    }
+  }
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    for (const IncidentRow& row : write.upserts) {
+      Params params;
+      params.text(tenant_id)
+          .text(row.id)
+          .text(row.status)
+          .text(row.severity)
+          .bytea(row.title)
+          .int64(row.first_event_ns)
+          .int64(row.last_event_ns)
+          .int64(row.opened_at_ns)
+          .int64(row.updated_at_ns)
+          .text(row.doc_json);
+      FL_RETURN_IF_ERROR(connection.exec(kUpsertIncident, params).status());
+    }
+    // Row-level security hides other tenants' incidents, so "exists" is "exists in this tenant".
+    auto mustExist = [&](const std::string& incident_id) -> Status {
+      Params params;
+      params.text(tenant_id).text(incident_id);
+      FL_ASSIGN_OR_RETURN(PgResult found, connection.exec(kIncidentExists, params));
+      return found.rows() == 1 ? Status::ok()
+                               : notFound("write incidents: no such incident in this tenant");
+    };
+    for (const IncidentEventRow& row : write.links) {
+      FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+      Params params;
+      params.text(tenant_id)
+          .text(row.incident_id)
+          .text(row.event_id)
+          .int64(row.occurred_at_ns)
+          .text(row.reason_json);
+      FL_RETURN_IF_ERROR(connection.exec(kLinkIncidentEvent, params).status());
+    }
+    for (const auto& move : write.moves) {
+      FL_RETURN_IF_ERROR(mustExist(move.first));
+      FL_RETURN_IF_ERROR(mustExist(move.second));
+      Params params;
+      params.text(tenant_id).text(move.first).text(move.second);
+      FL_RETURN_IF_ERROR(connection.exec(kMoveIncidentEvents, params).status());
+      Params drop;
+      drop.text(tenant_id).text(move.first);
+      FL_RETURN_IF_ERROR(connection.exec(kDropMovedEvents, drop).status());
+    }
+    for (const IncidentEventRow& row : write.unlinks) {
+      Params params;
+      params.text(tenant_id).text(row.incident_id).text(row.event_id);
+      FL_RETURN_IF_ERROR(connection.exec(kUnlinkIncidentEvent, params).status());
+    }
+    for (const IncidentTimelineRow& row : write.timeline) {
+      FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+      Params params;
+      params.text(tenant_id)
+          .text(row.incident_id)
+          .int64(row.at_ns)
+          .text(row.actor)
+          .text(row.kind)
+          .text(row.detail_json);
+      FL_RETURN_IF_ERROR(connection.exec(kAppendTimeline, params).status());
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("write incidents: no such tenant");
+  }
+  return status;
+}
+
+Result<std::vector<IncidentRow>> PostgresStore::listIncidents(std::string_view tenant_id,
+                                                              const IncidentQuery& query) {
+  Params params;
+  params.text(tenant_id)
+      .text(query.status)
+      .int64(query.min_last_event_ns)
+      .int64(query.before_first_event_ns)
+      .text(query.before_id)
+      .int64(static_cast<std::int64_t>(query.limit));
+  return readRows<IncidentRow>(kTenantSetting, tenant_id, kListIncidents, params,
+                               readIncidentRow);
+}
+
+Result<IncidentRow> PostgresStore::findIncident(std::string_view tenant_id,
+                                                std::string_view incident_id) {
+  Params params;
+  params.text(tenant_id).text(incident_id);
+  FL_ASSIGN_OR_RETURN(std::vector<IncidentRow> rows,
+                      readRows<IncidentRow>(kTenantSetting, tenant_id, kFindIncident, params,
+                                            readIncidentRow));
+  if (rows.empty()) {
+    return notFound("no such incident in this tenant");
+  }
+  return std::move(rows.front());
+}
+
+Result<std::vector<IncidentEventRow>> PostgresStore::listIncidentEvents(
+    std::string_view tenant_id, std::string_view incident_id, std::size_t limit) {
+  Params params;
+  params.text(tenant_id).text(incident_id).int64(
+      static_cast<std::int64_t>(std::min(limit, kMaxIncidentEventsListed)));
+  return readRows<IncidentEventRow>(kTenantSetting, tenant_id, kListIncidentEvents, params,
+                                    [](const PgResult& r, int row) {
+                                      IncidentEventRow link;
+                                      link.incident_id = column(r, row, 0);
+                                      link.event_id = column(r, row, 1);
+                                      link.occurred_at_ns = r.int64(row, 2);
+                                      link.reason_json = column(r, row, 3);
+                                      return link;
+                                    });
+}
+
+Result<std::vector<IncidentTimelineRow>> PostgresStore::listIncidentTimeline(
+    std::string_view tenant_id, std::string_view incident_id) {
+  Params params;
+  params.text(tenant_id).text(incident_id);
+  return readRows<IncidentTimelineRow>(kTenantSetting, tenant_id, kListTimeline, params,
+                                       [](const PgResult& r, int row) {
+                                         IncidentTimelineRow entry;
+                                         entry.incident_id = column(r, row, 0);
+                                         entry.at_ns = r.int64(row, 1);
+                                         entry.actor = column(r, row, 2);
+                                         entry.kind = column(r, row, 3);
+                                         entry.detail_json = column(r, row, 4);
+                                         return entry;
+                                       });
+}
+
+Result<std::vector<StoredEvent>> PostgresStore::findEvents(std::string_view tenant_id,
+                                                           const std::vector<std::string>& ids) {
+  if (ids.size() > kMaxEventsPerRecord) {
+    return invalidArgument("find events: more than " + std::to_string(kMaxEventsPerRecord) +
+                           " ids");
+  }
+  std::vector<StoredEvent> out;
+  if (ids.empty()) {
+    return out;
+  }
+  std::string ids_json = eventIdsJson(ids);
+  Params params;
+  params.text(tenant_id).text(ids_json);
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kTenantSetting, tenant_id, kFindEvents, params));
+  for (int row = 0; row < r.rows(); ++row) {
+    FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(r, row, tenant_id));
+    out.push_back(std::move(stored));
+  }
+  return out;
+}
+
+Result<std::string> PostgresStore::findCorrelationRules(std::string_view tenant_id) {
+  Params params;
+  params.text(tenant_id);
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kTenantSetting, tenant_id, kFindRules, params));
+  return r.rows() == 1 ? column(r, 0, 0) : std::string();
+}
+
+Status PostgresStore::setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
+                                          std::int64_t now_ns) {
+  Params params;
+  params.text(tenant_id).text(rules_json).int64(now_ns);
+  Result<std::int64_t> written = scopedWrite(kTenantSetting, tenant_id, kSetRules, params);
+  if (written.status().code() == Errc::AlreadyExists) {
+    return notFound("set correlation rules: no such tenant");
+  }
+  return written.status();
+}
+
+}  // namespace faultline::aggregator::store::postgres

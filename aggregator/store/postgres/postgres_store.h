@@ -104,6 +104,21 @@ class PostgresStore final : public Store {
   Result<std::vector<bool>> rememberLogTemplates(std::string_view tenant_id,
                                                  const std::vector<LogTemplateKey>& keys,
                                                  std::int64_t now_ns) override;
+  Status writeIncidents(std::string_view tenant_id, const IncidentWrite& write) override;
+  Result<std::vector<IncidentRow>> listIncidents(std::string_view tenant_id,
+                                                 const IncidentQuery& query) override;
+  Result<IncidentRow> findIncident(std::string_view tenant_id,
+                                   std::string_view incident_id) override;
+  Result<std::vector<IncidentEventRow>> listIncidentEvents(std::string_view tenant_id,
+                                                           std::string_view incident_id,
+                                                           std::size_t limit) override;
+  Result<std::vector<IncidentTimelineRow>> listIncidentTimeline(
+      std::string_view tenant_id, std::string_view incident_id) override;
+  Result<std::vector<StoredEvent>> findEvents(std::string_view tenant_id,
+                                              const std::vector<std::string>& ids) override;
+  Result<std::string> findCorrelationRules(std::string_view tenant_id) override;
+  Status setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
+                             std::int64_t now_ns) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -269,6 +269,52 @@ CREATE TABLE log_events_templates (
 ) WITHOUT ROWID;
 )sql";
 
+// Incidents (see aggregator/incidents): the engine's incident rows (filtered and sorted
+// columns plus its JSON document), the events that joined each and why, the append-only
+// timeline, and each tenant's correlation rules.
+constexpr const char* kV10Incidents = R"sql(
+CREATE TABLE incidents_incidents (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  title TEXT NOT NULL,
+  first_event INTEGER NOT NULL,
+  last_event INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  doc_json TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX incidents_by_first_event ON incidents_incidents(tenant_id, first_event, id);
+CREATE TABLE incidents_events (
+  tenant_id TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  reason_json TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, event_id),
+  FOREIGN KEY (tenant_id, incident_id) REFERENCES incidents_incidents(tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX incidents_events_by_time ON incidents_events(tenant_id, incident_id, occurred_at);
+CREATE TABLE incidents_timeline (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  detail_json TEXT NOT NULL,
+  FOREIGN KEY (tenant_id, incident_id) REFERENCES incidents_incidents(tenant_id, id)
+);
+CREATE INDEX incidents_timeline_by_incident ON incidents_timeline(tenant_id, incident_id, seq);
+CREATE TABLE incidents_rules (
+  tenant_id TEXT PRIMARY KEY REFERENCES tenancy_tenants(id),
+  rules_json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -282,6 +328,8 @@ const std::vector<Migration>& migrations() {
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
       {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
+      {10, "incidents: incidents, their events and why, timeline, correlation rules",
+       kV10Incidents},
   };
   return kMigrations;
 }

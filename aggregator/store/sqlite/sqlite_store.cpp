@@ -1704,3 +1704,317 @@ Status SqliteStore::deleteNoiseRule(std::string_view tenant_id, std::string_view
 }
 
 }  // namespace faultline::aggregator::store::sqlite
+
+// --- Incidents. Low volume next to events (one write per correlation step), so statements
+// are prepared per call instead of kept on every connection.
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kUpsertIncident =
+    "INSERT INTO incidents_incidents(tenant_id, id, status, severity, title, first_event, "
+    "last_event, opened_at, updated_at, doc_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+    "ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, "
+    "severity = excluded.severity, title = excluded.title, first_event = excluded.first_event, "
+    "last_event = excluded.last_event, updated_at = excluded.updated_at, "
+    "doc_json = excluded.doc_json";
+constexpr std::string_view kLinkIncidentEvent =
+    "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
+    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM incidents_incidents "
+    "WHERE tenant_id = ?1 AND id = ?2) ON CONFLICT DO NOTHING";
+constexpr std::string_view kIncidentExists =
+    "SELECT 1 FROM incidents_incidents WHERE tenant_id = ?1 AND id = ?2";
+// A merge moves links; an event already linked to the target keeps the target's link.
+constexpr std::string_view kMoveIncidentEvents =
+    "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
+    "SELECT tenant_id, ?3, event_id, occurred_at, reason_json FROM incidents_events "
+    "WHERE tenant_id = ?1 AND incident_id = ?2 ON CONFLICT DO NOTHING";
+constexpr std::string_view kDropMovedEvents =
+    "DELETE FROM incidents_events WHERE tenant_id = ?1 AND incident_id = ?2";
+constexpr std::string_view kAppendTimeline =
+    "INSERT INTO incidents_timeline(tenant_id, incident_id, at, actor, kind, detail_json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kIncidentColumns =
+    "SELECT id, tenant_id, status, severity, title, first_event, last_event, opened_at, "
+    "updated_at, doc_json FROM incidents_incidents ";
+constexpr std::string_view kListIncidentEvents =
+    "SELECT incident_id, event_id, occurred_at, reason_json FROM incidents_events "
+    "WHERE tenant_id = ?1 AND incident_id = ?2 ORDER BY occurred_at, event_id LIMIT ?3";
+constexpr std::string_view kListTimeline =
+    "SELECT incident_id, at, actor, kind, detail_json FROM incidents_timeline "
+    "WHERE tenant_id = ?1 AND incident_id = ?2 ORDER BY seq";
+constexpr std::string_view kFindEvents =
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, '', "
+    "decision, reason, rule_id FROM events_events WHERE tenant_id = ?1 "
+    "AND id IN (SELECT value FROM json_each(?2))";
+constexpr std::string_view kFindRules =
+    "SELECT rules_json FROM incidents_rules WHERE tenant_id = ?1";
+constexpr std::string_view kSetRules =
+    "INSERT INTO incidents_rules(tenant_id, rules_json, updated_at) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET rules_json = excluded.rules_json, "
+    "updated_at = excluded.updated_at";
+
+constexpr std::string_view kUnlinkIncidentEvent =
+    "DELETE FROM incidents_events WHERE tenant_id = ?1 AND incident_id = ?2 AND event_id = ?3";
+
+IncidentRow readIncidentRow(Stmt& stmt) {
+  IncidentRow row;
+  row.id = std::string(stmt.columnText(0));
+  row.tenant_id = std::string(stmt.columnText(1));
+  row.status = std::string(stmt.columnText(2));
+  row.severity = std::string(stmt.columnText(3));
+  row.title = std::string(stmt.columnText(4));
+  row.first_event_ns = stmt.columnInt(5);
+  row.last_event_ns = stmt.columnInt(6);
+  row.opened_at_ns = stmt.columnInt(7);
+  row.updated_at_ns = stmt.columnInt(8);
+  row.doc_json = std::string(stmt.columnText(9));
+  return row;
+}
+
+std::string idsAsJson(const std::vector<std::string>& ids) {
+  std::string out = "[";
+  for (const std::string& id : ids) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : id) {  // event ids are [a-z0-9_]; anything else cannot match one
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+        continue;
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+Status SqliteStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
+  std::size_t rows =
+      write.upserts.size() + write.links.size() + write.moves.size() + write.timeline.size() +
+      write.unlinks.size();
+  if (rows > kMaxIncidentWriteRows) {
+    return invalidArgument("write incidents: more than " +
+                           std::to_string(kMaxIncidentWriteRows) + " rows in one write");
+  }
+  for (const IncidentRow& row : write.upserts) {
+    if (row.tenant_id != tenant_id) {
+      return invalidArgument("write incidents: an incident of another tenant");
+    }
+  }
+  Status status = writer_->run([&]() -> Status {
+    sqlite3* db = write_db_.get();
+    if (!write.upserts.empty()) {
+      FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(db, kUpsertIncident));
+      for (const IncidentRow& row : write.upserts) {
+        StmtUse use(upsert);
+        use->bind(1, tenant_id)
+            .bind(2, row.id)
+            .bind(3, row.status)
+            .bind(4, row.severity)
+            .bind(5, row.title)
+            .bind(6, row.first_event_ns)
+            .bind(7, row.last_event_ns)
+            .bind(8, row.opened_at_ns)
+            .bind(9, row.updated_at_ns)
+            .bind(10, row.doc_json);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+    }
+    FL_ASSIGN_OR_RETURN(Stmt exists, Stmt::prepare(db, kIncidentExists));
+    auto mustExist = [&](const std::string& incident_id) -> Status {
+      StmtUse use(exists);
+      use->bind(1, tenant_id).bind(2, incident_id);
+      FL_ASSIGN_OR_RETURN(bool found, use->step());
+      return found ? Status::ok() : notFound("write incidents: no such incident in this tenant");
+    };
+    if (!write.links.empty()) {
+      FL_ASSIGN_OR_RETURN(Stmt link, Stmt::prepare(db, kLinkIncidentEvent));
+      for (const IncidentEventRow& row : write.links) {
+        FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+        StmtUse use(link);
+        use->bind(1, tenant_id)
+            .bind(2, row.incident_id)
+            .bind(3, row.event_id)
+            .bind(4, row.occurred_at_ns)
+            .bind(5, row.reason_json);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+    }
+    if (!write.moves.empty()) {
+      FL_ASSIGN_OR_RETURN(Stmt move, Stmt::prepare(db, kMoveIncidentEvents));
+      FL_ASSIGN_OR_RETURN(Stmt drop, Stmt::prepare(db, kDropMovedEvents));
+      for (const auto& [from, to] : write.moves) {
+        FL_RETURN_IF_ERROR(mustExist(from));
+        FL_RETURN_IF_ERROR(mustExist(to));
+        {
+          StmtUse use(move);
+          use->bind(1, tenant_id).bind(2, from).bind(3, to);
+          FL_RETURN_IF_ERROR(use->run());
+        }
+        StmtUse use(drop);
+        use->bind(1, tenant_id).bind(2, from);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+    }
+    if (!write.unlinks.empty()) {
+      FL_ASSIGN_OR_RETURN(Stmt unlink, Stmt::prepare(db, kUnlinkIncidentEvent));
+      for (const IncidentEventRow& row : write.unlinks) {
+        StmtUse use(unlink);
+        use->bind(1, tenant_id).bind(2, row.incident_id).bind(3, row.event_id);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+    }
+    if (!write.timeline.empty()) {
+      FL_ASSIGN_OR_RETURN(Stmt append, Stmt::prepare(db, kAppendTimeline));
+      for (const IncidentTimelineRow& row : write.timeline) {
+        FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+        StmtUse use(append);
+        use->bind(1, tenant_id)
+            .bind(2, row.incident_id)
+            .bind(3, row.at_ns)
+            .bind(4, row.actor)
+            .bind(5, row.kind)
+            .bind(6, row.detail_json);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("write incidents: no such tenant");
+  }
+  return status;
+}
+
+Result<std::vector<IncidentRow>> SqliteStore::listIncidents(std::string_view tenant_id,
+                                                            const IncidentQuery& query) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(
+      Stmt stmt,
+      Stmt::prepare(reader->db.get(),
+                    joined(kIncidentColumns,
+                           "WHERE tenant_id = ?1 AND (?2 = '' OR status = ?2) AND last_event > ?3 "
+                           "AND (first_event < ?4 OR (first_event = ?4 AND id < ?5)) "
+                           "ORDER BY first_event DESC, id DESC LIMIT ?6")));
+  stmt.bind(1, tenant_id)
+      .bind(2, query.status)
+      .bind(3, query.min_last_event_ns)
+      .bind(4, query.before_first_event_ns)
+      .bind(5, query.before_id)
+      .bind(6, static_cast<std::int64_t>(query.limit));
+  std::vector<IncidentRow> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readIncidentRow(stmt));
+  }
+}
+
+Result<IncidentRow> SqliteStore::findIncident(std::string_view tenant_id,
+                                              std::string_view incident_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(),
+                                               joined(kIncidentColumns,
+                                                      "WHERE tenant_id = ?1 AND id = ?2")));
+  stmt.bind(1, tenant_id).bind(2, incident_id);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no such incident in this tenant");
+  }
+  return readIncidentRow(stmt);
+}
+
+Result<std::vector<IncidentEventRow>> SqliteStore::listIncidentEvents(
+    std::string_view tenant_id, std::string_view incident_id, std::size_t limit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListIncidentEvents));
+  stmt.bind(1, tenant_id)
+      .bind(2, incident_id)
+      .bind(3, static_cast<std::int64_t>(std::min(limit, kMaxIncidentEventsListed)));
+  std::vector<IncidentEventRow> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    IncidentEventRow link;
+    link.incident_id = std::string(stmt.columnText(0));
+    link.event_id = std::string(stmt.columnText(1));
+    link.occurred_at_ns = stmt.columnInt(2);
+    link.reason_json = std::string(stmt.columnText(3));
+    out.push_back(std::move(link));
+  }
+}
+
+Result<std::vector<IncidentTimelineRow>> SqliteStore::listIncidentTimeline(
+    std::string_view tenant_id, std::string_view incident_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListTimeline));
+  stmt.bind(1, tenant_id).bind(2, incident_id);
+  std::vector<IncidentTimelineRow> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    IncidentTimelineRow entry;
+    entry.incident_id = std::string(stmt.columnText(0));
+    entry.at_ns = stmt.columnInt(1);
+    entry.actor = std::string(stmt.columnText(2));
+    entry.kind = std::string(stmt.columnText(3));
+    entry.detail_json = std::string(stmt.columnText(4));
+    out.push_back(std::move(entry));
+  }
+}
+
+Result<std::vector<StoredEvent>> SqliteStore::findEvents(std::string_view tenant_id,
+                                                         const std::vector<std::string>& ids) {
+  if (ids.size() > kMaxEventsPerRecord) {
+    return invalidArgument("find events: more than " + std::to_string(kMaxEventsPerRecord) +
+                           " ids");
+  }
+  std::vector<StoredEvent> out;
+  if (ids.empty()) {
+    return out;
+  }
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindEvents));
+  stmt.bind(1, tenant_id).bind(2, idsAsJson(ids));
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(stmt, tenant_id));
+    out.push_back(std::move(stored));
+  }
+}
+
+Result<std::string> SqliteStore::findCorrelationRules(std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindRules));
+  stmt.bind(1, tenant_id);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  return row ? std::string(stmt.columnText(0)) : std::string();
+}
+
+Status SqliteStore::setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
+                                        std::int64_t now_ns) {
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kSetRules));
+    stmt.bind(1, tenant_id).bind(2, rules_json).bind(3, now_ns);
+    return stmt.run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("set correlation rules: no such tenant");
+  }
+  return status;
+}
+
+}  // namespace faultline::aggregator::store::sqlite

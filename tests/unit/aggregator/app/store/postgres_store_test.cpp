@@ -99,7 +99,9 @@ const char* const kIdentityTenantTables[] = {"auth_memberships", "auth_sessions"
 
 // Event tables (migration 6), all tenant data.
 const char* const kEventTenantTables[] = {"events_integrations", "events_events", "events_alerts",
-                                          "events_noise_rules", "log_events_templates"};
+                                          "events_noise_rules", "log_events_templates",
+                                          "incidents_incidents", "incidents_events",
+                                          "incidents_timeline", "incidents_rules"};
 
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";

@@ -1,0 +1,371 @@
+#include "aggregator/incidents/correlator.h"
+
+#include <algorithm>
+
+namespace faultline::aggregator::incidents {
+namespace {
+
+constexpr std::int64_t kMinPendingWallNs = 60LL * 1'000'000'000;
+constexpr std::size_t kMaxPendingGroups = 10'000;
+
+bool muted(const Signal& signal) {
+  return signal.decision == "suppressed" || signal.decision == "maintenance";
+}
+
+bool inWindow(const Incident& incident, std::int64_t at_ns, std::int64_t window_ns) {
+  return at_ns >= incident.first_ns - window_ns && at_ns <= incident.last_ns + window_ns;
+}
+
+}  // namespace
+
+void foldSignal(Incident& incident, const Signal& signal, const std::vector<std::string>& keys) {
+  if (incident.event_count == 0 || signal.occurred_at_ns < incident.first_ns) {
+    incident.first_ns = signal.occurred_at_ns;
+  }
+  if (incident.event_count == 0 || signal.occurred_at_ns > incident.last_ns) {
+    incident.last_ns = signal.occurred_at_ns;
+  }
+  ++incident.event_count;
+  if (!signal.service.empty()) {
+    ServiceActivity& activity = incident.services[signal.service];
+    if (activity.events == 0 || signal.occurred_at_ns < activity.first_ns) {
+      activity.first_ns = signal.occurred_at_ns;
+    }
+    activity.last_ns = std::max(activity.last_ns, signal.occurred_at_ns);
+    ++activity.events;
+    activity.max_severity = std::max(activity.max_severity, signal.severity);
+  }
+  if (signal.status != events::EventStatus::kResolved) {
+    incident.severity = std::max(incident.severity, signal.severity);
+  }
+  if (!signal.fingerprint.empty()) {
+    incident.fingerprints.insert(signal.fingerprint);
+    // Log-derived events never resolve: only alerts from monitoring can.
+    if (signal.source != events::SourceKind::kLog && !signal.change) {
+      incident.alerts[signal.fingerprint] = signal.status != events::EventStatus::kResolved;
+    }
+  }
+  for (const std::string& key : keys) {
+    incident.group_keys.insert(key);
+  }
+  if (incident.title_tokens.size() < kMaxTitleSets) {
+    std::set<std::string> tokens = titleTokens(signal.title);
+    if (!tokens.empty() && std::find(incident.title_tokens.begin(), incident.title_tokens.end(),
+                                     tokens) == incident.title_tokens.end()) {
+      incident.title_tokens.push_back(std::move(tokens));
+    }
+  }
+  if (incident.signals.size() < kMaxSignals) {
+    incident.signals.push_back(signal);
+  }
+}
+
+TenantCorrelator::TenantCorrelator(std::string tenant_id, CorrelationRules rules, IdSource new_id)
+    : tenant_id_(std::move(tenant_id)), rules_(std::move(rules)), new_id_(std::move(new_id)) {}
+
+void TenantCorrelator::adopt(Incident incident) {
+  newest_event_ns_ = std::max(newest_event_ns_, incident.last_ns);
+  incidents_.push_back(std::make_unique<Incident>(std::move(incident)));
+}
+
+Incident* TenantCorrelator::find(const std::string& incident_id) {
+  for (auto& incident : incidents_) {
+    if (incident->id == incident_id) {
+      return incident.get();
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> TenantCorrelator::groupKeys(const Signal& signal) const {
+  std::vector<std::string> keys;
+  for (const std::string& name : rules_.group_by) {
+    for (const auto& [label, value] : signal.labels) {
+      if (label == name && !value.empty()) {
+        keys.push_back(label + "=" + value);
+      }
+    }
+  }
+  return keys;
+}
+
+std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& signal,
+                                                                  Incident& incident) const {
+  if (!inWindow(incident, signal.occurred_at_ns, rules_.window_ns)) {
+    return std::nullopt;
+  }
+  Match match;
+  match.incident = &incident;
+  if (!signal.fingerprint.empty() && incident.fingerprints.count(signal.fingerprint) != 0) {
+    match.strength = 5;
+    match.reason = makeReason("fingerprint", signal.fingerprint);
+    return match;
+  }
+  for (const std::string& key : groupKeys(signal)) {
+    if (incident.group_keys.count(key) != 0) {
+      match.strength = 4;
+      match.reason = makeReason("group_key", key);
+      return match;
+    }
+  }
+  if (!signal.service.empty() && incident.services.count(signal.service) != 0) {
+    match.strength = 3;
+    match.reason = makeReason("service", signal.service);
+    return match;
+  }
+  if (graph_ != nullptr && !signal.service.empty() && rules_.max_hops > 0) {
+    std::vector<std::string> best;
+    for (const auto& [service, activity] : incident.services) {
+      std::vector<std::string> path = graph_->path(signal.service, service, rules_.max_hops);
+      if (!path.empty() && (best.empty() || path.size() < best.size())) {
+        best = std::move(path);
+      }
+    }
+    if (!best.empty()) {
+      match.strength = 2;
+      match.reason = makeReason("graph", best.back());
+      match.reason.path = std::move(best);
+      return match;
+    }
+  }
+  if (rules_.similarity <= 1.0) {
+    std::set<std::string> tokens = titleTokens(signal.title);
+    double best = 0.0;
+    for (const auto& set : incident.title_tokens) {
+      best = std::max(best, jaccard(tokens, set));
+    }
+    if (best >= rules_.similarity && best > 0.0) {
+      match.strength = 1;
+      match.reason = makeReason("similarity");
+      match.reason.similarity = best;
+      return match;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& signal,
+                                                               bool flapping_only) {
+  std::vector<Match> found;
+  for (auto& incident : incidents_) {
+    bool eligible = isActive(incident->status) ||
+                    (rules_.reopen_resolved && incident->status == IncidentStatus::kResolved);
+    if (!eligible) {
+      continue;
+    }
+    std::optional<Match> match = matchOne(signal, *incident);
+    if (match && (!flapping_only || match->strength == 5)) {
+      found.push_back(std::move(*match));
+    }
+  }
+  // Strongest first; among equals the incident that started first.
+  std::sort(found.begin(), found.end(), [](const Match& a, const Match& b) {
+    if (a.strength != b.strength) {
+      return a.strength > b.strength;
+    }
+    return std::tie(a.incident->first_ns, a.incident->id) <
+           std::tie(b.incident->first_ns, b.incident->id);
+  });
+  return found;
+}
+
+void TenantCorrelator::join(Incident& incident, const Signal& signal, std::int64_t now_ns) {
+  foldSignal(incident, signal, groupKeys(signal));
+  incident.updated_at_ns = now_ns;
+}
+
+void TenantCorrelator::mergeInto(Incident& target, Incident& source, std::int64_t now_ns) {
+  for (const Signal& signal : source.signals) {
+    foldSignal(target, signal, groupKeys(signal));
+  }
+  // Events beyond the kept signals still count.
+  if (source.event_count > source.signals.size()) {
+    target.event_count += source.event_count - source.signals.size();
+  }
+  target.first_ns = std::min(target.first_ns, source.first_ns);
+  target.last_ns = std::max(target.last_ns, source.last_ns);
+  for (const auto& [fingerprint, firing] : source.alerts) {
+    target.alerts[fingerprint] = target.alerts[fingerprint] || firing;
+  }
+  target.updated_at_ns = now_ns;
+  source.status = IncidentStatus::kMerged;
+  source.merged_into = target.id;
+  source.updated_at_ns = now_ns;
+}
+
+Incident& TenantCorrelator::open(const Signal& signal, std::int64_t now_ns) {
+  auto incident = std::make_unique<Incident>();
+  incident->id = new_id_();
+  incident->tenant_id = tenant_id_;
+  incident->status = IncidentStatus::kTriggered;
+  incident->title = signal.title.empty() ? "Incident on " + signal.service : signal.title;
+  incident->opened_at_ns = now_ns;
+  incident->updated_at_ns = now_ns;
+  incident->graph_version = graph_ != nullptr ? graph_->version() : 0;
+  join(*incident, signal, now_ns);
+  incidents_.push_back(std::move(incident));
+  return *incidents_.back();
+}
+
+CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns) {
+  newest_event_ns_ = std::max(newest_event_ns_, signal.occurred_at_ns);
+  CorrelationStep step;
+  if (muted(signal)) {
+    return step;
+  }
+  if (signal.status == events::EventStatus::kResolved) {
+    // A resolve only ever speaks of its own alert.
+    std::vector<Match> found = matches(signal, /*flapping_only=*/true);
+    if (found.empty()) {
+      return step;
+    }
+    Incident& incident = *found.front().incident;
+    join(incident, signal, now_ns);
+    step.outcome = CorrelationStep::Outcome::kJoined;
+    step.incident_id = incident.id;
+    step.reason = found.front().reason;
+    bool all_resolved =
+        !incident.alerts.empty() &&
+        std::none_of(incident.alerts.begin(), incident.alerts.end(),
+                     [](const auto& alert) { return alert.second; });
+    if (rules_.auto_resolve && all_resolved && isActive(incident.status)) {
+      incident.status = IncidentStatus::kResolved;
+      incident.resolved_at_ns = now_ns;
+      step.auto_resolved = true;
+    }
+    return step;
+  }
+  std::vector<Match> found = matches(signal, /*flapping_only=*/signal.decision == "flapping");
+  if (!found.empty()) {
+    Incident& target = *found.front().incident;
+    if (target.status == IncidentStatus::kResolved) {
+      target.status = IncidentStatus::kTriggered;
+      target.resolved_at_ns = 0;
+      step.reopened = true;
+    }
+    join(target, signal, now_ns);
+    if (rules_.merge_on_bridge) {
+      for (std::size_t i = 1; i < found.size(); ++i) {
+        Incident& other = *found[i].incident;
+        if (found[i].strength >= 3 && &other != &target && isActive(other.status)) {
+          mergeInto(target, other, now_ns);
+          step.merged.push_back(other.id);
+        }
+      }
+    }
+    step.outcome = CorrelationStep::Outcome::kJoined;
+    step.incident_id = target.id;
+    step.reason = found.front().reason;
+    return step;
+  }
+  bool may_open = signal.status == events::EventStatus::kFiring && !signal.change &&
+                  signal.severity >= rules_.open_severity && signal.decision != "flapping";
+  if (!may_open) {
+    return step;
+  }
+  if (rules_.min_events <= 1) {
+    Incident& incident = open(signal, now_ns);
+    step.outcome = CorrelationStep::Outcome::kJoined;
+    step.opened = true;
+    step.incident_id = incident.id;
+    step.reason = makeReason("opened");
+    return step;
+  }
+  // Pending groups: drop the ones nothing joined for a window of wall time (a backfill of an
+  // old period keeps its groups while it arrives, whatever newer events were seen), then join
+  // or start one.
+  std::erase_if(pending_, [&](const std::unique_ptr<Incident>& group) {
+    return group->updated_at_ns + std::max(rules_.window_ns, kMinPendingWallNs) < now_ns;
+  });
+  if (pending_.size() >= kMaxPendingGroups) {
+    pending_.erase(pending_.begin());  // the oldest
+  }
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    std::optional<Match> match = matchOne(signal, **it);
+    if (!match) {
+      continue;
+    }
+    Incident& group = **it;
+    join(group, signal, now_ns);
+    if (group.event_count < rules_.min_events) {
+      step.outcome = CorrelationStep::Outcome::kPending;
+      return step;
+    }
+    // Enough: the group becomes an incident with every event that waited in it.
+    std::unique_ptr<Incident> incident = std::move(*it);
+    pending_.erase(it);
+    incident->id = new_id_();
+    incident->opened_at_ns = now_ns;
+    incident->graph_version = graph_ != nullptr ? graph_->version() : 0;
+    for (std::size_t i = 0; i + 1 < incident->signals.size(); ++i) {
+      JoinReason reason =
+          i == 0 ? makeReason("opened") : makeReason("threshold", std::to_string(i + 1));
+      step.promoted.emplace_back(incident->signals[i], std::move(reason));
+    }
+    step.outcome = CorrelationStep::Outcome::kJoined;
+    step.opened = true;
+    step.incident_id = incident->id;
+    step.reason = match->reason;
+    incidents_.push_back(std::move(incident));
+    return step;
+  }
+  auto group = std::make_unique<Incident>();
+  group->tenant_id = tenant_id_;
+  group->title = signal.title.empty() ? "Incident on " + signal.service : signal.title;
+  join(*group, signal, now_ns);
+  pending_.push_back(std::move(group));
+  step.outcome = CorrelationStep::Outcome::kPending;
+  return step;
+}
+
+Status TenantCorrelator::setStatus(const std::string& incident_id, IncidentStatus status,
+                                   std::int64_t now_ns) {
+  Incident* incident = find(incident_id);
+  if (incident == nullptr) {
+    return notFound("no such incident in this tenant");
+  }
+  IncidentStatus from = incident->status;
+  bool allowed = false;
+  switch (from) {
+    case IncidentStatus::kTriggered:
+    case IncidentStatus::kAcknowledged:
+    case IncidentStatus::kResolved:
+      allowed = status != from && status != IncidentStatus::kMerged;
+      break;
+    case IncidentStatus::kClosed:
+    case IncidentStatus::kMerged:
+      allowed = false;
+      break;
+  }
+  if (!allowed) {
+    return Status(Errc::FailedPrecondition, "an incident " + std::string(statusName(from)) + " cannot become " +
+                              std::string(statusName(status)));
+  }
+  incident->status = status;
+  incident->updated_at_ns = now_ns;
+  if (status == IncidentStatus::kResolved) {
+    incident->resolved_at_ns = now_ns;
+  } else if (status != IncidentStatus::kClosed) {
+    incident->resolved_at_ns = 0;
+  }
+  return Status::ok();
+}
+
+std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max_kept) {
+  std::size_t before = incidents_.size();
+  if (newest_event_ns_ == INT64_MIN) {
+    return 0;
+  }
+  std::erase_if(incidents_, [&](const std::unique_ptr<Incident>& incident) {
+    return incident->last_ns < newest_event_ns_ - horizon_ns;
+  });
+  if (incidents_.size() > max_kept) {
+    std::sort(incidents_.begin(), incidents_.end(), [](const auto& a, const auto& b) {
+      return a->last_ns > b->last_ns;
+    });
+    incidents_.resize(max_kept);
+  }
+  return before - incidents_.size();
+}
+
+}  // namespace faultline::aggregator::incidents

@@ -1,0 +1,121 @@
+#pragma once
+
+// Correlation of one tenant's events into incidents, by EVENT time (occurred_at), so that
+// backfilled and replayed events group exactly as they would have live. Pure and
+// single-threaded: the engine (incident_engine.h) owns one per tenant and persists what it
+// reports.
+//
+// An event joins an active incident whose event-time span, widened by the rules' window, holds
+// its time and that it matches, strongest reason first: the same alert (fingerprint), an equal
+// group-key label, the same service, a service within max_hops in the dependency graph, or a
+// similar title. It joins the matching incident with the strongest reason (earliest incident
+// on ties). When it matches more than one by fingerprint, group key or service, those merge
+// into the earliest (merge_on_bridge): a graph or similarity match alone never merges, since on
+// a dense graph everything is a few hops from everything. An event nothing matches opens an
+// incident if its severity is at least open_severity and it fires; with min_events > 1 it
+// waits in a pending group until that many matching events arrived. Resolved incidents take
+// no new events unless reopen_resolved; closed and merged ones never do.
+//
+// Muted events (suppressed, maintenance) are ignored. A flapping event joins only its own
+// alert's incident. A resolving event updates its alert in its incident, which resolves by
+// itself when all its alerts have (auto_resolve).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aggregator/incidents/incident.h"
+
+namespace faultline::aggregator::incidents {
+
+/// The service dependency graph as correlation and RCA read it (one version of it).
+class GraphView {
+ public:
+  virtual ~GraphView() = default;
+  virtual std::int64_t version() const = 0;
+  /// A shortest path between two services ignoring edge direction, both ends included, at most
+  /// max_hops edges; empty when there is none (or a service is unknown).
+  virtual std::vector<std::string> path(const std::string& from, const std::string& to,
+                                        int max_hops) const = 0;
+  /// True when `caller` calls `callee`, directly or through others (at most max_hops edges).
+  virtual bool dependsOn(const std::string& caller, const std::string& callee,
+                         int max_hops) const = 0;
+  /// Services `service` calls directly.
+  virtual std::vector<std::string> callees(const std::string& service) const = 0;
+};
+
+/// What one event did.
+struct CorrelationStep {
+  enum class Outcome : std::uint8_t {
+    kIgnored,  // muted, or nothing to join and not allowed to open
+    kPending,  // waiting in a pending group for min_events
+    kJoined,   // joined an incident (or opened one: opened = true)
+  };
+  Outcome outcome = Outcome::kIgnored;
+  bool opened = false;
+  std::string incident_id;
+  JoinReason reason;
+  /// Incidents merged into incident_id by this event.
+  std::vector<std::string> merged;
+  /// Events that joined with it (a pending group promoted), with their reasons.
+  std::vector<std::pair<Signal, JoinReason>> promoted;
+  bool reopened = false;
+  bool auto_resolved = false;
+};
+
+class TenantCorrelator {
+ public:
+  using IdSource = std::function<std::string()>;
+  TenantCorrelator(std::string tenant_id, CorrelationRules rules, IdSource new_id);
+
+  void setRules(CorrelationRules rules) { rules_ = std::move(rules); }
+  const CorrelationRules& rules() const { return rules_; }
+  /// The graph to use from now on; null: same-service matches only.
+  void setGraph(std::shared_ptr<const GraphView> graph) { graph_ = std::move(graph); }
+
+  /// Adds an incident loaded from the store (restart) so events can join it.
+  void adopt(Incident incident);
+
+  /// Correlates one event; `now_ns` is wall time (opened_at, updated_at).
+  CorrelationStep add(const Signal& signal, std::int64_t now_ns);
+
+  /// Lifecycle changes by hand. NotFound / FailedPrecondition (illegal transition).
+  Status setStatus(const std::string& incident_id, IncidentStatus status, std::int64_t now_ns);
+
+  Incident* find(const std::string& incident_id);
+  const std::vector<std::unique_ptr<Incident>>& incidents() const { return incidents_; }
+
+  /// Forgets incidents whose last event is older than `horizon_ns` before the newest event time
+  /// seen, keeping at most `max_kept` (they stay in the store). Returns how many went.
+  std::size_t forgetOld(std::int64_t horizon_ns, std::size_t max_kept);
+
+ private:
+  struct Match {
+    Incident* incident = nullptr;
+    JoinReason reason;
+    int strength = 0;  // fingerprint 5, group key 4, service 3, graph 2, similarity 1
+  };
+  std::optional<Match> matchOne(const Signal& signal, Incident& incident) const;
+  std::vector<Match> matches(const Signal& signal, bool flapping_only);
+  void join(Incident& incident, const Signal& signal, std::int64_t now_ns);
+  void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
+  Incident& open(const Signal& signal, std::int64_t now_ns);
+  std::vector<std::string> groupKeys(const Signal& signal) const;
+
+  std::string tenant_id_;
+  CorrelationRules rules_;
+  IdSource new_id_;
+  std::shared_ptr<const GraphView> graph_;
+  std::vector<std::unique_ptr<Incident>> incidents_;
+  /// Pending groups (min_events > 1): incidents not yet opened, with their waiting signals.
+  std::vector<std::unique_ptr<Incident>> pending_;
+  std::int64_t newest_event_ns_ = INT64_MIN;
+};
+
+/// Folds a signal into an incident's activity (services, alerts, keys, severity, span).
+void foldSignal(Incident& incident, const Signal& signal, const std::vector<std::string>& keys);
+
+}  // namespace faultline::aggregator::incidents

@@ -1,0 +1,595 @@
+#include "aggregator/incidents/incident_engine.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "shared/util/crypto.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::incidents {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kLatencySamples = 10'000;
+constexpr std::size_t kIncidentsLoaded = 200;
+
+std::string newIncidentId() {
+  return "inc_" + crypto::randomHex(12);
+}
+
+std::string detail(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string labelValue(const events::Event& event, std::string_view name) {
+  for (const auto& [key, value] : event.labels) {
+    if (key == name) {
+      return value;
+    }
+  }
+  return "";
+}
+
+std::string splitReason(const std::string& from_incident) {
+  JoinReason reason = makeReason("split");
+  reason.with_incident = from_incident;
+  return reasonToJson(reason);
+}
+
+}  // namespace
+
+Signal signalOf(const store::StoredEvent& stored) {
+  const events::Event& event = stored.event;
+  Signal signal;
+  signal.event_id = stored.id;
+  signal.service = event.service;
+  signal.host = event.host;
+  signal.fingerprint = event.fingerprint;
+  signal.severity = event.severity;
+  signal.status = event.status;
+  signal.source = event.source;
+  signal.decision = std::string(store::noiseDecisionName(stored.decision));
+  signal.title = event.title;
+  signal.kind = labelValue(event, "kind");
+  signal.template_label = labelValue(event, "template");
+  signal.labels = event.labels;
+  signal.occurred_at_ns = event.occurred_at_ns;
+  signal.change = event.source == events::SourceKind::kChange;
+  return signal;
+}
+
+struct IncidentEngine::TenantState {
+  std::mutex mu;
+  std::string tenant_id;
+  std::unique_ptr<TenantCorrelator> correlator;
+  bool loaded = false;
+  std::int64_t rules_read_at_ns = 0;
+};
+
+IncidentEngine::IncidentEngine(store::Store& store, IncidentEngineOptions options,
+                               std::shared_ptr<GraphSource> graph)
+    : store_(store), options_(std::move(options)), graph_(std::move(graph)) {
+  worker_ = std::thread([this] { run(); });
+}
+
+IncidentEngine::~IncidentEngine() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  worker_.join();
+}
+
+void IncidentEngine::publish(std::string_view tenant_id,
+                             const std::vector<store::StoredEvent>& recorded) {
+  if (recorded.empty()) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (queued_events_ + recorded.size() > options_.max_queued_events) {
+      dropped_.fetch_add(recorded.size(), std::memory_order_relaxed);
+      return;
+    }
+    std::vector<store::StoredEvent> copy;
+    copy.reserve(recorded.size());
+    for (const store::StoredEvent& stored : recorded) {
+      copy.push_back(stored);
+      copy.back().event.raw.clear();  // correlation never reads the payload
+    }
+    queued_events_ += copy.size();
+    queue_.emplace_back(std::string(tenant_id), std::move(copy));
+  }
+  queue_cv_.notify_one();
+}
+
+void IncidentEngine::flush() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+}
+
+void IncidentEngine::run() {
+  for (;;) {
+    std::pair<std::string, std::vector<store::StoredEvent>> work;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // stopping with nothing left
+      }
+      work = std::move(queue_.front());
+      queue_.pop_front();
+      // Later work of the same tenant joins this step: one write for many small batches.
+      for (auto it = queue_.begin(); it != queue_.end() && work.second.size() < 2000;) {
+        if (it->first == work.first) {
+          for (auto& event : it->second) {
+            work.second.push_back(std::move(event));
+          }
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      queued_events_ -= work.second.size();
+      busy_ = true;
+    }
+    try {
+      correlate(work.first, work.second);
+    } catch (const std::exception& e) {
+      log::error("incidents", std::string("correlation threw: ") + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      busy_ = false;
+      if (queue_.empty()) {
+        idle_cv_.notify_all();
+      }
+    }
+  }
+}
+
+Result<std::shared_ptr<IncidentEngine::TenantState>> IncidentEngine::tenant(
+    const std::string& tenant_id) {
+  std::shared_ptr<TenantState> state;
+  {
+    std::lock_guard<std::mutex> lock(tenants_mu_);
+    auto& slot = tenants_[tenant_id];
+    if (slot == nullptr) {
+      slot = std::make_shared<TenantState>();
+      slot->tenant_id = tenant_id;
+    }
+    state = slot;
+  }
+  return state;
+}
+
+Status IncidentEngine::load(TenantState& state) {
+  std::int64_t now = nowUnixNanos();
+  bool stale_rules = now - state.rules_read_at_ns >
+                     std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rules_ttl).count();
+  if (state.loaded && !stale_rules) {
+    return Status::ok();
+  }
+  FL_ASSIGN_OR_RETURN(std::string rules_json, store_.findCorrelationRules(state.tenant_id));
+  CorrelationRules rules;
+  if (!rules_json.empty()) {
+    auto parsed = CorrelationRules::fromJson(rules_json);
+    if (parsed.isOk()) {
+      rules = parsed.value();
+    } else {
+      log::warn("incidents", "tenant " + state.tenant_id +
+                                 ": stored correlation rules unreadable, using defaults: " +
+                                 parsed.status().message());
+    }
+  }
+  state.rules_read_at_ns = now;
+  if (state.loaded) {
+    state.correlator->setRules(std::move(rules));
+    return Status::ok();
+  }
+  auto correlator = std::make_unique<TenantCorrelator>(state.tenant_id, rules, newIncidentId);
+  store::IncidentQuery query;
+  query.limit = kIncidentsLoaded;
+  FL_ASSIGN_OR_RETURN(std::vector<store::IncidentRow> rows,
+                      store_.listIncidents(state.tenant_id, query));
+  for (const store::IncidentRow& row : rows) {
+    auto status = statusFromName(row.status);
+    if (!status || *status == IncidentStatus::kClosed || *status == IncidentStatus::kMerged) {
+      continue;
+    }
+    Incident incident;
+    FL_RETURN_IF_ERROR(Incident::fromDocJson(row.doc_json, &incident));
+    incident.id = row.id;
+    incident.tenant_id = row.tenant_id;
+    incident.status = *status;
+    incident.title = row.title;
+    incident.first_ns = row.first_event_ns;
+    incident.last_ns = row.last_event_ns;
+    incident.opened_at_ns = row.opened_at_ns;
+    incident.updated_at_ns = row.updated_at_ns;
+    for (int i = 0; i <= static_cast<int>(events::Severity::kCritical); ++i) {
+      if (logparse::severityName(static_cast<events::Severity>(i)) == row.severity) {
+        incident.severity = static_cast<events::Severity>(i);
+      }
+    }
+    // Its events back, for RCA.
+    FL_ASSIGN_OR_RETURN(std::vector<store::IncidentEventRow> links,
+                        store_.listIncidentEvents(state.tenant_id, row.id, kMaxSignals));
+    for (std::size_t at = 0; at < links.size(); at += store::kMaxEventsPerRecord) {
+      std::vector<std::string> ids;
+      for (std::size_t i = at; i < std::min(links.size(), at + store::kMaxEventsPerRecord); ++i) {
+        ids.push_back(links[i].event_id);
+      }
+      FL_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> found,
+                          store_.findEvents(state.tenant_id, ids));
+      for (const store::StoredEvent& stored : found) {
+        incident.signals.push_back(signalOf(stored));
+      }
+    }
+    correlator->adopt(std::move(incident));
+  }
+  state.correlator = std::move(correlator);
+  state.loaded = true;
+  return Status::ok();
+}
+
+store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
+  store::IncidentRow row;
+  row.id = incident.id;
+  row.tenant_id = incident.tenant_id;
+  row.status = std::string(statusName(incident.status));
+  row.severity = std::string(logparse::severityName(incident.severity));
+  row.title = incident.title;
+  row.first_event_ns = incident.first_ns;
+  row.last_event_ns = incident.last_ns;
+  row.opened_at_ns = incident.opened_at_ns;
+  row.updated_at_ns = incident.updated_at_ns;
+  row.doc_json = incident.docJson();
+  return row;
+}
+
+Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
+                                 store::IncidentWrite write) {
+  std::shared_ptr<const GraphView> graph =
+      graph_ != nullptr ? graph_->current(state.tenant_id) : nullptr;
+  for (const std::string& id : dirty) {
+    Incident* incident = state.correlator->find(id);
+    if (incident == nullptr) {
+      continue;
+    }
+    if (incident->status != IncidentStatus::kMerged) {
+      incident->candidates = rankCauses(*incident, graph.get(), options_.rca);
+      incident->chain = eventChain(*incident, incident->candidates, graph.get());
+    }
+    write.upserts.push_back(rowOf(*incident));
+  }
+  // Rows first, then what refers to them; in pieces the store accepts.
+  std::size_t total = write.upserts.size() + write.links.size() + write.moves.size() +
+                      write.timeline.size() + write.unlinks.size();
+  if (total <= store::kMaxIncidentWriteRows) {
+    return store_.writeIncidents(state.tenant_id, write);
+  }
+  store::IncidentWrite rows;
+  rows.upserts = std::move(write.upserts);
+  rows.moves = std::move(write.moves);
+  rows.unlinks = std::move(write.unlinks);
+  FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, rows));
+  for (std::size_t at = 0; at < write.links.size(); at += store::kMaxIncidentWriteRows) {
+    store::IncidentWrite part;
+    auto end = write.links.begin() +
+               static_cast<std::ptrdiff_t>(std::min(write.links.size(),
+                                                    at + store::kMaxIncidentWriteRows));
+    part.links.assign(write.links.begin() + static_cast<std::ptrdiff_t>(at), end);
+    FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, part));
+  }
+  store::IncidentWrite timeline;
+  timeline.timeline = std::move(write.timeline);
+  return store_.writeIncidents(state.tenant_id, timeline);
+}
+
+void IncidentEngine::correlate(const std::string& tenant_id,
+                               std::vector<store::StoredEvent>& events) {
+  auto state_or = tenant(tenant_id);
+  std::shared_ptr<TenantState> state = state_or.value();
+  std::lock_guard<std::mutex> lock(state->mu);
+  Status loaded = load(*state);
+  if (!loaded.isOk()) {
+    log::error("incidents", "tenant " + tenant_id + ": cannot load incidents: " +
+                                loaded.message());
+    write_failures_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  TenantCorrelator& correlator = *state->correlator;
+  if (graph_ != nullptr) {
+    correlator.setGraph(graph_->current(tenant_id));
+  }
+  std::int64_t now = nowUnixNanos();
+  store::IncidentWrite write;
+  std::set<std::string> dirty;
+  std::vector<std::int64_t> received;
+  for (const store::StoredEvent& stored : events) {
+    Signal signal = signalOf(stored);
+    CorrelationStep step = correlator.add(signal, now);
+    events_.fetch_add(1, std::memory_order_relaxed);
+    if (step.outcome != CorrelationStep::Outcome::kJoined) {
+      continue;
+    }
+    joined_.fetch_add(1, std::memory_order_relaxed);
+    received.push_back(stored.event.received_at_ns);
+    dirty.insert(step.incident_id);
+    for (const auto& [waited, reason] : step.promoted) {
+      write.links.push_back(
+          {step.incident_id, waited.event_id, waited.occurred_at_ns, reasonToJson(reason)});
+    }
+    write.links.push_back(
+        {step.incident_id, signal.event_id, signal.occurred_at_ns, reasonToJson(step.reason)});
+    if (step.opened) {
+      opened_.fetch_add(1, std::memory_order_relaxed);
+      write.timeline.push_back({step.incident_id, now, "system", "opened",
+                                detail({{"event_id", signal.event_id},
+                                        {"service", signal.service},
+                                        {"title", signal.title}})});
+    }
+    if (step.reopened) {
+      write.timeline.push_back({step.incident_id, now, "system", "reopened",
+                                detail({{"event_id", signal.event_id}})});
+    }
+    if (step.auto_resolved) {
+      write.timeline.push_back({step.incident_id, now, "system", "status",
+                                detail({{"to", "resolved"}, {"why", "every alert resolved"}})});
+    }
+    for (const std::string& merged : step.merged) {
+      merged_.fetch_add(1, std::memory_order_relaxed);
+      dirty.insert(merged);
+      write.moves.emplace_back(merged, step.incident_id);
+      write.timeline.push_back({step.incident_id, now, "system", "merged",
+                                detail({{"from", merged}, {"event_id", signal.event_id}})});
+      write.timeline.push_back({merged, now, "system", "merged",
+                                detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
+    }
+  }
+  if (!dirty.empty()) {
+    // Rows must exist before links refer to them: upserts go first in the same transaction.
+    Status written = writeStep(*state, dirty, std::move(write));
+    if (!written.isOk()) {
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+      log::error("incidents", "tenant " + tenant_id + ": cannot write incidents: " +
+                                  written.message());
+    } else {
+      std::int64_t done = nowUnixNanos();
+      std::lock_guard<std::mutex> latency_lock(latency_mu_);
+      for (std::int64_t at : received) {
+        double ms = static_cast<double>(done - at) / 1e6;
+        if (latencies_ms_.size() < kLatencySamples) {
+          latencies_ms_.push_back(ms);
+        } else {
+          latencies_ms_[latency_next_] = ms;
+          latency_next_ = (latency_next_ + 1) % kLatencySamples;
+        }
+      }
+    }
+  }
+  correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory);
+}
+
+Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string& incident_id,
+                                 IncidentStatus status, const std::string& actor,
+                                 std::int64_t now_ns) {
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  FL_RETURN_IF_ERROR(load(*state));
+  Incident* incident = state->correlator->find(incident_id);
+  if (incident == nullptr) {
+    return notFound("no such incident in this tenant (or too old to change)");
+  }
+  std::string from(statusName(incident->status));
+  FL_RETURN_IF_ERROR(state->correlator->setStatus(incident_id, status, now_ns));
+  store::IncidentWrite write;
+  write.timeline.push_back({incident_id, now_ns, actor, "status",
+                            detail({{"from", from}, {"to", statusName(status)}})});
+  return writeStep(*state, {incident_id}, std::move(write));
+}
+
+Status IncidentEngine::setAssignee(const std::string& tenant_id, const std::string& incident_id,
+                                   const std::string& assignee, const std::string& actor,
+                                   std::int64_t now_ns) {
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  FL_RETURN_IF_ERROR(load(*state));
+  Incident* incident = state->correlator->find(incident_id);
+  if (incident == nullptr) {
+    return notFound("no such incident in this tenant (or too old to change)");
+  }
+  std::string from = incident->assignee;
+  incident->assignee = assignee;
+  incident->updated_at_ns = now_ns;
+  store::IncidentWrite write;
+  write.timeline.push_back(
+      {incident_id, now_ns, actor, "assignee", detail({{"from", from}, {"to", assignee}})});
+  return writeStep(*state, {incident_id}, std::move(write));
+}
+
+Status IncidentEngine::setSeverity(const std::string& tenant_id, const std::string& incident_id,
+                                   events::Severity severity, const std::string& actor,
+                                   std::int64_t now_ns) {
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  FL_RETURN_IF_ERROR(load(*state));
+  Incident* incident = state->correlator->find(incident_id);
+  if (incident == nullptr) {
+    return notFound("no such incident in this tenant (or too old to change)");
+  }
+  std::string from(logparse::severityName(incident->severity));
+  incident->severity = severity;
+  incident->updated_at_ns = now_ns;
+  store::IncidentWrite write;
+  write.timeline.push_back({incident_id, now_ns, actor, "severity",
+                            detail({{"from", from}, {"to", logparse::severityName(severity)}})});
+  return writeStep(*state, {incident_id}, std::move(write));
+}
+
+Status IncidentEngine::addComment(const std::string& tenant_id, const std::string& incident_id,
+                                  const std::string& text, const std::string& actor,
+                                  std::int64_t now_ns) {
+  // Comments need the incident to exist in the store, not in memory: old ones take them too.
+  FL_RETURN_IF_ERROR(store_.findIncident(tenant_id, incident_id).status());
+  store::IncidentWrite write;
+  write.timeline.push_back({incident_id, now_ns, actor, "comment", detail({{"text", text}})});
+  return store_.writeIncidents(tenant_id, write);
+}
+
+Result<std::string> IncidentEngine::split(const std::string& tenant_id,
+                                          const std::string& incident_id,
+                                          const std::vector<std::string>& event_ids,
+                                          const std::string& actor, std::int64_t now_ns) {
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  FL_RETURN_IF_ERROR(load(*state));
+  Incident* source = state->correlator->find(incident_id);
+  if (source == nullptr) {
+    return notFound("no such incident in this tenant (or too old to change)");
+  }
+  if (!isActive(source->status)) {
+    return Status(Errc::FailedPrecondition, "only a triggered or acknowledged incident can be split");
+  }
+  std::set<std::string> wanted(event_ids.begin(), event_ids.end());
+  std::vector<Signal> moving;
+  std::vector<Signal> staying;
+  for (const Signal& signal : source->signals) {
+    (wanted.count(signal.event_id) != 0 ? moving : staying).push_back(signal);
+  }
+  if (moving.size() != wanted.size()) {
+    return invalidArgument("split: every event id must be an event of this incident");
+  }
+  if (staying.empty()) {
+    return invalidArgument("split: leave at least one event in the incident");
+  }
+  // Both halves are rebuilt from their events.
+  auto rebuild = [&](Incident& incident, const std::vector<Signal>& signals) {
+    Incident fresh;
+    fresh.id = incident.id;
+    fresh.tenant_id = incident.tenant_id;
+    fresh.status = incident.status;
+    fresh.title = incident.title;
+    fresh.assignee = incident.assignee;
+    fresh.opened_at_ns = incident.opened_at_ns;
+    fresh.graph_version = incident.graph_version;
+    for (const Signal& signal : signals) {
+      foldSignal(fresh, signal, {});
+    }
+    fresh.group_keys = incident.group_keys;
+    fresh.updated_at_ns = now_ns;
+    incident = std::move(fresh);
+  };
+  Incident split_off;
+  split_off.id = newIncidentId();
+  split_off.tenant_id = tenant_id;
+  split_off.status = IncidentStatus::kTriggered;
+  split_off.title = moving.front().title.empty() ? "Split from " + incident_id
+                                                 : moving.front().title;
+  split_off.opened_at_ns = now_ns;
+  split_off.graph_version = source->graph_version;
+  rebuild(split_off, moving);
+  rebuild(*source, staying);
+  store::IncidentWrite write;
+  // The new row must exist before links point at it: a first write makes it.
+  store::IncidentWrite create;
+  create.upserts.push_back(rowOf(split_off));
+  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, create));
+  for (const Signal& signal : moving) {
+    write.unlinks.push_back({incident_id, signal.event_id, 0, ""});
+    write.links.push_back({split_off.id, signal.event_id, signal.occurred_at_ns,
+                           splitReason(incident_id)});
+  }
+  write.timeline.push_back({incident_id, now_ns, actor, "split",
+                            detail({{"into", split_off.id}, {"events", moving.size()}})});
+  write.timeline.push_back({split_off.id, now_ns, actor, "opened",
+                            detail({{"split_from", incident_id}, {"events", moving.size()}})});
+  std::string new_id = split_off.id;
+  state->correlator->adopt(std::move(split_off));
+  FL_RETURN_IF_ERROR(writeStep(*state, {incident_id, new_id}, std::move(write)));
+  return new_id;
+}
+
+Status IncidentEngine::merge(const std::string& tenant_id, const std::string& target_id,
+                             const std::string& source_id, const std::string& actor,
+                             std::int64_t now_ns) {
+  if (target_id == source_id) {
+    return invalidArgument("merge: an incident cannot merge into itself");
+  }
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  FL_RETURN_IF_ERROR(load(*state));
+  Incident* target = state->correlator->find(target_id);
+  Incident* source = state->correlator->find(source_id);
+  if (target == nullptr || source == nullptr) {
+    return notFound("no such incident in this tenant (or too old to change)");
+  }
+  if (!isActive(target->status) || !isActive(source->status)) {
+    return Status(Errc::FailedPrecondition, "only triggered or acknowledged incidents merge");
+  }
+  for (const Signal& signal : source->signals) {
+    foldSignal(*target, signal, {});
+  }
+  target->first_ns = std::min(target->first_ns, source->first_ns);
+  target->last_ns = std::max(target->last_ns, source->last_ns);
+  target->updated_at_ns = now_ns;
+  source->status = IncidentStatus::kMerged;
+  source->merged_into = target_id;
+  source->updated_at_ns = now_ns;
+  store::IncidentWrite write;
+  write.moves.emplace_back(source_id, target_id);
+  write.timeline.push_back({target_id, now_ns, actor, "merged", detail({{"from", source_id}})});
+  write.timeline.push_back({source_id, now_ns, actor, "merged", detail({{"into", target_id}})});
+  return writeStep(*state, {target_id, source_id}, std::move(write));
+}
+
+Result<CorrelationRules> IncidentEngine::rules(const std::string& tenant_id) {
+  FL_ASSIGN_OR_RETURN(std::string json_text, store_.findCorrelationRules(tenant_id));
+  if (json_text.empty()) {
+    return CorrelationRules{};
+  }
+  return CorrelationRules::fromJson(json_text);
+}
+
+Status IncidentEngine::setRules(const std::string& tenant_id, const CorrelationRules& rules,
+                                std::int64_t now_ns) {
+  FL_RETURN_IF_ERROR(store_.setCorrelationRules(tenant_id, rules.toJson(), now_ns));
+  FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
+  std::lock_guard<std::mutex> lock(state->mu);
+  if (state->loaded) {
+    state->correlator->setRules(rules);  // this node applies them at once
+  }
+  return Status::ok();
+}
+
+IncidentEngine::Stats IncidentEngine::stats() const {
+  Stats stats;
+  stats.events = events_.load(std::memory_order_relaxed);
+  stats.joined = joined_.load(std::memory_order_relaxed);
+  stats.opened = opened_.load(std::memory_order_relaxed);
+  stats.merged = merged_.load(std::memory_order_relaxed);
+  stats.dropped = dropped_.load(std::memory_order_relaxed);
+  stats.write_failures = write_failures_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stats.queued = queued_events_;
+  }
+  std::vector<double> sorted;
+  {
+    std::lock_guard<std::mutex> lock(latency_mu_);
+    sorted = latencies_ms_;
+  }
+  if (!sorted.empty()) {
+    std::sort(sorted.begin(), sorted.end());
+    stats.latency_p50_ms = sorted[sorted.size() / 2];
+    stats.latency_p99_ms = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
+  }
+  return stats;
+}
+
+}  // namespace faultline::aggregator::incidents

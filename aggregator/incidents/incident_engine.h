@@ -1,0 +1,149 @@
+#pragma once
+
+// The incident engine of one node: recorded events in, incidents out. It takes every recorded
+// event (webhooks, log-derived, change events: the same sink the live event hub has), queues
+// it, and on its own thread correlates each tenant's events in order (TenantCorrelator), ranks
+// causes (rca.h) for the incidents that changed and writes them, with each event's link and
+// reason and the timeline, in one store transaction per step. Lifecycle changes by hand go
+// through it too, so what it holds in memory and what the store says never disagree.
+//
+// Single node: each tenant's events are correlated in order by this engine. Past one node the
+// same engine sits behind a tenant-partitioned consumer of the event bus (DESIGN §5).
+//
+// A tenant's state is loaded from the store when its first event arrives (rules, and the most
+// recent incidents with their events), so a restart carries on where it stopped.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aggregator/incidents/correlator.h"
+#include "aggregator/incidents/rca.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::incidents {
+
+/// Where the engine reads a tenant's current dependency graph.
+class GraphSource {
+ public:
+  virtual ~GraphSource() = default;
+  /// Null: the tenant has no graph (same-service correlation only).
+  virtual std::shared_ptr<const GraphView> current(const std::string& tenant_id) = 0;
+  /// Services whose events fired together (for co-occurrence learning); default ignores them.
+  virtual void observe(const std::string& /*tenant_id*/, std::int64_t /*bucket_ns*/,
+                       const std::vector<std::string>& /*services*/) {}
+};
+
+struct IncidentEngineOptions {
+  /// Events waiting at most; beyond, new events are dropped (and counted).
+  std::size_t max_queued_events = 200'000;
+  /// Incidents kept in memory per tenant (the most recent); the rest stay in the store.
+  std::size_t max_incidents_in_memory = 2000;
+  /// Incidents whose last event is this much older than the tenant's newest are forgotten.
+  std::int64_t memory_horizon_ns = 6LL * 3600 * 1'000'000'000;
+  /// How often a tenant's rules are re-read from the store (changes through this node apply at
+  /// once).
+  std::chrono::milliseconds rules_ttl{5000};
+  RcaWeights rca;
+};
+
+class IncidentEngine {
+ public:
+  IncidentEngine(store::Store& store, IncidentEngineOptions options,
+                 std::shared_ptr<GraphSource> graph = nullptr);
+  ~IncidentEngine();
+  IncidentEngine(const IncidentEngine&) = delete;
+  IncidentEngine& operator=(const IncidentEngine&) = delete;
+
+  /// Queues recorded events for correlation (an events::EventSink). Never blocks on the store.
+  void publish(std::string_view tenant_id, const std::vector<store::StoredEvent>& recorded);
+  /// Returns once every event queued before the call is correlated and written.
+  void flush();
+
+  /// By hand (the API); each change appends to the timeline with `actor`.
+  Status setStatus(const std::string& tenant_id, const std::string& incident_id,
+                   IncidentStatus status, const std::string& actor, std::int64_t now_ns);
+  Status setAssignee(const std::string& tenant_id, const std::string& incident_id,
+                     const std::string& assignee, const std::string& actor, std::int64_t now_ns);
+  Status setSeverity(const std::string& tenant_id, const std::string& incident_id,
+                     events::Severity severity, const std::string& actor, std::int64_t now_ns);
+  Status addComment(const std::string& tenant_id, const std::string& incident_id,
+                    const std::string& text, const std::string& actor, std::int64_t now_ns);
+  /// Moves `event_ids` (of the incident) into a new incident; returns its id.
+  Result<std::string> split(const std::string& tenant_id, const std::string& incident_id,
+                            const std::vector<std::string>& event_ids, const std::string& actor,
+                            std::int64_t now_ns);
+  /// Merges `source_id` into `target_id` (both active).
+  Status merge(const std::string& tenant_id, const std::string& target_id,
+               const std::string& source_id, const std::string& actor, std::int64_t now_ns);
+
+  Result<CorrelationRules> rules(const std::string& tenant_id);
+  Status setRules(const std::string& tenant_id, const CorrelationRules& rules, std::int64_t now_ns);
+
+  struct Stats {
+    std::uint64_t events = 0;          // correlated
+    std::uint64_t joined = 0;          // joined or opened an incident
+    std::uint64_t opened = 0;          // incidents opened
+    std::uint64_t merged = 0;          // incidents merged into others
+    std::uint64_t dropped = 0;         // over max_queued_events
+    std::uint64_t write_failures = 0;  // store writes that failed
+    std::size_t queued = 0;
+    /// Received-to-written latency of events that joined an incident, over the last 10,000.
+    double latency_p50_ms = 0;
+    double latency_p99_ms = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct TenantState;
+  /// The tenant's state, loaded (rules, recent incidents) on first use. Engine thread or API,
+  /// always under the state's mutex.
+  Result<std::shared_ptr<TenantState>> tenant(const std::string& tenant_id);
+  Status load(TenantState& state);
+  void run();
+  void correlate(const std::string& tenant_id, std::vector<store::StoredEvent>& events);
+  /// Ranks and writes the incidents named, with the links and timeline gathered.
+  Status writeStep(TenantState& state, const std::set<std::string>& dirty,
+                   store::IncidentWrite write);
+  store::IncidentRow rowOf(const Incident& incident) const;
+
+  store::Store& store_;
+  const IncidentEngineOptions options_;
+  std::shared_ptr<GraphSource> graph_;
+
+  std::mutex tenants_mu_;
+  std::map<std::string, std::shared_ptr<TenantState>> tenants_;
+
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::pair<std::string, std::vector<store::StoredEvent>>> queue_;
+  std::size_t queued_events_ = 0;
+  bool busy_ = false;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::uint64_t> joined_{0};
+  std::atomic<std::uint64_t> opened_{0};
+  std::atomic<std::uint64_t> merged_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> write_failures_{0};
+  mutable std::mutex latency_mu_;
+  std::vector<double> latencies_ms_;  // ring of the last kLatencySamples
+  std::size_t latency_next_ = 0;
+
+  std::thread worker_;  // last: started after everything it uses
+};
+
+/// The signal of a recorded event.
+Signal signalOf(const store::StoredEvent& stored);
+
+}  // namespace faultline::aggregator::incidents
