@@ -237,6 +237,35 @@ Status IncidentEngine::load(TenantState& state) {
   return Status::ok();
 }
 
+void IncidentEngine::notify(const Incident& incident, std::string change,
+                            const std::string& actor, std::int64_t now_ns) {
+  if (!observer_) {
+    return;
+  }
+  IncidentNotice notice;
+  notice.tenant_id = incident.tenant_id;
+  notice.incident_id = incident.id;
+  notice.change = std::move(change);
+  notice.status = std::string(statusName(incident.status));
+  notice.severity = std::string(logparse::severityName(incident.severity));
+  notice.title = incident.title;
+  notice.actor = actor;
+  for (const auto& [service, activity] : incident.services) {
+    notice.services.push_back(service);
+  }
+  if (!incident.candidates.empty()) {
+    notice.top_cause = incident.candidates.front().kind + ":" + incident.candidates.front().name;
+    notice.top_confidence = incident.candidates.front().confidence;
+  }
+  notice.first_event_ns = incident.first_ns;
+  notice.at_ns = now_ns;
+  try {
+    observer_(notice);
+  } catch (const std::exception& e) {
+    log::error("incidents", std::string("incident observer threw: ") + e.what());
+  }
+}
+
 store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
   store::IncidentRow row;
   row.id = incident.id;
@@ -311,6 +340,7 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   store::IncidentWrite write;
   std::set<std::string> dirty;
   std::vector<std::int64_t> received;
+  std::vector<std::pair<std::string, std::string>> notices;  // (incident id, change)
   for (const store::StoredEvent& stored : events) {
     Signal signal = signalOf(stored);
     CorrelationStep step = correlator.add(signal, now);
@@ -328,6 +358,7 @@ void IncidentEngine::correlate(const std::string& tenant_id,
     write.links.push_back(
         {step.incident_id, signal.event_id, signal.occurred_at_ns, reasonToJson(step.reason)});
     if (step.opened) {
+      notices.emplace_back(step.incident_id, "opened");
       opened_.fetch_add(1, std::memory_order_relaxed);
       write.timeline.push_back({step.incident_id, now, "system", "opened",
                                 detail({{"event_id", signal.event_id},
@@ -335,10 +366,12 @@ void IncidentEngine::correlate(const std::string& tenant_id,
                                         {"title", signal.title}})});
     }
     if (step.reopened) {
+      notices.emplace_back(step.incident_id, "reopened");
       write.timeline.push_back({step.incident_id, now, "system", "reopened",
                                 detail({{"event_id", signal.event_id}})});
     }
     if (step.auto_resolved) {
+      notices.emplace_back(step.incident_id, "resolved");
       write.timeline.push_back({step.incident_id, now, "system", "status",
                                 detail({{"to", "resolved"}, {"why", "every alert resolved"}})});
     }
@@ -360,6 +393,11 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       log::error("incidents", "tenant " + tenant_id + ": cannot write incidents: " +
                                   written.message());
     } else {
+      for (const auto& [id, change] : notices) {
+        if (const Incident* incident = correlator.find(id); incident != nullptr) {
+          notify(*incident, change, "system", now);
+        }
+      }
       std::int64_t done = nowUnixNanos();
       std::lock_guard<std::mutex> latency_lock(latency_mu_);
       for (std::int64_t at : received) {
@@ -391,7 +429,9 @@ Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string
   store::IncidentWrite write;
   write.timeline.push_back({incident_id, now_ns, actor, "status",
                             detail({{"from", from}, {"to", statusName(status)}})});
-  return writeStep(*state, {incident_id}, std::move(write));
+  FL_RETURN_IF_ERROR(writeStep(*state, {incident_id}, std::move(write)));
+  notify(*incident, std::string(statusName(status)), actor, now_ns);
+  return Status::ok();
 }
 
 Status IncidentEngine::setAssignee(const std::string& tenant_id, const std::string& incident_id,

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,27 @@ class GraphSource {
                        const std::vector<std::string>& /*services*/) {}
 };
 
+/// What changed about an incident, for outbound notifications (after it is written).
+struct IncidentNotice {
+  std::string tenant_id;
+  std::string incident_id;
+  /// opened | acknowledged | resolved | closed | reopened | triggered | merged
+  std::string change;
+  std::string status;    // statusName after the change
+  std::string severity;  // logparse::severityName
+  std::string title;
+  std::string actor;  // "system" or the principal
+  std::vector<std::string> services;
+  /// The top-ranked cause at the time: kind:name (empty when none), and its confidence.
+  std::string top_cause;
+  double top_confidence = 0.0;
+  std::int64_t first_event_ns = 0;
+  std::int64_t at_ns = 0;  // wall time of the change
+};
+/// Called on the engine's (or the API caller's) thread after the change is stored; keep it
+/// short (queue the work).
+using IncidentObserver = std::function<void(const IncidentNotice&)>;
+
 struct IncidentEngineOptions {
   /// Events waiting at most; beyond, new events are dropped (and counted).
   std::size_t max_queued_events = 200'000;
@@ -62,6 +84,9 @@ class IncidentEngine {
   ~IncidentEngine();
   IncidentEngine(const IncidentEngine&) = delete;
   IncidentEngine& operator=(const IncidentEngine&) = delete;
+
+  /// Told of every incident opened or changing status. Set before the first event.
+  void setObserver(IncidentObserver observer) { observer_ = std::move(observer); }
 
   /// Queues recorded events for correlation (an events::EventSink). Never blocks on the store.
   void publish(std::string_view tenant_id, const std::vector<store::StoredEvent>& recorded);
@@ -114,10 +139,13 @@ class IncidentEngine {
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
                    store::IncidentWrite write);
   store::IncidentRow rowOf(const Incident& incident) const;
+  void notify(const Incident& incident, std::string change, const std::string& actor,
+              std::int64_t now_ns);
 
   store::Store& store_;
   const IncidentEngineOptions options_;
   std::shared_ptr<GraphSource> graph_;
+  IncidentObserver observer_;
 
   std::mutex tenants_mu_;
   std::map<std::string, std::shared_ptr<TenantState>> tenants_;

@@ -41,7 +41,8 @@ struct ServerRoutes {
                                          .webhooks = {},
                                          .noise = nullptr,
                                          .event_hub = nullptr,
-                                         .event_streams = {}})) {}
+                                         .event_streams = {},
+                                         .incidents = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

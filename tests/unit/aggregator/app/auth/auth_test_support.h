@@ -115,7 +115,8 @@ class AuthHarness {
                                                     .webhooks = {},
                                                     .noise = nullptr,
                                                     .event_hub = nullptr,
-                                                    .event_streams = {}});
+                                                    .event_streams = {},
+                                                    .incidents = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
