@@ -167,6 +167,50 @@ Result<std::shared_ptr<IncidentEngine::TenantState>> IncidentEngine::tenant(
   return state;
 }
 
+Result<Incident> IncidentEngine::incidentFromRow(const store::IncidentRow& row) {
+  Incident incident;
+  FL_RETURN_IF_ERROR(Incident::fromDocJson(row.doc_json, &incident));
+  incident.id = row.id;
+  incident.tenant_id = row.tenant_id;
+  incident.status = statusFromName(row.status).value_or(IncidentStatus::kTriggered);
+  incident.title = row.title;
+  incident.first_ns = row.first_event_ns;
+  incident.last_ns = row.last_event_ns;
+  incident.opened_at_ns = row.opened_at_ns;
+  incident.updated_at_ns = row.updated_at_ns;
+  for (int i = 0; i <= static_cast<int>(events::Severity::kCritical); ++i) {
+    if (logparse::severityName(static_cast<events::Severity>(i)) == row.severity) {
+      incident.severity = static_cast<events::Severity>(i);
+    }
+  }
+  // Its events back, for RCA and splits.
+  FL_ASSIGN_OR_RETURN(std::vector<store::IncidentEventRow> links,
+                      store_.listIncidentEvents(row.tenant_id, row.id, kMaxSignals));
+  for (std::size_t at = 0; at < links.size(); at += store::kMaxEventsPerRecord) {
+    std::vector<std::string> ids;
+    for (std::size_t i = at; i < std::min(links.size(), at + store::kMaxEventsPerRecord); ++i) {
+      ids.push_back(links[i].event_id);
+    }
+    FL_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> found,
+                        store_.findEvents(row.tenant_id, ids));
+    for (const store::StoredEvent& stored : found) {
+      incident.signals.push_back(signalOf(stored));
+    }
+  }
+  return incident;
+}
+
+Result<Incident*> IncidentEngine::findOrLoad(TenantState& state, const std::string& incident_id) {
+  if (Incident* incident = state.correlator->find(incident_id); incident != nullptr) {
+    return incident;
+  }
+  // Older than what is kept in memory, or written by another node: the store has it.
+  FL_ASSIGN_OR_RETURN(store::IncidentRow row, store_.findIncident(state.tenant_id, incident_id));
+  FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
+  state.correlator->adopt(std::move(incident));
+  return state.correlator->find(incident_id);
+}
+
 Status IncidentEngine::load(TenantState& state) {
   std::int64_t now = nowUnixNanos();
   bool stale_rules = now - state.rules_read_at_ns >
@@ -201,35 +245,7 @@ Status IncidentEngine::load(TenantState& state) {
     if (!status || *status == IncidentStatus::kClosed || *status == IncidentStatus::kMerged) {
       continue;
     }
-    Incident incident;
-    FL_RETURN_IF_ERROR(Incident::fromDocJson(row.doc_json, &incident));
-    incident.id = row.id;
-    incident.tenant_id = row.tenant_id;
-    incident.status = *status;
-    incident.title = row.title;
-    incident.first_ns = row.first_event_ns;
-    incident.last_ns = row.last_event_ns;
-    incident.opened_at_ns = row.opened_at_ns;
-    incident.updated_at_ns = row.updated_at_ns;
-    for (int i = 0; i <= static_cast<int>(events::Severity::kCritical); ++i) {
-      if (logparse::severityName(static_cast<events::Severity>(i)) == row.severity) {
-        incident.severity = static_cast<events::Severity>(i);
-      }
-    }
-    // Its events back, for RCA.
-    FL_ASSIGN_OR_RETURN(std::vector<store::IncidentEventRow> links,
-                        store_.listIncidentEvents(state.tenant_id, row.id, kMaxSignals));
-    for (std::size_t at = 0; at < links.size(); at += store::kMaxEventsPerRecord) {
-      std::vector<std::string> ids;
-      for (std::size_t i = at; i < std::min(links.size(), at + store::kMaxEventsPerRecord); ++i) {
-        ids.push_back(links[i].event_id);
-      }
-      FL_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> found,
-                          store_.findEvents(state.tenant_id, ids));
-      for (const store::StoredEvent& stored : found) {
-        incident.signals.push_back(signalOf(stored));
-      }
-    }
+    FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
     correlator->adopt(std::move(incident));
   }
   state.correlator = std::move(correlator);
@@ -420,10 +436,7 @@ Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string
   FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
   std::lock_guard<std::mutex> lock(state->mu);
   FL_RETURN_IF_ERROR(load(*state));
-  Incident* incident = state->correlator->find(incident_id);
-  if (incident == nullptr) {
-    return notFound("no such incident in this tenant (or too old to change)");
-  }
+  FL_ASSIGN_OR_RETURN(Incident * incident, findOrLoad(*state, incident_id));
   std::string from(statusName(incident->status));
   FL_RETURN_IF_ERROR(state->correlator->setStatus(incident_id, status, now_ns));
   store::IncidentWrite write;
@@ -440,10 +453,7 @@ Status IncidentEngine::setAssignee(const std::string& tenant_id, const std::stri
   FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
   std::lock_guard<std::mutex> lock(state->mu);
   FL_RETURN_IF_ERROR(load(*state));
-  Incident* incident = state->correlator->find(incident_id);
-  if (incident == nullptr) {
-    return notFound("no such incident in this tenant (or too old to change)");
-  }
+  FL_ASSIGN_OR_RETURN(Incident * incident, findOrLoad(*state, incident_id));
   std::string from = incident->assignee;
   incident->assignee = assignee;
   incident->updated_at_ns = now_ns;
@@ -459,10 +469,7 @@ Status IncidentEngine::setSeverity(const std::string& tenant_id, const std::stri
   FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
   std::lock_guard<std::mutex> lock(state->mu);
   FL_RETURN_IF_ERROR(load(*state));
-  Incident* incident = state->correlator->find(incident_id);
-  if (incident == nullptr) {
-    return notFound("no such incident in this tenant (or too old to change)");
-  }
+  FL_ASSIGN_OR_RETURN(Incident * incident, findOrLoad(*state, incident_id));
   std::string from(logparse::severityName(incident->severity));
   incident->severity = severity;
   incident->updated_at_ns = now_ns;
@@ -489,10 +496,7 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
   std::lock_guard<std::mutex> lock(state->mu);
   FL_RETURN_IF_ERROR(load(*state));
-  Incident* source = state->correlator->find(incident_id);
-  if (source == nullptr) {
-    return notFound("no such incident in this tenant (or too old to change)");
-  }
+  FL_ASSIGN_OR_RETURN(Incident * source, findOrLoad(*state, incident_id));
   if (!isActive(source->status)) {
     return Status(Errc::FailedPrecondition, "only a triggered or acknowledged incident can be split");
   }
@@ -564,11 +568,8 @@ Status IncidentEngine::merge(const std::string& tenant_id, const std::string& ta
   FL_ASSIGN_OR_RETURN(auto state, tenant(tenant_id));
   std::lock_guard<std::mutex> lock(state->mu);
   FL_RETURN_IF_ERROR(load(*state));
-  Incident* target = state->correlator->find(target_id);
-  Incident* source = state->correlator->find(source_id);
-  if (target == nullptr || source == nullptr) {
-    return notFound("no such incident in this tenant (or too old to change)");
-  }
+  FL_ASSIGN_OR_RETURN(Incident * target, findOrLoad(*state, target_id));
+  FL_ASSIGN_OR_RETURN(Incident * source, findOrLoad(*state, source_id));
   if (!isActive(target->status) || !isActive(source->status)) {
     return Status(Errc::FailedPrecondition, "only triggered or acknowledged incidents merge");
   }

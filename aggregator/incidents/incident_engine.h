@@ -133,6 +133,10 @@ class IncidentEngine {
   /// always under the state's mutex.
   Result<std::shared_ptr<TenantState>> tenant(const std::string& tenant_id);
   Status load(TenantState& state);
+  /// An incident row with its events (signals) read back from the store.
+  Result<Incident> incidentFromRow(const store::IncidentRow& row);
+  /// The incident in memory, else read from the store (and kept). NotFound when neither has it.
+  Result<Incident*> findOrLoad(TenantState& state, const std::string& incident_id);
   void run();
   void correlate(const std::string& tenant_id, std::vector<store::StoredEvent>& events);
   /// Ranks and writes the incidents named, with the links and timeline gathered.

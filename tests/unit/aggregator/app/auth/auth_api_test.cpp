@@ -506,6 +506,7 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     std::function<std::string()> path;  // may create the target it acts on
     json body;                          // null: no body
     auth::Permission permission;
+    std::function<json()> make_body = nullptr;  // set: the body, made after path()
   };
   auto fresh_viewer = [&] {
     return h.member(a, "target" + fresh() + "@a.example.com", "viewer").id;
@@ -525,6 +526,46 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().createNoiseRule(rule).isOk());
     return rule.id;
   };
+  // An incident of tenant A with two events, written behind the API's back (the engine reads
+  // it from the store when a request names it).
+  std::vector<std::string> incident_events;
+  auto fresh_incident = [&] {
+    std::vector<events::Event> recorded;
+    for (int i = 0; i < 2; ++i) {
+      events::Event event;
+      event.tenant_id = a.id;
+      event.source = events::SourceKind::kAlertmanager;
+      event.service = "db";
+      event.severity = events::Severity::kCritical;
+      event.title = "alert " + fresh();
+      event.source_dedup_key = event.title;
+      event.occurred_at_ns = 1'000'000'000LL * (1000 + counter);
+      event.received_at_ns = event.occurred_at_ns;
+      event.fingerprint = events::computeFingerprint(event);
+      recorded.push_back(event);
+    }
+    auto decisions = h.store().recordEvents(a.id, recorded);
+    REQUIRE(decisions.isOk());
+    store::IncidentWrite write;
+    store::IncidentRow row;
+    row.id = "inc_" + fresh();
+    row.tenant_id = a.id;
+    row.status = "triggered";
+    row.severity = "critical";
+    row.title = "db";
+    row.first_event_ns = recorded.front().occurred_at_ns;
+    row.last_event_ns = recorded.back().occurred_at_ns;
+    row.doc_json = "{}";
+    write.upserts.push_back(row);
+    incident_events.clear();
+    for (const store::EventDecision& decision : *decisions) {
+      incident_events.push_back(decision.event_id);
+      write.links.push_back({row.id, decision.event_id, row.first_event_ns, "{}"});
+    }
+    REQUIRE(h.store().writeIncidents(a.id, write).isOk());
+    return row.id;
+  };
+  std::string merge_source;
   const std::vector<RouteCase> routes = {
       {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
       {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
@@ -582,6 +623,33 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       {"DELETE", [&] { return "/v1/maintenance-windows/" + noise_rule("maintenance"); }, nullptr,
        auth::Permission::ManageNoiseRules},
       {"GET", [] { return "/v1/events/stream"; }, nullptr, auth::Permission::ReadEvents},
+      {"GET", [] { return "/v1/incidents"; }, nullptr, auth::Permission::ReadIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_incident(); }, nullptr,
+       auth::Permission::ReadIncidents},
+      {"PATCH", [&] { return "/v1/incidents/" + fresh_incident(); }, json{{"assignee", "bob"}},
+       auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/acknowledge"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/resolve"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/close"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/comments"; },
+       json{{"text", "looking"}}, auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/split"; }, nullptr,
+       auth::Permission::ManageIncidents,
+       [&] { return json{{"event_ids", {incident_events.front()}}}; }},
+      {"POST",
+       [&] {
+         merge_source = fresh_incident();
+         return "/v1/incidents/" + fresh_incident() + "/merge";
+       },
+       nullptr, auth::Permission::ManageIncidents, [&] { return json{{"source", merge_source}}; }},
+      {"GET", [] { return "/v1/correlation-rules"; }, nullptr, auth::Permission::ReadIncidents},
+      {"PUT", [] { return "/v1/correlation-rules"; }, json{{"window", "10m"}},
+       auth::Permission::ManageIncidents},
+      {"POST", [] { return "/v1/changes"; }, json{{"service", "db"}, {"title", "deploy"}},
+       auth::Permission::PostChanges},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
@@ -634,8 +702,9 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       const std::string path = route.path();
       INFO(route.method << " " << path << " as " << auth::columnName(caller.column));
       const Headers headers = {AuthHarness::bearer(caller.credential())};
-      HttpReply reply = route.body.is_null() ? h.call(route.method, path, headers)
-                                             : h.callJson(route.method, path, route.body, headers);
+      const json body = route.make_body ? route.make_body() : route.body;
+      HttpReply reply = body.is_null() ? h.call(route.method, path, headers)
+                                       : h.callJson(route.method, path, body, headers);
       if (auth::allowed(caller.column, route.permission)) {
         CHECK_MESSAGE((reply.status >= 200 && reply.status < 300), reply.body);
       } else {
@@ -662,6 +731,16 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
   CHECK(h.call("GET", "/v1/maintenance-windows", as_b).json()["maintenance_windows"].empty());
   CHECK(h.call("GET", "/v1/suppression-rules", as_b).json()["suppression_rules"].empty());
   CHECK(h.call("GET", "/v1/alerts", as_b).json()["alerts"].empty());
+  const std::string a_incident = fresh_incident();
+  CHECK(h.call("GET", "/v1/incidents", as_b).json()["incidents"].empty());
+  CHECK(h.call("GET", "/v1/incidents/" + a_incident, as_b).status == 404);
+  CHECK(h.call("POST", "/v1/incidents/" + a_incident + "/acknowledge", as_b).status == 404);
+  CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/comments", {{"text", "x"}}, as_b)
+            .status == 404);
+  CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/split",
+                   {{"event_ids", {incident_events.front()}}}, as_b)
+            .status == 404);
+  CHECK(h.store().findIncident(a.id, a_incident)->status == "triggered");
   CHECK(h.callJson("PUT", "/v1/members/" + a_member, {{"role", "admin"}}, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + a_member, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + users["owner"].id, as_b).status == 404);
