@@ -348,10 +348,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (incidents_list->parsed() || incidents_show->parsed()) {
-      auto text = incidents_list->parsed()
-                      ? aggregator::admin::listIncidents(**store, incidents_tenant,
-                                                         incidents_status)
-                      : aggregator::admin::showIncident(**store, incidents_tenant, incident_id);
+      auto text =
+          incidents_list->parsed()
+              ? aggregator::admin::listIncidents(**store, incidents_tenant, incidents_status)
+              : aggregator::admin::showIncident(**store, incidents_tenant, incident_id);
       if (!text) {
         return fail(text.status());
       }

@@ -454,10 +454,11 @@ Result<std::string> showIncident(store::Store& store, std::string_view tenant_na
   std::string out = "incident " + row.id + "\n";
   out += "title:    " + printable(row.title) + "\n";
   out += "status:   " + row.status + "\nseverity: " + row.severity + "\n";
-  out += "assignee: " + printable(doc.value("assignee", "-").empty() ? "-" : doc.value("assignee", "-")) + "\n";
+  out += "assignee: " +
+         printable(doc.value("assignee", "-").empty() ? "-" : doc.value("assignee", "-")) + "\n";
   out += "events:   " + std::to_string(doc.value("event_count", std::uint64_t{0})) + " from " +
-         formatRfc3339Millis(row.first_event_ns) + " to " +
-         formatRfc3339Millis(row.last_event_ns) + "\n";
+         formatRfc3339Millis(row.first_event_ns) + " to " + formatRfc3339Millis(row.last_event_ns) +
+         "\n";
   out += "graph:    version " + std::to_string(doc.value("graph_version", std::int64_t{0})) + "\n";
   out += "\nRANK\tKIND\tCANDIDATE\tSERVICE\tCONFIDENCE\tSCORE\tEVIDENCE\n";
   int rank = 0;
@@ -480,7 +481,8 @@ Result<std::string> showIncident(store::Store& store, std::string_view tenant_na
   for (const auto& step : chain) {
     out += "  " + formatRfc3339Millis(step.value("at_ns", std::int64_t{0})) + "  " +
            printable(step.value("service", "")) +
-           (step.value("via", "").empty() ? "" : "  (calls " + printable(step.value("via", "")) + ")") +
+           (step.value("via", "").empty() ? ""
+                                          : "  (calls " + printable(step.value("via", "")) + ")") +
            "  " + step.value("event_id", "") + "\n";
   }
   FL_ASSIGN_OR_RETURN(auto timeline, store.listIncidentTimeline(tenant.id, incident_id));

@@ -30,14 +30,10 @@ http::Response unavailable(std::string_view what, const Status& status) {
 /// The engine's refusals as HTTP: 404, 409, 400; anything else is the store's (503).
 http::Response refused(std::string_view what, const Status& status) {
   switch (status.code()) {
-    case Errc::NotFound:
-      return http::Response::error(404, "not_found", status.message());
-    case Errc::FailedPrecondition:
-      return http::Response::error(409, "conflict", status.message());
-    case Errc::InvalidArgument:
-      return http::Response::error(400, "bad_request", status.message());
-    default:
-      return unavailable(what, status);
+    case Errc::NotFound: return http::Response::error(404, "not_found", status.message());
+    case Errc::FailedPrecondition: return http::Response::error(409, "conflict", status.message());
+    case Errc::InvalidArgument: return http::Response::error(400, "bad_request", status.message());
+    default: return unavailable(what, status);
   }
 }
 
@@ -146,8 +142,8 @@ http::Response IncidentsApi::list(std::string_view tenant_id, const http::Reques
   query.limit = *limit + 1;  // one more than asked: is there a next page?
   if (auto status = request.queryParam("status"); status != nullptr) {
     if (!incidents::statusFromName(*status)) {
-      return http::Response::error(
-          400, "bad_request", "status: triggered, acknowledged, resolved, closed or merged");
+      return http::Response::error(400, "bad_request",
+                                   "status: triggered, acknowledged, resolved, closed or merged");
     }
     query.status = *status;
   }
@@ -273,8 +269,8 @@ http::Response IncidentsApi::show(std::string_view tenant_id, const http::Reques
   return jsonReply(200, out);
 }
 
-http::Response IncidentsApi::update(const auth::Principal& principal,
-                                    const http::Request& request, std::int64_t now_ns) {
+http::Response IncidentsApi::update(const auth::Principal& principal, const http::Request& request,
+                                    std::int64_t now_ns) {
   const std::string* id = incidentId(request);
   if (id == nullptr) {
     return http::Response::error(404, "not_found", "no such incident");
@@ -288,11 +284,11 @@ http::Response IncidentsApi::update(const auth::Principal& principal,
   std::optional<events::Severity> severity;
   for (const auto& [key, value] : body->items()) {
     if (key == "status") {
-      status = value.is_string() ? incidents::statusFromName(value.get<std::string>())
-                                 : std::nullopt;
+      status =
+          value.is_string() ? incidents::statusFromName(value.get<std::string>()) : std::nullopt;
       if (!status || *status == incidents::IncidentStatus::kMerged) {
-        return http::Response::error(
-            400, "bad_request", "status: triggered, acknowledged, resolved or closed");
+        return http::Response::error(400, "bad_request",
+                                     "status: triggered, acknowledged, resolved or closed");
       }
     } else if (key == "assignee") {
       if (!value.is_string() || value.get<std::string>().size() > 256) {
@@ -302,8 +298,7 @@ http::Response IncidentsApi::update(const auth::Principal& principal,
     } else if (key == "severity") {
       severity = value.is_string() ? severityByName(value.get<std::string>()) : std::nullopt;
       if (!severity) {
-        return http::Response::error(400, "bad_request",
-                                     "severity: info, warn, error or critical");
+        return http::Response::error(400, "bad_request", "severity: info, warn, error or critical");
       }
     } else {
       return http::Response::error(400, "bad_request", "unknown field " + key);
@@ -330,8 +325,7 @@ http::Response IncidentsApi::update(const auth::Principal& principal,
     }
   }
   if (status) {
-    if (Status s = engine_.setStatus(principal.tenant_id, *id, *status, actor, now_ns);
-        !s.isOk()) {
+    if (Status s = engine_.setStatus(principal.tenant_id, *id, *status, actor, now_ns); !s.isOk()) {
       return refused("incident status", s);
     }
   }
@@ -364,8 +358,8 @@ http::Response IncidentsApi::transition(const auth::Principal& principal,
   return jsonReply(200, summaryOf(*row, parseOrNull(row->doc_json)));
 }
 
-http::Response IncidentsApi::comment(const auth::Principal& principal,
-                                     const http::Request& request, std::int64_t now_ns) {
+http::Response IncidentsApi::comment(const auth::Principal& principal, const http::Request& request,
+                                     std::int64_t now_ns) {
   const std::string* id = incidentId(request);
   if (id == nullptr) {
     return http::Response::error(404, "not_found", "no such incident");
@@ -377,8 +371,8 @@ http::Response IncidentsApi::comment(const auth::Principal& principal,
   if (!body->contains("text") || !(*body)["text"].is_string() ||
       (*body)["text"].get<std::string>().empty() ||
       (*body)["text"].get<std::string>().size() > kMaxCommentBytes) {
-    return http::Response::error(
-        400, "bad_request", "text: 1 to " + std::to_string(kMaxCommentBytes) + " bytes");
+    return http::Response::error(400, "bad_request",
+                                 "text: 1 to " + std::to_string(kMaxCommentBytes) + " bytes");
   }
   std::string text = (*body)["text"].get<std::string>();
   if (!audited(principal, request, "incident.comment", "incident:" + *id,

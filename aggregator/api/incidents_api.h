@@ -61,9 +61,8 @@ class IncidentsApi {
 
  private:
   /// Audits a change; false (and logs) when it could not be.
-  bool audited(const auth::Principal& principal, const http::Request& request,
-               std::string action, std::string target, std::string detail_json,
-               std::int64_t now_ns);
+  bool audited(const auth::Principal& principal, const http::Request& request, std::string action,
+               std::string target, std::string detail_json, std::int64_t now_ns);
 
   store::Store& store_;
   audit::AuditRecorder* audit_;

@@ -1,6 +1,7 @@
 #include "aggregator/incidents/correlator.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace faultline::aggregator::incidents {
 namespace {
@@ -225,9 +226,8 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     step.incident_id = incident.id;
     step.reason = found.front().reason;
     bool all_resolved =
-        !incident.alerts.empty() &&
-        std::none_of(incident.alerts.begin(), incident.alerts.end(),
-                     [](const auto& alert) { return alert.second; });
+        !incident.alerts.empty() && std::none_of(incident.alerts.begin(), incident.alerts.end(),
+                                                 [](const auto& alert) { return alert.second; });
     if (rules_.auto_resolve && all_resolved && isActive(incident.status)) {
       incident.status = IncidentStatus::kResolved;
       incident.resolved_at_ns = now_ns;
@@ -237,20 +237,30 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   }
   std::vector<Match> found = matches(signal, /*flapping_only=*/signal.decision == "flapping");
   if (!found.empty()) {
-    Incident& target = *found.front().incident;
+    // The incidents this event bridges (it shares an alert, a group key or a service with each)
+    // become one: the one that started first takes the others in.
+    std::vector<Incident*> bridged = {found.front().incident};
+    if (rules_.merge_on_bridge && found.front().strength >= 3 &&
+        isActive(found.front().incident->status)) {
+      for (std::size_t i = 1; i < found.size(); ++i) {
+        if (found[i].strength >= 3 && isActive(found[i].incident->status)) {
+          bridged.push_back(found[i].incident);
+        }
+      }
+    }
+    Incident& target = **std::min_element(bridged.begin(), bridged.end(), [](auto* a, auto* b) {
+      return std::tie(a->first_ns, a->id) < std::tie(b->first_ns, b->id);
+    });
     if (target.status == IncidentStatus::kResolved) {
       target.status = IncidentStatus::kTriggered;
       target.resolved_at_ns = 0;
       step.reopened = true;
     }
     join(target, signal, now_ns);
-    if (rules_.merge_on_bridge) {
-      for (std::size_t i = 1; i < found.size(); ++i) {
-        Incident& other = *found[i].incident;
-        if (found[i].strength >= 3 && &other != &target && isActive(other.status)) {
-          mergeInto(target, other, now_ns);
-          step.merged.push_back(other.id);
-        }
+    for (Incident* other : bridged) {
+      if (other != &target) {
+        mergeInto(target, *other, now_ns);
+        step.merged.push_back(other->id);
       }
     }
     step.outcome = CorrelationStep::Outcome::kJoined;
@@ -333,13 +343,12 @@ Status TenantCorrelator::setStatus(const std::string& incident_id, IncidentStatu
       allowed = status != from && status != IncidentStatus::kMerged;
       break;
     case IncidentStatus::kClosed:
-    case IncidentStatus::kMerged:
-      allowed = false;
-      break;
+    case IncidentStatus::kMerged: allowed = false; break;
   }
   if (!allowed) {
-    return Status(Errc::FailedPrecondition, "an incident " + std::string(statusName(from)) + " cannot become " +
-                              std::string(statusName(status)));
+    return Status(Errc::FailedPrecondition, "an incident " + std::string(statusName(from)) +
+                                                " cannot become " +
+                                                std::string(statusName(status)));
   }
   incident->status = status;
   incident->updated_at_ns = now_ns;
@@ -360,9 +369,8 @@ std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max
     return incident->last_ns < newest_event_ns_ - horizon_ns;
   });
   if (incidents_.size() > max_kept) {
-    std::sort(incidents_.begin(), incidents_.end(), [](const auto& a, const auto& b) {
-      return a->last_ns > b->last_ns;
-    });
+    std::sort(incidents_.begin(), incidents_.end(),
+              [](const auto& a, const auto& b) { return a->last_ns > b->last_ns; });
     incidents_.resize(max_kept);
   }
   return before - incidents_.size();

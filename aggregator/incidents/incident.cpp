@@ -138,9 +138,9 @@ Result<CorrelationRules> CorrelationRules::fromJson(std::string_view text) {
         return bad("must be true or false");
       }
       bool flag = value.get<bool>();
-      (key == "merge_on_bridge" ? rules.merge_on_bridge
-                                : key == "reopen_resolved" ? rules.reopen_resolved
-                                                           : rules.auto_resolve) = flag;
+      (key == "merge_on_bridge"   ? rules.merge_on_bridge
+       : key == "reopen_resolved" ? rules.reopen_resolved
+                                  : rules.auto_resolve) = flag;
     } else {
       return invalidArgument("correlation rules: unknown field " + key);
     }
@@ -259,10 +259,12 @@ std::set<std::string> titleTokens(std::string_view title) {
   std::set<std::string> out;
   std::string word;
   auto flush = [&] {
-    bool has_alpha = std::any_of(word.begin(), word.end(),
-                                 [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
-    bool has_digit = std::any_of(word.begin(), word.end(),
-                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    bool has_alpha = std::any_of(word.begin(), word.end(), [](char c) {
+      return std::isalpha(static_cast<unsigned char>(c));
+    });
+    bool has_digit = std::any_of(word.begin(), word.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
     // Words with digits are ids, counts and times: they differ between otherwise equal lines.
     if (has_alpha && !has_digit && word.size() > 1 && out.size() < 64) {
       out.insert(word);

@@ -39,7 +39,7 @@ struct Signal {
   events::SourceKind source = events::SourceKind::kGeneric;
   std::string decision;  // store::noiseDecisionName
   std::string title;
-  std::string kind;      // the "kind" label (log_error, new_template, rate_spike, change...) or ""
+  std::string kind;  // the "kind" label (log_error, new_template, rate_spike, change...) or ""
   std::string template_label;  // the "template" label of log events, or ""
   std::vector<std::pair<std::string, std::string>> labels;
   std::int64_t occurred_at_ns = 0;
@@ -96,7 +96,7 @@ struct Candidate {
   std::string name;
   std::string service;  // the service it belongs to (itself for kind service)
   double score = 0.0;
-  double confidence = 0.0;  // in [0, 1]
+  double confidence = 0.0;            // in [0, 1]
   std::vector<std::string> evidence;  // event ids, earliest first
   /// The parts of the score, each in [0, 1].
   std::map<std::string, double> factors;
@@ -136,7 +136,7 @@ struct Incident {
   /// Alerts that can resolve (non-log sources), by fingerprint: true while firing.
   std::map<std::string, bool> alerts;
   std::set<std::string> fingerprints;
-  std::set<std::string> group_keys;  // "label=value"
+  std::set<std::string> group_keys;                 // "label=value"
   std::vector<std::set<std::string>> title_tokens;  // bounded: kMaxTitleSets
   std::vector<Candidate> candidates;
   std::vector<ChainStep> chain;

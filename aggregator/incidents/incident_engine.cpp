@@ -213,8 +213,9 @@ Result<Incident*> IncidentEngine::findOrLoad(TenantState& state, const std::stri
 
 Status IncidentEngine::load(TenantState& state) {
   std::int64_t now = nowUnixNanos();
-  bool stale_rules = now - state.rules_read_at_ns >
-                     std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rules_ttl).count();
+  bool stale_rules =
+      now - state.rules_read_at_ns >
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rules_ttl).count();
   if (state.loaded && !stale_rules) {
     return Status::ok();
   }
@@ -253,8 +254,8 @@ Status IncidentEngine::load(TenantState& state) {
   return Status::ok();
 }
 
-void IncidentEngine::notify(const Incident& incident, std::string change,
-                            const std::string& actor, std::int64_t now_ns) {
+void IncidentEngine::notify(const Incident& incident, std::string change, const std::string& actor,
+                            std::int64_t now_ns) {
   if (!observer_) {
     return;
   }
@@ -325,9 +326,8 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
   FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, rows));
   for (std::size_t at = 0; at < write.links.size(); at += store::kMaxIncidentWriteRows) {
     store::IncidentWrite part;
-    auto end = write.links.begin() +
-               static_cast<std::ptrdiff_t>(std::min(write.links.size(),
-                                                    at + store::kMaxIncidentWriteRows));
+    auto end = write.links.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                         write.links.size(), at + store::kMaxIncidentWriteRows));
     part.links.assign(write.links.begin() + static_cast<std::ptrdiff_t>(at), end);
     FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, part));
   }
@@ -343,8 +343,7 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   std::lock_guard<std::mutex> lock(state->mu);
   Status loaded = load(*state);
   if (!loaded.isOk()) {
-    log::error("incidents", "tenant " + tenant_id + ": cannot load incidents: " +
-                                loaded.message());
+    log::error("incidents", "tenant " + tenant_id + ": cannot load incidents: " + loaded.message());
     write_failures_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -383,8 +382,8 @@ void IncidentEngine::correlate(const std::string& tenant_id,
     }
     if (step.reopened) {
       notices.emplace_back(step.incident_id, "reopened");
-      write.timeline.push_back({step.incident_id, now, "system", "reopened",
-                                detail({{"event_id", signal.event_id}})});
+      write.timeline.push_back(
+          {step.incident_id, now, "system", "reopened", detail({{"event_id", signal.event_id}})});
     }
     if (step.auto_resolved) {
       notices.emplace_back(step.incident_id, "resolved");
@@ -397,8 +396,9 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       write.moves.emplace_back(merged, step.incident_id);
       write.timeline.push_back({step.incident_id, now, "system", "merged",
                                 detail({{"from", merged}, {"event_id", signal.event_id}})});
-      write.timeline.push_back({merged, now, "system", "merged",
-                                detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
+      write.timeline.push_back(
+          {merged, now, "system", "merged",
+           detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
     }
   }
   if (!dirty.empty()) {
@@ -406,8 +406,8 @@ void IncidentEngine::correlate(const std::string& tenant_id,
     Status written = writeStep(*state, dirty, std::move(write));
     if (!written.isOk()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
-      log::error("incidents", "tenant " + tenant_id + ": cannot write incidents: " +
-                                  written.message());
+      log::error("incidents",
+                 "tenant " + tenant_id + ": cannot write incidents: " + written.message());
     } else {
       for (const auto& [id, change] : notices) {
         if (const Incident* incident = correlator.find(id); incident != nullptr) {
@@ -440,8 +440,8 @@ Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string
   std::string from(statusName(incident->status));
   FL_RETURN_IF_ERROR(state->correlator->setStatus(incident_id, status, now_ns));
   store::IncidentWrite write;
-  write.timeline.push_back({incident_id, now_ns, actor, "status",
-                            detail({{"from", from}, {"to", statusName(status)}})});
+  write.timeline.push_back(
+      {incident_id, now_ns, actor, "status", detail({{"from", from}, {"to", statusName(status)}})});
   FL_RETURN_IF_ERROR(writeStep(*state, {incident_id}, std::move(write)));
   notify(*incident, std::string(statusName(status)), actor, now_ns);
   return Status::ok();
@@ -498,7 +498,8 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   FL_RETURN_IF_ERROR(load(*state));
   FL_ASSIGN_OR_RETURN(Incident * source, findOrLoad(*state, incident_id));
   if (!isActive(source->status)) {
-    return Status(Errc::FailedPrecondition, "only a triggered or acknowledged incident can be split");
+    return Status(Errc::FailedPrecondition,
+                  "only a triggered or acknowledged incident can be split");
   }
   std::set<std::string> wanted(event_ids.begin(), event_ids.end());
   std::vector<Signal> moving;
@@ -533,8 +534,8 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   split_off.id = newIncidentId();
   split_off.tenant_id = tenant_id;
   split_off.status = IncidentStatus::kTriggered;
-  split_off.title = moving.front().title.empty() ? "Split from " + incident_id
-                                                 : moving.front().title;
+  split_off.title =
+      moving.front().title.empty() ? "Split from " + incident_id : moving.front().title;
   split_off.opened_at_ns = now_ns;
   split_off.graph_version = source->graph_version;
   rebuild(split_off, moving);
@@ -546,8 +547,8 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, create));
   for (const Signal& signal : moving) {
     write.unlinks.push_back({incident_id, signal.event_id, 0, ""});
-    write.links.push_back({split_off.id, signal.event_id, signal.occurred_at_ns,
-                           splitReason(incident_id)});
+    write.links.push_back(
+        {split_off.id, signal.event_id, signal.occurred_at_ns, splitReason(incident_id)});
   }
   write.timeline.push_back({incident_id, now_ns, actor, "split",
                             detail({{"into", split_off.id}, {"events", moving.size()}})});

@@ -20,17 +20,12 @@ bool novel(const Signal& signal) {
 
 double severityPart(events::Severity severity) {
   switch (severity) {
-    case events::Severity::kCritical:
-      return 1.0;
-    case events::Severity::kError:
-      return 0.75;
-    case events::Severity::kWarn:
-      return 0.5;
+    case events::Severity::kCritical: return 1.0;
+    case events::Severity::kError: return 0.75;
+    case events::Severity::kWarn: return 0.5;
     case events::Severity::kNotice:
-    case events::Severity::kInfo:
-      return 0.25;
-    default:
-      return 0.0;
+    case events::Severity::kInfo: return 0.25;
+    default: return 0.0;
   }
 }
 
@@ -213,9 +208,8 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
       out.push_back(std::move(candidate));
     }
   }
-  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
-    return a.score > b.score;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   double top = out.empty() ? 0.0 : out.front().score;
   double total = 0.0;
   for (const Candidate& c : out) {

@@ -179,22 +179,21 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
     hub->publish(tenant_id, recorded);
     engine->publish(tenant_id, recorded);
   };
-  auto incidents_api = std::make_shared<api::IncidentsApi>(store, handlers.audit, *engine,
-                                                           recorded_sink);
+  auto incidents_api =
+      std::make_shared<api::IncidentsApi>(store, handlers.audit, *engine, recorded_sink);
   // The API object keeps the engine alive as long as the routes that use it.
   auto keep_engine = std::make_shared<std::shared_ptr<incidents::IncidentEngine>>(engine);
   auto incidentRead = [&guardedRead, incidents_api, keep_engine](
-                          const char* what,
-                          http::Response (api::IncidentsApi::*read)(std::string_view,
-                                                                    const http::Request&)) {
+                          const char* what, http::Response (api::IncidentsApi::*read)(
+                                                std::string_view, const http::Request&)) {
     return guardedRead(what, auth::Permission::ReadIncidents,
                        [incidents_api, keep_engine, read](std::string_view tenant_id,
                                                           const http::Request& request) {
                          return ((*incidents_api).*read)(tenant_id, request);
                        });
   };
-  using IncidentChange = http::Response (api::IncidentsApi::*)(
-      const auth::Principal&, const http::Request&, std::int64_t);
+  using IncidentChange = http::Response (api::IncidentsApi::*)(const auth::Principal&,
+                                                               const http::Request&, std::int64_t);
   auto incidentChange = [&guardedChange, incidents_api, keep_engine](
                             const char* what, auth::Permission permission, IncidentChange change) {
     return guardedChange(what, permission,
@@ -208,16 +207,15 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   router.add("PATCH", "/v1/incidents/{id}",
              incidentChange("update incident", auth::Permission::ManageIncidents,
                             &api::IncidentsApi::update));
-  for (const auto& action :
-       {std::pair<std::string, incidents::IncidentStatus>{
-            "acknowledge", incidents::IncidentStatus::kAcknowledged},
-        {"resolve", incidents::IncidentStatus::kResolved},
-        {"close", incidents::IncidentStatus::kClosed}}) {
+  for (const auto& action : {std::pair<std::string, incidents::IncidentStatus>{
+                                 "acknowledge", incidents::IncidentStatus::kAcknowledged},
+                             {"resolve", incidents::IncidentStatus::kResolved},
+                             {"close", incidents::IncidentStatus::kClosed}}) {
     const incidents::IncidentStatus status = action.second;  // named: clang 14 and bindings
     router.add("POST", "/v1/incidents/{id}/" + action.first,
                guardedChange("incident transition", auth::Permission::ManageIncidents,
-                             [incidents_api, keep_engine, status](
-                                 const auth::Principal& principal, const http::Request& request) {
+                             [incidents_api, keep_engine, status](const auth::Principal& principal,
+                                                                  const http::Request& request) {
                                return incidents_api->transition(principal, request, status,
                                                                 nowUnixNanos());
                              }));
@@ -231,18 +229,18 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   router.add("POST", "/v1/incidents/{id}/merge",
              incidentChange("merge incidents", auth::Permission::ManageIncidents,
                             &api::IncidentsApi::merge));
-  router.add("GET", "/v1/correlation-rules",
-             guardedRead("correlation rules", auth::Permission::ReadIncidents,
-                         [incidents_api, keep_engine](std::string_view tenant_id,
-                                                      const http::Request&) {
-                           return incidents_api->getRules(tenant_id);
-                         }));
+  router.add(
+      "GET", "/v1/correlation-rules",
+      guardedRead("correlation rules", auth::Permission::ReadIncidents,
+                  [incidents_api, keep_engine](std::string_view tenant_id, const http::Request&) {
+                    return incidents_api->getRules(tenant_id);
+                  }));
   router.add("PUT", "/v1/correlation-rules",
              incidentChange("set correlation rules", auth::Permission::ManageIncidents,
                             &api::IncidentsApi::putRules));
-  router.add("POST", "/v1/changes",
-             incidentChange("post change", auth::Permission::PostChanges,
-                            &api::IncidentsApi::postChange));
+  router.add(
+      "POST", "/v1/changes",
+      incidentChange("post change", auth::Permission::PostChanges, &api::IncidentsApi::postChange));
   // The receivers cache key lookups: a revocation through this node drops them at once.
   events::WebhookOptions webhook_options = handlers.webhooks;
   webhook_options.noise = noise;

@@ -162,20 +162,19 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   // Recorded events are correlated into incidents on this node.
   auto incident_engine =
       std::make_shared<incidents::IncidentEngine>(*store, incidents::IncidentEngineOptions{});
-  log_events.setRecordHooks(noise, [event_hub, incident_engine](
-                                       std::string_view tenant_id,
-                                       const std::vector<store::StoredEvent>& recorded) {
-    event_hub->publish(tenant_id, recorded);
-    incident_engine->publish(tenant_id, recorded);
-  });
+  log_events.setRecordHooks(
+      noise, [event_hub, incident_engine](std::string_view tenant_id,
+                                          const std::vector<store::StoredEvent>& recorded) {
+        event_hub->publish(tenant_id, recorded);
+        incident_engine->publish(tenant_id, recorded);
+      });
   ops.addMetricSource("faultline_incident_events_total", "counter",
                       "Events correlated by the incident engine.",
                       [incident_engine] { return incident_engine->stats().events; });
   ops.addMetricSource("faultline_incidents_opened_total", "counter",
                       "Incidents opened by correlation on this node.",
                       [incident_engine] { return incident_engine->stats().opened; });
-  ops.addMetricSource("faultline_incident_queue_events", "gauge",
-                      "Events waiting for correlation.",
+  ops.addMetricSource("faultline_incident_queue_events", "gauge", "Events waiting for correlation.",
                       [incident_engine] { return incident_engine->stats().queued; });
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;

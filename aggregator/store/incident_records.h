@@ -55,7 +55,7 @@ struct IncidentWrite {
 
 /// Newest first by (first_event_ns, id); the page holds incidents strictly before the key.
 struct IncidentQuery {
-  std::string status;  // "" for every status
+  std::string status;                          // "" for every status
   std::int64_t min_last_event_ns = INT64_MIN;  // only incidents with a later last event
   std::int64_t before_first_event_ns = INT64_MAX;
   std::string before_id;

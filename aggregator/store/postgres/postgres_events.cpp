@@ -505,8 +505,7 @@ constexpr Statement kUpsertIncident{
     "last_event = excluded.last_event, updated_at = excluded.updated_at, "
     "doc_json = excluded.doc_json"};
 constexpr Statement kIncidentExists{
-    "fl_incident_exists",
-    "SELECT 1 FROM incidents_incidents WHERE tenant_id = $1 AND id = $2"};
+    "fl_incident_exists", "SELECT 1 FROM incidents_incidents WHERE tenant_id = $1 AND id = $2"};
 constexpr Statement kLinkIncidentEvent{
     "fl_link_incident_event",
     "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
@@ -549,8 +548,8 @@ constexpr Statement kFindEvents{
     "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, "
     "''::bytea, decision, reason, rule_id FROM events_events WHERE tenant_id = $1 "
     "AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))"};
-constexpr Statement kFindRules{
-    "fl_find_correlation_rules", "SELECT rules_json FROM incidents_rules WHERE tenant_id = $1"};
+constexpr Statement kFindRules{"fl_find_correlation_rules",
+                               "SELECT rules_json FROM incidents_rules WHERE tenant_id = $1"};
 constexpr Statement kSetRules{
     "fl_set_correlation_rules",
     "INSERT INTO incidents_rules(tenant_id, rules_json, updated_at) VALUES ($1, $2, $3) "
@@ -598,12 +597,11 @@ std::string eventIdsJson(const std::vector<std::string>& ids) {
 }  // namespace
 
 Status PostgresStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
-  std::size_t rows =
-      write.upserts.size() + write.links.size() + write.moves.size() + write.timeline.size() +
-      write.unlinks.size();
+  std::size_t rows = write.upserts.size() + write.links.size() + write.moves.size() +
+                     write.timeline.size() + write.unlinks.size();
   if (rows > kMaxIncidentWriteRows) {
-    return invalidArgument("write incidents: more than " +
-                           std::to_string(kMaxIncidentWriteRows) + " rows in one write");
+    return invalidArgument("write incidents: more than " + std::to_string(kMaxIncidentWriteRows) +
+                           " rows in one write");
   }
   for (const IncidentRow& row : write.upserts) {
     if (row.tenant_id != tenant_id) {
@@ -687,17 +685,16 @@ Result<std::vector<IncidentRow>> PostgresStore::listIncidents(std::string_view t
       .int64(query.before_first_event_ns)
       .text(query.before_id)
       .int64(static_cast<std::int64_t>(query.limit));
-  return readRows<IncidentRow>(kTenantSetting, tenant_id, kListIncidents, params,
-                               readIncidentRow);
+  return readRows<IncidentRow>(kTenantSetting, tenant_id, kListIncidents, params, readIncidentRow);
 }
 
 Result<IncidentRow> PostgresStore::findIncident(std::string_view tenant_id,
                                                 std::string_view incident_id) {
   Params params;
   params.text(tenant_id).text(incident_id);
-  FL_ASSIGN_OR_RETURN(std::vector<IncidentRow> rows,
-                      readRows<IncidentRow>(kTenantSetting, tenant_id, kFindIncident, params,
-                                            readIncidentRow));
+  FL_ASSIGN_OR_RETURN(
+      std::vector<IncidentRow> rows,
+      readRows<IncidentRow>(kTenantSetting, tenant_id, kFindIncident, params, readIncidentRow));
   if (rows.empty()) {
     return notFound("no such incident in this tenant");
   }
@@ -707,8 +704,9 @@ Result<IncidentRow> PostgresStore::findIncident(std::string_view tenant_id,
 Result<std::vector<IncidentEventRow>> PostgresStore::listIncidentEvents(
     std::string_view tenant_id, std::string_view incident_id, std::size_t limit) {
   Params params;
-  params.text(tenant_id).text(incident_id).int64(
-      static_cast<std::int64_t>(std::min(limit, kMaxIncidentEventsListed)));
+  params.text(tenant_id)
+      .text(incident_id)
+      .int64(static_cast<std::int64_t>(std::min(limit, kMaxIncidentEventsListed)));
   return readRows<IncidentEventRow>(kTenantSetting, tenant_id, kListIncidentEvents, params,
                                     [](const PgResult& r, int row) {
                                       IncidentEventRow link;

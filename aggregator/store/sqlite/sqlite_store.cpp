@@ -1793,12 +1793,11 @@ std::string idsAsJson(const std::vector<std::string>& ids) {
 }  // namespace
 
 Status SqliteStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
-  std::size_t rows =
-      write.upserts.size() + write.links.size() + write.moves.size() + write.timeline.size() +
-      write.unlinks.size();
+  std::size_t rows = write.upserts.size() + write.links.size() + write.moves.size() +
+                     write.timeline.size() + write.unlinks.size();
   if (rows > kMaxIncidentWriteRows) {
-    return invalidArgument("write incidents: more than " +
-                           std::to_string(kMaxIncidentWriteRows) + " rows in one write");
+    return invalidArgument("write incidents: more than " + std::to_string(kMaxIncidentWriteRows) +
+                           " rows in one write");
   }
   for (const IncidentRow& row : write.upserts) {
     if (row.tenant_id != tenant_id) {
@@ -1919,9 +1918,9 @@ Result<std::vector<IncidentRow>> SqliteStore::listIncidents(std::string_view ten
 Result<IncidentRow> SqliteStore::findIncident(std::string_view tenant_id,
                                               std::string_view incident_id) {
   FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
-  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(),
-                                               joined(kIncidentColumns,
-                                                      "WHERE tenant_id = ?1 AND id = ?2")));
+  FL_ASSIGN_OR_RETURN(Stmt stmt,
+                      Stmt::prepare(reader->db.get(),
+                                    joined(kIncidentColumns, "WHERE tenant_id = ?1 AND id = ?2")));
   stmt.bind(1, tenant_id).bind(2, incident_id);
   FL_ASSIGN_OR_RETURN(bool row, stmt.step());
   if (!row) {
@@ -1930,8 +1929,9 @@ Result<IncidentRow> SqliteStore::findIncident(std::string_view tenant_id,
   return readIncidentRow(stmt);
 }
 
-Result<std::vector<IncidentEventRow>> SqliteStore::listIncidentEvents(
-    std::string_view tenant_id, std::string_view incident_id, std::size_t limit) {
+Result<std::vector<IncidentEventRow>> SqliteStore::listIncidentEvents(std::string_view tenant_id,
+                                                                      std::string_view incident_id,
+                                                                      std::size_t limit) {
   FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
   FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListIncidentEvents));
   stmt.bind(1, tenant_id)

@@ -638,13 +638,18 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        json{{"text", "looking"}}, auth::Permission::ManageIncidents},
       {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/split"; }, nullptr,
        auth::Permission::ManageIncidents,
-       [&] { return json{{"event_ids", {incident_events.front()}}}; }},
+       [&] {
+         return json{{"event_ids", {incident_events.front()}}};
+       }},
       {"POST",
        [&] {
          merge_source = fresh_incident();
          return "/v1/incidents/" + fresh_incident() + "/merge";
        },
-       nullptr, auth::Permission::ManageIncidents, [&] { return json{{"source", merge_source}}; }},
+       nullptr, auth::Permission::ManageIncidents,
+       [&] {
+         return json{{"source", merge_source}};
+       }},
       {"GET", [] { return "/v1/correlation-rules"; }, nullptr, auth::Permission::ReadIncidents},
       {"PUT", [] { return "/v1/correlation-rules"; }, json{{"window", "10m"}},
        auth::Permission::ManageIncidents},

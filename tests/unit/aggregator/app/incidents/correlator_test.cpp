@@ -1,0 +1,296 @@
+// Correlation and RCA v1 as pure functions: event time decides (order does not), each reason,
+// bridging merges, thresholds, no reopen of resolved incidents, auto-resolve, and a ranking that
+// puts the upstream cause first with its evidence.
+#include "aggregator/incidents/correlator.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "aggregator/incidents/rca.h"
+
+using namespace faultline;
+using namespace faultline::aggregator;
+using namespace faultline::aggregator::incidents;
+
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+/// A small call graph: gateway -> orders -> payments -> db, gateway -> search.
+class TestGraph : public GraphView {
+ public:
+  TestGraph() {
+    edges_ = {{"gateway", {"orders", "search"}}, {"orders", {"payments"}}, {"payments", {"db"}}};
+  }
+  std::int64_t version() const override { return 7; }
+  std::vector<std::string> callees(const std::string& service) const override {
+    auto it = edges_.find(service);
+    return it == edges_.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::vector<std::string> path(const std::string& from, const std::string& to,
+                                int max_hops) const override {
+    // Breadth first over both directions.
+    std::map<std::string, std::string> parent = {{from, ""}};
+    std::vector<std::string> frontier = {from};
+    for (int hop = 0; hop < max_hops && parent.count(to) == 0; ++hop) {
+      std::vector<std::string> next;
+      for (const std::string& at : frontier) {
+        std::vector<std::string> around = callees(at);
+        for (const auto& [caller, called] : edges_) {
+          for (const std::string& c : called) {
+            if (c == at) {
+              around.push_back(caller);
+            }
+          }
+        }
+        for (const std::string& n : around) {
+          if (parent.emplace(n, at).second) {
+            next.push_back(n);
+          }
+        }
+      }
+      frontier = next;
+    }
+    if (parent.count(to) == 0) {
+      return {};
+    }
+    std::vector<std::string> out;
+    for (std::string at = to; !at.empty(); at = parent[at]) {
+      out.insert(out.begin(), at);
+    }
+    return out;
+  }
+  bool dependsOn(const std::string& caller, const std::string& callee,
+                 int max_hops) const override {
+    std::vector<std::string> frontier = {caller};
+    for (int hop = 0; hop < max_hops; ++hop) {
+      std::vector<std::string> next;
+      for (const std::string& at : frontier) {
+        for (const std::string& c : callees(at)) {
+          if (c == callee) {
+            return true;
+          }
+          next.push_back(c);
+        }
+      }
+      frontier = next;
+    }
+    return false;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> edges_;
+};
+
+Signal signal(const std::string& id, const std::string& service, std::int64_t at_s,
+              const std::string& fingerprint = "") {
+  Signal s;
+  s.event_id = id;
+  s.service = service;
+  s.fingerprint = fingerprint.empty() ? "fp-" + id : fingerprint;
+  s.severity = events::Severity::kCritical;
+  s.status = events::EventStatus::kFiring;
+  s.source = events::SourceKind::kAlertmanager;
+  s.decision = "new";
+  s.title = "alert " + service;
+  s.occurred_at_ns = at_s * kSecond;
+  return s;
+}
+
+TenantCorrelator correlator(CorrelationRules rules = {}) {
+  auto counter = std::make_shared<int>(0);
+  return TenantCorrelator("tnt_a", std::move(rules),
+                          [counter] { return "inc_" + std::to_string(++*counter); });
+}
+
+}  // namespace
+
+TEST_CASE("correlation: event time decides, in any arrival order") {
+  for (bool reversed : {false, true}) {
+    TenantCorrelator c = correlator();
+    std::vector<Signal> signals = {signal("e1", "db", 0), signal("e2", "db", 120),
+                                   signal("e3", "db", 3600)};
+    if (reversed) {
+      std::reverse(signals.begin(), signals.end());
+    }
+    std::map<std::string, std::string> incident_of;
+    for (const Signal& s : signals) {
+      CorrelationStep step = c.add(s, 1);
+      REQUIRE(step.outcome == CorrelationStep::Outcome::kJoined);
+      incident_of[s.event_id] = step.incident_id;
+    }
+    CAPTURE(reversed);
+    CHECK(incident_of["e1"] == incident_of["e2"]);
+    CHECK(incident_of["e1"] != incident_of["e3"]);
+    CHECK(c.incidents().size() == 2);
+  }
+}
+
+TEST_CASE("correlation: reasons, strongest first") {
+  CorrelationRules rules;
+  rules.group_by = {"cluster"};
+  TenantCorrelator c = correlator(rules);
+  c.setGraph(std::make_shared<TestGraph>());
+  CorrelationStep opened = c.add(signal("e1", "db", 0, "fp-db"), 1);
+  CHECK(opened.opened);
+  CHECK(opened.reason.rule == "opened");
+  CHECK(c.add(signal("e2", "db", 10, "fp-db"), 1).reason.rule == "fingerprint");
+  CHECK(c.add(signal("e3", "db", 20), 1).reason.rule == "service");
+  CorrelationStep graph = c.add(signal("e4", "orders", 30), 1);
+  CHECK(graph.reason.rule == "graph");
+  CHECK(graph.reason.path == std::vector<std::string>{"orders", "payments", "db"});
+  Signal grouped = signal("e5", "billing", 40);
+  grouped.labels = {{"cluster", "eu"}};
+  // Nothing to join by key yet: billing is not in the graph, and the titles differ.
+  grouped.title = "quota exceeded for tenant";
+  CorrelationStep alone = c.add(grouped, 1);
+  CHECK(alone.opened);
+  Signal same_cluster = signal("e6", "mail", 45);
+  same_cluster.labels = {{"cluster", "eu"}};
+  same_cluster.title = "smtp relay refused";
+  CorrelationStep by_key = c.add(same_cluster, 1);
+  CHECK(by_key.reason.rule == "group_key");
+  CHECK(by_key.reason.key == "cluster=eu");
+  CHECK(by_key.incident_id == alone.incident_id);
+  Signal similar = signal("e7", "cron", 50);
+  similar.title = "quota exceeded for tenant acme";
+  CorrelationStep by_text = c.add(similar, 1);
+  CHECK(by_text.reason.rule == "similarity");
+  CHECK(by_text.reason.similarity >= 0.6);
+}
+
+TEST_CASE("correlation: a bridging event merges, a graph match alone does not") {
+  TenantCorrelator c = correlator();
+  c.setGraph(std::make_shared<TestGraph>());
+  std::string db = c.add(signal("e1", "db", 0), 1).incident_id;
+  std::string search = c.add(signal("e2", "search", 5), 1).incident_id;  // 3 hops from db
+  CHECK(db != search);
+  Signal bridge = signal("e3", "db", 10, "fp-e2");  // db's service and search's alert
+  CorrelationStep step = c.add(bridge, 2);
+  CHECK(step.incident_id == db);
+  CHECK(step.merged == std::vector<std::string>{search});
+  CHECK(c.find(search)->status == IncidentStatus::kMerged);
+  CHECK(c.find(search)->merged_into == db);
+  CHECK(c.find(db)->services.count("search") == 1);
+  // A graph-only match joins the best incident and merges nothing.
+  std::string gateway = c.add(signal("e4", "gateway", 3000), 1).incident_id;
+  CorrelationStep orders = c.add(signal("e5", "orders", 3001), 1);
+  CHECK(orders.incident_id == gateway);
+  CHECK(orders.merged.empty());
+}
+
+TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only") {
+  CorrelationRules rules;
+  rules.min_events = 3;
+  TenantCorrelator c = correlator(rules);
+  CHECK(c.add(signal("e1", "db", 0), 1).outcome == CorrelationStep::Outcome::kPending);
+  CHECK(c.add(signal("e2", "db", 1), 1).outcome == CorrelationStep::Outcome::kPending);
+  CorrelationStep third = c.add(signal("e3", "db", 2), 1);
+  REQUIRE(third.opened);
+  CHECK(third.promoted.size() == 2);
+  CHECK(c.find(third.incident_id)->event_count == 3);
+
+  TenantCorrelator r = correlator();
+  std::string id = r.add(signal("a1", "api", 0, "fp-api"), 1).incident_id;
+  Signal resolved = signal("a2", "api", 60, "fp-api");
+  resolved.status = events::EventStatus::kResolved;
+  CorrelationStep step = r.add(resolved, 2);
+  CHECK(step.auto_resolved);
+  CHECK(r.find(id)->status == IncidentStatus::kResolved);
+  CorrelationStep later = r.add(signal("a3", "api", 90), 3);
+  CHECK(later.opened);
+  CHECK(later.incident_id != id);
+  Signal info = signal("a4", "worker", 5000);
+  info.severity = events::Severity::kInfo;
+  CHECK(r.add(info, 4).outcome == CorrelationStep::Outcome::kIgnored);
+  Signal muted = signal("a5", "api", 95);
+  muted.decision = "suppressed";
+  CHECK(r.add(muted, 4).outcome == CorrelationStep::Outcome::kIgnored);
+  CHECK(r.setStatus(later.incident_id, IncidentStatus::kClosed, 5).isOk());
+  CHECK(r.setStatus(later.incident_id, IncidentStatus::kTriggered, 6).code() ==
+        Errc::FailedPrecondition);
+
+  CorrelationRules reopen;
+  reopen.reopen_resolved = true;
+  TenantCorrelator o = correlator(reopen);
+  std::string first = o.add(signal("b1", "api", 0, "fp-b"), 1).incident_id;
+  Signal done = signal("b2", "api", 30, "fp-b");
+  done.status = events::EventStatus::kResolved;
+  o.add(done, 2);
+  CorrelationStep again = o.add(signal("b3", "api", 60), 3);
+  CHECK(again.reopened);
+  CHECK(again.incident_id == first);
+}
+
+TEST_CASE("rca: the upstream cause ranks first, with evidence and a chain to the symptoms") {
+  TenantCorrelator c = correlator();
+  auto graph = std::make_shared<TestGraph>();
+  c.setGraph(graph);
+  // db fails first; payments, orders and gateway (its callers) follow.
+  std::string id = c.add(signal("d1", "db", 0), 1).incident_id;
+  c.add(signal("p1", "payments", 5), 1);
+  c.add(signal("o1", "orders", 8), 1);
+  c.add(signal("g1", "gateway", 9), 1);
+  Incident* incident = c.find(id);
+  REQUIRE(incident != nullptr);
+  std::vector<Candidate> ranked = rankCauses(*incident, graph.get());
+  REQUIRE(ranked.size() == 4);
+  CHECK(ranked[0].name == "db");
+  CHECK(ranked[0].evidence == std::vector<std::string>{"d1"});
+  CHECK(ranked[0].factors["graph"] == doctest::Approx(1.0));
+  CHECK(ranked[0].confidence > ranked[1].confidence);
+  double total = 0;
+  for (const Candidate& candidate : ranked) {
+    CHECK(candidate.confidence >= 0);
+    CHECK(candidate.confidence <= 1);
+    total += candidate.confidence;
+  }
+  CHECK(total == doctest::Approx(1.0).epsilon(0.01));
+  std::vector<ChainStep> chain = eventChain(*incident, ranked, graph.get());
+  REQUIRE(chain.size() == 4);
+  CHECK(chain[0].service == "db");
+  CHECK(chain[1].service == "payments");
+  CHECK(chain[1].via == "db");
+  CHECK(chain[3].service == "gateway");
+
+  // A deploy of payments just before: the change is a candidate, payments rises.
+  Signal deploy = signal("c1", "payments", -30);
+  deploy.change = true;
+  deploy.source = events::SourceKind::kChange;
+  deploy.status = events::EventStatus::kInfo;
+  deploy.severity = events::Severity::kInfo;
+  deploy.title = "deploy payments 1.2";
+  foldSignal(*incident, deploy, {});
+  ranked = rankCauses(*incident, graph.get());
+  bool change_listed = false;
+  for (const Candidate& candidate : ranked) {
+    if (candidate.kind == "change") {
+      change_listed = true;
+      CHECK(candidate.evidence == std::vector<std::string>{"c1"});
+      CHECK(candidate.service == "payments");
+    }
+    if (candidate.kind == "service" && candidate.name == "payments") {
+      CHECK(candidate.factors.at("change") == 1.0);
+    }
+  }
+  CHECK(change_listed);
+}
+
+TEST_CASE("correlation rules: JSON both ways, clear errors") {
+  auto rules = CorrelationRules::fromJson(
+      R"({"window":"10m","max_hops":1,"group_by":["cluster"],"min_events":2,
+          "open_severity":"error","reopen_resolved":true})");
+  REQUIRE(rules.isOk());
+  CHECK(rules->window_ns == 600 * kSecond);
+  CHECK(rules->open_severity == events::Severity::kError);
+  auto back = CorrelationRules::fromJson(rules->toJson());
+  REQUIRE(back.isOk());
+  CHECK(back->toJson() == rules->toJson());
+  CHECK(CorrelationRules::fromJson(R"({"window":"forever"})").status().message().find("window") !=
+        std::string::npos);
+  CHECK(CorrelationRules::fromJson(R"({"max_hops":99})").code() == Errc::InvalidArgument);
+  CHECK(CorrelationRules::fromJson(R"({"colour":"red"})").status().message().find("colour") !=
+        std::string::npos);
+  CHECK(CorrelationRules::fromJson("[1]").code() == Errc::InvalidArgument);
+}
