@@ -4,7 +4,8 @@
 # the RCA ranking of each fault's incident. Last line: "AS@1=... AS@3=... AS@5=...".
 #
 # Usage: tests/bench/nezha/run.sh DATA_ROOT DAY [--small N]
-#   DATA_ROOT  a folder with the nezha-trainticket layout (e.g. ../shared/datasets/nezha-trainticket)
+#   DATA_ROOT  a folder with the nezha-trainticket layout
+#              (e.g. ../shared/datasets/nezha-trainticket)
 #   DAY        e.g. 2023-01-29
 #   --small N  (or NEZHA_SMALL=N) only the first N log windows: what CI runs
 # Binaries come from FAULTLINE_BIN_DIR (default: build/bin in the repo); nothing is built.
@@ -21,7 +22,8 @@ if [ $# -lt 2 ]; then
 fi
 export FAULTLINE_BIN_DIR="${FAULTLINE_BIN_DIR:-$repo/build/bin}"
 export PYTHONDONTWRITEBYTECODE=1
-if [ ! -x "$FAULTLINE_BIN_DIR/faultline-aggregator" ] && [ ! -x "$FAULTLINE_BIN_DIR/bin/faultline-aggregator" ]; then
+bin=$FAULTLINE_BIN_DIR
+if [ ! -x "$bin/faultline-aggregator" ] && [ ! -x "$bin/bin/faultline-aggregator" ]; then
   echo "error: no faultline-aggregator in $FAULTLINE_BIN_DIR (set FAULTLINE_BIN_DIR)" >&2
   exit 1
 fi
