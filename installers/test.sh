@@ -36,4 +36,6 @@ if [ "${1:-}" != "--sanitize" ]; then
   python3 "$root/tests/bench/webhook_bench.py" --seconds 2 --connections 4 --bin-dir "$build"
   python3 "$root/tests/bench/event_stream_bench.py" --seconds 1 --streams 5 --connections 4 \
     --bin-dir "$build"
+  FAULTLINE_BIN_DIR="$build/bin" "$root/tests/bench/nezha/run.sh" \
+    "$root/../shared/datasets/nezha-trainticket" 2023-01-29 --small 9
 fi
