@@ -65,6 +65,7 @@ struct IncidentEngine::TenantState {
   std::mutex mu;
   std::string tenant_id;
   std::unique_ptr<TenantCorrelator> correlator;
+  ServiceHistory history;  // how often each service is anomalous (RCA rarity)
   bool loaded = false;
   std::int64_t rules_read_at_ns = 0;
 };
@@ -308,7 +309,7 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
       continue;
     }
     if (incident->status != IncidentStatus::kMerged) {
-      incident->candidates = rankCauses(*incident, graph.get(), options_.rca);
+      incident->candidates = rankCauses(*incident, graph.get(), options_.rca, &state.history);
       incident->chain = eventChain(*incident, incident->candidates, graph.get());
     }
     write.upserts.push_back(rowOf(*incident));
@@ -358,6 +359,7 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   std::vector<std::pair<std::string, std::string>> notices;  // (incident id, change)
   for (const store::StoredEvent& stored : events) {
     Signal signal = signalOf(stored);
+    state->history.observe(signal);
     CorrelationStep step = correlator.add(signal, now);
     events_.fetch_add(1, std::memory_order_relaxed);
     if (step.outcome != CorrelationStep::Outcome::kJoined) {

@@ -49,8 +49,35 @@ void addEvidence(Candidate& candidate, const std::vector<const Signal*>& signals
 
 }  // namespace
 
+void ServiceHistory::observe(const Signal& signal) {
+  if (signal.service.empty() || signal.change || signal.status != events::EventStatus::kFiring ||
+      signal.decision == "suppressed" || signal.decision == "maintenance") {
+    return;
+  }
+  std::int64_t bucket = signal.occurred_at_ns / kBucketNs;
+  all_.insert(bucket);
+  std::set<std::int64_t>& mine = by_service_[signal.service];
+  mine.insert(bucket);
+  if (mine.size() > kMaxBuckets) {
+    mine.erase(mine.begin());
+  }
+  if (all_.size() > kMaxBuckets) {
+    all_.erase(all_.begin());
+  }
+}
+
+double ServiceHistory::rarity(const std::string& service) const {
+  const double total = static_cast<double>(all_.size());
+  if (total < 2) {
+    return 1.0;
+  }
+  auto it = by_service_.find(service);
+  const double seen = it == by_service_.end() ? 0.0 : static_cast<double>(it->second.size());
+  return std::clamp(std::log((total + 1) / (seen + 1)) / std::log(total + 1), 0.0, 1.0);
+}
+
 std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* graph,
-                                  const RcaWeights& weights) {
+                                  const RcaWeights& weights, const ServiceHistory* history) {
   std::vector<const Signal*> ordered;
   for (const Signal& signal : incident.signals) {
     ordered.push_back(&signal);
@@ -136,6 +163,7 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
       }
     }
     double change_part = changed ? 1.0 : 0.0;
+    double rarity = history != nullptr ? history->rarity(service) : 1.0;
     double severity = severityPart(f.severity);
     Candidate candidate;
     candidate.kind = "service";
@@ -144,11 +172,12 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
     candidate.factors = {{"graph", graph_part},
                          {"precedence", precedence},
                          {"novelty", novelty},
+                         {"rarity", rarity},
                          {"change", change_part},
                          {"severity", severity}};
     candidate.score = weights.graph * graph_part + weights.precedence * precedence +
-                      weights.novelty * novelty + weights.change * change_part +
-                      weights.severity * severity;
+                      weights.novelty * novelty + weights.rarity * rarity +
+                      weights.change * change_part + weights.severity * severity;
     addEvidence(candidate, f.changes);
     addEvidence(candidate, f.signals);
     service_score[service] = candidate.score;

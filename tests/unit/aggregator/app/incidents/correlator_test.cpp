@@ -294,3 +294,27 @@ TEST_CASE("correlation rules: JSON both ways, clear errors") {
         std::string::npos);
   CHECK(CorrelationRules::fromJson("[1]").code() == Errc::InvalidArgument);
 }
+
+TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seldom anomalous") {
+  ServiceHistory history;
+  CHECK(history.rarity("anything") == 1.0);  // no history: no discount
+  for (int bucket = 0; bucket < 50; ++bucket) {
+    history.observe(signal("n" + std::to_string(bucket), "noisy", bucket * 600));
+  }
+  history.observe(signal("q1", "quiet", 10 * 600));
+  Signal resolved = signal("r1", "quiet", 20 * 600);
+  resolved.status = events::EventStatus::kResolved;
+  history.observe(resolved);  // resolves are not anomalies
+  CHECK(history.buckets() == 50);
+  CHECK(history.rarity("noisy") < 0.05);
+  CHECK(history.rarity("quiet") > 0.75);
+  CHECK(history.rarity("never") == doctest::Approx(1.0));
+
+  TenantCorrelator c = correlator();
+  std::string id = c.add(signal("a", "noisy", 31 * 600), 1).incident_id;
+  c.add(signal("b", "quiet", 31 * 600), 1);
+  std::vector<Candidate> ranked = rankCauses(*c.find(id), nullptr, {}, &history);
+  REQUIRE(ranked.size() == 2);
+  CHECK(ranked[0].name == "quiet");
+  CHECK(ranked[0].factors.at("rarity") > ranked[1].factors.at("rarity"));
+}
