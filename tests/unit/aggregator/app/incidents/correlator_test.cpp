@@ -312,7 +312,7 @@ TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seld
 
   TenantCorrelator c = correlator();
   std::string id = c.add(signal("a", "noisy", 31 * 600), 1).incident_id;
-  c.add(signal("b", "quiet", 31 * 600), 1);
+  foldSignal(*c.find(id), signal("b", "quiet", 31 * 600), {});
   std::vector<Candidate> ranked = rankCauses(*c.find(id), nullptr, {}, &history);
   REQUIRE(ranked.size() == 2);
   CHECK(ranked[0].name == "quiet");
