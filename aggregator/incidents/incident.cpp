@@ -84,7 +84,10 @@ Result<CorrelationRules> CorrelationRules::fromJson(std::string_view text) {
     return invalidArgument("correlation rules: not a JSON object");
   }
   CorrelationRules rules;
-  for (const auto& [key, value] : doc.items()) {
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    // Named, not a structured binding: clang 14 cannot capture those in lambdas.
+    const std::string& key = it.key();
+    const json& value = it.value();
     auto bad = [&](std::string_view what) {
       return invalidArgument("correlation rules: " + key + " " + std::string(what));
     };
