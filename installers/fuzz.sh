@@ -33,6 +33,8 @@ declare -A targets=(
   [fuzz_upload_decode]=upload_decode
   [fuzz_generic_mapping]=generic_mapping
   [fuzz_noise_rule]=noise_rule
+  [fuzz_graph_import]=graph_import
+  [fuzz_otlp_spans]=otlp_spans
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -13,7 +13,8 @@ constexpr std::array kPermissions = {
     Permission::IngestBatches,     Permission::SendHeartbeat,     Permission::PostEvents,
     Permission::ReadAudit,         Permission::UploadLogs,        Permission::ListIntegrations,
     Permission::CreateIntegration, Permission::RevokeIntegration, Permission::ReadEvents,
-    Permission::ReadNoiseRules,    Permission::ManageNoiseRules,
+    Permission::ReadNoiseRules,    Permission::ManageNoiseRules,  Permission::ReadGraph,
+    Permission::ManageGraph,
 };
 
 struct Row {
@@ -52,6 +53,9 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     // Responders silence noise during an incident, as they would in Alertmanager.
     {Permission::ReadNoiseRules, "noise.read", {Y, Y, Y, Y, N, N}},
     {Permission::ManageNoiseRules, "noise.manage", {Y, Y, Y, N, N, N}},
+    // Responders keep the map of services right while they work an incident.
+    {Permission::ReadGraph, "graph.read", {Y, Y, Y, Y, N, N}},
+    {Permission::ManageGraph, "graph.manage", {Y, Y, Y, N, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -125,7 +129,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::ManageNoiseRules) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::ManageGraph) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

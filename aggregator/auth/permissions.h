@@ -41,6 +41,8 @@ enum class Permission : std::uint8_t {
   ReadEvents,         // GET /v1/events, GET /v1/events/stats, GET /v1/alerts
   ReadNoiseRules,     // GET /v1/suppression-rules, GET /v1/maintenance-windows
   ManageNoiseRules,   // POST/DELETE suppression rules and maintenance windows
+  ReadGraph,          // GET /v1/services, GET /v1/service-graph, .../versions
+  ManageGraph,        // PUT/DELETE /v1/services/{name}, graph import, spans
 };
 
 /// Every permission, in declaration order.

@@ -11,6 +11,8 @@
 #include "aggregator/events/noise_policies.h"
 #include "aggregator/events/event_hub.h"
 #include "aggregator/events/webhook_receiver.h"
+#include "aggregator/graph/graph_cache.h"
+#include "aggregator/graph/span_edges.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
@@ -37,6 +39,11 @@ struct RouteHandlers {
   /// webhooks.on_recorded is set. Null: the router makes one with default limits.
   std::shared_ptr<events::EventHub> event_hub;
   api::EventStreamOptions event_streams;
+  /// Each tenant's service graph (/v1/services, /v1/service-graph...), shared with whoever
+  /// reads it (the correlator). Null: the router makes one (5 s TTL).
+  std::shared_ptr<graph::GraphCache> graph_cache;
+  /// Spans waiting for their parents across requests. Null: the router makes one.
+  std::shared_ptr<graph::SpanEdgeLearner> span_edges;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);
