@@ -182,6 +182,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   if (rc != 0) {
     return uvStatus(rc, "create event loop");
   }
+  // Each tenant's service graph, read by the graph routes (and, later, the correlator).
+  auto graph_cache = std::make_shared<graph::GraphCache>(*store, std::chrono::seconds(5));
   Status result;
   {
     http::Server server(&loop,
@@ -194,7 +196,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .webhooks = webhook_options,
                                                           .noise = noise,
                                                           .event_hub = event_hub,
-                                                          .event_streams = stream_options})),
+                                                          .event_streams = stream_options,
+                                                          .graph_cache = graph_cache,
+                                                          .span_edges = nullptr})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

@@ -41,7 +41,9 @@ struct ServerRoutes {
                                          .webhooks = {},
                                          .noise = nullptr,
                                          .event_hub = nullptr,
-                                         .event_streams = {}})) {}
+                                         .event_streams = {},
+                                         .graph_cache = nullptr,
+                                         .span_edges = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

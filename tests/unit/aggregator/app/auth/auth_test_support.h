@@ -115,7 +115,9 @@ class AuthHarness {
                                                     .webhooks = {},
                                                     .noise = nullptr,
                                                     .event_hub = nullptr,
-                                                    .event_streams = {}});
+                                                    .event_streams = {},
+                                                    .graph_cache = nullptr,
+                                                    .span_edges = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

@@ -31,8 +31,8 @@ std::set<std::string> pairNames(const std::vector<store::GraphEdge>& edges) {
 }  // namespace
 
 TEST_CASE("co-occurrence: a synthetic stream learns the pairs that fail together") {
-  testing::TempDir dir;
-  auto store = testing::openStore(dir.file("db.sqlite"));
+  aggregator::testing::TempDir dir;
+  auto store = aggregator::testing::openStore(dir.file("db.sqlite"));
   auto tenant = store->createTenant("acme", 1);
   REQUIRE(tenant.isOk());
   std::vector<std::string> written_for;
@@ -97,8 +97,8 @@ TEST_CASE("co-occurrence: a synthetic stream learns the pairs that fail together
 }
 
 TEST_CASE("co-occurrence: the same bucket observed again adds only its new services") {
-  testing::TempDir dir;
-  auto store = testing::openStore(dir.file("db.sqlite"));
+  aggregator::testing::TempDir dir;
+  auto store = aggregator::testing::openStore(dir.file("db.sqlite"));
   auto tenant = store->createTenant("acme", 1);
   REQUIRE(tenant.isOk());
   graph::CooccurrenceOptions options;
@@ -119,8 +119,8 @@ TEST_CASE("co-occurrence: the same bucket observed again adds only its new servi
 }
 
 TEST_CASE("co-occurrence: a pair below the minimum count is not an edge") {
-  testing::TempDir dir;
-  auto store = testing::openStore(dir.file("db.sqlite"));
+  aggregator::testing::TempDir dir;
+  auto store = aggregator::testing::openStore(dir.file("db.sqlite"));
   graph::CooccurrenceLearner learner(*store, graph::CooccurrenceOptions{});
   for (int i = 0; i < 100; ++i) {
     std::vector<std::string> firing = {"filler-" + std::to_string(i)};

@@ -96,8 +96,8 @@ TEST_CASE("service graph: a long chain is searched only as far as asked") {
 }
 
 TEST_CASE("graph cache: serves from memory, reloads after forget or the TTL, keeps past versions") {
-  testing::TempDir dir;
-  auto store = testing::openStore(dir.file("db.sqlite"));
+  aggregator::testing::TempDir dir;
+  auto store = aggregator::testing::openStore(dir.file("db.sqlite"));
   auto tenant = store->createTenant("acme", 1);
   REQUIRE(tenant.isOk());
   graph::GraphCache cache(*store, std::chrono::hours(1));
