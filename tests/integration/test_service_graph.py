@@ -3,8 +3,9 @@ replaces it, a PUT and a DELETE, call edges learned from OTLP/JSON spans whose p
 another request, and every version read back exactly as it was. Declarations are audited,
 viewers read but cannot change, another tenant sees none of it."""
 import json
+import os
 
-from harness import Aggregator, Workdir, log
+from harness import Aggregator, Workdir, log, wait_for
 
 
 def main():
@@ -137,7 +138,24 @@ def main():
         call("GET", "/v1/service-graph?version=1", outsider, expect=404)
         call("DELETE", "/v1/services/web", outsider, expect=404)
         assert call("GET", "/v1/service-graph", viewer)["version"] == 6
-        log("ok: import (JSON, TOML), spans across requests, versions, audit, tenant walls")
+        # The operator's import: the same file format from the command line, one more version.
+        path = os.path.join(work, "graph.toml")
+        with open(path, "w") as f:
+            f.write('[[services]]\nname = "batch"\ndepends_on = ["db"]\n')
+        out = agg.admin("graph", "import", "--tenant", "acme", path).stdout.decode()
+        assert out.strip() == "version 7", out
+        out = agg.admin("graph", "import", "--tenant", "acme", path).stdout.decode()
+        assert out.strip() == "version 7 (unchanged)", out
+        bad = agg.admin("graph", "import", "--tenant", "acme", "--mode", "replace", path + ".x",
+                        check=False)
+        assert bad.returncode != 0, bad
+        latest = call("GET", "/v1/service-graph/versions?limit=1", viewer)["versions"][0]
+        assert latest["version"] == 7 and latest["cause"].endswith("by admin-cli"), latest
+        # Made behind the server's back: its cached graph catches up within the cache TTL (5 s).
+        wait_for(lambda: ("batch", "db", "declared", 0) in edges(
+            call("GET", "/v1/service-graph", viewer)), 15, "the server to see version 7")
+        log("ok: import (JSON, TOML), spans across requests, versions, audit, tenant walls, "
+            "admin graph import")
 
 
 if __name__ == "__main__":
