@@ -39,7 +39,7 @@ TEST_CASE("graph import: JSON with every key") {
   CHECK((*parsed)[1].depends_on.empty());
 }
 
-TEST_CASE("graph import: TOML [[services]] tables") {
+TEST_CASE("graph import: TOML services tables") {
   auto parsed = graph::parseGraphFile(R"(
 [[services]]
 name = "web"
@@ -99,7 +99,7 @@ TEST_CASE("graph import: size limit") {
   CHECK(parsed.status().code() == Errc::ResourceExhausted);
 }
 
-TEST_CASE("graph import: the content type picks the format; text/plain is sniffed") {
+TEST_CASE("graph import: the content type picks the format and text/plain is sniffed") {
   CHECK(graph::graphFileFormat("application/json", "x") == GraphFileFormat::Json);
   CHECK(graph::graphFileFormat("Application/TOML; charset=utf-8", "{") == GraphFileFormat::Toml);
   CHECK(graph::graphFileFormat("text/plain", "  \n{\"services\": []}") == GraphFileFormat::Json);
