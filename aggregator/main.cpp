@@ -8,6 +8,7 @@
 #include "aggregator/admin/admin.h"
 #include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/config/aggregator_config.h"
+#include "aggregator/graph/graph_admin.h"
 #include "aggregator/serve/serve.h"
 #include "shared/config/option_table.h"
 #include "shared/util/fs.h"
@@ -222,6 +223,16 @@ int main(int argc, char** argv) {
   std::string integration_id;
   integration_revoke->add_option("--tenant", integration_tenant, "tenant name")->required();
   integration_revoke->add_option("id", integration_id, "integration id (int_...)")->required();
+  CLI::App* graph = admin->add_subcommand("graph", "the service graph")->require_subcommand(1);
+  CLI::App* graph_import = graph->add_subcommand(
+      "import", "import a service graph file (JSON or TOML) as one new graph version");
+  std::string graph_tenant;
+  std::string graph_mode = "merge";
+  std::string graph_file;
+  graph_import->add_option("--tenant", graph_tenant, "tenant name")->required();
+  graph_import->add_option("--mode", graph_mode, "merge (default) or replace")
+      ->check(CLI::IsMember({"merge", "replace"}));
+  graph_import->add_option("file", graph_file, "a .json or .toml file (else sniffed)")->required();
 
   // --help-config must work without a subcommand.
   for (int i = 1; i < argc; ++i) {
@@ -433,6 +444,22 @@ int main(int argc, char** argv) {
       Status revoked = aggregator::admin::revokeIntegration(**store, recorder, integration_tenant,
                                                             integration_id);
       return revoked.isOk() ? 0 : fail(revoked);
+    }
+    if (graph_import->parsed()) {
+      auto text = fs::readFile(graph_file, aggregator::graph::kMaxGraphImportBytes);
+      if (!text) {
+        return fail(invalidArgument(graph_file + ": " + text.status().message()));
+      }
+      auto imported = aggregator::graph::importGraphFile(
+          **store, recorder, graph_tenant, *text,
+          aggregator::graph::graphFileFormatForPath(graph_file, *text), graph_mode == "replace",
+          aggregator::admin::kAdminActor, nowUnixNanos());
+      if (!imported) {
+        return fail(imported.status().withContext(graph_file));
+      }
+      std::cout << "version " << imported->version << (imported->changed ? "" : " (unchanged)")
+                << std::endl;
+      return 0;
     }
     std::cerr << "faultline-aggregator: no command given (try --help)\n";
     return kExitUsage;

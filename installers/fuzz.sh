@@ -34,6 +34,8 @@ declare -A targets=(
   [fuzz_generic_mapping]=generic_mapping
   [fuzz_noise_rule]=noise_rule
   [fuzz_correlation_rules]=correlation_rules
+  [fuzz_graph_import]=graph_import
+  [fuzz_otlp_spans]=otlp_spans
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -14,7 +14,8 @@ constexpr std::array kPermissions = {
     Permission::ReadAudit,         Permission::UploadLogs,        Permission::ListIntegrations,
     Permission::CreateIntegration, Permission::RevokeIntegration, Permission::ReadEvents,
     Permission::ReadNoiseRules,    Permission::ManageNoiseRules,  Permission::ReadIncidents,
-    Permission::ManageIncidents,   Permission::PostChanges,
+    Permission::ManageIncidents,   Permission::PostChanges,       Permission::ReadGraph,
+    Permission::ManageGraph,
 };
 
 struct Row {
@@ -58,6 +59,9 @@ constexpr std::array<Row, kPermissions.size()> kMatrix = {{
     {Permission::ManageIncidents, "incidents.manage", {Y, Y, Y, N, N, N}},
     // Deploy pipelines post changes with a responder (or higher) API key.
     {Permission::PostChanges, "changes.create", {Y, Y, Y, N, N, N}},
+    // Responders keep the map of services right while they work an incident.
+    {Permission::ReadGraph, "graph.read", {Y, Y, Y, Y, N, N}},
+    {Permission::ManageGraph, "graph.manage", {Y, Y, Y, N, N, N}},
 }};
 
 constexpr bool matrixInEnumOrder() {
@@ -131,7 +135,7 @@ Column columnFor(PrincipalKind kind, Role role) {
 }
 
 bool allowed(Column column, Permission permission) {
-  static_assert(static_cast<int>(Permission::PostChanges) + 1 == kMatrix.size());
+  static_assert(static_cast<int>(Permission::ManageGraph) + 1 == kMatrix.size());
   return rowOf(permission).columns[static_cast<std::size_t>(column)];
 }
 

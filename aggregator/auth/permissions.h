@@ -44,6 +44,8 @@ enum class Permission : std::uint8_t {
   ReadIncidents,      // GET /v1/incidents..., GET /v1/correlation-rules
   ManageIncidents,    // incident lifecycle, comments, split/merge, PUT /v1/correlation-rules
   PostChanges,        // POST /v1/changes: deploys and config changes
+  ReadGraph,          // GET /v1/services, GET /v1/service-graph, .../versions
+  ManageGraph,        // PUT/DELETE /v1/services/{name}, graph import, spans
 };
 
 /// Every permission, in declaration order.

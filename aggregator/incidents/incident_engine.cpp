@@ -15,6 +15,7 @@ using nlohmann::json;
 
 constexpr std::size_t kLatencySamples = 10'000;
 constexpr std::size_t kIncidentsLoaded = 200;
+constexpr std::int64_t kCooccurrenceBucketNs = 60LL * 1'000'000'000;
 
 std::string newIncidentId() {
   return "inc_" + crypto::randomHex(12);
@@ -401,6 +402,25 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       write.timeline.push_back(
           {merged, now, "system", "merged",
            detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
+    }
+  }
+  if (graph_ != nullptr) {
+    // Services that fired in the same minute (event time) teach the graph co-occurrence.
+    std::map<std::int64_t, std::vector<std::string>> fired;
+    for (const store::StoredEvent& stored : events) {
+      const events::Event& event = stored.event;
+      if (event.status == events::EventStatus::kFiring && !event.service.empty() &&
+          event.source != events::SourceKind::kChange &&
+          stored.decision != store::NoiseDecision::kSuppressed &&
+          stored.decision != store::NoiseDecision::kMaintenance) {
+        std::int64_t bucket = event.occurred_at_ns - event.occurred_at_ns % kCooccurrenceBucketNs;
+        fired[bucket].push_back(event.service);
+      }
+    }
+    for (auto& [bucket, services] : fired) {
+      std::sort(services.begin(), services.end());
+      services.erase(std::unique(services.begin(), services.end()), services.end());
+      graph_->observe(tenant_id, bucket, services);
     }
   }
   if (!dirty.empty()) {

@@ -169,12 +169,8 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
     candidate.kind = "service";
     candidate.name = service;
     candidate.service = service;
-    candidate.factors = {{"graph", graph_part},
-                         {"precedence", precedence},
-                         {"novelty", novelty},
-                         {"rarity", rarity},
-                         {"change", change_part},
-                         {"severity", severity}};
+    candidate.factors = {{"graph", graph_part}, {"precedence", precedence}, {"novelty", novelty},
+                         {"rarity", rarity},    {"change", change_part},    {"severity", severity}};
     candidate.score = weights.graph * graph_part + weights.precedence * precedence +
                       weights.novelty * novelty + weights.rarity * rarity +
                       weights.change * change_part + weights.severity * severity;

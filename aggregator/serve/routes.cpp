@@ -6,6 +6,7 @@
 #include "aggregator/api/agents_api.h"
 #include "aggregator/api/events_api.h"
 #include "aggregator/api/incidents_api.h"
+#include "aggregator/api/graph_api.h"
 #include "aggregator/api/noise_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
@@ -241,6 +242,55 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   router.add(
       "POST", "/v1/changes",
       incidentChange("post change", auth::Permission::PostChanges, &api::IncidentsApi::postChange));
+  // The service graph: declared, imported and learned from spans; versioned.
+  std::shared_ptr<graph::GraphCache> graph_cache = handlers.graph_cache;
+  if (!graph_cache) {
+    graph_cache = std::make_shared<graph::GraphCache>(store, std::chrono::seconds(5));
+  }
+  std::shared_ptr<graph::SpanEdgeLearner> span_edges = handlers.span_edges;
+  if (!span_edges) {
+    span_edges = std::make_shared<graph::SpanEdgeLearner>();
+  }
+  auto graph_api = std::make_shared<api::GraphApi>(store, recorder, graph_cache, span_edges);
+  router.add("GET", "/v1/services",
+             guardedRead("list services", auth::Permission::ReadGraph,
+                         [graph_api](std::string_view tenant_id, const http::Request& request) {
+                           return graph_api->listServices(tenant_id, request);
+                         }));
+  router.add(
+      "PUT", "/v1/services/{name}",
+      guardedChange("put service", auth::Permission::ManageGraph,
+                    [graph_api](const auth::Principal& principal, const http::Request& request) {
+                      return graph_api->putService(principal, request, nowUnixNanos());
+                    }));
+  router.add(
+      "DELETE", "/v1/services/{name}",
+      guardedChange("delete service", auth::Permission::ManageGraph,
+                    [graph_api](const auth::Principal& principal, const http::Request& request) {
+                      return graph_api->deleteService(principal, request, nowUnixNanos());
+                    }));
+  router.add(
+      "POST", "/v1/service-graph/import",
+      guardedChange("import service graph", auth::Permission::ManageGraph,
+                    [graph_api](const auth::Principal& principal, const http::Request& request) {
+                      return graph_api->importGraph(principal, request, nowUnixNanos());
+                    }));
+  router.add(
+      "POST", "/v1/service-graph/spans",
+      guardedChange("post spans", auth::Permission::ManageGraph,
+                    [graph_api](const auth::Principal& principal, const http::Request& request) {
+                      return graph_api->postSpans(principal, request, nowUnixNanos());
+                    }));
+  router.add("GET", "/v1/service-graph",
+             guardedRead("read service graph", auth::Permission::ReadGraph,
+                         [graph_api](std::string_view tenant_id, const http::Request& request) {
+                           return graph_api->getGraph(tenant_id, request);
+                         }));
+  router.add("GET", "/v1/service-graph/versions",
+             guardedRead("list graph versions", auth::Permission::ReadGraph,
+                         [graph_api](std::string_view tenant_id, const http::Request& request) {
+                           return graph_api->listVersions(tenant_id, request);
+                         }));
   // The receivers cache key lookups: a revocation through this node drops them at once.
   events::WebhookOptions webhook_options = handlers.webhooks;
   webhook_options.noise = noise;

@@ -11,6 +11,8 @@
 #include "aggregator/events/noise_policies.h"
 #include "aggregator/events/event_hub.h"
 #include "aggregator/events/webhook_receiver.h"
+#include "aggregator/graph/graph_cache.h"
+#include "aggregator/graph/span_edges.h"
 #include "aggregator/http/server.h"
 #include "aggregator/incidents/incident_engine.h"
 #include "aggregator/ingest/agent_api.h"
@@ -41,6 +43,11 @@ struct RouteHandlers {
   /// Correlation of recorded events into incidents, and the /v1/incidents routes. Null: the
   /// router makes one with the defaults (no dependency graph).
   std::shared_ptr<incidents::IncidentEngine> incidents;
+  /// Each tenant's service graph (/v1/services, /v1/service-graph...), shared with whoever
+  /// reads it (the correlator). Null: the router makes one (5 s TTL).
+  std::shared_ptr<graph::GraphCache> graph_cache;
+  /// Spans waiting for their parents across requests. Null: the router makes one.
+  std::shared_ptr<graph::SpanEdgeLearner> span_edges;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

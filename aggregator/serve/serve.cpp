@@ -12,6 +12,7 @@
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
+#include "aggregator/incidents/graph_source.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/serve/ops_api.h"
 #include "aggregator/serve/routes.h"
@@ -160,8 +161,15 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                          api::eventStreamFrame);
   // Log-derived events meet the same rules and reach the same live streams as webhooks.
   // Recorded events are correlated into incidents on this node.
-  auto incident_engine =
-      std::make_shared<incidents::IncidentEngine>(*store, incidents::IncidentEngineOptions{});
+  // Each tenant's service graph, read by the graph routes and by correlation and RCA, which
+  // also teach it which services fire together.
+  auto graph_cache = std::make_shared<graph::GraphCache>(*store, std::chrono::seconds(5));
+  auto cooccurrence = std::make_shared<graph::CooccurrenceLearner>(
+      *store, graph::CooccurrenceOptions{},
+      [graph_cache](std::string_view tenant_id) { graph_cache->forget(tenant_id); });
+  auto incident_engine = std::make_shared<incidents::IncidentEngine>(
+      *store, incidents::IncidentEngineOptions{},
+      std::make_shared<incidents::CachedGraphSource>(graph_cache, cooccurrence));
   log_events.setRecordHooks(
       noise, [event_hub, incident_engine](std::string_view tenant_id,
                                           const std::vector<store::StoredEvent>& recorded) {
@@ -208,7 +216,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .noise = noise,
                                                           .event_hub = event_hub,
                                                           .event_streams = stream_options,
-                                                          .incidents = incident_engine})),
+                                                          .incidents = incident_engine,
+                                                          .graph_cache = graph_cache,
+                                                          .span_edges = nullptr})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

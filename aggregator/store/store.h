@@ -18,6 +18,7 @@
 #include "aggregator/store/auth_records.h"
 #include "aggregator/store/event_records.h"
 #include "aggregator/store/incident_records.h"
+#include "aggregator/store/graph_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -341,6 +342,23 @@ class Store {
   /// NotFound when the tenant does not exist.
   virtual Status setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
                                      std::int64_t now_ns) = 0;
+  // --- Service graph (migration 9; see graph_records.h).
+
+  /// Applies `change` to the tenant's graph in force, in one transaction: when it changes
+  /// something, the rows it closes and opens make version current + 1 (caused by
+  /// `change.cause`); otherwise nothing is written. Changes of one tenant are serialized.
+  /// InvalidArgument or FailedPrecondition (see planGraphChange) with nothing written; NotFound
+  /// when the tenant does not exist.
+  virtual Result<GraphChangeResult> applyGraphChange(std::string_view tenant_id,
+                                                     const GraphChange& change) = 0;
+  /// The tenant's graph at `version` (nullopt: the version in force), read from one snapshot.
+  /// Version 0 is the empty graph before any change; NotFound for a version the tenant never had.
+  virtual Result<GraphSnapshotRecord> readGraph(std::string_view tenant_id,
+                                                std::optional<std::int64_t> version) = 0;
+  /// The tenant's graph versions below `before_version`, newest first, at most `limit`.
+  virtual Result<std::vector<GraphVersionInfo>> listGraphVersions(std::string_view tenant_id,
+                                                                  std::int64_t before_version,
+                                                                  std::size_t limit) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

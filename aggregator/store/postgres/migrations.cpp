@@ -500,6 +500,56 @@ CREATE POLICY tenant_isolation ON incidents_rules
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// The service graph, as in SQLite (see sqlite/migrations.cpp).
+constexpr const char* kV9ServiceGraph = R"sql(
+CREATE TABLE graph_versions (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  version bigint NOT NULL,
+  created_at bigint NOT NULL,
+  cause text NOT NULL,
+  PRIMARY KEY (tenant_id, version)
+);
+CREATE TABLE graph_services (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  name text NOT NULL,
+  owner text NOT NULL,
+  environment text NOT NULL,
+  tier text NOT NULL,
+  labels_json text NOT NULL,
+  valid_from bigint NOT NULL,
+  valid_to bigint
+);
+CREATE INDEX graph_services_by_version ON graph_services(tenant_id, valid_from, valid_to);
+CREATE UNIQUE INDEX graph_services_in_force ON graph_services(tenant_id, name)
+  WHERE valid_to IS NULL;
+CREATE TABLE graph_edges (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  from_service text NOT NULL,
+  to_service text NOT NULL,
+  origin text NOT NULL,
+  weight bigint NOT NULL,
+  first_seen bigint NOT NULL,
+  last_seen bigint NOT NULL,
+  valid_from bigint NOT NULL,
+  valid_to bigint
+);
+CREATE INDEX graph_edges_by_version ON graph_edges(tenant_id, valid_from, valid_to);
+CREATE UNIQUE INDEX graph_edges_in_force
+  ON graph_edges(tenant_id, from_service, to_service, origin) WHERE valid_to IS NULL;
+ALTER TABLE graph_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE graph_versions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON graph_versions
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE graph_services ENABLE ROW LEVEL SECURITY;
+ALTER TABLE graph_services FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON graph_services
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE graph_edges ENABLE ROW LEVEL SECURITY;
+ALTER TABLE graph_edges FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON graph_edges
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -512,6 +562,7 @@ const std::vector<Migration>& migrations() {
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
       {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
+      {9, "service graph: versioned services and edges per tenant", kV9ServiceGraph},
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
   };

@@ -119,6 +119,13 @@ class PostgresStore final : public Store {
   Result<std::string> findCorrelationRules(std::string_view tenant_id) override;
   Status setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
                              std::int64_t now_ns) override;
+  Result<GraphChangeResult> applyGraphChange(std::string_view tenant_id,
+                                             const GraphChange& change) override;
+  Result<GraphSnapshotRecord> readGraph(std::string_view tenant_id,
+                                        std::optional<std::int64_t> version) override;
+  Result<std::vector<GraphVersionInfo>> listGraphVersions(std::string_view tenant_id,
+                                                          std::int64_t before_version,
+                                                          std::size_t limit) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -315,6 +315,45 @@ CREATE TABLE incidents_rules (
 );
 )sql";
 
+// The service graph (see store/graph_records.h): versions per tenant, and service and edge rows
+// valid from the version that opened them until the one that closed them (NULL: in force).
+constexpr const char* kV9ServiceGraph = R"sql(
+CREATE TABLE graph_versions (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  cause TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, version)
+) WITHOUT ROWID;
+CREATE TABLE graph_services (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  name TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  labels_json TEXT NOT NULL,
+  valid_from INTEGER NOT NULL,
+  valid_to INTEGER
+);
+CREATE INDEX graph_services_by_version ON graph_services(tenant_id, valid_from, valid_to);
+CREATE UNIQUE INDEX graph_services_in_force ON graph_services(tenant_id, name)
+  WHERE valid_to IS NULL;
+CREATE TABLE graph_edges (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  from_service TEXT NOT NULL,
+  to_service TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  weight INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  valid_from INTEGER NOT NULL,
+  valid_to INTEGER
+);
+CREATE INDEX graph_edges_by_version ON graph_edges(tenant_id, valid_from, valid_to);
+CREATE UNIQUE INDEX graph_edges_in_force ON graph_edges(tenant_id, from_service, to_service, origin)
+  WHERE valid_to IS NULL;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -328,6 +367,7 @@ const std::vector<Migration>& migrations() {
       {6, "events: integrations, received events with noise decisions, alerts", kV6Events},
       {7, "noise reduction: suppression rules, maintenance windows, flapping", kV7Noise},
       {8, "log-derived events: (service, template) pairs seen per tenant", kV8LogTemplates},
+      {9, "service graph: versioned services and edges per tenant", kV9ServiceGraph},
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
   };

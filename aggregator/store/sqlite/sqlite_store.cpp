@@ -459,6 +459,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->delete_noise_rule, Stmt::prepare(db, kDeleteNoiseRule));
   FL_ASSIGN_OR_RETURN(stmts->remember_log_template, Stmt::prepare(db, kRememberLogTemplate));
   store->write_ = std::move(stmts);
+  FL_ASSIGN_OR_RETURN(store->graph_,
+                      SqliteGraphTables::open(db, path, store->options_.busy_timeout_ms));
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
                                                     store->options_.max_group_jobs}));

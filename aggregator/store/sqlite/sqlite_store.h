@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregator/store/sqlite/group_commit_writer.h"
+#include "aggregator/store/sqlite/sqlite_graph.h"
 #include "aggregator/store/sqlite/sqlite_util.h"
 #include "aggregator/store/store.h"
 
@@ -117,6 +118,13 @@ class SqliteStore final : public Store {
   Result<std::string> findCorrelationRules(std::string_view tenant_id) override;
   Status setCorrelationRules(std::string_view tenant_id, std::string_view rules_json,
                              std::int64_t now_ns) override;
+  Result<GraphChangeResult> applyGraphChange(std::string_view tenant_id,
+                                             const GraphChange& change) override;
+  Result<GraphSnapshotRecord> readGraph(std::string_view tenant_id,
+                                        std::optional<std::int64_t> version) override;
+  Result<std::vector<GraphVersionInfo>> listGraphVersions(std::string_view tenant_id,
+                                                          std::int64_t before_version,
+                                                          std::size_t limit) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
@@ -138,6 +146,7 @@ class SqliteStore final : public Store {
   SqliteStoreOptions options_;
   DbPtr write_db_;  // used only by the writer thread once open() returns
   std::unique_ptr<WriteStatements> write_;
+  std::unique_ptr<SqliteGraphTables> graph_;  // service graph (sqlite_graph.cpp)
   std::unique_ptr<GroupCommitWriter> writer_;
 
   std::mutex readers_mutex_;

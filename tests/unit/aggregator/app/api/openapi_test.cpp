@@ -42,7 +42,9 @@ struct ServerRoutes {
                                          .noise = nullptr,
                                          .event_hub = nullptr,
                                          .event_streams = {},
-                                         .incidents = nullptr})) {}
+                                         .incidents = nullptr,
+                                         .graph_cache = nullptr,
+                                         .span_edges = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

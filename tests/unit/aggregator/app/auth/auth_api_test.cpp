@@ -566,6 +566,14 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     return row.id;
   };
   std::string merge_source;
+  // A service of a tenant declared behind the API's back, for a DELETE to act on.
+  auto graph_service = [&](const std::string& tenant_id) {
+    store::GraphChange change;
+    change.cause = "test";
+    change.declare.push_back({store::GraphService{"gone-" + fresh(), "", "", "", {}}, {}});
+    REQUIRE(h.store().applyGraphChange(tenant_id, change).isOk());
+    return change.declare[0].service.name;
+  };
   const std::vector<RouteCase> routes = {
       {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
       {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
@@ -655,6 +663,23 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageIncidents},
       {"POST", [] { return "/v1/changes"; }, json{{"service", "db"}, {"title", "deploy"}},
        auth::Permission::PostChanges},
+      {"GET", [] { return "/v1/services"; }, nullptr, auth::Permission::ReadGraph},
+      {"PUT", [&] { return "/v1/services/svc-" + fresh(); },
+       json{{"owner", "team"}, {"depends_on", {"db"}}}, auth::Permission::ManageGraph},
+      {"DELETE", [&] { return "/v1/services/" + graph_service(a.id); }, nullptr,
+       auth::Permission::ManageGraph},
+      {"POST", [] { return "/v1/service-graph/import?mode=merge"; },
+       json{{"services", json::array({{{"name", "imported"}, {"depends_on", {"db"}}}})}},
+       auth::Permission::ManageGraph},
+      {"POST", [] { return "/v1/service-graph/spans"; },
+       json{{"spans", json::array({{{"trace_id", "t"}, {"span_id", "1"}, {"service", "web"}},
+                                   {{"trace_id", "t"},
+                                    {"span_id", "2"},
+                                    {"parent_span_id", "1"},
+                                    {"service", "api"}}})}},
+       auth::Permission::ManageGraph},
+      {"GET", [] { return "/v1/service-graph"; }, nullptr, auth::Permission::ReadGraph},
+      {"GET", [] { return "/v1/service-graph/versions"; }, nullptr, auth::Permission::ReadGraph},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
@@ -746,6 +771,17 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
                    {{"event_ids", {incident_events.front()}}}, as_b)
             .status == 404);
   CHECK(h.store().findIncident(a.id, a_incident)->status == "triggered");
+  const std::string a_service = graph_service(a.id);
+  auto a_graph = h.store().readGraph(a.id, std::nullopt);
+  REQUIRE(a_graph.isOk());
+  CHECK(h.call("DELETE", "/v1/services/" + a_service, as_b).status == 404);
+  CHECK(h.call("GET", "/v1/services", as_b).json()["services"].empty());
+  CHECK(h.call("GET", "/v1/service-graph", as_b).json()["edges"].empty());
+  CHECK(h.call("GET", "/v1/service-graph?version=1", as_b).status == 404);
+  CHECK(h.call("GET", "/v1/service-graph/versions", as_b).json()["versions"].empty());
+  auto a_graph_after = h.store().readGraph(a.id, std::nullopt);
+  REQUIRE(a_graph_after.isOk());
+  CHECK(a_graph_after->version == a_graph->version);
   CHECK(h.callJson("PUT", "/v1/members/" + a_member, {{"role", "admin"}}, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + a_member, as_b).status == 404);
   CHECK(h.call("DELETE", "/v1/members/" + users["owner"].id, as_b).status == 404);

@@ -116,7 +116,9 @@ class AuthHarness {
                                                     .noise = nullptr,
                                                     .event_hub = nullptr,
                                                     .event_streams = {},
-                                                    .incidents = nullptr});
+                                                    .incidents = nullptr,
+                                                    .graph_cache = nullptr,
+                                                    .span_edges = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

@@ -103,6 +103,9 @@ const char* const kEventTenantTables[] = {"events_integrations", "events_events"
                                           "incidents_incidents", "incidents_events",
                                           "incidents_timeline", "incidents_rules"};
 
+// Service graph tables (migration 9), all tenant data.
+const char* const kGraphTenantTables[] = {"graph_versions", "graph_services", "graph_edges"};
+
 std::string tenantColumn(const std::string& table) {
   return table == "tenancy_tenants" ? "id" : "tenant_id";
 }
@@ -247,12 +250,13 @@ TEST_CASE("postgres migrations: every tenant table has tenant_id and forced row-
                      "c.relrowsecurity AND c.relforcerowsecurity",
                      {schema}) ==
         static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) +
-                                  std::size(kEventTenantTables) + 1));
+                                  std::size(kEventTenantTables) + std::size(kGraphTenantTables) +
+                                  1));
   CHECK(raw.queryInt("SELECT count(*) FROM pg_policies WHERE schemaname = $1 AND policyname = "
                      "'tenant_isolation' AND cmd = 'ALL'",
                      {schema}) ==
         static_cast<std::int64_t>(std::size(kTenantTables) + std::size(kIdentityTenantTables) +
-                                  std::size(kEventTenantTables)));
+                                  std::size(kEventTenantTables) + std::size(kGraphTenantTables)));
 }
 
 TEST_CASE("postgres migrations: a database with a newer schema is refused, not written") {
