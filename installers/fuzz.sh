@@ -33,6 +33,7 @@ declare -A targets=(
   [fuzz_upload_decode]=upload_decode
   [fuzz_generic_mapping]=generic_mapping
   [fuzz_noise_rule]=noise_rule
+  [fuzz_notify]=notify
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -15,6 +15,7 @@
 #include "aggregator/incidents/incident_engine.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
+#include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 
 namespace faultline::aggregator::serve {
@@ -41,6 +42,9 @@ struct RouteHandlers {
   /// Correlation of recorded events into incidents, and the /v1/incidents routes. Null: the
   /// router makes one with the defaults (no dependency graph).
   std::shared_ptr<incidents::IncidentEngine> incidents;
+  /// Outbound incident notifications (/v1/notification-channels). Null: the router makes one
+  /// with the defaults, not started (channels are managed and tested, nothing is dispatched).
+  std::shared_ptr<notify::Notifier> notifier;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -13,6 +13,7 @@
 #include "aggregator/http/server.h"
 #include "aggregator/http/tls_context.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 #include "aggregator/serve/routes.h"
 #include "aggregator/store/store_url.h"
@@ -162,6 +163,22 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   // Recorded events are correlated into incidents on this node.
   auto incident_engine =
       std::make_shared<incidents::IncidentEngine>(*store, incidents::IncidentEngineOptions{});
+  // Incident changes become outbound notifications: the observer only queues; the notifier's
+  // own thread writes the outbox and sends (and resumes what a restart left pending).
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<notify::Notifier> notifier,
+                      notify::Notifier::create(*store, notify::NotifierOptions{}));
+  incident_engine->setObserver(
+      [notifier](const incidents::IncidentNotice& notice) { notifier->notice(notice); });
+  notifier->start();
+  ops.addMetricSource("faultline_notifications_delivered_total", "counter",
+                      "Incident notifications a receiver accepted.",
+                      [notifier] { return notifier->stats().delivered; });
+  ops.addMetricSource("faultline_notifications_retried_total", "counter",
+                      "Notification attempts that failed and were scheduled again.",
+                      [notifier] { return notifier->stats().retried; });
+  ops.addMetricSource("faultline_notifications_failed_total", "counter",
+                      "Notifications given up or refused by their receiver.",
+                      [notifier] { return notifier->stats().failed; });
   log_events.setRecordHooks(noise, [event_hub, incident_engine](
                                        std::string_view tenant_id,
                                        const std::vector<store::StoredEvent>& recorded) {
@@ -209,7 +226,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .noise = noise,
                                                           .event_hub = event_hub,
                                                           .event_streams = stream_options,
-                                                          .incidents = incident_engine})),
+                                                          .incidents = incident_engine,
+                                                          .notifier = notifier})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",
