@@ -309,7 +309,7 @@ std::string redactedUrl(std::string_view url) {
   }
   std::string out = std::string(url.substr(0, scheme + 3)) + std::string(authority.substr(0, 260));
   if (authority_end != std::string_view::npos && rest.size() > authority_end + 1) {
-    out += "/…";
+    out += "/...";
   }
   return out;
 }

@@ -32,7 +32,7 @@ struct HttpUrl {
 /// credentials, port, control characters); the message never repeats the URL's query.
 Result<HttpUrl> parseHttpUrl(std::string_view url);
 
-/// The URL's origin only ("https://hooks.slack.com/…"): what logs, audit records and API
+/// The URL's origin only ("https://hooks.slack.com/..."): what logs, audit records and API
 /// answers may show. A webhook URL's path or query often is the credential (Slack's are), and
 /// user:password@ is dropped too.
 std::string redactedUrl(std::string_view url);

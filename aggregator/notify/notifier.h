@@ -36,7 +36,7 @@ struct NotifierOptions {
 };
 
 struct NotifierStats {
-  std::uint64_t enqueued = 0;   // outbox rows written
+  std::uint64_t enqueued = 0;   // outbox rows offered (a key already there is kept once)
   std::uint64_t delivered = 0;  // deliveries a receiver accepted (2xx)
   std::uint64_t retried = 0;    // attempts that failed and were scheduled again
   std::uint64_t failed = 0;     // deliveries given up or refused (final 4xx)

@@ -545,9 +545,10 @@ ALTER TABLE notify_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notify_deliveries FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON notify_deliveries
   USING (tenant_id = current_setting('faultline.tenant_id', true));
+-- A setting once set in a pooled session reads '' afterwards, not NULL: nullif keeps the cast safe.
 CREATE POLICY due_deliveries ON notify_deliveries FOR SELECT
-  USING (state = 'pending'
-         AND next_attempt_at <= current_setting('faultline.notify_due_before', true)::bigint);
+  USING (state = 'pending' AND next_attempt_at <=
+         nullif(current_setting('faultline.notify_due_before', true), '')::bigint);
 )sql";
 
 const std::vector<Migration>& migrations() {

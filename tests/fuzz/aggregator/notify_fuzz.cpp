@@ -48,13 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!url && url.code() != Errc::InvalidArgument) {
         fail("url refusal", url.status().toString());
       }
-      // The redacted form is an origin and at most a "/…" marker: no path, query or userinfo.
+      // The redacted form is an origin and at most a "/..." marker: no path, query or userinfo.
       const std::string shown = redactedUrl(input);
       const std::size_t scheme = shown.find("://");
       if (scheme != std::string::npos) {
         const std::string rest = shown.substr(scheme + 3);
         const std::size_t slash = rest.find_first_of("/?#@");
-        if (slash != std::string::npos && rest.substr(slash) != "/…") {
+        if (slash != std::string::npos && rest.substr(slash) != "/...") {
           fail("redacted URL shows more than the origin", shown);
         }
       }
