@@ -125,8 +125,9 @@ Notifier::Sent Notifier::post(const store::NotificationChannel& channel, const s
   sent.status = response->status;
   sent.retry_after_seconds = response->retry_after_seconds;
   if (classifyStatus(sent.status) != AttemptOutcome::kDelivered) {
-    sent.error = "HTTP " + std::to_string(sent.status) +
-                 (response->body.empty() ? "" : ": " + response->body.substr(0, 200));
+    // Only the status: the receiver's body is not echoed to API callers (a channel may point
+    // at an internal service; its answers must not be readable through Faultline).
+    sent.error = "HTTP " + std::to_string(sent.status);
   }
   return sent;
 }

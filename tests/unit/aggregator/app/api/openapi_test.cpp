@@ -42,7 +42,8 @@ struct ServerRoutes {
                                          .noise = nullptr,
                                          .event_hub = nullptr,
                                          .event_streams = {},
-                                         .incidents = nullptr})) {}
+                                         .incidents = nullptr,
+                                         .notifier = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -116,7 +116,8 @@ class AuthHarness {
                                                     .noise = nullptr,
                                                     .event_hub = nullptr,
                                                     .event_streams = {},
-                                                    .incidents = nullptr});
+                                                    .incidents = nullptr,
+                                                    .notifier = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
