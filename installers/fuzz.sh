@@ -36,6 +36,7 @@ declare -A targets=(
   [fuzz_correlation_rules]=correlation_rules
   [fuzz_graph_import]=graph_import
   [fuzz_otlp_spans]=otlp_spans
+  [fuzz_notify]=notify
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"

@@ -41,8 +41,10 @@ enum class Permission : std::uint8_t {
   ReadEvents,         // GET /v1/events, GET /v1/events/stats, GET /v1/alerts
   ReadNoiseRules,     // GET /v1/suppression-rules, GET /v1/maintenance-windows
   ManageNoiseRules,   // POST/DELETE suppression rules and maintenance windows
-  ReadIncidents,      // GET /v1/incidents..., GET /v1/correlation-rules
-  ManageIncidents,    // incident lifecycle, comments, split/merge, PUT /v1/correlation-rules
+  ReadIncidents,      // GET /v1/incidents..., GET /v1/correlation-rules,
+                      // GET /v1/notification-channels...
+  ManageIncidents,    // incident lifecycle, comments, split/merge, PUT /v1/correlation-rules,
+                      // notification channels (create, delete, test)
   PostChanges,        // POST /v1/changes: deploys and config changes
   ReadGraph,          // GET /v1/services, GET /v1/service-graph, .../versions
   ManageGraph,        // PUT/DELETE /v1/services/{name}, graph import, spans

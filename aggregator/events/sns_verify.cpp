@@ -1,47 +1,36 @@
 #include "aggregator/events/sns_verify.h"
 
-#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <utility>
 
+#include "aggregator/notify/http_client.h"
 #include "shared/util/c_deleter.h"
 
 namespace faultline::aggregator::events {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using SslCtxPtr = CPtr<SSL_CTX, &SSL_CTX_free>;
-using SslPtr = CPtr<SSL, &SSL_free>;
 using X509Ptr = CPtr<X509, &X509_free>;
 using PkeyPtr = CPtr<EVP_PKEY, &EVP_PKEY_free>;
 using BioPtr = CPtr<BIO, &BIO_free>;
 using StorePtr = CPtr<X509_STORE, &X509_STORE_free>;
 using StoreCtxPtr = CPtr<X509_STORE_CTX, &X509_STORE_CTX_free>;
 using MdCtxPtr = CPtr<EVP_MD_CTX, &EVP_MD_CTX_free>;
-using AddrInfoPtr = CPtr<addrinfo, &freeaddrinfo>;
 
 void freeCertStack(STACK_OF(X509) * certs) {
   sk_X509_pop_free(certs, X509_free);
 }
 using CertStackPtr = CPtr<STACK_OF(X509), &freeCertStack>;
-
-constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 
 /// The newest OpenSSL error as text, and the queue cleared (it is per thread).
 std::string opensslError(std::string_view fallback) {
@@ -95,173 +84,6 @@ bool hostMatches(std::string_view pattern, std::string_view host) {
   return h == host.size();
 }
 
-/// Waits until `fd` is ready for `events` or the deadline passes.
-Status waitReady(int fd, short events, Clock::time_point deadline, std::string_view what) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return unavailable(std::string(what) + ": timed out");
-    }
-    pollfd pfd{fd, events, 0};
-    int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (rc > 0) {
-      return Status::ok();
-    }
-    if (rc < 0 && errno != EINTR) {
-      return unavailable(std::string(what) + ": poll: " + std::strerror(errno));
-    }
-  }
-}
-
-/// A non-blocking TCP connection to the first address of `url` that answers in time.
-Result<UniqueFd> connectTcp(const SnsUrl& url, Clock::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &found);
-  if (rc != 0) {
-    return unavailable("resolve " + url.host + ": " + gai_strerror(rc));
-  }
-  AddrInfoPtr addresses(found);
-  std::string last_error = "no address";
-  for (addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
-    UniqueFd fd(
-        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
-    if (!fd.valid()) {
-      last_error = std::strerror(errno);
-      continue;
-    }
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      if (errno != EINPROGRESS) {
-        last_error = std::strerror(errno);
-        continue;
-      }
-      Status ready = waitReady(fd.get(), POLLOUT, deadline, "connect " + url.host);
-      if (!ready.isOk()) {
-        return ready;
-      }
-      int so_error = 0;
-      socklen_t len = sizeof so_error;
-      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);
-      if (so_error != 0) {
-        last_error = std::strerror(so_error);
-        continue;
-      }
-    }
-    return fd;
-  }
-  return unavailable("connect " + url.host + ":" + url.port + ": " + last_error);
-}
-
-/// Drives one non-blocking SSL call to completion, waiting on the socket as OpenSSL asks.
-template <typename Call>
-Result<int> sslRetry(SSL* ssl, int fd, Clock::time_point deadline, std::string_view what,
-                     Call&& call) {
-  for (;;) {
-    ERR_clear_error();
-    int rc = call();
-    if (rc > 0) {
-      return rc;
-    }
-    int err = SSL_get_error(ssl, rc);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      FL_RETURN_IF_ERROR(
-          waitReady(fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, what));
-      continue;
-    }
-    if (err == SSL_ERROR_ZERO_RETURN) {
-      return 0;
-    }
-    long verify = SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) {
-      return Status(Errc::Unavailable, std::string(what) + ": server certificate: " +
-                                           X509_verify_cert_error_string(verify));
-    }
-    return Status(Errc::Unavailable, std::string(what) + ": " + opensslError("TLS error"));
-  }
-}
-
-/// A parsed HTTP response.
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-};
-
-/// Undoes Transfer-Encoding: chunked. InvalidArgument when malformed.
-Result<std::string> dechunk(std::string_view data) {
-  std::string out;
-  for (;;) {
-    std::size_t eol = data.find("\r\n");
-    if (eol == std::string_view::npos) {
-      return invalidArgument("truncated chunked body");
-    }
-    std::string size_text(data.substr(0, std::min(eol, data.find(';'))));
-    char* end = nullptr;
-    unsigned long long size = std::strtoull(size_text.c_str(), &end, 16);
-    if (size_text.empty() || end == size_text.c_str() || size > data.size()) {
-      return invalidArgument("bad chunk size");
-    }
-    data.remove_prefix(eol + 2);
-    if (size == 0) {
-      return out;
-    }
-    if (data.size() < size + 2) {
-      return invalidArgument("truncated chunk");
-    }
-    out.append(data.substr(0, size));
-    data.remove_prefix(size + 2);
-  }
-}
-
-Result<HttpResponse> parseResponse(std::string_view raw, std::size_t max_body,
-                                   std::string_view what) {
-  std::size_t header_end = raw.find("\r\n\r\n");
-  if (header_end == std::string_view::npos) {
-    return unavailable(std::string(what) + ": incomplete HTTP response");
-  }
-  std::string_view head = raw.substr(0, header_end);
-  std::string_view body = raw.substr(header_end + 4);
-  std::size_t eol = head.find("\r\n");
-  std::string_view status_line = head.substr(0, eol);
-  if (status_line.size() < 12 || status_line.substr(0, 5) != "HTTP/") {
-    return unavailable(std::string(what) + ": not an HTTP response");
-  }
-  HttpResponse response;
-  std::size_t space = status_line.find(' ');
-  response.status = std::atoi(std::string(status_line.substr(space + 1, 3)).c_str());
-  bool chunked = false;
-  long long content_length = -1;
-  while (eol != std::string_view::npos) {
-    head.remove_prefix(eol + 2);
-    eol = head.find("\r\n");
-    std::string line = lower(head.substr(0, eol));
-    if (line.starts_with("content-length:")) {
-      content_length = std::atoll(line.c_str() + 15);
-    } else if (line.starts_with("transfer-encoding:") &&
-               line.find("chunked") != std::string::npos) {
-      chunked = true;
-    }
-  }
-  if (chunked) {
-    auto decoded = dechunk(body);
-    if (!decoded.isOk()) {
-      return unavailable(std::string(what) + ": " + decoded.status().message());
-    }
-    response.body = std::move(*decoded);
-  } else {
-    if (content_length >= 0 && static_cast<std::size_t>(content_length) != body.size()) {
-      return unavailable(std::string(what) + ": response body truncated");
-    }
-    response.body = std::string(body);
-  }
-  if (response.body.size() > max_body) {
-    return Status(Errc::ResourceExhausted, std::string(what) + ": response larger than " +
-                                               std::to_string(max_body) + " bytes");
-  }
-  return response;
-}
-
 /// The certificate's notAfter as a system_clock time.
 std::chrono::system_clock::time_point notAfter(X509* cert) {
   std::tm tm{};
@@ -281,7 +103,7 @@ struct CachedCert {
 struct SnsVerifier::Impl {
   SnsVerifierOptions options;
   std::vector<std::string> host_patterns;
-  SslCtxPtr tls;        // for fetching (server chain and host name checked)
+  std::unique_ptr<notify::HttpClient> client;  // fetches (server chain and host name checked)
   StorePtr cert_store;  // for the signing certificate's chain
   mutable std::mutex mu;
   std::map<std::string, CachedCert> cache;
@@ -298,53 +120,13 @@ struct SnsVerifier::Impl {
     return Status::ok();
   }
 
-  Result<HttpResponse> get(const SnsUrl& url, std::size_t max_body, std::string_view what) {
-    const auto deadline = Clock::now() + options.fetch_timeout;
-    FL_ASSIGN_OR_RETURN(UniqueFd fd, connectTcp(url, deadline));
-    SslPtr ssl(SSL_new(tls.get()));
-    if (ssl == nullptr) {
-      return internalError(std::string(what) + ": " + opensslError("SSL_new failed"));
-    }
-    SSL_set_tlsext_host_name(ssl.get(), url.host.c_str());
-    SSL_set1_host(ssl.get(), url.host.c_str());
-    SSL_set_fd(ssl.get(), fd.get());
-    SSL* s = ssl.get();
-    FL_ASSIGN_OR_RETURN(int connected,
-                        sslRetry(s, fd.get(), deadline, what, [s] { return SSL_connect(s); }));
-    if (connected <= 0) {
-      return unavailable(std::string(what) + ": TLS handshake closed");
-    }
-    const std::string request = "GET " + url.path_and_query + " HTTP/1.1\r\nHost: " + url.host +
-                                "\r\nUser-Agent: faultline-aggregator\r\nAccept: */*\r\n"
-                                "Connection: close\r\n\r\n";
-    std::size_t sent = 0;
-    while (sent < request.size()) {
-      FL_ASSIGN_OR_RETURN(int n, sslRetry(s, fd.get(), deadline, what, [&] {
-                            return SSL_write(s, request.data() + sent,
-                                             static_cast<int>(request.size() - sent));
-                          }));
-      if (n <= 0) {
-        return unavailable(std::string(what) + ": connection closed while sending");
-      }
-      sent += static_cast<std::size_t>(n);
-    }
-    std::string raw;
-    const std::size_t max_raw = max_body + kMaxHeaderBytes;
-    char buf[8192];
-    for (;;) {
-      FL_ASSIGN_OR_RETURN(int n, sslRetry(s, fd.get(), deadline, what, [&] {
-                            return SSL_read(s, buf, static_cast<int>(sizeof buf));
-                          }));
-      if (n <= 0) {
-        break;
-      }
-      raw.append(buf, static_cast<std::size_t>(n));
-      if (raw.size() > max_raw) {
-        return Status(Errc::ResourceExhausted, std::string(what) + ": response larger than " +
-                                                   std::to_string(max_body) + " bytes");
-      }
-    }
-    return parseResponse(raw, max_body, what);
+  Result<notify::HttpResponse> get(const SnsUrl& url, std::size_t max_body, std::string_view what) {
+    notify::HttpUrl target{
+        .tls = true, .host = url.host, .port = url.port, .path_and_query = url.path_and_query};
+    notify::HttpRequest request;
+    request.timeout = options.fetch_timeout;
+    request.max_response_bytes = max_body;
+    return client->send(target, request, what);
   }
 
   /// The public key of a verified SNS certificate from `url`, cached.
@@ -530,17 +312,16 @@ Result<std::unique_ptr<SnsVerifier>> SnsVerifier::create(SnsVerifierOptions opti
   }
   impl->options = std::move(options);
   impl->cert_store.reset(X509_STORE_new());
-  impl->tls.reset(SSL_CTX_new(TLS_client_method()));
-  if (impl->cert_store == nullptr || impl->tls == nullptr) {
+  if (impl->cert_store == nullptr) {
     return internalError("SNS verifier: " + opensslError("OpenSSL allocation failed"));
   }
   FL_RETURN_IF_ERROR(impl->loadTrust(impl->cert_store.get()));
-  // The fetch context trusts the same CAs: the store is shared (reference counted).
-  X509_STORE_up_ref(impl->cert_store.get());
-  SSL_CTX_set_cert_store(impl->tls.get(), impl->cert_store.get());
-  SSL_CTX_set_min_proto_version(impl->tls.get(), TLS1_2_VERSION);
-  SSL_CTX_set_verify(impl->tls.get(), SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_options(impl->tls.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // The fetches trust the same CAs as the signing certificate's chain.
+  auto client = notify::HttpClient::create({.extra_ca_file = impl->options.extra_ca_file});
+  if (!client.isOk()) {
+    return invalidArgument("webhooks.sns_extra_ca_file: " + client.status().message());
+  }
+  impl->client = std::move(*client);
   return std::unique_ptr<SnsVerifier>(new SnsVerifier(std::move(impl)));
 }
 
@@ -594,8 +375,9 @@ Status SnsVerifier::confirmSubscription(const SnsEnvelope& envelope) {
                   "SNS " + envelope.type.substr(0, 64) + " is not a SubscriptionConfirmation");
   }
   FL_ASSIGN_OR_RETURN(SnsUrl url, impl_->checkUrlImpl(envelope.subscribe_url, false));
-  FL_ASSIGN_OR_RETURN(HttpResponse response, impl_->get(url, impl_->options.max_confirm_bytes,
-                                                        "confirm SNS subscription"));
+  FL_ASSIGN_OR_RETURN(
+      notify::HttpResponse response,
+      impl_->get(url, impl_->options.max_confirm_bytes, "confirm SNS subscription"));
   if (response.status != 200) {
     return unavailable("confirm SNS subscription: HTTP " + std::to_string(response.status));
   }

@@ -12,9 +12,8 @@
 //     optional extra CA file, for tests and private partitions) and its validity period checked.
 //   - Certificates are cached by URL until they expire (bounded; the soonest to expire goes first).
 //
-// The HTTPS client is OpenSSL on a socket (the aggregator never links libcurl: DESIGN, and the
-// test build.aggregator_has_no_libcurl), HTTP/1.1 with Connection: close, with an overall
-// deadline and a body size cap.
+// Fetches go through aggregator/notify/http_client.h (OpenSSL on a socket; the aggregator never
+// links libcurl), with an overall deadline and a body size cap.
 
 #include <chrono>
 #include <cstddef>

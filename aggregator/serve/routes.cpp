@@ -8,6 +8,7 @@
 #include "aggregator/api/incidents_api.h"
 #include "aggregator/api/graph_api.h"
 #include "aggregator/api/noise_api.h"
+#include "aggregator/api/notify_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
 #include "shared/util/log.h"
@@ -291,6 +292,60 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                          [graph_api](std::string_view tenant_id, const http::Request& request) {
                            return graph_api->listVersions(tenant_id, request);
                          }));
+  router.add("POST", "/v1/changes",
+             incidentChange("post change", auth::Permission::PostChanges,
+                            &api::IncidentsApi::postChange));
+  // Notification channels: read with incidents.read, changed (and tested) with
+  // incidents.manage.
+  std::shared_ptr<notify::Notifier> notifier = handlers.notifier;
+  if (notifier == nullptr) {
+    auto made = notify::Notifier::create(store, notify::NotifierOptions{});
+    if (made) {
+      notifier = std::move(*made);
+    } else {
+      log::error("api", "notifications: " + made.status().toString());
+    }
+  }
+  std::shared_ptr<api::NotifyApi> notify_api;
+  if (notifier != nullptr && recorder != nullptr) {
+    notify_api = std::make_shared<api::NotifyApi>(store, *recorder, *notifier);
+  }
+  auto keep_notifier = std::make_shared<std::shared_ptr<notify::Notifier>>(notifier);
+  auto notifyRead = [&guardedRead, notify_api, keep_notifier, needsAudit](
+                        const char* what, http::Response (api::NotifyApi::*read)(
+                                              std::string_view, const http::Request&)) {
+    return guardedRead(what, auth::Permission::ReadIncidents,
+                       [notify_api, keep_notifier, needsAudit, what, read](
+                           std::string_view tenant_id, const http::Request& request) {
+                         if (notify_api == nullptr) {
+                           return needsAudit(what);
+                         }
+                         return ((*notify_api).*read)(tenant_id, request);
+                       });
+  };
+  using NotifyChange = http::Response (api::NotifyApi::*)(const auth::Principal&,
+                                                          const http::Request&, std::int64_t);
+  auto notifyChange = [&guardedChange, notify_api, keep_notifier, needsAudit](const char* what,
+                                                                              NotifyChange change) {
+    return guardedChange(what, auth::Permission::ManageIncidents,
+                         [notify_api, keep_notifier, needsAudit, what, change](
+                             const auth::Principal& principal, const http::Request& request) {
+                           if (notify_api == nullptr) {
+                             return needsAudit(what);
+                           }
+                           return ((*notify_api).*change)(principal, request, nowUnixNanos());
+                         });
+  };
+  router.add("GET", "/v1/notification-channels",
+             notifyRead("list notification channels", &api::NotifyApi::list));
+  router.add("POST", "/v1/notification-channels",
+             notifyChange("create notification channel", &api::NotifyApi::create));
+  router.add("DELETE", "/v1/notification-channels/{id}",
+             notifyChange("delete notification channel", &api::NotifyApi::remove));
+  router.add("POST", "/v1/notification-channels/{id}/test",
+             notifyChange("test notification channel", &api::NotifyApi::test));
+  router.add("GET", "/v1/notification-channels/{id}/deliveries",
+             notifyRead("list notification deliveries", &api::NotifyApi::deliveries));
   // The receivers cache key lookups: a revocation through this node drops them at once.
   events::WebhookOptions webhook_options = handlers.webhooks;
   webhook_options.noise = noise;

@@ -17,6 +17,7 @@
 #include "aggregator/incidents/incident_engine.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
+#include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 
 namespace faultline::aggregator::serve {
@@ -48,6 +49,9 @@ struct RouteHandlers {
   std::shared_ptr<graph::GraphCache> graph_cache;
   /// Spans waiting for their parents across requests. Null: the router makes one.
   std::shared_ptr<graph::SpanEdgeLearner> span_edges;
+  /// Outbound incident notifications (/v1/notification-channels). Null: the router makes one
+  /// with the defaults, not started (channels are managed and tested, nothing is dispatched).
+  std::shared_ptr<notify::Notifier> notifier;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

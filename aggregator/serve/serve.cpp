@@ -14,6 +14,7 @@
 #include "aggregator/http/tls_context.h"
 #include "aggregator/incidents/graph_source.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 #include "aggregator/serve/routes.h"
 #include "aggregator/store/store_url.h"
@@ -176,6 +177,22 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
         event_hub->publish(tenant_id, recorded);
         incident_engine->publish(tenant_id, recorded);
       });
+  // Incident changes become outbound notifications: the observer only queues; the notifier's
+  // own thread writes the outbox and sends (and resumes what a restart left pending).
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<notify::Notifier> notifier,
+                      notify::Notifier::create(*store, notify::NotifierOptions{}));
+  incident_engine->setObserver(
+      [notifier](const incidents::IncidentNotice& notice) { notifier->notice(notice); });
+  notifier->start();
+  ops.addMetricSource("faultline_notifications_delivered_total", "counter",
+                      "Incident notifications a receiver accepted.",
+                      [notifier] { return notifier->stats().delivered; });
+  ops.addMetricSource("faultline_notifications_retried_total", "counter",
+                      "Notification attempts that failed and were scheduled again.",
+                      [notifier] { return notifier->stats().retried; });
+  ops.addMetricSource("faultline_notifications_failed_total", "counter",
+                      "Notifications given up or refused by their receiver.",
+                      [notifier] { return notifier->stats().failed; });
   ops.addMetricSource("faultline_incident_events_total", "counter",
                       "Events correlated by the incident engine.",
                       [incident_engine] { return incident_engine->stats().events; });
@@ -218,7 +235,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .event_streams = stream_options,
                                                           .incidents = incident_engine,
                                                           .graph_cache = graph_cache,
-                                                          .span_edges = nullptr})),
+                                                          .span_edges = nullptr,
+                                                          .notifier = notifier})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

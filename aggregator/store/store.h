@@ -19,6 +19,7 @@
 #include "aggregator/store/event_records.h"
 #include "aggregator/store/incident_records.h"
 #include "aggregator/store/graph_records.h"
+#include "aggregator/store/notify_records.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::store {
@@ -359,6 +360,33 @@ class Store {
   virtual Result<std::vector<GraphVersionInfo>> listGraphVersions(std::string_view tenant_id,
                                                                   std::int64_t before_version,
                                                                   std::size_t limit) = 0;
+
+  // --- Notifications (migration 11; see notify_records.h).
+
+  /// NotFound when the tenant does not exist.
+  virtual Status createNotificationChannel(const NotificationChannel& channel) = 0;
+  /// The tenant's channels in use (secrets included: for the dispatcher; the API drops them).
+  virtual Result<std::vector<NotificationChannel>> listNotificationChannels(
+      std::string_view tenant_id) = 0;
+  /// NotFound when the tenant has no such channel in use.
+  virtual Status deleteNotificationChannel(std::string_view tenant_id, std::string_view channel_id,
+                                           std::int64_t now_ns) = 0;
+  /// Inserts the deliveries in one transaction; a key already present is left as it is.
+  /// Every row must be the tenant's (InvalidArgument otherwise).
+  virtual Status enqueueNotifications(std::string_view tenant_id,
+                                      const std::vector<NotificationDelivery>& deliveries) = 0;
+  /// Pending deliveries of every tenant due at `now_ns`, soonest first, at most `limit`. For
+  /// the dispatcher only: it acts on each row within the row's own tenant.
+  virtual Result<std::vector<NotificationDelivery>> dueNotifications(std::int64_t now_ns,
+                                                                     std::size_t limit) = 0;
+  /// Writes the outcome of an attempt (state, attempts, next attempt, status, error,
+  /// delivered_at). NotFound when the tenant has no such delivery.
+  virtual Status updateNotification(std::string_view tenant_id,
+                                    const NotificationDelivery& delivery) = 0;
+  /// The channel's deliveries, newest first, at most `limit`.
+  virtual Result<std::vector<NotificationDelivery>> listNotifications(std::string_view tenant_id,
+                                                                      std::string_view channel_id,
+                                                                      std::size_t limit) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

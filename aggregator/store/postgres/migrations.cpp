@@ -550,6 +550,57 @@ CREATE POLICY tenant_isolation ON graph_edges
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Notifications (see aggregator/notify): each tenant's outbound channels and the outbox of
+// deliveries. The dispatcher finds due rows of every tenant through a second policy that shows
+// only pending rows due before faultline.notify_due_before; it then acts within each row's tenant.
+constexpr const char* kV11Notifications = R"sql(
+CREATE TABLE notify_channels (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  id text NOT NULL,
+  name text NOT NULL,
+  kind text NOT NULL,
+  url text NOT NULL,
+  secret text NOT NULL,
+  events text NOT NULL,
+  min_severity text NOT NULL,
+  created_by text NOT NULL,
+  created_at bigint NOT NULL,
+  deleted_at bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE notify_deliveries (
+  tenant_id text NOT NULL,
+  idempotency_key text NOT NULL,
+  channel_id text NOT NULL,
+  incident_id text NOT NULL,
+  change text NOT NULL,
+  body text NOT NULL,
+  state text NOT NULL,
+  attempts bigint NOT NULL,
+  created_at bigint NOT NULL,
+  next_attempt_at bigint NOT NULL,
+  delivered_at bigint NOT NULL,
+  last_status bigint NOT NULL,
+  last_error text NOT NULL,
+  PRIMARY KEY (tenant_id, idempotency_key),
+  FOREIGN KEY (tenant_id, channel_id) REFERENCES notify_channels(tenant_id, id)
+);
+CREATE INDEX notify_deliveries_due ON notify_deliveries(state, next_attempt_at);
+CREATE INDEX notify_deliveries_by_channel ON notify_deliveries(tenant_id, channel_id, created_at);
+ALTER TABLE notify_channels ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notify_channels FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON notify_channels
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE notify_deliveries ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notify_deliveries FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON notify_deliveries
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+-- A setting once set in a pooled session reads '' afterwards, not NULL: nullif keeps the cast safe.
+CREATE POLICY due_deliveries ON notify_deliveries FOR SELECT
+  USING (state = 'pending' AND next_attempt_at <=
+         nullif(current_setting('faultline.notify_due_before', true), '')::bigint);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -565,6 +616,7 @@ const std::vector<Migration>& migrations() {
       {9, "service graph: versioned services and edges per tenant", kV9ServiceGraph},
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
+      {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
   };
   return kMigrations;
 }

@@ -354,6 +354,44 @@ CREATE UNIQUE INDEX graph_edges_in_force ON graph_edges(tenant_id, from_service,
   WHERE valid_to IS NULL;
 )sql";
 
+// Notifications (see aggregator/notify): each tenant's outbound channels and the outbox of
+// deliveries, one row per (channel, incident change) keyed by its idempotency key.
+constexpr const char* kV11Notifications = R"sql(
+CREATE TABLE notify_channels (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  events TEXT NOT NULL,
+  min_severity TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  deleted_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE TABLE notify_deliveries (
+  tenant_id TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  channel_id TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  change TEXT NOT NULL,
+  body TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  delivered_at INTEGER NOT NULL,
+  last_status INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, idempotency_key),
+  FOREIGN KEY (tenant_id, channel_id) REFERENCES notify_channels(tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX notify_deliveries_due ON notify_deliveries(state, next_attempt_at);
+CREATE INDEX notify_deliveries_by_channel ON notify_deliveries(tenant_id, channel_id, created_at);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -370,6 +408,7 @@ const std::vector<Migration>& migrations() {
       {9, "service graph: versioned services and edges per tenant", kV9ServiceGraph},
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
+      {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
   };
   return kMigrations;
 }

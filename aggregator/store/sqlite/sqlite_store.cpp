@@ -2020,3 +2020,213 @@ Status SqliteStore::setCorrelationRules(std::string_view tenant_id, std::string_
 }
 
 }  // namespace faultline::aggregator::store::sqlite
+
+// --- Notifications (migration 11). Low volume: statements prepared per call.
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kInsertChannel =
+    "INSERT INTO notify_channels(tenant_id, id, name, kind, url, secret, events, min_severity, "
+    "created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr std::string_view kListChannels =
+    "SELECT tenant_id, id, name, kind, url, secret, events, min_severity, created_by, "
+    "created_at, deleted_at FROM notify_channels WHERE tenant_id = ?1 AND deleted_at = 0 "
+    "ORDER BY created_at, id";
+constexpr std::string_view kDeleteChannel =
+    "UPDATE notify_channels SET deleted_at = ?3 WHERE tenant_id = ?1 AND id = ?2 "
+    "AND deleted_at = 0";
+// The channel must be the tenant's and in use: the subquery makes a stray id insert nothing.
+constexpr std::string_view kEnqueueDelivery =
+    "INSERT INTO notify_deliveries(tenant_id, idempotency_key, channel_id, incident_id, change, "
+    "body, state, attempts, created_at, next_attempt_at, delivered_at, last_status, last_error) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 WHERE EXISTS (SELECT 1 FROM "
+    "notify_channels WHERE tenant_id = ?1 AND id = ?3 AND deleted_at = 0) "
+    "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING";
+#define FL_DELIVERY_SELECT                                                                      \
+  "SELECT tenant_id, idempotency_key, channel_id, incident_id, change, body, state, attempts, " \
+  "created_at, next_attempt_at, delivered_at, last_status, last_error FROM notify_deliveries "
+constexpr std::string_view kDueDeliveries = FL_DELIVERY_SELECT
+    "WHERE state = 'pending' AND next_attempt_at <= ?1 "
+    "ORDER BY next_attempt_at, tenant_id, idempotency_key LIMIT ?2";
+constexpr std::string_view kChannelDeliveries = FL_DELIVERY_SELECT
+    "WHERE tenant_id = ?1 AND channel_id = ?2 "
+    "ORDER BY created_at DESC, idempotency_key DESC LIMIT ?3";
+#undef FL_DELIVERY_SELECT
+constexpr std::string_view kUpdateDelivery =
+    "UPDATE notify_deliveries SET state = ?3, attempts = ?4, next_attempt_at = ?5, "
+    "delivered_at = ?6, last_status = ?7, last_error = ?8 WHERE tenant_id = ?1 "
+    "AND idempotency_key = ?2";
+
+NotificationChannel readChannel(Stmt& stmt) {
+  NotificationChannel channel;
+  channel.tenant_id = std::string(stmt.columnText(0));
+  channel.id = std::string(stmt.columnText(1));
+  channel.name = std::string(stmt.columnText(2));
+  channel.kind = std::string(stmt.columnText(3));
+  channel.url = std::string(stmt.columnText(4));
+  channel.secret = std::string(stmt.columnText(5));
+  channel.events = std::string(stmt.columnText(6));
+  channel.min_severity = std::string(stmt.columnText(7));
+  channel.created_by = std::string(stmt.columnText(8));
+  channel.created_at_ns = stmt.columnInt(9);
+  channel.deleted_at_ns = stmt.columnInt(10);
+  return channel;
+}
+
+NotificationDelivery readDelivery(Stmt& stmt) {
+  NotificationDelivery delivery;
+  delivery.tenant_id = std::string(stmt.columnText(0));
+  delivery.idempotency_key = std::string(stmt.columnText(1));
+  delivery.channel_id = std::string(stmt.columnText(2));
+  delivery.incident_id = std::string(stmt.columnText(3));
+  delivery.change = std::string(stmt.columnText(4));
+  delivery.body = std::string(stmt.columnText(5));
+  delivery.state = std::string(stmt.columnText(6));
+  delivery.attempts = stmt.columnInt(7);
+  delivery.created_at_ns = stmt.columnInt(8);
+  delivery.next_attempt_at_ns = stmt.columnInt(9);
+  delivery.delivered_at_ns = stmt.columnInt(10);
+  delivery.last_status = stmt.columnInt(11);
+  delivery.last_error = std::string(stmt.columnText(12));
+  return delivery;
+}
+
+}  // namespace
+
+Status SqliteStore::createNotificationChannel(const NotificationChannel& channel) {
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kInsertChannel));
+    stmt.bind(1, channel.tenant_id)
+        .bind(2, channel.id)
+        .bind(3, channel.name)
+        .bind(4, channel.kind)
+        .bind(5, channel.url)
+        .bind(6, channel.secret)
+        .bind(7, channel.events)
+        .bind(8, channel.min_severity)
+        .bind(9, channel.created_by)
+        .bind(10, channel.created_at_ns);
+    return stmt.run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("create notification channel: no such tenant (or a duplicate id)");
+  }
+  return status;
+}
+
+Result<std::vector<NotificationChannel>> SqliteStore::listNotificationChannels(
+    std::string_view tenant_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListChannels));
+  stmt.bind(1, tenant_id);
+  std::vector<NotificationChannel> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readChannel(stmt));
+  }
+}
+
+Status SqliteStore::deleteNotificationChannel(std::string_view tenant_id,
+                                              std::string_view channel_id, std::int64_t now_ns) {
+  return writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kDeleteChannel));
+    stmt.bind(1, tenant_id).bind(2, channel_id).bind(3, now_ns);
+    FL_RETURN_IF_ERROR(stmt.run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such notification channel in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Status SqliteStore::enqueueNotifications(std::string_view tenant_id,
+                                         const std::vector<NotificationDelivery>& deliveries) {
+  if (deliveries.size() > kMaxChannelsPerTenant) {
+    return invalidArgument("enqueue notifications: more than " +
+                           std::to_string(kMaxChannelsPerTenant) + " deliveries at once");
+  }
+  for (const NotificationDelivery& delivery : deliveries) {
+    if (delivery.tenant_id != tenant_id) {
+      return invalidArgument("enqueue notifications: a delivery of another tenant");
+    }
+  }
+  if (deliveries.empty()) {
+    return Status::ok();
+  }
+  return writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kEnqueueDelivery));
+    for (const NotificationDelivery& d : deliveries) {
+      stmt.reset();
+      stmt.bind(1, tenant_id)
+          .bind(2, d.idempotency_key)
+          .bind(3, d.channel_id)
+          .bind(4, d.incident_id)
+          .bind(5, d.change)
+          .bind(6, d.body)
+          .bind(7, d.state)
+          .bind(8, d.attempts)
+          .bind(9, d.created_at_ns)
+          .bind(10, d.next_attempt_at_ns)
+          .bind(11, d.delivered_at_ns)
+          .bind(12, d.last_status)
+          .bind(13, d.last_error);
+      FL_RETURN_IF_ERROR(stmt.run());
+    }
+    return Status::ok();
+  });
+}
+
+Result<std::vector<NotificationDelivery>> SqliteStore::dueNotifications(std::int64_t now_ns,
+                                                                        std::size_t limit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kDueDeliveries));
+  stmt.bind(1, now_ns).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<NotificationDelivery> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readDelivery(stmt));
+  }
+}
+
+Status SqliteStore::updateNotification(std::string_view tenant_id,
+                                       const NotificationDelivery& delivery) {
+  return writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kUpdateDelivery));
+    stmt.bind(1, tenant_id)
+        .bind(2, delivery.idempotency_key)
+        .bind(3, delivery.state)
+        .bind(4, delivery.attempts)
+        .bind(5, delivery.next_attempt_at_ns)
+        .bind(6, delivery.delivered_at_ns)
+        .bind(7, delivery.last_status)
+        .bind(8, delivery.last_error);
+    FL_RETURN_IF_ERROR(stmt.run());
+    if (sqlite3_changes(write_db_.get()) == 0) {
+      return notFound("no such notification delivery in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Result<std::vector<NotificationDelivery>> SqliteStore::listNotifications(
+    std::string_view tenant_id, std::string_view channel_id, std::size_t limit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kChannelDeliveries));
+  stmt.bind(1, tenant_id).bind(2, channel_id).bind(3, static_cast<std::int64_t>(limit));
+  std::vector<NotificationDelivery> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readDelivery(stmt));
+  }
+}
+
+}  // namespace faultline::aggregator::store::sqlite

@@ -125,6 +125,20 @@ class SqliteStore final : public Store {
   Result<std::vector<GraphVersionInfo>> listGraphVersions(std::string_view tenant_id,
                                                           std::int64_t before_version,
                                                           std::size_t limit) override;
+  Status createNotificationChannel(const NotificationChannel& channel) override;
+  Result<std::vector<NotificationChannel>> listNotificationChannels(
+      std::string_view tenant_id) override;
+  Status deleteNotificationChannel(std::string_view tenant_id, std::string_view channel_id,
+                                   std::int64_t now_ns) override;
+  Status enqueueNotifications(std::string_view tenant_id,
+                              const std::vector<NotificationDelivery>& deliveries) override;
+  Result<std::vector<NotificationDelivery>> dueNotifications(std::int64_t now_ns,
+                                                             std::size_t limit) override;
+  Status updateNotification(std::string_view tenant_id,
+                            const NotificationDelivery& delivery) override;
+  Result<std::vector<NotificationDelivery>> listNotifications(std::string_view tenant_id,
+                                                              std::string_view channel_id,
+                                                              std::size_t limit) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

@@ -44,7 +44,8 @@ struct ServerRoutes {
                                          .event_streams = {},
                                          .incidents = nullptr,
                                          .graph_cache = nullptr,
-                                         .span_edges = nullptr})) {}
+                                         .span_edges = nullptr,
+                                         .notifier = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -574,6 +574,28 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().applyGraphChange(tenant_id, change).isOk());
     return change.declare[0].service.name;
   };
+  // A notification channel of tenant A made behind the API's back (nothing listens on port 1:
+  // a test send answers 200 with delivered false). Paths are asked for many times (the route
+  // census below), so the previous one is dropped first: the tenant stays under its limit.
+  std::string last_channel;
+  auto notify_channel = [&] {
+    if (!last_channel.empty()) {
+      (void)h.store().deleteNotificationChannel(a.id, last_channel, 2);
+    }
+    store::NotificationChannel channel;
+    channel.id = "nch_" + fresh();
+    channel.tenant_id = a.id;
+    channel.name = "ops";
+    channel.kind = "webhook";
+    channel.url = "http://127.0.0.1:1/hook";
+    channel.events = "opened";
+    channel.min_severity = "unknown";
+    channel.created_at_ns = 1;
+    REQUIRE(h.store().createNotificationChannel(channel).isOk());
+    last_channel = channel.id;
+    return channel.id;
+  };
+  const json channel_spec = {{"name", "ops"}, {"kind", "webhook"}, {"url", "http://127.0.0.1:1/"}};
   const std::vector<RouteCase> routes = {
       {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
       {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
@@ -680,6 +702,15 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageGraph},
       {"GET", [] { return "/v1/service-graph"; }, nullptr, auth::Permission::ReadGraph},
       {"GET", [] { return "/v1/service-graph/versions"; }, nullptr, auth::Permission::ReadGraph},
+      {"GET", [] { return "/v1/notification-channels"; }, nullptr, auth::Permission::ReadIncidents},
+      {"POST", [] { return "/v1/notification-channels"; }, channel_spec,
+       auth::Permission::ManageIncidents},
+      {"DELETE", [&] { return "/v1/notification-channels/" + notify_channel(); }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/notification-channels/" + notify_channel() + "/test"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"GET", [&] { return "/v1/notification-channels/" + notify_channel() + "/deliveries"; },
+       nullptr, auth::Permission::ReadIncidents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.

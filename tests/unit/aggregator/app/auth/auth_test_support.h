@@ -118,7 +118,8 @@ class AuthHarness {
                                                     .event_streams = {},
                                                     .incidents = nullptr,
                                                     .graph_cache = nullptr,
-                                                    .span_edges = nullptr});
+                                                    .span_edges = nullptr,
+                                                    .notifier = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
