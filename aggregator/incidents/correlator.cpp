@@ -225,14 +225,8 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     step.outcome = CorrelationStep::Outcome::kJoined;
     step.incident_id = incident.id;
     step.reason = found.front().reason;
-    bool all_resolved =
-        !incident.alerts.empty() && std::none_of(incident.alerts.begin(), incident.alerts.end(),
-                                                 [](const auto& alert) { return alert.second; });
-    if (rules_.auto_resolve && all_resolved && isActive(incident.status)) {
-      incident.status = IncidentStatus::kResolved;
-      incident.resolved_at_ns = now_ns;
-      step.auto_resolved = true;
-    }
+    // Resolving waits for a quiet window (sweepResolved): alerts that flap back soon stay in
+    // the same incident instead of opening a new one each time.
     return step;
   }
   std::vector<Match> found = matches(signal, /*flapping_only=*/signal.decision == "flapping");
@@ -358,6 +352,26 @@ Status TenantCorrelator::setStatus(const std::string& incident_id, IncidentStatu
     incident->resolved_at_ns = 0;
   }
   return Status::ok();
+}
+
+std::vector<std::string> TenantCorrelator::sweepResolved(std::int64_t now_ns) {
+  std::vector<std::string> resolved;
+  if (!rules_.auto_resolve || newest_event_ns_ == INT64_MIN) {
+    return resolved;
+  }
+  for (auto& incident : incidents_) {
+    bool all_resolved = !incident->alerts.empty() &&
+                        std::none_of(incident->alerts.begin(), incident->alerts.end(),
+                                     [](const auto& alert) { return alert.second; });
+    if (all_resolved && isActive(incident->status) &&
+        incident->last_ns + rules_.window_ns < newest_event_ns_) {
+      incident->status = IncidentStatus::kResolved;
+      incident->resolved_at_ns = now_ns;
+      incident->updated_at_ns = now_ns;
+      resolved.push_back(incident->id);
+    }
+  }
+  return resolved;
 }
 
 std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max_kept) {

@@ -18,7 +18,7 @@
 //
 // Muted events (suppressed, maintenance) are ignored. A flapping event joins only its own
 // alert's incident. A resolving event updates its alert in its incident, which resolves by
-// itself when all its alerts have (auto_resolve).
+// itself when all its alerts have and no event joined it for a window (auto_resolve).
 
 #include <cstdint>
 #include <functional>
@@ -63,7 +63,6 @@ struct CorrelationStep {
   /// Events that joined with it (a pending group promoted), with their reasons.
   std::vector<std::pair<Signal, JoinReason>> promoted;
   bool reopened = false;
-  bool auto_resolved = false;
 };
 
 class TenantCorrelator {
@@ -84,6 +83,10 @@ class TenantCorrelator {
 
   /// Lifecycle changes by hand. NotFound / FailedPrecondition (illegal transition).
   Status setStatus(const std::string& incident_id, IncidentStatus status, std::int64_t now_ns);
+
+  /// Resolves the active incidents whose alerts have all resolved and that stayed quiet for a
+  /// window of event time (auto_resolve); returns their ids.
+  std::vector<std::string> sweepResolved(std::int64_t now_ns);
 
   Incident* find(const std::string& incident_id);
   const std::vector<std::unique_ptr<Incident>>& incidents() const { return incidents_; }

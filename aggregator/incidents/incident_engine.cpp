@@ -388,11 +388,6 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       write.timeline.push_back(
           {step.incident_id, now, "system", "reopened", detail({{"event_id", signal.event_id}})});
     }
-    if (step.auto_resolved) {
-      notices.emplace_back(step.incident_id, "resolved");
-      write.timeline.push_back({step.incident_id, now, "system", "status",
-                                detail({{"to", "resolved"}, {"why", "every alert resolved"}})});
-    }
     for (const std::string& merged : step.merged) {
       merged_.fetch_add(1, std::memory_order_relaxed);
       dirty.insert(merged);
@@ -403,6 +398,13 @@ void IncidentEngine::correlate(const std::string& tenant_id,
           {merged, now, "system", "merged",
            detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
     }
+  }
+  for (const std::string& id : correlator.sweepResolved(now)) {
+    dirty.insert(id);
+    notices.emplace_back(id, "resolved");
+    write.timeline.push_back(
+        {id, now, "system", "status",
+         detail({{"from", "triggered"}, {"to", "resolved"}, {"why", "every alert resolved"}})});
   }
   if (graph_ != nullptr) {
     // Services that fired in the same minute (event time) teach the graph co-occurrence.

@@ -195,8 +195,11 @@ TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only")
   std::string id = r.add(signal("a1", "api", 0, "fp-api"), 1).incident_id;
   Signal resolved = signal("a2", "api", 60, "fp-api");
   resolved.status = events::EventStatus::kResolved;
-  CorrelationStep step = r.add(resolved, 2);
-  CHECK(step.auto_resolved);
+  r.add(resolved, 2);
+  CHECK(r.sweepResolved(2).empty());  // not before a quiet window
+  CHECK(r.find(id)->status == IncidentStatus::kTriggered);
+  r.add(signal("x1", "elsewhere", 60 + 301), 3);  // event time moves on past the window
+  CHECK(r.sweepResolved(3) == std::vector<std::string>{id});
   CHECK(r.find(id)->status == IncidentStatus::kResolved);
   CorrelationStep later = r.add(signal("a3", "api", 90), 3);
   CHECK(later.opened);
@@ -218,6 +221,8 @@ TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only")
   Signal done = signal("b2", "api", 30, "fp-b");
   done.status = events::EventStatus::kResolved;
   o.add(done, 2);
+  o.add(signal("y1", "elsewhere", 30 + 301), 2);
+  CHECK(o.sweepResolved(2).size() == 1);
   CorrelationStep again = o.add(signal("b3", "api", 60), 3);
   CHECK(again.reopened);
   CHECK(again.incident_id == first);
