@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "aggregator/audit/audit_event.h"
-#include "aggregator/auth/password.h"
 #include "aggregator/audit/audit_format.h"
+#include "aggregator/auth/password.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/events/integrations.h"
 #include "aggregator/store/store.h"

@@ -64,8 +64,8 @@ struct Event {
   std::string raw;
 };
 
-/// 32 hex digits (128 bits of BLAKE2b) identifying "the same alert": tenant, integration, source kind and the
-/// source's dedup key when it sent one, else the sorted label set, else the title.
+/// 32 hex digits (128 bits of BLAKE2b) identifying "the same alert": tenant, integration, source
+/// kind and the source's dedup key when it sent one, else the sorted label set, else the title.
 std::string computeFingerprint(const Event& event);
 
 }  // namespace faultline::aggregator::events

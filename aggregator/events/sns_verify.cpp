@@ -104,7 +104,7 @@ struct SnsVerifier::Impl {
   SnsVerifierOptions options;
   std::vector<std::string> host_patterns;
   std::unique_ptr<notify::HttpClient> client;  // fetches (server chain and host name checked)
-  StorePtr cert_store;  // for the signing certificate's chain
+  StorePtr cert_store;                         // for the signing certificate's chain
   mutable std::mutex mu;
   std::map<std::string, CachedCert> cache;
 

@@ -360,9 +360,9 @@ std::vector<std::string> TenantCorrelator::sweepResolved(std::int64_t now_ns) {
     return resolved;
   }
   for (auto& incident : incidents_) {
-    bool all_resolved = !incident->alerts.empty() &&
-                        std::none_of(incident->alerts.begin(), incident->alerts.end(),
-                                     [](const auto& alert) { return alert.second; });
+    bool all_resolved =
+        !incident->alerts.empty() && std::none_of(incident->alerts.begin(), incident->alerts.end(),
+                                                  [](const auto& alert) { return alert.second; });
     if (all_resolved && isActive(incident->status) &&
         incident->last_ns + rules_.window_ns < newest_event_ns_) {
       incident->status = IncidentStatus::kResolved;

@@ -5,8 +5,8 @@
 
 #include "aggregator/api/agents_api.h"
 #include "aggregator/api/events_api.h"
-#include "aggregator/api/incidents_api.h"
 #include "aggregator/api/graph_api.h"
+#include "aggregator/api/incidents_api.h"
 #include "aggregator/api/noise_api.h"
 #include "aggregator/api/notify_api.h"
 #include "aggregator/api/openapi.h"
@@ -292,9 +292,9 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                          [graph_api](std::string_view tenant_id, const http::Request& request) {
                            return graph_api->listVersions(tenant_id, request);
                          }));
-  router.add("POST", "/v1/changes",
-             incidentChange("post change", auth::Permission::PostChanges,
-                            &api::IncidentsApi::postChange));
+  router.add(
+      "POST", "/v1/changes",
+      incidentChange("post change", auth::Permission::PostChanges, &api::IncidentsApi::postChange));
   // Notification channels: read with incidents.read, changed (and tested) with
   // incidents.manage.
   std::shared_ptr<notify::Notifier> notifier = handlers.notifier;

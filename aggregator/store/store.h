@@ -17,8 +17,8 @@
 #include "aggregator/store/audit_log.h"
 #include "aggregator/store/auth_records.h"
 #include "aggregator/store/event_records.h"
-#include "aggregator/store/incident_records.h"
 #include "aggregator/store/graph_records.h"
+#include "aggregator/store/incident_records.h"
 #include "aggregator/store/notify_records.h"
 #include "shared/util/status.h"
 
@@ -311,8 +311,9 @@ class Store {
   /// Remembers each (service, template) pair for the tenant, durably, and says in order which
   /// were new: never remembered before by any node (of two concurrent calls, one sees it new).
   /// InvalidArgument over kMaxLogTemplatesPerCall; NotFound when the tenant does not exist.
-  virtual Result<std::vector<bool>> rememberLogTemplates(
-      std::string_view tenant_id, const std::vector<LogTemplateKey>& keys, std::int64_t now_ns) = 0;
+  virtual Result<std::vector<bool>> rememberLogTemplates(std::string_view tenant_id,
+                                                         const std::vector<LogTemplateKey>& keys,
+                                                         std::int64_t now_ns) = 0;
 
   // --- Incidents (migration 10; see incident_records.h).
 
