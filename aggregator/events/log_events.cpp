@@ -552,6 +552,7 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
     FL_ASSIGN_OR_RETURN(std::vector<bool> fresh,
                         rememberTemplates(context.tenant_id, keys, context.received_at_ns));
     std::map<std::string, std::pair<std::size_t, std::size_t>> per_service;  // shown, folded
+    std::map<std::string, std::int64_t> folded_first;  // earliest line of a folded template
     std::size_t shown = 0;
     for (std::size_t i = 0; i < lines.templates.size(); ++i) {
       if (!fresh[i]) {
@@ -564,6 +565,10 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
           service_shown >= options_.new_templates_per_service ||
           out.size() >= options_.max_events_per_batch) {
         ++service_folded;
+        auto [first, inserted] = folded_first.emplace(group.service, group.first_ns);
+        if (!inserted) {
+          first->second = std::min(first->second, group.first_ns);
+        }
         continue;
       }
       ++shown;
@@ -608,7 +613,8 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
                    " more were remembered without an event each (limits: " +
                    std::to_string(options_.new_templates_per_service) + " per service, " +
                    std::to_string(options_.new_templates_per_batch) + " per batch).";
-      event.occurred_at_ns = context.received_at_ns;
+      // The event time of the earliest folded template, like the events shown one by one.
+      event.occurred_at_ns = folded_first.at(service);
       out.push_back(std::move(event));
     }
   }

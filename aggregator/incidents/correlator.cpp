@@ -374,17 +374,17 @@ std::vector<std::string> TenantCorrelator::sweepResolved(std::int64_t now_ns) {
   return resolved;
 }
 
-std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max_kept) {
+std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max_kept,
+                                        std::int64_t now_ns) {
+  // By wall time since an incident last changed, not by event time: one event stamped far in
+  // the future (a wrong clock) must not make every incident look old.
   std::size_t before = incidents_.size();
-  if (newest_event_ns_ == INT64_MIN) {
-    return 0;
-  }
   std::erase_if(incidents_, [&](const std::unique_ptr<Incident>& incident) {
-    return incident->last_ns < newest_event_ns_ - horizon_ns;
+    return incident->updated_at_ns < now_ns - horizon_ns;
   });
   if (incidents_.size() > max_kept) {
     std::sort(incidents_.begin(), incidents_.end(),
-              [](const auto& a, const auto& b) { return a->last_ns > b->last_ns; });
+              [](const auto& a, const auto& b) { return a->updated_at_ns > b->updated_at_ns; });
     incidents_.resize(max_kept);
   }
   return before - incidents_.size();

@@ -91,9 +91,10 @@ class TenantCorrelator {
   Incident* find(const std::string& incident_id);
   const std::vector<std::unique_ptr<Incident>>& incidents() const { return incidents_; }
 
-  /// Forgets incidents whose last event is older than `horizon_ns` before the newest event time
-  /// seen, keeping at most `max_kept` (they stay in the store). Returns how many went.
-  std::size_t forgetOld(std::int64_t horizon_ns, std::size_t max_kept);
+  /// Forgets incidents no event or change touched for `horizon_ns` of wall time before
+  /// `now_ns`, keeping at most `max_kept` (the most recently touched); they stay in the store
+  /// and are read back when named. Returns how many went.
+  std::size_t forgetOld(std::int64_t horizon_ns, std::size_t max_kept, std::int64_t now_ns);
 
  private:
   struct Match {

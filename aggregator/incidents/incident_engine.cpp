@@ -451,7 +451,7 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       }
     }
   }
-  correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory);
+  correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now);
 }
 
 Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string& incident_id,

@@ -69,7 +69,7 @@ struct IncidentEngineOptions {
   std::size_t max_queued_events = 200'000;
   /// Incidents kept in memory per tenant (the most recent); the rest stay in the store.
   std::size_t max_incidents_in_memory = 2000;
-  /// Incidents whose last event is this much older than the tenant's newest are forgotten.
+  /// Incidents no event or change touched for this long (wall time) leave memory.
   std::int64_t memory_horizon_ns = 6LL * 3600 * 1'000'000'000;
   /// How often a tenant's rules are re-read from the store (changes through this node apply at
   /// once).

@@ -260,6 +260,7 @@ def main():
                 raise SystemExit(f"GET /v1/events: {status}")
             check_events(events, args.day)
             if args.dump:
+                os.makedirs(args.dump, exist_ok=True)
                 with open(os.path.join(args.dump, "events.json"), "w") as f:
                     json.dump(events, f)
 

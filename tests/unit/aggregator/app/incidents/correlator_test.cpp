@@ -323,3 +323,15 @@ TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seld
   CHECK(ranked[0].name == "quiet");
   CHECK(ranked[0].factors.at("rarity") > ranked[1].factors.at("rarity"));
 }
+
+TEST_CASE("correlation: an event stamped far in the future does not make the past forgotten") {
+  TenantCorrelator c = correlator();
+  const std::int64_t wall = 1'000 * kSecond;
+  std::string past = c.add(signal("p1", "db", 100), wall).incident_id;
+  c.add(signal("f1", "api", 100 + 3 * 365 * 24 * 3600), wall);  // a clock three years ahead
+  CHECK(c.forgetOld(6LL * 3600 * kSecond, 100, wall + kSecond) == 0);
+  CHECK(c.add(signal("p2", "db", 160), wall + kSecond).incident_id == past);
+  // Untouched for longer than the horizon of wall time: gone from memory (kept in the store).
+  CHECK(c.forgetOld(6LL * 3600 * kSecond, 100, wall + 7LL * 3600 * kSecond) == 2);
+  CHECK(c.find(past) == nullptr);
+}
