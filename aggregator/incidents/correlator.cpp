@@ -17,6 +17,13 @@ bool inWindow(const Incident& incident, std::int64_t at_ns, std::int64_t window_
   return at_ns >= incident.first_ns - window_ns && at_ns <= incident.last_ns + window_ns;
 }
 
+/// True when an incident spanning [first_ns, last_ns] that takes an event at at_ns stays within
+/// max_span_ns (0: no limit).
+bool withinSpan(std::int64_t first_ns, std::int64_t last_ns, std::int64_t at_ns,
+                std::int64_t max_span_ns) {
+  return max_span_ns <= 0 || std::max(last_ns, at_ns) - std::min(first_ns, at_ns) <= max_span_ns;
+}
+
 }  // namespace
 
 void foldSignal(Incident& incident, const Signal& signal, const std::vector<std::string>& keys) {
@@ -101,6 +108,10 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& 
     match.strength = 5;
     match.reason = makeReason("fingerprint", signal.fingerprint);
     return match;
+  }
+  // Anything but the same alert again joins only within the time-based grouping span.
+  if (!withinSpan(incident.first_ns, incident.last_ns, signal.occurred_at_ns, rules_.max_span_ns)) {
+    return std::nullopt;
   }
   for (const std::string& key : groupKeys(signal)) {
     if (incident.group_keys.count(key) != 0) {
@@ -236,9 +247,17 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     std::vector<Incident*> bridged = {found.front().incident};
     if (rules_.merge_on_bridge && found.front().strength >= 3 &&
         isActive(found.front().incident->status)) {
+      // Merged, the incidents must still fit the time-based grouping span.
+      std::int64_t first_ns = std::min(found.front().incident->first_ns, signal.occurred_at_ns);
+      std::int64_t last_ns = std::max(found.front().incident->last_ns, signal.occurred_at_ns);
       for (std::size_t i = 1; i < found.size(); ++i) {
-        if (found[i].strength >= 3 && isActive(found[i].incident->status)) {
+        const Incident& other = *found[i].incident;
+        if (found[i].strength >= 3 && isActive(other.status) &&
+            withinSpan(std::min(first_ns, other.first_ns), std::max(last_ns, other.last_ns),
+                       signal.occurred_at_ns, rules_.max_span_ns)) {
           bridged.push_back(found[i].incident);
+          first_ns = std::min(first_ns, other.first_ns);
+          last_ns = std::max(last_ns, other.last_ns);
         }
       }
     }

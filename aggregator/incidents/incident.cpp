@@ -101,6 +101,20 @@ Result<CorrelationRules> CorrelationRules::fromJson(std::string_view text) {
         return bad("must be a duration between 1ms and 24h");
       }
       rules.window_ns = parsed.value().count();
+    } else if (key == "max_span") {
+      if (!value.is_string()) {
+        return bad("must be a duration like \"15m\" (\"0s\": no limit)");
+      }
+      const std::string span = value.get<std::string>();
+      if (span == "0" || span == "0s" || span == "0m" || span == "0h") {
+        rules.max_span_ns = 0;
+        continue;
+      }
+      auto parsed = parseDuration(span);
+      if (!parsed.isOk() || parsed.value().count() > 7LL * 24 * 3600 * 1'000'000'000) {
+        return bad("must be a duration up to 7d (\"0s\": no limit)");
+      }
+      rules.max_span_ns = parsed.value().count();
     } else if (key == "max_hops") {
       if (!value.is_number_integer() || value.get<std::int64_t>() < 0 ||
           value.get<std::int64_t>() > 6) {
@@ -153,6 +167,7 @@ Result<CorrelationRules> CorrelationRules::fromJson(std::string_view text) {
 
 std::string CorrelationRules::toJson() const {
   return dump(json{{"window", formatDuration(window_ns)},
+                   {"max_span", max_span_ns == 0 ? std::string("0s") : formatDuration(max_span_ns)},
                    {"max_hops", max_hops},
                    {"group_by", group_by},
                    {"similarity", similarity},

@@ -66,7 +66,7 @@ struct IncidentEngine::TenantState {
   std::mutex mu;
   std::string tenant_id;
   std::unique_ptr<TenantCorrelator> correlator;
-  ServiceHistory history;  // how often each service is anomalous (RCA rarity)
+  ServiceHistory history;  // how often each service is anomalous, and how (RCA surprise)
   bool loaded = false;
   std::int64_t rules_read_at_ns = 0;
 };

@@ -36,6 +36,7 @@ struct ServiceFacts {
   std::vector<const Signal*> signals;  // in time order
   std::vector<const Signal*> changes;
   std::set<std::string> novel_templates;
+  std::set<std::string> kinds;  // anomalyKind of its signals
 };
 
 void addEvidence(Candidate& candidate, const std::vector<const Signal*>& signals) {
@@ -49,31 +50,64 @@ void addEvidence(Candidate& candidate, const std::vector<const Signal*>& signals
 
 }  // namespace
 
+std::string anomalyKind(const Signal& signal) {
+  if (!signal.kind.empty()) {
+    return signal.kind;
+  }
+  for (const auto& [name, value] : signal.labels) {
+    if (name == "alertname" && !value.empty()) {
+      return value;
+    }
+  }
+  return "alert";
+}
+
+namespace {
+std::string kindKey(const std::string& service, const std::string& kind) {
+  return service + '\x1f' + kind;
+}
+
+void addBucket(std::set<std::int64_t>& buckets, std::int64_t bucket, std::size_t limit) {
+  buckets.insert(bucket);
+  if (buckets.size() > limit) {
+    buckets.erase(buckets.begin());
+  }
+}
+}  // namespace
+
 void ServiceHistory::observe(const Signal& signal) {
   if (signal.service.empty() || signal.change || signal.status != events::EventStatus::kFiring ||
       signal.decision == "suppressed" || signal.decision == "maintenance") {
     return;
   }
   std::int64_t bucket = signal.occurred_at_ns / kBucketNs;
-  all_.insert(bucket);
-  std::set<std::int64_t>& mine = by_service_[signal.service];
-  mine.insert(bucket);
-  if (mine.size() > kMaxBuckets) {
-    mine.erase(mine.begin());
+  addBucket(all_, bucket, kMaxBuckets);
+  addBucket(by_service_[signal.service], bucket, kMaxBuckets);
+  std::string key = kindKey(signal.service, anomalyKind(signal));
+  auto it = by_kind_.find(key);
+  if (it == by_kind_.end() && by_kind_.size() >= kMaxKinds) {
+    return;  // full: a kind not tracked counts as never seen (rarity 1), which errs towards it
   }
-  if (all_.size() > kMaxBuckets) {
-    all_.erase(all_.begin());
-  }
+  addBucket(by_kind_[key], bucket, kMaxBuckets);
 }
 
-double ServiceHistory::rarity(const std::string& service) const {
+double ServiceHistory::idf(const std::set<std::int64_t>* seen) const {
   const double total = static_cast<double>(all_.size());
   if (total < 2) {
     return 1.0;
   }
+  const double count = seen == nullptr ? 0.0 : static_cast<double>(seen->size());
+  return std::clamp(std::log((total + 1) / (count + 1)) / std::log(total + 1), 0.0, 1.0);
+}
+
+double ServiceHistory::rarity(const std::string& service) const {
   auto it = by_service_.find(service);
-  const double seen = it == by_service_.end() ? 0.0 : static_cast<double>(it->second.size());
-  return std::clamp(std::log((total + 1) / (seen + 1)) / std::log(total + 1), 0.0, 1.0);
+  return idf(it == by_service_.end() ? nullptr : &it->second);
+}
+
+double ServiceHistory::rarity(const std::string& service, const std::string& kind) const {
+  auto it = by_kind_.find(kindKey(service, kind));
+  return idf(it == by_kind_.end() ? nullptr : &it->second);
 }
 
 std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* graph,
@@ -100,6 +134,7 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
       continue;
     }
     f.signals.push_back(signal);
+    f.kinds.insert(anomalyKind(*signal));
     f.first_ns = std::min(f.first_ns, signal->occurred_at_ns);
     f.severity = std::max(f.severity, signal->severity);
     if (novel(*signal)) {
@@ -123,6 +158,17 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
     return facts[a].first_ns < facts[b].first_ns;
   });
   const double n = static_cast<double>(anomalous.size());
+  // Surprise: each service's kinds of anomaly weighed by their rarity, over the incident's most.
+  std::map<std::string, double> surprise;
+  double most_surprise = 0.0;
+  for (const std::string& service : anomalous) {
+    double sum = 0.0;
+    for (const std::string& kind : facts[service].kinds) {
+      sum += history != nullptr ? history->rarity(service, kind) : 1.0;
+    }
+    surprise[service] = sum;
+    most_surprise = std::max(most_surprise, sum);
+  }
   std::vector<Candidate> out;
   std::map<std::string, double> service_score;
   for (std::size_t rank = 0; rank < anomalous.size(); ++rank) {
@@ -163,16 +209,17 @@ std::vector<Candidate> rankCauses(const Incident& incident, const GraphView* gra
       }
     }
     double change_part = changed ? 1.0 : 0.0;
-    double rarity = history != nullptr ? history->rarity(service) : 1.0;
+    double surprise_part = most_surprise > 0 ? surprise[service] / most_surprise : 0.0;
     double severity = severityPart(f.severity);
     Candidate candidate;
     candidate.kind = "service";
     candidate.name = service;
     candidate.service = service;
-    candidate.factors = {{"graph", graph_part}, {"precedence", precedence}, {"novelty", novelty},
-                         {"rarity", rarity},    {"change", change_part},    {"severity", severity}};
+    candidate.factors = {{"graph", graph_part},   {"precedence", precedence},
+                         {"novelty", novelty},    {"surprise", surprise_part},
+                         {"change", change_part}, {"severity", severity}};
     candidate.score = weights.graph * graph_part + weights.precedence * precedence +
-                      weights.novelty * novelty + weights.rarity * rarity +
+                      weights.novelty * novelty + weights.surprise * surprise_part +
                       weights.change * change_part + weights.severity * severity;
     addEvidence(candidate, f.changes);
     addEvidence(candidate, f.signals);

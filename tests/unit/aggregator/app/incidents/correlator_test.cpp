@@ -180,6 +180,34 @@ TEST_CASE("correlation: a bridging event merges, a graph match alone does not") 
   CHECK(orders.merged.empty());
 }
 
+TEST_CASE("correlation: time-based grouping keeps an incident within max_span") {
+  CorrelationRules rules;
+  rules.max_span_ns = 600 * kSecond;  // 10 minutes
+  TenantCorrelator c = correlator(rules);
+  // Something fires every 4 minutes on db: within the 5-minute window of the last event each
+  // time, so without a span limit it would all be one incident.
+  std::string first = c.add(signal("e0", "db", 0), 1).incident_id;
+  CHECK(c.add(signal("e1", "db", 240), 1).incident_id == first);
+  CHECK(c.add(signal("e2", "db", 480), 1).incident_id == first);
+  CorrelationStep late = c.add(signal("e3", "db", 720), 1);  // 12 minutes after the first
+  CHECK(late.opened);
+  CHECK(late.incident_id != first);
+  // The same alert firing again still joins its incident past the span; it also matches the
+  // later incident by service, but the two together would outgrow the span: no merge.
+  CorrelationStep again = c.add(signal("e4", "db", 700, "fp-e0"), 1);
+  CHECK(again.incident_id == first);
+  CHECK(again.reason.rule == "fingerprint");
+  CHECK(again.merged.empty());
+  CHECK(c.find(late.incident_id)->status == IncidentStatus::kTriggered);
+  // No limit: one incident.
+  rules.max_span_ns = 0;
+  TenantCorrelator unlimited = correlator(rules);
+  std::string only = unlimited.add(signal("e0", "db", 0), 1).incident_id;
+  for (int i = 1; i <= 5; ++i) {
+    CHECK(unlimited.add(signal("e" + std::to_string(i), "db", 240 * i), 1).incident_id == only);
+  }
+}
+
 TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only") {
   CorrelationRules rules;
   rules.min_events = 3;
@@ -295,6 +323,10 @@ TEST_CASE("correlation rules: JSON both ways, clear errors") {
   CHECK(CorrelationRules::fromJson(R"({"window":"forever"})").status().message().find("window") !=
         std::string::npos);
   CHECK(CorrelationRules::fromJson(R"({"max_hops":99})").code() == Errc::InvalidArgument);
+  CHECK(CorrelationRules::fromJson(R"({"max_span":"0s"})")->max_span_ns == 0);
+  CHECK(CorrelationRules::fromJson(R"({"max_span":"30m"})")->max_span_ns == 1800 * kSecond);
+  CHECK(CorrelationRules::fromJson(R"({"max_span":"30d"})").code() == Errc::InvalidArgument);
+  CHECK(CorrelationRules::fromJson(R"({"max_span":5})").code() == Errc::InvalidArgument);
   CHECK(CorrelationRules::fromJson(R"({"colour":"red"})").status().message().find("colour") !=
         std::string::npos);
   CHECK(CorrelationRules::fromJson("[1]").code() == Errc::InvalidArgument);
@@ -314,6 +346,14 @@ TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seld
   CHECK(history.rarity("noisy") < 0.05);
   CHECK(history.rarity("quiet") > 0.75);
   CHECK(history.rarity("never") == doctest::Approx(1.0));
+  // Per kind: the noisy service's usual alert is no news; a kind it never showed is.
+  CHECK(history.rarity("noisy", "alert") < 0.05);
+  CHECK(history.rarity("noisy", "PodLatencyHigh") == doctest::Approx(1.0));
+  Signal latency = signal("l1", "noisy", 3 * 600);
+  latency.labels = {{"alertname", "PodLatencyHigh"}};
+  CHECK(anomalyKind(latency) == "PodLatencyHigh");
+  latency.kind = "log_error";
+  CHECK(anomalyKind(latency) == "log_error");
 
   TenantCorrelator c = correlator();
   std::string id = c.add(signal("a", "noisy", 31 * 600), 1).incident_id;
@@ -321,7 +361,7 @@ TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seld
   std::vector<Candidate> ranked = rankCauses(*c.find(id), nullptr, {}, &history);
   REQUIRE(ranked.size() == 2);
   CHECK(ranked[0].name == "quiet");
-  CHECK(ranked[0].factors.at("rarity") > ranked[1].factors.at("rarity"));
+  CHECK(ranked[0].factors.at("surprise") > ranked[1].factors.at("surprise"));
 }
 
 TEST_CASE("correlation: an event stamped far in the future does not make the past forgotten") {
