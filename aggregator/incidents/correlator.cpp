@@ -104,14 +104,21 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& 
   }
   Match match;
   match.incident = &incident;
+  // Only a repeat of an alert still firing in the incident joins past the time-based grouping
+  // span; the same alert firing again after it resolved, or a log event repeating, is a new
+  // occurrence like any other event.
+  const bool in_span =
+      withinSpan(incident.first_ns, incident.last_ns, signal.occurred_at_ns, rules_.max_span_ns);
+  if (!in_span) {
+    auto alert = incident.alerts.find(signal.fingerprint);
+    if (signal.fingerprint.empty() || alert == incident.alerts.end() || !alert->second) {
+      return std::nullopt;
+    }
+  }
   if (!signal.fingerprint.empty() && incident.fingerprints.count(signal.fingerprint) != 0) {
     match.strength = 5;
     match.reason = makeReason("fingerprint", signal.fingerprint);
     return match;
-  }
-  // Anything but the same alert again joins only within the time-based grouping span.
-  if (!withinSpan(incident.first_ns, incident.last_ns, signal.occurred_at_ns, rules_.max_span_ns)) {
-    return std::nullopt;
   }
   for (const std::string& key : groupKeys(signal)) {
     if (incident.group_keys.count(key) != 0) {

@@ -11,10 +11,10 @@
 // similar title. It joins the matching incident with the strongest reason (earliest incident
 // on ties). When it matches more than one by fingerprint, group key or service, those merge
 // into the earliest (merge_on_bridge): a graph or similarity match alone never merges, since on
-// a dense graph everything is a few hops from everything. Apart from the same alert firing
-// again, joins and merges keep an incident's event-time span within max_span (time-based
-// grouping): a system that always has something firing would otherwise grow one incident
-// forever. An event nothing matches opens an
+// a dense graph everything is a few hops from everything. Apart from repeats of an alert still
+// firing in the incident, joins and merges keep an incident's event-time span within max_span
+// (time-based grouping): a system that always has something firing would otherwise grow one
+// incident forever. An event nothing matches opens an
 // incident if its severity is at least open_severity and it fires; with min_events > 1 it
 // waits in a pending group until that many matching events arrived. Resolved incidents take
 // no new events unless reopen_resolved; closed and merged ones never do.

@@ -67,10 +67,10 @@ inline JoinReason makeReason(std::string rule, std::string key = {}) {
 struct CorrelationRules {
   /// Events join an incident whose event-time span, widened by this, holds their time.
   std::int64_t window_ns = 5LL * 60 * 1'000'000'000;
-  /// Time-based grouping, as PagerDuty's: apart from the same alert firing again, an event
-  /// joins an incident (or bridges two) only while the incident's event-time span stays within
-  /// this; later symptoms open a new incident. Without it a system that always has some alert
-  /// firing grows one incident forever. 0: no limit.
+  /// Time-based grouping, as PagerDuty's: apart from repeats of an alert still firing in it, an
+  /// event joins an incident (or bridges two) only while the incident's event-time span stays
+  /// within this; later symptoms open a new incident. Without it a system that always has some
+  /// alert firing grows one incident forever. 0: no limit.
   std::int64_t max_span_ns = 15LL * 60 * 1'000'000'000;
   /// Services this many dependency hops apart (either direction) correlate; 0: same service only.
   int max_hops = 2;

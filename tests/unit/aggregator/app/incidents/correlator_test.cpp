@@ -199,6 +199,13 @@ TEST_CASE("correlation: time-based grouping keeps an incident within max_span") 
   CHECK(again.reason.rule == "fingerprint");
   CHECK(again.merged.empty());
   CHECK(c.find(late.incident_id)->status == IncidentStatus::kTriggered);
+  // Once that alert resolved, its firing again is a new occurrence, held to the span like any.
+  Signal resolved = signal("e5", "db", 710, "fp-e0");
+  resolved.status = events::EventStatus::kResolved;
+  CHECK(c.add(resolved, 1).incident_id == first);
+  CorrelationStep refired = c.add(signal("e6", "db", 720, "fp-e0"), 1);
+  CHECK(refired.incident_id == late.incident_id);
+  CHECK(refired.reason.rule == "service");
   // No limit: one incident.
   rules.max_span_ns = 0;
   TenantCorrelator unlimited = correlator(rules);
