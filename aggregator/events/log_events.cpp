@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "shared/logparse/parser.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
 
@@ -24,6 +25,31 @@ constexpr std::chrono::milliseconds kRecordLinger{50};
 std::int64_t minuteOf(std::int64_t ns) {
   // Floor division: times before 1970 (bad clocks) still land in a minute.
   return ns >= 0 ? ns / kNanosPerMinute : -((-ns + kNanosPerMinute - 1) / kNanosPerMinute);
+}
+
+/// A template as a person reads it: the message inside a container runtime's json-file
+/// wrapper ({"log":"...","stream":...,"time":...}), not the wrapper, which the miner keeps in
+/// the template so that the line rebuilds byte for byte; the text itself otherwise.
+std::string readableTemplate(std::string text) {
+  static const std::unique_ptr<logparse::Parser> docker = [] {
+    logparse::ParserOptions options;
+    options.format = logparse::Format::kDocker;
+    auto created = logparse::Parser::create(options);
+    return created.isOk() ? std::move(*created) : nullptr;
+  }();
+  if (docker == nullptr || text.empty() || text.front() != '{') {
+    return text;
+  }
+  logparse::ParsedLine parsed;
+  docker->parse(text, parsed);
+  if (parsed.format != logparse::Format::kDocker || parsed.inner.empty()) {
+    return text;
+  }
+  std::string_view inner = parsed.inner;
+  while (!inner.empty() && (inner.back() == '\n' || inner.back() == '\r')) {
+    inner.remove_suffix(1);
+  }
+  return std::string(inner);
 }
 
 /// Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
@@ -391,7 +417,7 @@ std::string LogEventDeriver::templateText(const std::string& tenant_id,
                               from_store = std::move(*found);
                               return std::string_view(from_store);
                             });
-  return text.isOk() ? std::string(*text) : std::string();
+  return text.isOk() ? readableTemplate(std::string(*text)) : std::string();
 }
 
 namespace {

@@ -191,7 +191,8 @@ class LogEventDeriver {
   Result<std::vector<bool>> rememberTemplates(const std::string& tenant_id,
                                               const std::vector<store::LogTemplateKey>& keys,
                                               std::int64_t now_ns);
-  /// The template's text from the batch, else the tenant dictionary; "" when unknown.
+  /// The template's text from the batch, else the tenant dictionary, as a person reads it (a
+  /// container wrapper's message, not the wrapper); "" when unknown.
   std::string templateText(const std::string& tenant_id, const wire::DecodedBatch& batch,
                            const wire::Record& record);
 

@@ -465,6 +465,48 @@ TEST_CASE("log events: a log upload derives events as agent data does (host empt
   CHECK(store->queryEvents(tenant->id, {})->size() == before);
 }
 
+TEST_CASE("log events: titles show a docker line's message, not its json-file wrapper") {
+  TempDir dir;
+  auto store = openStore(dir.file("db.sqlite"));
+  auto tenant = store->createTenant("acme", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  events::LogEventDeriver deriver(*store, {});
+  ingest::LogUploadOptions options;
+  options.log_events = &deriver;
+  auto uploader = ingest::LogUploader::create(*store, options);
+  REQUIRE(uploader.isOk());
+  std::string body;
+  for (int i = 0; i < 20; ++i) {
+    body += R"({"log":"10:00:0)" + std::to_string(i % 10) + R"(.123 ERROR order )" +
+            std::to_string(i) + R"( rejected by the payment gateway\n","stream":"stdout",)" +
+            R"("time":"2026-11-26T10:00:0)" + std::to_string(i % 10) + R"(.5Z"})" + "\n";
+  }
+  ingest::UploadRequest request;
+  request.tenant_id = tenant->id;
+  request.source = "orders.log";
+  request.format = "docker";
+  request.body = body;
+  auto uploaded = (*uploader)->upload(request);
+  REQUIRE_MESSAGE(uploaded.isOk(), uploaded.status().toString());
+  deriver.flush();
+  auto listed = store->queryEvents(tenant->id, {});
+  REQUIRE(listed.isOk());
+  std::size_t checked = 0;
+  for (const store::StoredEvent& stored : *listed) {
+    const std::string kind = label(stored.event, "kind");
+    if (kind != "log_error" && kind != "new_template") {
+      continue;
+    }
+    CAPTURE(stored.event.title);
+    CHECK(stored.event.title.find("{\"log\"") == std::string::npos);
+    CHECK(stored.event.title.find("\"stream\"") == std::string::npos);
+    CHECK(stored.event.title.find("ERROR order <*> rejected by the payment gateway") !=
+          std::string::npos);
+    ++checked;
+  }
+  CHECK(checked >= 2);  // the error group and the new template
+}
+
 TEST_CASE("log events: suppression rules decide them and the live sink gets them") {
   Fixture f;
   store::NoiseRule rule{"nr_quiet_api",
