@@ -32,29 +32,6 @@ void freeCertStack(STACK_OF(X509) * certs) {
 }
 using CertStackPtr = CPtr<STACK_OF(X509), &freeCertStack>;
 
-/// The newest OpenSSL error as text, and the queue cleared (it is per thread).
-std::string opensslError(std::string_view fallback) {
-  unsigned long err = ERR_get_error();
-  std::string text;
-  if (err != 0) {
-    char buf[256];
-    ERR_error_string_n(err, buf, sizeof buf);
-    text = buf;
-  } else {
-    text = std::string(fallback);
-  }
-  ERR_clear_error();
-  return text;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 bool isLabelChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
@@ -110,12 +87,12 @@ struct SnsVerifier::Impl {
 
   Status loadTrust(X509_STORE* store) const {
     if (X509_STORE_set_default_paths(store) != 1) {
-      return internalError("load the system CA store: " + opensslError("failed"));
+      return internalError("load the system CA store: " + notify::opensslError("failed"));
     }
     if (!options.extra_ca_file.empty() &&
         X509_STORE_load_file(store, options.extra_ca_file.c_str()) != 1) {
       return invalidArgument("webhooks.sns_extra_ca_file: cannot load " + options.extra_ca_file +
-                             ": " + opensslError("bad PEM"));
+                             ": " + notify::opensslError("bad PEM"));
     }
     return Status::ok();
   }
@@ -183,7 +160,8 @@ struct SnsVerifier::Impl {
     StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (ctx == nullptr ||
         X509_STORE_CTX_init(ctx.get(), cert_store.get(), leaf.get(), intermediates.get()) != 1) {
-      return internalError("SNS certificate " + url + ": " + opensslError("store init failed"));
+      return internalError("SNS certificate " + url + ": " +
+                           notify::opensslError("store init failed"));
     }
     if (X509_verify_cert(ctx.get()) != 1) {
       const int err = X509_STORE_CTX_get_error(ctx.get());
@@ -202,7 +180,8 @@ struct SnsVerifier::Impl {
 
   Result<SnsUrl> checkUrlImpl(std::string_view url, bool require_pem) const {
     constexpr std::string_view kScheme = "https://";
-    if (url.size() < kScheme.size() || lower(url.substr(0, kScheme.size())) != kScheme) {
+    if (url.size() < kScheme.size() ||
+        notify::asciiLower(url.substr(0, kScheme.size())) != kScheme) {
       return invalidArgument("SNS URL must be https: " + std::string(url.substr(0, 200)));
     }
     std::string_view rest = url.substr(kScheme.size());
@@ -222,7 +201,7 @@ struct SnsVerifier::Impl {
       out.port = std::string(port);
       authority = authority.substr(0, colon);
     }
-    out.host = lower(authority);
+    out.host = notify::asciiLower(authority);
     bool allowed = false;
     for (const std::string& pattern : host_patterns) {
       allowed = allowed || hostMatches(pattern, out.host);
@@ -291,7 +270,7 @@ Result<std::unique_ptr<SnsVerifier>> SnsVerifier::create(SnsVerifierOptions opti
   std::string_view patterns = options.cert_host_pattern;
   while (!patterns.empty()) {
     std::size_t comma = patterns.find(',');
-    std::string pattern = lower(patterns.substr(0, comma));
+    std::string pattern = notify::asciiLower(patterns.substr(0, comma));
     pattern.erase(0, pattern.find_first_not_of(' '));
     pattern.erase(pattern.find_last_not_of(' ') + 1);
     bool valid = !pattern.empty() && std::all_of(pattern.begin(), pattern.end(), [](char c) {
@@ -313,7 +292,7 @@ Result<std::unique_ptr<SnsVerifier>> SnsVerifier::create(SnsVerifierOptions opti
   impl->options = std::move(options);
   impl->cert_store.reset(X509_STORE_new());
   if (impl->cert_store == nullptr) {
-    return internalError("SNS verifier: " + opensslError("OpenSSL allocation failed"));
+    return internalError("SNS verifier: " + notify::opensslError("OpenSSL allocation failed"));
   }
   FL_RETURN_IF_ERROR(impl->loadTrust(impl->cert_store.get()));
   // The fetches trust the same CAs as the signing certificate's chain.
@@ -355,7 +334,7 @@ Status SnsVerifier::verify(const SnsEnvelope& envelope) {
                       impl_->certificateKey(envelope.signing_cert_url));
   MdCtxPtr md(EVP_MD_CTX_new());
   if (md == nullptr || EVP_DigestVerifyInit(md.get(), nullptr, digest, nullptr, key.get()) != 1) {
-    return internalError("SNS signature check: " + opensslError("init failed"));
+    return internalError("SNS signature check: " + notify::opensslError("init failed"));
   }
   const int rc = EVP_DigestVerify(
       md.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),

@@ -29,29 +29,6 @@ constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 // A Retry-After longer than a day is treated as a day: the caller caps it anyway.
 constexpr std::int64_t kMaxRetryAfterSeconds = 86'400;
 
-/// The newest OpenSSL error as text, and the queue cleared (it is per thread).
-std::string opensslError(std::string_view fallback) {
-  unsigned long err = ERR_get_error();
-  std::string text;
-  if (err != 0) {
-    char buf[256];
-    ERR_error_string_n(err, buf, sizeof buf);
-    text = buf;
-  } else {
-    text = std::string(fallback);
-  }
-  ERR_clear_error();
-  return text;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
     text.remove_prefix(1);
@@ -223,14 +200,36 @@ bool validHostChar(char c) {
 
 }  // namespace
 
+std::string opensslError(std::string_view fallback) {
+  unsigned long err = ERR_get_error();
+  std::string text;
+  if (err != 0) {
+    char buf[256];
+    ERR_error_string_n(err, buf, sizeof buf);
+    text = buf;
+  } else {
+    text = std::string(fallback);
+  }
+  ERR_clear_error();
+  return text;
+}
+
+std::string asciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 Result<HttpUrl> parseHttpUrl(std::string_view url) {
   HttpUrl out;
   std::string_view rest;
-  if (lower(url.substr(0, 8)) == "https://") {
+  if (asciiLower(url.substr(0, 8)) == "https://") {
     out.tls = true;
     out.port = "443";
     rest = url.substr(8);
-  } else if (lower(url.substr(0, 7)) == "http://") {
+  } else if (asciiLower(url.substr(0, 7)) == "http://") {
     out.tls = false;
     out.port = "80";
     rest = url.substr(7);
@@ -278,7 +277,7 @@ Result<HttpUrl> parseHttpUrl(std::string_view url) {
     }
     out.port = std::string(port);
   }
-  out.host = lower(host);
+  out.host = asciiLower(host);
   if (authority_end != std::string_view::npos) {
     std::string_view path = rest.substr(authority_end);
     path = path.substr(0, path.find('#'));
@@ -340,7 +339,7 @@ Result<HttpResponse> parseHttpResponse(std::string_view raw, std::size_t max_bod
   while (eol != std::string_view::npos) {
     head.remove_prefix(eol + 2);
     eol = head.find("\r\n");
-    std::string line = lower(head.substr(0, eol));
+    std::string line = asciiLower(head.substr(0, eol));
     if (line.starts_with("content-length:")) {
       content_length = std::atoll(line.c_str() + 15);
     } else if (line.starts_with("transfer-encoding:") &&
@@ -411,7 +410,7 @@ Result<HttpResponse> HttpClient::send(const HttpUrl& url, const HttpRequest& req
                      "\r\nUser-Agent: faultline-aggregator\r\nConnection: close\r\n";
   bool has_accept = false;
   for (const auto& [name, value] : request.headers) {
-    has_accept = has_accept || lower(name) == "accept";
+    has_accept = has_accept || asciiLower(name) == "accept";
     wire += name + ": " + value + "\r\n";
   }
   if (!has_accept) {

@@ -37,6 +37,13 @@ Result<HttpUrl> parseHttpUrl(std::string_view url);
 /// user:password@ is dropped too.
 std::string redactedUrl(std::string_view url);
 
+/// The newest OpenSSL error of this thread as text (`fallback` when there is none), and the
+/// thread's error queue cleared.
+std::string opensslError(std::string_view fallback);
+
+/// ASCII lower case (schemes, hosts, header names).
+std::string asciiLower(std::string_view text);
+
 struct HttpClientOptions {
   /// PEM file of CAs trusted in addition to the system store (empty: system store only).
   std::string extra_ca_file;
