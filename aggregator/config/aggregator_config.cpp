@@ -133,6 +133,11 @@ std::vector<Option> aggregatorOptions() {
        "minutes of history a template needs before its rate may fire"},
       {"log_events.rate_max_keys", OptionType::Int, "100000",
        "(tenant, service, template) rates tracked in memory at most"},
+      {"log_events.rate_drop_percent", OptionType::Int, "20",
+       "a closed minute at or below this percentage of a template's baseline, while its service "
+       "keeps logging, is a rate drop (0: drops are not reported)"},
+      {"log_events.rate_drop_min_baseline", OptionType::Int, "10",
+       "drops are judged only for templates with a baseline of at least this many lines a minute"},
   };
 }
 
@@ -358,6 +363,19 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
          [&](std::int64_t v) { options.rate.warmup_minutes = static_cast<std::uint32_t>(v); }},
         {"log_events.rate_max_keys", 1, 100'000'000,
          [&](std::int64_t v) { options.rate_max_keys = static_cast<std::size_t>(v); }},
+        {"log_events.rate_drop_percent", 0, 90,
+         [&](std::int64_t v) {
+           options.rate.drop_fraction = static_cast<double>(v) / 100.0;
+           if (v == 0) {
+             options.rate.drop_min_baseline = 0;  // off
+           }
+         }},
+        {"log_events.rate_drop_min_baseline", 1, 1'000'000,
+         [&](std::int64_t v) {
+           if (options.rate.drop_min_baseline != 0) {
+             options.rate.drop_min_baseline = static_cast<double>(v);
+           }
+         }},
     };
     for (const Bounded& option : bounded) {
       const std::int64_t value = table.getInt(option.key);

@@ -261,6 +261,19 @@ BatchLines groupBatchLines(const wire::DecodedBatch& batch) {
 
 // --- RateTracker
 
+void RateTracker::addDropChanges(const Entry& entry, const RateChange& change,
+                                 std::vector<Change>& changes) {
+  // A drop that ended and a new one in one call: the end first, as events pair up in order.
+  if (change.restored) {
+    changes.push_back({entry.service, entry.template_id, true, false, change.restored_count,
+                       entry.baseline.dropBaseline(), change.restored_minute, 0});
+  }
+  if (change.dropped) {
+    changes.push_back({entry.service, entry.template_id, true, true, change.dropped_count,
+                       entry.baseline.dropBaseline(), change.dropped_minute, 0});
+  }
+}
+
 RateTracker::RateTracker(RateOptions options, std::size_t max_keys)
     : options_(options), max_keys_(max_keys) {}
 
@@ -294,6 +307,7 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
                                                       const std::vector<MinuteCount>& minutes,
                                                       std::int64_t now_minute) {
   std::vector<Change> changes;
+  std::map<std::string, std::int64_t> newest;  // service -> its newest minute in the batch
   std::lock_guard lock(mu_);
   for (const MinuteCount& count : minutes) {
     const std::string key = tenantKey(tenant_id, count.service, count.template_id);
@@ -306,20 +320,50 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       entry->tenant_id = std::string(tenant_id);
       entry->service = count.service;
       entry->template_id = count.template_id;
+      by_service_[tenantKey(tenant_id, count.service, 0)].push_back(key);
     }
     entry->last_minute = std::max(entry->last_minute, count.minute);
+    newest[count.service] = std::max(newest[count.service], count.minute);
     const RateChange change = entry->baseline.add(count.minute, count.lines, options_);
+    addDropChanges(*entry, change, changes);
     if (change.recovered) {
-      changes.push_back({count.service, count.template_id, false, entry->baseline.lastClosedCount(),
-                         entry->baseline.baseline(), count.minute - 1, 0});
+      changes.push_back({count.service, count.template_id, false, false,
+                         entry->baseline.lastClosedCount(), entry->baseline.baseline(),
+                         count.minute - 1, 0});
       firing_.erase(key);
     }
     if (change.spiked) {
-      changes.push_back({count.service, count.template_id, true, entry->baseline.currentCount(),
-                         entry->baseline.baseline(), entry->baseline.currentMinute(),
-                         count.sample_record});
+      changes.push_back({count.service, count.template_id, false, true,
+                         entry->baseline.currentCount(), entry->baseline.baseline(),
+                         entry->baseline.currentMinute(), count.sample_record});
       firing_.insert(key);
     }
+  }
+  // Templates of the batch's services that this batch did not carry: close their minutes up to
+  // the minute before the service's newest, which may start (or end) a drop.
+  for (const auto& [service, minute] : newest) {
+    auto keys = by_service_.find(tenantKey(tenant_id, service, 0));
+    if (keys == by_service_.end()) {
+      continue;
+    }
+    std::erase_if(keys->second, [&](const std::string& key) {
+      auto entry = entries_.find(key);
+      if (entry == entries_.end()) {
+        return true;  // evicted
+      }
+      if (entry->second.baseline.currentMinute() < minute - 1) {
+        const std::int64_t closed = entry->second.baseline.currentMinute();
+        const RateChange change = entry->second.baseline.advance(minute - 1, options_);
+        addDropChanges(entry->second, change, changes);
+        if (change.recovered) {
+          changes.push_back({entry->second.service, entry->second.template_id, false, false,
+                             entry->second.baseline.lastClosedCount(),
+                             entry->second.baseline.baseline(), closed, 0});
+          firing_.erase(key);
+        }
+      }
+      return false;
+    });
   }
   // Firing rates of this tenant whose lines stopped: close their minutes up to now.
   for (auto it = firing_.begin(); it != firing_.end();) {
@@ -333,8 +377,10 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       continue;
     }
     const std::int64_t closed = entry->second.baseline.currentMinute();
-    if (entry->second.baseline.advance(now_minute, options_).recovered) {
-      changes.push_back({entry->second.service, entry->second.template_id, false,
+    const RateChange change = entry->second.baseline.advance(now_minute, options_);
+    addDropChanges(entry->second, change, changes);
+    if (change.recovered) {
+      changes.push_back({entry->second.service, entry->second.template_id, false, false,
                          entry->second.baseline.lastClosedCount(),
                          entry->second.baseline.baseline(), closed, 0});
       it = firing_.erase(it);
@@ -417,7 +463,7 @@ std::string LogEventDeriver::templateText(const std::string& tenant_id,
                               from_store = std::move(*found);
                               return std::string_view(from_store);
                             });
-  return text.isOk() ? readableTemplate(std::string(*text)) : std::string();
+  return text.isOk() ? std::string(*text) : std::string();
 }
 
 namespace {
@@ -451,6 +497,33 @@ std::string formatRate(double value) {
 
 }  // namespace
 
+Event LogEventDeriver::rateDropEvent(const LogBatchContext& context,
+                                     const RateTracker::Change& change,
+                                     const std::string& text) const {
+  Labels labels = {{"kind", "rate_drop"},
+                   {"template", templateLabel(change.template_id)},
+                   {"rate_per_minute", std::to_string(change.count)},
+                   {"baseline_per_minute", formatRate(change.baseline)},
+                   {"fraction", formatRate(options_.rate.drop_fraction)}};
+  Event event =
+      makeEvent(context, change.service,
+                change.spiked ? logparse::Severity::kWarn : logparse::Severity::kInfo,
+                change.spiked ? EventStatus::kFiring : EventStatus::kResolved,
+                "log-drop:" + change.service + ":" + templateLabel(change.template_id), labels);
+  event.title = clip((change.spiked ? "Log rate drop in " : "Log rate restored in ") +
+                         change.service + ": " + text,
+                     kMaxTitleBytes);
+  event.body = std::to_string(change.count) + " lines in the minute of " +
+               formatRfc3339Millis(change.minute * kNanosPerMinute) + " against " +
+               (change.spiked ? "a baseline of " : "the baseline it dropped from, ") +
+               formatRate(change.baseline) + " a minute, while " + change.service +
+               " kept logging (a drop is at most " + formatRate(options_.rate.drop_fraction) +
+               " of a baseline of at least " + formatRate(options_.rate.drop_min_baseline) +
+               " lines a minute; it ends at half the old baseline).";
+  event.occurred_at_ns = change.minute * kNanosPerMinute;
+  return event;
+}
+
 Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& context,
                                                    const wire::DecodedBatch& batch) {
   BatchLines lines = groupBatchLines(batch);
@@ -470,11 +543,11 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
         wire::Record probe;
         probe.kind = wire::RecordKind::Templated;
         probe.template_slot = static_cast<std::uint32_t>(slot);
-        return templateText(context.tenant_id, batch, probe);
+        return readableTemplate(templateText(context.tenant_id, batch, probe));
       }
     }
     auto found = store_.findTemplate(context.tenant_id, template_id);
-    return found.isOk() ? std::move(*found) : std::string();
+    return found.isOk() ? readableTemplate(std::move(*found)) : std::string();
   };
 
   // 1. Rates: every templated minute of the batch feeds its baseline. The newest minute of the
@@ -485,10 +558,14 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
   }
   if (now_minute != INT64_MIN) {
     const auto changes = rates_.observe(context.tenant_id, lines.minutes, now_minute);
-    // Recoveries first: a resolve and a new spike of one key in one batch pair up in order.
+    // Ends first: a resolve and a new start of one key in one batch pair up in order.
     for (int pass = 0; pass < 2; ++pass) {
       for (const RateTracker::Change& change : changes) {
         if (change.spiked != (pass == 1) || !room()) {
+          continue;
+        }
+        if (change.drop) {
+          out.push_back(rateDropEvent(context, change, textById(change.template_id)));
           continue;
         }
         const std::string key = tenantKey(context.tenant_id, change.service, change.template_id);
@@ -521,7 +598,7 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
             change.spiked ? EventStatus::kFiring : EventStatus::kResolved,
             "log-rate:" + change.service + ":" + templateLabel(change.template_id), labels);
         event.title = clip((change.spiked ? "Log rate spike in " : "Log rate back to normal in ") +
-                               change.service + ": " + text,
+                               change.service + ": " + readableTemplate(text),
                            kMaxTitleBytes);
         event.body = std::to_string(change.count) + " lines in the minute of " +
                      formatRfc3339Millis(change.minute * kNanosPerMinute) +
@@ -559,7 +636,8 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
         context, group.service, group.severity, EventStatus::kFiring,
         "log-error:" + group.service + ":" + templateLabel(group.template_id) + ":" + severity,
         labels);
-    event.title = clip(group.service + ": " + (text.empty() ? line : text), kMaxTitleBytes);
+    event.title =
+        clip(group.service + ": " + (text.empty() ? line : readableTemplate(text)), kMaxTitleBytes);
     event.body = std::to_string(group.lines) + " " + severity + " line" +
                  (group.lines == 1 ? "" : "s") + " in " + std::string(group.source) + ", " +
                  timeRange(group.first_ns, group.last_ns) + ".\nSample: " + line;
@@ -610,7 +688,8 @@ Result<std::vector<Event>> LogEventDeriver::derive(const LogBatchContext& contex
           context, group.service, group.severity, EventStatus::kInfo,
           "log-new-template:" + group.service + ":" + templateLabel(group.template_id), labels);
       event.severity = logparse::Severity::kInfo;
-      event.title = clip("New log template in " + group.service + ": " + text, kMaxTitleBytes);
+      event.title = clip("New log template in " + group.service + ": " + readableTemplate(text),
+                         kMaxTitleBytes);
       event.body = "First seen " + formatRfc3339Millis(group.first_ns) + " in " +
                    std::string(group.source) + " (" + std::to_string(group.lines) + " line" +
                    (group.lines == 1 ? "" : "s") + " in this batch, highest severity " +

@@ -11,6 +11,9 @@
 //    summary event per service that says how many.
 //  - rate spike: a template's lines per minute at least `rate.factor` x its EWMA baseline and
 //    at least `rate.min_count`; resolved when a closed minute falls back (RateBaseline).
+//  - rate drop: a template's closed minute at or below `rate.drop_fraction` of a baseline of at
+//    least `rate.drop_min_baseline` lines a minute while its service kept logging (a code path
+//    that now fails before it logs); resolved when a closed minute is back at half of it.
 //
 // Where the service comes from: the wire carries no service or labels (agents send source
 // paths only), so the service is the source file's base name up to its first '.'
@@ -116,14 +119,18 @@ class RateTracker {
   struct Change {
     std::string service;
     std::uint64_t template_id = 0;
-    bool spiked = false;      // else recovered
+    bool drop = false;        // a drop (else a spike) started or ended
+    bool spiked = false;      // started (a spike, or a drop when `drop`); else ended
     std::uint64_t count = 0;  // the minute's lines
     double baseline = 0.0;    // the baseline it was judged against
     std::int64_t minute = 0;
     std::size_t sample_record = 0;  // spikes: a record of the batch; recoveries: none
   };
   /// Feeds a batch's minute counts for `tenant_id`, then closes the minutes before `now_minute`
-  /// of the tenant's firing rates that this batch did not touch (a spike that stopped).
+  /// of the tenant's firing rates that this batch did not touch (a spike that stopped), and,
+  /// for each service in the batch, the minutes of its other templates up to the minute before
+  /// the service's newest (a template that went quiet while its service kept logging: a drop;
+  /// the minute of slack lets another pod's lines for it still arrive).
   std::vector<Change> observe(std::string_view tenant_id, const std::vector<MinuteCount>& minutes,
                               std::int64_t now_minute);
   std::size_t size() const;
@@ -138,12 +145,16 @@ class RateTracker {
     std::int64_t last_minute = 0;
   };
   Entry* entryFor(const std::string& key, std::int64_t minute);
+  static void addDropChanges(const Entry& entry, const RateChange& change,
+                             std::vector<Change>& changes);
 
   const RateOptions options_;
   const std::size_t max_keys_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // by tenant \0 service \0 template
   std::unordered_set<std::string> firing_;
+  // tenant \0 service -> its keys in entries_ (stale ones are skipped and pruned).
+  std::unordered_map<std::string, std::vector<std::string>> by_service_;
   std::atomic<std::uint64_t> untracked_{0};
 };
 
@@ -191,11 +202,14 @@ class LogEventDeriver {
   Result<std::vector<bool>> rememberTemplates(const std::string& tenant_id,
                                               const std::vector<store::LogTemplateKey>& keys,
                                               std::int64_t now_ns);
-  /// The template's text from the batch, else the tenant dictionary, as a person reads it (a
-  /// container wrapper's message, not the wrapper); "" when unknown.
+  /// The template's text from the batch, else the tenant dictionary; "" when unknown. Titles
+  /// show it through readableTemplate (a container wrapper's message, not the wrapper).
   std::string templateText(const std::string& tenant_id, const wire::DecodedBatch& batch,
                            const wire::Record& record);
 
+  /// The event of a drop starting (spiked) or ending, for the template text `text`.
+  Event rateDropEvent(const LogBatchContext& context, const RateTracker::Change& change,
+                      const std::string& text) const;
   /// Records one tenant's events in calls of at most kMaxEventsPerRecord; false on failure.
   bool record(const std::string& tenant_id, const std::vector<Event>& events);
   void recordLoop();

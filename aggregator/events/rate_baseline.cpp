@@ -21,6 +21,31 @@ bool RateBaseline::isSpike(std::uint64_t count, double baseline, std::uint64_t c
   return static_cast<double>(count) >= options.factor * std::max(baseline, 1.0);
 }
 
+void RateBaseline::judgeDrop(std::uint64_t count, std::int64_t minute, const RateOptions& options,
+                             RateChange& change) {
+  if (dropping_) {
+    // Back to half the level it dropped from (the decayed baseline would call any trickle a
+    // recovery).
+    if (count > 0 && static_cast<double>(count) >= 0.5 * drop_baseline_) {
+      dropping_ = false;
+      change.restored = true;
+      change.restored_minute = minute;
+      change.restored_count = count;
+    }
+    return;
+  }
+  if (options.drop_min_baseline > 0 && closed_minutes_ >= options.warmup_minutes &&
+      baseline_ >= options.drop_min_baseline &&
+      static_cast<double>(count) <= options.drop_fraction * baseline_) {
+    dropping_ = true;
+    drop_baseline_ = baseline_;
+    drop_minute_ = minute;
+    change.dropped = true;
+    change.dropped_minute = minute;
+    change.dropped_count = count;
+  }
+}
+
 RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options) {
   RateChange change;
   if (!started_ || minute <= minute_) {
@@ -33,6 +58,7 @@ RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options
     firing_ = false;
     change.recovered = true;
   }
+  judgeDrop(count_, minute_, options, change);
   baseline_ = closed_minutes_ == 0 ? static_cast<double>(count_)
                                    : alpha * static_cast<double>(count_) + (1 - alpha) * baseline_;
   last_closed_count_ = count_;
@@ -45,6 +71,7 @@ RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options
       firing_ = false;
       change.recovered = true;
     }
+    judgeDrop(0, minute_ + 1, options, change);
     // Past a day of silence the decay is complete for any sensible span; cap the exponent.
     const double steps = static_cast<double>(std::min<std::int64_t>(empty, 24 * 60));
     baseline_ *= std::pow(1 - alpha, steps);

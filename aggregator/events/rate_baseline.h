@@ -18,6 +18,13 @@ struct RateOptions {
   std::uint32_t baseline_minutes = 30;
   /// Closed minutes a baseline needs before it may fire (a new template has no history).
   std::uint32_t warmup_minutes = 10;
+  /// A closed minute at or below this fraction of the baseline is a drop: a template that went
+  /// (nearly) quiet while its service kept logging, as when a code path starts failing before
+  /// it logs...
+  double drop_fraction = 0.2;
+  /// ...judged only for baselines of at least this many lines a minute (sparser templates are
+  /// not expected every minute). 0: drops are not judged.
+  double drop_min_baseline = 10.0;
 };
 
 /// What one call changed. Both can be set: the previous spike ended in a closed minute and a
@@ -25,6 +32,12 @@ struct RateOptions {
 struct RateChange {
   bool recovered = false;  // a firing spike fell back below the rule in a closed minute
   bool spiked = false;     // the current minute crossed the rule
+  bool restored = false;   // a drop ended: a closed minute came back to half its old baseline
+  bool dropped = false;    // a closed minute fell to drop_fraction of the baseline or below
+  std::int64_t restored_minute = 0;  // the closed minutes that decided restored / dropped
+  std::int64_t dropped_minute = 0;
+  std::uint64_t restored_count = 0;  // and their counts
+  std::uint64_t dropped_count = 0;
 };
 
 /// One rate's state. Not thread-safe (the caller's tracker locks). Minutes are unix minutes.
@@ -35,7 +48,8 @@ class RateBaseline {
   /// current one and any empty minutes between.
   RateChange add(std::int64_t minute, std::uint64_t count, const RateOptions& options);
 
-  /// Closes every minute before `minute` (no lines arrived for them). Only ever recovers.
+  /// Closes every minute before `minute` (no lines arrived for them): may recover a spike and
+  /// start or end a drop.
   RateChange advance(std::int64_t minute, const RateOptions& options);
 
   /// True when `count` in one minute is a spike against `baseline` after warm-up.
@@ -46,6 +60,10 @@ class RateBaseline {
   std::uint64_t currentCount() const { return count_; }
   std::int64_t currentMinute() const { return minute_; }
   bool firing() const { return firing_; }
+  /// In a drop: since the closed minute dropMinute(), against the baseline it had then.
+  bool dropping() const { return dropping_; }
+  double dropBaseline() const { return drop_baseline_; }
+  std::int64_t dropMinute() const { return drop_minute_; }
   std::uint64_t closedMinutes() const { return closed_minutes_; }
   /// The count of the last minute closed by add/advance (the one a recovery was judged on).
   std::uint64_t lastClosedCount() const { return last_closed_count_; }
@@ -58,6 +76,14 @@ class RateBaseline {
   std::uint64_t closed_minutes_ = 0;
   std::uint64_t last_closed_count_ = 0;
   bool firing_ = false;
+  bool dropping_ = false;
+  double drop_baseline_ = 0.0;
+  std::int64_t drop_minute_ = 0;
+
+  /// Starts or ends a drop on closing `minute` with `count` lines (before the baseline folds
+  /// it in).
+  void judgeDrop(std::uint64_t count, std::int64_t minute, const RateOptions& options,
+                 RateChange& change);
 };
 
 }  // namespace faultline::aggregator::events

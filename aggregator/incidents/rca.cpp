@@ -12,7 +12,7 @@ constexpr std::size_t kMaxEvidence = 20;
 constexpr int kGraphReach = 3;  // hops within which a caller counts as explained
 
 bool novel(const Signal& signal) {
-  if (signal.kind == "new_template" || signal.kind == "rate_spike") {
+  if (signal.kind == "new_template" || signal.kind == "rate_spike" || signal.kind == "rate_drop") {
     return true;
   }
   return signal.source != events::SourceKind::kLog && !signal.change && signal.decision == "new";

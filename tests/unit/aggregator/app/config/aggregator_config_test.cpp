@@ -182,7 +182,8 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
               .loadString("[log_events]\nenabled = false\nmax_events_per_batch = 7\n"
                           "new_templates_per_batch = 3\nnew_templates_per_service = 2\n"
                           "rate_factor = 10\nrate_min_count = 100\nrate_baseline_minutes = 60\n"
-                          "rate_warmup_minutes = 0\nrate_max_keys = 500\n",
+                          "rate_warmup_minutes = 0\nrate_max_keys = 500\n"
+                          "rate_drop_percent = 30\nrate_drop_min_baseline = 25\n",
                           "events.toml")
               .isOk());
   auto resolved = resolveConfig(table);
@@ -197,12 +198,21 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
   CHECK(options.rate.baseline_minutes == 60);
   CHECK(options.rate.warmup_minutes == 0);
   CHECK(options.rate_max_keys == 500);
+  CHECK(options.rate.drop_fraction == doctest::Approx(0.3));
+  CHECK(options.rate.drop_min_baseline == 25.0);
+  CHECK(plain->log_events.rate.drop_fraction == doctest::Approx(0.2));
+  CHECK(plain->log_events.rate.drop_min_baseline == 10.0);
 
   const std::pair<const char*, const char*> bad[] = {
-      {"log_events.max_events_per_batch", "0"},  {"log_events.max_events_per_batch", "1001"},
-      {"log_events.rate_factor", "1"},           {"log_events.rate_min_count", "0"},
-      {"log_events.rate_baseline_minutes", "0"}, {"log_events.new_templates_per_batch", "-1"},
+      {"log_events.max_events_per_batch", "0"},
+      {"log_events.max_events_per_batch", "1001"},
+      {"log_events.rate_factor", "1"},
+      {"log_events.rate_min_count", "0"},
+      {"log_events.rate_baseline_minutes", "0"},
+      {"log_events.new_templates_per_batch", "-1"},
       {"log_events.rate_max_keys", "0"},
+      {"log_events.rate_drop_percent", "95"},
+      {"log_events.rate_drop_min_baseline", "0"},
   };
   for (const auto& [key, value] : bad) {
     config::OptionTable fresh(aggregatorOptions());

@@ -324,6 +324,77 @@ TEST_CASE("log events: a rate spike fires against the baseline and resolves when
   CHECK(ofKind(f.derive(f.b, *minuteOf(12, 5000)), "rate_spike").empty());
 }
 
+TEST_CASE("log events: a template that goes quiet while its service logs is a rate drop") {
+  events::LogEventOptions options;
+  options.rate.warmup_minutes = 5;
+  options.rate.baseline_minutes = 9;
+  options.rate.drop_fraction = 0.2;
+  options.rate.drop_min_baseline = 10;
+  Fixture f(options);
+  std::uint64_t seq = 0;
+  // Each minute: `served` lines of one template and 30 of another, in service api.
+  auto minuteOf = [&](int minute, std::uint64_t served) {
+    std::vector<Line> lines = {
+        {"/srv/api.log", kTimeout, {"p", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, 30}};
+    if (served > 0) {
+      lines.push_back({"/srv/api.log",
+                       kServed,
+                       {"/x", "1"},
+                       Severity::kInfo,
+                       kT0 + minute * kMinuteNs,
+                       served});
+    }
+    return makeBatch(lines, ++seq);
+  };
+  std::vector<const events::Event*> drops;
+  std::vector<std::vector<events::Event>> kept;
+  auto feed = [&](int minute, std::uint64_t served) {
+    kept.push_back(f.derive(f.a, *minuteOf(minute, served)));
+    return ofKind(kept.back(), "rate_drop");
+  };
+  for (int m = 0; m < 10; ++m) {
+    CHECK(feed(m, 20).empty());  // steady: no drop
+  }
+  // The served template stops; the other one goes on. A minute of slack lets other pods'
+  // lines arrive, so minute 10 is judged once the service reached minute 12.
+  CHECK(feed(10, 0).empty());
+  CHECK(feed(11, 0).empty());
+  drops = feed(12, 0);
+  REQUIRE(drops.size() == 1);
+  CHECK(drops[0]->status == events::EventStatus::kFiring);
+  CHECK(drops[0]->severity == Severity::kWarn);
+  CHECK(drops[0]->service == "api");
+  CHECK(drops[0]->occurred_at_ns == kT0 + 10 * kMinuteNs);
+  CHECK(label(*drops[0], "rate_per_minute") == "0");
+  CHECK(label(*drops[0], "baseline_per_minute") == "20.0");
+  // The text comes from the tenant's dictionary, which this fixture (derive only) never filled.
+  CHECK(drops[0]->title.rfind("Log rate drop in api: ", 0) == 0);
+  CHECK(!label(*drops[0], "template").empty());
+  const std::string fingerprint = drops[0]->fingerprint;
+  CHECK(feed(13, 0).empty());  // still quiet: nothing new
+  // Back at its old level: once that minute closes, the drop resolves.
+  CHECK(feed(14, 20).empty());
+  auto restored = feed(15, 20);
+  REQUIRE(restored.size() == 1);
+  CHECK(restored[0]->status == events::EventStatus::kResolved);
+  CHECK(restored[0]->fingerprint == fingerprint);
+  CHECK(restored[0]->occurred_at_ns == kT0 + 14 * kMinuteNs);
+  CHECK(restored[0]->title == "Log rate restored in api: " + kServed);  // text in this batch
+  // A whole service going quiet is not a drop of its templates (nothing to compare against),
+  // nor is another tenant's traffic.
+  CHECK(ofKind(f.derive(f.b, *minuteOf(30, 0)), "rate_drop").empty());
+  // A sparse template (baseline under drop_min_baseline) never drops.
+  Fixture sparse(options);
+  for (int m = 0; m < 10; ++m) {
+    auto batch = minuteOf(m, 3);
+    CHECK(ofKind(sparse.derive(sparse.a, *batch), "rate_drop").empty());
+  }
+  for (int m = 10; m < 14; ++m) {
+    auto batch = minuteOf(m, 0);
+    CHECK(ofKind(sparse.derive(sparse.a, *batch), "rate_drop").empty());
+  }
+}
+
 TEST_CASE("log events: onBatch records, and failures are counted, never thrown") {
   Fixture f;
   auto batch = makeBatch({{"/srv/api.log", kTimeout, {"p", "1"}, Severity::kError}});
@@ -499,6 +570,9 @@ TEST_CASE("log events: titles show a docker line's message, not its json-file wr
     }
     CAPTURE(stored.event.title);
     CHECK(stored.event.title.find("{\"log\"") == std::string::npos);
+    // The sample in the body is still the whole line as logged.
+    CHECK(stored.event.body.find(R"(Sample: {"log":"10:00:00.123 ERROR order 0 rejected)") !=
+          std::string::npos);
     CHECK(stored.event.title.find("\"stream\"") == std::string::npos);
     CHECK(stored.event.title.find("ERROR order <*> rejected by the payment gateway") !=
           std::string::npos);
