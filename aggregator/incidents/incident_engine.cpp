@@ -1,6 +1,7 @@
 #include "aggregator/incidents/incident_engine.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -13,7 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kLatencySamples = 10'000;
 constexpr std::size_t kIncidentsLoaded = 200;
 constexpr std::int64_t kCooccurrenceBucketNs = 60LL * 1'000'000'000;
 
@@ -438,17 +438,8 @@ void IncidentEngine::correlate(const std::string& tenant_id,
           notify(*incident, change, "system", now);
         }
       }
-      std::int64_t done = nowUnixNanos();
-      std::lock_guard<std::mutex> latency_lock(latency_mu_);
-      for (std::int64_t at : received) {
-        double ms = static_cast<double>(done - at) / 1e6;
-        if (latencies_ms_.size() < kLatencySamples) {
-          latencies_ms_.push_back(ms);
-        } else {
-          latencies_ms_[latency_next_] = ms;
-          latency_next_ = (latency_next_ + 1) % kLatencySamples;
-        }
-      }
+      write_steps_.fetch_add(1, std::memory_order_relaxed);
+      recordLatencies(received, nowUnixNanos());
     }
   }
   correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now);
@@ -633,6 +624,29 @@ Status IncidentEngine::setRules(const std::string& tenant_id, const CorrelationR
   return Status::ok();
 }
 
+void IncidentEngine::recordLatencies(const std::vector<std::int64_t>& received_ns,
+                                     std::int64_t written_ns) {
+  const std::size_t keep = std::max<std::size_t>(1, options_.latency_samples);
+  std::lock_guard<std::mutex> lock(latency_mu_);
+  for (std::int64_t at : received_ns) {
+    double ms = static_cast<double>(written_ns - at) / 1e6;
+    if (latencies_ms_.size() < keep) {
+      latencies_ms_.push_back(ms);
+    } else {
+      latencies_ms_[latency_next_] = ms;
+      latency_next_ = (latency_next_ + 1) % keep;
+    }
+    latency_max_ms_ = std::max(latency_max_ms_, ms);
+    double seconds = ms / 1e3;
+    std::size_t bucket = static_cast<std::size_t>(
+        std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -
+        kLatencyBuckets.begin());
+    ++latency_buckets_[bucket];
+    latency_sum_seconds_ += seconds;
+    ++latency_count_;
+  }
+}
+
 IncidentEngine::Stats IncidentEngine::stats() const {
   Stats stats;
   stats.events = events_.load(std::memory_order_relaxed);
@@ -645,10 +659,15 @@ IncidentEngine::Stats IncidentEngine::stats() const {
     std::lock_guard<std::mutex> lock(queue_mu_);
     stats.queued = queued_events_;
   }
+  stats.write_steps = write_steps_.load(std::memory_order_relaxed);
   std::vector<double> sorted;
   {
     std::lock_guard<std::mutex> lock(latency_mu_);
     sorted = latencies_ms_;
+    stats.latency_max_ms = latency_max_ms_;
+    stats.latency_buckets = latency_buckets_;
+    stats.latency_sum_seconds = latency_sum_seconds_;
+    stats.latency_count = latency_count_;
   }
   if (!sorted.empty()) {
     std::sort(sorted.begin(), sorted.end());
@@ -656,6 +675,69 @@ IncidentEngine::Stats IncidentEngine::stats() const {
     stats.latency_p99_ms = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
   }
   return stats;
+}
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  return buffer;
+}
+
+void counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
+  family(out, name, "counter", help);
+  out.append(name).append(" ").append(std::to_string(value)).append("\n");
+}
+
+}  // namespace
+
+std::string metricsText(const IncidentEngine::Stats& stats) {
+  std::string out;
+  counter(out, "faultline_incident_events_total", "Events correlated by the incident engine.",
+          stats.events);
+  counter(out, "faultline_incident_events_joined_total",
+          "Correlated events that opened or joined an incident.", stats.joined);
+  counter(out, "faultline_incidents_opened_total", "Incidents opened by correlation on this node.",
+          stats.opened);
+  counter(out, "faultline_incidents_merged_total", "Incidents merged into others by correlation.",
+          stats.merged);
+  counter(out, "faultline_incident_events_dropped_total",
+          "Events not correlated: the engine's queue was full.", stats.dropped);
+  counter(out, "faultline_incident_write_steps_total",
+          "Correlation steps that wrote incidents (one store transaction each).", stats.write_steps);
+  counter(out, "faultline_incident_write_failures_total", "Incident writes the store refused.",
+          stats.write_failures);
+  family(out, "faultline_incident_queue_events", "gauge", "Events waiting for correlation.");
+  out.append("faultline_incident_queue_events ").append(std::to_string(stats.queued)).append("\n");
+  // From the event's arrival to the write of the incident row that holds it.
+  constexpr std::string_view kLatency = "faultline_incident_latency_seconds";
+  family(out, kLatency, "histogram",
+         "Time from an event's arrival to the write of the incident it joined.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < stats.latency_buckets.size(); ++i) {
+    cumulative += stats.latency_buckets[i];
+    std::string le = i < IncidentEngine::kLatencyBuckets.size()
+                         ? number(IncidentEngine::kLatencyBuckets[i])
+                         : std::string("+Inf");
+    out.append(kLatency).append("_bucket{le=\"").append(le).append("\"} ");
+    out.append(std::to_string(cumulative)).append("\n");
+  }
+  out.append(kLatency).append("_sum ").append(number(stats.latency_sum_seconds)).append("\n");
+  out.append(kLatency).append("_count ").append(std::to_string(stats.latency_count)).append("\n");
+  constexpr std::string_view kRecent = "faultline_incident_latency_recent_seconds";
+  family(out, kRecent, "gauge",
+         "Arrival-to-written latency quantiles over the most recent joined events.");
+  out.append(kRecent).append("{quantile=\"0.5\"} ");
+  out.append(number(stats.latency_p50_ms / 1e3)).append("\n");
+  out.append(kRecent).append("{quantile=\"0.99\"} ");
+  out.append(number(stats.latency_p99_ms / 1e3)).append("\n");
+  return out;
 }
 
 }  // namespace faultline::aggregator::incidents
