@@ -69,6 +69,14 @@ struct IncidentEngine::TenantState {
   ServiceHistory history;  // how often each service is anomalous (RCA rarity)
   bool loaded = false;
   std::int64_t rules_read_at_ns = 0;
+  /// When each incident was last ranked, and its event count then (debounced re-ranking).
+  struct RankMark {
+    std::int64_t at_ns = 0;
+    std::size_t events = 0;
+  };
+  std::map<std::string, RankMark> ranked;
+  /// Written since with a ranking behind their events.
+  std::set<std::string> stale;
 };
 
 IncidentEngine::IncidentEngine(store::Store& store, IncidentEngineOptions options,
@@ -141,6 +149,14 @@ void IncidentEngine::run() {
     }
     try {
       correlate(work.first, work.second);
+      bool drained = false;
+      {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        drained = queue_.empty();
+      }
+      if (drained) {
+        rankStale();  // before flush() returns: what readers see is ranked
+      }
     } catch (const std::exception& e) {
       log::error("incidents", std::string("correlation threw: ") + e.what());
     }
@@ -301,17 +317,34 @@ store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
 }
 
 Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
-                                 store::IncidentWrite write) {
+                                 store::IncidentWrite write, const std::set<std::string>* rank_now) {
   std::shared_ptr<const GraphView> graph =
       graph_ != nullptr ? graph_->current(state.tenant_id) : nullptr;
+  const std::int64_t now = nowUnixNanos();
+  const std::int64_t interval_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rerank_interval).count();
   for (const std::string& id : dirty) {
     Incident* incident = state.correlator->find(id);
     if (incident == nullptr) {
       continue;
     }
     if (incident->status != IncidentStatus::kMerged) {
-      incident->candidates = rankCauses(*incident, graph.get(), options_.rca, &state.history);
-      incident->chain = eventChain(*incident, incident->candidates, graph.get());
+      // Ranking reads every kept signal: a busy incident is ranked on a cadence, not per step.
+      TenantState::RankMark& mark = state.ranked[id];
+      bool due = rank_now == nullptr || rank_now->count(id) != 0 || mark.at_ns == 0 ||
+                 now - mark.at_ns >= interval_ns ||
+                 incident->event_count >= mark.events + options_.rerank_events;
+      if (due) {
+        incident->candidates = rankCauses(*incident, graph.get(), options_.rca, &state.history);
+        incident->chain = eventChain(*incident, incident->candidates, graph.get());
+        mark = {now, incident->event_count};
+        state.stale.erase(id);
+      } else {
+        state.stale.insert(id);
+      }
+    } else {
+      state.ranked.erase(id);
+      state.stale.erase(id);
     }
     write.upserts.push_back(rowOf(*incident));
   }
@@ -336,6 +369,38 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
   store::IncidentWrite timeline;
   timeline.timeline = std::move(write.timeline);
   return store_.writeIncidents(state.tenant_id, timeline);
+}
+
+void IncidentEngine::rankStale() {
+  std::vector<std::shared_ptr<TenantState>> states;
+  {
+    std::lock_guard<std::mutex> lock(tenants_mu_);
+    for (const auto& [id, state] : tenants_) {
+      states.push_back(state);
+    }
+  }
+  for (const auto& state : states) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (state->stale.empty() || !state->loaded) {
+      continue;
+    }
+    std::set<std::string> stale = std::move(state->stale);
+    state->stale.clear();
+    Status written = writeStep(*state, stale, {});
+    if (!written.isOk()) {
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+      log::error("incidents", "tenant " + state->tenant_id +
+                                  ": cannot write ranked incidents: " + written.message());
+      continue;
+    }
+    write_steps_.fetch_add(1, std::memory_order_relaxed);
+    // Marks of incidents that left memory go too.
+    if (state->ranked.size() > 2 * options_.max_incidents_in_memory) {
+      for (auto it = state->ranked.begin(); it != state->ranked.end();) {
+        it = state->correlator->find(it->first) == nullptr ? state->ranked.erase(it) : std::next(it);
+      }
+    }
+  }
 }
 
 void IncidentEngine::correlate(const std::string& tenant_id,
@@ -427,7 +492,14 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   }
   if (!dirty.empty()) {
     // Rows must exist before links refer to them: upserts go first in the same transaction.
-    Status written = writeStep(*state, dirty, std::move(write));
+    std::set<std::string> rank_now;
+    for (const auto& [id, change] : notices) {
+      rank_now.insert(id);  // notices carry the top cause
+    }
+    for (const auto& [from, into] : write.moves) {
+      rank_now.insert(into);
+    }
+    Status written = writeStep(*state, dirty, std::move(write), &rank_now);
     if (!written.isOk()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
       log::error("incidents",

@@ -76,6 +76,11 @@ struct IncidentEngineOptions {
   /// once).
   std::chrono::milliseconds rules_ttl{5000};
   RcaWeights rca;
+  /// Correlation re-ranks (RCA) an incident that took new events at most this often, or when
+  /// it took rerank_events more since its last ranking; always when it opens, reopens, merges
+  /// or resolves, on every change by hand, and once the queue drains (nothing stays behind).
+  std::chrono::milliseconds rerank_interval{1000};
+  std::size_t rerank_events = 1000;
   /// Received-to-written latencies kept for the p50/p99 in stats() (the most recent).
   std::size_t latency_samples = 10'000;
 };
@@ -153,9 +158,13 @@ class IncidentEngine {
   Result<Incident*> findOrLoad(TenantState& state, const std::string& incident_id);
   void run();
   void correlate(const std::string& tenant_id, std::vector<store::StoredEvent>& events);
-  /// Ranks and writes the incidents named, with the links and timeline gathered.
+  /// Ranks and writes the incidents named, with the links and timeline gathered. With
+  /// `rank_now` (correlation steps) only those and the incidents due (rerank_*) are ranked; the
+  /// others are written with their previous ranking and marked stale.
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
-                   store::IncidentWrite write);
+                   store::IncidentWrite write, const std::set<std::string>* rank_now = nullptr);
+  /// Ranks and writes every stale incident of every tenant (the queue drained).
+  void rankStale();
   store::IncidentRow rowOf(const Incident& incident) const;
   void recordLatencies(const std::vector<std::int64_t>& received_ns, std::int64_t written_ns);
   void notify(const Incident& incident, std::string change, const std::string& actor,

@@ -94,7 +94,17 @@ struct TenantMix {
   std::deque<std::string> services;
   int next_service = 0;
 
-  std::string newService() { return "svc-" + std::to_string(next_service++); }
+  /// Letters only: title similarity drops numbers, so "svc-12" and "svc-13" would look alike.
+  std::string newService() {
+    std::string name = "svc";
+    for (int n = next_service++;; n /= 26) {
+      name += static_cast<char>('a' + n % 26);
+      if (n < 26) {
+        break;
+      }
+    }
+    return name;
+  }
 };
 
 events::Event makeEvent(const std::string& tenant_id, const std::string& service, int alert,
@@ -213,8 +223,8 @@ int main(int argc, char** argv) {
           [&, batch, tenant_id = mix.tenant_id](Result<std::vector<store::EventDecision>> done) {
             if (done) {
               engine.publish(tenant_id, events::storedEvents(*batch, *done));
-            } else {
-              record_failures.fetch_add(1, std::memory_order_relaxed);
+            } else if (record_failures.fetch_add(1, std::memory_order_relaxed) == 0) {
+              std::fprintf(stderr, "record: %s\n", done.status().toString().c_str());
             }
             std::lock_guard<std::mutex> lock(done_mu);
             ++batches_done;
