@@ -317,7 +317,8 @@ store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
 }
 
 Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
-                                 store::IncidentWrite write, const std::set<std::string>* rank_now) {
+                                 store::IncidentWrite write,
+                                 const std::set<std::string>* rank_now) {
   std::shared_ptr<const GraphView> graph =
       graph_ != nullptr ? graph_->current(state.tenant_id) : nullptr;
   const std::int64_t now = nowUnixNanos();
@@ -397,7 +398,8 @@ void IncidentEngine::rankStale() {
     // Marks of incidents that left memory go too.
     if (state->ranked.size() > 2 * options_.max_incidents_in_memory) {
       for (auto it = state->ranked.begin(); it != state->ranked.end();) {
-        it = state->correlator->find(it->first) == nullptr ? state->ranked.erase(it) : std::next(it);
+        it =
+            state->correlator->find(it->first) == nullptr ? state->ranked.erase(it) : std::next(it);
       }
     }
   }
@@ -782,7 +784,8 @@ std::string metricsText(const IncidentEngine::Stats& stats) {
   counter(out, "faultline_incident_events_dropped_total",
           "Events not correlated: the engine's queue was full.", stats.dropped);
   counter(out, "faultline_incident_write_steps_total",
-          "Correlation steps that wrote incidents (one store transaction each).", stats.write_steps);
+          "Correlation steps that wrote incidents (one store transaction each).",
+          stats.write_steps);
   counter(out, "faultline_incident_write_failures_total", "Incident writes the store refused.",
           stats.write_failures);
   family(out, "faultline_incident_queue_events", "gauge", "Events waiting for correlation.");

@@ -122,8 +122,8 @@ class IncidentEngine {
   Status setRules(const std::string& tenant_id, const CorrelationRules& rules, std::int64_t now_ns);
 
   /// Upper bounds (seconds) of Stats::latency_buckets.
-  static constexpr std::array<double, 12> kLatencyBuckets = {
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0};
+  static constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
+                                                             0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
   struct Stats {
     std::uint64_t events = 0;          // correlated
     std::uint64_t joined = 0;          // joined or opened an incident

@@ -234,8 +234,8 @@ int main(int argc, char** argv) {
         max_queued = std::max(max_queued, engine.stats().queued);
       }
     }
-    double offered_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                           .count();
+    double offered_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     {
       std::unique_lock<std::mutex> lock(done_mu);
       done_cv.wait(lock, [&] { return batches_done == batches_sent; });
@@ -245,17 +245,18 @@ int main(int argc, char** argv) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double cpu = cpuSeconds() - cpu_start;
     incidents::IncidentEngine::Stats stats = engine.stats();
-    std::printf("offered %zu events in %zu batches over %.2f s (%.0f events/s offered), %d tenants,"
-                " %d services each, %zu new services\n",
-                events_sent, batches_sent, offered_s, static_cast<double>(events_sent) / offered_s,
-                flags.tenants, flags.services, new_services);
-    std::printf("correlated %llu events (%llu joined) in %.2f s: %.0f events/s achieved;"
-                " %llu incidents opened, %llu write steps, max queue %zu, cpu %.2f s\n",
-                static_cast<unsigned long long>(stats.events),
-                static_cast<unsigned long long>(stats.joined), total_s,
-                static_cast<double>(stats.events) / total_s,
-                static_cast<unsigned long long>(stats.opened),
-                static_cast<unsigned long long>(stats.write_steps), max_queued, cpu);
+    std::printf(
+        "offered %zu events in %zu batches over %.2f s (%.0f events/s offered), %d tenants,"
+        " %d services each, %zu new services\n",
+        events_sent, batches_sent, offered_s, static_cast<double>(events_sent) / offered_s,
+        flags.tenants, flags.services, new_services);
+    std::printf(
+        "correlated %llu events (%llu joined) in %.2f s: %.0f events/s achieved;"
+        " %llu incidents opened, %llu write steps, max queue %zu, cpu %.2f s\n",
+        static_cast<unsigned long long>(stats.events),
+        static_cast<unsigned long long>(stats.joined), total_s,
+        static_cast<double>(stats.events) / total_s, static_cast<unsigned long long>(stats.opened),
+        static_cast<unsigned long long>(stats.write_steps), max_queued, cpu);
     std::printf("ingest-to-incident latency ms: p50 %.1f p99 %.1f max %.1f (%llu events)\n",
                 stats.latency_p50_ms, stats.latency_p99_ms, stats.latency_max_ms,
                 static_cast<unsigned long long>(stats.latency_count));
