@@ -31,6 +31,7 @@ ctest --output-on-failure --timeout 900
 if [ "${1:-}" != "--sanitize" ]; then
   python3 "$root/tests/bench/ship_bench.py" --lines 20000 --idle-seconds 1 --bin-dir "$build"
   "$build/bin/ingest_pg_bench" 20 2 500
+  "$build/bin/incident_latency_bench" --rate 1000 --seconds 2 --tenants 2 --services 20
   python3 "$root/tests/bench/api_get_bench.py" --agents 20 --seconds 2 --connections 4 \
     --bin-dir "$build"
   python3 "$root/tests/bench/webhook_bench.py" --seconds 2 --connections 4 --bin-dir "$build"

@@ -1,6 +1,7 @@
 #include "aggregator/incidents/incident_engine.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -13,7 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kLatencySamples = 10'000;
 constexpr std::size_t kIncidentsLoaded = 200;
 constexpr std::int64_t kCooccurrenceBucketNs = 60LL * 1'000'000'000;
 
@@ -69,6 +69,14 @@ struct IncidentEngine::TenantState {
   ServiceHistory history;  // how often each service is anomalous, and how (RCA surprise)
   bool loaded = false;
   std::int64_t rules_read_at_ns = 0;
+  /// When each incident was last ranked, and its event count then (debounced re-ranking).
+  struct RankMark {
+    std::int64_t at_ns = 0;
+    std::size_t events = 0;
+  };
+  std::map<std::string, RankMark> ranked;
+  /// Written since with a ranking behind their events.
+  std::set<std::string> stale;
 };
 
 IncidentEngine::IncidentEngine(store::Store& store, IncidentEngineOptions options,
@@ -141,6 +149,14 @@ void IncidentEngine::run() {
     }
     try {
       correlate(work.first, work.second);
+      bool drained = false;
+      {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        drained = queue_.empty();
+      }
+      if (drained) {
+        rankStale();  // before flush() returns: what readers see is ranked
+      }
     } catch (const std::exception& e) {
       log::error("incidents", std::string("correlation threw: ") + e.what());
     }
@@ -301,17 +317,35 @@ store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
 }
 
 Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
-                                 store::IncidentWrite write) {
+                                 store::IncidentWrite write,
+                                 const std::set<std::string>* rank_now) {
   std::shared_ptr<const GraphView> graph =
       graph_ != nullptr ? graph_->current(state.tenant_id) : nullptr;
+  const std::int64_t now = nowUnixNanos();
+  const std::int64_t interval_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rerank_interval).count();
   for (const std::string& id : dirty) {
     Incident* incident = state.correlator->find(id);
     if (incident == nullptr) {
       continue;
     }
     if (incident->status != IncidentStatus::kMerged) {
-      incident->candidates = rankCauses(*incident, graph.get(), options_.rca, &state.history);
-      incident->chain = eventChain(*incident, incident->candidates, graph.get());
+      // Ranking reads every kept signal: a busy incident is ranked on a cadence, not per step.
+      TenantState::RankMark& mark = state.ranked[id];
+      bool due = rank_now == nullptr || rank_now->count(id) != 0 || mark.at_ns == 0 ||
+                 now - mark.at_ns >= interval_ns ||
+                 incident->event_count >= mark.events + options_.rerank_events;
+      if (due) {
+        incident->candidates = rankCauses(*incident, graph.get(), options_.rca, &state.history);
+        incident->chain = eventChain(*incident, incident->candidates, graph.get());
+        mark = {now, incident->event_count};
+        state.stale.erase(id);
+      } else {
+        state.stale.insert(id);
+      }
+    } else {
+      state.ranked.erase(id);
+      state.stale.erase(id);
     }
     write.upserts.push_back(rowOf(*incident));
   }
@@ -336,6 +370,39 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
   store::IncidentWrite timeline;
   timeline.timeline = std::move(write.timeline);
   return store_.writeIncidents(state.tenant_id, timeline);
+}
+
+void IncidentEngine::rankStale() {
+  std::vector<std::shared_ptr<TenantState>> states;
+  {
+    std::lock_guard<std::mutex> lock(tenants_mu_);
+    for (const auto& [id, state] : tenants_) {
+      states.push_back(state);
+    }
+  }
+  for (const auto& state : states) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (state->stale.empty() || !state->loaded) {
+      continue;
+    }
+    std::set<std::string> stale = std::move(state->stale);
+    state->stale.clear();
+    Status written = writeStep(*state, stale, {});
+    if (!written.isOk()) {
+      write_failures_.fetch_add(1, std::memory_order_relaxed);
+      log::error("incidents", "tenant " + state->tenant_id +
+                                  ": cannot write ranked incidents: " + written.message());
+      continue;
+    }
+    write_steps_.fetch_add(1, std::memory_order_relaxed);
+    // Marks of incidents that left memory go too.
+    if (state->ranked.size() > 2 * options_.max_incidents_in_memory) {
+      for (auto it = state->ranked.begin(); it != state->ranked.end();) {
+        it =
+            state->correlator->find(it->first) == nullptr ? state->ranked.erase(it) : std::next(it);
+      }
+    }
+  }
 }
 
 void IncidentEngine::correlate(const std::string& tenant_id,
@@ -427,7 +494,14 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   }
   if (!dirty.empty()) {
     // Rows must exist before links refer to them: upserts go first in the same transaction.
-    Status written = writeStep(*state, dirty, std::move(write));
+    std::set<std::string> rank_now;
+    for (const auto& [id, change] : notices) {
+      rank_now.insert(id);  // notices carry the top cause
+    }
+    for (const auto& [from, into] : write.moves) {
+      rank_now.insert(into);
+    }
+    Status written = writeStep(*state, dirty, std::move(write), &rank_now);
     if (!written.isOk()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
       log::error("incidents",
@@ -438,17 +512,8 @@ void IncidentEngine::correlate(const std::string& tenant_id,
           notify(*incident, change, "system", now);
         }
       }
-      std::int64_t done = nowUnixNanos();
-      std::lock_guard<std::mutex> latency_lock(latency_mu_);
-      for (std::int64_t at : received) {
-        double ms = static_cast<double>(done - at) / 1e6;
-        if (latencies_ms_.size() < kLatencySamples) {
-          latencies_ms_.push_back(ms);
-        } else {
-          latencies_ms_[latency_next_] = ms;
-          latency_next_ = (latency_next_ + 1) % kLatencySamples;
-        }
-      }
+      write_steps_.fetch_add(1, std::memory_order_relaxed);
+      recordLatencies(received, nowUnixNanos());
     }
   }
   correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now);
@@ -633,6 +698,29 @@ Status IncidentEngine::setRules(const std::string& tenant_id, const CorrelationR
   return Status::ok();
 }
 
+void IncidentEngine::recordLatencies(const std::vector<std::int64_t>& received_ns,
+                                     std::int64_t written_ns) {
+  const std::size_t keep = std::max<std::size_t>(1, options_.latency_samples);
+  std::lock_guard<std::mutex> lock(latency_mu_);
+  for (std::int64_t at : received_ns) {
+    double ms = static_cast<double>(written_ns - at) / 1e6;
+    if (latencies_ms_.size() < keep) {
+      latencies_ms_.push_back(ms);
+    } else {
+      latencies_ms_[latency_next_] = ms;
+      latency_next_ = (latency_next_ + 1) % keep;
+    }
+    latency_max_ms_ = std::max(latency_max_ms_, ms);
+    double seconds = ms / 1e3;
+    std::size_t bucket = static_cast<std::size_t>(
+        std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -
+        kLatencyBuckets.begin());
+    ++latency_buckets_[bucket];
+    latency_sum_seconds_ += seconds;
+    ++latency_count_;
+  }
+}
+
 IncidentEngine::Stats IncidentEngine::stats() const {
   Stats stats;
   stats.events = events_.load(std::memory_order_relaxed);
@@ -645,10 +733,15 @@ IncidentEngine::Stats IncidentEngine::stats() const {
     std::lock_guard<std::mutex> lock(queue_mu_);
     stats.queued = queued_events_;
   }
+  stats.write_steps = write_steps_.load(std::memory_order_relaxed);
   std::vector<double> sorted;
   {
     std::lock_guard<std::mutex> lock(latency_mu_);
     sorted = latencies_ms_;
+    stats.latency_max_ms = latency_max_ms_;
+    stats.latency_buckets = latency_buckets_;
+    stats.latency_sum_seconds = latency_sum_seconds_;
+    stats.latency_count = latency_count_;
   }
   if (!sorted.empty()) {
     std::sort(sorted.begin(), sorted.end());
@@ -656,6 +749,70 @@ IncidentEngine::Stats IncidentEngine::stats() const {
     stats.latency_p99_ms = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
   }
   return stats;
+}
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  return buffer;
+}
+
+void counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
+  family(out, name, "counter", help);
+  out.append(name).append(" ").append(std::to_string(value)).append("\n");
+}
+
+}  // namespace
+
+std::string metricsText(const IncidentEngine::Stats& stats) {
+  std::string out;
+  counter(out, "faultline_incident_events_total", "Events correlated by the incident engine.",
+          stats.events);
+  counter(out, "faultline_incident_events_joined_total",
+          "Correlated events that opened or joined an incident.", stats.joined);
+  counter(out, "faultline_incidents_opened_total", "Incidents opened by correlation on this node.",
+          stats.opened);
+  counter(out, "faultline_incidents_merged_total", "Incidents merged into others by correlation.",
+          stats.merged);
+  counter(out, "faultline_incident_events_dropped_total",
+          "Events not correlated: the engine's queue was full.", stats.dropped);
+  counter(out, "faultline_incident_write_steps_total",
+          "Correlation steps that wrote incidents (one store transaction each).",
+          stats.write_steps);
+  counter(out, "faultline_incident_write_failures_total", "Incident writes the store refused.",
+          stats.write_failures);
+  family(out, "faultline_incident_queue_events", "gauge", "Events waiting for correlation.");
+  out.append("faultline_incident_queue_events ").append(std::to_string(stats.queued)).append("\n");
+  // From the event's arrival to the write of the incident row that holds it.
+  constexpr std::string_view kLatency = "faultline_incident_latency_seconds";
+  family(out, kLatency, "histogram",
+         "Time from an event's arrival to the write of the incident it joined.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < stats.latency_buckets.size(); ++i) {
+    cumulative += stats.latency_buckets[i];
+    std::string le = i < IncidentEngine::kLatencyBuckets.size()
+                         ? number(IncidentEngine::kLatencyBuckets[i])
+                         : std::string("+Inf");
+    out.append(kLatency).append("_bucket{le=\"").append(le).append("\"} ");
+    out.append(std::to_string(cumulative)).append("\n");
+  }
+  out.append(kLatency).append("_sum ").append(number(stats.latency_sum_seconds)).append("\n");
+  out.append(kLatency).append("_count ").append(std::to_string(stats.latency_count)).append("\n");
+  constexpr std::string_view kRecent = "faultline_incident_latency_recent_seconds";
+  family(out, kRecent, "gauge",
+         "Arrival-to-written latency quantiles over the most recent joined events.");
+  out.append(kRecent).append("{quantile=\"0.5\"} ");
+  out.append(number(stats.latency_p50_ms / 1e3)).append("\n");
+  out.append(kRecent).append("{quantile=\"0.99\"} ");
+  out.append(number(stats.latency_p99_ms / 1e3)).append("\n");
+  return out;
 }
 
 }  // namespace faultline::aggregator::incidents

@@ -13,6 +13,7 @@
 // A tenant's state is loaded from the store when its first event arrives (rules, and the most
 // recent incidents with their events), so a restart carries on where it stopped.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +76,13 @@ struct IncidentEngineOptions {
   /// once).
   std::chrono::milliseconds rules_ttl{5000};
   RcaWeights rca;
+  /// Correlation re-ranks (RCA) an incident that took new events at most this often, or when
+  /// it took rerank_events more since its last ranking; always when it opens, reopens, merges
+  /// or resolves, on every change by hand, and once the queue drains (nothing stays behind).
+  std::chrono::milliseconds rerank_interval{1000};
+  std::size_t rerank_events = 1000;
+  /// Received-to-written latencies kept for the p50/p99 in stats() (the most recent).
+  std::size_t latency_samples = 10'000;
 };
 
 class IncidentEngine {
@@ -113,6 +121,9 @@ class IncidentEngine {
   Result<CorrelationRules> rules(const std::string& tenant_id);
   Status setRules(const std::string& tenant_id, const CorrelationRules& rules, std::int64_t now_ns);
 
+  /// Upper bounds (seconds) of Stats::latency_buckets.
+  static constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
+                                                             0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
   struct Stats {
     std::uint64_t events = 0;          // correlated
     std::uint64_t joined = 0;          // joined or opened an incident
@@ -120,10 +131,18 @@ class IncidentEngine {
     std::uint64_t merged = 0;          // incidents merged into others
     std::uint64_t dropped = 0;         // over max_queued_events
     std::uint64_t write_failures = 0;  // store writes that failed
+    std::uint64_t write_steps = 0;     // correlation steps that wrote incidents
     std::size_t queued = 0;
-    /// Received-to-written latency of events that joined an incident, over the last 10,000.
+    /// Received-to-written latency of events that joined an incident, over the most recent
+    /// options.latency_samples.
     double latency_p50_ms = 0;
     double latency_p99_ms = 0;
+    double latency_max_ms = 0;
+    /// Every event's latency since start, as a histogram: counts per kLatencyBuckets bound
+    /// (not cumulative; the last slot is above the last bound), their sum and count.
+    std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency_buckets{};
+    double latency_sum_seconds = 0;
+    std::uint64_t latency_count = 0;
   };
   Stats stats() const;
 
@@ -139,10 +158,15 @@ class IncidentEngine {
   Result<Incident*> findOrLoad(TenantState& state, const std::string& incident_id);
   void run();
   void correlate(const std::string& tenant_id, std::vector<store::StoredEvent>& events);
-  /// Ranks and writes the incidents named, with the links and timeline gathered.
+  /// Ranks and writes the incidents named, with the links and timeline gathered. With
+  /// `rank_now` (correlation steps) only those and the incidents due (rerank_*) are ranked; the
+  /// others are written with their previous ranking and marked stale.
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
-                   store::IncidentWrite write);
+                   store::IncidentWrite write, const std::set<std::string>* rank_now = nullptr);
+  /// Ranks and writes every stale incident of every tenant (the queue drained).
+  void rankStale();
   store::IncidentRow rowOf(const Incident& incident) const;
+  void recordLatencies(const std::vector<std::int64_t>& received_ns, std::int64_t written_ns);
   void notify(const Incident& incident, std::string change, const std::string& actor,
               std::int64_t now_ns);
 
@@ -168,14 +192,22 @@ class IncidentEngine {
   std::atomic<std::uint64_t> merged_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> write_failures_{0};
+  std::atomic<std::uint64_t> write_steps_{0};
   mutable std::mutex latency_mu_;
-  std::vector<double> latencies_ms_;  // ring of the last kLatencySamples
+  std::vector<double> latencies_ms_;  // ring of the last options_.latency_samples
   std::size_t latency_next_ = 0;
+  double latency_max_ms_ = 0;
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency_buckets_{};
+  double latency_sum_seconds_ = 0;
+  std::uint64_t latency_count_ = 0;
 
   std::thread worker_;  // last: started after everything it uses
 };
 
 /// The signal of a recorded event.
 Signal signalOf(const store::StoredEvent& stored);
+
+/// The engine's lines of GET /metrics (Prometheus text 0.0.4): per node, no tenant labels.
+std::string metricsText(const IncidentEngine::Stats& stats);
 
 }  // namespace faultline::aggregator::incidents

@@ -204,6 +204,9 @@ Response OpsApi::handleMetrics() {
     family(out, source.name, source.type, source.help);
     sample(out, source.name, source.read());
   }
+  for (const auto& render : metric_texts_) {
+    out += render();
+  }
   family(out, "faultline_process_uptime_seconds", "gauge", "Seconds since the server started.");
   out += "faultline_process_uptime_seconds " +
          number(static_cast<double>(monotonicNanos() - started_mono_ns_) / 1e9) + '\n';

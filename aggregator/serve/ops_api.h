@@ -91,6 +91,12 @@ class OpsApi {
         {std::move(name), std::move(type), std::move(help), std::move(source)});
   }
 
+  /// Whole families for /metrics (HELP, TYPE and samples), rendered at each scrape: for sources
+  /// with labels or histograms (the incident engine's). Before serving.
+  void addMetricText(std::function<std::string()> render) {
+    metric_texts_.push_back(std::move(render));
+  }
+
   http::Response handleReady();
   http::Response handleMetrics();
 
@@ -108,6 +114,7 @@ class OpsApi {
     std::function<std::uint64_t()> read;
   };
   std::vector<MetricSource> metric_sources_;
+  std::vector<std::function<std::string()>> metric_texts_;
   std::int64_t started_mono_ns_;
   std::int64_t started_unix_ns_;
 };

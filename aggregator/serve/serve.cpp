@@ -193,14 +193,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ops.addMetricSource("faultline_notifications_failed_total", "counter",
                       "Notifications given up or refused by their receiver.",
                       [notifier] { return notifier->stats().failed; });
-  ops.addMetricSource("faultline_incident_events_total", "counter",
-                      "Events correlated by the incident engine.",
-                      [incident_engine] { return incident_engine->stats().events; });
-  ops.addMetricSource("faultline_incidents_opened_total", "counter",
-                      "Incidents opened by correlation on this node.",
-                      [incident_engine] { return incident_engine->stats().opened; });
-  ops.addMetricSource("faultline_incident_queue_events", "gauge", "Events waiting for correlation.",
-                      [incident_engine] { return incident_engine->stats().queued; });
+  ops.addMetricText([incident_engine] { return incidents::metricsText(incident_engine->stats()); });
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
   stream_options.buffer_bytes = config.events.stream_buffer_bytes;

@@ -3,11 +3,15 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <regex>
 #include <set>
 
 #include "aggregator/audit/audit_api.h"
+#include "aggregator/events/event_hub.h"
+#include "aggregator/incidents/incident_engine.h"
 #include "tests/unit/aggregator/app/test_support.h"
 #include "tests/unit/aggregator/http/test_support.h"
 
@@ -181,7 +185,6 @@ TEST_CASE("ops over loopback: counters move with real requests") {
       "Content-Length: 0\r\n\r\n");
   CHECK(refused.status == 401);
 
-
   auto after = scrape();
   CHECK(after[ready_2xx] == 1);
   CHECK(after[ready_count] == 1);
@@ -195,4 +198,123 @@ TEST_CASE("ops over loopback: counters move with real requests") {
   CHECK(after[R"(faultline_http_requests_total{route="/metrics",method="GET",status="2xx"})"] == 1);
   CHECK(after["faultline_process_uptime_seconds"] > 0);
   CHECK(server.stop() == 0);
+}
+
+namespace {
+
+events::Event firingAlert(const std::string& tenant_id, const std::string& service,
+                          const std::string& alert, std::int64_t now_ns) {
+  events::Event event;
+  event.tenant_id = tenant_id;
+  event.source = events::SourceKind::kAlertmanager;
+  event.integration_id = "int_test";
+  event.service = service;
+  event.severity = events::Severity::kCritical;
+  event.title = alert + " on " + service;
+  event.labels = {{"alertname", alert}, {"service", service}};
+  event.source_dedup_key = service + "/" + alert;
+  event.fingerprint = events::computeFingerprint(event);
+  event.occurred_at_ns = now_ns;
+  event.received_at_ns = now_ns;
+  return event;
+}
+
+/// Records the events in the store and hands them to the engine, as the webhook path does.
+void recordAndPublish(store::Store& store, incidents::IncidentEngine& engine,
+                      const std::string& tenant_id, const std::vector<events::Event>& batch) {
+  auto decisions = store.recordEvents(tenant_id, batch);
+  REQUIRE_MESSAGE(decisions.isOk(), decisions.status().toString());
+  engine.publish(tenant_id, events::storedEvents(batch, *decisions));
+}
+
+}  // namespace
+
+TEST_CASE("metrics: the incident engine's families move with correlated events") {
+  Fixture f;
+  incidents::IncidentEngine engine(*f.store, {});
+  f.ops.addMetricText([&engine] { return incidents::metricsText(engine.stats()); });
+  auto before = parseMetrics(f.ops.handleMetrics().body);
+  CHECK(before["faultline_incident_events_total"] == 0);
+  CHECK(before["faultline_incident_latency_seconds_count"] == 0);
+
+  auto tenant = f.store->createTenant("metrics-tenant", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  std::int64_t now = nowUnixNanos();
+  // Two services, unlike titles: two incidents; the repeats join them.
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now),
+                    firingAlert(tenant->id, "ledger", "DiskFull", now)});
+  engine.flush();
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now + 1000),
+                    firingAlert(tenant->id, "ledger", "DiskFull", now + 1000),
+                    firingAlert(tenant->id, "checkout", "HighLatency", now + 2000)});
+  engine.flush();
+
+  std::string text = f.ops.handleMetrics().body;
+  auto after = parseMetrics(text);
+  CHECK(after["faultline_incident_events_total"] == 5);
+  CHECK(after["faultline_incident_events_joined_total"] == 5);
+  CHECK(after["faultline_incidents_opened_total"] == 2);
+  CHECK(after["faultline_incident_write_steps_total"] >= 2);
+  CHECK(after["faultline_incident_write_failures_total"] == 0);
+  CHECK(after["faultline_incident_events_dropped_total"] == 0);
+  CHECK(after["faultline_incident_queue_events"] == 0);
+  CHECK(after["faultline_incident_latency_seconds_count"] == 5);
+  CHECK(after[R"(faultline_incident_latency_seconds_bucket{le="+Inf"})"] == 5);
+  CHECK(after["faultline_incident_latency_seconds_sum"] > 0);
+  CHECK(after[R"(faultline_incident_latency_recent_seconds{quantile="0.99"})"] > 0);
+  CHECK(after[R"(faultline_incident_latency_recent_seconds{quantile="0.99"})"] >=
+        after[R"(faultline_incident_latency_recent_seconds{quantile="0.5"})"]);
+  // Buckets are cumulative; no tenant name or id reaches the node's metrics.
+  double previous = 0;
+  for (double bound : incidents::IncidentEngine::kLatencyBuckets) {
+    char le[64];
+    std::snprintf(le, sizeof(le), "%.9g", bound);
+    double count =
+        after["faultline_incident_latency_seconds_bucket{le=\"" + std::string(le) + "\"}"];
+    CHECK(count >= previous);
+    previous = count;
+  }
+  CHECK(text.find("metrics-tenant") == std::string::npos);
+  CHECK(text.find(tenant->id) == std::string::npos);
+}
+
+TEST_CASE("incident engine: debounced ranking still leaves every incident ranked once drained") {
+  TempDir dir;
+  auto store = openStore(dir.file("db.sqlite"));
+  incidents::IncidentEngineOptions options;
+  options.rerank_interval = std::chrono::hours(1);  // only the forced and drain-end rankings
+  options.rerank_events = 1'000'000;
+  incidents::IncidentEngine engine(*store, options);
+  auto tenant = store->createTenant("rank-tenant", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  std::int64_t now = nowUnixNanos();
+  recordAndPublish(*store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now)});
+  engine.flush();
+  auto opened = store->listIncidents(tenant->id, {});
+  REQUIRE(opened.isOk());
+  REQUIRE(opened->size() == 1);
+  // A second service joins (the same alert, now reported by payments) after the opening
+  // ranking, in a step that does not force one: the drain-end ranking must include it.
+  std::vector<events::Event> more;
+  for (int i = 1; i <= 20; ++i) {
+    more.push_back(firingAlert(tenant->id, "checkout", "HighErrorRate", now + i * 1000));
+  }
+  events::Event moved = firingAlert(tenant->id, "payments", "HighErrorRate", now + 30'000);
+  moved.source_dedup_key = "checkout/HighErrorRate";
+  moved.fingerprint = events::computeFingerprint(moved);
+  more.push_back(moved);
+  recordAndPublish(*store, engine, tenant->id, more);
+  engine.flush();
+  auto found = store->findIncident(tenant->id, opened->front().id);
+  REQUIRE(found.isOk());
+  auto doc = nlohmann::json::parse(found->doc_json);
+  std::set<std::string> ranked;
+  for (const auto& candidate : doc["candidates"]) {
+    ranked.insert(candidate["name"].get<std::string>());
+  }
+  CHECK(ranked.count("checkout") == 1);
+  CHECK(ranked.count("payments") == 1);
 }
