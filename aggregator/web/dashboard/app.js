@@ -155,7 +155,8 @@ async function loadList() {
   state.nextCursor = doc.next_cursor || null;
   $("next-page").disabled = !state.nextCursor;
   $("first-page").disabled = state.page === 0;
-  announce(doc.incidents.length + " incidents on page " + (state.page + 1) + ".");
+  const count = doc.incidents.length;
+  announce(count + (count === 1 ? " incident" : " incidents") + " on page " + (state.page + 1) + ".");
 }
 
 function renderDetail(incident) {
@@ -167,8 +168,9 @@ function renderDetail(incident) {
   $("detail-started").textContent = localTime(incident.first_event_at || incident.opened_at);
   $("detail-events").textContent = String(incident.event_total ?? incident.event_count);
   $("detail-assignee").textContent = incident.assignee || "nobody";
-  $("acknowledge").disabled = incident.status !== "open";
-  $("resolve").disabled = incident.status === "resolved" || incident.status === "closed";
+  // Only an active incident (triggered or acknowledged) moves forward from here.
+  $("acknowledge").disabled = incident.status !== "triggered";
+  $("resolve").disabled = incident.status !== "triggered" && incident.status !== "acknowledged";
 
   const rca = $("rca-rows");
   rca.replaceChildren();
