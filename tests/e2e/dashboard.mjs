@@ -77,6 +77,20 @@ try {
   check(!(await page.content()).includes(env("DASHBOARD_HIDDEN_TEXT")), "no other tenant's data");
   await shot("02-incidents");
 
+  // Pagination: 25 a page, the rest on the next; back to the first.
+  const rows = page.locator("#incident-rows tr");
+  check((await rows.count()) === 25, `25 rows on page 1 (${await rows.count()})`);
+  check(await page.getByRole("button", { name: "First page" }).isDisabled(), "on page 1");
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 2." }).waitFor();
+  const rest = Number(env("DASHBOARD_SECOND_PAGE_ROWS"));
+  check((await rows.count()) === rest, `${rest} rows on page 2 (${await rows.count()})`);
+  check(await page.getByRole("button", { name: "Next page" }).isDisabled(), "page 2 is the last");
+  check((await page.getByRole("link", { name: title }).count()) === 0, "not on page 2");
+  await shot("02b-incidents-page-2");
+  await page.getByRole("button", { name: "First page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+
   // The detail, opened from the keyboard.
   await link.focus();
   await page.keyboard.press("Enter");

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import Aggregator, Workdir, log, wait_for  # noqa: E402
 
 PASSWORD = "dashboard e2e password"
+FILLER_INCIDENTS = 27  # with the one under test: 25 on the first page, 3 on the second
 CHROMIUM = os.environ.get("FAULTLINE_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -33,17 +34,21 @@ def missing_tools():
     return missing
 
 
-def am_body(service, alertname, starts):
-    at = starts.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-    alert = {"status": "firing",
-             "labels": {"alertname": alertname, "service": service, "severity": "critical"},
-             "annotations": {"summary": f"{alertname} on {service}"},
-             "startsAt": at, "endsAt": "0001-01-01T00:00:00Z",
-             "generatorURL": "http://prometheus/graph", "fingerprint": ""}
+def am_body(alerts):
+    """An Alertmanager webhook body firing (service, alertname, starts) for each of `alerts`."""
+    out = []
+    for service, alertname, starts in alerts:
+        at = starts.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        out.append({"status": "firing",
+                    "labels": {"alertname": alertname, "service": service,
+                               "severity": "critical"},
+                    "annotations": {"summary": f"{alertname} on {service}"},
+                    "startsAt": at, "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus/graph", "fingerprint": ""})
     return json.dumps({"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0,
                        "status": "firing", "receiver": "faultline", "groupLabels": {},
                        "commonLabels": {}, "commonAnnotations": {},
-                       "externalURL": "http://alertmanager:9093", "alerts": [alert]}).encode()
+                       "externalURL": "http://alertmanager:9093", "alerts": out}).encode()
 
 
 def main():
@@ -67,11 +72,15 @@ def main():
         viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
                            "viewer").stdout.decode().strip()
         now = datetime.datetime.now(datetime.timezone.utc)
-        for tenant, service, alertname in (("acme", "checkout", "CheckoutErrors"),
-                                           ("other", "billing", "OtherTenantSecret")):
+        # Older incidents, hours apart on different services, so that the list has a second
+        # page (the page shows 25, newest event first): the one the browser acts on is newest.
+        fillers = [(f"filler-{n:02d}", "FillerAlert", now - datetime.timedelta(hours=3 * n))
+                   for n in range(1, FILLER_INCIDENTS + 1)]
+        for tenant, alerts in (("acme", fillers + [("checkout", "CheckoutErrors", now)]),
+                               ("other", [("billing", "OtherTenantSecret", now)])):
             hook = agg.admin("integration", "create", "--tenant", tenant, "--kind",
                              "alertmanager", "--name", "am").stdout.decode().strip()
-            status, _, data = agg.request("POST", hook, body=am_body(service, alertname, now),
+            status, _, data = agg.request("POST", hook, body=am_body(alerts),
                                           headers={"Content-Type": "application/json"})
             assert status == 202, (status, data)
 
@@ -81,8 +90,9 @@ def main():
             assert status == 200, (status, data)
             return json.loads(data)["incidents"]
 
-        wait_for(lambda: len(incidents()) == 1, 15, "the webhook's incident")
+        wait_for(lambda: len(incidents()) == FILLER_INCIDENTS + 1, 15, "the webhook's incidents")
         incident = incidents()[0]
+        assert incident["title"] == "CheckoutErrors on checkout", incident
         log(f"incident {incident['id']}: {incident['title']}")
 
         # The browser reaches the server as localhost: a Secure cookie is kept there over http.
@@ -93,6 +103,7 @@ def main():
                  "DASHBOARD_PASSWORD": PASSWORD, "DASHBOARD_TENANT": "acme",
                  "DASHBOARD_INCIDENT_TITLE": incident["title"],
                  "DASHBOARD_HIDDEN_TEXT": "OtherTenantSecret",
+                 "DASHBOARD_SECOND_PAGE_ROWS": str(FILLER_INCIDENTS + 1 - 25),
                  "DASHBOARD_SCREENSHOTS": screenshots, "FAULTLINE_CHROMIUM": CHROMIUM},
             timeout=150)
         assert driver.returncode == 0, f"dashboard.mjs failed ({driver.returncode})"
