@@ -58,7 +58,9 @@ TEST_CASE("the dashboard files are served with their type, a strict CSP and reva
   }
   CHECK(served == expected);
 
-  for (const auto& [path, type] : expected) {
+  for (const auto& entry : expected) {
+    const std::string& path = entry.first;  // named: clang 14 cannot capture bindings
+    const std::string& type = entry.second;
     CAPTURE(path);
     auto response = get(router, path);
     REQUIRE(response.has_value());
