@@ -18,6 +18,36 @@ function check(condition, what) {
   if (!condition) throw new Error("check failed: " + what);
 }
 
+// In the page: every visible element holding text, with its contrast ratio against the first
+// opaque background behind it (WCAG 2 relative luminance). Disabled controls are exempt.
+function lowContrastTexts(minimum) {
+  const rgb = (text) => (text.match(/[\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (node) => {
+    for (let at = node; at; at = at.parentElement) {
+      const color = rgb(getComputedStyle(at).backgroundColor);
+      if (color.length === 3 || (color.length === 4 && color[3] === 1)) return color.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const node of document.body.querySelectorAll("*")) {
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    if (!own || !node.checkVisibility() || node.closest(":disabled")) continue;
+    const fg = luminance(rgb(getComputedStyle(node).color));
+    const bg = luminance(background(node));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < minimum) low.push(`${node.tagName} "${node.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return low;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.FAULTLINE_CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -76,6 +106,8 @@ try {
   check(rowText.includes("triggered") && rowText.includes("critical"), `state and severity (${rowText})`);
   check(!(await page.content()).includes(env("DASHBOARD_HIDDEN_TEXT")), "no other tenant's data");
   await shot("02-incidents");
+  const lowOnList = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnList.length === 0, "list contrast of at least 4.5:1: " + lowOnList.join("; "));
 
   // Pagination: 25 a page, the rest on the next; back to the first.
   const rows = page.locator("#incident-rows tr");
@@ -103,6 +135,8 @@ try {
   check((await page.locator("#chain li").count()) >= 1, "the event chain is listed");
   check((await page.locator("#event-rows tr").count()) >= 1, "the events are listed");
   await shot("03-incident");
+  const low = await page.evaluate(lowContrastTexts, 4.5);
+  check(low.length === 0, "text contrast of at least 4.5:1: " + low.join("; "));
 
   await page.getByRole("button", { name: "Acknowledge" }).click();
   await page.getByRole("status").filter({ hasText: "Incident acknowledged." }).waitFor();
