@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/installers/deps.sh"
+"$root/installers/e2e_deps.sh"  # chromium, node, playwright-core (tests/e2e)
 
 build="$root/build"
 extra=()

@@ -11,6 +11,7 @@
 #include "aggregator/api/notify_api.h"
 #include "aggregator/api/openapi.h"
 #include "aggregator/audit/audit_api.h"
+#include "aggregator/web/dashboard_routes.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
 
@@ -19,6 +20,7 @@ namespace faultline::aggregator::serve {
 http::Router buildServerRouter(const RouteHandlers& handlers) {
   http::Router router = ingest::buildRouter(*handlers.agent_api);
   api::addOpenApiRoute(router);
+  web::addDashboardRoutes(router);  // the page at /, public like any login page
   auth::addAuthRoutes(router, *handlers.auth_api);
   auth::AuthApi& auth = *handlers.auth_api;
   store::Store& store = *handlers.store;

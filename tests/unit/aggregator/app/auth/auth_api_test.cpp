@@ -728,6 +728,9 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
       "POST /v1/hooks/{key}",
       "POST /v1/hooks/pagerduty/v2/enqueue",
       "POST /v1/hooks/{key}/v2/enqueue",  // integration keys (WebhookReceiver)
+      "GET /",
+      "GET /ui/app.js",
+      "GET /ui/app.css",  // the dashboard's files: the data comes from the guarded API
   };
   for (const auto& served : h.routes()) {
     const std::string name = served.method + " " + served.path;

@@ -1,0 +1,126 @@
+"""The dashboard end to end in a real browser: a real aggregator on loopback (SQLite), a tenant
+with a user, an incident made by a posted Alertmanager webhook (and another tenant's incident that
+must stay out of sight); then dashboard.mjs drives Debian's chromium headless through
+playwright-core: sign in, see the tenant and the incident, open it, acknowledge and resolve it.
+The API then confirms the incident really is resolved and its timeline names the user.
+Screenshots go to $FAULTLINE_E2E_SCREENSHOTS.
+
+Needs node, tests/e2e/node_modules (installers/e2e_deps.sh) and /usr/bin/chromium: without them
+it prints "skipped:" and passes, except under CI=true, where it fails."""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from harness import Aggregator, Workdir, log, wait_for  # noqa: E402
+
+PASSWORD = "dashboard e2e password"
+FILLER_INCIDENTS = 27  # with the one under test: 25 on the first page, 3 on the second
+CHROMIUM = os.environ.get("FAULTLINE_CHROMIUM", "/usr/bin/chromium")
+
+
+def missing_tools():
+    missing = []
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
+        missing.append("tests/e2e/node_modules/playwright-core (run installers/e2e_deps.sh)")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(CHROMIUM)
+    return missing
+
+
+def am_body(alerts):
+    """An Alertmanager webhook body firing (service, alertname, starts) for each of `alerts`."""
+    out = []
+    for service, alertname, starts in alerts:
+        at = starts.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        out.append({"status": "firing",
+                    "labels": {"alertname": alertname, "service": service,
+                               "severity": "critical"},
+                    "annotations": {"summary": f"{alertname} on {service}"},
+                    "startsAt": at, "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus/graph", "fingerprint": ""})
+    return json.dumps({"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0,
+                       "status": "firing", "receiver": "faultline", "groupLabels": {},
+                       "commonLabels": {}, "commonAnnotations": {},
+                       "externalURL": "http://alertmanager:9093", "alerts": out}).encode()
+
+
+def main():
+    missing = missing_tools()
+    if missing:
+        message = "skipped: the browser tests need " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            sys.exit(message.replace("skipped:", "FAILED (CI=true):"))
+        print(message)
+        return
+    screenshots = os.environ.get("FAULTLINE_E2E_SCREENSHOTS") or os.path.join(
+        os.getcwd(), "e2e-screenshots")
+    os.makedirs(screenshots, exist_ok=True)
+
+    with Workdir("e2e-dashboard") as work:
+        agg = Aggregator(work).start()
+        agg.create_tenant("acme")
+        agg.create_tenant("other")
+        agg.admin("user", "create", "--tenant", "acme", "--email", "oncall@example.com",
+                  "--role", "responder", stdin=(PASSWORD + "\n").encode())
+        viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
+                           "viewer").stdout.decode().strip()
+        now = datetime.datetime.now(datetime.timezone.utc)
+        # Older incidents, hours apart on different services, so that the list has a second
+        # page (the page shows 25, newest event first): the one the browser acts on is newest.
+        fillers = [(f"filler-{n:02d}", "FillerAlert", now - datetime.timedelta(hours=3 * n))
+                   for n in range(1, FILLER_INCIDENTS + 1)]
+        for tenant, alerts in (("acme", fillers + [("checkout", "CheckoutErrors", now)]),
+                               ("other", [("billing", "OtherTenantSecret", now)])):
+            hook = agg.admin("integration", "create", "--tenant", tenant, "--kind",
+                             "alertmanager", "--name", "am").stdout.decode().strip()
+            status, _, data = agg.request("POST", hook, body=am_body(alerts),
+                                          headers={"Content-Type": "application/json"})
+            assert status == 202, (status, data)
+
+        def incidents():
+            status, _, data = agg.request("GET", "/v1/incidents",
+                                          headers={"Authorization": f"Bearer {viewer}"})
+            assert status == 200, (status, data)
+            return json.loads(data)["incidents"]
+
+        wait_for(lambda: len(incidents()) == FILLER_INCIDENTS + 1, 15, "the webhook's incidents")
+        incident = incidents()[0]
+        assert incident["title"] == "CheckoutErrors on checkout", incident
+        log(f"incident {incident['id']}: {incident['title']}")
+
+        # The browser reaches the server as localhost: a Secure cookie is kept there over http.
+        url = f"http://localhost:{agg.port}/"
+        driver = subprocess.run(
+            ["node", os.path.join(HERE, "dashboard.mjs")],
+            env={**os.environ, "DASHBOARD_URL": url, "DASHBOARD_EMAIL": "oncall@example.com",
+                 "DASHBOARD_PASSWORD": PASSWORD, "DASHBOARD_TENANT": "acme",
+                 "DASHBOARD_INCIDENT_TITLE": incident["title"],
+                 "DASHBOARD_HIDDEN_TEXT": "OtherTenantSecret",
+                 "DASHBOARD_SECOND_PAGE_ROWS": str(FILLER_INCIDENTS + 1 - 25),
+                 "DASHBOARD_SCREENSHOTS": screenshots, "FAULTLINE_CHROMIUM": CHROMIUM},
+            timeout=150)
+        assert driver.returncode == 0, f"dashboard.mjs failed ({driver.returncode})"
+
+        # What the clicks did, seen by the API: resolved, by this user, in this order.
+        status, _, data = agg.request("GET", f"/v1/incidents/{incident['id']}",
+                                      headers={"Authorization": f"Bearer {viewer}"})
+        assert status == 200, (status, data)
+        detail = json.loads(data)
+        assert detail["status"] == "resolved", detail["status"]
+        kinds = [(entry["kind"], entry["actor"]) for entry in detail["timeline"]]
+        log(f"timeline: {kinds}")
+        changes = [entry for entry in detail["timeline"] if entry["actor"].startswith("user:")]
+        assert len(changes) >= 2, kinds
+        log(f"screenshots in {screenshots}: {sorted(os.listdir(screenshots))}")
+        log("ok")
+
+
+if __name__ == "__main__":
+    main()
