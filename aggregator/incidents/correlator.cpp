@@ -97,8 +97,9 @@ std::vector<std::string> TenantCorrelator::groupKeys(const Signal& signal) const
   return keys;
 }
 
-std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& signal,
-                                                                  Incident& incident) const {
+std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(
+    const Signal& signal, const std::set<std::string>& tokens, Incident& incident,
+    bool strong_only) const {
   if (!inWindow(incident, signal.occurred_at_ns, rules_.window_ns)) {
     return std::nullopt;
   }
@@ -132,6 +133,9 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& 
     match.reason = makeReason("service", signal.service);
     return match;
   }
+  if (strong_only) {
+    return std::nullopt;
+  }
   if (graph_ != nullptr && !signal.service.empty() && rules_.max_hops > 0) {
     std::vector<std::string> best;
     for (const auto& [service, activity] : incident.services) {
@@ -148,10 +152,19 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& 
     }
   }
   if (rules_.similarity <= 1.0) {
-    std::set<std::string> tokens = titleTokens(signal.title);
     double best = 0.0;
     for (const auto& set : incident.title_tokens) {
+      // Jaccard is at most the smaller set's size over the larger's: skip what cannot reach.
+      const double bound =
+          static_cast<double>(std::min(tokens.size(), set.size())) /
+          static_cast<double>(std::max<std::size_t>(1, std::max(tokens.size(), set.size())));
+      if (bound < rules_.similarity || bound <= best) {
+        continue;
+      }
       best = std::max(best, jaccard(tokens, set));
+      if (best >= rules_.similarity) {
+        break;  // enough to join; the reason shows a similarity at or above the rule
+      }
     }
     if (best >= rules_.similarity && best > 0.0) {
       match.strength = 1;
@@ -166,15 +179,31 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(const Signal& 
 std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& signal,
                                                                bool flapping_only) {
   std::vector<Match> found;
-  for (auto& incident : incidents_) {
-    bool eligible = isActive(incident->status) ||
-                    (rules_.reopen_resolved && incident->status == IncidentStatus::kResolved);
-    if (!eligible) {
-      continue;
+  // Two passes: the cheap reasons (fingerprint, group key, service) first. Only when none
+  // matches do graph paths and title similarity decide, since a weaker match elsewhere neither
+  // wins nor merges. Most events repeat an alert, so most skip the costly pass.
+  std::set<std::string> tokens;
+  for (int pass = 0; pass < 2 && found.empty(); ++pass) {
+    const bool strong_only = pass == 0;
+    if (!strong_only) {
+      if (flapping_only) {
+        break;  // a flapping event only ever joins its own alert
+      }
+      // Once per event, not once per incident: the scan visits every active incident.
+      if (rules_.similarity <= 1.0) {
+        tokens = titleTokens(signal.title);
+      }
     }
-    std::optional<Match> match = matchOne(signal, *incident);
-    if (match && (!flapping_only || match->strength == 5)) {
-      found.push_back(std::move(*match));
+    for (auto& incident : incidents_) {
+      bool eligible = isActive(incident->status) ||
+                      (rules_.reopen_resolved && incident->status == IncidentStatus::kResolved);
+      if (!eligible) {
+        continue;
+      }
+      std::optional<Match> match = matchOne(signal, tokens, *incident, strong_only);
+      if (match && (!flapping_only || match->strength == 5)) {
+        found.push_back(std::move(*match));
+      }
     }
   }
   // Strongest first; among equals the incident that started first.
@@ -310,8 +339,10 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   if (pending_.size() >= kMaxPendingGroups) {
     pending_.erase(pending_.begin());  // the oldest
   }
+  const std::set<std::string> tokens =
+      rules_.similarity <= 1.0 ? titleTokens(signal.title) : std::set<std::string>{};
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    std::optional<Match> match = matchOne(signal, **it);
+    std::optional<Match> match = matchOne(signal, tokens, **it, /*strong_only=*/false);
     if (!match) {
       continue;
     }

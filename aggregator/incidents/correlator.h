@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,7 +106,10 @@ class TenantCorrelator {
     JoinReason reason;
     int strength = 0;  // fingerprint 5, group key 4, service 3, graph 2, similarity 1
   };
-  std::optional<Match> matchOne(const Signal& signal, Incident& incident) const;
+  /// The strongest reason `signal` joins `incident`; strong_only: fingerprint, group key or
+  /// service only. `tokens`: the signal's title tokens (needed unless strong_only).
+  std::optional<Match> matchOne(const Signal& signal, const std::set<std::string>& tokens,
+                                Incident& incident, bool strong_only) const;
   std::vector<Match> matches(const Signal& signal, bool flapping_only);
   void join(Incident& incident, const Signal& signal, std::int64_t now_ns);
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);

@@ -304,9 +304,21 @@ double jaccard(const std::set<std::string>& a, const std::set<std::string>& b) {
   if (a.empty() || b.empty()) {
     return 0.0;
   }
+  // Both sets are ordered: one merge walk.
   std::size_t common = 0;
-  for (const std::string& word : a) {
-    common += b.count(word);
+  auto left = a.begin();
+  auto right = b.begin();
+  while (left != a.end() && right != b.end()) {
+    const int order = left->compare(*right);
+    if (order == 0) {
+      ++common;
+      ++left;
+      ++right;
+    } else if (order < 0) {
+      ++left;
+    } else {
+      ++right;
+    }
   }
   return static_cast<double>(common) / static_cast<double>(a.size() + b.size() - common);
 }
