@@ -496,16 +496,34 @@ TEST_CASE("log events: a full background queue drops a batch's events and counts
   CHECK(f.store->eventStats(f.a.id)->events == 0);
 }
 
-TEST_CASE("log events: a log upload derives events as agent data does (host empty)") {
+/// A store with tenant "acme" and a log uploader whose batches go through a deriver.
+struct UploadSetup {
+  UploadSetup()
+      : store(openStore(dir.file("db.sqlite"))),
+        tenant(store->createTenant("acme", nowUnixNanos())),
+        deriver(*store, {}),
+        uploader(ingest::LogUploader::create(*store, uploadOptions(deriver))) {
+    REQUIRE(tenant.isOk());
+    REQUIRE(uploader.isOk());
+  }
+  static ingest::LogUploadOptions uploadOptions(events::LogEventDeriver& deriver) {
+    ingest::LogUploadOptions options;
+    options.log_events = &deriver;
+    return options;
+  }
   TempDir dir;
-  auto store = openStore(dir.file("db.sqlite"));
-  auto tenant = store->createTenant("acme", nowUnixNanos());
-  REQUIRE(tenant.isOk());
-  events::LogEventDeriver deriver(*store, {});
-  ingest::LogUploadOptions options;
-  options.log_events = &deriver;
-  auto uploader = ingest::LogUploader::create(*store, options);
-  REQUIRE(uploader.isOk());
+  std::unique_ptr<store::sqlite::SqliteStore> store;
+  Result<store::Tenant> tenant;
+  events::LogEventDeriver deriver;
+  Result<std::unique_ptr<ingest::LogUploader>> uploader;
+};
+
+TEST_CASE("log events: a log upload derives events as agent data does (host empty)") {
+  UploadSetup setup;
+  auto& store = setup.store;
+  auto& tenant = setup.tenant;
+  auto& deriver = setup.deriver;
+  auto& uploader = setup.uploader;
   std::string body;
   for (int i = 0; i < 40; ++i) {
     body += "2026-11-26T10:00:0" + std::to_string(i % 10) + "Z ERROR order " + std::to_string(i) +
@@ -537,15 +555,11 @@ TEST_CASE("log events: a log upload derives events as agent data does (host empt
 }
 
 TEST_CASE("log events: titles show a docker line's message, not its json-file wrapper") {
-  TempDir dir;
-  auto store = openStore(dir.file("db.sqlite"));
-  auto tenant = store->createTenant("acme", nowUnixNanos());
-  REQUIRE(tenant.isOk());
-  events::LogEventDeriver deriver(*store, {});
-  ingest::LogUploadOptions options;
-  options.log_events = &deriver;
-  auto uploader = ingest::LogUploader::create(*store, options);
-  REQUIRE(uploader.isOk());
+  UploadSetup setup;
+  auto& store = setup.store;
+  auto& tenant = setup.tenant;
+  auto& deriver = setup.deriver;
+  auto& uploader = setup.uploader;
   std::string body;
   for (int i = 0; i < 20; ++i) {
     body += R"({"log":"10:00:0)" + std::to_string(i % 10) + R"(.123 ERROR order )" +
