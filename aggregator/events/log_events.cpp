@@ -341,8 +341,10 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
   }
   // Templates of the batch's services that this batch did not carry: close their minutes up to
   // the minute before the service's newest, which may start (or end) a drop.
-  for (const auto& [service, minute] : newest) {
-    auto keys = by_service_.find(tenantKey(tenant_id, service, 0));
+  for (const auto& service_minute : newest) {
+    // Named, not a structured binding: clang 14 cannot capture those in lambdas.
+    const std::int64_t minute = service_minute.second;
+    auto keys = by_service_.find(tenantKey(tenant_id, service_minute.first, 0));
     if (keys == by_service_.end()) {
       continue;
     }
