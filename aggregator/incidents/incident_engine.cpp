@@ -7,6 +7,7 @@
 
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
+#include "shared/util/prometheus_text.h"
 #include "shared/util/time.h"
 
 namespace faultline::aggregator::incidents {
@@ -752,23 +753,9 @@ IncidentEngine::Stats IncidentEngine::stats() const {
 }
 
 namespace {
-
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-  out.append(name).append(" ").append(type).append("\n");
-}
-
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
-  return buffer;
-}
-
-void counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
-  family(out, name, "counter", help);
-  out.append(name).append(" ").append(std::to_string(value)).append("\n");
-}
-
+using prometheus::counter;
+using prometheus::family;
+using prometheus::number;
 }  // namespace
 
 std::string metricsText(const IncidentEngine::Stats& stats) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/util/log.h"
+#include "shared/util/prometheus_text.h"
 #include "shared/util/time.h"
 
 namespace faultline::aggregator::serve {
@@ -30,30 +31,9 @@ std::string labelValue(std::string_view text) {
   return out;
 }
 
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
-  return buffer;
-}
-
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-void sample(std::string& out, std::string_view name, std::uint64_t value) {
-  out += name;
-  out += ' ';
-  out += std::to_string(value);
-  out += '\n';
-}
+using prometheus::family;
+using prometheus::number;
+using prometheus::sample;
 
 }  // namespace
 
