@@ -82,7 +82,6 @@ void ServiceHistory::observe(const Signal& signal) {
   }
   std::int64_t bucket = signal.occurred_at_ns / kBucketNs;
   addBucket(all_, bucket, kMaxBuckets);
-  addBucket(by_service_[signal.service], bucket, kMaxBuckets);
   std::string key = kindKey(signal.service, anomalyKind(signal));
   auto it = by_kind_.find(key);
   if (it == by_kind_.end() && by_kind_.size() >= kMaxKinds) {
@@ -98,11 +97,6 @@ double ServiceHistory::idf(const std::set<std::int64_t>* seen) const {
   }
   const double count = seen == nullptr ? 0.0 : static_cast<double>(seen->size());
   return std::clamp(std::log((total + 1) / (count + 1)) / std::log(total + 1), 0.0, 1.0);
-}
-
-double ServiceHistory::rarity(const std::string& service) const {
-  auto it = by_service_.find(service);
-  return idf(it == by_service_.end() ? nullptr : &it->second);
 }
 
 double ServiceHistory::rarity(const std::string& service, const std::string& kind) const {

@@ -42,8 +42,8 @@ struct RcaWeights {
 /// rate_spike...), else its alert name, else "alert".
 std::string anomalyKind(const Signal& signal);
 
-/// In which event-time buckets each service of a tenant had firing events, in all and per kind
-/// of anomaly: how often a service is anomalous, and how often in that way. Bounded per key
+/// In which event-time buckets each service of a tenant had firing events of each kind of
+/// anomaly: how often a service is anomalous in that way. Bounded per key
 /// (the oldest buckets go first) and in keys.
 class ServiceHistory {
  public:
@@ -52,17 +52,14 @@ class ServiceHistory {
   static constexpr std::size_t kMaxKinds = 20'000;         // (service, kind) keys kept
 
   void observe(const Signal& signal);
-  /// 1 for a service never anomalous before, towards 0 for one anomalous in every bucket
-  /// (smoothed IDF); 1 when there is no history at all.
-  double rarity(const std::string& service) const;
-  /// The same for one kind of anomaly of the service.
+  /// 1 for a kind of anomaly the service never showed before, towards 0 for one it shows in
+  /// every bucket (smoothed IDF); 1 when there is no history at all.
   double rarity(const std::string& service, const std::string& kind) const;
   std::size_t buckets() const { return all_.size(); }
 
  private:
   double idf(const std::set<std::int64_t>* seen) const;
 
-  std::map<std::string, std::set<std::int64_t>> by_service_;
   std::map<std::string, std::set<std::int64_t>> by_kind_;  // service \x1f kind
   std::set<std::int64_t> all_;
 };

@@ -341,7 +341,7 @@ TEST_CASE("correlation rules: JSON both ways, clear errors") {
 
 TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seldom anomalous") {
   ServiceHistory history;
-  CHECK(history.rarity("anything") == 1.0);  // no history: no discount
+  CHECK(history.rarity("anything", "alert") == 1.0);  // no history: no discount
   for (int bucket = 0; bucket < 50; ++bucket) {
     history.observe(signal("n" + std::to_string(bucket), "noisy", bucket * 600));
   }
@@ -350,11 +350,10 @@ TEST_CASE("rca: a service anomalous all the time is rarer evidence than one seld
   resolved.status = events::EventStatus::kResolved;
   history.observe(resolved);  // resolves are not anomalies
   CHECK(history.buckets() == 50);
-  CHECK(history.rarity("noisy") < 0.05);
-  CHECK(history.rarity("quiet") > 0.75);
-  CHECK(history.rarity("never") == doctest::Approx(1.0));
-  // Per kind: the noisy service's usual alert is no news; a kind it never showed is.
   CHECK(history.rarity("noisy", "alert") < 0.05);
+  CHECK(history.rarity("quiet", "alert") > 0.75);
+  CHECK(history.rarity("never", "alert") == doctest::Approx(1.0));
+  // Per kind: the noisy service's usual alert is no news; a kind it never showed is.
   CHECK(history.rarity("noisy", "PodLatencyHigh") == doctest::Approx(1.0));
   Signal latency = signal("l1", "noisy", 3 * 600);
   latency.labels = {{"alertname", "PodLatencyHigh"}};
