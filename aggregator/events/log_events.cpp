@@ -261,8 +261,8 @@ BatchLines groupBatchLines(const wire::DecodedBatch& batch) {
 
 // --- RateTracker
 
-void RateTracker::addDropChanges(const Entry& entry, const RateChange& change,
-                                 std::vector<Change>& changes) {
+void RateTracker::addClosingChanges(const Entry& entry, const RateChange& change,
+                                    std::int64_t recovered_minute, std::vector<Change>& changes) {
   // A drop that ended and a new one in one call: the end first, as events pair up in order.
   if (change.restored) {
     changes.push_back({entry.service, entry.template_id, true, false, change.restored_count,
@@ -271,6 +271,11 @@ void RateTracker::addDropChanges(const Entry& entry, const RateChange& change,
   if (change.dropped) {
     changes.push_back({entry.service, entry.template_id, true, true, change.dropped_count,
                        entry.baseline.dropBaseline(), change.dropped_minute, 0});
+  }
+  if (change.recovered) {
+    changes.push_back({entry.service, entry.template_id, false, false,
+                       entry.baseline.lastClosedCount(), entry.baseline.baseline(),
+                       recovered_minute, 0});
   }
 }
 
@@ -325,11 +330,8 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
     entry->last_minute = std::max(entry->last_minute, count.minute);
     newest[count.service] = std::max(newest[count.service], count.minute);
     const RateChange change = entry->baseline.add(count.minute, count.lines, options_);
-    addDropChanges(*entry, change, changes);
+    addClosingChanges(*entry, change, count.minute - 1, changes);
     if (change.recovered) {
-      changes.push_back({count.service, count.template_id, false, false,
-                         entry->baseline.lastClosedCount(), entry->baseline.baseline(),
-                         count.minute - 1, 0});
       firing_.erase(key);
     }
     if (change.spiked) {
@@ -356,11 +358,8 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       if (entry->second.baseline.currentMinute() < minute - 1) {
         const std::int64_t closed = entry->second.baseline.currentMinute();
         const RateChange change = entry->second.baseline.advance(minute - 1, options_);
-        addDropChanges(entry->second, change, changes);
+        addClosingChanges(entry->second, change, closed, changes);
         if (change.recovered) {
-          changes.push_back({entry->second.service, entry->second.template_id, false, false,
-                             entry->second.baseline.lastClosedCount(),
-                             entry->second.baseline.baseline(), closed, 0});
           firing_.erase(key);
         }
       }
@@ -380,11 +379,8 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
     }
     const std::int64_t closed = entry->second.baseline.currentMinute();
     const RateChange change = entry->second.baseline.advance(now_minute, options_);
-    addDropChanges(entry->second, change, changes);
+    addClosingChanges(entry->second, change, closed, changes);
     if (change.recovered) {
-      changes.push_back({entry->second.service, entry->second.template_id, false, false,
-                         entry->second.baseline.lastClosedCount(),
-                         entry->second.baseline.baseline(), closed, 0});
       it = firing_.erase(it);
     } else {
       ++it;

@@ -145,8 +145,10 @@ class RateTracker {
     std::int64_t last_minute = 0;
   };
   Entry* entryFor(const std::string& key, std::int64_t minute);
-  static void addDropChanges(const Entry& entry, const RateChange& change,
-                             std::vector<Change>& changes);
+  /// What closing minutes did in `change` (a drop ended or started, a spike ended), in event order;
+  /// `recovered_minute`: the closed minute a spike's end is reported at.
+  static void addClosingChanges(const Entry& entry, const RateChange& change,
+                                std::int64_t recovered_minute, std::vector<Change>& changes);
 
   const RateOptions options_;
   const std::size_t max_keys_;
