@@ -50,7 +50,11 @@ http::Response listAgents(store::Store& store, std::string_view tenant_id,
     if (out.back() != '[') {
       out += ',';
     }
+    // The tenant's log uploads are stored as batches of one pseudo-agent ("upl_…", see
+    // ingest/log_upload.h): listed with its counts, marked so it is not taken for a host.
+    const bool upload_agent = agent.agent_id.starts_with("upl_");
     nlohmann::ordered_json fields = {{"agent_id", agent.agent_id},
+                                     {"kind", upload_agent ? "upload" : "agent"},
                                      {"hostname", agent.hostname},
                                      {"version", agent.version},
                                      {"enrolled_at", timeOrNull(agent.enrolled_at_ns)},

@@ -88,6 +88,9 @@ std::vector<Option> aggregatorOptions() {
       {"upload.max_bytes", OptionType::ByteSize, "256MiB",
        "largest decompressed log upload (POST /v1/logs/upload; the compressed body is capped by "
        "limits.max_body_bytes)"},
+      {"upload.max_concurrent", OptionType::Int, "2",
+       "log uploads parsed at once on this node (each holds a worker thread and a CPU); beyond: "
+       "503 with Retry-After"},
       {"webhooks.sns_cert_host_pattern", OptionType::String,
        "sns.*.amazonaws.com,sns.*.amazonaws.com.cn",
        "hosts SNS signing certificates and subscription confirmations are fetched from "
@@ -299,6 +302,9 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   FL_ASSIGN_OR_RETURN(
       config.upload_max_bytes,
       positive("upload.max_bytes", table.getByteSize("upload.max_bytes"), 1ULL << 40));
+  FL_ASSIGN_OR_RETURN(
+      config.upload_max_concurrent,
+      positive("upload.max_concurrent", nonNegative(table.getInt("upload.max_concurrent")), 1024));
   config.webhooks.sns_cert_host_pattern = table.getString("webhooks.sns_cert_host_pattern");
   config.webhooks.sns_extra_ca_file = table.getString("webhooks.sns_extra_ca_file");
   config.webhooks.cloudwatch_verify = table.getBool("webhooks.cloudwatch_verify");

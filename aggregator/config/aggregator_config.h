@@ -58,6 +58,7 @@ struct AggregatorConfig {
   std::size_t ready_max_pending_writes = 768;  // /readyz high-water mark
   bool metrics_enabled = true;
   std::size_t upload_max_bytes = 256u << 20;  // upload.max_bytes
+  std::size_t upload_max_concurrent = 2;      // upload.max_concurrent
   struct {
     std::string sns_cert_host_pattern = "sns.*.amazonaws.com,sns.*.amazonaws.com.cn";
     std::string sns_extra_ca_file;
@@ -76,7 +77,6 @@ struct AggregatorConfig {
     std::size_t stream_replay_max = 1000;
   } events;
   events::LogEventOptions log_events;  // log_events.*
-
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

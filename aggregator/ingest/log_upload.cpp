@@ -163,7 +163,8 @@ LogUploader::LogUploader(store::Store& store, LogUploadOptions options,
 Result<std::unique_ptr<LogUploader>> LogUploader::create(store::Store& store,
                                                          LogUploadOptions options) {
   if (options.max_decompressed_bytes == 0 || options.batch_line_bytes == 0 ||
-      options.batch_max_records == 0 || options.max_line_bytes == 0) {
+      options.batch_max_records == 0 || options.max_line_bytes == 0 ||
+      options.max_concurrent == 0) {
     return invalidArgument("log upload: sizes must be positive");
   }
   // Lines longer than the wire's limit could not be decoded back.
@@ -266,9 +267,51 @@ Result<UploadResult> LogUploader::upload(const UploadRequest& request) {
   return result;
 }
 
-http::Response LogUploader::handle(std::string_view tenant_id, const http::Request& request) {
+LogUploader::Slot LogUploader::tryAcquireSlot() {
+  if (in_flight_.fetch_add(1, std::memory_order_acq_rel) >= options_.max_concurrent) {
+    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    return Slot();
+  }
+  return Slot(&in_flight_);
+}
+
+namespace {
+
+http::Response uploadFailure(const Status& status, std::string_view tenant_id) {
+  switch (status.code()) {
+    case Errc::InvalidArgument: return http::Response::error(400, "bad_upload", status.message());
+    case Errc::ResourceExhausted:
+      return http::Response::error(413, "payload_too_large", status.message());
+    case Errc::Unavailable: {
+      http::Response response = http::Response::error(503, "unavailable", status.message());
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
+    }
+    default:
+      log::error("upload",
+                 "log upload for tenant " + std::string(tenant_id) + ": " + status.toString());
+      return http::Response::error(500, "internal", "log upload failed");
+  }
+}
+
+}  // namespace
+
+http::Response LogUploader::handle(const UploadCaller& caller, const http::Request& request) {
+  if (options_.audit == nullptr) {
+    log::error("upload", "no audit recorder configured");
+    return http::Response::error(500, "internal", "log upload cannot be audited");
+  }
+  Slot slot = tryAcquireSlot();
+  if (!slot) {
+    http::Response response = http::Response::error(
+        503, "busy",
+        "this node is already parsing " + std::to_string(options_.max_concurrent) +
+            " uploads (upload.max_concurrent); retry later");
+    response.headers.emplace_back("Retry-After", "5");
+    return response;
+  }
   UploadRequest upload_request;
-  upload_request.tenant_id = std::string(tenant_id);
+  upload_request.tenant_id = caller.tenant_id;
   if (auto source = request.queryParam("source")) {
     upload_request.source = *source;
   }
@@ -280,22 +323,40 @@ http::Response LogUploader::handle(std::string_view tenant_id, const http::Reque
   }
   upload_request.body = request.body;
   auto result = upload(upload_request);
-  if (!result.isOk()) {
-    const Status& status = result.status();
-    switch (status.code()) {
-      case Errc::InvalidArgument: return http::Response::error(400, "bad_upload", status.message());
-      case Errc::ResourceExhausted:
-        return http::Response::error(413, "payload_too_large", status.message());
-      case Errc::Unavailable: {
-        http::Response response = http::Response::error(503, "unavailable", status.message());
-        response.headers.emplace_back("Retry-After", "1");
-        return response;
-      }
-      default:
-        log::error("upload",
-                   "log upload for tenant " + std::string(tenant_id) + ": " + status.toString());
-        return http::Response::error(500, "internal", "log upload failed");
+
+  audit::AuditEvent entry;
+  entry.tenant_id = caller.tenant_id;
+  entry.actor = caller.actor;
+  entry.action = "logs.upload";
+  entry.target = "source:" + upload_request.source;
+  entry.client_address = caller.client_address;
+  entry.at_ns = nowUnixNanos();
+  nlohmann::ordered_json detail = {
+      {"format", upload_request.format.empty() ? std::string("auto") : upload_request.format},
+      {"compressed_bytes", request.body.size()}};
+  if (result.isOk()) {
+    detail["lines"] = result->lines;
+    detail["batches"] = result->batches;
+    detail["bytes"] = result->bytes;
+    detail["duplicate"] = result->duplicate;
+  } else {
+    entry.outcome = "failure";
+    detail["error"] = result.status().message();
+  }
+  entry.detail_json = detail.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  if (Status audited = options_.audit->record(entry); !audited.isOk()) {
+    log::error("upload", "audit of a log upload: " + audited.toString());
+    if (result.isOk()) {
+      // Stored but not audited: not reported as done. Sending it again is answered as a
+      // duplicate and audited then.
+      http::Response response = http::Response::error(
+          503, "unavailable", "the upload could not be audited; send it again");
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
     }
+  }
+  if (!result.isOk()) {
+    return uploadFailure(result.status(), caller.tenant_id);
   }
   nlohmann::ordered_json body = {{"lines", result->lines},
                                  {"batches", result->batches},

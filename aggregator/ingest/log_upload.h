@@ -14,6 +14,7 @@
 // same bytes therefore finds every batch stored and is answered as a duplicate; an upload
 // interrupted half-way is completed by sending it again.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,7 +22,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "aggregator/audit/audit_event.h"
 #include "aggregator/events/log_events.h"
 #include "aggregator/http/server.h"
 #include "aggregator/ingest/upload_decoder.h"
@@ -42,6 +45,18 @@ struct LogUploadOptions {
   /// Derives log events from each newly stored batch (not owned; must outlive the uploader).
   /// Null: none are derived.
   events::LogEventDeriver* log_events = nullptr;
+  /// Uploads parsed at once on this node (upload.max_concurrent); beyond: 503 with Retry-After.
+  /// Each holds a worker thread and a CPU for the whole file.
+  std::size_t max_concurrent = 2;
+  /// Where handle() records each upload ("logs.upload"; not owned). Null: handle() refuses.
+  audit::AuditRecorder* audit = nullptr;
+};
+
+/// Who posts an upload, for the audit log.
+struct UploadCaller {
+  std::string tenant_id;
+  std::string actor;           // "user:<id>", "api_key:<id>"
+  std::string client_address;  // as the server saw it
 };
 
 struct UploadRequest {
@@ -77,9 +92,31 @@ class LogUploader {
   /// The upload agent of a tenant ("upl_<hex>").
   static std::string uploadAgentId(std::string_view tenant_id);
 
-  /// The HTTP handler body for an authorized caller of `tenant_id`: 200 with
-  /// {"lines","batches","bytes","duplicate"}, 400/413/415/503 with an error body.
-  http::Response handle(std::string_view tenant_id, const http::Request& request);
+  /// The HTTP handler body for an authorized caller: 200 with
+  /// {"lines","batches","bytes","duplicate"}, 400/413/415/503 with an error body. Every upload
+  /// that got past the concurrency cap is audited ("logs.upload", success or failure); when
+  /// the audit entry cannot be written the answer is 503 (the batches stay stored: the same
+  /// upload again is a duplicate, then audited).
+  http::Response handle(const UploadCaller& caller, const http::Request& request);
+
+  /// A place among the max_concurrent uploads, held while it lives; empty when all are taken.
+  class Slot {
+   public:
+    Slot() = default;
+    explicit Slot(std::atomic<std::size_t>* in_flight) : in_flight_(in_flight) {}
+    Slot(Slot&& other) noexcept : in_flight_(std::exchange(other.in_flight_, nullptr)) {}
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (in_flight_ != nullptr) {
+        in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+    explicit operator bool() const { return in_flight_ != nullptr; }
+
+   private:
+    std::atomic<std::size_t>* in_flight_ = nullptr;
+  };
+  Slot tryAcquireSlot();
 
  private:
   LogUploader(store::Store& store, LogUploadOptions options,
@@ -91,6 +128,7 @@ class LogUploader {
   std::unique_ptr<redact::Redactor> redactor_;
   std::mutex agents_mu_;
   std::set<std::string> agents_ready_;  // tenants whose upload agent exists
+  std::atomic<std::size_t> in_flight_{0};
 };
 
 }  // namespace faultline::aggregator::ingest

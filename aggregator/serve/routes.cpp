@@ -68,10 +68,12 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   if (handlers.uploader != nullptr) {
     ingest::LogUploader& uploader = *handlers.uploader;
     router.add("POST", "/v1/logs/upload",
-               guardedRead("log upload", auth::Permission::UploadLogs,
-                           [&uploader](std::string_view tenant_id, const http::Request& request) {
-                             return uploader.handle(tenant_id, request);
-                           }));
+               guardedChange(
+                   "log upload", auth::Permission::UploadLogs,
+                   [&uploader](const auth::Principal& principal, const http::Request& request) {
+                     return uploader.handle(
+                         {principal.tenant_id, principal.actor(), request.remote_address}, request);
+                   }));
   }
   router.add("GET", "/v1/events",
              guardedRead("list events", auth::Permission::ReadEvents,

@@ -141,6 +141,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   ingest::LogUploadOptions upload_options;
   upload_options.max_decompressed_bytes = config.upload_max_bytes;
   upload_options.log_events = api_options.log_events;
+  upload_options.max_concurrent = config.upload_max_concurrent;
+  upload_options.audit = &recorder;
   FL_ASSIGN_OR_RETURN(auto uploader, ingest::LogUploader::create(*store, upload_options));
 
   events::SnsVerifierOptions sns_options;
@@ -194,6 +196,30 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                       "Notifications given up or refused by their receiver.",
                       [notifier] { return notifier->stats().failed; });
   ops.addMetricText([incident_engine] { return incidents::metricsText(incident_engine->stats()); });
+  // log_events lives in this frame; the server (and so every scrape) stops before it goes.
+  using LogEventStats = events::LogEventDeriver::Stats;
+  const struct {
+    const char* name;
+    const char* help;
+    std::uint64_t LogEventStats::*field;
+  } log_event_metrics[] = {
+      {"faultline_log_event_batches_total", "Stored log batches that events were derived from.",
+       &LogEventStats::batches},
+      {"faultline_log_events_total", "Events derived from log lines and recorded.",
+       &LogEventStats::events},
+      {"faultline_log_events_dropped_total",
+       "Log-derived events dropped: over the per-batch cap or the background queue.",
+       &LogEventStats::dropped_events},
+      {"faultline_log_event_folded_templates_total",
+       "New templates counted in a per-service summary event instead of one event each.",
+       &LogEventStats::folded_templates},
+      {"faultline_log_event_failures_total",
+       "Batches whose event derivation or recording failed (logged).", &LogEventStats::failures},
+  };
+  for (const auto& metric : log_event_metrics) {
+    ops.addMetricSource(metric.name, "counter", metric.help,
+                        [&log_events, field = metric.field] { return log_events.stats().*field; });
+  }
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
   stream_options.buffer_bytes = config.events.stream_buffer_bytes;

@@ -119,6 +119,18 @@ def main():
         status, _, body = agg.request("GET", "/v1/events/stats",
                                       headers={"Authorization": f"Bearer {globex_key}"})
         assert status == 200 and json.loads(body)["events"] == 0, body
+        # The derivation's counters are on /metrics, and they agree with what was stored.
+        status, _, body = agg.request("GET", "/metrics")
+        assert status == 200, status
+        scraped = {}
+        for line in body.decode().splitlines():
+            if line.startswith("faultline_log_event"):
+                name, value = line.split()
+                scraped[name] = int(float(value))
+        assert scraped["faultline_log_event_batches_total"] >= 2, scraped
+        assert scraped["faultline_log_events_total"] >= len(events(acme_key)), scraped
+        assert scraped["faultline_log_event_failures_total"] == 0, scraped
+        assert "faultline_log_events_dropped_total" in scraped, scraped
         agent.stop()
         agg.stop()
     log("ok")

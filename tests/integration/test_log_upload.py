@@ -121,6 +121,26 @@ def main():
         expect(agg.export("globex") == b"globex line\n", "globex export")
         status, _, _ = agg.request("POST", "/v1/logs/upload?source=x", body=b"x\n")
         expect(status == 401, f"anonymous upload: {status}")
+
+        # Every upload is in the tenant's audit log, refused ones too, and only there.
+        def audit(api_key):
+            status, _, data = agg.request("GET", "/v1/audit?action=logs.upload&limit=500",
+                                          headers={"Authorization": "Bearer " + api_key})
+            expect(status == 200, f"audit: {status} {data!r}")
+            return json.loads(data)["entries"]
+        admin = key("acme", "admin")
+        entries = audit(admin)
+        expect(len(entries) == len(samples) * 6 + 4, f"acme audit: {len(entries)} entries")
+        expect(all(e["actor"].startswith("api_key:") for e in entries), "audit actors")
+        outcomes = {(e["target"], e["outcome"]) for e in entries}
+        expect(("source:bomb.gz", "failure") in outcomes, f"bomb not audited: {outcomes}")
+        expect(not any(e["target"] == "source:globex.log" for e in entries), "globex in acme")
+        expect([e["target"] for e in audit(globex)] == ["source:globex.log"], "globex audit")
+        # The upload pseudo-agent is listed, and marked as such.
+        status, _, data = agg.request("GET", "/v1/agents",
+                                      headers={"Authorization": "Bearer " + admin})
+        agents = json.loads(data)["agents"]
+        expect(status == 200 and [a["kind"] for a in agents] == ["upload"], f"agents: {agents}")
         agg.stop()
     print("log upload: ok")
 

@@ -94,6 +94,11 @@ class AuthHarness {
   explicit AuthHarness(auth::ThrottleOptions throttle = {}, auth::JwtOptions jwt = {})
       : AuthHarness(nullptr, throttle, jwt) {}
   /// On `store` (any engine); null: a SQLite store in a temp dir.
+  static ingest::LogUploadOptions uploadOptions(audit::AuditRecorder& recorder) {
+    ingest::LogUploadOptions options;
+    options.audit = &recorder;
+    return options;
+  }
   explicit AuthHarness(std::unique_ptr<store::Store> store, auth::ThrottleOptions throttle = {},
                        auth::JwtOptions jwt = {}, auth::AuthenticatorOptions authenticator = {})
       : store_(store != nullptr ? std::move(store) : openStore(dir_)),
@@ -104,7 +109,7 @@ class AuthHarness {
              [this] { return now.load(); }),
         agent_api_(*store_, {}),
         ops_(*store_, agent_api_, serve::OpsOptions{}),
-        uploader_(ingest::LogUploader::create(*store_, {}).value()) {
+        uploader_(ingest::LogUploader::create(*store_, uploadOptions(audit)).value()) {
     // The whole route table serve() builds, so the role table covers every guarded route.
     http::Router router = serve::buildServerRouter({.agent_api = &agent_api_,
                                                     .auth_api = &api_,

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
+#include "aggregator/audit/store_audit_recorder.h"
+#include "tests/unit/aggregator/app/auth/auth_test_support.h"
 #include "tests/unit/aggregator/app/ingest/upload_test_support.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
 #include "tests/unit/aggregator/app/test_support.h"
@@ -217,28 +219,113 @@ TEST_CASE("log upload: the HTTP handler answers with counts and clear error stat
   auto store = openStore(dir.file("db.sqlite"));
   auto tenant = store->createTenant("acme", 1);
   REQUIRE(tenant.isOk());
-  auto uploader = LogUploader::create(*store, {});
+  audit::StoreAuditRecorder recorder(*store);
+  LogUploadOptions options;
+  options.audit = &recorder;
+  auto uploader = LogUploader::create(*store, options);
   REQUIRE(uploader.isOk());
+  const ingest::UploadCaller caller{tenant->id, "user:u1", "127.0.0.1:4000"};
   http::Request req;
   req.method = "POST";
   req.path = "/v1/logs/upload";
   req.query = "source=app.log&format=logfmt";
   req.body = zstdCompress("level=info msg=a\nlevel=info msg=b\n");
-  http::Response response = (*uploader)->handle(tenant->id, req);
+  http::Response response = (*uploader)->handle(caller, req);
   REQUIRE(response.status == 200);
   auto body = nlohmann::json::parse(response.body);
   CHECK(body["lines"] == 2);
   CHECK(body["batches"] == 1);
   CHECK(body["duplicate"] == false);
   CHECK(body["compression"] == "zstd");
-  response = (*uploader)->handle(tenant->id, req);
+  response = (*uploader)->handle(caller, req);
   CHECK(nlohmann::json::parse(response.body)["duplicate"] == true);
 
   req.query = "format=logfmt";
-  CHECK((*uploader)->handle(tenant->id, req).status == 400);
+  CHECK((*uploader)->handle(caller, req).status == 400);
   req.query = "source=app.log";
   req.body = req.body.substr(0, req.body.size() - 3);
-  response = (*uploader)->handle(tenant->id, req);
+  response = (*uploader)->handle(caller, req);
   CHECK(response.status == 400);
   CHECK(errorCode(response) == "bad_upload");
+
+  // Each upload is in the tenant's audit log, who and what, failures too.
+  store::AuditQuery query;
+  query.action = "logs.upload";
+  auto page = store->queryAudit(tenant->id, query);
+  REQUIRE(page.isOk());
+  REQUIRE(page->entries.size() == 4);
+  const store::AuditEntry& first = page->entries[0];
+  CHECK(first.actor == "user:u1");
+  CHECK(first.target == "source:app.log");
+  CHECK(first.outcome == "success");
+  CHECK(first.client_address == "127.0.0.1:4000");
+  auto detail = nlohmann::json::parse(first.detail_json);
+  CHECK(detail["lines"] == 2);
+  CHECK(detail["format"] == "logfmt");
+  CHECK(nlohmann::json::parse(page->entries[1].detail_json)["duplicate"] == true);
+  CHECK(page->entries[2].outcome == "failure");
+  CHECK(page->entries[3].outcome == "failure");
+  CHECK(nlohmann::json::parse(page->entries[3].detail_json)["error"] != "");
+}
+
+TEST_CASE("log upload: at most max_concurrent uploads at once, the rest are told to retry") {
+  TempDir dir;
+  auto store = openStore(dir.file("db.sqlite"));
+  auto tenant = store->createTenant("acme", 1);
+  REQUIRE(tenant.isOk());
+  audit::StoreAuditRecorder recorder(*store);
+  LogUploadOptions options;
+  options.audit = &recorder;
+  options.max_concurrent = 2;
+  auto uploader = LogUploader::create(*store, options);
+  REQUIRE(uploader.isOk());
+  http::Request req;
+  req.method = "POST";
+  req.path = "/v1/logs/upload";
+  req.query = "source=app.log&format=plain";
+  req.body = "one line\n";
+  const ingest::UploadCaller caller{tenant->id, "api_key:k1", ""};
+  {
+    LogUploader::Slot first = (*uploader)->tryAcquireSlot();
+    LogUploader::Slot second = (*uploader)->tryAcquireSlot();
+    REQUIRE(first);
+    REQUIRE(second);
+    CHECK_FALSE((*uploader)->tryAcquireSlot());
+    http::Response busy = (*uploader)->handle(caller, req);
+    CHECK(busy.status == 503);
+    CHECK(errorCode(busy) == "busy");
+    bool retry_after = false;
+    for (const auto& header : busy.headers) {
+      retry_after = retry_after || header.first == "Retry-After";
+    }
+    CHECK(retry_after);
+  }
+  // The places come back when their holders are done.
+  CHECK((*uploader)->handle(caller, req).status == 200);
+  CHECK((*uploader)->handle(caller, req).status == 200);
+}
+
+TEST_CASE("log upload: an upload that cannot be audited is not reported as done") {
+  TempDir dir;
+  auto store = openStore(dir.file("db.sqlite"));
+  auto tenant = store->createTenant("acme", 1);
+  REQUIRE(tenant.isOk());
+  RecordingAudit audit;
+  LogUploadOptions options;
+  options.audit = &audit;
+  auto uploader = LogUploader::create(*store, options);
+  REQUIRE(uploader.isOk());
+  http::Request req;
+  req.method = "POST";
+  req.path = "/v1/logs/upload";
+  req.query = "source=app.log&format=plain";
+  req.body = "one line\n";
+  const ingest::UploadCaller caller{tenant->id, "user:u1", ""};
+  audit.fail = true;
+  CHECK((*uploader)->handle(caller, req).status == 503);
+  audit.fail = false;
+  http::Response again = (*uploader)->handle(caller, req);
+  REQUIRE(again.status == 200);
+  CHECK(nlohmann::json::parse(again.body)["duplicate"] == true);
+  CHECK(audit.count("logs.upload", "success") == 1);
 }
