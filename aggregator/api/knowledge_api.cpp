@@ -124,8 +124,7 @@ http::Response KnowledgeApi::search(std::string_view tenant_id, const http::Requ
   if (body.contains("limit")) {
     if (!body["limit"].is_number_integer() || body["limit"].get<std::int64_t>() < 1 ||
         body["limit"].get<std::int64_t>() > static_cast<std::int64_t>(store::kMaxKnowledgeHits)) {
-      return badRequest("limit: an integer from 1 to " +
-                        std::to_string(store::kMaxKnowledgeHits));
+      return badRequest("limit: an integer from 1 to " + std::to_string(store::kMaxKnowledgeHits));
     }
     query.limit = body["limit"].get<std::size_t>();
   }
@@ -197,8 +196,7 @@ http::Response KnowledgeApi::similar(std::string_view tenant_id, const http::Req
   if (!hits) {
     return unavailable("similar incidents", hits.status());
   }
-  return jsonReply(200,
-                   {{"incident_id", *id}, {"terms", query.terms}, {"hits", hitsJson(*hits)}});
+  return jsonReply(200, {{"incident_id", *id}, {"terms", query.terms}, {"hits", hitsJson(*hits)}});
 }
 
 http::Response KnowledgeApi::listRunbooks(std::string_view tenant_id,
@@ -222,8 +220,7 @@ http::Response KnowledgeApi::listRunbooks(std::string_view tenant_id,
   return jsonReply(200, {{"runbooks", out}});
 }
 
-http::Response KnowledgeApi::showRunbook(std::string_view tenant_id,
-                                         const http::Request& request) {
+http::Response KnowledgeApi::showRunbook(std::string_view tenant_id, const http::Request& request) {
   const std::string* id = request.pathParam("id");
   if (id == nullptr || !validRunbookId(*id)) {
     return http::Response::error(404, "not_found", "no such runbook");
@@ -250,10 +247,9 @@ http::Response KnowledgeApi::showRunbook(std::string_view tenant_id,
 http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
                                         const http::Request& request, std::int64_t now_ns) {
   if (request.body.size() > kMaxRunbookBodyBytes) {
-    return http::Response::error(
-        413, "payload_too_large",
-        "a runbook's markdown is at most " + std::to_string(knowledge::kMaxRunbookBytes) +
-            " bytes");
+    return http::Response::error(413, "payload_too_large",
+                                 "a runbook's markdown is at most " +
+                                     std::to_string(knowledge::kMaxRunbookBytes) + " bytes");
   }
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
@@ -287,8 +283,7 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
   }
   if (body.contains("services")) {
     if (!body["services"].is_array() || body["services"].size() > kMaxServices) {
-      return badRequest("services: an array of at most " + std::to_string(kMaxServices) +
-                        " names");
+      return badRequest("services: an array of at most " + std::to_string(kMaxServices) + " names");
     }
     for (const json& service : body["services"]) {
       if (!service.is_string() || service.get<std::string>().empty() ||
@@ -318,12 +313,11 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
   if (!stored.isOk()) {
     return unavailable("put runbook", stored);
   }
-  return jsonReply(body.contains("id") ? 200 : 201,
-                   {{"id", document.id},
-                    {"title", document.title},
-                    {"services", document.services},
-                    {"passages", document.passages.size()},
-                    {"updated_at", formatRfc3339Nanos(now_ns)}});
+  return jsonReply(body.contains("id") ? 200 : 201, {{"id", document.id},
+                                                     {"title", document.title},
+                                                     {"services", document.services},
+                                                     {"passages", document.passages.size()},
+                                                     {"updated_at", formatRfc3339Nanos(now_ns)}});
 }
 
 http::Response KnowledgeApi::deleteRunbook(const auth::Principal& principal,

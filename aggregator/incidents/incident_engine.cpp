@@ -367,8 +367,8 @@ void IncidentEngine::indexKnowledge(const std::string& tenant_id, const std::str
   Status indexed = knowledge::indexIncident(store_, tenant_id, incident_id, nowUnixNanos());
   if (!indexed.isOk()) {
     index_failures_.fetch_add(1, std::memory_order_relaxed);
-    log::warn("incidents", "tenant " + tenant_id + ": cannot index incident " + incident_id +
-                               ": " + indexed.message());
+    log::warn("incidents", "tenant " + tenant_id + ": cannot index incident " + incident_id + ": " +
+                               indexed.message());
   }
 }
 

@@ -1,10 +1,9 @@
 #include "aggregator/knowledge/knowledge.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "aggregator/incidents/incident.h"
 
@@ -15,10 +14,10 @@ using nlohmann::json;
 
 const std::set<std::string, std::less<>>& stopWords() {
   static const std::set<std::string, std::less<>> kWords = {
-      "a",    "an",   "and",  "are",  "as",   "at",   "be",   "by",   "for",  "from",
-      "has",  "have", "in",   "is",   "it",   "its",  "no",   "not",  "of",   "on",
-      "or",   "that", "the",  "this", "to",   "was",  "were", "will", "with", "we",
-      "you",  "if",   "then", "than", "but",  "so",   "do",   "does", "can",  "into"};
+      "a",   "an",   "and",  "are",  "as",  "at",  "be",   "by",   "for",  "from",
+      "has", "have", "in",   "is",   "it",  "its", "no",   "not",  "of",   "on",
+      "or",  "that", "the",  "this", "to",  "was", "were", "will", "with", "we",
+      "you", "if",   "then", "than", "but", "so",  "do",   "does", "can",  "into"};
   return kWords;
 }
 
@@ -88,7 +87,11 @@ std::string validUtf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
     bool ok = len != 0 && i + len <= text.size();
     for (std::size_t k = 1; ok && k < len; ++k) {
       ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
@@ -136,7 +139,8 @@ std::vector<std::string> queryTerms(std::string_view text, std::size_t max_terms
     std::transform(word.begin(), word.end(), word.begin(), [](char c) {
       return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     });
-    bool digits = std::all_of(word.begin(), word.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool digits =
+        std::all_of(word.begin(), word.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (word.size() < 2 || word.size() > 64 || digits || stopWords().count(word) != 0) {
       continue;
     }
@@ -308,8 +312,8 @@ Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view te
   return facts;
 }
 
-Status indexIncident(store::Store& store, std::string_view tenant_id,
-                     std::string_view incident_id, std::int64_t now_ns) {
+Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,
+                     std::int64_t now_ns) {
   FL_ASSIGN_OR_RETURN(IncidentFacts facts, loadIncidentFacts(store, tenant_id, incident_id));
   if (!indexedStatus(facts.status)) {
     return Status::ok();

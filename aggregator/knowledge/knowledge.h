@@ -66,7 +66,7 @@ Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view te
 bool indexedStatus(std::string_view status);
 
 /// Loads the incident and writes its document (when its status is indexed).
-Status indexIncident(store::Store& store, std::string_view tenant_id,
-                     std::string_view incident_id, std::int64_t now_ns);
+Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,
+                     std::int64_t now_ns);
 
 }  // namespace faultline::aggregator::knowledge

@@ -269,18 +269,17 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                            return knowledge_api->showRunbook(tenant_id, request);
                          }));
   router.add("POST", "/v1/runbooks",
-             guardedChange("put runbook", auth::Permission::ManageIncidents,
-                           [knowledge_api](const auth::Principal& principal,
-                                           const http::Request& request) {
-                             return knowledge_api->putRunbook(principal, request, nowUnixNanos());
-                           }));
+             guardedChange(
+                 "put runbook", auth::Permission::ManageIncidents,
+                 [knowledge_api](const auth::Principal& principal, const http::Request& request) {
+                   return knowledge_api->putRunbook(principal, request, nowUnixNanos());
+                 }));
   router.add("DELETE", "/v1/runbooks/{id}",
-             guardedChange("delete runbook", auth::Permission::ManageIncidents,
-                           [knowledge_api](const auth::Principal& principal,
-                                           const http::Request& request) {
-                             return knowledge_api->deleteRunbook(principal, request,
-                                                                 nowUnixNanos());
-                           }));
+             guardedChange(
+                 "delete runbook", auth::Permission::ManageIncidents,
+                 [knowledge_api](const auth::Principal& principal, const http::Request& request) {
+                   return knowledge_api->deleteRunbook(principal, request, nowUnixNanos());
+                 }));
   // The service graph: declared, imported and learned from spans; versioned.
   std::shared_ptr<graph::GraphCache> graph_cache = handlers.graph_cache;
   if (!graph_cache) {

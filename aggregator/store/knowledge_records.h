@@ -61,7 +61,7 @@ struct KnowledgeHit {
   std::string id;
   std::string title;
   std::vector<std::string> services;
-  double score = 0.0;  // its best passage's score
+  double score = 0.0;                         // its best passage's score
   std::vector<KnowledgePassageHit> passages;  // best first, at most kMaxPassagesPerHit
 };
 

@@ -125,18 +125,17 @@ Result<std::vector<KnowledgeSummary>> PostgresStore::listKnowledgeDocuments(
     std::string_view tenant_id, std::string_view kind, std::size_t limit) {
   Params params;
   params.text(tenant_id).text(kind).int64(static_cast<std::int64_t>(limit));
-  return readRows<KnowledgeSummary>(kTenantSetting, tenant_id, kListKnowledgeDocuments, params,
-                                    [](const PgResult& r, int row) {
-                                      KnowledgeSummary summary;
-                                      summary.kind = column(r, row, 0);
-                                      summary.id = column(r, row, 1);
-                                      summary.title = column(r, row, 2);
-                                      summary.services = servicesFromJson(r.bytes(row, 3));
-                                      summary.body_bytes =
-                                          static_cast<std::size_t>(r.int64(row, 4));
-                                      summary.updated_at_ns = r.int64(row, 5);
-                                      return summary;
-                                    });
+  return readRows<KnowledgeSummary>(
+      kTenantSetting, tenant_id, kListKnowledgeDocuments, params, [](const PgResult& r, int row) {
+        KnowledgeSummary summary;
+        summary.kind = column(r, row, 0);
+        summary.id = column(r, row, 1);
+        summary.title = column(r, row, 2);
+        summary.services = servicesFromJson(r.bytes(row, 3));
+        summary.body_bytes = static_cast<std::size_t>(r.int64(row, 4));
+        summary.updated_at_ns = r.int64(row, 5);
+        return summary;
+      });
 }
 
 Result<std::vector<KnowledgeHit>> PostgresStore::searchKnowledge(std::string_view tenant_id,
@@ -161,20 +160,19 @@ Result<std::vector<KnowledgeHit>> PostgresStore::searchKnowledge(std::string_vie
       static_cast<std::int64_t>(kKnowledgePassageScan));
   FL_ASSIGN_OR_RETURN(
       std::vector<KnowledgePassageRow> rows,
-      readRows<KnowledgePassageRow>(kTenantSetting, tenant_id, kSearchKnowledge, params,
-                                    [](const PgResult& r, int row) {
-                                      KnowledgePassageRow out;
-                                      out.kind = column(r, row, 0);
-                                      out.id = column(r, row, 1);
-                                      out.title = column(r, row, 2);
-                                      out.services_json = column(r, row, 3);
-                                      out.passage.seq = static_cast<int>(r.int64(row, 4));
-                                      out.passage.heading = column(r, row, 5);
-                                      out.passage.snippet = column(r, row, 6);
-                                      out.passage.score =
-                                          static_cast<double>(r.int64(row, 7)) / 1e6;
-                                      return out;
-                                    }));
+      readRows<KnowledgePassageRow>(
+          kTenantSetting, tenant_id, kSearchKnowledge, params, [](const PgResult& r, int row) {
+            KnowledgePassageRow out;
+            out.kind = column(r, row, 0);
+            out.id = column(r, row, 1);
+            out.title = column(r, row, 2);
+            out.services_json = column(r, row, 3);
+            out.passage.seq = static_cast<int>(r.int64(row, 4));
+            out.passage.heading = column(r, row, 5);
+            out.passage.snippet = column(r, row, 6);
+            out.passage.score = static_cast<double>(r.int64(row, 7)) / 1e6;
+            return out;
+          }));
   return groupKnowledgeHits(std::move(rows), query);
 }
 

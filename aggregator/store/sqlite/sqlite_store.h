@@ -142,8 +142,7 @@ class SqliteStore final : public Store {
   Status putKnowledgeDocument(const KnowledgeDocument& document) override;
   Status deleteKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
                                  std::string_view id) override;
-  Result<KnowledgeDocument> findKnowledgeDocument(std::string_view tenant_id,
-                                                  std::string_view kind,
+  Result<KnowledgeDocument> findKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
                                                   std::string_view id) override;
   Result<std::vector<KnowledgeSummary>> listKnowledgeDocuments(std::string_view tenant_id,
                                                                std::string_view kind,

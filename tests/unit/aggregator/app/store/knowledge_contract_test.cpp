@@ -85,8 +85,7 @@ TEST_CASE_TEMPLATE("knowledge store: put, search ranked with passages, kinds, ex
     CHECK(hit.passages.front().snippet.find("[") != std::string::npos);
     CHECK(hit.passages.front().score == doctest::Approx(hit.score));
   }
-  const store::KnowledgeHit& failover =
-      (*hits)[(*hits)[0].id == "db-failover" ? 0 : 1];
+  const store::KnowledgeHit& failover = (*hits)[(*hits)[0].id == "db-failover" ? 0 : 1];
   CHECK(failover.title == "Database failover");
   CHECK(failover.services == std::vector<std::string>{"ts-order-service"});
   CHECK(failover.passages.front().heading == "Check replication lag");
@@ -189,9 +188,8 @@ TEST_CASE_TEMPLATE("knowledge store: never another tenant's documents", TestType
   REQUIRE(hits->size() == 1);
   CHECK(hits->front().title == "Acme secret plan");
   // Row counts as each tenant sees them (RLS on PostgreSQL).
-  CHECK(engine.queryInt("SELECT count(*) FROM knowledge_passages WHERE tenant_id = $1"
-                        ,
-                        acme.id) >= 1);
+  CHECK(engine.queryInt("SELECT count(*) FROM knowledge_passages WHERE tenant_id = $1", acme.id) >=
+        1);
 }
 
 TEST_CASE("knowledge chunking: Markdown cut at headings, code blocks kept whole, long sections") {
