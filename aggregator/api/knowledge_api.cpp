@@ -271,11 +271,11 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
       body["title"].get<std::string>().size() > kMaxTitleBytes) {
     return badRequest("title: a string of 1 to " + std::to_string(kMaxTitleBytes) + " bytes");
   }
-  document.title = body["title"].get<std::string>();
+  document.title = knowledge::validUtf8(body["title"].get<std::string>());  // no NUL
   if (!body.contains("markdown") || !body["markdown"].is_string()) {
     return badRequest("markdown: a string is required");
   }
-  document.body = body["markdown"].get<std::string>();
+  document.body = knowledge::validUtf8(body["markdown"].get<std::string>());
   if (document.body.size() > knowledge::kMaxRunbookBytes) {
     return http::Response::error(
         413, "payload_too_large",
@@ -290,7 +290,7 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
           service.get<std::string>().size() > 256) {
         return badRequest("services: each a name of 1 to 256 bytes");
       }
-      document.services.push_back(service.get<std::string>());
+      document.services.push_back(knowledge::validUtf8(service.get<std::string>()));
     }
   }
   document.passages = knowledge::chunkMarkdown(document.body);

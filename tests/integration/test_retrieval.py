@@ -60,7 +60,7 @@ def main():
         post([alert("DiskFull", "db", t0 + hour)])
         disk = incident_of("db", 1)[0]
         call("POST", f"/v1/incidents/{first['id']}/comments", responder,
-             {"text": "rolled back the payments gateway deploy"})
+             {"text": "rolled back the payments gateway deploy"}, expect=201)
         call("POST", f"/v1/incidents/{first['id']}/resolve", responder)
         call("POST", f"/v1/incidents/{disk['id']}/resolve", responder)
         # Now: payments again.
@@ -86,7 +86,7 @@ def main():
         found = call("POST", "/v1/search", viewer, {"query": "gateway rollback", "limit": 5})
         assert [h["id"] for h in found["hits"]] == [first["id"]], found
         call("POST", f"/v1/incidents/{disk['id']}/comments", responder,
-             {"text": "grew the volume and pruned zanzibar snapshots"})
+             {"text": "grew the volume and pruned zanzibar snapshots"}, expect=201)
         found = call("POST", "/v1/search", viewer, {"query": "zanzibar"})
         assert [h["id"] for h in found["hits"]] == [disk["id"]], found
 
