@@ -3,9 +3,12 @@ tenant's knowledge index, GET /v1/incidents/{id}/similar ranks the earlier incid
 service first and never lists the incident itself, runbooks (POST/GET/DELETE /v1/runbooks,
 Markdown cut at headings, size limit, responders only) are found by POST /v1/search with their
 matching passage, a comment on a resolved incident re-indexes it, and another tenant never sees
-or changes any of it (its own documents with the same words stay its own)."""
+or changes any of it (its own documents with the same words stay its own). On SQLite, and on
+PostgreSQL too when FAULTLINE_TEST_PG_URL is set."""
 import datetime
 import json
+import os
+import secrets
 
 from harness import Aggregator, Workdir, log, wait_for
 from test_incidents import am_body
@@ -15,9 +18,9 @@ def alert(name, service, at):
     return ({"alertname": name, "service": service, "severity": "critical"}, "firing", at, None)
 
 
-def main():
+def run(store_url):
     with Workdir("retrieval") as work:
-        agg = Aggregator(work).start()
+        agg = Aggregator(work, store_url=store_url).start()
         agg.create_tenant("acme")
         agg.create_tenant("other")
         hook = agg.admin("integration", "create", "--tenant", "acme", "--kind", "alertmanager",
@@ -150,7 +153,23 @@ def main():
         call("DELETE", f"/v1/runbooks/{rid}", responder, expect=404)
         found = call("POST", "/v1/search", viewer, {"query": "escalate", "kinds": ["runbook"]})
         assert found["hits"] == [], found
-        log("retrieval: ok")
+        log(f"retrieval on {'postgres' if store_url else 'sqlite'}: ok")
+
+
+def main():
+    run(None)
+    base = os.environ.get("FAULTLINE_TEST_PG_URL")
+    if not base:
+        log("retrieval on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
+        return
+    from test_postgres_store import psql
+    schema = "fl_it_" + secrets.token_hex(6)
+    psql(base, f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        run(f"{base}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        psql(base, f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":
