@@ -301,7 +301,9 @@ def main():
     nezha_score.score(faults, incidents, loose)
     if args.similar:
         starts = {str(i["id"]): nezha_score.parse_time(i["first_event_at"]) for i in incidents}
-        nezha_retrieval.score(retrieval[0], lambda iid: retrieval[1].get(iid, []), starts.get)
+        services = {str(i["id"]): i.get("services") or [] for i in incidents}
+        nezha_retrieval.score(retrieval[0], lambda iid: retrieval[1].get(iid, []), starts.get,
+                              services_of=lambda iid: services.get(iid, []))
     return 0
 
 

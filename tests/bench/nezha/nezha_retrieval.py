@@ -11,6 +11,9 @@ same root-cause service among the incidents GET /v1/incidents/{id}/similar ranks
   (relevant among the first 3 / 3), hit@3 (at least one in the first 3), MRR (1 / rank of the
   first relevant, 0 when none is listed). "chance" is the precision@3 of 3 earlier incidents
   drawn at random (relevant / earlier), for scale.
+- "reachable": the scored faults whose own incident and at least one relevant incident both
+  list the injected service among their services; only there can the words of the incidents
+  connect them. The same three figures are printed for that subset.
 """
 from nezha_score import match_incident, parse_time
 
@@ -34,11 +37,14 @@ def plan(faults, incidents):
     return out
 
 
-def score(planned, similar_of, first_event_at, out=print, k=3):
-    """similar_of(incident id) -> hit ids best first; first_event_at(id) -> unix s or None.
-    Prints a line per fault and the summary; returns {p_at_k, hit_at_k, mrr, chance, scored}."""
+def score(planned, similar_of, first_event_at, out=print, k=3, services_of=None):
+    """similar_of(incident id) -> hit ids best first; first_event_at(id) -> unix s or None;
+    services_of(id) -> the incident's services (for "reachable"; None: not reported).
+    Prints a line per fault and the summary; returns {p_at_k, hit_at_k, mrr, chance, scored,
+    reachable: {p_at_k, hit_at_k, mrr, scored}}."""
     p_sum = hit_sum = rr_sum = chance_sum = 0.0
     scored = 0
+    sub = {"p": 0.0, "hit": 0.0, "rr": 0.0, "n": 0}
     for f, inc, relevant, earlier in planned:
         if inc is None or not relevant:
             out(f"{f['time_text']}  truth={f['service']:<32} incident="
@@ -51,6 +57,12 @@ def score(planned, similar_of, first_event_at, out=print, k=3):
         good = [h for h in top if h in relevant]
         rank = next((n + 1 for n, h in enumerate(hits) if h in relevant), None)
         scored += 1
+        if services_of is not None and f["service"] in services_of(str(inc["id"])) and any(
+                f["service"] in services_of(r) for r in relevant):
+            sub["n"] += 1
+            sub["p"] += len(good) / k
+            sub["hit"] += 1 if good else 0
+            sub["rr"] += 1.0 / rank if rank else 0.0
         p_sum += len(good) / k
         hit_sum += 1 if good else 0
         rr_sum += 1.0 / rank if rank else 0.0
@@ -64,4 +76,11 @@ def score(planned, similar_of, first_event_at, out=print, k=3):
     out(f"retrieval over {scored} faults with an earlier fault of the same service: "
         f"P@{k}={result['p_at_k']:.3f} hit@{k}={result['hit_at_k']:.3f} "
         f"MRR={result['mrr']:.3f} (chance P@{k}={result['chance']:.3f})")
+    if services_of is not None:
+        m = sub["n"] or 1
+        result["reachable"] = {"p_at_k": sub["p"] / m, "hit_at_k": sub["hit"] / m,
+                               "mrr": sub["rr"] / m, "scored": sub["n"]}
+        out(f"reachable (the injected service is among the services of the fault's incident and "
+            f"of a relevant one): {sub['n']} of {scored}: P@{k}={sub['p'] / m:.3f} "
+            f"hit@{k}={sub['hit'] / m:.3f} MRR={sub['rr'] / m:.3f}")
     return result

@@ -137,13 +137,17 @@ def test_retrieval():
              "i400": ["i300", "i100", "i200"]}
     starts = {i["id"]: nezha_score.parse_time(i["first_event_at"]) for i in incs}
     lines = []
+    services = {"i100": ["a"], "i300": ["a", "b"], "i400": ["b"]}
     result = nezha_retrieval.score(planned, lambda iid: lists.get(iid, []), starts.get,
-                                   out=lines.append)
+                                   out=lines.append, services_of=lambda i: services.get(i, []))
     check(result["scored"] == 2, result)
     check(abs(result["p_at_k"] - (1 / 3 + 2 / 3) / 2) < 1e-9, result)
     check(abs(result["mrr"] - (1 / 2 + 1) / 2) < 1e-9, result)
     check(result["hit_at_k"] == 1.0, result)
-    check("P@3=0.500" in lines[-1] and "MRR=0.750" in lines[-1], lines[-1])
+    check("P@3=0.500" in lines[-2] and "MRR=0.750" in lines[-2], lines[-2])
+    # Reachable: only the fault at 300 (its incident and i100 both list "a").
+    check(result["reachable"]["scored"] == 1, result)
+    check(abs(result["reachable"]["mrr"] - 0.5) < 1e-9, result)
 
 
 if __name__ == "__main__":
