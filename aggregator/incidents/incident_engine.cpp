@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "aggregator/knowledge/knowledge.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/prometheus_text.h"
@@ -350,27 +351,49 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
     }
     write.upserts.push_back(rowOf(*incident));
   }
+  FL_RETURN_IF_ERROR(writeRows(state.tenant_id, std::move(write)));
+  // Resolved and closed incidents join the tenant's knowledge index (again, when they change).
+  for (const std::string& id : dirty) {
+    Incident* incident = state.correlator->find(id);
+    if (incident != nullptr && (incident->status == IncidentStatus::kResolved ||
+                                incident->status == IncidentStatus::kClosed)) {
+      indexKnowledge(state.tenant_id, id);
+    }
+  }
+  return Status::ok();
+}
+
+void IncidentEngine::indexKnowledge(const std::string& tenant_id, const std::string& incident_id) {
+  Status indexed = knowledge::indexIncident(store_, tenant_id, incident_id, nowUnixNanos());
+  if (!indexed.isOk()) {
+    index_failures_.fetch_add(1, std::memory_order_relaxed);
+    log::warn("incidents", "tenant " + tenant_id + ": cannot index incident " + incident_id + ": " +
+                               indexed.message());
+  }
+}
+
+Status IncidentEngine::writeRows(const std::string& tenant_id, store::IncidentWrite write) {
   // Rows first, then what refers to them; in pieces the store accepts.
   std::size_t total = write.upserts.size() + write.links.size() + write.moves.size() +
                       write.timeline.size() + write.unlinks.size();
   if (total <= store::kMaxIncidentWriteRows) {
-    return store_.writeIncidents(state.tenant_id, write);
+    return store_.writeIncidents(tenant_id, write);
   }
   store::IncidentWrite rows;
   rows.upserts = std::move(write.upserts);
   rows.moves = std::move(write.moves);
   rows.unlinks = std::move(write.unlinks);
-  FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, rows));
+  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, rows));
   for (std::size_t at = 0; at < write.links.size(); at += store::kMaxIncidentWriteRows) {
     store::IncidentWrite part;
     auto end = write.links.begin() + static_cast<std::ptrdiff_t>(std::min(
                                          write.links.size(), at + store::kMaxIncidentWriteRows));
     part.links.assign(write.links.begin() + static_cast<std::ptrdiff_t>(at), end);
-    FL_RETURN_IF_ERROR(store_.writeIncidents(state.tenant_id, part));
+    FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, part));
   }
   store::IncidentWrite timeline;
   timeline.timeline = std::move(write.timeline);
-  return store_.writeIncidents(state.tenant_id, timeline);
+  return store_.writeIncidents(tenant_id, timeline);
 }
 
 void IncidentEngine::rankStale() {
@@ -576,7 +599,9 @@ Status IncidentEngine::addComment(const std::string& tenant_id, const std::strin
   FL_RETURN_IF_ERROR(store_.findIncident(tenant_id, incident_id).status());
   store::IncidentWrite write;
   write.timeline.push_back({incident_id, now_ns, actor, "comment", detail({{"text", text}})});
-  return store_.writeIncidents(tenant_id, write);
+  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, write));
+  indexKnowledge(tenant_id, incident_id);  // a resolution note of a resolved incident
+  return Status::ok();
 }
 
 Result<std::string> IncidentEngine::split(const std::string& tenant_id,

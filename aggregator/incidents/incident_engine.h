@@ -163,6 +163,11 @@ class IncidentEngine {
   /// others are written with their previous ranking and marked stale.
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
                    store::IncidentWrite write, const std::set<std::string>* rank_now = nullptr);
+  /// Writes a step's rows in pieces the store accepts.
+  Status writeRows(const std::string& tenant_id, store::IncidentWrite write);
+  /// (Re)indexes the incident's knowledge document when it is resolved or closed; failures are
+  /// logged and counted, never fail the step.
+  void indexKnowledge(const std::string& tenant_id, const std::string& incident_id);
   /// Ranks and writes every stale incident of every tenant (the queue drained).
   void rankStale();
   store::IncidentRow rowOf(const Incident& incident) const;
@@ -193,6 +198,7 @@ class IncidentEngine {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> write_steps_{0};
+  std::atomic<std::uint64_t> index_failures_{0};
   mutable std::mutex latency_mu_;
   std::vector<double> latencies_ms_;  // ring of the last options_.latency_samples
   std::size_t latency_next_ = 0;

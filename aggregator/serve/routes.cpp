@@ -7,6 +7,7 @@
 #include "aggregator/api/events_api.h"
 #include "aggregator/api/graph_api.h"
 #include "aggregator/api/incidents_api.h"
+#include "aggregator/api/knowledge_api.h"
 #include "aggregator/api/noise_api.h"
 #include "aggregator/api/notify_api.h"
 #include "aggregator/api/openapi.h"
@@ -247,6 +248,40 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   router.add(
       "POST", "/v1/changes",
       incidentChange("post change", auth::Permission::PostChanges, &api::IncidentsApi::postChange));
+  // The tenant's knowledge: search, similar incidents, runbooks (issue 8, retrieval).
+  auto knowledge_api = std::make_shared<api::KnowledgeApi>(store, handlers.audit);
+  router.add("POST", "/v1/search",
+             guardedRead("search", auth::Permission::ReadIncidents,
+                         [knowledge_api](std::string_view tenant_id, const http::Request& request) {
+                           return knowledge_api->search(tenant_id, request);
+                         }));
+  router.add("GET", "/v1/incidents/{id}/similar",
+             guardedRead("similar incidents", auth::Permission::ReadIncidents,
+                         [knowledge_api](std::string_view tenant_id, const http::Request& request) {
+                           return knowledge_api->similar(tenant_id, request);
+                         }));
+  router.add("GET", "/v1/runbooks",
+             guardedRead("list runbooks", auth::Permission::ReadIncidents,
+                         [knowledge_api](std::string_view tenant_id, const http::Request& request) {
+                           return knowledge_api->listRunbooks(tenant_id, request);
+                         }));
+  router.add("GET", "/v1/runbooks/{id}",
+             guardedRead("show runbook", auth::Permission::ReadIncidents,
+                         [knowledge_api](std::string_view tenant_id, const http::Request& request) {
+                           return knowledge_api->showRunbook(tenant_id, request);
+                         }));
+  router.add("POST", "/v1/runbooks",
+             guardedChange(
+                 "put runbook", auth::Permission::ManageIncidents,
+                 [knowledge_api](const auth::Principal& principal, const http::Request& request) {
+                   return knowledge_api->putRunbook(principal, request, nowUnixNanos());
+                 }));
+  router.add("DELETE", "/v1/runbooks/{id}",
+             guardedChange(
+                 "delete runbook", auth::Permission::ManageIncidents,
+                 [knowledge_api](const auth::Principal& principal, const http::Request& request) {
+                   return knowledge_api->deleteRunbook(principal, request, nowUnixNanos());
+                 }));
   // The service graph: declared, imported and learned from spans; versioned.
   std::shared_ptr<graph::GraphCache> graph_cache = handlers.graph_cache;
   if (!graph_cache) {

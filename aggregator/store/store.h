@@ -19,6 +19,7 @@
 #include "aggregator/store/event_records.h"
 #include "aggregator/store/graph_records.h"
 #include "aggregator/store/incident_records.h"
+#include "aggregator/store/knowledge_records.h"
 #include "aggregator/store/notify_records.h"
 #include "shared/util/status.h"
 
@@ -388,6 +389,28 @@ class Store {
   virtual Result<std::vector<NotificationDelivery>> listNotifications(std::string_view tenant_id,
                                                                       std::string_view channel_id,
                                                                       std::size_t limit) = 0;
+
+  // --- Knowledge index (migration 12; see knowledge_records.h).
+
+  /// Replaces the tenant's document (kind, id) and its passages, in one transaction.
+  /// InvalidArgument for another tenant's document, an unknown kind or past
+  /// kMaxKnowledgePassages; NotFound when the tenant does not exist.
+  virtual Status putKnowledgeDocument(const KnowledgeDocument& document) = 0;
+  /// NotFound when the tenant has no such document.
+  virtual Status deleteKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
+                                         std::string_view id) = 0;
+  /// The document with its body (passages left out); NotFound when the tenant has none.
+  virtual Result<KnowledgeDocument> findKnowledgeDocument(std::string_view tenant_id,
+                                                          std::string_view kind,
+                                                          std::string_view id) = 0;
+  /// The tenant's documents of `kind`, most recently updated first, at most `limit`.
+  virtual Result<std::vector<KnowledgeSummary>> listKnowledgeDocuments(std::string_view tenant_id,
+                                                                       std::string_view kind,
+                                                                       std::size_t limit) = 0;
+  /// The tenant's documents matching any of the query's terms, best first (BM25 over
+  /// passages; a document scores as its best passage). Never another tenant's.
+  virtual Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
+                                                            const KnowledgeQuery& query) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

@@ -601,6 +601,46 @@ CREATE POLICY due_deliveries ON notify_deliveries FOR SELECT
          nullif(current_setting('faultline.notify_due_before', true), '')::bigint);
 )sql";
 
+// The knowledge index, as in SQLite (see sqlite/migrations.cpp) but searched with PostgreSQL
+// full-text search: each passage keeps a tsvector ('simple' configuration: no stemming, no stop
+// words, like FTS5's unicode61), headings weighted A, text D, under a GIN index.
+constexpr const char* kV12Knowledge = R"sql(
+CREATE TABLE knowledge_documents (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  kind text NOT NULL,
+  id text NOT NULL,
+  title text NOT NULL,
+  services_json text NOT NULL,
+  body text NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, kind, id)
+);
+CREATE INDEX knowledge_documents_by_update ON knowledge_documents(tenant_id, kind, updated_at);
+CREATE TABLE knowledge_passages (
+  tenant_id text NOT NULL,
+  kind text NOT NULL,
+  doc_id text NOT NULL,
+  seq integer NOT NULL,
+  heading text NOT NULL,
+  text text NOT NULL,
+  tsv tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('simple', heading), 'A') || setweight(to_tsvector('simple', text), 'D'))
+    STORED,
+  PRIMARY KEY (tenant_id, kind, doc_id, seq),
+  FOREIGN KEY (tenant_id, kind, doc_id) REFERENCES knowledge_documents(tenant_id, kind, id)
+    ON DELETE CASCADE
+);
+CREATE INDEX knowledge_passages_tsv ON knowledge_passages USING gin(tsv);
+ALTER TABLE knowledge_documents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE knowledge_documents FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON knowledge_documents
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE knowledge_passages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE knowledge_passages FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON knowledge_passages
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -617,6 +657,7 @@ const std::vector<Migration>& migrations() {
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
+      {12, "knowledge: per-tenant documents and passages with full-text search", kV12Knowledge},
   };
   return kMigrations;
 }

@@ -140,6 +140,16 @@ class PostgresStore final : public Store {
   Result<std::vector<NotificationDelivery>> listNotifications(std::string_view tenant_id,
                                                               std::string_view channel_id,
                                                               std::size_t limit) override;
+  Status putKnowledgeDocument(const KnowledgeDocument& document) override;
+  Status deleteKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
+                                 std::string_view id) override;
+  Result<KnowledgeDocument> findKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
+                                                  std::string_view id) override;
+  Result<std::vector<KnowledgeSummary>> listKnowledgeDocuments(std::string_view tenant_id,
+                                                               std::string_view kind,
+                                                               std::size_t limit) override;
+  Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
+                                                    const KnowledgeQuery& query) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

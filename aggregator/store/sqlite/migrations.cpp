@@ -392,6 +392,43 @@ CREATE INDEX notify_deliveries_due ON notify_deliveries(state, next_attempt_at);
 CREATE INDEX notify_deliveries_by_channel ON notify_deliveries(tenant_id, channel_id, created_at);
 )sql";
 
+// The knowledge index (see store/knowledge_records.h): each tenant's documents (past incidents,
+// runbooks) and their passages, with an FTS5 index over the passages (external content, kept in
+// step by triggers) that ranks with BM25.
+constexpr const char* kV12Knowledge = R"sql(
+CREATE TABLE knowledge_documents (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  title TEXT NOT NULL,
+  services_json TEXT NOT NULL,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, kind, id)
+) WITHOUT ROWID;
+CREATE INDEX knowledge_documents_by_update ON knowledge_documents(tenant_id, kind, updated_at);
+CREATE TABLE knowledge_passages (
+  pid INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  doc_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  heading TEXT NOT NULL,
+  text TEXT NOT NULL,
+  FOREIGN KEY (tenant_id, kind, doc_id) REFERENCES knowledge_documents(tenant_id, kind, id)
+);
+CREATE INDEX knowledge_passages_by_document ON knowledge_passages(tenant_id, kind, doc_id);
+CREATE VIRTUAL TABLE knowledge_fts USING fts5(heading, text, content='knowledge_passages',
+  content_rowid='pid', tokenize='unicode61');
+CREATE TRIGGER knowledge_passages_insert AFTER INSERT ON knowledge_passages BEGIN
+  INSERT INTO knowledge_fts(rowid, heading, text) VALUES (new.pid, new.heading, new.text);
+END;
+CREATE TRIGGER knowledge_passages_delete AFTER DELETE ON knowledge_passages BEGIN
+  INSERT INTO knowledge_fts(knowledge_fts, rowid, heading, text)
+    VALUES ('delete', old.pid, old.heading, old.text);
+END;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -409,6 +446,7 @@ const std::vector<Migration>& migrations() {
       {10, "incidents: incidents, their events and why, timeline, correlation rules",
        kV10Incidents},
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
+      {12, "knowledge: per-tenant documents and passages with a BM25 (FTS5) index", kV12Knowledge},
   };
   return kMigrations;
 }

@@ -2230,3 +2230,181 @@ Result<std::vector<NotificationDelivery>> SqliteStore::listNotifications(
 }
 
 }  // namespace faultline::aggregator::store::sqlite
+
+// --- Knowledge index (migration 12): documents, passages, FTS5 with BM25.
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kUpsertKnowledgeDocument =
+    "INSERT INTO knowledge_documents(tenant_id, kind, id, title, services_json, body, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, kind, id) DO UPDATE SET "
+    "title = excluded.title, services_json = excluded.services_json, body = excluded.body, "
+    "updated_at = excluded.updated_at";
+constexpr std::string_view kDropKnowledgePassages =
+    "DELETE FROM knowledge_passages WHERE tenant_id = ?1 AND kind = ?2 AND doc_id = ?3";
+constexpr std::string_view kInsertKnowledgePassage =
+    "INSERT INTO knowledge_passages(tenant_id, kind, doc_id, seq, heading, text) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr std::string_view kDeleteKnowledgeDocument =
+    "DELETE FROM knowledge_documents WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3";
+constexpr std::string_view kFindKnowledgeDocument =
+    "SELECT kind, id, title, services_json, body, updated_at FROM knowledge_documents "
+    "WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3";
+constexpr std::string_view kListKnowledgeDocuments =
+    "SELECT kind, id, title, services_json, length(CAST(body AS BLOB)), updated_at "
+    "FROM knowledge_documents WHERE tenant_id = ?1 AND kind = ?2 "
+    "ORDER BY updated_at DESC, id DESC LIMIT ?3";
+// bm25() is lower for better matches; headings weigh twice the text. The tenant filter is on
+// the passage row the FTS row joins (FTS5 ranks over the whole index, scopes here).
+constexpr std::string_view kSearchKnowledge =
+    "SELECT p.kind, p.doc_id, d.title, d.services_json, p.seq, p.heading, "
+    "snippet(knowledge_fts, -1, '[', ']', '...', 24), -bm25(knowledge_fts, 2.0, 1.0) AS score "
+    "FROM knowledge_fts JOIN knowledge_passages p ON p.pid = knowledge_fts.rowid "
+    "JOIN knowledge_documents d ON d.tenant_id = p.tenant_id AND d.kind = p.kind "
+    "AND d.id = p.doc_id "
+    "WHERE knowledge_fts MATCH ?2 AND p.tenant_id = ?1 "
+    "AND (?3 = '' OR instr(',' || ?3 || ',', ',' || p.kind || ',') > 0) "
+    "ORDER BY score DESC, p.kind, p.doc_id, p.seq LIMIT ?4";
+
+}  // namespace
+
+Status SqliteStore::putKnowledgeDocument(const KnowledgeDocument& document) {
+  FL_RETURN_IF_ERROR(validateKnowledgeDocument(document.tenant_id, document));
+  std::string services = servicesToJson(document.services);
+  Status status = writer_->run([&]() -> Status {
+    sqlite3* db = write_db_.get();
+    FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(db, kUpsertKnowledgeDocument));
+    upsert.bind(1, document.tenant_id)
+        .bind(2, document.kind)
+        .bind(3, document.id)
+        .bind(4, document.title)
+        .bind(5, services)
+        .bind(6, document.body)
+        .bind(7, document.updated_at_ns);
+    FL_RETURN_IF_ERROR(upsert.run());
+    FL_ASSIGN_OR_RETURN(Stmt drop, Stmt::prepare(db, kDropKnowledgePassages));
+    drop.bind(1, document.tenant_id).bind(2, document.kind).bind(3, document.id);
+    FL_RETURN_IF_ERROR(drop.run());
+    FL_ASSIGN_OR_RETURN(Stmt insert, Stmt::prepare(db, kInsertKnowledgePassage));
+    for (std::size_t i = 0; i < document.passages.size(); ++i) {
+      StmtUse use(insert);
+      use->bind(1, document.tenant_id)
+          .bind(2, document.kind)
+          .bind(3, document.id)
+          .bind(4, static_cast<std::int64_t>(i))
+          .bind(5, document.passages[i].heading)
+          .bind(6, document.passages[i].text);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+    return Status::ok();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("knowledge: no such tenant");
+  }
+  return status;
+}
+
+Status SqliteStore::deleteKnowledgeDocument(std::string_view tenant_id, std::string_view kind,
+                                            std::string_view id) {
+  return writer_->run([&]() -> Status {
+    sqlite3* db = write_db_.get();
+    FL_ASSIGN_OR_RETURN(Stmt drop, Stmt::prepare(db, kDropKnowledgePassages));
+    drop.bind(1, tenant_id).bind(2, kind).bind(3, id);
+    FL_RETURN_IF_ERROR(drop.run());
+    FL_ASSIGN_OR_RETURN(Stmt remove, Stmt::prepare(db, kDeleteKnowledgeDocument));
+    remove.bind(1, tenant_id).bind(2, kind).bind(3, id);
+    FL_RETURN_IF_ERROR(remove.run());
+    if (sqlite3_changes(db) == 0) {
+      return notFound("no such document in this tenant");
+    }
+    return Status::ok();
+  });
+}
+
+Result<KnowledgeDocument> SqliteStore::findKnowledgeDocument(std::string_view tenant_id,
+                                                             std::string_view kind,
+                                                             std::string_view id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindKnowledgeDocument));
+  stmt.bind(1, tenant_id).bind(2, kind).bind(3, id);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no such document in this tenant");
+  }
+  KnowledgeDocument document;
+  document.tenant_id = std::string(tenant_id);
+  document.kind = std::string(stmt.columnText(0));
+  document.id = std::string(stmt.columnText(1));
+  document.title = std::string(stmt.columnText(2));
+  document.services = servicesFromJson(stmt.columnText(3));
+  document.body = std::string(stmt.columnText(4));
+  document.updated_at_ns = stmt.columnInt(5);
+  return document;
+}
+
+Result<std::vector<KnowledgeSummary>> SqliteStore::listKnowledgeDocuments(
+    std::string_view tenant_id, std::string_view kind, std::size_t limit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListKnowledgeDocuments));
+  stmt.bind(1, tenant_id).bind(2, kind).bind(3, static_cast<std::int64_t>(limit));
+  std::vector<KnowledgeSummary> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    KnowledgeSummary summary;
+    summary.kind = std::string(stmt.columnText(0));
+    summary.id = std::string(stmt.columnText(1));
+    summary.title = std::string(stmt.columnText(2));
+    summary.services = servicesFromJson(stmt.columnText(3));
+    summary.body_bytes = static_cast<std::size_t>(stmt.columnInt(4));
+    summary.updated_at_ns = stmt.columnInt(5);
+    out.push_back(std::move(summary));
+  }
+}
+
+Result<std::vector<KnowledgeHit>> SqliteStore::searchKnowledge(std::string_view tenant_id,
+                                                               const KnowledgeQuery& query) {
+  std::vector<std::string> terms = searchTerms(query.terms);
+  std::string kinds;
+  for (const std::string& kind : query.kinds) {
+    if (validKnowledgeKind(kind)) {
+      kinds += (kinds.empty() ? "" : ",") + kind;
+    }
+  }
+  if (terms.empty() || (!query.kinds.empty() && kinds.empty())) {
+    return std::vector<KnowledgeHit>{};
+  }
+  // Terms are [a-z0-9_] (searchTerms), so quoting each makes a plain FTS5 string.
+  std::string match;
+  for (const std::string& term : terms) {
+    match += (match.empty() ? "\"" : " OR \"") + term + "\"";
+  }
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kSearchKnowledge));
+  stmt.bind(1, tenant_id)
+      .bind(2, match)
+      .bind(3, kinds)
+      .bind(4, static_cast<std::int64_t>(kKnowledgePassageScan));
+  std::vector<KnowledgePassageRow> rows;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      break;
+    }
+    KnowledgePassageRow passage;
+    passage.kind = std::string(stmt.columnText(0));
+    passage.id = std::string(stmt.columnText(1));
+    passage.title = std::string(stmt.columnText(2));
+    passage.services_json = std::string(stmt.columnText(3));
+    passage.passage.seq = static_cast<int>(stmt.columnInt(4));
+    passage.passage.heading = std::string(stmt.columnText(5));
+    passage.passage.snippet = std::string(stmt.columnText(6));
+    passage.passage.score = sqlite3_column_double(stmt.get(), 7);
+    rows.push_back(std::move(passage));
+  }
+  return groupKnowledgeHits(std::move(rows), query);
+}
+
+}  // namespace faultline::aggregator::store::sqlite

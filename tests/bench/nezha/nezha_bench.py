@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
 import nezha_data  # noqa: E402
+import nezha_retrieval  # noqa: E402
 import nezha_score  # noqa: E402
 from harness import Aggregator, Workdir, kill_all, log  # noqa: E402
 
@@ -203,6 +204,10 @@ def main():
                         os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--k", type=float, default=nezha_data.K_STD)
     parser.add_argument("--dump", help="write the events and incidents read back here (JSON)")
+    parser.add_argument("--similar", action="store_true",
+                        help="also score retrieval: resolve every incident (indexing it), ask "
+                        "GET /v1/incidents/{id}/similar for each fault's incident, print "
+                        "precision@3 and MRR (nezha_retrieval)")
     args = parser.parse_args()
     os.environ["FAULTLINE_BIN_DIR"] = os.path.abspath(args.bin_dir)
 
@@ -280,6 +285,8 @@ def main():
             if args.dump:
                 with open(os.path.join(args.dump, "incidents.json"), "w") as f:
                     json.dump(incidents, f)
+            if args.similar:
+                retrieval = similar_lists(client, incidents, args.small, log_paths, fault_list)
         finally:
             agg.stop()
 
@@ -292,7 +299,39 @@ def main():
     loose = [nezha_score.parse_time(e["occurred_at"]) for e in events
              if str(e["id"]) not in in_incidents]
     nezha_score.score(faults, incidents, loose)
+    if args.similar:
+        starts = {str(i["id"]): nezha_score.parse_time(i["first_event_at"]) for i in incidents}
+        services = {str(i["id"]): i.get("services") or [] for i in incidents}
+        nezha_retrieval.score(retrieval[0], lambda iid: retrieval[1].get(iid, []), starts.get,
+                              services_of=lambda iid: services.get(iid, []))
     return 0
+
+
+def similar_lists(client, incidents, small, log_paths, fault_list):
+    """Resolves every incident still open (a responder closing out the day: each joins the
+    knowledge index), then asks for the similar list of each fault's incident. Reads the fault
+    list only to pick which incidents to ask about."""
+    started = time.time()
+    for inc in incidents:
+        if inc.get("status") in ("triggered", "acknowledged"):
+            status, data = client.request("POST", f"/v1/incidents/{inc['id']}/resolve", b"{}")
+            if status not in (200, 409):  # 409: it resolved by itself meanwhile
+                raise SystemExit(f"resolve {inc['id']}: {status} {data[:200]}")
+    faults = nezha_score.load_faults(fault_list)
+    if small > 0:
+        first = window_end(log_paths[0]) - 60 if log_paths else 0
+        faults = [f for f in faults if first <= f["time"] < window_end(log_paths[-1])]
+    planned = nezha_retrieval.plan(faults, incidents)
+    lists = {}
+    for _, inc, _, _ in planned:
+        if inc is None or str(inc["id"]) in lists:
+            continue
+        status, doc = client.get_json(f"/v1/incidents/{inc['id']}/similar?limit=50")
+        if status != 200:
+            raise SystemExit(f"GET /v1/incidents/{inc['id']}/similar: {status}")
+        lists[str(inc["id"])] = [h["id"] for h in doc["hits"]]
+    log(f"similar: {len(lists)} lists in {time.time() - started:.1f}s")
+    return planned, lists
 
 
 if __name__ == "__main__":

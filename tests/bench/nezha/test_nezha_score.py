@@ -122,9 +122,37 @@ def test_trace_batches():
     check(sum(len(b) for b in nezha_bench.trace_batches(spans, limit=1)) == 6, "all sent")
 
 
+def test_retrieval():
+    import nezha_retrieval
+    faults = [{"time": float(t), "time_text": str(t), "type": "x", "pod": svc + "-1",
+               "service": svc} for t, svc in [(100, "a"), (200, "b"), (300, "a"), (400, "a")]]
+    iso = {100: "1970-01-01T00:01:40Z", 200: "1970-01-01T00:03:20Z",
+           300: "1970-01-01T00:05:00Z", 400: "1970-01-01T00:06:40Z",
+           250: "1970-01-01T00:04:10Z", 500: "1970-01-01T00:08:20Z"}
+    incs = [{"id": f"i{t}", "first_event_at": iso[t], "last_event_at": iso[t]}
+            for t in (100, 200, 250, 300, 400, 500)]
+    planned = nezha_retrieval.plan(faults, incs)
+    check([sorted(p[2]) for p in planned] == [[], [], ["i100"], ["i100", "i300"]], planned)
+    lists = {"i300": ["i250", "i100", "i500", "i200"],  # i500 is later: dropped
+             "i400": ["i300", "i100", "i200"]}
+    starts = {i["id"]: nezha_score.parse_time(i["first_event_at"]) for i in incs}
+    lines = []
+    services = {"i100": ["a"], "i300": ["a", "b"], "i400": ["b"]}
+    result = nezha_retrieval.score(planned, lambda iid: lists.get(iid, []), starts.get,
+                                   out=lines.append, services_of=lambda i: services.get(i, []))
+    check(result["scored"] == 2, result)
+    check(abs(result["p_at_k"] - (1 / 3 + 2 / 3) / 2) < 1e-9, result)
+    check(abs(result["mrr"] - (1 / 2 + 1) / 2) < 1e-9, result)
+    check(result["hit_at_k"] == 1.0, result)
+    check("P@3=0.500" in lines[-2] and "MRR=0.750" in lines[-2], lines[-2])
+    # Reachable: only the fault at 300 (its incident and i100 both list "a").
+    check(result["reachable"]["scored"] == 1, result)
+    check(abs(result["reachable"]["mrr"] - 0.5) < 1e-9, result)
+
+
 if __name__ == "__main__":
     for name, fn in sorted(globals().items()):
         if name.startswith("test_") and callable(fn):
             fn()
             print(f"ok: {name}")
-    print("nezha scoring: 4 passed, 0 failed")
+    print("nezha scoring: 5 passed, 0 failed")

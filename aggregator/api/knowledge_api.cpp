@@ -1,0 +1,349 @@
+#include "aggregator/api/knowledge_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "aggregator/api/pagination.h"
+#include "aggregator/knowledge/knowledge.h"
+#include "shared/util/crypto.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::api {
+namespace {
+
+using nlohmann::json;
+
+/// A runbook body: its Markdown (kMaxRunbookBytes) plus the JSON around it.
+constexpr std::size_t kMaxRunbookBodyBytes = knowledge::kMaxRunbookBytes + 16 * 1024;
+constexpr std::size_t kMaxTitleBytes = 512;
+constexpr std::size_t kMaxServices = 64;
+
+http::Response jsonReply(int status, const json& body) {
+  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+http::Response unavailable(std::string_view what, const Status& status) {
+  log::warn("knowledge-api", std::string(what) + ": " + status.toString());
+  http::Response response =
+      http::Response::error(503, "unavailable", "the store did not answer; retry later");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+http::Response badRequest(const std::string& message) {
+  return http::Response::error(400, "bad_request", message);
+}
+
+/// Runbook ids: [a-z0-9_-], 1..64, starting with a letter or digit.
+bool validRunbookId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id.front() == '-' || id.front() == '_') {
+    return false;
+  }
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The kinds asked for: a JSON array or a comma-separated query parameter.
+Result<std::vector<std::string>> parseKinds(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const std::string& name : names) {
+    if (!store::validKnowledgeKind(name)) {
+      return invalidArgument("kinds: each must be incident or runbook");
+    }
+    out.push_back(name);
+  }
+  return out;
+}
+
+json hitsJson(const std::vector<store::KnowledgeHit>& hits) {
+  json out = json::array();
+  for (const store::KnowledgeHit& hit : hits) {
+    json passages = json::array();
+    for (const store::KnowledgePassageHit& passage : hit.passages) {
+      passages.push_back({{"seq", passage.seq},
+                          {"heading", passage.heading},
+                          {"snippet", passage.snippet},
+                          {"score", passage.score}});
+    }
+    out.push_back({{"kind", hit.kind},
+                   {"id", hit.id},
+                   {"title", hit.title},
+                   {"services", hit.services},
+                   {"score", hit.score},
+                   {"passages", passages}});
+  }
+  return out;
+}
+
+}  // namespace
+
+bool KnowledgeApi::audited(const auth::Principal& principal, const http::Request& request,
+                           std::string action, std::string target, std::string detail_json,
+                           std::int64_t now_ns) {
+  if (audit_ == nullptr) {
+    log::error("knowledge-api", "no audit recorder configured: refusing " + action);
+    return false;
+  }
+  audit::AuditEvent event;
+  event.tenant_id = principal.tenant_id;
+  event.actor = principal.actor();
+  event.action = std::move(action);
+  event.target = std::move(target);
+  event.client_address = request.remote_address;
+  event.detail_json = std::move(detail_json);
+  event.at_ns = now_ns;
+  Status recorded = audit_->record(event);
+  if (!recorded.isOk()) {
+    log::error("knowledge-api", "audit failed: " + recorded.toString());
+    return false;
+  }
+  return true;
+}
+
+http::Response KnowledgeApi::search(std::string_view tenant_id, const http::Request& request) {
+  if (request.body.size() > kMaxSearchQueryBytes + 1024) {
+    return http::Response::error(413, "payload_too_large", "the search body is too large");
+  }
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return badRequest("body: a JSON object is required");
+  }
+  if (!body.contains("query") || !body["query"].is_string()) {
+    return badRequest("query: a string is required");
+  }
+  std::string text = body["query"].get<std::string>();
+  if (text.size() > kMaxSearchQueryBytes) {
+    return badRequest("query: at most " + std::to_string(kMaxSearchQueryBytes) + " bytes");
+  }
+  store::KnowledgeQuery query;
+  query.limit = kDefaultSearchHits;
+  if (body.contains("limit")) {
+    if (!body["limit"].is_number_integer() || body["limit"].get<std::int64_t>() < 1 ||
+        body["limit"].get<std::int64_t>() > static_cast<std::int64_t>(store::kMaxKnowledgeHits)) {
+      return badRequest("limit: an integer from 1 to " + std::to_string(store::kMaxKnowledgeHits));
+    }
+    query.limit = body["limit"].get<std::size_t>();
+  }
+  if (body.contains("kinds")) {
+    std::vector<std::string> names;
+    if (!body["kinds"].is_array()) {
+      return badRequest("kinds: an array of incident, runbook");
+    }
+    for (const json& name : body["kinds"]) {
+      if (!name.is_string()) {
+        return badRequest("kinds: an array of incident, runbook");
+      }
+      names.push_back(name.get<std::string>());
+    }
+    auto kinds = parseKinds(names);
+    if (!kinds) {
+      return badRequest(kinds.status().message());
+    }
+    query.kinds = std::move(*kinds);
+  }
+  query.terms = knowledge::queryTerms(text);
+  auto hits = store_.searchKnowledge(tenant_id, query);
+  if (!hits) {
+    return unavailable("search", hits.status());
+  }
+  return jsonReply(200, {{"terms", query.terms}, {"hits", hitsJson(*hits)}});
+}
+
+http::Response KnowledgeApi::similar(std::string_view tenant_id, const http::Request& request) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr || id->empty() || id->size() > 64) {
+    return http::Response::error(404, "not_found", "no such incident");
+  }
+  auto limit = parseLimit(request, 5, store::kMaxKnowledgeHits);
+  if (!limit) {
+    return badRequest(limit.status().message());
+  }
+  store::KnowledgeQuery query;
+  query.limit = *limit;
+  query.kinds = {"incident"};
+  if (auto kinds = request.queryParam("kinds"); kinds != nullptr) {
+    std::vector<std::string> names;
+    std::size_t start = 0;
+    while (start <= kinds->size()) {
+      std::size_t comma = kinds->find(',', start);
+      if (comma == std::string::npos) {
+        comma = kinds->size();
+      }
+      names.push_back(kinds->substr(start, comma - start));
+      start = comma + 1;
+    }
+    auto parsed = parseKinds(names);
+    if (!parsed) {
+      return badRequest(parsed.status().message());
+    }
+    query.kinds = std::move(*parsed);
+  }
+  auto facts = knowledge::loadIncidentFacts(store_, tenant_id, *id);
+  if (facts.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found", "no such incident");
+  }
+  if (!facts) {
+    return unavailable("similar incidents", facts.status());
+  }
+  query.terms = knowledge::incidentQueryTerms(*facts);
+  query.exclude_kind = "incident";
+  query.exclude_id = *id;  // never the incident itself
+  auto hits = store_.searchKnowledge(tenant_id, query);
+  if (!hits) {
+    return unavailable("similar incidents", hits.status());
+  }
+  return jsonReply(200, {{"incident_id", *id}, {"terms", query.terms}, {"hits", hitsJson(*hits)}});
+}
+
+http::Response KnowledgeApi::listRunbooks(std::string_view tenant_id,
+                                          const http::Request& request) {
+  auto limit = parseLimit(request, 100, 1000);
+  if (!limit) {
+    return badRequest(limit.status().message());
+  }
+  auto listed = store_.listKnowledgeDocuments(tenant_id, "runbook", *limit);
+  if (!listed) {
+    return unavailable("list runbooks", listed.status());
+  }
+  json out = json::array();
+  for (const store::KnowledgeSummary& summary : *listed) {
+    out.push_back({{"id", summary.id},
+                   {"title", summary.title},
+                   {"services", summary.services},
+                   {"bytes", summary.body_bytes},
+                   {"updated_at", formatRfc3339Nanos(summary.updated_at_ns)}});
+  }
+  return jsonReply(200, {{"runbooks", out}});
+}
+
+http::Response KnowledgeApi::showRunbook(std::string_view tenant_id, const http::Request& request) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr || !validRunbookId(*id)) {
+    return http::Response::error(404, "not_found", "no such runbook");
+  }
+  auto document = store_.findKnowledgeDocument(tenant_id, "runbook", *id);
+  if (document.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found", "no such runbook");
+  }
+  if (!document) {
+    return unavailable("show runbook", document.status());
+  }
+  json passages = json::array();
+  for (const store::KnowledgePassage& passage : knowledge::chunkMarkdown(document->body)) {
+    passages.push_back({{"heading", passage.heading}, {"bytes", passage.text.size()}});
+  }
+  return jsonReply(200, {{"id", document->id},
+                         {"title", document->title},
+                         {"services", document->services},
+                         {"markdown", document->body},
+                         {"passages", passages},
+                         {"updated_at", formatRfc3339Nanos(document->updated_at_ns)}});
+}
+
+http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
+                                        const http::Request& request, std::int64_t now_ns) {
+  if (request.body.size() > kMaxRunbookBodyBytes) {
+    return http::Response::error(413, "payload_too_large",
+                                 "a runbook's markdown is at most " +
+                                     std::to_string(knowledge::kMaxRunbookBytes) + " bytes");
+  }
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return badRequest("body: a JSON object is required");
+  }
+  store::KnowledgeDocument document;
+  document.tenant_id = principal.tenant_id;
+  document.kind = "runbook";
+  if (body.contains("id")) {
+    if (!body["id"].is_string() || !validRunbookId(body["id"].get<std::string>())) {
+      return badRequest("id: 1 to 64 of a-z, 0-9, - and _");
+    }
+    document.id = body["id"].get<std::string>();
+  } else {
+    document.id = "rbk_" + crypto::randomHex(8);
+  }
+  if (!body.contains("title") || !body["title"].is_string() ||
+      body["title"].get<std::string>().empty() ||
+      body["title"].get<std::string>().size() > kMaxTitleBytes) {
+    return badRequest("title: a string of 1 to " + std::to_string(kMaxTitleBytes) + " bytes");
+  }
+  document.title = knowledge::validUtf8(body["title"].get<std::string>());  // no NUL
+  if (!body.contains("markdown") || !body["markdown"].is_string()) {
+    return badRequest("markdown: a string is required");
+  }
+  document.body = knowledge::validUtf8(body["markdown"].get<std::string>());
+  if (document.body.size() > knowledge::kMaxRunbookBytes) {
+    return http::Response::error(
+        413, "payload_too_large",
+        "markdown: at most " + std::to_string(knowledge::kMaxRunbookBytes) + " bytes");
+  }
+  if (body.contains("services")) {
+    if (!body["services"].is_array() || body["services"].size() > kMaxServices) {
+      return badRequest("services: an array of at most " + std::to_string(kMaxServices) + " names");
+    }
+    for (const json& service : body["services"]) {
+      if (!service.is_string() || service.get<std::string>().empty() ||
+          service.get<std::string>().size() > 256) {
+        return badRequest("services: each a name of 1 to 256 bytes");
+      }
+      document.services.push_back(knowledge::validUtf8(service.get<std::string>()));
+    }
+  }
+  document.passages = knowledge::chunkMarkdown(document.body);
+  // The title and services are findable too (the first passage).
+  std::string about = document.title;
+  for (const std::string& service : document.services) {
+    about += (about == document.title ? "\nservices: " : " ") + service;
+  }
+  document.passages.insert(document.passages.begin(), {"Runbook", about});
+  if (document.passages.size() > store::kMaxKnowledgePassages) {
+    return http::Response::error(413, "payload_too_large", "markdown: too many sections");
+  }
+  document.updated_at_ns = now_ns;
+  json detail = {{"title", document.title}, {"bytes", document.body.size()}};
+  if (!audited(principal, request, "runbook.put", "runbook:" + document.id,
+               detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  Status stored = store_.putKnowledgeDocument(document);
+  if (!stored.isOk()) {
+    return unavailable("put runbook", stored);
+  }
+  return jsonReply(body.contains("id") ? 200 : 201, {{"id", document.id},
+                                                     {"title", document.title},
+                                                     {"services", document.services},
+                                                     {"passages", document.passages.size()},
+                                                     {"updated_at", formatRfc3339Nanos(now_ns)}});
+}
+
+http::Response KnowledgeApi::deleteRunbook(const auth::Principal& principal,
+                                           const http::Request& request, std::int64_t now_ns) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr || !validRunbookId(*id)) {
+    return http::Response::error(404, "not_found", "no such runbook");
+  }
+  auto existing = store_.findKnowledgeDocument(principal.tenant_id, "runbook", *id);
+  if (existing.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found", "no such runbook");
+  }
+  if (!existing) {
+    return unavailable("delete runbook", existing.status());
+  }
+  if (!audited(principal, request, "runbook.delete", "runbook:" + *id, "{}", now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  Status deleted = store_.deleteKnowledgeDocument(principal.tenant_id, "runbook", *id);
+  if (deleted.code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found", "no such runbook");
+  }
+  if (!deleted.isOk()) {
+    return unavailable("delete runbook", deleted);
+  }
+  return jsonReply(200, {{"id", *id}, {"deleted", true}});
+}
+
+}  // namespace faultline::aggregator::api

@@ -1,0 +1,72 @@
+#pragma once
+
+// The knowledge a tenant's responders search (issue 8, retrieval): past incidents and runbooks,
+// cut into passages the store indexes with BM25 (store/knowledge_records.h). This module turns
+// text into passages and query terms, and an incident into its document:
+//
+//   incident  title + status + services | events (titles, templates) | likely causes (RCA top
+//             candidates) | resolution notes (comments), one passage each
+//   runbook   Markdown cut at headings (ATX "#" lines), long sections cut at paragraphs
+//
+// Incidents are indexed when they resolve or close, and again whenever a resolved or closed
+// incident is written (a comment, a new ranking); a reopened incident keeps its last entry.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::knowledge {
+
+/// Bytes of a passage at most (a longer section is cut at paragraphs, then lines, then bytes).
+inline constexpr std::size_t kMaxPassageBytes = 2000;
+/// Bytes of a runbook's Markdown at most.
+inline constexpr std::size_t kMaxRunbookBytes = 256 * 1024;
+/// Events of an incident read into its document at most (its first ones).
+inline constexpr std::size_t kMaxIncidentEventsIndexed = 200;
+
+/// `text` as valid UTF-8 without NUL: invalid bytes become '?'.
+std::string validUtf8(std::string_view text);
+
+/// Word tokens for a query: ASCII letters and digits, lower-cased, 2..64 bytes, deduplicated in
+/// order of first appearance; common English words and pure numbers dropped.
+std::vector<std::string> queryTerms(std::string_view text,
+                                    std::size_t max_terms = store::kMaxKnowledgeTerms);
+
+/// Markdown cut into passages at headings; each passage's heading is the heading text.
+std::vector<store::KnowledgePassage> chunkMarkdown(std::string_view markdown);
+
+/// What an incident's document is made of.
+struct IncidentFacts {
+  std::string id;
+  std::string title;
+  std::string status;
+  std::vector<std::string> services;
+  std::vector<std::string> event_lines;  // distinct event titles and templates, first first
+  std::vector<std::string> causes;       // "service ts-order-service (confidence 0.82)"...
+  std::vector<std::string> comments;     // resolution notes, oldest first
+};
+
+/// The incident's knowledge document (kind "incident").
+store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const IncidentFacts& facts,
+                                          std::int64_t now_ns);
+
+/// The terms that find incidents like this one: services and causes first (they say the most),
+/// then the title and the events.
+std::vector<std::string> incidentQueryTerms(const IncidentFacts& facts);
+
+/// Reads an incident's facts from the store (row, document, first events, comments).
+/// NotFound when the tenant has no such incident.
+Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view tenant_id,
+                                        std::string_view incident_id);
+
+/// Whether an incident with this status belongs in the index (resolved or closed).
+bool indexedStatus(std::string_view status);
+
+/// Loads the incident and writes its document (when its status is indexed).
+Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,
+                     std::int64_t now_ns);
+
+}  // namespace faultline::aggregator::knowledge

@@ -1,0 +1,176 @@
+"""Retrieval through the real binary over loopback (issue 8): resolved incidents join the
+tenant's knowledge index, GET /v1/incidents/{id}/similar ranks the earlier incident of the same
+service first and never lists the incident itself, runbooks (POST/GET/DELETE /v1/runbooks,
+Markdown cut at headings, size limit, responders only) are found by POST /v1/search with their
+matching passage, a comment on a resolved incident re-indexes it, and another tenant never sees
+or changes any of it (its own documents with the same words stay its own). On SQLite, and on
+PostgreSQL too when FAULTLINE_TEST_PG_URL is set."""
+import datetime
+import json
+import os
+import secrets
+
+from harness import Aggregator, Workdir, log, wait_for
+from test_incidents import am_body
+
+
+def alert(name, service, at):
+    return ({"alertname": name, "service": service, "severity": "critical"}, "firing", at, None)
+
+
+def run(store_url):
+    with Workdir("retrieval") as work:
+        agg = Aggregator(work, store_url=store_url).start()
+        agg.create_tenant("acme")
+        agg.create_tenant("other")
+        hook = agg.admin("integration", "create", "--tenant", "acme", "--kind", "alertmanager",
+                         "--name", "am").stdout.decode().strip()
+        responder = agg.admin("api-key", "create", "--tenant", "acme", "--role",
+                              "responder").stdout.decode().strip()
+        viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
+                           "viewer").stdout.decode().strip()
+        outsider = agg.admin("api-key", "create", "--tenant", "other", "--role",
+                             "owner").stdout.decode().strip()
+
+        def call(method, path, key, body=None, expect=200, raw=None):
+            headers = {"Authorization": f"Bearer {key}"}
+            if body is not None or raw is not None:
+                headers["Content-Type"] = "application/json"
+                body = raw if raw is not None else json.dumps(body).encode()
+            status, _, data = agg.request(method, path, body=body, headers=headers)
+            assert status == expect, (method, path, status, data[:300])
+            return json.loads(data) if data else None
+
+        def post(alerts):
+            status, _, data = agg.request("POST", hook, body=am_body(alerts),
+                                          headers={"Content-Type": "application/json"})
+            assert status == 202, (status, data)
+
+        def incidents():
+            return call("GET", "/v1/incidents?limit=100", viewer)["incidents"]
+
+        def incident_of(service, count):
+            wait_for(lambda: len([i for i in incidents() if service in i["services"]]) >= count,
+                     10, f"{count} incidents of {service}")
+            return [i for i in incidents() if service in i["services"]]  # newest first
+
+        t0 = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - \
+            datetime.timedelta(hours=6)
+        hour = datetime.timedelta(hours=1)
+        # Earlier: payments declines cards (resolved with a note), the database fills its disk.
+        post([alert("CardDeclines", "payments", t0)])
+        first = incident_of("payments", 1)[0]
+        post([alert("DiskFull", "db", t0 + hour)])
+        disk = incident_of("db", 1)[0]
+        call("POST", f"/v1/incidents/{first['id']}/comments", responder,
+             {"text": "rolled back the payments gateway deploy"}, expect=201)
+        call("POST", f"/v1/incidents/{first['id']}/resolve", responder)
+        call("POST", f"/v1/incidents/{disk['id']}/resolve", responder)
+        # Now: payments again.
+        post([alert("CardDeclines", "payments", t0 + 3 * hour)])
+        now = incident_of("payments", 2)[0]
+        assert now["id"] != first["id"], now
+
+        similar = call("GET", f"/v1/incidents/{now['id']}/similar", viewer)
+        log(json.dumps(similar)[:600])
+        hit_ids = [h["id"] for h in similar["hits"]]
+        assert hit_ids and hit_ids[0] == first["id"], similar
+        assert now["id"] not in hit_ids, similar
+        top = similar["hits"][0]
+        assert top["kind"] == "incident" and top["score"] > 0 and "payments" in top["services"], top
+        assert top["passages"] and "[" in top["passages"][0]["snippet"], top
+        # An indexed incident's own similar list never holds itself either.
+        own = call("GET", f"/v1/incidents/{first['id']}/similar?limit=50", viewer)
+        assert first["id"] not in [h["id"] for h in own["hits"]], own
+        call("GET", "/v1/incidents/inc_nosuch/similar", viewer, expect=404)
+        call("GET", f"/v1/incidents/{now['id']}/similar?kinds=secrets", viewer, expect=400)
+
+        # The resolution note is searchable; a later comment re-indexes the resolved incident.
+        found = call("POST", "/v1/search", viewer, {"query": "gateway rollback", "limit": 5})
+        assert [h["id"] for h in found["hits"]] == [first["id"]], found
+        call("POST", f"/v1/incidents/{disk['id']}/comments", responder,
+             {"text": "grew the volume and pruned zanzibar snapshots"}, expect=201)
+        found = call("POST", "/v1/search", viewer, {"query": "zanzibar"})
+        assert [h["id"] for h in found["hits"]] == [disk["id"]], found
+
+        # Runbooks: responders write, viewers read; Markdown cut at headings.
+        markdown = ("# Payments card declines\nCheck the gateway.\n\n"
+                    "## Roll back\nRun `deploy rollback payments-gateway` and watch the "
+                    "decline rate.\n\n## Escalate\nPage the payments team.\n")
+        call("POST", "/v1/runbooks", viewer, {"title": "x", "markdown": "x"}, expect=403)
+        made = call("POST", "/v1/runbooks", responder,
+                    {"title": "Card declines", "markdown": markdown, "services": ["payments"]},
+                    expect=201)
+        rid = made["id"]
+        call("POST", "/v1/runbooks", responder,
+             {"id": "db-disk", "title": "Disk full", "markdown": "# Disk\nprune snapshots\n"})
+        shown = call("GET", f"/v1/runbooks/{rid}", viewer)
+        assert shown["markdown"] == markdown, shown
+        assert [p["heading"] for p in shown["passages"]] == \
+            ["Payments card declines", "Roll back", "Escalate"], shown
+        listed = call("GET", "/v1/runbooks", viewer)["runbooks"]
+        assert sorted(r["id"] for r in listed) == sorted([rid, "db-disk"]), listed
+        found = call("POST", "/v1/search", viewer,
+                     {"query": "how do I roll back payments-gateway?", "kinds": ["runbook"]})
+        assert found["hits"][0]["id"] == rid, found
+        assert found["hits"][0]["passages"][0]["heading"] == "Roll back", found
+        both = call("POST", "/v1/search", viewer, {"query": "payments gateway rollback"})
+        assert {h["kind"] for h in both["hits"]} == {"incident", "runbook"}, both
+        with_runbooks = call("GET", f"/v1/incidents/{now['id']}/similar?kinds=incident,runbook",
+                             viewer)
+        assert rid in [h["id"] for h in with_runbooks["hits"]], with_runbooks
+        # Limits and bad input.
+        call("POST", "/v1/runbooks", responder,
+             {"title": "big", "markdown": "# Big\n" + "x" * (256 * 1024)}, expect=413)
+        call("POST", "/v1/runbooks", responder, {"title": "no text"}, expect=400)
+        call("POST", "/v1/runbooks", responder, {"id": "Bad Id", "title": "t", "markdown": "m"},
+             expect=400)
+        call("POST", "/v1/search", viewer, {"query": 3}, expect=400)
+        call("POST", "/v1/search", viewer, {"query": "x", "limit": 0}, expect=400)
+        call("POST", "/v1/search", viewer, raw=b"not json", expect=400)
+        call("POST", "/v1/search", viewer, {"query": "\" OR * NEAR( -"})  # no syntax, no error
+
+        # Another tenant: sees nothing, changes nothing; its documents stay its own.
+        assert call("POST", "/v1/search", outsider,
+                    {"query": "payments gateway rollback zanzibar"})["hits"] == []
+        call("GET", f"/v1/incidents/{now['id']}/similar", outsider, expect=404)
+        call("GET", f"/v1/runbooks/{rid}", outsider, expect=404)
+        call("DELETE", f"/v1/runbooks/{rid}", outsider, expect=404)
+        assert call("GET", "/v1/runbooks", outsider)["runbooks"] == []
+        call("POST", "/v1/runbooks", outsider,
+             {"id": "db-disk", "title": "Other's disk", "markdown": "# Disk\nzanzibar secret\n"})
+        found = call("POST", "/v1/search", viewer, {"query": "zanzibar secret"})
+        assert [h["id"] for h in found["hits"]] == [disk["id"]], found
+        theirs = call("POST", "/v1/search", outsider, {"query": "zanzibar"})
+        assert [(h["kind"], h["id"], h["title"]) for h in theirs["hits"]] == \
+            [("runbook", "db-disk", "Other's disk")], theirs
+        assert call("GET", "/v1/runbooks/db-disk", viewer)["title"] == "Disk full"
+
+        # Delete: gone from the index.
+        call("DELETE", f"/v1/runbooks/{rid}", viewer, expect=403)
+        call("DELETE", f"/v1/runbooks/{rid}", responder)
+        call("GET", f"/v1/runbooks/{rid}", viewer, expect=404)
+        call("DELETE", f"/v1/runbooks/{rid}", responder, expect=404)
+        found = call("POST", "/v1/search", viewer, {"query": "escalate", "kinds": ["runbook"]})
+        assert found["hits"] == [], found
+        log(f"retrieval on {'postgres' if store_url else 'sqlite'}: ok")
+
+
+def main():
+    run(None)
+    base = os.environ.get("FAULTLINE_TEST_PG_URL")
+    if not base:
+        log("retrieval on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
+        return
+    from test_postgres_store import psql
+    schema = "fl_it_" + secrets.token_hex(6)
+    psql(base, f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        run(f"{base}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        psql(base, f"DROP SCHEMA {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
