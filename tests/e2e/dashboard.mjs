@@ -12,6 +12,9 @@ const env = (name) => {
 const url = env("DASHBOARD_URL");
 const shots = env("DASHBOARD_SCREENSHOTS");
 const title = env("DASHBOARD_INCIDENT_TITLE");
+const services = env("DASHBOARD_SERVICES").split(",");     // the incident's, sorted
+const chainServices = env("DASHBOARD_CHAIN").split(",");  // the chain's, in order
+const email = env("DASHBOARD_EMAIL");
 const kStepTimeoutMs = 15000;
 
 function check(condition, what) {
@@ -144,6 +147,72 @@ try {
   check(await page.getByRole("button", { name: "Acknowledge" }).isDisabled(), "ack disabled");
   await shot("04-acknowledged");
 
+  // RCA evidence: a candidate's evidence link moves focus to that event's row.
+  const evidence = page.locator("#rca-rows a").first();
+  const evidenceId = await evidence.textContent();
+  await evidence.focus();
+  await page.keyboard.press("Enter");
+  const onRow = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  check(onRow === "ev-" + evidenceId, `evidence link focuses its event row (${onRow})`);
+
+  // Assign through the labelled field, then to me; both show in the timeline.
+  await page.getByLabel("Assign to").fill("alice@example.com");
+  await page.getByRole("button", { name: "Assign", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Assigned to alice@example.com." }).waitFor();
+  check((await page.locator("#detail-assignee").textContent()) === "alice@example.com", "assignee");
+  await page.getByRole("button", { name: "Assign to me" }).click();
+  await page.getByRole("status").filter({ hasText: `Assigned to ${email}.` }).waitFor();
+  check((await page.locator("#detail-assignee").textContent()) === email, "assigned to me");
+  const assignments = await page.locator("#timeline li.kind-assignee").allTextContents();
+  check(assignments.length === 2 && assignments[0].includes("assigned to alice@example.com") &&
+        assignments[1].includes(`assigned to ${email} (was alice@example.com)`),
+        `assignments in the timeline (${assignments.join(" | ")})`);
+
+  // A comment, typed and sent from the keyboard; markup in it stays text.
+  const note = "Pool exhausted on db-1 <b id=\"injected\">not markup</b>";
+  await page.getByLabel("Comment").fill(note);
+  await page.getByRole("button", { name: "Add comment" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("status").filter({ hasText: "Comment added." }).waitFor();
+  const comments = await page.locator("#timeline li.kind-comment").allTextContents();
+  check(comments.length === 1 && comments[0].includes(note) && comments[0].includes("user:"),
+        `the comment in the timeline (${comments.join(" | ")})`);
+  check((await page.locator("#injected").count()) === 0, "a comment is text, never markup");
+  check((await page.getByLabel("Comment").inputValue()) === "", "the comment box is emptied");
+  await shot("04b-assigned-commented");
+
+  // Open the graph: the incident's services highlighted, the chain drawn through them in order.
+  await page.getByRole("link", { name: "Open graph" }).click();
+  await page.getByRole("heading", { level: 1, name: "Service graph: " + title }).waitFor();
+  await page.locator("#graph-svg g.node").first().waitFor();
+  const lit = await page.locator("#graph-svg g.node.highlighted")
+    .evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-service")).sort());
+  check(JSON.stringify(lit) === JSON.stringify(services),
+        `highlighted nodes are the incident's services (${lit} vs ${services})`);
+  const drawn = await page.locator("#graph-svg g.node").count();
+  check(drawn > lit.length, `the rest of the graph is drawn too (${drawn} nodes)`);
+  const hops = await page.locator("#graph-chain-path path")
+    .evaluateAll((paths) => paths.map((p) => p.getAttribute("data-from") + ">" + p.getAttribute("data-to")));
+  const wantHops = chainServices.slice(1).map((to, i) => chainServices[i] + ">" + to);
+  check(JSON.stringify(hops) === JSON.stringify(wantHops),
+        `the chain is a path over the graph (${hops} vs ${wantHops})`);
+  // Every node is inside the drawing and no two overlap.
+  const boxes = await page.locator("#graph-svg g.node rect").evaluateAll((rects) =>
+    rects.map((r) => [+r.getAttribute("x"), +r.getAttribute("y"), +r.getAttribute("width"),
+                      +r.getAttribute("height")]));
+  for (let i = 0; i < boxes.length; ++i) {
+    for (let j = i + 1; j < boxes.length; ++j) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const apart = a[0] + a[2] <= b[0] || b[0] + b[2] <= a[0] || a[1] + a[3] <= b[1] || b[1] + b[3] <= a[1];
+      check(apart, `graph nodes ${i} and ${j} overlap`);
+    }
+  }
+  await shot("07-graph-incident");
+  const lowOnGraph = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnGraph.length === 0, "graph contrast of at least 4.5:1: " + lowOnGraph.join("; "));
+  await page.getByRole("link", { name: "Back to the incident" }).click();
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+
   await page.getByRole("button", { name: "Resolve" }).click();
   await page.getByRole("status").filter({ hasText: "Incident resolved." }).waitFor();
   check((await page.locator("#detail-state").textContent()) === "resolved", "resolved");
@@ -151,11 +220,78 @@ try {
   check(timeline.includes("user:"), `the timeline names the user (${timeline})`);
   await shot("05-resolved");
 
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("status").filter({ hasText: "Incident closed." }).waitFor();
+  check((await page.locator("#detail-state").textContent()) === "closed", "closed");
+  for (const name of ["Acknowledge", "Resolve", "Close"]) {
+    check(await page.getByRole("button", { name, exact: true }).isDisabled(), name + " disabled");
+  }
+  await shot("05b-closed");
+
   // Back to the list: the state there follows.
   await page.getByRole("link", { name: "All incidents" }).click();
   await page.getByRole("heading", { name: "Incidents" }).waitFor();
-  await page.getByRole("row").filter({ hasText: "resolved" }).waitFor();
+  await page.getByRole("row").filter({ hasText: "closed" }).waitFor();
   await shot("06-list-after");
+
+  // The whole graph from the menu: nothing highlighted.
+  await page.getByRole("link", { name: "Service graph", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Service graph", exact: true }).waitFor();
+  await page.locator("#graph-svg g.node").first().waitFor();
+  check((await page.locator("#graph-svg g.node.highlighted").count()) === 0, "no highlight");
+  await shot("07b-graph");
+
+  // Events: one page of the tenant's own, paged, filtered, a detail with the raw payload.
+  await page.getByRole("link", { name: "Events", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Events" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "events on page 1." }).waitFor();
+  const eventRows = page.locator("#events-rows tr");
+  check((await eventRows.count()) === 25, `25 events on page 1 (${await eventRows.count()})`);
+  check(!(await page.content()).includes(env("DASHBOARD_HIDDEN_TEXT")), "no other tenant's events");
+  const eventTotal = Number(env("DASHBOARD_EVENT_TOTAL"));
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 2." }).waitFor();
+  check((await eventRows.count()) === eventTotal - 25, `events on page 2 (${await eventRows.count()})`);
+  await page.getByRole("button", { name: "First page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+  await shot("08-events");
+  const lowOnEvents = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnEvents.length === 0, "events contrast of at least 4.5:1: " + lowOnEvents.join("; "));
+
+  await page.getByLabel("Service", { exact: true }).fill("checkout");
+  await page.getByLabel("Severity").selectOption("critical");
+  await page.getByLabel("Source").selectOption("alertmanager");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#events-rows tr")];
+    return rows.length > 0 && rows.every((r) => r.cells[1].textContent === "checkout");
+  });
+  const filtered = await eventRows.count();
+  check(filtered === 1, `one checkout event (${filtered})`);
+  await page.getByRole("link", { name: "CheckoutErrors on checkout" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 2, name: "Event: CheckoutErrors on checkout" }).waitFor();
+  const facts = await page.locator("#event-facts").textContent();
+  check(facts.includes("Noise decision") && facts.includes("new"), `the decision (${facts})`);
+  const raw = await page.locator("#event-raw").textContent();
+  check(raw.includes('"alertname": "CheckoutErrors"'), `the raw payload (${raw.slice(0, 200)})`);
+  await shot("09-event-detail");
+
+  // Live: a webhook posted now shows up on top without a reload.
+  await page.getByLabel("Service", { exact: true }).fill("");
+  await page.getByLabel("Severity").selectOption("");
+  await page.getByLabel("Source").selectOption("");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "25 events on page 1." }).waitFor();
+  await page.locator("#ev-live[data-connected]").waitFor({ state: "attached" });
+  const hook = await fetch(new URL(env("DASHBOARD_HOOK_PATH"), url), {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: env("DASHBOARD_LIVE_BODY"),
+  });
+  check(hook.status === 202, `live webhook accepted (${hook.status})`);
+  await page.locator("#events-rows tr").first().filter({ hasText: "LiveProbe" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 new event live." }).waitFor();
+  await shot("10-events-live");
   check(problems.length === 0, "no console errors: " + problems.join(" | "));
   console.log("dashboard e2e: ok");
 } catch (error) {

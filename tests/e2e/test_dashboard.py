@@ -71,14 +71,30 @@ def main():
                   "--role", "responder", stdin=(PASSWORD + "\n").encode())
         viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
                            "viewer").stdout.decode().strip()
+        # A service graph, so that the incident spans services along it and the graph view has
+        # more than the incident to draw.
+        graph_file = os.path.join(work, "graph.json")
+        with open(graph_file, "w") as out:
+            json.dump({"services": [
+                {"name": "frontend", "depends_on": ["checkout", "search"]},
+                {"name": "checkout", "depends_on": ["payments", "inventory"]},
+                {"name": "payments", "depends_on": ["db"]},
+                {"name": "search", "depends_on": ["db"]},
+                {"name": "inventory"}, {"name": "db"}]}, out)
+        agg.admin("graph", "import", "--tenant", "acme", graph_file)
         now = datetime.datetime.now(datetime.timezone.utc)
         # Older incidents, hours apart on different services, so that the list has a second
         # page (the page shows 25, newest event first): the one the browser acts on is newest.
         fillers = [(f"filler-{n:02d}", "FillerAlert", now - datetime.timedelta(hours=3 * n))
                    for n in range(1, FILLER_INCIDENTS + 1)]
-        for tenant, alerts in (("acme", fillers + [("checkout", "CheckoutErrors", now)]),
+        # The incident under test: the database fails, then payments, then checkout.
+        cascade = [("db", "DbConnectionsExhausted", now - datetime.timedelta(seconds=40)),
+                   ("payments", "PaymentsLatency", now - datetime.timedelta(seconds=20)),
+                   ("checkout", "CheckoutErrors", now)]
+        hooks = {}
+        for tenant, alerts in (("acme", fillers + cascade),
                                ("other", [("billing", "OtherTenantSecret", now)])):
-            hook = agg.admin("integration", "create", "--tenant", tenant, "--kind",
+            hook = hooks[tenant] = agg.admin("integration", "create", "--tenant", tenant, "--kind",
                              "alertmanager", "--name", "am").stdout.decode().strip()
             status, _, data = agg.request("POST", hook, body=am_body(alerts),
                                           headers={"Content-Type": "application/json"})
@@ -92,8 +108,13 @@ def main():
 
         wait_for(lambda: len(incidents()) == FILLER_INCIDENTS + 1, 15, "the webhook's incidents")
         incident = incidents()[0]
-        assert incident["title"] == "CheckoutErrors on checkout", incident
-        log(f"incident {incident['id']}: {incident['title']}")
+        assert sorted(incident["services"]) == ["checkout", "db", "payments"], incident
+        status, _, data = agg.request("GET", f"/v1/incidents/{incident['id']}",
+                                      headers={"Authorization": f"Bearer {viewer}"})
+        assert status == 200, (status, data)
+        chain = [step["service"] for step in json.loads(data)["chain"]]
+        chain = [s for i, s in enumerate(chain) if i == 0 or s != chain[i - 1]]
+        log(f"incident {incident['id']}: {incident['title']}, chain {chain}")
 
         # The browser reaches the server as localhost: a Secure cookie is kept there over http.
         url = f"http://localhost:{agg.port}/"
@@ -102,6 +123,11 @@ def main():
             env={**os.environ, "DASHBOARD_URL": url, "DASHBOARD_EMAIL": "oncall@example.com",
                  "DASHBOARD_PASSWORD": PASSWORD, "DASHBOARD_TENANT": "acme",
                  "DASHBOARD_INCIDENT_TITLE": incident["title"],
+                 "DASHBOARD_SERVICES": ",".join(sorted(incident["services"])),
+                 "DASHBOARD_CHAIN": ",".join(chain),
+                 "DASHBOARD_EVENT_TOTAL": str(FILLER_INCIDENTS + len(cascade)),
+                 "DASHBOARD_HOOK_PATH": hooks["acme"],
+                 "DASHBOARD_LIVE_BODY": am_body([("live-probe", "LiveProbe", now)]).decode(),
                  "DASHBOARD_HIDDEN_TEXT": "OtherTenantSecret",
                  "DASHBOARD_SECOND_PAGE_ROWS": str(FILLER_INCIDENTS + 1 - 25),
                  "DASHBOARD_SCREENSHOTS": screenshots, "FAULTLINE_CHROMIUM": CHROMIUM},
@@ -113,11 +139,14 @@ def main():
                                       headers={"Authorization": f"Bearer {viewer}"})
         assert status == 200, (status, data)
         detail = json.loads(data)
-        assert detail["status"] == "resolved", detail["status"]
+        assert detail["status"] == "closed", detail["status"]
+        assert detail["assignee"] == "oncall@example.com", detail["assignee"]
         kinds = [(entry["kind"], entry["actor"]) for entry in detail["timeline"]]
         log(f"timeline: {kinds}")
         changes = [entry for entry in detail["timeline"] if entry["actor"].startswith("user:")]
-        assert len(changes) >= 2, kinds
+        assert len(changes) >= 6, kinds  # ack, 2 assignments, comment, resolve, close
+        assert [e["detail"]["text"] for e in detail["timeline"] if e["kind"] == "comment"] == [
+            'Pool exhausted on db-1 <b id="injected">not markup</b>'], detail["timeline"]
         log(f"screenshots in {screenshots}: {sorted(os.listdir(screenshots))}")
         log("ok")
 
