@@ -207,6 +207,8 @@ try {
       check(apart, `graph nodes ${i} and ${j} overlap`);
     }
   }
+  const graphWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(graphWidth <= 1366, `the graph view fits a laptop screen's width (${graphWidth}px)`);
   await shot("07-graph-incident");
   const lowOnGraph = await page.evaluate(lowContrastTexts, 4.5);
   check(lowOnGraph.length === 0, "graph contrast of at least 4.5:1: " + lowOnGraph.join("; "));
@@ -275,6 +277,8 @@ try {
   check(facts.includes("Noise decision") && facts.includes("new"), `the decision (${facts})`);
   const raw = await page.locator("#event-raw").textContent();
   check(raw.includes('"alertname": "CheckoutErrors"'), `the raw payload (${raw.slice(0, 200)})`);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 1366, `the event detail fits a laptop screen's width (${wide}px)`);
   await shot("09-event-detail");
 
   // Live: a webhook posted now shows up on top without a reload.
@@ -292,6 +296,44 @@ try {
   await page.locator("#events-rows tr").first().filter({ hasText: "LiveProbe" }).waitFor();
   await page.getByRole("status").filter({ hasText: "1 new event live." }).waitFor();
   await shot("10-events-live");
+
+  // Agents: the tenant's own, with what the last heartbeat said.
+  check((await page.getByRole("link", { name: "Audit log" }).count()) === 0,
+        "a responder has no audit log link");
+  await page.getByRole("link", { name: "Agents", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Agents" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 agent on page 1." }).waitFor();
+  const agent = await page.locator("#agents-rows tr").first().locator("td").allTextContents();
+  check(agent[0].startsWith("web-01") && agent[1] === "1.4.2" && agent[3] === "running" &&
+        agent[4] === "2" && agent[5] === "3.9 KiB" && agent[6] === "3 batches, 2.0 KiB",
+        `the agent's version, files, lag and spool (${agent.join(" | ")})`);
+  check(!(await page.content()).includes("other-tenant-host"), "no other tenant's agents");
+  await shot("11-agents");
+
+  // The audit log, as an admin: the responder's changes are there, filtered by action.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByLabel("E-mail").fill(env("DASHBOARD_ADMIN_EMAIL"));
+  await page.getByLabel("Password").fill(env("DASHBOARD_PASSWORD"));
+  await page.getByLabel("Password").press("Enter");
+  await page.getByRole("heading", { name: "Incidents" }).waitFor();
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+  const actions = await page.locator("#audit-rows tr td:nth-child(4)").allTextContents();
+  for (const action of ["incident.acknowledged", "incident.update", "incident.comment",
+                        "incident.closed"]) {
+    check(actions.includes(action), `${action} audited (${actions.join(", ")})`);
+  }
+  await page.getByLabel("Action").fill("incident.comment");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 entry on page 1." }).waitFor();
+  const entry = await page.locator("#audit-rows tr").first().locator("td").allTextContents();
+  check(entry[2].startsWith("user:") && entry[5] === "success",
+        `the comment's audit entry (${entry.join(" | ")})`);
+  await shot("12-audit");
+  const lowOnAudit = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnAudit.length === 0, "audit contrast of at least 4.5:1: " + lowOnAudit.join("; "));
   check(problems.length === 0, "no console errors: " + problems.join(" | "));
   console.log("dashboard e2e: ok");
 } catch (error) {

@@ -51,6 +51,24 @@ def am_body(alerts):
                        "externalURL": "http://alertmanager:9093", "alerts": out}).encode()
 
 
+def enroll_agent(agg, tenant, hostname, status=None):
+    """Enrolls an agent over HTTP as faultline-agent would and, given a status, sends it as the
+    agent's heartbeat."""
+    token = agg.create_token(tenant)
+    code, _, data = agg.request(
+        "POST", "/v1/agents/enroll",
+        body=json.dumps({"token": token, "hostname": hostname, "version": "1.4.2"}).encode(),
+        headers={"Content-Type": "application/json"})
+    assert code in (200, 201), (code, data)
+    secret = json.loads(data)["secret"]
+    if status is not None:
+        code, _, data = agg.request("POST", "/v1/agents/heartbeat",
+                                    body=json.dumps(status).encode(),
+                                    headers={"Content-Type": "application/json",
+                                             "Authorization": f"Bearer {secret}"})
+        assert code == 200, (code, data)
+
+
 def main():
     missing = missing_tools()
     if missing:
@@ -69,6 +87,15 @@ def main():
         agg.create_tenant("other")
         agg.admin("user", "create", "--tenant", "acme", "--email", "oncall@example.com",
                   "--role", "responder", stdin=(PASSWORD + "\n").encode())
+        agg.admin("user", "create", "--tenant", "acme", "--email", "admin@example.com",
+                  "--role", "admin", stdin=(PASSWORD + "\n").encode())
+        # Two files: 1000 of 5000 bytes and all of 300 acknowledged: a lag of 4,000 bytes.
+        enroll_agent(agg, "acme", "web-01", {
+            "state": "running", "version": "1.4.2",
+            "files": [{"path": "/var/log/app.log", "size": 5000, "committed_offset": 1000},
+                      {"path": "/var/log/nginx/error.log", "size": 300, "committed_offset": 300}],
+            "spool": {"batches": 3, "bytes": 2048}})
+        enroll_agent(agg, "other", "other-tenant-host")
         viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
                            "viewer").stdout.decode().strip()
         # A service graph, so that the incident spans services along it and the graph view has
@@ -122,6 +149,7 @@ def main():
             ["node", os.path.join(HERE, "dashboard.mjs")],
             env={**os.environ, "DASHBOARD_URL": url, "DASHBOARD_EMAIL": "oncall@example.com",
                  "DASHBOARD_PASSWORD": PASSWORD, "DASHBOARD_TENANT": "acme",
+                 "DASHBOARD_ADMIN_EMAIL": "admin@example.com",
                  "DASHBOARD_INCIDENT_TITLE": incident["title"],
                  "DASHBOARD_SERVICES": ",".join(sorted(incident["services"])),
                  "DASHBOARD_CHAIN": ",".join(chain),

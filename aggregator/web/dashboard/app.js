@@ -7,12 +7,15 @@ const kPageSize = 25;
 const kCsrfKey = "faultline.csrf";  // sessionStorage: this tab only, gone when it closes
 
 const $ = (id) => document.getElementById(id);
+const kAuditRoles = ["owner", "admin"];
 const kSvg = "http://www.w3.org/2000/svg";
 const kMaxGraphNodes = 300;  // beyond this the graph view draws the incident's neighbourhood
 const kMaxLiveRows = 200;    // live events kept on screen above the first page
 const state = {
   me: null, cursors: [""], page: 0, nextCursor: null, incident: null,
   events: { cursors: [""], page: 0, nextCursor: null, byId: new Map(), source: null, live: 0 },
+  agents: { cursors: [""], page: 0, nextCursor: null },
+  audit: { cursors: [""], page: 0, nextCursor: null },
 };
 
 function el(tag, text, className) {
@@ -69,7 +72,8 @@ async function api(method, path, body) {
 }
 
 function show(view) {
-  for (const id of ["login-view", "list-view", "detail-view", "graph-view", "events-view"]) {
+  for (const id of ["login-view", "list-view", "detail-view", "graph-view", "events-view",
+                    "agents-view", "audit-view"]) {
     $(id).hidden = id !== view;
   }
   if (view !== "events-view") stopLive();
@@ -132,6 +136,8 @@ async function loadMe() {
   state.me = await api("GET", "/v1/auth/me");
   $("who-tenant").textContent = state.me.tenant || state.me.tenant_id;
   $("who-user").textContent = (state.me.email || state.me.actor) + " (" + state.me.role + ")";
+  // The audit log is for owners and admins (audit.read); others do not see the link.
+  $("nav-audit").hidden = !kAuditRoles.includes(state.me.role);
 }
 
 function badge(text, prefix) {
@@ -341,6 +347,14 @@ async function route() {
       show("graph-view");
       await loadGraph(graph[1] ? decodeURIComponent(graph[1]) : null);
       focusHeading("graph-title");
+    } else if (location.hash === "#/agents") {
+      show("agents-view");
+      await loadAgents();
+      focusHeading("agents-title");
+    } else if (location.hash === "#/audit") {
+      show("audit-view");
+      await loadAudit();
+      focusHeading("audit-title");
     } else if (location.hash.startsWith("#/events")) {
       show("events-view");
       await loadEvents();
@@ -673,7 +687,8 @@ function showEvent(id) {
   fact("Why", event.reason);
   fact("Rule", event.rule_id);
   fact("Fingerprint", event.fingerprint);
-  if (event.labels && Object.keys(event.labels).length) fact("Labels", event.labels);
+  const labels = Object.entries(event.labels || {}).map(([key, value]) => key + "=" + value);
+  if (labels.length) fact("Labels", labels.join(", "));
   let raw = event.raw || "";
   try {
     raw = JSON.stringify(JSON.parse(raw), null, 2);
@@ -745,6 +760,101 @@ function startEvents() {
   });
 }
 
+// ---- Agents and the audit log: one page each, with First / Next page.
+
+function pager(paging, prefix, load) {
+  $(prefix + "-next").addEventListener("click", () => {
+    if (!paging.nextCursor) return;
+    paging.page += 1;
+    paging.cursors[paging.page] = paging.nextCursor;
+    load().catch((e) => announce(e.message));
+  });
+  $(prefix + "-first").addEventListener("click", () => {
+    paging.page = 0;
+    load().catch((e) => announce(e.message));
+  });
+}
+
+function paged(paging, prefix, count, [one, many], nextCursor) {
+  paging.nextCursor = nextCursor || null;
+  $(prefix + "-next").disabled = !paging.nextCursor;
+  $(prefix + "-first").disabled = paging.page === 0;
+  $(prefix + "-empty").hidden = count !== 0;
+  announce(`${count} ${count === 1 ? one : many} on page ${paging.page + 1}.`);
+}
+
+function bytes(n) {
+  if (!Number.isFinite(n)) return "";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let at = 0;
+  while (n >= 1024 && at < units.length - 1) {
+    n /= 1024;
+    at += 1;
+  }
+  return (at ? n.toFixed(1) : String(n)) + " " + units[at];
+}
+
+// What the agent's last heartbeat says: its files, how far shipping lags behind them (bytes
+// written but not yet acknowledged by the server), and its spool.
+function agentHealth(status) {
+  const files = (status && Array.isArray(status.files)) ? status.files : [];
+  let lag = 0;
+  for (const file of files) lag += Math.max(0, (file.size || 0) - (file.committed_offset || 0));
+  const spool = (status && status.spool) || {};
+  return {
+    state: (status && status.state) || "",
+    files: files.map((f) => f.path).filter(Boolean),
+    lag: status ? bytes(lag) : "",
+    spool: status ? `${spool.batches || 0} batches, ${bytes(spool.bytes || 0)}` : "",
+  };
+}
+
+async function loadAgents() {
+  const paging = state.agents;
+  const params = new URLSearchParams({ limit: String(kPageSize) });
+  if (paging.cursors[paging.page]) params.set("cursor", paging.cursors[paging.page]);
+  const doc = await api("GET", "/v1/agents?" + params.toString());
+  const rows = $("agents-rows");
+  rows.replaceChildren();
+  for (const agent of doc.agents) {
+    const health = agentHealth(agent.status);
+    const files = el("td", health.files.length ? String(health.files.length) : "");
+    if (health.files.length) files.title = health.files.join("\n");
+    const host = el("td");
+    host.append(el("strong", agent.hostname), el("br"), el("span", agent.agent_id, "mono"));
+    const row = el("tr");
+    row.dataset.agentId = agent.agent_id;
+    row.append(host, el("td", agent.version),
+               el("td", localTime(agent.last_heartbeat) || "never"), el("td", health.state),
+               files, el("td", health.lag), el("td", health.spool), el("td", agent.records));
+    rows.append(row);
+  }
+  paged(paging, "agents", doc.agents.length, ["agent", "agents"], doc.next_cursor);
+}
+
+async function loadAudit() {
+  const paging = state.audit;
+  const params = new URLSearchParams({ limit: String(kPageSize) });
+  for (const name of ["action", "actor", "outcome"]) {
+    const value = $("audit-" + name).value.trim();
+    if (value) params.set(name, value);
+  }
+  if (paging.cursors[paging.page]) params.set("cursor", paging.cursors[paging.page]);
+  const doc = await api("GET", "/v1/audit?" + params.toString());
+  const rows = $("audit-rows");
+  rows.replaceChildren();
+  for (const entry of doc.entries) {
+    const detail = entry.detail && Object.keys(entry.detail).length ? JSON.stringify(entry.detail)
+                                                                    : "";
+    const row = el("tr");
+    row.append(el("td", entry.seq), el("td", localTime(entry.at)), el("td", entry.actor, "mono"),
+               el("td", entry.action), el("td", entry.target, "mono"), el("td", entry.outcome),
+               el("td", detail, "mono wrap"));
+    rows.append(row);
+  }
+  paged(paging, "audit", doc.entries.length, ["entry", "entries"], doc.next_cursor);
+}
+
 async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
@@ -774,6 +884,14 @@ async function start() {
   $("assign-me").addEventListener("click", () => assign(state.me.email || state.me.actor));
   $("comment-form").addEventListener("submit", onComment);
   startEvents();
+  pager(state.agents, "agents", loadAgents);
+  pager(state.audit, "audit", loadAudit);
+  $("audit-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.audit.cursors = [""];
+    state.audit.page = 0;
+    loadAudit().catch((e) => announce(e.message));
+  });
   window.addEventListener("hashchange", route);
   // The session cookie is HttpOnly and the CSRF token lives in this tab only: without the
   // token, changes would be refused, so a tab that has none signs in again.
