@@ -192,7 +192,7 @@ try {
   const drawn = await page.locator("#graph-svg g.node").count();
   check(drawn > lit.length, `the rest of the graph is drawn too (${drawn} nodes)`);
   const hops = await page.locator("#graph-chain-path path")
-    .evaluateAll((paths) => paths.map((p) => p.getAttribute("data-from") + ">" + p.getAttribute("data-to")));
+    .evaluateAll((paths) => paths.map((p) => p.dataset.from + ">" + p.dataset.to));
   const wantHops = chainServices.slice(1).map((to, i) => chainServices[i] + ">" + to);
   check(JSON.stringify(hops) === JSON.stringify(wantHops),
         `the chain is a path over the graph (${hops} vs ${wantHops})`);
@@ -203,7 +203,8 @@ try {
   for (let i = 0; i < boxes.length; ++i) {
     for (let j = i + 1; j < boxes.length; ++j) {
       const [a, b] = [boxes[i], boxes[j]];
-      const apart = a[0] + a[2] <= b[0] || b[0] + b[2] <= a[0] || a[1] + a[3] <= b[1] || b[1] + b[3] <= a[1];
+      const apart = a[0] + a[2] <= b[0] || b[0] + b[2] <= a[0] ||
+                    a[1] + a[3] <= b[1] || b[1] + b[3] <= a[1];
       check(apart, `graph nodes ${i} and ${j} overlap`);
     }
   }
@@ -253,7 +254,8 @@ try {
   const eventTotal = Number(env("DASHBOARD_EVENT_TOTAL"));
   await page.getByRole("button", { name: "Next page" }).click();
   await page.getByRole("status").filter({ hasText: "on page 2." }).waitFor();
-  check((await eventRows.count()) === eventTotal - 25, `events on page 2 (${await eventRows.count()})`);
+  const onPage2 = await eventRows.count();
+  check(onPage2 === eventTotal - 25, `${eventTotal - 25} events on page 2 (${onPage2})`);
   await page.getByRole("button", { name: "First page" }).click();
   await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
   await shot("08-events");
@@ -272,7 +274,8 @@ try {
   check(filtered === 1, `one checkout event (${filtered})`);
   await page.getByRole("link", { name: "CheckoutErrors on checkout" }).focus();
   await page.keyboard.press("Enter");
-  await page.getByRole("heading", { level: 2, name: "Event: CheckoutErrors on checkout" }).waitFor();
+  await page.getByRole("heading", { level: 2, name: "Event: CheckoutErrors on checkout" })
+    .waitFor();
   const facts = await page.locator("#event-facts").textContent();
   check(facts.includes("Noise decision") && facts.includes("new"), `the decision (${facts})`);
   const raw = await page.locator("#event-raw").textContent();

@@ -1,8 +1,10 @@
 """The dashboard end to end in a real browser: a real aggregator on loopback (SQLite), a tenant
 with a user, an incident made by a posted Alertmanager webhook (and another tenant's incident that
 must stay out of sight); then dashboard.mjs drives Debian's chromium headless through
-playwright-core: sign in, see the tenant and the incident, open it, acknowledge and resolve it.
-The API then confirms the incident really is resolved and its timeline names the user.
+playwright-core: sign in, see the tenant and the incident, open it, acknowledge, assign, comment,
+open the graph, resolve and close it; the events view (paging, filters, raw payload, a live
+webhook), the agents view, and the audit log as an admin. The API then confirms the incident
+really is closed, assigned and commented, and its timeline names the user.
 Screenshots go to $FAULTLINE_E2E_SCREENSHOTS.
 
 Needs node, tests/e2e/node_modules (installers/e2e_deps.sh) and /usr/bin/chromium: without them

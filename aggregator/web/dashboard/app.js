@@ -430,8 +430,33 @@ function layeredLayout(names, edges) {
       if (indegree.get(to) === 0) queue.push(to);
     }
   }
+  // An edge across several layers gets a dummy node in each layer between: the ordering then
+  // keeps room for it and it is drawn through them instead of across other boxes.
+  const via = new Map();  // "from\n to" -> its dummies, in order
+  const nextPred = new Map(names.map((n) => [n, []]));
+  const nextSucc = new Map(names.map((n) => [n, []]));
+  let dummies = 0;
+  for (const from of names) {
+    for (const to of succ.get(from)) {
+      if (via.has(from + "\n" + to)) continue;  // the same pair of another origin
+      let previous = from;
+      const path = [];
+      for (let at = layer.get(from) + 1; at < layer.get(to); ++at) {
+        const dummy = "\u0000" + dummies++;
+        layer.set(dummy, at);
+        nextPred.set(dummy, [previous]);
+        nextSucc.set(dummy, []);
+        nextSucc.get(previous).push(dummy);
+        path.push(dummy);
+        previous = dummy;
+      }
+      nextSucc.get(previous).push(to);
+      nextPred.get(to).push(previous);
+      via.set(from + "\n" + to, path);
+    }
+  }
   const layers = [];
-  for (const name of names) {
+  for (const name of layer.keys()) {
     const at = layer.get(name);
     while (layers.length <= at) layers.push([]);
     layers[at].push(name);
@@ -451,11 +476,11 @@ function layeredLayout(names, edges) {
     }
   };
   for (let round = 0; round < 4; ++round) {
-    sweep(layers.slice(1), pred);
-    sweep(layers.slice(0, -1).reverse(), succ);
+    sweep(layers.slice(1), nextPred);
+    sweep(layers.slice(0, -1).reverse(), nextSucc);
   }
   renumber();
-  return { layers, layer, position };
+  return { layers, layer, position, via };
 }
 
 const kNodeWidth = 168;
@@ -489,7 +514,7 @@ function drawGraph(graph, highlighted, chain) {
     trimmed = true;
   }
   const list = [...names].sort();
-  const { layers, layer, position } = layeredLayout(list, edges);
+  const { layers, layer, position, via } = layeredLayout(list, edges);
   const tallest = Math.max(1, ...layers.map((row) => row.length));
   const width = kMargin * 2 + layers.length * kNodeWidth + (layers.length - 1) * kColumnGap;
   const height = kMargin * 2 + tallest * kNodeHeight + (tallest - 1) * kRowGap;
@@ -506,8 +531,10 @@ function drawGraph(graph, highlighted, chain) {
   };
   const defs = svg("defs");
   for (const [id, cls] of [["arrow", "arrow"], ["arrow-chain", "arrow-chain"]]) {
-    const marker = svg("marker", { id, viewBox: "0 0 10 10", refX: "10", refY: "5",
-                                   markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
+    const marker = svg("marker", {
+      id, viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7",
+      orient: "auto-start-reverse",
+    });
     marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
     defs.append(marker);
   }
@@ -528,11 +555,29 @@ function drawGraph(graph, highlighted, chain) {
     const dx = x2 >= x1 ? bend : -bend;
     return `M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`;
   };
+  // A long edge: a curve into each dummy's slot, straight through it, and on.
+  const routed = (from, to) => {
+    const dummies = via.get(from + "\n" + to);
+    if (!dummies || !dummies.length) return curve(ends(from, to));
+    const [x1, y1] = ends(from, dummies[0]);
+    let d = `M ${x1} ${y1}`;
+    let at = [x1, y1];
+    for (const dummy of dummies) {
+      const { x, y } = centre(dummy);
+      d += " " + curve([at[0], at[1], x - kNodeWidth / 2, y]).replace(/^M [^C]*/, "");
+      d += ` L ${x + kNodeWidth / 2} ${y}`;
+      at = [x + kNodeWidth / 2, y];
+    }
+    const [, , x2, y2] = ends(dummies[dummies.length - 1], to);
+    return d + " " + curve([at[0], at[1], x2, y2]).replace(/^M [^C]*/, "");
+  };
   const edgeGroup = svg("g", { class: "edges" });
   for (const edge of edges) {
     if (edge.from === edge.to) continue;
-    const path = svg("path", { d: curve(ends(edge.from, edge.to)), "marker-end": "url(#arrow)",
-                               class: "edge " + (edge.origin === "declared" ? "declared" : "learned") });
+    const path = svg("path", {
+      d: routed(edge.from, edge.to), "marker-end": "url(#arrow)",
+      class: "edge " + (edge.origin === "declared" ? "declared" : "learned"),
+    });
     path.append(svg("title", {}, `${edge.from} → ${edge.to} (${edge.origin})`));
     edgeGroup.append(path);
   }
@@ -596,7 +641,9 @@ async function loadGraph(incidentId) {
     if (step.via) item.append(document.createTextNode(" via " + step.via));
     list.append(item);
   }
-  if (!list.children.length) list.append(el("li", incident ? "No chain." : "Open from an incident."));
+  if (!list.children.length) {
+    list.append(el("li", incident ? "No chain." : "Open the graph from an incident to see one."));
+  }
   announce(summary);
 }
 
@@ -671,7 +718,7 @@ function showEvent(id) {
   facts.replaceChildren();
   const fact = (name, value) => {
     if (value === undefined || value === null || value === "") return;
-    facts.append(el("dt", name), el("dd", typeof value === "object" ? JSON.stringify(value) : value));
+    facts.append(el("dt", name), el("dd", value));
   };
   fact("Title", event.title);
   fact("Id", event.id);
