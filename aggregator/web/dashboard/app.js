@@ -502,12 +502,23 @@ function drawGraph(graph, highlighted, chain) {
   for (const name of highlighted) names.add(name);
   let edges = graph.edges || [];
   let trimmed = false;
+  const total = names.size;
   if (names.size > kMaxGraphNodes) {
-    // Too many to read: the incident's services and their direct neighbours only.
-    const keep = new Set(highlighted);
-    for (const edge of edges) {
-      if (highlighted.has(edge.from)) keep.add(edge.to);
-      if (highlighted.has(edge.to)) keep.add(edge.from);
+    // Too many to read: the incident's services and their direct neighbours only; without an
+    // incident, the most connected services.
+    let keep = new Set(highlighted);
+    if (highlighted.size) {
+      for (const edge of edges) {
+        if (highlighted.has(edge.from)) keep.add(edge.to);
+        if (highlighted.has(edge.to)) keep.add(edge.from);
+      }
+    } else {
+      const degree = new Map();
+      for (const edge of edges) {
+        for (const end of [edge.from, edge.to]) degree.set(end, (degree.get(end) || 0) + 1);
+      }
+      keep = new Set([...names].sort((x, y) => (degree.get(y) || 0) - (degree.get(x) || 0) ||
+                                               x.localeCompare(y)));
     }
     names = new Set([...keep].slice(0, kMaxGraphNodes));
     edges = edges.filter((e) => names.has(e.from) && names.has(e.to));
@@ -612,7 +623,7 @@ function drawGraph(graph, highlighted, chain) {
     nodeGroup.append(node);
   }
   root.append(nodeGroup);
-  return { nodes: list.length, edges: edges.length, trimmed, steps };
+  return { nodes: list.length, total, edges: edges.length, trimmed, steps };
 }
 
 async function loadGraph(incidentId) {
@@ -631,7 +642,10 @@ async function loadGraph(incidentId) {
     summary += ` Highlighted: ${[...highlighted].sort().join(", ") || "none"}.`;
     if (drawn.steps.length) summary += ` Chain: ${drawn.steps.join(" → ")}.`;
   }
-  if (drawn.trimmed) summary += " Large graph: only the incident's services and neighbours.";
+  if (drawn.trimmed) {
+    summary += ` Large graph: ${drawn.nodes} of its ${drawn.total} services drawn (` +
+      (incident ? "the incident's and their neighbours)." : "the most connected).");
+  }
   $("graph-summary").textContent = summary;
   const list = $("graph-chain");
   list.replaceChildren();
