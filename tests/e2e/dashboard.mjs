@@ -284,6 +284,21 @@ try {
   check(wide <= 1366, `the event detail fits a laptop screen's width (${wide}px)`);
   await shot("09-event-detail");
 
+  // The noise decision and text filters reach the API too.
+  await page.getByLabel("Decision").selectOption("suppressed");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "0 events on page 1." }).waitFor();
+  check(await page.getByText("No events.").isVisible(), "no suppressed events");
+  await page.getByLabel("Decision").selectOption("new");
+  await page.getByLabel("Service", { exact: true }).fill("");
+  await page.getByLabel("Text").fill("PaymentsLatency");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 event on page 1." }).waitFor();
+  check((await eventRows.first().textContent()).includes("PaymentsLatency on payments"),
+        "the text filter finds the payments event");
+  await page.getByLabel("Decision").selectOption("");
+  await page.getByLabel("Text").fill("");
+
   // Live: a webhook posted now shows up on top without a reload.
   await page.getByLabel("Service", { exact: true }).fill("");
   await page.getByLabel("Severity").selectOption("");

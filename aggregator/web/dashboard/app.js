@@ -665,10 +665,11 @@ async function loadGraph(incidentId) {
 
 function eventFilters() {
   const params = new URLSearchParams();
-  const service = $("ev-service").value.trim();
-  if (service) params.set("service", service);
-  for (const [id, name] of [["ev-severity", "severity"], ["ev-source", "source"]]) {
-    if ($(id).value) params.set(name, $(id).value);
+  for (const [id, name] of [["ev-service", "service"], ["ev-severity", "severity"],
+                            ["ev-source", "source"], ["ev-decision", "decision"],
+                            ["ev-text", "q"]]) {
+    const value = $(id).value.trim();
+    if (value) params.set(name, value);
   }
   return params;
 }
