@@ -328,6 +328,23 @@ try {
   check(!(await page.content()).includes("other-tenant-host"), "no other tenant's agents");
   await shot("11-agents");
 
+  // Noise rules: the suppression rule and the weekly maintenance window.
+  await page.getByRole("link", { name: "Noise rules" }).click();
+  await page.getByRole("heading", { level: 1, name: "Noise rules" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 suppression rule, 1 maintenance window." })
+    .waitFor();
+  const suppression = await page.locator("#suppression-rows td").allTextContents();
+  check(suppression[0] === "mute legacy batch" && suppression[1] === 'service = "legacy-batch"' &&
+        suppression[2] === "yes" && suppression[3] === "always",
+        `the suppression rule (${suppression.join(" | ")})`);
+  const maintenance = await page.locator("#maintenance-rows td").allTextContents();
+  check(maintenance[0] === "weekend db upgrades" &&
+        maintenance[3] === "weekly sat, sun 02:00 for 2h (Europe/Berlin)",
+        `the maintenance window (${maintenance.join(" | ")})`);
+  check((await page.getByRole("link", { name: "Integrations" }).count()) === 0,
+        "a responder has no integrations link");
+  await shot("11b-noise-rules");
+
   // The audit log, as an admin: the responder's changes are there, filtered by action.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -350,6 +367,15 @@ try {
   check(entry[2].startsWith("user:") && entry[5] === "success",
         `the comment's audit entry (${entry.join(" | ")})`);
   await shot("12-audit");
+
+  // Integrations, as an admin: this tenant's one only.
+  await page.getByRole("link", { name: "Integrations" }).click();
+  await page.getByRole("heading", { level: 1, name: "Integrations" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 integration." }).waitFor();
+  const integration = await page.locator("#integrations-rows td").allTextContents();
+  check(integration[0] === "am" && integration[1] === "alertmanager" &&
+        integration[5] === "active", `the integration (${integration.join(" | ")})`);
+  await shot("13-integrations");
   const lowOnAudit = await page.evaluate(lowContrastTexts, 4.5);
   check(lowOnAudit.length === 0, "audit contrast of at least 4.5:1: " + lowOnAudit.join("; "));
   check(problems.length === 0, "no console errors: " + problems.join(" | "));

@@ -98,6 +98,21 @@ def main():
                       {"path": "/var/log/nginx/error.log", "size": 300, "committed_offset": 300}],
             "spool": {"batches": 3, "bytes": 2048}})
         enroll_agent(agg, "other", "other-tenant-host")
+        responder = agg.admin("api-key", "create", "--tenant", "acme", "--role",
+                              "responder").stdout.decode().strip()
+        for path, rule in (
+                ("/v1/suppression-rules",
+                 {"name": "mute legacy batch", "matchers": [
+                     {"name": "service", "op": "=", "value": "legacy-batch"}]}),
+                ("/v1/maintenance-windows",
+                 {"name": "weekend db upgrades", "matchers": [
+                     {"name": "service", "op": "=~", "value": "legacy-.*"}],
+                  "recurrence": {"time_zone": "Europe/Berlin", "days": ["sat", "sun"],
+                                 "start": "02:00", "duration": "2h"}})):
+            code, _, data = agg.request("POST", path, body=json.dumps(rule).encode(),
+                                        headers={"Content-Type": "application/json",
+                                                 "Authorization": f"Bearer {responder}"})
+            assert code == 201, (path, code, data)
         viewer = agg.admin("api-key", "create", "--tenant", "acme", "--role",
                            "viewer").stdout.decode().strip()
         # A service graph, so that the incident spans services along it and the graph view has

@@ -73,7 +73,7 @@ async function api(method, path, body) {
 
 function show(view) {
   for (const id of ["login-view", "list-view", "detail-view", "graph-view", "events-view",
-                    "agents-view", "audit-view"]) {
+                    "agents-view", "audit-view", "noise-view", "integrations-view"]) {
     $(id).hidden = id !== view;
   }
   if (view !== "events-view") stopLive();
@@ -138,6 +138,7 @@ async function loadMe() {
   $("who-user").textContent = (state.me.email || state.me.actor) + " (" + state.me.role + ")";
   // The audit log is for owners and admins (audit.read); others do not see the link.
   $("nav-audit").hidden = !kAuditRoles.includes(state.me.role);
+  $("nav-integrations").hidden = !kAuditRoles.includes(state.me.role);  // integrations.list
 }
 
 function badge(text, prefix) {
@@ -351,6 +352,14 @@ async function route() {
       show("agents-view");
       await loadAgents();
       focusHeading("agents-title");
+    } else if (location.hash === "#/noise") {
+      show("noise-view");
+      await loadNoise();
+      focusHeading("noise-title");
+    } else if (location.hash === "#/integrations") {
+      show("integrations-view");
+      await loadIntegrations();
+      focusHeading("integrations-title");
     } else if (location.hash === "#/audit") {
       show("audit-view");
       await loadAudit();
@@ -915,6 +924,87 @@ async function loadAudit() {
     rows.append(row);
   }
   paged(paging, "audit", doc.entries.length, ["entry", "entries"], doc.next_cursor);
+}
+
+// ---- Noise rules and integrations: read-only lists.
+
+function counted(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+const kWeek = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+// "7200s" (as the API writes durations) -> "2h"; "5400s" -> "1h30m".
+function duration(text) {
+  const match = /^(\d+)s$/.exec(String(text));
+  if (!match) return String(text);
+  const seconds = Number(match[1]);
+  const parts = [[Math.floor(seconds / 3600), "h"], [Math.floor(seconds % 3600 / 60), "m"],
+                 [seconds % 60, "s"]].filter(([n]) => n > 0);
+  return parts.map(([n, unit]) => n + unit).join("") || "0s";
+}
+
+function ruleWindow(rule) {
+  if (rule.error) return "unusable: " + rule.error;
+  if (rule.recurrence) {
+    const r = rule.recurrence;
+    const days = r.days && r.days.length
+      ? [...r.days].sort((a, b) => kWeek.indexOf(a) - kWeek.indexOf(b)).join(", ") : "every day";
+    return `weekly ${days} ${r.start} for ${duration(r.duration)} (${r.time_zone})`;
+  }
+  if (rule.starts_at || rule.ends_at) {
+    return localTime(rule.starts_at) + " – " + (rule.ends_at ? localTime(rule.ends_at) : "");
+  }
+  return "always";
+}
+
+function ruleRows(rules, tbody) {
+  tbody.replaceChildren();
+  for (const rule of rules) {
+    const matchers = (rule.matchers || []).map((m) => `${m.name} ${m.op} "${m.value}"`);
+    const active = rule.active_now
+      ? "yes" + (rule.active_until ? ", until " + localTime(rule.active_until) : "")
+      : "no" + (rule.next_start ? ", next " + localTime(rule.next_start) : "");
+    const row = el("tr");
+    row.append(el("td", rule.name), el("td", matchers.join(", "), "mono wrap"), el("td", active),
+               el("td", ruleWindow(rule)), el("td", rule.created_by, "mono"));
+    tbody.append(row);
+  }
+  if (!rules.length) {
+    const row = el("tr");
+    const cell = el("td", "None.");
+    cell.colSpan = 5;
+    row.append(cell);
+    tbody.append(row);
+  }
+}
+
+async function loadNoise() {
+  const [suppression, maintenance] = await Promise.all([
+    api("GET", "/v1/suppression-rules?limit=100"),
+    api("GET", "/v1/maintenance-windows?limit=100"),
+  ]);
+  ruleRows(suppression.suppression_rules, $("suppression-rows"));
+  ruleRows(maintenance.maintenance_windows, $("maintenance-rows"));
+  announce(counted(suppression.suppression_rules.length, "suppression rule") + ", " +
+           counted(maintenance.maintenance_windows.length, "maintenance window") + ".");
+}
+
+async function loadIntegrations() {
+  const doc = await api("GET", "/v1/integrations");
+  const rows = $("integrations-rows");
+  rows.replaceChildren();
+  for (const integration of doc.integrations) {
+    const limit = integration.rate_limit || {};
+    const row = el("tr");
+    row.append(el("td", integration.name), el("td", integration.kind),
+               el("td", integration.id, "mono"),
+               el("td", `${limit.rps ?? "?"}/s, burst ${limit.burst ?? "?"}`),
+               el("td", localTime(new Date(integration.created_at_ns / 1e6).toISOString())),
+               el("td", integration.revoked ? "revoked" : "active"));
+    rows.append(row);
+  }
+  announce(counted(doc.integrations.length, "integration") + ".");
 }
 
 async function start() {
