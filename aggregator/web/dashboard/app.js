@@ -9,7 +9,7 @@ const kCsrfKey = "faultline.csrf";  // sessionStorage: this tab only, gone when 
 const $ = (id) => document.getElementById(id);
 const kAuditRoles = ["owner", "admin"];
 const kSvg = "http://www.w3.org/2000/svg";
-const kMaxGraphNodes = 300;  // beyond this the graph view draws the incident's neighbourhood
+const kMaxGraphNodes = 300;  // beyond this: the incident's neighbourhood, or the best connected
 const kMaxLiveRows = 200;    // live events kept on screen above the first page
 const state = {
   me: null, cursors: [""], page: 0, nextCursor: null, incident: null,
@@ -338,7 +338,8 @@ async function onComment(event) {
   }
 }
 
-// Views by hash: #/incidents, #/incidents/<id>, #/graph, #/graph/<incident id>, #/events.
+// Views by hash: #/incidents, #/incidents/<id>, #/graph, #/graph/<incident id>, #/events,
+// #/agents, #/noise, #/integrations, #/audit.
 async function route() {
   if (!state.me) return;
   const match = location.hash.match(/^#\/incidents\/(.+)$/);
