@@ -213,6 +213,18 @@ try {
   await shot("07-graph-incident");
   const lowOnGraph = await page.evaluate(lowContrastTexts, 4.5);
   check(lowOnGraph.length === 0, "graph contrast of at least 4.5:1: " + lowOnGraph.join("; "));
+  // A node is a link to its service's events, reached and opened from the keyboard.
+  await page.getByRole("link", { name: "payments, in this incident: its events" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Events" }).waitFor();
+  check((await page.getByLabel("Service", { exact: true }).inputValue()) === "payments",
+        "the events view filtered by the node's service");
+  await page.getByRole("status").filter({ hasText: "1 event on page 1." }).waitFor();
+  check((await page.locator("#events-rows tr").first().textContent()).includes("PaymentsLatency"),
+        "the payments event");
+  await page.getByLabel("Service", { exact: true }).fill("");  // the later steps start unfiltered
+  await page.goBack();
+  await page.getByRole("heading", { level: 1, name: "Service graph: " + title }).waitFor();
   await page.getByRole("link", { name: "Back to the incident" }).click();
   await page.getByRole("heading", { level: 1, name: title }).waitFor();
 

@@ -366,6 +366,12 @@ async function route() {
       await loadAudit();
       focusHeading("audit-title");
     } else if (location.hash.startsWith("#/events")) {
+      const service = location.hash.match(/^#\/events\/service\/(.+)$/);
+      if (service) {  // from a node of the graph: that service's events, from the first page
+        $("ev-service").value = decodeURIComponent(service[1]);
+        state.events.cursors = [""];
+        state.events.page = 0;
+      }
       show("events-view");
       await loadEvents();
       startLive();
@@ -630,7 +636,12 @@ function drawGraph(graph, highlighted, chain) {
       node.append(svg("text", { x: bx, y: by + 4, "text-anchor": "middle", class: "step-number" },
                       order + 1));
     }
-    nodeGroup.append(node);
+    // Each box is a link to the service's events: reachable with Tab, opened with Enter.
+    const link = svg("a", { href: "#/events/service/" + encodeURIComponent(name),
+                            "aria-label": name + (lit ? ", in this incident" : "") +
+                                          ": its events" });
+    link.append(node);
+    nodeGroup.append(link);
   }
   root.append(nodeGroup);
   return { nodes: list.length, total, edges: edges.length, trimmed, steps };
