@@ -91,6 +91,9 @@ def main():
                   "--role", "responder", stdin=(PASSWORD + "\n").encode())
         agg.admin("user", "create", "--tenant", "acme", "--email", "admin@example.com",
                   "--role", "admin", stdin=(PASSWORD + "\n").encode())
+        # The admin is also a viewer of the other tenant: the dashboard offers the switch.
+        agg.admin("user", "create", "--tenant", "other", "--email", "admin@example.com",
+                  "--role", "viewer", stdin=(PASSWORD + "\n").encode())
         # Two files: 1000 of 5000 bytes and all of 300 acknowledged: a lag of 4,000 bytes.
         enroll_agent(agg, "acme", "web-01", {
             "state": "running", "version": "1.4.2",

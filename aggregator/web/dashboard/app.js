@@ -139,6 +139,39 @@ async function loadMe() {
   // The audit log is for owners and admins (audit.read); others do not see the link.
   $("nav-audit").hidden = !kAuditRoles.includes(state.me.role);
   $("nav-integrations").hidden = !kAuditRoles.includes(state.me.role);  // integrations.list
+  await loadTenants();
+}
+
+// A user in several tenants can switch. A session belongs to one tenant, so switching signs
+// out and asks for the password again, with the e-mail and the tenant filled in.
+async function loadTenants() {
+  const select = $("tenant-select");
+  select.replaceChildren();
+  $("tenant-switch").hidden = true;
+  if (!state.me.email) return;
+  const doc = await api("GET", "/v1/tenants?limit=100");
+  if (doc.tenants.length < 2) return;
+  for (const tenant of doc.tenants) {
+    const option = el("option", `${tenant.name} (${tenant.role})`);
+    option.value = tenant.name;
+    option.selected = tenant.current;
+    select.append(option);
+  }
+  $("tenant-switch").hidden = false;
+}
+
+async function onSwitchTenant() {
+  const tenant = $("tenant-select").value;
+  const email = state.me.email;
+  try {
+    await api("POST", "/v1/auth/logout");
+  } catch (e) {
+    // Signed out either way.
+  }
+  showLogin("A session belongs to one tenant: enter your password to switch to " + tenant + ".");
+  $("login-email").value = email;
+  $("login-tenant").value = tenant;
+  $("login-password").focus();
 }
 
 function badge(text, prefix) {
@@ -1022,6 +1055,7 @@ async function loadIntegrations() {
 async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
+  $("tenant-select").addEventListener("change", onSwitchTenant);
   $("refresh").addEventListener("click", () => loadList().catch((e) => announce(e.message)));
   $("status-filter").addEventListener("change", () => {
     state.cursors = [""];
