@@ -300,6 +300,10 @@ function timelineItem(entry) {
     item.append(document.createTextNode("assigned to "), el("strong", detail.to || "nobody"));
     item.append(document.createTextNode(" (was " + (detail.from || "nobody") + ") by " +
                                         entry.actor));
+  } else if (entry.kind === "opened" && detail.title) {
+    item.append(document.createTextNode("opened by " + entry.actor + " with "),
+                el("strong", detail.title), document.createTextNode(
+                  detail.service ? " on " + detail.service : ""));
   } else if (entry.kind === "status") {
     item.append(document.createTextNode("state " + (detail.from || "?") + " → "),
                 el("strong", detail.to || "?"), document.createTextNode(" by " + entry.actor));
