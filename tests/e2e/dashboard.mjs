@@ -12,6 +12,9 @@ const env = (name) => {
 const url = env("DASHBOARD_URL");
 const shots = env("DASHBOARD_SCREENSHOTS");
 const title = env("DASHBOARD_INCIDENT_TITLE");
+const services = env("DASHBOARD_SERVICES").split(",");     // the incident's, sorted
+const chainServices = env("DASHBOARD_CHAIN").split(",");  // the chain's, in order
+const email = env("DASHBOARD_EMAIL");
 const kStepTimeoutMs = 15000;
 
 function check(condition, what) {
@@ -65,10 +68,12 @@ page.on("console", (msg) => {
     problems.push(msg.text());
   }
 });
-// Expected refusals: the wrong password, and the icon the page does not have.
+// Expected refusals: the wrong password, a login naming no tenant for a user in several, and
+// the icon the page does not have.
 page.on("response", (response) => {
   const where = new URL(response.url()).pathname;
-  const expected = (response.status() === 401 && where === "/v1/auth/login") ||
+  const expected = ((response.status() === 401 || response.status() === 400) &&
+                    where === "/v1/auth/login") ||
                    (response.status() === 404 && where === "/favicon.ico");
   if (response.status() >= 400 && !expected) {
     problems.push(`${response.status()} from ${response.request().method()} ${where}`);
@@ -144,6 +149,87 @@ try {
   check(await page.getByRole("button", { name: "Acknowledge" }).isDisabled(), "ack disabled");
   await shot("04-acknowledged");
 
+  // RCA evidence: a candidate's evidence link moves focus to that event's row.
+  const evidence = page.locator("#rca-rows a").first();
+  const evidenceId = await evidence.textContent();
+  await evidence.focus();
+  await page.keyboard.press("Enter");
+  const onRow = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  check(onRow === "ev-" + evidenceId, `evidence link focuses its event row (${onRow})`);
+
+  // Assign through the labelled field, then to me; both show in the timeline.
+  await page.getByLabel("Assign to").fill("alice@example.com");
+  await page.getByRole("button", { name: "Assign", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Assigned to alice@example.com." }).waitFor();
+  check((await page.locator("#detail-assignee").textContent()) === "alice@example.com", "assignee");
+  await page.getByRole("button", { name: "Assign to me" }).click();
+  await page.getByRole("status").filter({ hasText: `Assigned to ${email}.` }).waitFor();
+  check((await page.locator("#detail-assignee").textContent()) === email, "assigned to me");
+  const assignments = await page.locator("#timeline li.kind-assignee").allTextContents();
+  check(assignments.length === 2 && assignments[0].includes("assigned to alice@example.com") &&
+        assignments[1].includes(`assigned to ${email} (was alice@example.com)`),
+        `assignments in the timeline (${assignments.join(" | ")})`);
+
+  // A comment, typed and sent from the keyboard; markup in it stays text.
+  const note = "Pool exhausted on db-1 <b id=\"injected\">not markup</b>";
+  await page.getByLabel("Comment").fill(note);
+  await page.getByRole("button", { name: "Add comment" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("status").filter({ hasText: "Comment added." }).waitFor();
+  const comments = await page.locator("#timeline li.kind-comment").allTextContents();
+  check(comments.length === 1 && comments[0].includes(note) && comments[0].includes("user:"),
+        `the comment in the timeline (${comments.join(" | ")})`);
+  check((await page.locator("#injected").count()) === 0, "a comment is text, never markup");
+  check((await page.getByLabel("Comment").inputValue()) === "", "the comment box is emptied");
+  await shot("04b-assigned-commented");
+
+  // Open the graph: the incident's services highlighted, the chain drawn through them in order.
+  await page.getByRole("link", { name: "Open graph" }).click();
+  await page.getByRole("heading", { level: 1, name: "Service graph: " + title }).waitFor();
+  await page.locator("#graph-svg g.node").first().waitFor();
+  const lit = await page.locator("#graph-svg g.node.highlighted")
+    .evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-service")).sort());
+  check(JSON.stringify(lit) === JSON.stringify(services),
+        `highlighted nodes are the incident's services (${lit} vs ${services})`);
+  const drawn = await page.locator("#graph-svg g.node").count();
+  check(drawn > lit.length, `the rest of the graph is drawn too (${drawn} nodes)`);
+  const hops = await page.locator("#graph-chain-path path")
+    .evaluateAll((paths) => paths.map((p) => p.dataset.from + ">" + p.dataset.to));
+  const wantHops = chainServices.slice(1).map((to, i) => chainServices[i] + ">" + to);
+  check(JSON.stringify(hops) === JSON.stringify(wantHops),
+        `the chain is a path over the graph (${hops} vs ${wantHops})`);
+  // Every node is inside the drawing and no two overlap.
+  const boxes = await page.locator("#graph-svg g.node rect").evaluateAll((rects) =>
+    rects.map((r) => [+r.getAttribute("x"), +r.getAttribute("y"), +r.getAttribute("width"),
+                      +r.getAttribute("height")]));
+  for (let i = 0; i < boxes.length; ++i) {
+    for (let j = i + 1; j < boxes.length; ++j) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const apart = a[0] + a[2] <= b[0] || b[0] + b[2] <= a[0] ||
+                    a[1] + a[3] <= b[1] || b[1] + b[3] <= a[1];
+      check(apart, `graph nodes ${i} and ${j} overlap`);
+    }
+  }
+  const graphWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(graphWidth <= 1366, `the graph view fits a laptop screen's width (${graphWidth}px)`);
+  await shot("07-graph-incident");
+  const lowOnGraph = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnGraph.length === 0, "graph contrast of at least 4.5:1: " + lowOnGraph.join("; "));
+  // A node is a link to its service's events, reached and opened from the keyboard.
+  await page.getByRole("link", { name: "payments, in this incident: its events" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Events" }).waitFor();
+  check((await page.getByLabel("Service", { exact: true }).inputValue()) === "payments",
+        "the events view filtered by the node's service");
+  await page.getByRole("status").filter({ hasText: "1 event on page 1." }).waitFor();
+  check((await page.locator("#events-rows tr").first().textContent()).includes("PaymentsLatency"),
+        "the payments event");
+  await page.getByLabel("Service", { exact: true }).fill("");  // the later steps start unfiltered
+  await page.goBack();
+  await page.getByRole("heading", { level: 1, name: "Service graph: " + title }).waitFor();
+  await page.getByRole("link", { name: "Back to the incident" }).click();
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+
   await page.getByRole("button", { name: "Resolve" }).click();
   await page.getByRole("status").filter({ hasText: "Incident resolved." }).waitFor();
   check((await page.locator("#detail-state").textContent()) === "resolved", "resolved");
@@ -151,11 +237,182 @@ try {
   check(timeline.includes("user:"), `the timeline names the user (${timeline})`);
   await shot("05-resolved");
 
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("status").filter({ hasText: "Incident closed." }).waitFor();
+  check((await page.locator("#detail-state").textContent()) === "closed", "closed");
+  for (const name of ["Acknowledge", "Resolve", "Close"]) {
+    check(await page.getByRole("button", { name, exact: true }).isDisabled(), name + " disabled");
+  }
+  await shot("05b-closed");
+
   // Back to the list: the state there follows.
   await page.getByRole("link", { name: "All incidents" }).click();
   await page.getByRole("heading", { name: "Incidents" }).waitFor();
-  await page.getByRole("row").filter({ hasText: "resolved" }).waitFor();
+  await page.getByRole("row").filter({ hasText: "closed" }).waitFor();
   await shot("06-list-after");
+
+  // The whole graph from the menu: nothing highlighted.
+  await page.getByRole("link", { name: "Service graph", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Service graph", exact: true }).waitFor();
+  await page.locator("#graph-svg g.node").first().waitFor();
+  check((await page.locator("#graph-svg g.node.highlighted").count()) === 0, "no highlight");
+  await shot("07b-graph");
+
+  // Events: one page of the tenant's own, paged, filtered, a detail with the raw payload.
+  await page.getByRole("link", { name: "Events", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Events" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "events on page 1." }).waitFor();
+  const eventRows = page.locator("#events-rows tr");
+  check((await eventRows.count()) === 25, `25 events on page 1 (${await eventRows.count()})`);
+  check(!(await page.content()).includes(env("DASHBOARD_HIDDEN_TEXT")), "no other tenant's events");
+  const eventTotal = Number(env("DASHBOARD_EVENT_TOTAL"));
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 2." }).waitFor();
+  const onPage2 = await eventRows.count();
+  check(onPage2 === eventTotal - 25, `${eventTotal - 25} events on page 2 (${onPage2})`);
+  await page.getByRole("button", { name: "First page" }).click();
+  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+  await shot("08-events");
+  const lowOnEvents = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnEvents.length === 0, "events contrast of at least 4.5:1: " + lowOnEvents.join("; "));
+
+  await page.getByLabel("Service", { exact: true }).fill("checkout");
+  await page.getByLabel("Severity").selectOption("critical");
+  await page.getByLabel("Source").selectOption("alertmanager");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#events-rows tr")];
+    return rows.length > 0 && rows.every((r) => r.cells[1].textContent === "checkout");
+  });
+  const filtered = await eventRows.count();
+  check(filtered === 1, `one checkout event (${filtered})`);
+  await page.getByRole("link", { name: "CheckoutErrors on checkout" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 2, name: "Event: CheckoutErrors on checkout" })
+    .waitFor();
+  const facts = await page.locator("#event-facts").textContent();
+  check(facts.includes("Noise decision") && facts.includes("new"), `the decision (${facts})`);
+  const raw = await page.locator("#event-raw").textContent();
+  check(raw.includes('"alertname": "CheckoutErrors"'), `the raw payload (${raw.slice(0, 200)})`);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 1366, `the event detail fits a laptop screen's width (${wide}px)`);
+  await shot("09-event-detail");
+
+  // The noise decision and text filters reach the API too.
+  await page.getByLabel("Decision").selectOption("suppressed");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "0 events on page 1." }).waitFor();
+  check(await page.getByText("No events.").isVisible(), "no suppressed events");
+  await page.getByLabel("Decision").selectOption("new");
+  await page.getByLabel("Service", { exact: true }).fill("");
+  await page.getByLabel("Text").fill("PaymentsLatency");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 event on page 1." }).waitFor();
+  check((await eventRows.first().textContent()).includes("PaymentsLatency on payments"),
+        "the text filter finds the payments event");
+  await page.getByLabel("Decision").selectOption("");
+  await page.getByLabel("Text").fill("");
+
+  // Live: a webhook posted now shows up on top without a reload.
+  await page.getByLabel("Service", { exact: true }).fill("");
+  await page.getByLabel("Severity").selectOption("");
+  await page.getByLabel("Source").selectOption("");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "25 events on page 1." }).waitFor();
+  await page.locator("#ev-live[data-connected]").waitFor({ state: "attached" });
+  const hook = await fetch(new URL(env("DASHBOARD_HOOK_PATH"), url), {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: env("DASHBOARD_LIVE_BODY"),
+  });
+  check(hook.status === 202, `live webhook accepted (${hook.status})`);
+  await page.locator("#events-rows tr").first().filter({ hasText: "LiveProbe" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 new event live." }).waitFor();
+  await shot("10-events-live");
+
+  // Agents: the tenant's own, with what the last heartbeat said.
+  check((await page.getByRole("link", { name: "Audit log" }).count()) === 0,
+        "a responder has no audit log link");
+  await page.getByRole("link", { name: "Agents", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Agents" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 agent on page 1." }).waitFor();
+  const agent = await page.locator("#agents-rows tr").first().locator("td").allTextContents();
+  check(agent[0].startsWith("web-01") && agent[1] === "1.4.2" && agent[3] === "running" &&
+        agent[4] === "2" && agent[5] === "3.9 KiB" && agent[6] === "3 batches, 2.0 KiB",
+        `the agent's version, files, lag and spool (${agent.join(" | ")})`);
+  check(!(await page.content()).includes("other-tenant-host"), "no other tenant's agents");
+  await shot("11-agents");
+
+  // Noise rules: the suppression rule and the weekly maintenance window.
+  await page.getByRole("link", { name: "Noise rules" }).click();
+  await page.getByRole("heading", { level: 1, name: "Noise rules" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 suppression rule, 1 maintenance window." })
+    .waitFor();
+  const suppression = await page.locator("#suppression-rows td").allTextContents();
+  check(suppression[0] === "mute legacy batch" && suppression[1] === 'service = "legacy-batch"' &&
+        suppression[2] === "yes" && suppression[3] === "always",
+        `the suppression rule (${suppression.join(" | ")})`);
+  const maintenance = await page.locator("#maintenance-rows td").allTextContents();
+  check(maintenance[0] === "weekend db upgrades" &&
+        maintenance[3] === "weekly sat, sun 02:00 for 2h (Europe/Berlin)",
+        `the maintenance window (${maintenance.join(" | ")})`);
+  check((await page.getByRole("link", { name: "Integrations" }).count()) === 0,
+        "a responder has no integrations link");
+  await shot("11b-noise-rules");
+
+  // The audit log, as an admin: the responder's changes are there, filtered by action.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.getByLabel("E-mail").fill(env("DASHBOARD_ADMIN_EMAIL"));
+  await page.getByLabel("Password").fill(env("DASHBOARD_PASSWORD"));
+  await page.getByLabel("Password").press("Enter");
+  await page.getByRole("alert").filter({ hasText: "You belong to several tenants" }).waitFor();
+  await page.getByLabel(/^Tenant/).fill("acme");
+  await page.getByLabel(/^Tenant/).press("Enter");
+  await page.getByRole("heading", { name: "Incidents" }).waitFor();
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+  const actions = await page.locator("#audit-rows tr td:nth-child(4)").allTextContents();
+  for (const action of ["incident.acknowledged", "incident.update", "incident.comment",
+                        "incident.closed"]) {
+    check(actions.includes(action), `${action} audited (${actions.join(", ")})`);
+  }
+  await page.getByLabel("Action").fill("incident.comment");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 entry on page 1." }).waitFor();
+  const entry = await page.locator("#audit-rows tr").first().locator("td").allTextContents();
+  check(entry[2].startsWith("user:") && entry[5] === "success",
+        `the comment's audit entry (${entry.join(" | ")})`);
+  await shot("12-audit");
+
+  // Integrations, as an admin: this tenant's one only.
+  await page.getByRole("link", { name: "Integrations" }).click();
+  await page.getByRole("heading", { level: 1, name: "Integrations" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "1 integration." }).waitFor();
+  const integration = await page.locator("#integrations-rows td").allTextContents();
+  check(integration[0] === "am" && integration[1] === "alertmanager" &&
+        integration[5] === "active", `the integration (${integration.join(" | ")})`);
+  await shot("13-integrations");
+
+  // Switch tenant: signed out, asked for the password with the rest filled in, then the other
+  // tenant's incidents and none of this one's.
+  await page.getByLabel("Switch tenant").selectOption("other");
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  check((await page.getByLabel("E-mail").inputValue()) === env("DASHBOARD_ADMIN_EMAIL") &&
+        (await page.getByLabel(/^Tenant/).inputValue()) === "other", "the switch fills the form");
+  const focusedField = await page.evaluate(() => document.activeElement.id);
+  check(focusedField === "login-password", `focus on the password (${focusedField})`);
+  await page.keyboard.type(env("DASHBOARD_PASSWORD"));
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Incidents" }).waitFor();
+  check((await page.locator("#who-tenant").textContent()) === "other", "now in the other tenant");
+  await page.getByRole("link", { name: env("DASHBOARD_HIDDEN_TEXT") }).first().waitFor();
+  check((await page.getByRole("link", { name: title }).count()) === 0, "acme's incident gone");
+  check((await page.getByRole("link", { name: "Audit log" }).count()) === 0,
+        "a viewer there: no audit log");
+  await shot("14-switched-tenant");
+  const lowOnAudit = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnAudit.length === 0, "audit contrast of at least 4.5:1: " + lowOnAudit.join("; "));
   check(problems.length === 0, "no console errors: " + problems.join(" | "));
   console.log("dashboard e2e: ok");
 } catch (error) {

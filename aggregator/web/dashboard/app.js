@@ -7,7 +7,16 @@ const kPageSize = 25;
 const kCsrfKey = "faultline.csrf";  // sessionStorage: this tab only, gone when it closes
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, cursors: [""], page: 0, nextCursor: null, incident: null };
+const kAuditRoles = ["owner", "admin"];
+const kSvg = "http://www.w3.org/2000/svg";
+const kMaxGraphNodes = 300;  // beyond this: the incident's neighbourhood, or the best connected
+const kMaxLiveRows = 200;    // live events kept on screen above the first page
+const state = {
+  me: null, cursors: [""], page: 0, nextCursor: null, incident: null,
+  events: { cursors: [""], page: 0, nextCursor: null, byId: new Map(), source: null, live: 0 },
+  agents: { cursors: [""], page: 0, nextCursor: null },
+  audit: { cursors: [""], page: 0, nextCursor: null },
+};
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -63,7 +72,11 @@ async function api(method, path, body) {
 }
 
 function show(view) {
-  for (const id of ["login-view", "list-view", "detail-view"]) $(id).hidden = id !== view;
+  for (const id of ["login-view", "list-view", "detail-view", "graph-view", "events-view",
+                    "agents-view", "audit-view", "noise-view", "integrations-view"]) {
+    $(id).hidden = id !== view;
+  }
+  if (view !== "events-view") stopLive();
   const signedIn = view !== "login-view";
   $("nav").hidden = !signedIn;
   $("who").hidden = !signedIn;
@@ -123,6 +136,42 @@ async function loadMe() {
   state.me = await api("GET", "/v1/auth/me");
   $("who-tenant").textContent = state.me.tenant || state.me.tenant_id;
   $("who-user").textContent = (state.me.email || state.me.actor) + " (" + state.me.role + ")";
+  // The audit log is for owners and admins (audit.read); others do not see the link.
+  $("nav-audit").hidden = !kAuditRoles.includes(state.me.role);
+  $("nav-integrations").hidden = !kAuditRoles.includes(state.me.role);  // integrations.list
+  await loadTenants();
+}
+
+// A user in several tenants can switch. A session belongs to one tenant, so switching signs
+// out and asks for the password again, with the e-mail and the tenant filled in.
+async function loadTenants() {
+  const select = $("tenant-select");
+  select.replaceChildren();
+  $("tenant-switch").hidden = true;
+  if (!state.me.email) return;
+  const doc = await api("GET", "/v1/tenants?limit=100");
+  if (doc.tenants.length < 2) return;
+  for (const tenant of doc.tenants) {
+    const option = el("option", `${tenant.name} (${tenant.role})`);
+    option.value = tenant.name;
+    option.selected = tenant.current;
+    select.append(option);
+  }
+  $("tenant-switch").hidden = false;
+}
+
+async function onSwitchTenant() {
+  const tenant = $("tenant-select").value;
+  const email = state.me.email;
+  try {
+    await api("POST", "/v1/auth/logout");
+  } catch (e) {
+    // Signed out either way.
+  }
+  showLogin("A session belongs to one tenant: enter your password to switch to " + tenant + ".");
+  $("login-email").value = email;
+  $("login-tenant").value = tenant;
+  $("login-password").focus();
 }
 
 function badge(text, prefix) {
@@ -171,6 +220,10 @@ function renderDetail(incident) {
   // Only an active incident (triggered or acknowledged) moves forward from here.
   $("acknowledge").disabled = incident.status !== "triggered";
   $("resolve").disabled = incident.status !== "triggered" && incident.status !== "acknowledged";
+  const open = ["triggered", "acknowledged", "resolved"].includes(incident.status);
+  $("close-incident").disabled = !open;
+  $("open-graph").href = "#/graph/" + encodeURIComponent(incident.id);
+  $("assign-to").value = incident.assignee || "";
 
   const rca = $("rca-rows");
   rca.replaceChildren();
@@ -217,12 +270,7 @@ function renderDetail(incident) {
 
   const timeline = $("timeline");
   timeline.replaceChildren();
-  for (const entry of incident.timeline || []) {
-    const detail = entry.detail && Object.keys(entry.detail).length
-      ? " " + JSON.stringify(entry.detail) : "";
-    timeline.append(el("li", localTime(entry.at) + " · " + entry.kind + " by " + entry.actor +
-                             detail));
-  }
+  for (const entry of incident.timeline || []) timeline.append(timelineItem(entry));
   if (!timeline.children.length) timeline.append(el("li", "Nothing yet."));
 
   const events = $("event-rows");
@@ -240,31 +288,132 @@ function renderDetail(incident) {
   }
 }
 
+// One timeline entry: comments show their text, assignments and state changes from -> to.
+function timelineItem(entry) {
+  const item = el("li", null, "kind-" + entry.kind);
+  const detail = entry.detail || {};
+  item.append(el("span", localTime(entry.at), "when"), document.createTextNode(" · "));
+  if (entry.kind === "comment") {
+    item.append(el("strong", entry.actor), document.createTextNode(" commented: "));
+    item.append(el("q", detail.text || ""));
+  } else if (entry.kind === "assignee") {
+    item.append(document.createTextNode("assigned to "), el("strong", detail.to || "nobody"));
+    item.append(document.createTextNode(" (was " + (detail.from || "nobody") + ") by " +
+                                        entry.actor));
+  } else if (entry.kind === "opened" && detail.title) {
+    item.append(document.createTextNode("opened by " + entry.actor + " with "),
+                el("strong", detail.title), document.createTextNode(
+                  detail.service ? " on " + detail.service : ""));
+  } else if (entry.kind === "status") {
+    item.append(document.createTextNode("state " + (detail.from || "?") + " → "),
+                el("strong", detail.to || "?"), document.createTextNode(" by " + entry.actor));
+  } else {
+    const rest = Object.keys(detail).length ? " " + JSON.stringify(detail) : "";
+    item.append(document.createTextNode(entry.kind + " by " + entry.actor + rest));
+  }
+  return item;
+}
+
 async function loadDetail(id) {
   renderDetail(await api("GET", "/v1/incidents/" + encodeURIComponent(id)));
 }
 
+const kTransitions = {
+  acknowledge: { button: "acknowledge", done: "acknowledged" },
+  resolve: { button: "resolve", done: "resolved" },
+  close: { button: "close-incident", done: "closed" },
+};
+
 async function transition(action) {
   const incident = state.incident;
   if (!incident) return;
-  const button = $(action);
+  const button = $(kTransitions[action].button);
   button.disabled = true;
   try {
     await api("POST", "/v1/incidents/" + encodeURIComponent(incident.id) + "/" + action, {});
     await loadDetail(incident.id);
-    announce("Incident " + (action === "acknowledge" ? "acknowledged" : "resolved") + ".");
+    announce("Incident " + kTransitions[action].done + ".");
   } catch (e) {
     announce("Could not " + action + ": " + e.message);
     button.disabled = false;
   }
 }
 
-// Views by hash: #/incidents and #/incidents/<id>.
+async function assign(assignee) {
+  const incident = state.incident;
+  if (!incident) return;
+  try {
+    await api("PATCH", "/v1/incidents/" + encodeURIComponent(incident.id), { assignee });
+    await loadDetail(incident.id);
+    announce(assignee ? "Assigned to " + assignee + "." : "Unassigned.");
+  } catch (e) {
+    announce("Could not assign: " + e.message);
+  }
+}
+
+async function onComment(event) {
+  event.preventDefault();
+  const incident = state.incident;
+  const text = $("comment-text").value.trim();
+  if (!incident) return;
+  if (!text) {
+    announce("Write a comment first.");
+    $("comment-text").focus();
+    return;
+  }
+  const button = $("add-comment");
+  button.disabled = true;
+  try {
+    await api("POST", "/v1/incidents/" + encodeURIComponent(incident.id) + "/comments", { text });
+    $("comment-text").value = "";
+    await loadDetail(incident.id);
+    announce("Comment added.");
+  } catch (e) {
+    announce("Could not comment: " + e.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Views by hash: #/incidents, #/incidents/<id>, #/graph, #/graph/<incident id>, #/events,
+// #/agents, #/noise, #/integrations, #/audit.
 async function route() {
   if (!state.me) return;
   const match = location.hash.match(/^#\/incidents\/(.+)$/);
+  const graph = location.hash.match(/^#\/graph(?:\/(.+))?$/);
   try {
-    if (match) {
+    if (graph) {
+      show("graph-view");
+      await loadGraph(graph[1] ? decodeURIComponent(graph[1]) : null);
+      focusHeading("graph-title");
+    } else if (location.hash === "#/agents") {
+      show("agents-view");
+      await loadAgents();
+      focusHeading("agents-title");
+    } else if (location.hash === "#/noise") {
+      show("noise-view");
+      await loadNoise();
+      focusHeading("noise-title");
+    } else if (location.hash === "#/integrations") {
+      show("integrations-view");
+      await loadIntegrations();
+      focusHeading("integrations-title");
+    } else if (location.hash === "#/audit") {
+      show("audit-view");
+      await loadAudit();
+      focusHeading("audit-title");
+    } else if (location.hash.startsWith("#/events")) {
+      const service = location.hash.match(/^#\/events\/service\/(.+)$/);
+      if (service) {  // from a node of the graph: that service's events, from the first page
+        $("ev-service").value = decodeURIComponent(service[1]);
+        state.events.cursors = [""];
+        state.events.page = 0;
+      }
+      show("events-view");
+      await loadEvents();
+      startLive();
+      focusHeading("events-title");
+    } else if (match) {
       show("detail-view");
       await loadDetail(decodeURIComponent(match[1]));
       focusHeading("detail-title");
@@ -278,9 +427,639 @@ async function route() {
   }
 }
 
+// ---- Service graph: a small layered layout (longest-path layers, barycenter order) in SVG.
+
+function svg(tag, attributes, text) {
+  const node = document.createElementNS(kSvg, tag);
+  for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+// Nodes and directed edges (caller -> callee) in layers: cycles are broken by ignoring the
+// edges that close them (found by a depth-first search), then each node sits one layer right
+// of its deepest caller; a few barycenter sweeps order each layer to cut crossings.
+function layeredLayout(names, edges) {
+  const out = new Map(names.map((n) => [n, []]));
+  for (const edge of edges) out.get(edge.from).push(edge.to);
+  const colour = new Map();  // 1: on the DFS stack, 2: done
+  const forward = [];
+  const visit = (start) => {
+    const stack = [[start, 0]];
+    colour.set(start, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const next = out.get(top[0])[top[1]++];
+      if (next === undefined) {
+        colour.set(top[0], 2);
+        stack.pop();
+      } else if (!colour.has(next)) {
+        forward.push([top[0], next]);
+        colour.set(next, 1);
+        stack.push([next, 0]);
+      } else if (colour.get(next) === 2) {
+        forward.push([top[0], next]);  // a cross or forward edge: no cycle
+      }  // else a back edge: left out of the layering
+    }
+  };
+  for (const name of names) if (!colour.has(name)) visit(name);
+  // Longest path from the sources, in topological order (Kahn) over the acyclic edges.
+  const indegree = new Map(names.map((n) => [n, 0]));
+  const succ = new Map(names.map((n) => [n, []]));
+  const pred = new Map(names.map((n) => [n, []]));
+  for (const [from, to] of forward) {
+    if (from === to) continue;
+    succ.get(from).push(to);
+    pred.get(to).push(from);
+    indegree.set(to, indegree.get(to) + 1);
+  }
+  const layer = new Map(names.map((n) => [n, 0]));
+  const queue = names.filter((n) => indegree.get(n) === 0);
+  for (let i = 0; i < queue.length; ++i) {
+    const from = queue[i];
+    for (const to of succ.get(from)) {
+      layer.set(to, Math.max(layer.get(to), layer.get(from) + 1));
+      indegree.set(to, indegree.get(to) - 1);
+      if (indegree.get(to) === 0) queue.push(to);
+    }
+  }
+  // An edge across several layers gets a dummy node in each layer between: the ordering then
+  // keeps room for it and it is drawn through them instead of across other boxes.
+  const via = new Map();  // "from\n to" -> its dummies, in order
+  const nextPred = new Map(names.map((n) => [n, []]));
+  const nextSucc = new Map(names.map((n) => [n, []]));
+  let dummies = 0;
+  for (const from of names) {
+    for (const to of succ.get(from)) {
+      if (via.has(from + "\n" + to)) continue;  // the same pair of another origin
+      let previous = from;
+      const path = [];
+      for (let at = layer.get(from) + 1; at < layer.get(to); ++at) {
+        const dummy = "\u0000" + dummies++;
+        layer.set(dummy, at);
+        nextPred.set(dummy, [previous]);
+        nextSucc.set(dummy, []);
+        nextSucc.get(previous).push(dummy);
+        path.push(dummy);
+        previous = dummy;
+      }
+      nextSucc.get(previous).push(to);
+      nextPred.get(to).push(previous);
+      via.set(from + "\n" + to, path);
+    }
+  }
+  const layers = [];
+  for (const name of layer.keys()) {
+    const at = layer.get(name);
+    while (layers.length <= at) layers.push([]);
+    layers[at].push(name);
+  }
+  const position = new Map();
+  const renumber = () => layers.forEach((row) => row.forEach((n, i) => position.set(n, i)));
+  renumber();
+  const sweep = (rows, neighbours) => {
+    for (const row of rows) {
+      const weight = new Map(row.map((n) => {
+        const around = neighbours.get(n);
+        if (!around.length) return [n, position.get(n)];
+        return [n, around.reduce((sum, m) => sum + position.get(m), 0) / around.length];
+      }));
+      row.sort((a, b) => weight.get(a) - weight.get(b) || a.localeCompare(b));
+      row.forEach((n, i) => position.set(n, i));
+    }
+  };
+  for (let round = 0; round < 4; ++round) {
+    sweep(layers.slice(1), nextPred);
+    sweep(layers.slice(0, -1).reverse(), nextSucc);
+  }
+  renumber();
+  return { layers, layer, position, via };
+}
+
+const kNodeWidth = 168;
+const kNodeHeight = 34;
+const kColumnGap = 84;
+const kRowGap = 22;
+const kMargin = 16;
+
+function shortName(name) {
+  return name.length > 21 ? name.slice(0, 20) + "…" : name;
+}
+
+function drawGraph(graph, highlighted, chain) {
+  const root = $("graph-svg");
+  root.replaceChildren();
+  let names = new Set();
+  for (const service of graph.services || []) names.add(service.name);
+  for (const edge of graph.edges || []) names.add(edge.from).add(edge.to);
+  for (const name of highlighted) names.add(name);
+  let edges = graph.edges || [];
+  let trimmed = false;
+  const total = names.size;
+  if (names.size > kMaxGraphNodes) {
+    // Too many to read: the incident's services and their direct neighbours only; without an
+    // incident, the most connected services.
+    let keep = new Set(highlighted);
+    if (highlighted.size) {
+      for (const edge of edges) {
+        if (highlighted.has(edge.from)) keep.add(edge.to);
+        if (highlighted.has(edge.to)) keep.add(edge.from);
+      }
+    } else {
+      const degree = new Map();
+      for (const edge of edges) {
+        for (const end of [edge.from, edge.to]) degree.set(end, (degree.get(end) || 0) + 1);
+      }
+      keep = new Set([...names].sort((x, y) => (degree.get(y) || 0) - (degree.get(x) || 0) ||
+                                               x.localeCompare(y)));
+    }
+    names = new Set([...keep].slice(0, kMaxGraphNodes));
+    edges = edges.filter((e) => names.has(e.from) && names.has(e.to));
+    trimmed = true;
+  }
+  const list = [...names].sort();
+  const { layers, layer, position, via } = layeredLayout(list, edges);
+  const tallest = Math.max(1, ...layers.map((row) => row.length));
+  const width = kMargin * 2 + layers.length * kNodeWidth + (layers.length - 1) * kColumnGap;
+  const height = kMargin * 2 + tallest * kNodeHeight + (tallest - 1) * kRowGap;
+  root.setAttribute("viewBox", `0 0 ${Math.max(width, 200)} ${Math.max(height, 60)}`);
+  root.setAttribute("width", String(Math.max(width, 200)));
+  root.setAttribute("height", String(Math.max(height, 60)));
+  const centre = (name) => {
+    const rowSize = layers[layer.get(name)].length;
+    const offset = (tallest - rowSize) * (kNodeHeight + kRowGap) / 2;
+    return {
+      x: kMargin + layer.get(name) * (kNodeWidth + kColumnGap) + kNodeWidth / 2,
+      y: kMargin + offset + position.get(name) * (kNodeHeight + kRowGap) + kNodeHeight / 2,
+    };
+  };
+  const defs = svg("defs");
+  for (const [id, cls] of [["arrow", "arrow"], ["arrow-chain", "arrow-chain"]]) {
+    const marker = svg("marker", {
+      id, viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7",
+      orient: "auto-start-reverse",
+    });
+    marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: cls }));
+    defs.append(marker);
+  }
+  root.append(defs);
+  // Where an edge leaves and enters: the sides of the boxes facing each other.
+  const ends = (from, to) => {
+    const a = centre(from);
+    const b = centre(to);
+    if (layer.get(from) === layer.get(to)) {
+      const down = a.y < b.y ? 1 : -1;
+      return [a.x, a.y + down * kNodeHeight / 2, b.x, b.y - down * kNodeHeight / 2];
+    }
+    const right = a.x < b.x ? 1 : -1;
+    return [a.x + right * kNodeWidth / 2, a.y, b.x - right * kNodeWidth / 2, b.y];
+  };
+  const curve = ([x1, y1, x2, y2]) => {
+    const bend = Math.abs(x2 - x1) / 2;
+    const dx = x2 >= x1 ? bend : -bend;
+    return `M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2} ${y2}`;
+  };
+  // A long edge: a curve into each dummy's slot, straight through it, and on.
+  const routed = (from, to) => {
+    const dummies = via.get(from + "\n" + to);
+    if (!dummies || !dummies.length) return curve(ends(from, to));
+    const [x1, y1] = ends(from, dummies[0]);
+    let d = `M ${x1} ${y1}`;
+    let at = [x1, y1];
+    for (const dummy of dummies) {
+      const { x, y } = centre(dummy);
+      d += " " + curve([at[0], at[1], x - kNodeWidth / 2, y]).replace(/^M [^C]*/, "");
+      d += ` L ${x + kNodeWidth / 2} ${y}`;
+      at = [x + kNodeWidth / 2, y];
+    }
+    const [, , x2, y2] = ends(dummies[dummies.length - 1], to);
+    return d + " " + curve([at[0], at[1], x2, y2]).replace(/^M [^C]*/, "");
+  };
+  const edgeGroup = svg("g", { class: "edges" });
+  for (const edge of edges) {
+    if (edge.from === edge.to) continue;
+    const path = svg("path", {
+      d: routed(edge.from, edge.to), "marker-end": "url(#arrow)",
+      class: "edge " + (edge.origin === "declared" ? "declared" : "learned"),
+    });
+    path.append(svg("title", {}, `${edge.from} → ${edge.to} (${edge.origin})`));
+    edgeGroup.append(path);
+  }
+  root.append(edgeGroup);
+  // The chain: one path through the services in the order the incident's events reached them.
+  const steps = chain.map((step) => step.service).filter((s, i, all) => names.has(s) &&
+                                                                         s !== all[i - 1]);
+  const chainGroup = svg("g", { class: "chain-path", id: "graph-chain-path" });
+  for (let i = 1; i < steps.length; ++i) {
+    chainGroup.append(svg("path", { d: curve(ends(steps[i - 1], steps[i])), class: "chain-edge",
+                                    "marker-end": "url(#arrow-chain)",
+                                    "data-from": steps[i - 1], "data-to": steps[i] }));
+  }
+  root.append(chainGroup);
+  const nodeGroup = svg("g", { class: "nodes" });
+  for (const name of list) {
+    const { x, y } = centre(name);
+    const lit = highlighted.has(name);
+    const node = svg("g", { class: "node" + (lit ? " highlighted" : ""), "data-service": name });
+    node.append(svg("title", {}, name + (lit ? " (in this incident)" : "")));
+    node.append(svg("rect", { x: x - kNodeWidth / 2, y: y - kNodeHeight / 2, width: kNodeWidth,
+                              height: kNodeHeight, rx: "6" }));
+    node.append(svg("text", { x, y: y + 5, "text-anchor": "middle" }, shortName(name)));
+    const order = steps.indexOf(name);
+    if (order >= 0) {
+      const bx = x - kNodeWidth / 2;
+      const by = y - kNodeHeight / 2;
+      node.append(svg("circle", { cx: bx, cy: by, r: "10", class: "step" }));
+      node.append(svg("text", { x: bx, y: by + 4, "text-anchor": "middle", class: "step-number" },
+                      order + 1));
+    }
+    // Each box is a link to the service's events: reachable with Tab, opened with Enter.
+    const link = svg("a", { href: "#/events/service/" + encodeURIComponent(name),
+                            "aria-label": name + (lit ? ", in this incident" : "") +
+                                          ": its events" });
+    link.append(node);
+    nodeGroup.append(link);
+  }
+  root.append(nodeGroup);
+  return { nodes: list.length, total, edges: edges.length, trimmed, steps };
+}
+
+async function loadGraph(incidentId) {
+  let incident = null;
+  if (incidentId) incident = await api("GET", "/v1/incidents/" + encodeURIComponent(incidentId));
+  const graph = await api("GET", "/v1/service-graph");
+  const highlighted = new Set(incident ? incident.services || [] : []);
+  const chain = incident ? incident.chain || [] : [];
+  const drawn = drawGraph(graph, highlighted, chain);
+  $("graph-back").hidden = !incident;
+  if (incident) $("graph-back-link").href = "#/incidents/" + encodeURIComponent(incident.id);
+  $("graph-title").textContent = incident
+    ? "Service graph: " + (incident.title || incident.id) : "Service graph";
+  let summary = `Version ${graph.version}: ${drawn.nodes} services, ${drawn.edges} edges.`;
+  if (incident) {
+    summary += ` Highlighted: ${[...highlighted].sort().join(", ") || "none"}.`;
+    if (drawn.steps.length) summary += ` Chain: ${drawn.steps.join(" → ")}.`;
+  }
+  if (drawn.trimmed) {
+    summary += ` Large graph: ${drawn.nodes} of its ${drawn.total} services drawn (` +
+      (incident ? "the incident's and their neighbours)." : "the most connected).");
+  }
+  $("graph-summary").textContent = summary;
+  const list = $("graph-chain");
+  list.replaceChildren();
+  for (const step of chain) {
+    const item = el("li");
+    item.append(el("strong", step.service), document.createTextNode(" at " + localTime(step.at)));
+    if (step.via) item.append(document.createTextNode(" via " + step.via));
+    list.append(item);
+  }
+  if (!list.children.length) {
+    list.append(el("li", incident ? "No chain." : "Open the graph from an incident to see one."));
+  }
+  announce(summary);
+}
+
+// ---- Events: one page of GET /v1/events with filters, live rows from the stream on top.
+
+function eventFilters() {
+  const params = new URLSearchParams();
+  for (const [id, name] of [["ev-service", "service"], ["ev-severity", "severity"],
+                            ["ev-source", "source"], ["ev-decision", "decision"],
+                            ["ev-text", "q"]]) {
+    const value = $(id).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+function timeFilters(params) {
+  for (const [id, name] of [["ev-since", "since"], ["ev-until", "until"]]) {
+    const value = $(id).value;  // local time, as the user sees it
+    if (!value) continue;
+    const at = new Date(value);
+    if (!Number.isNaN(at.getTime())) params.set(name, at.toISOString());
+  }
+  return params;
+}
+
+function eventRow(event) {
+  const row = el("tr");
+  row.dataset.eventId = event.id;
+  const severity = el("td");
+  severity.append(badge(event.severity, "sev-"));
+  const title = el("td");
+  const link = el("a", event.title || event.id);
+  link.href = "#/events";
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    showEvent(event.id);
+  });
+  title.append(link);
+  row.append(el("td", localTime(event.received_at)), el("td", event.service), severity,
+             el("td", event.source), el("td", event.decision, "decision"), title);
+  return row;
+}
+
+async function loadEvents() {
+  const ev = state.events;
+  const params = timeFilters(eventFilters());
+  params.set("limit", String(kPageSize));
+  const cursor = ev.cursors[ev.page];
+  if (cursor) params.set("cursor", cursor);
+  const doc = await api("GET", "/v1/events?" + params.toString());
+  ev.byId = new Map();
+  ev.live = 0;
+  const rows = $("events-rows");
+  rows.replaceChildren();
+  for (const event of doc.events) {
+    ev.byId.set(event.id, event);
+    rows.append(eventRow(event));
+  }
+  $("events-empty").hidden = doc.events.length !== 0;
+  ev.nextCursor = doc.next_cursor || null;
+  $("ev-next").disabled = !ev.nextCursor;
+  $("ev-first").disabled = ev.page === 0;
+  $("event-detail").hidden = true;
+  const count = doc.events.length;
+  announce(count + (count === 1 ? " event" : " events") + " on page " + (ev.page + 1) + ".");
+}
+
+function showEvent(id) {
+  const event = state.events.byId.get(id);
+  if (!event) return;
+  const facts = $("event-facts");
+  facts.replaceChildren();
+  const fact = (name, value) => {
+    if (value === undefined || value === null || value === "") return;
+    facts.append(el("dt", name), el("dd", value));
+  };
+  fact("Title", event.title);
+  fact("Id", event.id);
+  fact("Service", event.service);
+  fact("Host", event.host);
+  fact("Environment", event.environment);
+  fact("Severity", event.severity);
+  fact("Status", event.status);
+  fact("Source", event.source);
+  fact("Occurred", localTime(event.occurred_at));
+  fact("Received", localTime(event.received_at));
+  fact("Noise decision", event.decision);
+  fact("Why", event.reason);
+  fact("Rule", event.rule_id);
+  fact("Fingerprint", event.fingerprint);
+  const labels = Object.entries(event.labels || {}).map(([key, value]) => key + "=" + value);
+  if (labels.length) fact("Labels", labels.join(", "));
+  let raw = event.raw || "";
+  try {
+    raw = JSON.stringify(JSON.parse(raw), null, 2);
+  } catch (e) {
+    // not JSON (a log line, say): shown as it came
+  }
+  $("event-raw").textContent = raw || "(no raw payload kept)";
+  $("event-detail-title").textContent = "Event: " + (event.title || event.id);
+  $("event-detail").hidden = false;
+  $("event-detail-title").focus();
+}
+
+function stopLive() {
+  $("ev-live").removeAttribute("data-connected");  // set again when a stream opens
+  if (state.events.source) {
+    state.events.source.close();
+    state.events.source = null;
+  }
+}
+
+// Live rows arrive only on the first page and only while the box is ticked; the stream gets the
+// same filters (not the time range, which the stream does not take).
+function startLive() {
+  stopLive();
+  if (!$("ev-live").checked || state.events.page !== 0 || $("ev-until").value) return;
+  const source = new EventSource("/v1/events/stream?" + eventFilters().toString());
+  source.addEventListener("event", (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch (e) {
+      return;
+    }
+    const ev = state.events;
+    if (ev.byId.has(event.id)) return;
+    ev.byId.set(event.id, event);
+    const rows = $("events-rows");
+    rows.prepend(eventRow(event));
+    rows.firstChild.classList.add("fresh");
+    while (rows.children.length > kPageSize + kMaxLiveRows) rows.lastChild.remove();
+    $("events-empty").hidden = true;
+    ev.live += 1;
+    announce(ev.live + (ev.live === 1 ? " new event" : " new events") + " live.");
+  });
+  source.addEventListener("open", () => $("ev-live").setAttribute("data-connected", "true"));
+  source.addEventListener("error", () => $("ev-live").removeAttribute("data-connected"));
+  state.events.source = source;
+}
+
+function startEvents() {
+  const ev = state.events;
+  const reload = () => loadEvents().then(startLive).catch((e) => announce(e.message));
+  $("event-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    ev.cursors = [""];
+    ev.page = 0;
+    reload();
+  });
+  $("ev-live").addEventListener("change", startLive);
+  $("ev-next").addEventListener("click", () => {
+    if (!ev.nextCursor) return;
+    ev.page += 1;
+    ev.cursors[ev.page] = ev.nextCursor;
+    reload();
+  });
+  $("ev-first").addEventListener("click", () => {
+    ev.page = 0;
+    reload();
+  });
+}
+
+// ---- Agents and the audit log: one page each, with First / Next page.
+
+function pager(paging, prefix, load) {
+  $(prefix + "-next").addEventListener("click", () => {
+    if (!paging.nextCursor) return;
+    paging.page += 1;
+    paging.cursors[paging.page] = paging.nextCursor;
+    load().catch((e) => announce(e.message));
+  });
+  $(prefix + "-first").addEventListener("click", () => {
+    paging.page = 0;
+    load().catch((e) => announce(e.message));
+  });
+}
+
+function paged(paging, prefix, count, [one, many], nextCursor) {
+  paging.nextCursor = nextCursor || null;
+  $(prefix + "-next").disabled = !paging.nextCursor;
+  $(prefix + "-first").disabled = paging.page === 0;
+  $(prefix + "-empty").hidden = count !== 0;
+  announce(`${count} ${count === 1 ? one : many} on page ${paging.page + 1}.`);
+}
+
+function bytes(n) {
+  if (!Number.isFinite(n)) return "";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let at = 0;
+  while (n >= 1024 && at < units.length - 1) {
+    n /= 1024;
+    at += 1;
+  }
+  return (at ? n.toFixed(1) : String(n)) + " " + units[at];
+}
+
+// What the agent's last heartbeat says: its files, how far shipping lags behind them (bytes
+// written but not yet acknowledged by the server), and its spool.
+function agentHealth(status) {
+  const files = (status && Array.isArray(status.files)) ? status.files : [];
+  let lag = 0;
+  for (const file of files) lag += Math.max(0, (file.size || 0) - (file.committed_offset || 0));
+  const spool = (status && status.spool) || {};
+  return {
+    state: (status && status.state) || "",
+    files: files.map((f) => f.path).filter(Boolean),
+    lag: status ? bytes(lag) : "",
+    spool: status ? `${spool.batches || 0} batches, ${bytes(spool.bytes || 0)}` : "",
+  };
+}
+
+async function loadAgents() {
+  const paging = state.agents;
+  const params = new URLSearchParams({ limit: String(kPageSize) });
+  if (paging.cursors[paging.page]) params.set("cursor", paging.cursors[paging.page]);
+  const doc = await api("GET", "/v1/agents?" + params.toString());
+  const rows = $("agents-rows");
+  rows.replaceChildren();
+  for (const agent of doc.agents) {
+    const health = agentHealth(agent.status);
+    const files = el("td", health.files.length ? String(health.files.length) : "");
+    if (health.files.length) files.title = health.files.join("\n");
+    const host = el("td");
+    host.append(el("strong", agent.hostname), el("br"), el("span", agent.agent_id, "mono"));
+    const row = el("tr");
+    row.dataset.agentId = agent.agent_id;
+    row.append(host, el("td", agent.version),
+               el("td", localTime(agent.last_heartbeat) || "never"), el("td", health.state),
+               files, el("td", health.lag), el("td", health.spool), el("td", agent.records));
+    rows.append(row);
+  }
+  paged(paging, "agents", doc.agents.length, ["agent", "agents"], doc.next_cursor);
+}
+
+async function loadAudit() {
+  const paging = state.audit;
+  const params = new URLSearchParams({ limit: String(kPageSize) });
+  for (const name of ["action", "actor", "outcome"]) {
+    const value = $("audit-" + name).value.trim();
+    if (value) params.set(name, value);
+  }
+  if (paging.cursors[paging.page]) params.set("cursor", paging.cursors[paging.page]);
+  const doc = await api("GET", "/v1/audit?" + params.toString());
+  const rows = $("audit-rows");
+  rows.replaceChildren();
+  for (const entry of doc.entries) {
+    const detail = entry.detail && Object.keys(entry.detail).length ? JSON.stringify(entry.detail)
+                                                                    : "";
+    const row = el("tr");
+    row.append(el("td", entry.seq), el("td", localTime(entry.at)), el("td", entry.actor, "mono"),
+               el("td", entry.action), el("td", entry.target, "mono"), el("td", entry.outcome),
+               el("td", detail, "mono wrap"));
+    rows.append(row);
+  }
+  paged(paging, "audit", doc.entries.length, ["entry", "entries"], doc.next_cursor);
+}
+
+// ---- Noise rules and integrations: read-only lists.
+
+function counted(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+const kWeek = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+// "7200s" (as the API writes durations) -> "2h"; "5400s" -> "1h30m".
+function duration(text) {
+  const match = /^(\d+)s$/.exec(String(text));
+  if (!match) return String(text);
+  const seconds = Number(match[1]);
+  const parts = [[Math.floor(seconds / 3600), "h"], [Math.floor(seconds % 3600 / 60), "m"],
+                 [seconds % 60, "s"]].filter(([n]) => n > 0);
+  return parts.map(([n, unit]) => n + unit).join("") || "0s";
+}
+
+function ruleWindow(rule) {
+  if (rule.error) return "unusable: " + rule.error;
+  if (rule.recurrence) {
+    const r = rule.recurrence;
+    const days = r.days && r.days.length
+      ? [...r.days].sort((a, b) => kWeek.indexOf(a) - kWeek.indexOf(b)).join(", ") : "every day";
+    return `weekly ${days} ${r.start} for ${duration(r.duration)} (${r.time_zone})`;
+  }
+  if (rule.starts_at || rule.ends_at) {
+    return localTime(rule.starts_at) + " – " + (rule.ends_at ? localTime(rule.ends_at) : "");
+  }
+  return "always";
+}
+
+function ruleRows(rules, tbody) {
+  tbody.replaceChildren();
+  for (const rule of rules) {
+    const matchers = (rule.matchers || []).map((m) => `${m.name} ${m.op} "${m.value}"`);
+    const active = rule.active_now
+      ? "yes" + (rule.active_until ? ", until " + localTime(rule.active_until) : "")
+      : "no" + (rule.next_start ? ", next " + localTime(rule.next_start) : "");
+    const row = el("tr");
+    row.append(el("td", rule.name), el("td", matchers.join(", "), "mono wrap"), el("td", active),
+               el("td", ruleWindow(rule)), el("td", rule.created_by, "mono"));
+    tbody.append(row);
+  }
+  if (!rules.length) {
+    const row = el("tr");
+    const cell = el("td", "None.");
+    cell.colSpan = 5;
+    row.append(cell);
+    tbody.append(row);
+  }
+}
+
+async function loadNoise() {
+  const [suppression, maintenance] = await Promise.all([
+    api("GET", "/v1/suppression-rules?limit=100"),
+    api("GET", "/v1/maintenance-windows?limit=100"),
+  ]);
+  ruleRows(suppression.suppression_rules, $("suppression-rows"));
+  ruleRows(maintenance.maintenance_windows, $("maintenance-rows"));
+  announce(counted(suppression.suppression_rules.length, "suppression rule") + ", " +
+           counted(maintenance.maintenance_windows.length, "maintenance window") + ".");
+}
+
+async function loadIntegrations() {
+  const doc = await api("GET", "/v1/integrations");
+  const rows = $("integrations-rows");
+  rows.replaceChildren();
+  for (const integration of doc.integrations) {
+    const limit = integration.rate_limit || {};
+    const row = el("tr");
+    row.append(el("td", integration.name), el("td", integration.kind),
+               el("td", integration.id, "mono"),
+               el("td", `${limit.rps ?? "?"}/s, burst ${limit.burst ?? "?"}`),
+               el("td", localTime(new Date(integration.created_at_ns / 1e6).toISOString())),
+               el("td", integration.revoked ? "revoked" : "active"));
+    rows.append(row);
+  }
+  announce(counted(doc.integrations.length, "integration") + ".");
+}
+
 async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
+  $("tenant-select").addEventListener("change", onSwitchTenant);
   $("refresh").addEventListener("click", () => loadList().catch((e) => announce(e.message)));
   $("status-filter").addEventListener("change", () => {
     state.cursors = [""];
@@ -299,6 +1078,22 @@ async function start() {
   });
   $("acknowledge").addEventListener("click", () => transition("acknowledge"));
   $("resolve").addEventListener("click", () => transition("resolve"));
+  $("close-incident").addEventListener("click", () => transition("close"));
+  $("assign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    assign($("assign-to").value.trim());
+  });
+  $("assign-me").addEventListener("click", () => assign(state.me.email || state.me.actor));
+  $("comment-form").addEventListener("submit", onComment);
+  startEvents();
+  pager(state.agents, "agents", loadAgents);
+  pager(state.audit, "audit", loadAudit);
+  $("audit-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.audit.cursors = [""];
+    state.audit.page = 0;
+    loadAudit().catch((e) => announce(e.message));
+  });
   window.addEventListener("hashchange", route);
   // The session cookie is HttpOnly and the CSRF token lives in this tab only: without the
   // token, changes would be refused, so a tab that has none signs in again.
