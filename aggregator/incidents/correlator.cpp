@@ -432,17 +432,28 @@ std::vector<std::string> TenantCorrelator::sweepResolved(std::int64_t now_ns) {
 }
 
 std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max_kept,
-                                        std::int64_t now_ns) {
+                                        std::int64_t now_ns, const std::set<std::string>& pinned) {
   // By wall time since an incident last changed, not by event time: one event stamped far in
   // the future (a wrong clock) must not make every incident look old.
   std::size_t before = incidents_.size();
   std::erase_if(incidents_, [&](const std::unique_ptr<Incident>& incident) {
-    return incident->updated_at_ns < now_ns - horizon_ns;
+    return incident->updated_at_ns < now_ns - horizon_ns && pinned.count(incident->id) == 0;
   });
   if (incidents_.size() > max_kept) {
-    std::sort(incidents_.begin(), incidents_.end(),
-              [](const auto& a, const auto& b) { return a->updated_at_ns > b->updated_at_ns; });
-    incidents_.resize(max_kept);
+    // Pinned first, then the most recently touched.
+    std::sort(incidents_.begin(), incidents_.end(), [&](const auto& a, const auto& b) {
+      const bool a_pinned = pinned.count(a->id) != 0;
+      const bool b_pinned = pinned.count(b->id) != 0;
+      if (a_pinned != b_pinned) {
+        return a_pinned;
+      }
+      return a->updated_at_ns > b->updated_at_ns;
+    });
+    std::size_t pinned_here = 0;
+    for (const auto& incident : incidents_) {
+      pinned_here += pinned.count(incident->id);
+    }
+    incidents_.resize(std::max(max_kept, pinned_here));
   }
   return before - incidents_.size();
 }

@@ -97,8 +97,10 @@ class TenantCorrelator {
 
   /// Forgets incidents no event or change touched for `horizon_ns` of wall time before
   /// `now_ns`, keeping at most `max_kept` (the most recently touched); they stay in the store
-  /// and are read back when named. Returns how many went.
-  std::size_t forgetOld(std::int64_t horizon_ns, std::size_t max_kept, std::int64_t now_ns);
+  /// and are read back when named. Incidents in `pinned` (ids) stay whatever their age: the
+  /// engine pins those whose row in the store is behind memory. Returns how many went.
+  std::size_t forgetOld(std::int64_t horizon_ns, std::size_t max_kept, std::int64_t now_ns,
+                        const std::set<std::string>& pinned = {});
 
  private:
   struct Match {

@@ -75,9 +75,12 @@ struct IncidentEngine::TenantState {
   struct RankMark {
     std::int64_t at_ns = 0;
     std::size_t events = 0;
+    std::size_t doc_bytes = 0;  // of the row last written
   };
   std::map<std::string, RankMark> ranked;
-  /// Written since with a ranking behind their events.
+  /// Incidents whose ranking is behind their events, and for large ones their row too: a busy
+  /// incident's large document is rewritten on the rerank cadence, not per step. The engine
+  /// thread inserts; rankStale() ranks and writes them when due (or forced by flush and stop).
   std::set<std::string> stale;
 };
 
@@ -120,8 +123,11 @@ void IncidentEngine::publish(std::string_view tenant_id,
 }
 
 void IncidentEngine::flush() {
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    idle_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+  rankStale(/*force=*/true);  // what readers see is ranked and written
 }
 
 void IncidentEngine::run() {
@@ -129,9 +135,25 @@ void IncidentEngine::run() {
     std::pair<std::string, std::vector<store::StoredEvent>> work;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (stale_pending_) {
+        // Deferred rows are written within rerank_interval even when no event comes.
+        queue_cv_.wait_for(lock, options_.rerank_interval, ready);
+      } else {
+        queue_cv_.wait(lock, ready);
+      }
       if (queue_.empty()) {
-        return;  // stopping with nothing left
+        const bool stopping = stopping_;
+        busy_ = true;
+        lock.unlock();
+        rankStale(/*force=*/stopping);
+        lock.lock();
+        busy_ = false;
+        idle_cv_.notify_all();
+        if (stopping) {
+          return;  // stopping with nothing left
+        }
+        continue;
       }
       work = std::move(queue_.front());
       queue_.pop_front();
@@ -157,7 +179,7 @@ void IncidentEngine::run() {
         drained = queue_.empty();
       }
       if (drained) {
-        rankStale();  // before flush() returns: what readers see is ranked
+        rankStale(/*force=*/false);  // those due; the rest within rerank_interval
       }
     } catch (const std::exception& e) {
       log::error("incidents", std::string("correlation threw: ") + e.what());
@@ -344,12 +366,21 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
         state.stale.erase(id);
       } else {
         state.stale.insert(id);
+        if (mark.doc_bytes > options_.large_doc_bytes) {
+          // Only events joined (opening, merging, resolving are in rank_now): their links go
+          // now, the large row once it is due.
+          stale_pending_ = true;
+          continue;
+        }
       }
     } else {
       state.ranked.erase(id);
       state.stale.erase(id);
     }
     write.upserts.push_back(rowOf(*incident));
+    if (auto mark = state.ranked.find(id); mark != state.ranked.end()) {
+      mark->second.doc_bytes = write.upserts.back().doc_json.size();
+    }
   }
   FL_RETURN_IF_ERROR(writeRows(state.tenant_id, std::move(write)));
   // Resolved and closed incidents join the tenant's knowledge index (again, when they change).
@@ -396,7 +427,7 @@ Status IncidentEngine::writeRows(const std::string& tenant_id, store::IncidentWr
   return store_.writeIncidents(tenant_id, timeline);
 }
 
-void IncidentEngine::rankStale() {
+void IncidentEngine::rankStale(bool force) {
   std::vector<std::shared_ptr<TenantState>> states;
   {
     std::lock_guard<std::mutex> lock(tenants_mu_);
@@ -404,18 +435,38 @@ void IncidentEngine::rankStale() {
       states.push_back(state);
     }
   }
+  const std::int64_t now = nowUnixNanos();
+  const std::int64_t interval_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.rerank_interval).count();
+  bool still_stale = false;
   for (const auto& state : states) {
     std::lock_guard<std::mutex> lock(state->mu);
     if (state->stale.empty() || !state->loaded) {
       continue;
     }
-    std::set<std::string> stale = std::move(state->stale);
-    state->stale.clear();
-    Status written = writeStep(*state, stale, {});
+    std::set<std::string> due;
+    for (auto it = state->stale.begin(); it != state->stale.end();) {
+      const auto mark = state->ranked.find(*it);
+      if (force || mark == state->ranked.end() || now - mark->second.at_ns >= interval_ns ||
+          mark->second.doc_bytes <= options_.large_doc_bytes) {
+        due.insert(*it);
+        it = state->stale.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    still_stale = still_stale || !state->stale.empty();
+    if (due.empty()) {
+      continue;
+    }
+    Status written = writeStep(*state, due, {});
     if (!written.isOk()) {
       write_failures_.fetch_add(1, std::memory_order_relaxed);
       log::error("incidents", "tenant " + state->tenant_id +
                                   ": cannot write ranked incidents: " + written.message());
+      // Kept: tried again at the next drain or tick.
+      state->stale.insert(due.begin(), due.end());
+      still_stale = true;
       continue;
     }
     write_steps_.fetch_add(1, std::memory_order_relaxed);
@@ -426,6 +477,11 @@ void IncidentEngine::rankStale() {
             state->correlator->find(it->first) == nullptr ? state->ranked.erase(it) : std::next(it);
       }
     }
+  }
+  if (!force) {
+    // Only the engine thread clears it (it alone inserts): a flush() meanwhile at worst
+    // leaves it set, and the next tick finds nothing to do.
+    stale_pending_ = still_stale;
   }
 }
 
@@ -540,7 +596,9 @@ void IncidentEngine::correlate(const std::string& tenant_id,
       recordLatencies(received, nowUnixNanos());
     }
   }
-  correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now);
+  // Incidents whose row is behind stay in memory until it is written.
+  correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now,
+                       state->stale);
 }
 
 Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string& incident_id,

@@ -78,9 +78,13 @@ struct IncidentEngineOptions {
   RcaWeights rca;
   /// Correlation re-ranks (RCA) an incident that took new events at most this often, or when
   /// it took rerank_events more since its last ranking; always when it opens, reopens, merges
-  /// or resolves, on every change by hand, and once the queue drains (nothing stays behind).
+  /// or resolves, on every change by hand, when the queue drains and on flush(). An incident
+  /// whose document (it grows with the incident's distinct alerts) is over large_doc_bytes is
+  /// also rewritten on that cadence only: its events' links are written at once, its row lags
+  /// by at most about this interval (a crash loses that lag from the row, never a link).
   std::chrono::milliseconds rerank_interval{1000};
   std::size_t rerank_events = 1000;
+  std::size_t large_doc_bytes = 64 << 10;
   /// Received-to-written latencies kept for the p50/p99 in stats() (the most recent).
   std::size_t latency_samples = 10'000;
 };
@@ -168,8 +172,10 @@ class IncidentEngine {
   /// (Re)indexes the incident's knowledge document when it is resolved or closed; failures are
   /// logged and counted, never fail the step.
   void indexKnowledge(const std::string& tenant_id, const std::string& incident_id);
-  /// Ranks and writes every stale incident of every tenant (the queue drained).
-  void rankStale();
+  /// Ranks and writes the stale incidents of every tenant: small ones and those last ranked
+  /// rerank_interval ago or more (the queue drained, or a tick), or all of them (`force`:
+  /// flush and stop).
+  void rankStale(bool force);
   store::IncidentRow rowOf(const Incident& incident) const;
   void recordLatencies(const std::vector<std::int64_t>& received_ns, std::int64_t written_ns);
   void notify(const Incident& incident, std::string change, const std::string& actor,
@@ -190,6 +196,8 @@ class IncidentEngine {
   std::size_t queued_events_ = 0;
   bool busy_ = false;
   bool stopping_ = false;
+  /// Some incident's row waits for its rerank tick: the engine thread wakes up to write it.
+  std::atomic<bool> stale_pending_{false};
 
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> joined_{0};

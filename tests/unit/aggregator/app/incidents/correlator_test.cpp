@@ -381,3 +381,25 @@ TEST_CASE("correlation: an event stamped far in the future does not make the pas
   CHECK(c.forgetOld(6LL * 3600 * kSecond, 100, wall + 7LL * 3600 * kSecond) == 2);
   CHECK(c.find(past) == nullptr);
 }
+
+TEST_CASE("correlation: pinned incidents (row behind memory) are never forgotten") {
+  TenantCorrelator c = correlator();
+  const std::int64_t wall = 1'000 * kSecond;
+  std::string pinned = c.add(signal("p1", "db", 100), wall).incident_id;
+  std::string other = c.add(signal("o1", "api", 100), wall + kSecond).incident_id;
+  std::string newest = c.add(signal("n1", "cache", 100), wall + 2 * kSecond).incident_id;
+  REQUIRE(pinned != other);
+  REQUIRE(other != newest);
+  // Past the horizon: only the pinned one stays.
+  CHECK(c.forgetOld(kSecond, 100, wall + 3600 * kSecond, {pinned}) == 2);
+  CHECK(c.find(pinned) != nullptr);
+  CHECK(c.find(other) == nullptr);
+  // Over the count: the pinned one stays although it is the least recently touched.
+  TenantCorrelator d = correlator();
+  pinned = d.add(signal("p1", "db", 100), wall).incident_id;
+  other = d.add(signal("o1", "api", 100), wall + kSecond).incident_id;
+  newest = d.add(signal("n1", "cache", 100), wall + 2 * kSecond).incident_id;
+  CHECK(d.forgetOld(3600 * kSecond, 1, wall + 3 * kSecond, {pinned}) == 2);
+  CHECK(d.find(pinned) != nullptr);
+  CHECK(d.find(newest) == nullptr);
+}

@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "aggregator/audit/audit_api.h"
 #include "aggregator/events/event_hub.h"
@@ -317,4 +318,94 @@ TEST_CASE("incident engine: debounced ranking still leaves every incident ranked
   }
   CHECK(ranked.count("checkout") == 1);
   CHECK(ranked.count("payments") == 1);
+}
+
+namespace {
+
+/// The engine's row of the tenant's one incident: its event count as written.
+std::uint64_t writtenEventCount(store::Store& store, const std::string& tenant_id,
+                                std::string* incident_id) {
+  auto rows = store.listIncidents(tenant_id, {});
+  REQUIRE(rows.isOk());
+  REQUIRE(rows->size() == 1);
+  *incident_id = rows->front().id;
+  incidents::Incident incident;
+  REQUIRE(incidents::Incident::fromDocJson(rows->front().doc_json, &incident).isOk());
+  return incident.event_count;
+}
+
+}  // namespace
+
+TEST_CASE("incident engine: a large incident's row waits for the rerank tick, its links do not") {
+  Fixture f;
+  incidents::IncidentEngineOptions options;
+  options.large_doc_bytes = 0;  // every row counts as large
+  options.rerank_interval = std::chrono::seconds(3);
+  options.rerank_events = 1'000'000;
+  incidents::IncidentEngine engine(*f.store, options);
+  auto tenant = f.store->createTenant("large-docs", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  const std::int64_t now = nowUnixNanos();
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now)});
+  engine.flush();
+  std::string id;
+  CHECK(writtenEventCount(*f.store, tenant->id, &id) == 1);
+
+  // Repeats join at once (links), the row is rewritten on the tick, without any flush.
+  for (int i = 1; i <= 3; ++i) {
+    recordAndPublish(*f.store, engine, tenant->id,
+                     {firingAlert(tenant->id, "checkout", "HighErrorRate", now + i * 1000)});
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::size_t links = 0;
+  while (links < 4 && std::chrono::steady_clock::now() < deadline) {
+    auto listed = f.store->listIncidentEvents(tenant->id, id, 100);
+    REQUIRE(listed.isOk());
+    links = listed->size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(links == 4);
+  CHECK(writtenEventCount(*f.store, tenant->id, &id) < 4);  // within 3 s of the last ranking
+  std::uint64_t written = 0;
+  while (written < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    written = writtenEventCount(*f.store, tenant->id, &id);
+  }
+  CHECK(written == 4);
+
+  // A flush writes what is behind at once.
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now + 9000)});
+  engine.flush();
+  CHECK(writtenEventCount(*f.store, tenant->id, &id) == 5);
+}
+
+TEST_CASE("incident engine: a small incident's row is written with each step") {
+  Fixture f;
+  incidents::IncidentEngineOptions options;
+  options.rerank_interval = std::chrono::hours(1);
+  options.rerank_events = 1'000'000;
+  incidents::IncidentEngine engine(*f.store, options);
+  auto tenant = f.store->createTenant("small-docs", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  const std::int64_t now = nowUnixNanos();
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now)});
+  std::string id;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::uint64_t written = 0;
+  for (int i = 1; i <= 3; ++i) {
+    recordAndPublish(*f.store, engine, tenant->id,
+                     {firingAlert(tenant->id, "checkout", "HighErrorRate", now + i * 1000)});
+  }
+  while (written < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto rows = f.store->listIncidents(tenant->id, {});
+    REQUIRE(rows.isOk());
+    if (!rows->empty()) {
+      written = writtenEventCount(*f.store, tenant->id, &id);
+    }
+  }
+  CHECK(written == 4);  // no flush, no tick: an hour's interval
 }
