@@ -40,4 +40,5 @@ if [ "${1:-}" != "--sanitize" ]; then
     --bin-dir "$build"
   FAULTLINE_BIN_DIR="$build/bin" "$root/tests/bench/nezha/run.sh" \
     "$root/../shared/datasets/nezha-trainticket" 2023-01-29 --small 9
+  python3 "$root/tests/bench/dashboard_first_screen.py" --events 2000 --runs 1 --bin-dir "$build"
 fi
