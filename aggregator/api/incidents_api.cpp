@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/audit/principal_audit.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -113,24 +114,9 @@ std::string incidentSummaryJson(const store::IncidentRow& row) {
 bool IncidentsApi::audited(const auth::Principal& principal, const http::Request& request,
                            std::string action, std::string target, std::string detail_json,
                            std::int64_t now_ns) {
-  if (audit_ == nullptr) {
-    log::error("incidents-api", "no audit recorder configured: refusing " + action);
-    return false;
-  }
-  audit::AuditEvent event;
-  event.tenant_id = principal.tenant_id;
-  event.actor = principal.actor();
-  event.action = std::move(action);
-  event.target = std::move(target);
-  event.client_address = request.remote_address;
-  event.detail_json = std::move(detail_json);
-  event.at_ns = now_ns;
-  Status recorded = audit_->record(event);
-  if (!recorded.isOk()) {
-    log::error("incidents-api", "audit failed: " + recorded.toString());
-    return false;
-  }
-  return true;
+  return audit::recordPrincipalChange(audit_, "incidents-api", principal, request,
+                                      std::move(action), std::move(target), std::move(detail_json),
+                                      now_ns);
 }
 
 http::Response IncidentsApi::list(std::string_view tenant_id, const http::Request& request) {
