@@ -98,8 +98,8 @@ std::vector<std::string> TenantCorrelator::groupKeys(const Signal& signal) const
 }
 
 std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(
-    const Signal& signal, const std::set<std::string>& tokens, Incident& incident,
-    bool strong_only) const {
+    const Signal& signal, const std::vector<std::string>& keys, const std::set<std::string>& tokens,
+    Incident& incident, bool strong_only) const {
   if (!inWindow(incident, signal.occurred_at_ns, rules_.window_ns)) {
     return std::nullopt;
   }
@@ -121,7 +121,7 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(
     match.reason = makeReason("fingerprint", signal.fingerprint);
     return match;
   }
-  for (const std::string& key : groupKeys(signal)) {
+  for (const std::string& key : keys) {
     if (incident.group_keys.count(key) != 0) {
       match.strength = 4;
       match.reason = makeReason("group_key", key);
@@ -183,6 +183,7 @@ std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& sig
   // matches do graph paths and title similarity decide, since a weaker match elsewhere neither
   // wins nor merges. Most events repeat an alert, so most skip the costly pass.
   std::set<std::string> tokens;
+  const std::vector<std::string> keys = groupKeys(signal);
   for (int pass = 0; pass < 2 && found.empty(); ++pass) {
     const bool strong_only = pass == 0;
     if (!strong_only) {
@@ -200,7 +201,7 @@ std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& sig
       if (!eligible) {
         continue;
       }
-      std::optional<Match> match = matchOne(signal, tokens, *incident, strong_only);
+      std::optional<Match> match = matchOne(signal, keys, tokens, *incident, strong_only);
       if (match && (!flapping_only || match->strength == 5)) {
         found.push_back(std::move(*match));
       }
@@ -341,8 +342,9 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   }
   const std::set<std::string> tokens =
       rules_.similarity <= 1.0 ? titleTokens(signal.title) : std::set<std::string>{};
+  const std::vector<std::string> keys = groupKeys(signal);
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    std::optional<Match> match = matchOne(signal, tokens, **it, /*strong_only=*/false);
+    std::optional<Match> match = matchOne(signal, keys, tokens, **it, /*strong_only=*/false);
     if (!match) {
       continue;
     }

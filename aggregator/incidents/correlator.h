@@ -109,9 +109,11 @@ class TenantCorrelator {
     int strength = 0;  // fingerprint 5, group key 4, service 3, graph 2, similarity 1
   };
   /// The strongest reason `signal` joins `incident`; strong_only: fingerprint, group key or
-  /// service only. `tokens`: the signal's title tokens (needed unless strong_only).
-  std::optional<Match> matchOne(const Signal& signal, const std::set<std::string>& tokens,
-                                Incident& incident, bool strong_only) const;
+  /// service only. `keys`: groupKeys(signal); `tokens`: the signal's title tokens (needed
+  /// unless strong_only). Both computed once per event: this runs for every active incident.
+  std::optional<Match> matchOne(const Signal& signal, const std::vector<std::string>& keys,
+                                const std::set<std::string>& tokens, Incident& incident,
+                                bool strong_only) const;
   std::vector<Match> matches(const Signal& signal, bool flapping_only);
   void join(Incident& incident, const Signal& signal, std::int64_t now_ns);
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
