@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "shared/util/crypto.h"
+#include "shared/util/time.h"
 
 namespace faultline::aggregator::store {
 namespace {
@@ -232,7 +234,13 @@ std::vector<std::pair<std::string, std::int64_t>> decisionCounts(
 }
 
 std::string newEventId() {
-  return "evt_" + crypto::randomHex(12);
+  // Time first (ns, 16 hex digits), then 64 random bits: ids sort roughly by creation, so the
+  // primary-key index of the events table grows at its end instead of dirtying a random leaf
+  // page per event (each dirty page is a WAL write at every group commit).
+  char time_hex[17];
+  std::snprintf(time_hex, sizeof time_hex, "%016llx",
+                static_cast<unsigned long long>(nowUnixNanos()));
+  return "evt_" + std::string(time_hex, 16) + crypto::randomHex(8);
 }
 
 Status decodeEventColumns(std::string_view source, std::string_view severity,

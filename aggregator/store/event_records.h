@@ -47,7 +47,7 @@ std::optional<NoiseDecision> noiseDecisionFromName(std::string_view name);
 
 /// The decision on one recorded event, in the order the events were given.
 struct EventDecision {
-  std::string event_id;  // "evt_<hex>"
+  std::string event_id;  // "evt_<16 hex: creation ns><16 hex random>"
   NoiseDecision decision = NoiseDecision::kNew;
   std::string reason;            // which alert, and why
   std::int64_t alert_count = 0;  // the alert's count after this event (0: none touched)
