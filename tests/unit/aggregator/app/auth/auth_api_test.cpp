@@ -526,6 +526,19 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().createNoiseRule(rule).isOk());
     return rule.id;
   };
+  // A runbook of tenant A made behind the API's back, for a GET or DELETE to act on.
+  auto fresh_runbook = [&] {
+    store::KnowledgeDocument runbook;
+    runbook.tenant_id = a.id;
+    runbook.kind = "runbook";
+    runbook.id = "rb-" + fresh();
+    runbook.title = "Disk full";
+    runbook.body = "# Disk full\nFree space on the volume.\n";
+    runbook.passages = {{"Disk full", "Free space on the volume."}};
+    runbook.updated_at_ns = 1;
+    REQUIRE(h.store().putKnowledgeDocument(runbook).isOk());
+    return runbook.id;
+  };
   // An incident of tenant A with two events, written behind the API's back (the engine reads
   // it from the store when a request names it).
   std::vector<std::string> incident_events;
@@ -711,6 +724,18 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageIncidents},
       {"GET", [&] { return "/v1/notification-channels/" + notify_channel() + "/deliveries"; },
        nullptr, auth::Permission::ReadIncidents},
+      {"POST", [] { return "/v1/search"; }, json{{"query", "disk full"}},
+       auth::Permission::ReadIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_incident() + "/similar"; }, nullptr,
+       auth::Permission::ReadIncidents},
+      {"GET", [] { return "/v1/runbooks"; }, nullptr, auth::Permission::ReadIncidents},
+      {"GET", [&] { return "/v1/runbooks/" + fresh_runbook(); }, nullptr,
+       auth::Permission::ReadIncidents},
+      {"POST", [] { return "/v1/runbooks"; },
+       json{{"title", "Restart"}, {"markdown", "# Restart\nRestart the service.\n"}},
+       auth::Permission::ManageIncidents},
+      {"DELETE", [&] { return "/v1/runbooks/" + fresh_runbook(); }, nullptr,
+       auth::Permission::ManageIncidents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
