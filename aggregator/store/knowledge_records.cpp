@@ -37,6 +37,19 @@ Status validateKnowledgeDocument(std::string_view tenant_id, const KnowledgeDocu
   return Status::ok();
 }
 
+std::optional<std::string> kindsFilter(const std::vector<std::string>& kinds) {
+  std::string joined;
+  for (const std::string& kind : kinds) {
+    if (validKnowledgeKind(kind)) {
+      joined += (joined.empty() ? "" : ",") + kind;
+    }
+  }
+  if (!kinds.empty() && joined.empty()) {
+    return std::nullopt;
+  }
+  return joined;
+}
+
 std::vector<std::string> searchTerms(const std::vector<std::string>& terms) {
   std::vector<std::string> out;
   std::set<std::string> seen;

@@ -74,6 +74,7 @@ inline constexpr std::size_t kKnowledgePassageScan = 400;
 
 }  // namespace faultline::aggregator::store
 
+#include <optional>
 #include <string_view>
 
 #include "shared/util/status.h"
@@ -88,6 +89,10 @@ bool validKnowledgeTerm(std::string_view term);
 Status validateKnowledgeDocument(std::string_view tenant_id, const KnowledgeDocument& document);
 /// The terms a search binds: the valid ones, deduplicated, at most kMaxKnowledgeTerms.
 std::vector<std::string> searchTerms(const std::vector<std::string>& terms);
+
+/// The kinds a search asks for, as the comma-joined filter both engines bind ("" = every
+/// kind); nullopt when it asked only for kinds that do not exist (nothing can match).
+std::optional<std::string> kindsFilter(const std::vector<std::string>& kinds);
 
 std::string servicesToJson(const std::vector<std::string>& services);
 std::vector<std::string> servicesFromJson(std::string_view json);

@@ -141,13 +141,8 @@ Result<std::vector<KnowledgeSummary>> PostgresStore::listKnowledgeDocuments(
 Result<std::vector<KnowledgeHit>> PostgresStore::searchKnowledge(std::string_view tenant_id,
                                                                  const KnowledgeQuery& query) {
   std::vector<std::string> terms = searchTerms(query.terms);
-  std::string kinds;
-  for (const std::string& kind : query.kinds) {
-    if (validKnowledgeKind(kind)) {
-      kinds += (kinds.empty() ? "" : ",") + kind;
-    }
-  }
-  if (terms.empty() || (!query.kinds.empty() && kinds.empty())) {
+  std::optional<std::string> kinds = kindsFilter(query.kinds);
+  if (terms.empty() || !kinds) {
     return std::vector<KnowledgeHit>{};
   }
   // Terms are [a-z0-9_] (searchTerms): joined with | they are a plain tsquery.
@@ -156,7 +151,7 @@ Result<std::vector<KnowledgeHit>> PostgresStore::searchKnowledge(std::string_vie
     tsquery += (tsquery.empty() ? "" : " | ") + term;
   }
   Params params;
-  params.text(tenant_id).text(tsquery).text(kinds).int64(
+  params.text(tenant_id).text(tsquery).text(*kinds).int64(
       static_cast<std::int64_t>(kKnowledgePassageScan));
   FL_ASSIGN_OR_RETURN(
       std::vector<KnowledgePassageRow> rows,

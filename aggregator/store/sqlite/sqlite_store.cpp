@@ -2367,13 +2367,8 @@ Result<std::vector<KnowledgeSummary>> SqliteStore::listKnowledgeDocuments(
 Result<std::vector<KnowledgeHit>> SqliteStore::searchKnowledge(std::string_view tenant_id,
                                                                const KnowledgeQuery& query) {
   std::vector<std::string> terms = searchTerms(query.terms);
-  std::string kinds;
-  for (const std::string& kind : query.kinds) {
-    if (validKnowledgeKind(kind)) {
-      kinds += (kinds.empty() ? "" : ",") + kind;
-    }
-  }
-  if (terms.empty() || (!query.kinds.empty() && kinds.empty())) {
+  std::optional<std::string> kinds = kindsFilter(query.kinds);
+  if (terms.empty() || !kinds) {
     return std::vector<KnowledgeHit>{};
   }
   // Terms are [a-z0-9_] (searchTerms), so quoting each makes a plain FTS5 string.
@@ -2385,7 +2380,7 @@ Result<std::vector<KnowledgeHit>> SqliteStore::searchKnowledge(std::string_view 
   FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kSearchKnowledge));
   stmt.bind(1, tenant_id)
       .bind(2, match)
-      .bind(3, kinds)
+      .bind(3, *kinds)
       .bind(4, static_cast<std::int64_t>(kKnowledgePassageScan));
   std::vector<KnowledgePassageRow> rows;
   for (;;) {
