@@ -237,3 +237,21 @@ TEST_CASE(
   stream->onClose([&ran] { ++ran; });
   CHECK(ran == 1);
 }
+
+TEST_CASE("stream: writes between two loop turns wake the loop once and go out as one write") {
+  // A burst of events to one stream costs one wake and one socket write per loop turn, not
+  // one per event: the loop takes everything queued since its last take.
+  auto stream = ResponseStream::create();
+  int wakes = 0;
+  stream->attach([&wakes] { ++wakes; });
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(stream->write("data: " + std::to_string(i) + "\n\n"));
+  }
+  CHECK(wakes == 1);
+  ResponseStream::Taken taken = stream->take();
+  CHECK(taken.data.starts_with("data: 0\n\n"));
+  CHECK(taken.data.ends_with("data: 99\n\n"));
+  CHECK(stream->take().data.empty());
+  REQUIRE(stream->write("data: next\n\n"));
+  CHECK(wakes == 2);  // the next write after a take wakes the loop again
+}
