@@ -312,6 +312,14 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   if (rc != 0 && result.isOk()) {
     result = uvStatus(rc, "close event loop");
   }
+  // No request runs now. Shutdown order: the writes the receivers queued complete (their
+  // callbacks publish to the hub and the engine), then the engine correlates what it was given
+  // and writes its last incidents, all while the store is open. Without this, a queued write's
+  // callback could hold the last reference to the engine and stop it on the store's writer
+  // thread, or the engine could write into a store being destroyed.
+  log_events.flush();
+  store->drainAsyncWrites();
+  incident_engine->flush();
   log::info("serve", "stopped");
   return result;
 }

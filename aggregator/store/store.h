@@ -414,6 +414,10 @@ class Store {
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;
+  /// Blocks until every write queued by recordEventsAsync so far has completed and its `done`
+  /// has run and been released. Shutdown calls it while what those callbacks publish to (the
+  /// live hub, the incident engine) still exists. Engines without a write queue: nothing.
+  virtual void drainAsyncWrites() {}
 };
 
 }  // namespace faultline::aggregator::store

@@ -18,6 +18,10 @@ Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::start(ConnectionPo
 }
 
 GroupCommitWriter::~GroupCommitWriter() {
+  shutdown();
+}
+
+void GroupCommitWriter::shutdown() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;

@@ -48,7 +48,7 @@ class GroupCommitWriter {
   };
 
   static Result<std::unique_ptr<GroupCommitWriter>> start(ConnectionPool& pool, Options options);
-  /// Finishes queued jobs, then joins the thread.
+  /// Finishes queued jobs, then joins the thread (see shutdown()).
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
@@ -58,6 +58,10 @@ class GroupCommitWriter {
   /// order and two aggregators writing the same rows cannot deadlock. ResourceExhausted at once
   /// when max_pending jobs are already waiting.
   Status run(std::string order_key, Job job);
+
+  /// Refuses new jobs (Unavailable), finishes the queued ones and joins the thread. The writer
+  /// object stays valid, so a late caller gets an error rather than a dangling writer.
+  void shutdown();
 
   std::size_t pending() const;
   Stats stats() const;

@@ -351,7 +351,11 @@ PostgresStore::PostgresStore(PostgresStoreOptions options)
     : options_(std::move(options)), where_(redactStoreUrl(options_.url)) {}
 
 PostgresStore::~PostgresStore() {
-  writer_.reset();  // finish queued writes while the pool still exists
+  // Finish queued writes while the pool still exists; a late caller gets Unavailable.
+  if (writer_ != nullptr) {
+    writer_->shutdown();
+  }
+  writer_.reset();
 }
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::open(PostgresStoreOptions options) {

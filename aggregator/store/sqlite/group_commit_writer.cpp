@@ -30,6 +30,10 @@ Result<std::unique_ptr<GroupCommitWriter>> GroupCommitWriter::start(sqlite3* db,
 }
 
 GroupCommitWriter::~GroupCommitWriter() {
+  shutdown();
+}
+
+void GroupCommitWriter::shutdown() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -38,6 +42,11 @@ GroupCommitWriter::~GroupCommitWriter() {
   if (thread_.joinable()) {
     thread_.join();
   }
+}
+
+void GroupCommitWriter::drain() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return queue_.empty() && !group_running_; });
 }
 
 Status GroupCommitWriter::enqueue(Pending pending) {
@@ -91,9 +100,15 @@ void GroupCommitWriter::loop() {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      group_running_ = true;
     }
     runGroup(group);
-    group.clear();
+    group.clear();  // what the jobs and callbacks captured goes now, before drain() returns
+    {
+      std::lock_guard lock(mutex_);
+      group_running_ = false;
+    }
+    idle_.notify_all();
   }
 }
 

@@ -41,7 +41,7 @@ class GroupCommitWriter {
   };
 
   static Result<std::unique_ptr<GroupCommitWriter>> start(sqlite3* db, Options options);
-  /// Finishes queued jobs, then joins the thread.
+  /// Finishes queued jobs, then joins the thread (see shutdown()).
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
@@ -54,6 +54,14 @@ class GroupCommitWriter {
   /// call the writer from it). A non-ok return (queue full, shutting down) means the job was
   /// not queued and `done` will not be called.
   Status submit(Job job, std::function<void(Status)> done);
+
+  /// Blocks until every job queued so far has run and its completion (`done`) has been called
+  /// and released, so nothing a callback captured is still held by the writer. Jobs queued
+  /// meanwhile are waited for too. Never call it from a completion.
+  void drain();
+  /// Refuses new jobs (Unavailable), finishes the queued ones and joins the thread. The writer
+  /// object stays valid, so a late caller gets an error rather than a dangling writer.
+  void shutdown();
 
   std::size_t pending() const;
   Stats stats() const;
@@ -82,8 +90,10 @@ class GroupCommitWriter {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable idle_;  // a group finished: drain() looks again
   std::deque<Pending> queue_;
   std::size_t pending_ = 0;
+  bool group_running_ = false;  // taken from the queue, not completed and released yet
   bool stopping_ = false;
   Stats stats_;
   std::thread thread_;

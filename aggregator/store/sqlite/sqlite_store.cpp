@@ -407,7 +407,17 @@ class SqliteStore::ReaderLease {
 SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {}
 
 SqliteStore::~SqliteStore() {
-  writer_.reset();  // finish queued writes while the statements still exist
+  // Finish queued writes while the statements still exist. The writer stays in place until
+  // its thread is gone: a caller that writes during shutdown gets Unavailable, never a
+  // dangling writer.
+  if (writer_ != nullptr) {
+    writer_->shutdown();
+  }
+  writer_.reset();
+}
+
+void SqliteStore::drainAsyncWrites() {
+  writer_->drain();
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions options) {

@@ -150,6 +150,7 @@ class SqliteStore final : public Store {
   Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                     const KnowledgeQuery& query) override;
   std::size_t pendingWrites() const override;
+  void drainAsyncWrites() override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
 
