@@ -69,22 +69,39 @@ Result<std::string> createEnrollmentToken(store::Store& store, audit::AuditRecor
     return invalidArgument("token ttl must be positive");
   }
   FL_ASSIGN_OR_RETURN(store::Tenant tenant, store.findTenantByName(tenant_name));
-  std::string token = crypto::randomToken("fet_");
-  std::int64_t now = nowUnixNanos();
-  std::int64_t expires = ttl.count() > INT64_MAX - now ? INT64_MAX : now + ttl.count();
-  const std::string token_hash = crypto::hashSecret(token);
-  FL_RETURN_IF_ERROR(store.createEnrollmentToken(tenant.id, token_hash, now, expires));
+  FL_ASSIGN_OR_RETURN(IssuedEnrollmentToken issued,
+                      issueEnrollmentToken(store, audit, tenant.id, {std::string(kAdminActor), ""},
+                                           ttl, nowUnixNanos()));
+  return std::move(issued.token);
+}
+
+Result<IssuedEnrollmentToken> issueEnrollmentToken(store::Store& store, audit::AuditRecorder& audit,
+                                                   std::string_view tenant_id,
+                                                   const events::AuditContext& who,
+                                                   std::chrono::nanoseconds ttl,
+                                                   std::int64_t now_ns) {
+  if (ttl.count() <= 0) {
+    return invalidArgument("token ttl must be positive");
+  }
+  IssuedEnrollmentToken issued;
+  issued.token = crypto::randomToken("fet_");
+  issued.created_at_ns = now_ns;
+  issued.expires_at_ns = ttl.count() > INT64_MAX - now_ns ? INT64_MAX : now_ns + ttl.count();
+  issued.token_hash = crypto::hashSecret(issued.token);
+  FL_RETURN_IF_ERROR(
+      store.createEnrollmentToken(tenant_id, issued.token_hash, now_ns, issued.expires_at_ns));
   audit::AuditEvent event;
-  event.tenant_id = tenant.id;
-  event.actor = std::string(kAdminActor);
+  event.tenant_id = std::string(tenant_id);
+  event.actor = who.actor;
+  event.client_address = who.client_address;
   event.action = "enrollment_token.create";
   // A prefix of the hash names the token for an investigator without helping anyone use it.
-  event.target = "enrollment_token:" + token_hash.substr(0, 12);
-  event.at_ns = now;
-  event.detail_json = nlohmann::json{{"expires_at_ns", expires}}.dump();
+  event.target = "enrollment_token:" + issued.token_hash.substr(0, kEnrollmentTokenPrefix);
+  event.at_ns = now_ns;
+  event.detail_json = nlohmann::json{{"expires_at_ns", issued.expires_at_ns}}.dump();
   // Not audited, not handed out: the token exists but nobody ever sees it.
   FL_RETURN_IF_ERROR(audit.record(event).withContext("enrollment token not audited"));
-  return token;
+  return issued;
 }
 
 Result<std::string> auditChainId(store::Store& store, std::string_view tenant_name) {

@@ -41,6 +41,26 @@ Result<std::string> createEnrollmentToken(store::Store& store, audit::AuditRecor
                                           std::string_view tenant_name,
                                           std::chrono::nanoseconds ttl);
 
+struct IssuedEnrollmentToken {
+  std::string token;  // "fet_...": shown once, never stored
+  std::string token_hash;
+  std::int64_t created_at_ns = 0;
+  std::int64_t expires_at_ns = 0;
+};
+
+/// What createEnrollmentToken does, for a tenant id and any actor (the CLI, or a user over
+/// POST /v1/enrollment-tokens): stores the token's hash, valid for `ttl` from `now_ns`, and
+/// records enrollment_token.create in the tenant's chain (target: the hash's first 12
+/// characters, kEnrollmentTokenPrefix). A failure to record is returned as the error.
+Result<IssuedEnrollmentToken> issueEnrollmentToken(store::Store& store, audit::AuditRecorder& audit,
+                                                   std::string_view tenant_id,
+                                                   const events::AuditContext& who,
+                                                   std::chrono::nanoseconds ttl,
+                                                   std::int64_t now_ns);
+
+/// How many characters of a token's hash name it in the audit log and the API.
+inline constexpr std::size_t kEnrollmentTokenPrefix = 12;
+
 /// The audit chain id of a tenant name; empty name: the system chain ("").
 Result<std::string> auditChainId(store::Store& store, std::string_view tenant_name);
 

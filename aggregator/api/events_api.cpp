@@ -255,6 +255,23 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
   return jsonReply(200, body);
 }
 
+http::Response getEvent(store::Store& store, std::string_view tenant_id,
+                        const http::Request& request) {
+  const std::string* id = request.pathParam("id");
+  auto not_found = [] { return http::Response::error(404, "not_found", "no such event"); };
+  if (id == nullptr || id->size() > 64) {
+    return not_found();
+  }
+  auto found = store.findEvent(tenant_id, *id);
+  if (found.code() == Errc::NotFound) {
+    return not_found();
+  }
+  if (!found) {
+    return unavailable("get event", found.status());
+  }
+  return jsonReply(200, eventJson(*found));
+}
+
 http::Response eventStats(store::Store& store, std::string_view tenant_id) {
   auto stats = store.eventStats(tenant_id);
   if (!stats) {

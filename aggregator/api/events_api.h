@@ -11,6 +11,9 @@
 //                                    source, q (text in title or body), limit, cursor
 //   GET    /v1/events/stats          events.read: {"events","alerts","open_alerts",
 //                                    "compression_ratio"}
+//   GET    /v1/events/{id}           events.read: one event as the listing shows it (with its
+//                                    raw payload and noise decision); 404 for an id the
+//                                    tenant does not have
 
 #include <cstdint>
 #include <optional>
@@ -36,6 +39,8 @@ http::Response revokeIntegration(store::Store& store, audit::AuditRecorder& audi
 http::Response listEvents(store::Store& store, std::string_view tenant_id,
                           const http::Request& request);
 http::Response eventStats(store::Store& store, std::string_view tenant_id);
+http::Response getEvent(store::Store& store, std::string_view tenant_id,
+                        const http::Request& request);
 
 /// One event as GET /v1/events lists it, as JSON on one line (invalid UTF-8 replaced): also
 /// the data of the live stream.

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "aggregator/api/agents_api.h"
+#include "aggregator/api/enrollment_api.h"
 #include "aggregator/api/events_api.h"
 #include "aggregator/api/graph_api.h"
 #include "aggregator/api/incidents_api.h"
@@ -111,6 +112,11 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
              guardedRead("event stats", auth::Permission::ReadEvents,
                          [&store](std::string_view tenant_id, const http::Request&) {
                            return api::eventStats(store, tenant_id);
+                         }));
+  router.add("GET", "/v1/events/{id}",
+             guardedRead("get event", auth::Permission::ReadEvents,
+                         [&store](std::string_view tenant_id, const http::Request& request) {
+                           return api::getEvent(store, tenant_id, request);
                          }));
   router.add("GET", "/v1/integrations",
              guardedRead("list integrations", auth::Permission::ListIntegrations,
@@ -405,6 +411,33 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                                receiver->forgetCachedKeys();  // refused from the next request
                              }
                              return response;
+                           }));
+  // Enrollment tokens from the API (the dashboard's Agents view), as the admin CLI makes them.
+  router.add("POST", "/v1/enrollment-tokens",
+             guardedChange("create enrollment token", auth::Permission::EnrollAgents,
+                           [&store, recorder, needsAudit](const auth::Principal& principal,
+                                                          const http::Request& request) {
+                             if (recorder == nullptr) {
+                               return needsAudit("create enrollment token");
+                             }
+                             return api::createEnrollmentToken(store, *recorder, principal, request,
+                                                               nowUnixNanos());
+                           }));
+  router.add("GET", "/v1/enrollment-tokens",
+             guardedRead("list enrollment tokens", auth::Permission::EnrollAgents,
+                         [&store](std::string_view tenant_id, const http::Request& request) {
+                           return api::listEnrollmentTokens(store, tenant_id, request,
+                                                            nowUnixNanos());
+                         }));
+  router.add("DELETE", "/v1/enrollment-tokens/{id}",
+             guardedChange("revoke enrollment token", auth::Permission::EnrollAgents,
+                           [&store, recorder, needsAudit](const auth::Principal& principal,
+                                                          const http::Request& request) {
+                             if (recorder == nullptr) {
+                               return needsAudit("revoke enrollment token");
+                             }
+                             return api::revokeEnrollmentToken(store, *recorder, principal, request,
+                                                               nowUnixNanos());
                            }));
   events::addWebhookRoutes(router, receiver);
   if (handlers.ops != nullptr) {

@@ -48,6 +48,17 @@ struct NewAgent {
   std::int64_t now_ns = 0;
 };
 
+/// A one-time enrollment token as stored: its hash, never the token.
+struct EnrollmentToken {
+  std::int64_t id = 0;
+  std::string tenant_id;
+  std::string token_hash;
+  std::int64_t created_at_ns = 0;
+  std::int64_t expires_at_ns = 0;
+  std::int64_t used_at_ns = 0;  // 0: not used
+  std::string used_by_agent;
+};
+
 /// The identity behind an agent secret.
 struct AgentIdentity {
   std::string agent_id;
@@ -143,6 +154,14 @@ class Store {
   /// Stores the hash of a one-time enrollment token for a tenant.
   virtual Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
                                        std::int64_t now_ns, std::int64_t expires_at_ns) = 0;
+
+  /// The tenant's enrollment tokens, newest first, at most `limit`.
+  virtual Result<std::vector<EnrollmentToken>> listEnrollmentTokens(std::string_view tenant_id,
+                                                                    std::size_t limit) = 0;
+  /// Deletes an unused enrollment token of the tenant (it can no longer enroll) and returns it;
+  /// NotFound when the tenant has no unused token with this id.
+  virtual Result<EnrollmentToken> revokeEnrollmentToken(std::string_view tenant_id,
+                                                        std::int64_t token_id) = 0;
 
   /// Consumes the enrollment token and creates the agent in one transaction: of two concurrent
   /// uses exactly one succeeds. NotFound: unknown token; AlreadyExists: token already used;
@@ -340,6 +359,9 @@ class Store {
   /// payloads left out. At most kMaxEventsPerRecord ids.
   virtual Result<std::vector<StoredEvent>> findEvents(std::string_view tenant_id,
                                                       const std::vector<std::string>& ids) = 0;
+  /// One of the tenant's events with its raw payload; NotFound when the tenant has no event
+  /// with this id (another tenant's is never visible).
+  virtual Result<StoredEvent> findEvent(std::string_view tenant_id, std::string_view event_id) = 0;
   /// The tenant's correlation rules document; "" when never set.
   virtual Result<std::string> findCorrelationRules(std::string_view tenant_id) = 0;
   /// NotFound when the tenant does not exist.

@@ -74,7 +74,9 @@ page.on("response", (response) => {
   const where = new URL(response.url()).pathname;
   const expected = ((response.status() === 401 || response.status() === 400) &&
                     where === "/v1/auth/login") ||
-                   (response.status() === 404 && where === "/favicon.ico");
+                   (response.status() === 404 && where === "/favicon.ico") ||
+                   (response.status() === 404 &&
+                    where === "/v1/events/" + env("DASHBOARD_OTHER_EVENT_ID"));
   if (response.status() >= 400 && !expected) {
     problems.push(`${response.status()} from ${response.request().method()} ${where}`);
   }
@@ -298,6 +300,24 @@ try {
   check(wide <= 1366, `the event detail fits a laptop screen's width (${wide}px)`);
   await shot("09-event-detail");
 
+  // The detail has an address: reloaded, the page opens the same event (GET /v1/events/{id}).
+  const eventUrl = page.url();
+  check(/#\/events\/evt_[0-9a-f]+$/.test(eventUrl), `the event's address (${eventUrl})`);
+  await page.reload();
+  await page.getByRole("heading", { level: 2, name: "Event: CheckoutErrors on checkout" })
+    .waitFor();
+  const reloadedRaw = await page.locator("#event-raw").textContent();
+  check(reloadedRaw.includes('"alertname": "CheckoutErrors"'), "the raw payload after a reload");
+  const onDetail = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  check(onDetail === "event-detail-title", `focus on the event's heading (${onDetail})`);
+  // Another tenant's event id, typed into the address bar: not found, nothing shown.
+  await page.goto(url + "#/events/" + env("DASHBOARD_OTHER_EVENT_ID"));
+  await page.getByRole("status").filter({ hasText: "No event " }).waitFor();
+  check(await page.locator("#event-detail").isHidden(), "no detail for another tenant's event");
+  check(!(await page.content()).includes(env("DASHBOARD_HIDDEN_TEXT")), "no other tenant's event");
+  await page.goto(url + "#/events");
+  await page.getByRole("status").filter({ hasText: "events on page 1." }).waitFor();
+
   // The noise decision and text filters reach the API too.
   await page.getByLabel("Decision").selectOption("suppressed");
   await page.getByRole("button", { name: "Apply filters" }).click();
@@ -340,6 +360,7 @@ try {
         agent[4] === "2" && agent[5] === "3.9 KiB" && agent[6] === "3 batches, 2.0 KiB",
         `the agent's version, files, lag and spool (${agent.join(" | ")})`);
   check(!(await page.content()).includes("other-tenant-host"), "no other tenant's agents");
+  check(await page.locator("#tokens").isHidden(), "a responder has no enrollment tokens");
   await shot("11-agents");
 
   // Noise rules: the suppression rule and the weekly maintenance window.
@@ -358,6 +379,24 @@ try {
   check((await page.getByRole("link", { name: "Integrations" }).count()) === 0,
         "a responder has no integrations link");
   await shot("11b-noise-rules");
+  // A responder adds a suppression rule from the form and deletes the one made over the API.
+  await page.getByLabel("Rule name").fill("mute canary");
+  await page.getByLabel("Label").fill("service");
+  await page.getByLabel("Match").selectOption("=~");
+  await page.getByLabel("Value").fill("canary-.*");
+  await page.getByRole("button", { name: "Add suppression rule" }).click();
+  await page.getByRole("status").filter({ hasText: "Suppression rule mute canary added." })
+    .waitFor();
+  const added = await page.locator("#suppression-rows tr").filter({ hasText: "mute canary" })
+    .locator("td").allTextContents();
+  check(added[1] === 'service =~ "canary-.*"' && added[4].startsWith("user:"),
+        `the new rule (${added.join(" | ")})`);
+  await page.getByRole("button", { name: "Delete mute legacy batch" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("status").filter({ hasText: "Deleted mute legacy batch." }).waitFor();
+  const left = await page.locator("#suppression-rows tr td:first-child").allTextContents();
+  check(JSON.stringify(left) === JSON.stringify(["mute canary"]), `rules left (${left})`);
+  await shot("11e-noise-rule-added");
 
   // The audit log, as an admin: the responder's changes are there, filtered by action.
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -385,6 +424,57 @@ try {
         `the comment's audit entry (${entry.join(" | ")})`);
   await shot("12-audit");
 
+  // Enrollment tokens, as an admin, under Agents: made (shown once, as the command to run),
+  // used by an agent over HTTP, and another revoked, which then cannot enroll.
+  const enrollWith = (token) => fetch(new URL("/v1/agents/enroll", url), {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token, hostname: "e2e-enrolled", version: "1.4.2" }),
+  });
+  const makeToken = async () => {
+    const before = await page.getByLabel("Enroll command").inputValue();
+    await page.getByLabel("Valid for").selectOption("1h");
+    await page.getByRole("button", { name: "Create enrollment token" }).click();
+    await page.getByRole("status").filter({ hasText: /Enrollment token \w+ made/ }).waitFor();
+    await page.waitForFunction(
+      (old) => document.getElementById("token-command").value !== old, before);
+    const command = await page.getByLabel("Enroll command").inputValue();
+    const origin = new URL(url).origin;
+    const made = command.match(/^faultline-agent enroll --server (\S+) --token (fet_\S+)$/);
+    check(made && made[1] === origin, `the enroll command (${command})`);
+    const focusedOn = await page.evaluate(() => document.activeElement.id);
+    check(focusedOn === "token-made-title", `focus on the new token (${focusedOn})`);
+    return made[2];
+  };
+  await page.getByRole("link", { name: "Agents", exact: true }).click();
+  await page.getByRole("heading", { level: 2, name: "Enrollment tokens" }).waitFor();
+  const used = await makeToken();
+  const tokenStates = () => page.locator("#token-rows tr td:nth-child(4)").allTextContents();
+  // The test's setup enrolled web-01 with a token from the CLI: that one is listed, used.
+  const fresh = await tokenStates();
+  check(JSON.stringify(fresh) === JSON.stringify(["unused", "used"]), `tokens listed (${fresh})`);
+  check(!(await page.locator("#token-rows").textContent()).includes(used),
+        "the list never shows the token");
+  const enrolledReply = await enrollWith(used);
+  check(enrolledReply.status === 201, `the token enrolls an agent (${enrolledReply.status})`);
+  const revoked = await makeToken();
+  await shot("11c-enrollment-token");
+  const revokeButton = page.getByRole("button", { name: /^Revoke token / });
+  check((await revokeButton.count()) === 1, "only the unused token can be revoked");
+  await revokeButton.focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("status").filter({ hasText: "revoked." }).waitFor();
+  check(await page.locator("#token-made").isHidden(), "the revoked token's command is gone");
+  const states = await tokenStates();
+  check(JSON.stringify(states) === JSON.stringify(["used", "used"]), `used tokens left (${states})`);
+  const refusedReply = await enrollWith(revoked);
+  check(refusedReply.status === 401, `a revoked token cannot enroll (${refusedReply.status})`);
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+  await page.getByLabel("Action").fill("enrollment_token.revoke");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 entry on page 1." }).waitFor();
+  await shot("11d-enrollment-token-revoked");
+
   // Integrations, as an admin: this tenant's one only.
   await page.getByRole("link", { name: "Integrations" }).click();
   await page.getByRole("heading", { level: 1, name: "Integrations" }).waitFor();
@@ -393,6 +483,33 @@ try {
   check(integration[0] === "am" && integration[1] === "alertmanager" &&
         integration[5] === "active", `the integration (${integration.join(" | ")})`);
   await shot("13-integrations");
+  // An admin creates an integration (its webhook URL shown once) and revokes it.
+  await page.getByLabel("Integration name").fill("grafana prod");
+  await page.getByLabel("Kind").selectOption("grafana");
+  await page.getByRole("button", { name: "Create integration" }).click();
+  await page.getByRole("status").filter({ hasText: "Integration grafana prod created." })
+    .waitFor();
+  const hookUrl = await page.getByLabel("Webhook URL").inputValue();
+  check(hookUrl.startsWith(new URL(url).origin + "/v1/hooks/"), `the webhook URL (${hookUrl})`);
+  const postHook = () => fetch(hookUrl, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+  const live = await postHook();
+  check(live.status !== 404, `the new key is known (${live.status})`);
+  const made = await page.locator("#integrations-rows tr").filter({ hasText: "grafana prod" })
+    .locator("td").allTextContents();
+  check(made[1] === "grafana" && made[5] === "active", `the new integration (${made})`);
+  check(!(await page.locator("#integrations-rows").textContent()).includes(
+    hookUrl.split("/").pop()), "the list never shows the key");
+  await shot("13b-integration-created");
+  await page.getByRole("button", { name: "Revoke grafana prod" }).click();
+  await page.getByRole("status").filter({ hasText: "Integration grafana prod revoked." })
+    .waitFor();
+  const revokedRow = await page.locator("#integrations-rows tr")
+    .filter({ hasText: "grafana prod" }).locator("td").allTextContents();
+  check(revokedRow[5] === "revoked", `revoked (${revokedRow})`);
+  check(await page.locator("#integration-made").isHidden(), "the revoked key's URL is gone");
+  const dead = await postHook();
+  check(dead.status === 404, `a revoked key is refused (${dead.status})`);
 
   // Switch tenant: signed out, asked for the password with the rest filled in, then the other
   // tenant's incidents and none of this one's.

@@ -146,6 +146,8 @@ def main():
             status, _, data = agg.request("POST", hook, body=am_body(alerts),
                                           headers={"Content-Type": "application/json"})
             assert status == 202, (status, data)
+            if tenant == "other":  # an id the dashboard of acme must not open
+                other_event_id = json.loads(data)["events"][0]["id"]
 
         def incidents():
             status, _, data = agg.request("GET", "/v1/incidents",
@@ -177,6 +179,7 @@ def main():
                  "DASHBOARD_HOOK_PATH": hooks["acme"],
                  "DASHBOARD_LIVE_BODY": am_body([("live-probe", "LiveProbe", now)]).decode(),
                  "DASHBOARD_HIDDEN_TEXT": "OtherTenantSecret",
+                 "DASHBOARD_OTHER_EVENT_ID": other_event_id,
                  "DASHBOARD_SECOND_PAGE_ROWS": str(FILLER_INCIDENTS + 1 - 25),
                  "DASHBOARD_SCREENSHOTS": screenshots, "FAULTLINE_CHROMIUM": CHROMIUM},
             timeout=150)
@@ -195,6 +198,13 @@ def main():
         assert len(changes) >= 6, kinds  # ack, 2 assignments, comment, resolve, close
         assert [e["detail"]["text"] for e in detail["timeline"] if e["kind"] == "comment"] == [
             'Pool exhausted on db-1 <b id="injected">not markup</b>'], detail["timeline"]
+        # The noise rules changed from the page, seen by the API.
+        status, _, data = agg.request("GET", "/v1/suppression-rules",
+                                      headers={"Authorization": f"Bearer {viewer}"})
+        assert status == 200, (status, data)
+        rules = json.loads(data)["suppression_rules"]
+        assert [r["name"] for r in rules] == ["mute canary"], rules
+        assert rules[0]["created_by"].startswith("user:"), rules[0]
         log(f"screenshots in {screenshots}: {sorted(os.listdir(screenshots))}")
         log("ok")
 

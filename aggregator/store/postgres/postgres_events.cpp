@@ -548,6 +548,11 @@ constexpr Statement kFindEvents{
     "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, "
     "''::bytea, decision, reason, rule_id FROM events_events WHERE tenant_id = $1 "
     "AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))"};
+constexpr Statement kFindEvent{
+    "fl_find_event",
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
+    "decision, reason, rule_id FROM events_events WHERE tenant_id = $1 AND id = $2"};
 constexpr Statement kFindRules{"fl_find_correlation_rules",
                                "SELECT rules_json FROM incidents_rules WHERE tenant_id = $1"};
 constexpr Statement kSetRules{
@@ -753,6 +758,17 @@ Result<std::vector<StoredEvent>> PostgresStore::findEvents(std::string_view tena
     out.push_back(std::move(stored));
   }
   return out;
+}
+
+Result<StoredEvent> PostgresStore::findEvent(std::string_view tenant_id,
+                                             std::string_view event_id) {
+  Params params;
+  params.text(tenant_id).text(event_id);
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kTenantSetting, tenant_id, kFindEvent, params));
+  if (r.rows() == 0) {
+    return notFound("no such event");
+  }
+  return readStoredEvent(r, 0, tenant_id);
 }
 
 Result<std::string> PostgresStore::findCorrelationRules(std::string_view tenant_id) {

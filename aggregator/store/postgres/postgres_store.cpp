@@ -541,6 +541,57 @@ Status PostgresStore::createEnrollmentToken(std::string_view tenant_id, std::str
   return status;
 }
 
+namespace {
+constexpr Statement kListTokens{
+    "fl_list_enrollment_tokens",
+    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent "
+    "FROM agents_enrollment_tokens WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"};
+constexpr Statement kRevokeToken{
+    "fl_revoke_enrollment_token",
+    "DELETE FROM agents_enrollment_tokens WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL "
+    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent"};
+
+EnrollmentToken readEnrollmentToken(const PgResult& r, int row) {
+  EnrollmentToken token;
+  token.id = r.int64(row, 0);
+  token.tenant_id = std::string(r.bytes(row, 1));
+  token.token_hash = std::string(r.bytes(row, 2));
+  token.created_at_ns = r.int64(row, 3);
+  token.expires_at_ns = r.int64(row, 4);
+  token.used_at_ns = r.isNull(row, 5) ? 0 : r.int64(row, 5);
+  token.used_by_agent = r.isNull(row, 6) ? "" : std::string(r.bytes(row, 6));
+  return token;
+}
+}  // namespace
+
+Result<std::vector<EnrollmentToken>> PostgresStore::listEnrollmentTokens(std::string_view tenant_id,
+                                                                         std::size_t limit) {
+  Params params;
+  params.text(tenant_id).int64(static_cast<std::int64_t>(limit));
+  return readRows<EnrollmentToken>(kTenantSetting, tenant_id, kListTokens, params,
+                                   readEnrollmentToken);
+}
+
+Result<EnrollmentToken> PostgresStore::revokeEnrollmentToken(std::string_view tenant_id,
+                                                             std::int64_t token_id) {
+  std::optional<EnrollmentToken> revoked;
+  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    Params params;
+    params.text(tenant_id).int64(token_id);
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeToken, params));
+    if (r.rows() == 1) {
+      revoked = readEnrollmentToken(r, 0);
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!revoked) {
+    return notFound("no such unused enrollment token");
+  }
+  return *revoked;
+}
+
 Result<AgentIdentity> PostgresStore::enrollAgent(const NewAgent& agent) {
   AgentIdentity identity;
   Status status = inTransaction(false, [&](Connection& connection) -> Status {

@@ -40,6 +40,10 @@ class PostgresStore final : public Store {
   Result<Tenant> findTenantByName(std::string_view name) override;
   Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
                                std::int64_t now_ns, std::int64_t expires_at_ns) override;
+  Result<std::vector<EnrollmentToken>> listEnrollmentTokens(std::string_view tenant_id,
+                                                            std::size_t limit) override;
+  Result<EnrollmentToken> revokeEnrollmentToken(std::string_view tenant_id,
+                                                std::int64_t token_id) override;
   Result<AgentIdentity> enrollAgent(const NewAgent& agent) override;
   Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) override;
   Result<StoredBatch> storeBatch(const NewBatch& batch) override;
@@ -114,6 +118,7 @@ class PostgresStore final : public Store {
                                                            std::size_t limit) override;
   Result<std::vector<IncidentTimelineRow>> listIncidentTimeline(
       std::string_view tenant_id, std::string_view incident_id) override;
+  Result<StoredEvent> findEvent(std::string_view tenant_id, std::string_view event_id) override;
   Result<std::vector<StoredEvent>> findEvents(std::string_view tenant_id,
                                               const std::vector<std::string>& ids) override;
   Result<std::string> findCorrelationRules(std::string_view tenant_id) override;

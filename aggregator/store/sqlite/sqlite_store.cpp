@@ -26,6 +26,12 @@ constexpr std::string_view kSelectToken =
 constexpr std::string_view kUseToken =
     "UPDATE agents_enrollment_tokens SET used_at = ?2, used_by_agent = ?3 "
     "WHERE id = ?1 AND used_at IS NULL";
+constexpr std::string_view kListTokens =
+    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent "
+    "FROM agents_enrollment_tokens WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2";
+constexpr std::string_view kRevokeToken =
+    "DELETE FROM agents_enrollment_tokens WHERE tenant_id = ?1 AND id = ?2 AND used_at IS NULL "
+    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent";
 constexpr std::string_view kInsertAgent =
     "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -597,6 +603,56 @@ Status SqliteStore::createEnrollmentToken(std::string_view tenant_id, std::strin
     return Status(Errc::NotFound, "create enrollment token: " + status.message());
   }
   return status;
+}
+
+namespace {
+EnrollmentToken readEnrollmentToken(const Stmt& stmt) {
+  EnrollmentToken token;
+  token.id = stmt.columnInt(0);
+  token.tenant_id = std::string(stmt.columnText(1));
+  token.token_hash = std::string(stmt.columnText(2));
+  token.created_at_ns = stmt.columnInt(3);
+  token.expires_at_ns = stmt.columnInt(4);
+  token.used_at_ns = stmt.columnIsNull(5) ? 0 : stmt.columnInt(5);
+  token.used_by_agent = stmt.columnIsNull(6) ? "" : std::string(stmt.columnText(6));
+  return token;
+}
+}  // namespace
+
+Result<std::vector<EnrollmentToken>> SqliteStore::listEnrollmentTokens(std::string_view tenant_id,
+                                                                       std::size_t limit) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListTokens));
+  stmt.bind(1, tenant_id).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<EnrollmentToken> out;
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    out.push_back(readEnrollmentToken(stmt));
+  }
+}
+
+Result<EnrollmentToken> SqliteStore::revokeEnrollmentToken(std::string_view tenant_id,
+                                                           std::int64_t token_id) {
+  std::optional<EnrollmentToken> revoked;
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kRevokeToken));
+    stmt.bind(1, tenant_id).bind(2, token_id);
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (row) {
+      revoked = readEnrollmentToken(stmt);
+      FL_ASSIGN_OR_RETURN(bool more, stmt.step());
+      (void)more;  // one row at most: id is the primary key
+    }
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(status);
+  if (!revoked) {
+    return notFound("no such unused enrollment token");
+  }
+  return *revoked;
 }
 
 Result<AgentIdentity> SqliteStore::enrollAgent(const NewAgent& agent) {
@@ -1759,6 +1815,10 @@ constexpr std::string_view kFindEvents =
     "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, '', "
     "decision, reason, rule_id FROM events_events WHERE tenant_id = ?1 "
     "AND id IN (SELECT value FROM json_each(?2))";
+constexpr std::string_view kFindEvent =
+    "SELECT id, integration_id, source, service, host, environment, severity, status, action, "
+    "source_dedup_key, fingerprint, title, body, labels_json, occurred_at, received_at, raw, "
+    "decision, reason, rule_id FROM events_events WHERE tenant_id = ?1 AND id = ?2";
 constexpr std::string_view kFindRules =
     "SELECT rules_json FROM incidents_rules WHERE tenant_id = ?1";
 constexpr std::string_view kSetRules =
@@ -2006,6 +2066,17 @@ Result<std::vector<StoredEvent>> SqliteStore::findEvents(std::string_view tenant
     FL_ASSIGN_OR_RETURN(StoredEvent stored, readStoredEvent(stmt, tenant_id));
     out.push_back(std::move(stored));
   }
+}
+
+Result<StoredEvent> SqliteStore::findEvent(std::string_view tenant_id, std::string_view event_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindEvent));
+  stmt.bind(1, tenant_id).bind(2, event_id);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no such event");
+  }
+  return readStoredEvent(stmt, tenant_id);
 }
 
 Result<std::string> SqliteStore::findCorrelationRules(std::string_view tenant_id) {

@@ -376,10 +376,12 @@ async function onComment(event) {
 }
 
 // Views by hash: #/incidents, #/incidents/<id>, #/graph, #/graph/<incident id>, #/events,
+// #/events/<event id>, #/events/service/<name>,
 // #/agents, #/noise, #/integrations, #/audit.
 async function route() {
   if (!state.me) return;
   const match = location.hash.match(/^#\/incidents\/(.+)$/);
+  const eventId = location.hash.match(/^#\/events\/(?!service\/)([^/]+)$/);
   const graph = location.hash.match(/^#\/graph(?:\/(.+))?$/);
   try {
     if (graph) {
@@ -389,6 +391,10 @@ async function route() {
     } else if (location.hash === "#/agents") {
       show("agents-view");
       await loadAgents();
+      $("tokens").hidden = !kAuditRoles.includes(state.me.role);  // agents.enroll
+      $("token-made").hidden = true;
+      $("token-command").value = "";
+      if (!$("tokens").hidden) await loadTokens();
       focusHeading("agents-title");
     } else if (location.hash === "#/noise") {
       show("noise-view");
@@ -396,6 +402,8 @@ async function route() {
       focusHeading("noise-title");
     } else if (location.hash === "#/integrations") {
       show("integrations-view");
+      $("integration-made").hidden = true;
+      $("integration-url").value = "";
       await loadIntegrations();
       focusHeading("integrations-title");
     } else if (location.hash === "#/audit") {
@@ -412,7 +420,11 @@ async function route() {
       show("events-view");
       await loadEvents();
       startLive();
-      focusHeading("events-title");
+      if (eventId) {
+        await openEvent(decodeURIComponent(eventId[1]));
+      } else {
+        focusHeading("events-title");
+      }
     } else if (match) {
       show("detail-view");
       await loadDetail(decodeURIComponent(match[1]));
@@ -749,10 +761,13 @@ function eventRow(event) {
   severity.append(badge(event.severity, "sev-"));
   const title = el("td");
   const link = el("a", event.title || event.id);
-  link.href = "#/events";
+  link.href = "#/events/" + encodeURIComponent(event.id);
   link.addEventListener("click", (e) => {
+    // The address names the event (a reload opens it again), but the list and its live rows
+    // stay: pushState changes the hash without a hashchange.
     e.preventDefault();
-    showEvent(event.id);
+    history.pushState(null, "", link.href);
+    showEvent(event);
   });
   title.append(link);
   row.append(el("td", localTime(event.received_at)), el("td", event.service), severity,
@@ -784,9 +799,18 @@ async function loadEvents() {
   announce(count + (count === 1 ? " event" : " events") + " on page " + (ev.page + 1) + ".");
 }
 
-function showEvent(id) {
-  const event = state.events.byId.get(id);
-  if (!event) return;
+// #/events/<id>: the event from GET /v1/events/{id}, whether or not it is on this page.
+async function openEvent(id) {
+  try {
+    showEvent(await api("GET", "/v1/events/" + encodeURIComponent(id)));
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    announce("No event " + id + " in this tenant.");
+    focusHeading("events-title");
+  }
+}
+
+function showEvent(event) {
   const facts = $("event-facts");
   facts.replaceChildren();
   const fact = (name, value) => {
@@ -952,6 +976,82 @@ async function loadAgents() {
   paged(paging, "agents", doc.agents.length, ["agent", "agents"], doc.next_cursor);
 }
 
+// ---- Enrollment tokens (owners and admins: agents.enroll), under the agents.
+
+async function loadTokens() {
+  const doc = await api("GET", "/v1/enrollment-tokens?limit=50");
+  const rows = $("token-rows");
+  rows.replaceChildren();
+  for (const token of doc.enrollment_tokens) {
+    const row = el("tr");
+    row.dataset.tokenId = token.id;
+    const action = el("td");
+    if (token.state !== "used") {  // unused or expired: either can be deleted
+      const revoke = el("button", "Revoke");
+      revoke.type = "button";
+      revoke.setAttribute("aria-label", "Revoke token " + token.prefix);
+      revoke.addEventListener("click", () => revokeToken(token));
+      action.append(revoke);
+    }
+    row.append(el("td", token.prefix + "…", "mono"), el("td", localTime(token.created_at)),
+               el("td", localTime(token.expires_at)), el("td", token.state),
+               el("td", token.used_by_agent || "", "mono"), action);
+    rows.append(row);
+  }
+  if (!doc.enrollment_tokens.length) {
+    const row = el("tr");
+    const cell = el("td", "None.");
+    cell.colSpan = 6;
+    row.append(cell);
+    rows.append(row);
+  }
+  return doc.enrollment_tokens.length;
+}
+
+async function createToken(event) {
+  event.preventDefault();
+  const button = $("token-create");
+  button.disabled = true;
+  try {
+    const made = await api("POST", "/v1/enrollment-tokens", { ttl: $("token-ttl").value });
+    $("token-command").value =
+      `faultline-agent enroll --server ${location.origin} --token ${made.token}`;
+    $("token-made").hidden = false;
+    await loadTokens();
+    announce("Enrollment token " + made.prefix + " made, valid until " +
+             localTime(made.expires_at) + ".");
+    $("token-made-title").focus();
+  } catch (e) {
+    announce("Could not make a token: " + e.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function revokeToken(token) {
+  try {
+    await api("DELETE", "/v1/enrollment-tokens/" + encodeURIComponent(token.id));
+    $("token-made").hidden = true;  // the token shown may be this one
+    $("token-command").value = "";
+    await loadTokens();
+    announce("Enrollment token " + token.prefix + " revoked.");
+    $("tokens-title").focus();
+  } catch (e) {
+    announce("Could not revoke: " + e.message);
+  }
+}
+
+async function copyCommand() {
+  const command = $("token-command");
+  command.select();
+  try {
+    await navigator.clipboard.writeText(command.value);
+    announce("Command copied.");
+  } catch (e) {
+    announce("Select the command and copy it (Ctrl+C).");
+  }
+}
+
 async function loadAudit() {
   const paging = state.audit;
   const params = new URLSearchParams({ limit: String(kPageSize) });
@@ -1007,8 +1107,30 @@ function ruleWindow(rule) {
   return "always";
 }
 
-function ruleRows(rules, tbody) {
+const kNoiseManagers = ["owner", "admin", "responder"];  // noise.manage
+
+// A button in a table row that runs `action` (a DELETE), then reloads the view.
+function rowButton(label, name, action) {
+  const cell = el("td");
+  const button = el("button", label);
+  button.type = "button";
+  button.setAttribute("aria-label", label + " " + name);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await action();
+    } catch (e) {
+      announce("Could not " + label.toLowerCase() + ": " + e.message);
+      button.disabled = false;
+    }
+  });
+  cell.append(button);
+  return cell;
+}
+
+function ruleRows(rules, tbody, path) {
   tbody.replaceChildren();
+  const manage = kNoiseManagers.includes(state.me.role);
   for (const rule of rules) {
     const matchers = (rule.matchers || []).map((m) => `${m.name} ${m.op} "${m.value}"`);
     const active = rule.active_now
@@ -1017,12 +1139,18 @@ function ruleRows(rules, tbody) {
     const row = el("tr");
     row.append(el("td", rule.name), el("td", matchers.join(", "), "mono wrap"), el("td", active),
                el("td", ruleWindow(rule)), el("td", rule.created_by, "mono"));
+    row.append(manage ? rowButton("Delete", rule.name, async () => {
+      await api("DELETE", path + "/" + encodeURIComponent(rule.id));
+      await loadNoise();
+      announce("Deleted " + rule.name + ".");
+      focusHeading("noise-title");
+    }) : el("td"));
     tbody.append(row);
   }
   if (!rules.length) {
     const row = el("tr");
     const cell = el("td", "None.");
-    cell.colSpan = 5;
+    cell.colSpan = 6;
     row.append(cell);
     tbody.append(row);
   }
@@ -1033,10 +1161,49 @@ async function loadNoise() {
     api("GET", "/v1/suppression-rules?limit=100"),
     api("GET", "/v1/maintenance-windows?limit=100"),
   ]);
-  ruleRows(suppression.suppression_rules, $("suppression-rows"));
-  ruleRows(maintenance.maintenance_windows, $("maintenance-rows"));
+  $("rule-form").hidden = !kNoiseManagers.includes(state.me.role);
+  ruleRows(suppression.suppression_rules, $("suppression-rows"), "/v1/suppression-rules");
+  ruleRows(maintenance.maintenance_windows, $("maintenance-rows"), "/v1/maintenance-windows");
   announce(counted(suppression.suppression_rules.length, "suppression rule") + ", " +
            counted(maintenance.maintenance_windows.length, "maintenance window") + ".");
+}
+
+async function createRule(event) {
+  event.preventDefault();
+  const name = $("rule-name").value.trim();
+  const matcher = { name: $("rule-label").value.trim(), op: $("rule-op").value,
+                    value: $("rule-value").value };
+  if (!name || !matcher.name) {
+    $("rule-error").textContent = "Name the rule and the label it matches.";
+    return;
+  }
+  $("rule-error").textContent = "";
+  try {
+    await api("POST", "/v1/suppression-rules", { name, matchers: [matcher] });
+    for (const id of ["rule-name", "rule-label", "rule-value"]) $(id).value = "";
+    await loadNoise();
+    announce("Suppression rule " + name + " added.");
+  } catch (e) {
+    $("rule-error").textContent = "Could not add the rule: " + e.message;
+  }
+}
+
+async function createIntegration(event) {
+  event.preventDefault();
+  const body = { kind: $("integration-kind").value };
+  const name = $("integration-name").value.trim();
+  if (name) body.name = name;
+  try {
+    const made = await api("POST", "/v1/integrations", body);
+    $("integration-url").value = location.origin + made.hook_path;
+    $("integration-made").hidden = false;
+    $("integration-name").value = "";
+    await loadIntegrations();
+    announce("Integration " + made.name + " created.");
+    $("integration-made-title").focus();
+  } catch (e) {
+    announce("Could not create the integration: " + e.message);
+  }
 }
 
 async function loadIntegrations() {
@@ -1051,6 +1218,14 @@ async function loadIntegrations() {
                el("td", `${limit.rps ?? "?"}/s, burst ${limit.burst ?? "?"}`),
                el("td", localTime(new Date(integration.created_at_ns / 1e6).toISOString())),
                el("td", integration.revoked ? "revoked" : "active"));
+    row.append(integration.revoked ? el("td") : rowButton("Revoke", integration.name, async () => {
+      await api("DELETE", "/v1/integrations/" + encodeURIComponent(integration.id));
+      $("integration-made").hidden = true;
+      $("integration-url").value = "";
+      await loadIntegrations();
+      announce("Integration " + integration.name + " revoked.");
+      focusHeading("integrations-title");
+    }));
     rows.append(row);
   }
   announce(counted(doc.integrations.length, "integration") + ".");
@@ -1088,6 +1263,10 @@ async function start() {
   startEvents();
   pager(state.agents, "agents", loadAgents);
   pager(state.audit, "audit", loadAudit);
+  $("token-form").addEventListener("submit", createToken);
+  $("rule-form").addEventListener("submit", createRule);
+  $("integration-form").addEventListener("submit", createIntegration);
+  $("token-copy").addEventListener("click", copyCommand);
   $("audit-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     state.audit.cursors = [""];

@@ -653,8 +653,29 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
          return "/v1/integrations/" + integration.id;
        },
        nullptr, auth::Permission::RevokeIntegration},
+      {"POST", [] { return "/v1/enrollment-tokens"; }, json{{"ttl", "1h"}},
+       auth::Permission::EnrollAgents},
+      {"GET", [] { return "/v1/enrollment-tokens"; }, nullptr, auth::Permission::EnrollAgents},
+      {"DELETE",
+       [&] {
+         REQUIRE(h.store()
+                     .createEnrollmentToken(a.id, crypto::hashSecret(crypto::randomToken("fet_")),
+                                            1, INT64_MAX)
+                     .isOk());
+         auto tokens = h.store().listEnrollmentTokens(a.id, 1);
+         REQUIRE(tokens.isOk());
+         REQUIRE(tokens->size() == 1);
+         return "/v1/enrollment-tokens/" + std::to_string(tokens->front().id);
+       },
+       nullptr, auth::Permission::EnrollAgents},
       {"GET", [] { return "/v1/events"; }, nullptr, auth::Permission::ReadEvents},
       {"GET", [] { return "/v1/events/stats"; }, nullptr, auth::Permission::ReadEvents},
+      {"GET",
+       [&] {
+         fresh_incident();
+         return "/v1/events/" + incident_events.front();
+       },
+       nullptr, auth::Permission::ReadEvents},
       {"GET", [] { return "/v1/alerts"; }, nullptr, auth::Permission::ReadEvents},
       {"GET", [] { return "/v1/suppression-rules"; }, nullptr, auth::Permission::ReadNoiseRules},
       {"POST", [] { return "/v1/suppression-rules"; }, silence, auth::Permission::ManageNoiseRules},

@@ -548,3 +548,31 @@ TEST_CASE_TEMPLATE("noise decisions: mutes and flapping stored with their rule, 
       store->recordEvents(a.id, {eventFor(a, "fp-3", EventStatus::kFiring, t0)}, context).code() ==
       Errc::InvalidArgument);
 }
+
+TEST_CASE_TEMPLATE("events find one: raw payload and decision, never another tenant's", TestType,
+                   SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  const std::int64_t t0 = 1'790'000'000'000'000'000;
+  store::RecordContext context;
+  context.mutes = {store::Mute{store::NoiseDecision::kSuppressed, "nr_quiet", "suppressed"}};
+  auto recorded =
+      store->recordEvents(a.id, {eventFor(a, "fp-one", events::EventStatus::kFiring, t0)}, context);
+  REQUIRE_MESSAGE(recorded.isOk(), recorded.status().toString());
+  const std::string id = recorded->front().event_id;
+
+  auto found = store->findEvent(a.id, id);
+  REQUIRE_MESSAGE(found.isOk(), found.status().toString());
+  CHECK(found->id == id);
+  CHECK(found->event.raw == R"({"status":"firing"})");
+  CHECK(found->event.title == "High error rate on fp-one");
+  CHECK(found->decision == store::NoiseDecision::kSuppressed);
+  CHECK(found->rule_id == "nr_quiet");
+  CHECK(found->event.received_at_ns == t0);
+
+  CHECK(store->findEvent(b.id, id).code() == Errc::NotFound);
+  CHECK(store->findEvent(a.id, "evt_missing").code() == Errc::NotFound);
+  CHECK(store->findEvent("tnt_missing", id).code() == Errc::NotFound);
+}
