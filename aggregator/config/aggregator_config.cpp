@@ -137,6 +137,11 @@ std::vector<Option> aggregatorOptions() {
        "minutes of history a template needs before its rate may fire"},
       {"log_events.rate_max_keys", OptionType::Int, "100000",
        "(tenant, service, template) rates tracked in memory at most"},
+      {"log_events.rate_drop_percent", OptionType::Int, "20",
+       "a closed minute at or below this percentage of a template's baseline, while its service "
+       "keeps logging, is a rate drop (0: drops are not reported)"},
+      {"log_events.rate_drop_min_baseline", OptionType::Int, "10",
+       "drops are judged only for templates with a baseline of at least this many lines a minute"},
       {"ai.route.runbook", OptionType::StringList, "",
        "model providers tried in order for incident runbooks (openai, anthropic), each once more "
        "on a failure; the offline provider (no key, no network) always answers last"},
@@ -165,11 +170,6 @@ std::vector<Option> aggregatorOptions() {
       {"ai.anthropic.timeout", OptionType::Duration, "20s",
        "deadline of one anthropic request (connect, send, answer); a timeout is retried once, then "
        "the next provider answers"},
-      {"log_events.rate_drop_percent", OptionType::Int, "20",
-       "a closed minute at or below this percentage of a template's baseline, while its service "
-       "keeps logging, is a rate drop (0: drops are not reported)"},
-      {"log_events.rate_drop_min_baseline", OptionType::Int, "10",
-       "drops are judged only for templates with a baseline of at least this many lines a minute"},
   };
 }
 
