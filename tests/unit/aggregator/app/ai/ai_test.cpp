@@ -387,8 +387,9 @@ std::string writeIncident(store::Store& store, const store::Tenant& tenant,
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("ai runbooks stored per tenant; context from the store cites only its own",
-                   TestType, SqliteEngine, PostgresEngine) {
+TEST_CASE_TEMPLATE(
+    "ai runbooks stored per tenant, and the context from the store cites only its own", TestType,
+    SqliteEngine, PostgresEngine) {
   STORE_ENGINE_OR_SKIP(engine);
   auto store = engine.open();
   store::Tenant acme = tenantNamed(*store, "acme");
