@@ -241,32 +241,30 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
   if (body.is_discarded() || !body.is_object()) {
     return badRequest("body: a JSON object is required");
   }
-  store::KnowledgeDocument document;
-  document.tenant_id = principal.tenant_id;
-  document.kind = "runbook";
+  std::string id;
   if (body.contains("id")) {
     if (!body["id"].is_string() || !validRunbookId(body["id"].get<std::string>())) {
       return badRequest("id: 1 to 64 of a-z, 0-9, - and _");
     }
-    document.id = body["id"].get<std::string>();
+    id = body["id"].get<std::string>();
   } else {
-    document.id = "rbk_" + crypto::randomHex(8);
+    id = "rbk_" + crypto::randomHex(8);
   }
   if (!body.contains("title") || !body["title"].is_string() ||
       body["title"].get<std::string>().empty() ||
       body["title"].get<std::string>().size() > kMaxTitleBytes) {
     return badRequest("title: a string of 1 to " + std::to_string(kMaxTitleBytes) + " bytes");
   }
-  document.title = knowledge::validUtf8(body["title"].get<std::string>());  // no NUL
   if (!body.contains("markdown") || !body["markdown"].is_string()) {
     return badRequest("markdown: a string is required");
   }
-  document.body = knowledge::validUtf8(body["markdown"].get<std::string>());
-  if (document.body.size() > knowledge::kMaxRunbookBytes) {
+  std::string markdown = knowledge::validUtf8(body["markdown"].get<std::string>());
+  if (markdown.size() > knowledge::kMaxRunbookBytes) {
     return http::Response::error(
         413, "payload_too_large",
         "markdown: at most " + std::to_string(knowledge::kMaxRunbookBytes) + " bytes");
   }
+  std::vector<std::string> services;
   if (body.contains("services")) {
     if (!body["services"].is_array() || body["services"].size() > kMaxServices) {
       return badRequest("services: an array of at most " + std::to_string(kMaxServices) + " names");
@@ -276,20 +274,16 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
           service.get<std::string>().size() > 256) {
         return badRequest("services: each a name of 1 to 256 bytes");
       }
-      document.services.push_back(knowledge::validUtf8(service.get<std::string>()));
+      services.push_back(knowledge::validUtf8(service.get<std::string>()));
     }
   }
-  document.passages = knowledge::chunkMarkdown(document.body);
-  // The title and services are findable too (the first passage).
-  std::string about = document.title;
-  for (const std::string& service : document.services) {
-    about += (about == document.title ? "\nservices: " : " ") + service;
-  }
-  document.passages.insert(document.passages.begin(), {"Runbook", about});
+  // No NUL, valid UTF-8 in the title too.
+  store::KnowledgeDocument document = knowledge::runbookDocument(
+      principal.tenant_id, id, knowledge::validUtf8(body["title"].get<std::string>()), markdown,
+      services, now_ns);
   if (document.passages.size() > store::kMaxKnowledgePassages) {
     return http::Response::error(413, "payload_too_large", "markdown: too many sections");
   }
-  document.updated_at_ns = now_ns;
   json detail = {{"title", document.title}, {"bytes", document.body.size()}};
   if (!audited(principal, request, "runbook.put", "runbook:" + document.id,
                detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {

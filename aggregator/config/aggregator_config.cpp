@@ -1,6 +1,7 @@
 #include "aggregator/config/aggregator_config.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 
@@ -141,6 +142,34 @@ std::vector<Option> aggregatorOptions() {
        "keeps logging, is a rate drop (0: drops are not reported)"},
       {"log_events.rate_drop_min_baseline", OptionType::Int, "10",
        "drops are judged only for templates with a baseline of at least this many lines a minute"},
+      {"ai.route.runbook", OptionType::StringList, "",
+       "model providers tried in order for incident runbooks (openai, anthropic), each once more "
+       "on a failure; the offline provider (no key, no network) always answers last"},
+      {"ai.max_context_bytes", OptionType::ByteSize, "32KiB",
+       "largest prompt sent to a model provider (redacted incident facts and quoted passages; "
+       "the least useful parts are dropped first)"},
+      {"ai.openai.url", OptionType::String, "http://127.0.0.1:8000/v1",
+       "base URL of the OpenAI-compatible chat completions API"},
+      {"ai.openai.model", OptionType::String, "",
+       "model name sent to the openai provider (required when it is routed to)"},
+      {"ai.openai.api_key", OptionType::String, "",
+       "API key of the openai provider (prefer ai.openai.api_key_env; never logged)"},
+      {"ai.openai.api_key_env", OptionType::String, "OPENAI_API_KEY",
+       "environment variable holding the openai API key when ai.openai.api_key is empty"},
+      {"ai.openai.timeout", OptionType::Duration, "20s",
+       "deadline of one openai request (connect, send, answer); a timeout is retried once, then "
+       "the next provider answers"},
+      {"ai.anthropic.url", OptionType::String, "https://api.anthropic.com",
+       "base URL of the Anthropic messages API"},
+      {"ai.anthropic.model", OptionType::String, "",
+       "model name sent to the anthropic provider (required when it is routed to)"},
+      {"ai.anthropic.api_key", OptionType::String, "",
+       "API key of the anthropic provider (prefer ai.anthropic.api_key_env; never logged)"},
+      {"ai.anthropic.api_key_env", OptionType::String, "ANTHROPIC_API_KEY",
+       "environment variable holding the anthropic API key when ai.anthropic.api_key is empty"},
+      {"ai.anthropic.timeout", OptionType::Duration, "20s",
+       "deadline of one anthropic request (connect, send, answer); a timeout is retried once, then "
+       "the next provider answers"},
   };
 }
 
@@ -391,6 +420,38 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
                                ", got " + std::to_string(value));
       }
       option.set(value);
+    }
+  }
+  config.ai.route_runbook = table.getStringList("ai.route.runbook");
+  for (const std::string& name : config.ai.route_runbook) {
+    if (name != "openai" && name != "anthropic") {
+      return invalidArgument("ai.route.runbook: each provider must be openai or anthropic, got '" +
+                             name + "'");
+    }
+  }
+  FL_ASSIGN_OR_RETURN(
+      config.ai.max_context_bytes,
+      positive("ai.max_context_bytes", table.getByteSize("ai.max_context_bytes"), 16u << 20));
+  for (auto* provider : {&config.ai.openai, &config.ai.anthropic}) {
+    const std::string prefix = provider == &config.ai.openai ? "ai.openai." : "ai.anthropic.";
+    provider->url = table.getString(prefix + "url");
+    provider->model = table.getString(prefix + "model");
+    provider->api_key = table.getString(prefix + "api_key");
+    if (provider->api_key.empty()) {
+      const std::string env = table.getString(prefix + "api_key_env");
+      const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+      provider->api_key = value != nullptr ? value : "";
+    }
+    provider->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        table.getDuration(prefix + "timeout"));
+    if (provider->timeout.count() <= 0) {
+      return invalidArgument(prefix + "timeout: must be positive");
+    }
+  }
+  for (const std::string& name : config.ai.route_runbook) {
+    const auto& provider = name == "openai" ? config.ai.openai : config.ai.anthropic;
+    if (provider.model.empty()) {
+      return invalidArgument("ai." + name + ".model: required when ai.route.runbook names " + name);
     }
   }
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {

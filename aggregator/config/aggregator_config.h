@@ -77,6 +77,18 @@ struct AggregatorConfig {
     std::size_t stream_replay_max = 1000;
   } events;
   events::LogEventOptions log_events;  // log_events.*
+  struct AiProviderSettings {
+    std::string url;
+    std::string model;
+    std::string api_key;  // ai.<name>.api_key, else the variable ai.<name>.api_key_env names
+    std::chrono::milliseconds timeout{20'000};
+  };
+  struct {
+    std::vector<std::string> route_runbook;  // ai.route.runbook
+    std::size_t max_context_bytes = 32 * 1024;
+    AiProviderSettings openai;
+    AiProviderSettings anthropic;
+  } ai;
 };
 
 /// Reads and checks the table (listen address, positive limits, log level, TLS files given

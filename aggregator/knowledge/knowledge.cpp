@@ -243,6 +243,27 @@ bool indexedStatus(std::string_view status) {
   return status == "resolved" || status == "closed";
 }
 
+store::KnowledgeDocument runbookDocument(std::string_view tenant_id, std::string_view id,
+                                         std::string_view title, std::string_view markdown,
+                                         const std::vector<std::string>& services,
+                                         std::int64_t now_ns) {
+  store::KnowledgeDocument document;
+  document.tenant_id = std::string(tenant_id);
+  document.kind = "runbook";
+  document.id = std::string(id);
+  document.title = std::string(title);
+  document.services = services;
+  document.body = std::string(markdown);
+  document.passages = chunkMarkdown(document.body);
+  std::string about = document.title;
+  for (const std::string& service : document.services) {
+    about += (about == document.title ? "\nservices: " : " ") + service;
+  }
+  document.passages.insert(document.passages.begin(), {"Runbook", about});
+  document.updated_at_ns = now_ns;
+  return document;
+}
+
 Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view tenant_id,
                                         std::string_view incident_id) {
   FL_ASSIGN_OR_RETURN(store::IncidentRow row, store.findIncident(tenant_id, incident_id));

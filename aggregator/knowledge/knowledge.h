@@ -38,6 +38,14 @@ std::vector<std::string> queryTerms(std::string_view text,
 /// Markdown cut into passages at headings; each passage's heading is the heading text.
 std::vector<store::KnowledgePassage> chunkMarkdown(std::string_view markdown);
 
+/// A runbook's knowledge document (kind "runbook"): its Markdown cut at headings, after one
+/// passage (seq 0, heading "Runbook") with the title and services, so those are findable too.
+/// The passage count is not checked here (the store refuses past kMaxKnowledgePassages).
+store::KnowledgeDocument runbookDocument(std::string_view tenant_id, std::string_view id,
+                                         std::string_view title, std::string_view markdown,
+                                         const std::vector<std::string>& services,
+                                         std::int64_t now_ns);
+
 /// What an incident's document is made of.
 struct IncidentFacts {
   std::string id;

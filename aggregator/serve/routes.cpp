@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "aggregator/api/agents_api.h"
+#include "aggregator/api/ai_api.h"
 #include "aggregator/api/enrollment_api.h"
 #include "aggregator/api/events_api.h"
 #include "aggregator/api/graph_api.h"
@@ -288,6 +289,25 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                  [knowledge_api](const auth::Principal& principal, const http::Request& request) {
                    return knowledge_api->deleteRunbook(principal, request, nowUnixNanos());
                  }));
+  // AI runbooks per incident (issue 8): written by the provider router, edited by responders.
+  auto ai_api = std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer);
+  router.add(
+      "POST", "/v1/incidents/{id}/runbook",
+      guardedChange("write runbook", auth::Permission::ManageIncidents,
+                    [ai_api](const auth::Principal& principal, const http::Request& request) {
+                      return ai_api->generate(principal, request, nowUnixNanos());
+                    }));
+  router.add("GET", "/v1/incidents/{id}/runbook",
+             guardedRead("show incident runbook", auth::Permission::ReadIncidents,
+                         [ai_api](std::string_view tenant_id, const http::Request& request) {
+                           return ai_api->show(tenant_id, request);
+                         }));
+  router.add(
+      "PUT", "/v1/incidents/{id}/runbook",
+      guardedChange("edit runbook", auth::Permission::ManageIncidents,
+                    [ai_api](const auth::Principal& principal, const http::Request& request) {
+                      return ai_api->edit(principal, request, nowUnixNanos());
+                    }));
   // The service graph: declared, imported and learned from spans; versioned.
   std::shared_ptr<graph::GraphCache> graph_cache = handlers.graph_cache;
   if (!graph_cache) {

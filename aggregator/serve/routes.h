@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "aggregator/api/ai_api.h"
 #include "aggregator/api/event_stream.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/auth_api.h"
@@ -52,6 +53,9 @@ struct RouteHandlers {
   /// Outbound incident notifications (/v1/notification-channels). Null: the router makes one
   /// with the defaults, not started (channels are managed and tested, nothing is dispatched).
   std::shared_ptr<notify::Notifier> notifier;
+  /// Writes incident runbooks (/v1/incidents/{id}/runbook): the AI provider router. Null: the
+  /// offline provider alone.
+  api::RunbookWriter ai_writer;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

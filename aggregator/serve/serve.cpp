@@ -8,6 +8,8 @@
 #include <string>
 
 #include "aggregator/admin/admin.h"
+#include "aggregator/ai/chat_provider.h"
+#include "aggregator/ai/router.h"
 #include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/auth/auth_api.h"
 #include "aggregator/http/server.h"
@@ -220,6 +222,35 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     ops.addMetricSource(metric.name, "counter", metric.help,
                         [&log_events, field = metric.field] { return log_events.stats().*field; });
   }
+  // AI runbooks: the configured model providers in route order, offline last.
+  std::vector<std::shared_ptr<ai::Provider>> ai_providers;
+  if (!config.ai.route_runbook.empty()) {
+    FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> ai_client,
+                        notify::HttpClient::create(notify::HttpClientOptions{}));
+    std::shared_ptr<const notify::HttpClient> shared_client = std::move(ai_client);
+    FL_ASSIGN_OR_RETURN(std::unique_ptr<redact::Redactor> ai_redactor,
+                        redact::Redactor::create(redact::RedactOptions{}));
+    std::shared_ptr<const redact::Redactor> shared_redactor = std::move(ai_redactor);
+    for (const std::string& name : config.ai.route_runbook) {
+      const auto& settings = name == "openai" ? config.ai.openai : config.ai.anthropic;
+      ai::ChatProviderConfig provider_config;
+      provider_config.name = name;
+      provider_config.url = settings.url;
+      provider_config.model = settings.model;
+      provider_config.api_key = settings.api_key;
+      provider_config.timeout = settings.timeout;
+      provider_config.max_context_bytes = config.ai.max_context_bytes;
+      FL_ASSIGN_OR_RETURN(
+          std::unique_ptr<ai::ChatProvider> provider,
+          ai::ChatProvider::create(std::move(provider_config), shared_client, shared_redactor));
+      ai_providers.push_back(std::move(provider));
+      log::info("serve", "ai: runbooks may be written by " + name + " (" + settings.model + ")");
+    }
+  }
+  auto ai_router = std::make_shared<ai::Router>(std::move(ai_providers));
+  api::RunbookWriter ai_writer = [ai_router](const ai::AiContext& context) {
+    return ai_router->write(context);
+  };
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
   stream_options.buffer_bytes = config.events.stream_buffer_bytes;
@@ -255,7 +286,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .incidents = incident_engine,
                                                           .graph_cache = graph_cache,
                                                           .span_edges = nullptr,
-                                                          .notifier = notifier})),
+                                                          .notifier = notifier,
+                                                          .ai_writer = ai_writer})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "aggregator/audit/audit_event.h"
+#include "aggregator/store/ai_records.h"
 #include "aggregator/store/audit_log.h"
 #include "aggregator/store/auth_records.h"
 #include "aggregator/store/event_records.h"
@@ -433,6 +434,15 @@ class Store {
   /// passages; a document scores as its best passage). Never another tenant's.
   virtual Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                             const KnowledgeQuery& query) = 0;
+
+  // --- AI runbooks (migration 13; see ai_records.h).
+
+  /// Replaces the incident's runbook. InvalidArgument past kMaxAiRunbookBytes; NotFound when
+  /// the tenant does not exist.
+  virtual Status putAiRunbook(const AiRunbookRecord& record) = 0;
+  /// NotFound when the tenant has no runbook for this incident.
+  virtual Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
+                                                std::string_view incident_id) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

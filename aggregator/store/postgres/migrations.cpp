@@ -641,6 +641,23 @@ CREATE POLICY tenant_isolation ON knowledge_passages
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// AI (aggregator/ai): the runbook generated for each incident, or as a responder last saved it.
+constexpr const char* kV13Ai = R"sql(
+CREATE TABLE ai_runbooks (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id text NOT NULL,
+  body_json text NOT NULL,
+  provider text NOT NULL,
+  updated_by text NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id)
+);
+ALTER TABLE ai_runbooks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_runbooks FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_runbooks
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -658,6 +675,7 @@ const std::vector<Migration>& migrations() {
        kV10Incidents},
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
       {12, "knowledge: per-tenant documents and passages with full-text search", kV12Knowledge},
+      {13, "ai: generated and edited runbooks per incident", kV13Ai},
   };
   return kMigrations;
 }

@@ -155,6 +155,9 @@ class PostgresStore final : public Store {
                                                                std::size_t limit) override;
   Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                     const KnowledgeQuery& query) override;
+  Status putAiRunbook(const AiRunbookRecord& record) override;
+  Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
+                                        std::string_view incident_id) override;
   std::size_t pendingWrites() const override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }

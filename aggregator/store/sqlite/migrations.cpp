@@ -429,6 +429,19 @@ CREATE TRIGGER knowledge_passages_delete AFTER DELETE ON knowledge_passages BEGI
 END;
 )sql";
 
+// AI (aggregator/ai): the runbook generated for each incident, or as a responder last saved it.
+constexpr const char* kV13Ai = R"sql(
+CREATE TABLE ai_runbooks (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id TEXT NOT NULL,
+  body_json TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -447,6 +460,7 @@ const std::vector<Migration>& migrations() {
        kV10Incidents},
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
       {12, "knowledge: per-tenant documents and passages with a BM25 (FTS5) index", kV12Knowledge},
+      {13, "ai: generated and edited runbooks per incident", kV13Ai},
   };
   return kMigrations;
 }

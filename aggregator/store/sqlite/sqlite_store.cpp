@@ -2484,3 +2484,59 @@ Result<std::vector<KnowledgeHit>> SqliteStore::searchKnowledge(std::string_view 
 }
 
 }  // namespace faultline::aggregator::store::sqlite
+
+// --- AI runbooks (migration 13).
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kUpsertAiRunbook =
+    "INSERT INTO ai_runbooks(tenant_id, incident_id, body_json, provider, updated_by, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, incident_id) DO UPDATE SET "
+    "body_json = excluded.body_json, provider = excluded.provider, "
+    "updated_by = excluded.updated_by, updated_at = excluded.updated_at";
+constexpr std::string_view kFindAiRunbook =
+    "SELECT body_json, provider, updated_by, updated_at FROM ai_runbooks "
+    "WHERE tenant_id = ?1 AND incident_id = ?2";
+
+}  // namespace
+
+Status SqliteStore::putAiRunbook(const AiRunbookRecord& record) {
+  if (record.body_json.size() > kMaxAiRunbookBytes) {
+    return invalidArgument("ai runbook: at most " + std::to_string(kMaxAiRunbookBytes) + " bytes");
+  }
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(write_db_.get(), kUpsertAiRunbook));
+    upsert.bind(1, record.tenant_id)
+        .bind(2, record.incident_id)
+        .bind(3, record.body_json)
+        .bind(4, record.provider)
+        .bind(5, record.updated_by)
+        .bind(6, record.updated_at_ns);
+    return upsert.run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("ai runbook: no such tenant");
+  }
+  return status;
+}
+
+Result<AiRunbookRecord> SqliteStore::findAiRunbook(std::string_view tenant_id,
+                                                   std::string_view incident_id) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindAiRunbook));
+  stmt.bind(1, tenant_id).bind(2, incident_id);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no runbook for this incident in this tenant");
+  }
+  AiRunbookRecord record;
+  record.tenant_id = std::string(tenant_id);
+  record.incident_id = std::string(incident_id);
+  record.body_json = std::string(stmt.columnText(0));
+  record.provider = std::string(stmt.columnText(1));
+  record.updated_by = std::string(stmt.columnText(2));
+  record.updated_at_ns = stmt.columnInt(3);
+  return record;
+}
+
+}  // namespace faultline::aggregator::store::sqlite

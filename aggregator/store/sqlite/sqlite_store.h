@@ -154,6 +154,9 @@ class SqliteStore final : public Store {
                                                                std::size_t limit) override;
   Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                     const KnowledgeQuery& query) override;
+  Status putAiRunbook(const AiRunbookRecord& record) override;
+  Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
+                                        std::string_view incident_id) override;
   std::size_t pendingWrites() const override;
   void drainAsyncWrites() override;
 

@@ -45,7 +45,8 @@ struct ServerRoutes {
                                          .incidents = nullptr,
                                          .graph_cache = nullptr,
                                          .span_edges = nullptr,
-                                         .notifier = nullptr})) {}
+                                         .notifier = nullptr,
+                                         .ai_writer = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -578,6 +578,21 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().writeIncidents(a.id, write).isOk());
     return row.id;
   };
+  // An incident of tenant A with a runbook stored behind the API's back, for a GET to read.
+  auto fresh_ai_runbook = [&] {
+    const std::string incident = fresh_incident();
+    store::AiRunbookRecord record;
+    record.tenant_id = a.id;
+    record.incident_id = incident;
+    record.body_json = R"({"summary":"s","diagnosis":"d","steps":[{"action":"look"}]})";
+    record.provider = "offline";
+    record.updated_by = "system";
+    record.updated_at_ns = 1;
+    REQUIRE(h.store().putAiRunbook(record).isOk());
+    return incident;
+  };
+  const json edited_runbook = {
+      {"summary", "edited"}, {"diagnosis", "db"}, {"steps", {{{"action", "restart the db"}}}}};
   std::string merge_source;
   // A service of a tenant declared behind the API's back, for a DELETE to act on.
   auto graph_service = [&](const std::string& tenant_id) {
@@ -757,6 +772,12 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageIncidents},
       {"DELETE", [&] { return "/v1/runbooks/" + fresh_runbook(); }, nullptr,
        auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/runbook"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_ai_runbook() + "/runbook"; }, nullptr,
+       auth::Permission::ReadIncidents},
+      {"PUT", [&] { return "/v1/incidents/" + fresh_incident() + "/runbook"; }, edited_runbook,
+       auth::Permission::ManageIncidents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.
@@ -845,6 +866,15 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
   CHECK(h.call("GET", "/v1/incidents", as_b).json()["incidents"].empty());
   CHECK(h.call("GET", "/v1/incidents/" + a_incident, as_b).status == 404);
   CHECK(h.call("POST", "/v1/incidents/" + a_incident + "/acknowledge", as_b).status == 404);
+  const std::string a_runbook_incident = fresh_ai_runbook();
+  CHECK(h.call("GET", "/v1/incidents/" + a_runbook_incident + "/runbook", as_b).status == 404);
+  CHECK(h.call("POST", "/v1/incidents/" + a_runbook_incident + "/runbook", as_b).status == 404);
+  CHECK(h.callJson("PUT", "/v1/incidents/" + a_runbook_incident + "/runbook", edited_runbook, as_b)
+            .status == 404);
+  auto a_runbook = h.store().findAiRunbook(a.id, a_runbook_incident);
+  REQUIRE(a_runbook.isOk());
+  CHECK(a_runbook->provider == "offline");  // B's calls changed nothing of A's
+  CHECK_FALSE(h.store().findAiRunbook(b.id, a_runbook_incident).isOk());
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/comments", {{"text", "x"}}, as_b)
             .status == 404);
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/split",

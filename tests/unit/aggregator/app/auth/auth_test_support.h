@@ -124,7 +124,8 @@ class AuthHarness {
                                                     .incidents = nullptr,
                                                     .graph_cache = nullptr,
                                                     .span_edges = nullptr,
-                                                    .notifier = nullptr});
+                                                    .notifier = nullptr,
+                                                    .ai_writer = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

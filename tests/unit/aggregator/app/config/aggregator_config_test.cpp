@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 using namespace faultline;
 using faultline::aggregator::config::aggregatorOptions;
 using faultline::aggregator::config::resolveConfig;
@@ -223,4 +225,39 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
     CHECK(refused.code() == Errc::InvalidArgument);
     CHECK(refused.message().find(key) != std::string::npos);
   }
+}
+
+TEST_CASE("config: ai settings, the key from the environment, bad values naming their key") {
+  config::OptionTable table(aggregatorOptions());
+  auto defaults = resolveConfig(table);
+  REQUIRE(defaults.isOk());
+  CHECK(defaults->ai.route_runbook.empty());  // offline only
+  CHECK(defaults->ai.max_context_bytes == 32u * 1024);
+  CHECK(defaults->ai.openai.timeout == std::chrono::seconds(20));
+
+  REQUIRE(table
+              .loadString("[ai]\nroute.runbook = [\"openai\", \"anthropic\"]\n"
+                          "openai.model = \"m\"\nopenai.timeout = \"2s\"\n"
+                          "anthropic.model = \"c\"\n"
+                          "anthropic.api_key_env = \"FAULTLINE_TEST_AI_KEY\"\n",
+                          "ai.toml")
+              .isOk());
+  ::setenv("FAULTLINE_TEST_AI_KEY", "sk-from-env", 1);
+  auto resolved = resolveConfig(table);
+  ::unsetenv("FAULTLINE_TEST_AI_KEY");
+  REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+  CHECK(resolved->ai.route_runbook == std::vector<std::string>{"openai", "anthropic"});
+  CHECK(resolved->ai.openai.timeout == std::chrono::seconds(2));
+  CHECK(resolved->ai.anthropic.api_key == "sk-from-env");
+  REQUIRE(table.set("ai.anthropic.api_key", "sk-from-file").isOk());
+  CHECK(resolveConfig(table)->ai.anthropic.api_key == "sk-from-file");
+
+  REQUIRE(table.set("ai.anthropic.model", "").isOk());
+  auto no_model = resolveConfig(table);
+  REQUIRE_FALSE(no_model.isOk());
+  CHECK(no_model.status().message().find("ai.anthropic.model") != std::string::npos);
+  REQUIRE(table.append("ai.route.runbook", "gemini").isOk());
+  auto unknown = resolveConfig(table);
+  REQUIRE_FALSE(unknown.isOk());
+  CHECK(unknown.status().message().find("ai.route.runbook") != std::string::npos);
 }

@@ -1,0 +1,73 @@
+#pragma once
+
+// Model providers over HTTP (issue 8), through the aggregator's own client
+// (notify/http_client.h: OpenSSL, blocking, one deadline, a response cap; never libcurl):
+//
+//   openai     OpenAI-compatible chat completions: POST <url>/chat/completions with
+//              {model, messages: [system, user], temperature: 0}; "Authorization: Bearer <key>"
+//              when a key is set. vLLM, llama.cpp's server and Ollama speak it too.
+//   anthropic  Anthropic messages: POST <url>/v1/messages with {model, max_tokens, system,
+//              messages: [user]}; "x-api-key: <key>", "anthropic-version: 2023-06-01".
+//
+// The prompt is built and the answer checked by the guardrails (guardrails.h). Keys are never
+// logged nor put in an error message.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "aggregator/ai/guardrails.h"
+#include "aggregator/ai/provider.h"
+#include "aggregator/notify/http_client.h"
+
+namespace faultline::aggregator::ai {
+
+struct ChatProviderConfig {
+  std::string name;  // "openai" | "anthropic" (the wire format too)
+  std::string url;   // base URL: "http://127.0.0.1:8000/v1", "https://api.anthropic.com"
+  std::string model;
+  std::string api_key;  // "" sends none (local servers)
+  std::chrono::milliseconds timeout{20'000};
+  std::size_t max_context_bytes = kDefaultMaxContextBytes;
+  std::size_t max_answer_tokens = 2048;
+};
+
+/// What the last call used, as the provider reported it.
+struct TokenUsage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+};
+
+class ChatProvider final : public Provider {
+ public:
+  /// InvalidArgument for an unknown name, a bad URL or an empty model.
+  static Result<std::unique_ptr<ChatProvider>> create(
+      ChatProviderConfig config, std::shared_ptr<const notify::HttpClient> client,
+      std::shared_ptr<const redact::Redactor> redactor);
+
+  std::string name() const override { return config_.name; }
+  /// Unavailable: transport, timeout, an HTTP error status (the status is named);
+  /// InvalidArgument: the answer failed a guardrail check (checkAnswer).
+  Result<Runbook> generate(const AiContext& context) override;
+
+  /// The request body for a prompt (exposed for tests).
+  std::string requestBody(const Prompt& prompt) const;
+  /// The answer text in a response body; Unavailable when it has none.
+  Result<std::string> answerText(std::string_view response_body, TokenUsage* usage) const;
+
+ private:
+  ChatProvider(ChatProviderConfig config, notify::HttpUrl url,
+               std::shared_ptr<const notify::HttpClient> client,
+               std::shared_ptr<const redact::Redactor> redactor)
+      : config_(std::move(config)),
+        url_(std::move(url)),
+        client_(std::move(client)),
+        redactor_(std::move(redactor)) {}
+
+  ChatProviderConfig config_;
+  notify::HttpUrl url_;
+  std::shared_ptr<const notify::HttpClient> client_;
+  std::shared_ptr<const redact::Redactor> redactor_;
+};
+
+}  // namespace faultline::aggregator::ai

@@ -1,0 +1,35 @@
+#pragma once
+
+// The offline provider (issue 8): a runbook from the incident's own facts, deterministic, with
+// no key and no network. From the context (context.h) it writes
+//   summary       severity, title, status, how many events over which services, the likely cause
+//   diagnosis     the RCA candidates best first with their confidence, the earliest anomaly
+//   steps         check the top candidate (its evidence events); review a change candidate; one
+//                 step per retrieved runbook section (its first command: a fenced code line or a
+//                 "$ " line; cited); compare with retrieved past incidents (cited)
+//   rollback      roll back a change candidate; runbook sections about rollback; undo in reverse
+//   verification  no new firing events from the likely cause; runbook sections about checks
+//   confidence    0.4 * top RCA confidence + 0.3 * evidence coverage (steps with evidence)
+//                 + 0.3 * retrieval (runbook sections used, weighed by their score relative
+//                 to the best hit, two at full weight), in [0, 1]
+// Destructive commands are flagged needs_human (runbook.h: flagDestructive). Retrieved text is
+// never followed as instructions: only a command line is lifted from it, and it is flagged.
+
+#include "aggregator/ai/provider.h"
+
+namespace faultline::aggregator::ai {
+
+/// The offline runbook for a context.
+Runbook offlineRunbook(const AiContext& context);
+
+/// The first command of a passage: the first non-empty line of a fenced code block, or a line
+/// starting with "$ " (without it); "" when there is none. At most 512 bytes.
+std::string firstCommand(std::string_view text);
+
+class OfflineProvider final : public Provider {
+ public:
+  std::string name() const override { return "offline"; }
+  Result<Runbook> generate(const AiContext& context) override { return offlineRunbook(context); }
+};
+
+}  // namespace faultline::aggregator::ai

@@ -1,0 +1,215 @@
+#include "aggregator/api/ai_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "aggregator/ai/offline_provider.h"
+#include "aggregator/audit/principal_audit.h"
+#include "aggregator/knowledge/knowledge.h"
+#include "shared/util/log.h"
+#include "shared/util/time.h"
+
+namespace faultline::aggregator::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxEditBodyBytes = store::kMaxAiRunbookBytes;
+constexpr std::size_t kMaxTitleBytes = 512;
+
+http::Response jsonReply(int status, const json& body) {
+  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+http::Response unavailable(std::string_view what, const Status& status) {
+  log::warn("ai-api", std::string(what) + ": " + status.toString());
+  http::Response response =
+      http::Response::error(503, "unavailable", "the store did not answer; retry later");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+http::Response noIncident() {
+  return http::Response::error(404, "not_found", "no such incident");
+}
+
+/// The stored record as the API shows it: the runbook plus who saved it when.
+http::Response recordReply(int status, const store::AiRunbookRecord& record) {
+  json body = json::parse(record.body_json, nullptr, false);
+  if (!body.is_object()) {
+    body = json::object();
+  }
+  body["updated_by"] = record.updated_by;
+  body["updated_at"] = formatRfc3339Nanos(record.updated_at_ns);
+  return jsonReply(status, body);
+}
+
+/// Ids a runbook cites that the context cannot vouch for.
+std::vector<std::string> unknownEvidence(const ai::Runbook& runbook, const ai::AiContext& context) {
+  std::vector<std::string> out;
+  auto check = [&](const std::string& id) {
+    if (context.evidence_ids.count(id) == 0 && std::find(out.begin(), out.end(), id) == out.end()) {
+      out.push_back(id);
+    }
+  };
+  for (const ai::RunbookStep& step : runbook.steps) {
+    for (const std::string& id : step.evidence) {
+      check(id);
+    }
+  }
+  for (const ai::Citation& citation : runbook.citations) {
+    check(citation.id);
+  }
+  return out;
+}
+
+}  // namespace
+
+AiApi::AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer)
+    : store_(store), audit_(audit), writer_(std::move(writer)) {
+  if (!writer_) {
+    writer_ = [](const ai::AiContext& context) { return ai::offlineRunbook(context); };
+  }
+}
+
+bool AiApi::audited(const auth::Principal& principal, const http::Request& request,
+                    std::string action, std::string target, std::string detail_json,
+                    std::int64_t now_ns) {
+  return audit::recordPrincipalChange(audit_, "ai-api", principal, request, std::move(action),
+                                      std::move(target), std::move(detail_json), now_ns);
+}
+
+http::Response AiApi::generate(const auth::Principal& principal, const http::Request& request,
+                               std::int64_t now_ns) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr) {
+    return noIncident();
+  }
+  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
+  if (context.status().code() == Errc::NotFound) {
+    return noIncident();
+  }
+  if (!context) {
+    return unavailable("runbook context", context.status());
+  }
+  ai::Runbook runbook = writer_(*context);
+  store::AiRunbookRecord record;
+  record.tenant_id = principal.tenant_id;
+  record.incident_id = *id;
+  record.body_json = ai::runbookToJson(runbook);
+  record.provider = runbook.provider;
+  record.updated_by = "system";
+  record.updated_at_ns = now_ns;
+  json detail = {{"provider", runbook.provider},
+                 {"fallbacks", runbook.fallbacks},
+                 {"steps", runbook.steps.size()}};
+  if (!audited(principal, request, "runbook.generate", "incident:" + *id,
+               detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  Status stored = store_.putAiRunbook(record);
+  if (!stored.isOk()) {
+    return unavailable("store runbook", stored);
+  }
+  return recordReply(200, record);
+}
+
+http::Response AiApi::show(std::string_view tenant_id, const http::Request& request) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr) {
+    return noIncident();
+  }
+  auto record = store_.findAiRunbook(tenant_id, *id);
+  if (record.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found",
+                                 "no runbook for this incident yet (POST writes one)");
+  }
+  if (!record) {
+    return unavailable("show runbook", record.status());
+  }
+  return recordReply(200, *record);
+}
+
+http::Response AiApi::edit(const auth::Principal& principal, const http::Request& request,
+                           std::int64_t now_ns) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr) {
+    return noIncident();
+  }
+  if (request.body.size() > kMaxEditBodyBytes) {
+    return http::Response::error(
+        413, "payload_too_large",
+        "a runbook is at most " + std::to_string(kMaxEditBodyBytes) + " bytes");
+  }
+  auto parsed = ai::runbookFromJson(request.body);
+  if (!parsed) {
+    return http::Response::error(400, "bad_request", parsed.status().message());
+  }
+  json body = json::parse(request.body, nullptr, false);
+  std::string title;
+  if (body.contains("title")) {
+    if (!body["title"].is_string() || body["title"].get<std::string>().empty() ||
+        body["title"].get<std::string>().size() > kMaxTitleBytes) {
+      return http::Response::error(
+          400, "bad_request",
+          "title: a string of 1 to " + std::to_string(kMaxTitleBytes) + " bytes");
+    }
+    title = knowledge::validUtf8(body["title"].get<std::string>());
+  }
+  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
+  if (context.status().code() == Errc::NotFound) {
+    return noIncident();
+  }
+  if (!context) {
+    return unavailable("runbook context", context.status());
+  }
+  ai::Runbook runbook = std::move(*parsed);
+  std::vector<std::string> unknown = unknownEvidence(runbook, *context);
+  if (!unknown.empty()) {
+    std::string list;
+    for (const std::string& item : unknown) {
+      list += (list.empty() ? "" : ", ") + item.substr(0, 80);
+    }
+    return http::Response::error(
+        400, "bad_request", "evidence: not in this incident or its retrieved passages: " + list);
+  }
+  runbook.incident_id = *id;
+  runbook.provider = "edited";
+  if (title.empty()) {
+    title = knowledge::validUtf8("Runbook: " + context->title).substr(0, kMaxTitleBytes);
+  }
+  std::string runbook_id = "ai-" + *id;
+  store::KnowledgeDocument document = knowledge::runbookDocument(
+      principal.tenant_id, runbook_id, title,
+      knowledge::validUtf8(ai::runbookMarkdown(runbook, title)), context->services, now_ns);
+  if (document.passages.size() > store::kMaxKnowledgePassages ||
+      document.body.size() > knowledge::kMaxRunbookBytes) {
+    return http::Response::error(413, "payload_too_large", "the runbook is too large");
+  }
+  store::AiRunbookRecord record;
+  record.tenant_id = principal.tenant_id;
+  record.incident_id = *id;
+  record.body_json = ai::runbookToJson(runbook);
+  record.provider = runbook.provider;
+  record.updated_by = principal.id;
+  record.updated_at_ns = now_ns;
+  json detail = {{"steps", runbook.steps.size()}, {"runbook", runbook_id}};
+  if (!audited(principal, request, "runbook.edit", "incident:" + *id,
+               detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  Status stored = store_.putAiRunbook(record);
+  if (!stored.isOk()) {
+    return unavailable("store runbook", stored);
+  }
+  Status saved = store_.putKnowledgeDocument(document);
+  if (!saved.isOk()) {
+    return unavailable("save runbook to knowledge", saved);
+  }
+  json reply = json::parse(record.body_json);
+  reply["updated_by"] = record.updated_by;
+  reply["updated_at"] = formatRfc3339Nanos(now_ns);
+  reply["knowledge_runbook_id"] = runbook_id;
+  return jsonReply(200, reply);
+}
+
+}  // namespace faultline::aggregator::api

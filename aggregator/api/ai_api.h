@@ -1,0 +1,55 @@
+#pragma once
+
+// AI runbooks over the API (issue 8; handlers run after AuthApi::guarded):
+//
+//   POST /v1/incidents/{id}/runbook   incidents.manage  writes a runbook for the incident (the
+//                                                       provider router, offline by default),
+//                                                       stores it with the incident, returns it
+//   GET  /v1/incidents/{id}/runbook   incidents.read    the stored runbook (404 before a POST)
+//   PUT  /v1/incidents/{id}/runbook   incidents.manage  a responder's edit {summary, diagnosis,
+//                                                       steps, rollback?, verification?,
+//                                                       citations?, title?}: checked, stored,
+//                                                       and saved into the knowledge base as
+//                                                       the runbook "ai-<incident id>"
+//
+// Every evidence id an answer or an edit cites must be this tenant's (the incident's events,
+// past incidents and passages retrieval found for it); destructive commands are flagged
+// needs_human (aggregator/ai/runbook.h). Writes are audited.
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "aggregator/ai/context.h"
+#include "aggregator/ai/runbook.h"
+#include "aggregator/audit/audit_event.h"
+#include "aggregator/auth/principal.h"
+#include "aggregator/http/server.h"
+#include "aggregator/store/store.h"
+
+namespace faultline::aggregator::api {
+
+/// Writes a runbook for a context (the provider router; never fails: offline is the last resort).
+using RunbookWriter = std::function<ai::Runbook(const ai::AiContext&)>;
+
+class AiApi {
+ public:
+  /// `writer` null: the offline provider alone.
+  AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer);
+
+  http::Response generate(const auth::Principal& principal, const http::Request& request,
+                          std::int64_t now_ns);
+  http::Response show(std::string_view tenant_id, const http::Request& request);
+  http::Response edit(const auth::Principal& principal, const http::Request& request,
+                      std::int64_t now_ns);
+
+ private:
+  bool audited(const auth::Principal& principal, const http::Request& request, std::string action,
+               std::string target, std::string detail_json, std::int64_t now_ns);
+
+  store::Store& store_;
+  audit::AuditRecorder* audit_;
+  RunbookWriter writer_;
+};
+
+}  // namespace faultline::aggregator::api
