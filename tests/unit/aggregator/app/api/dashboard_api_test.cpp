@@ -9,6 +9,7 @@
 
 #include "aggregator/events/integrations.h"
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
+#include "tests/unit/aggregator/app/events/alertmanager_fixtures.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
 
 using namespace faultline;
@@ -16,34 +17,6 @@ using namespace faultline::aggregator;
 using namespace faultline::aggregator::testing;
 using nlohmann::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-namespace {
-
-json alertmanagerFiring(const std::string& instance) {
-  return {
-      {"version", "4"},
-      {"status", "firing"},
-      {"receiver", "faultline"},
-      {"alerts",
-       json::array(
-           {{{"status", "firing"},
-             {"labels",
-              {{"alertname", "InstanceDown"}, {"instance", instance}, {"severity", "critical"}}},
-             {"annotations", {{"summary", "Instance " + instance + " down"}}},
-             {"startsAt", "2026-11-26T08:24:38.326Z"},
-             {"fingerprint", "fp-" + instance}}})}};
-}
-
-std::string hookKey(AuthHarness& h, const store::Tenant& tenant) {
-  events::IntegrationRequest request;
-  request.kind = "alertmanager";
-  auto created = events::createIntegration(h.store(), h.audit, tenant.id, request,
-                                           {"admin-cli", ""}, nowUnixNanos());
-  REQUIRE_MESSAGE(created.isOk(), created.status().toString());
-  return created->key;
-}
-
-}  // namespace
 
 TEST_CASE_TEMPLATE("event detail: one event with raw payload and decision, tenants apart", TestType,
                    SqliteEngine, PostgresEngine) {
@@ -55,9 +28,11 @@ TEST_CASE_TEMPLATE("event detail: one event with raw payload and decision, tenan
       AuthHarness::bearer(h.session(a, h.member(a, "viewer@a.example.com", "viewer")))};
   const Headers as_b = {
       AuthHarness::bearer(h.session(b, h.member(b, "viewer@b.example.com", "viewer")))};
-  const std::string key = hookKey(h, a);
-  REQUIRE(h.callJson("POST", "/v1/hooks/" + key, alertmanagerFiring("web-1")).status == 202);
-  HttpReply repeat = h.callJson("POST", "/v1/hooks/" + key, alertmanagerFiring("web-1"));
+  const std::string key = alertmanagerHookKey(h, a);
+  REQUIRE(h.callJson("POST", "/v1/hooks/" + key, alertmanagerOneAlert("firing", "web-1")).status ==
+          202);
+  HttpReply repeat =
+      h.callJson("POST", "/v1/hooks/" + key, alertmanagerOneAlert("firing", "web-1"));
   REQUIRE(repeat.status == 202);
   const std::string id = repeat.json()["events"][0]["id"].get<std::string>();
 

@@ -15,6 +15,7 @@
 #include "aggregator/events/event_hub.h"
 #include "aggregator/events/integrations.h"
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
+#include "tests/unit/aggregator/app/events/alertmanager_fixtures.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
 
 using namespace faultline;
@@ -24,30 +25,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-json alertmanager(const std::string& status, const std::string& instance) {
-  return {
-      {"version", "4"},
-      {"status", status},
-      {"receiver", "faultline"},
-      {"alerts",
-       json::array(
-           {{{"status", status},
-             {"labels",
-              {{"alertname", "InstanceDown"}, {"instance", instance}, {"severity", "critical"}}},
-             {"annotations", {{"summary", "Instance " + instance + " down"}}},
-             {"startsAt", "2026-11-26T08:24:38.326Z"},
-             {"fingerprint", "fp-" + instance}}})}};
-}
-
-std::string hookKey(AuthHarness& h, const store::Tenant& tenant) {
-  events::IntegrationRequest request;
-  request.kind = "alertmanager";
-  auto created = events::createIntegration(h.store(), h.audit, tenant.id, request,
-                                           {"admin-cli", ""}, nowUnixNanos());
-  REQUIRE_MESSAGE(created.isOk(), created.status().toString());
-  return created->key;
-}
 
 void post(AuthHarness& h, const std::string& key, const json& body) {
   HttpReply reply =
@@ -121,8 +98,8 @@ TEST_CASE_TEMPLATE("event stream: live events with decisions, tenants apart, rep
   store::Tenant b = h.tenant("tenant-b");
   const std::string a_token = h.session(a, h.member(a, "viewer@a.example.com", "viewer"));
   const std::string b_token = h.session(b, h.member(b, "viewer@b.example.com", "viewer"));
-  const std::string a_key = hookKey(h, a);
-  const std::string b_key = hookKey(h, b);
+  const std::string a_key = alertmanagerHookKey(h, a);
+  const std::string b_key = alertmanagerHookKey(h, b);
 
   StreamClient a_stream(h, a_token);
   StreamClient b_stream(h, b_token, "", "", 400ms);
@@ -132,7 +109,7 @@ TEST_CASE_TEMPLATE("event stream: live events with decisions, tenants apart, rep
   StreamClient resolved_only(h, a_token, "?status=resolved", "", 1000ms);
 
   const auto start = std::chrono::steady_clock::now();
-  post(h, a_key, alertmanager("firing", "db-1"));
+  post(h, a_key, alertmanagerOneAlert("firing", "db-1"));
   auto got = a_stream.events(1);
   const auto took = std::chrono::steady_clock::now() - start;
   REQUIRE(got.size() == 1);
@@ -150,21 +127,21 @@ TEST_CASE_TEMPLATE("event stream: live events with decisions, tenants apart, rep
 
   // Tenant B's stream saw nothing of A's; B's own event reaches B only.
   CHECK(b_stream.events(1).empty());
-  post(h, b_key, alertmanager("firing", "web-9"));
+  post(h, b_key, alertmanagerOneAlert("firing", "web-9"));
   auto b_got = b_stream.events(1);
   REQUIRE(b_got.size() == 1);
   CHECK(b_got[0].second["title"].get<std::string>().find("web-9") != std::string::npos);
 
   // Missed while disconnected: a dedup and a resolve; replayed oldest first, then live.
   a_stream.client.close();
-  post(h, a_key, alertmanager("firing", "db-1"));
-  post(h, a_key, alertmanager("resolved", "db-1"));
+  post(h, a_key, alertmanagerOneAlert("firing", "db-1"));
+  post(h, a_key, alertmanagerOneAlert("resolved", "db-1"));
   StreamClient again(h, a_token, "", first_id, 1000ms);
   auto replayed = again.events(2);
   REQUIRE(replayed.size() == 2);
   CHECK(replayed[0].second["decision"] == "deduplicated");
   CHECK(replayed[1].second["decision"] == "resolved");
-  post(h, a_key, alertmanager("firing", "db-2"));
+  post(h, a_key, alertmanagerOneAlert("firing", "db-2"));
   auto after = again.events(3);
   REQUIRE(after.size() == 3);
   CHECK(after[2].second["decision"] == "new");
