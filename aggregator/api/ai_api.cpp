@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/ai/offline_provider.h"
+#include "aggregator/api/replies.h"
 #include "aggregator/audit/principal_audit.h"
 #include "aggregator/knowledge/knowledge.h"
 #include "shared/util/log.h"
@@ -16,16 +17,8 @@ using nlohmann::json;
 constexpr std::size_t kMaxEditBodyBytes = store::kMaxAiRunbookBytes;
 constexpr std::size_t kMaxTitleBytes = 512;
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("ai-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return storeUnavailable("ai-api", what, status);
 }
 
 http::Response noIncident() {

@@ -6,6 +6,7 @@
 
 #include "aggregator/admin/admin.h"
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
 
@@ -20,17 +21,8 @@ constexpr std::chrono::nanoseconds kDefaultTtl = std::chrono::hours(24);
 constexpr std::chrono::nanoseconds kMinTtl = std::chrono::minutes(15);
 constexpr std::chrono::nanoseconds kMaxTtl = std::chrono::hours(24 * 30);
 
-http::Response jsonReply(int status, const ordered_json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("api", std::string(what) + ": " + status.toString());
-  return http::Response::error(503, "unavailable", "the store did not answer; retry later");
-}
-
-http::Response badRequest(std::string_view message) {
-  return http::Response::error(400, "bad_request", message);
+  return storeUnavailable("api", what, status);
 }
 
 std::string prefixOf(const std::string& token_hash) {
@@ -96,11 +88,11 @@ http::Response createEnrollmentToken(store::Store& store, audit::AuditRecorder& 
       }
     }
   }
-  return jsonReply(201, {{"id", id.empty() ? ordered_json(nullptr) : ordered_json(id)},
-                         {"prefix", prefixOf(issued->token_hash)},
-                         {"token", issued->token},
-                         {"created_at", formatRfc3339Nanos(issued->created_at_ns)},
-                         {"expires_at", formatRfc3339Nanos(issued->expires_at_ns)}});
+  return orderedJsonReply(201, {{"id", id.empty() ? ordered_json(nullptr) : ordered_json(id)},
+                                {"prefix", prefixOf(issued->token_hash)},
+                                {"token", issued->token},
+                                {"created_at", formatRfc3339Nanos(issued->created_at_ns)},
+                                {"expires_at", formatRfc3339Nanos(issued->expires_at_ns)}});
 }
 
 http::Response listEnrollmentTokens(store::Store& store, std::string_view tenant_id,
@@ -117,7 +109,7 @@ http::Response listEnrollmentTokens(store::Store& store, std::string_view tenant
   for (const store::EnrollmentToken& token : *tokens) {
     list.push_back(tokenJson(token, now_ns));
   }
-  return jsonReply(200, {{"enrollment_tokens", std::move(list)}});
+  return orderedJsonReply(200, {{"enrollment_tokens", std::move(list)}});
 }
 
 http::Response revokeEnrollmentToken(store::Store& store, audit::AuditRecorder& audit,
@@ -154,7 +146,7 @@ http::Response revokeEnrollmentToken(store::Store& store, audit::AuditRecorder& 
     log::error("api", "enrollment token revoked but not audited: " + recorded.toString());
     return http::Response::error(500, "internal", "revoked, but the audit log did not record it");
   }
-  return jsonReply(200, {{"id", *id}, {"revoked", true}});
+  return orderedJsonReply(200, {{"id", *id}, {"revoked", true}});
 }
 
 }  // namespace faultline::aggregator::api

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "aggregator/events/integrations.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -13,17 +14,8 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-http::Response jsonReply(int status, const ordered_json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("api", std::string(what) + ": " + status.toString());
-  return http::Response::error(503, "unavailable", "the store did not answer; retry later");
-}
-
-http::Response badRequest(std::string_view message) {
-  return http::Response::error(400, "bad_request", message);
+  return storeUnavailable("api", what, status);
 }
 
 /// An optional positive integer field of the request body.
@@ -134,7 +126,7 @@ http::Response listIntegrations(store::Store& store, std::string_view tenant_id)
   for (const store::Integration& integration : *integrations) {
     list.push_back(ordered_json::parse(events::integrationJson(integration)));
   }
-  return jsonReply(200, {{"integrations", std::move(list)}});
+  return orderedJsonReply(200, {{"integrations", std::move(list)}});
 }
 
 http::Response createIntegration(store::Store& store, audit::AuditRecorder& audit,
@@ -179,7 +171,7 @@ http::Response createIntegration(store::Store& store, audit::AuditRecorder& audi
   ordered_json out = ordered_json::parse(events::integrationJson(created->integration));
   out["key"] = created->key;
   out["hook_path"] = created->hook_path;
-  return jsonReply(201, out);
+  return orderedJsonReply(201, out);
 }
 
 http::Response revokeIntegration(store::Store& store, audit::AuditRecorder& audit,
@@ -198,7 +190,7 @@ http::Response revokeIntegration(store::Store& store, audit::AuditRecorder& audi
   if (!revoked.isOk()) {
     return unavailable("revoke integration", revoked);
   }
-  return jsonReply(200, {{"id", *id}, {"revoked", true}});
+  return orderedJsonReply(200, {{"id", *id}, {"revoked", true}});
 }
 
 http::Response listEvents(store::Store& store, std::string_view tenant_id,
@@ -252,7 +244,7 @@ http::Response listEvents(store::Store& store, std::string_view tenant_id,
     body["next_cursor"] =
         encodeCursor({std::to_string(page->back().event.received_at_ns), page->back().id});
   }
-  return jsonReply(200, body);
+  return orderedJsonReply(200, body);
 }
 
 http::Response getEvent(store::Store& store, std::string_view tenant_id,
@@ -269,7 +261,7 @@ http::Response getEvent(store::Store& store, std::string_view tenant_id,
   if (!found) {
     return unavailable("get event", found.status());
   }
-  return jsonReply(200, eventJson(*found));
+  return orderedJsonReply(200, eventJson(*found));
 }
 
 http::Response eventStats(store::Store& store, std::string_view tenant_id) {
@@ -285,11 +277,11 @@ http::Response eventStats(store::Store& store, std::string_view tenant_id) {
   for (const auto& [name, count] : stats->decisions) {
     decisions[name] = count;
   }
-  return jsonReply(200, {{"events", stats->events},
-                         {"alerts", stats->alerts},
-                         {"open_alerts", stats->open_alerts},
-                         {"compression_ratio", ratio},
-                         {"decisions", std::move(decisions)}});
+  return orderedJsonReply(200, {{"events", stats->events},
+                                {"alerts", stats->alerts},
+                                {"open_alerts", stats->open_alerts},
+                                {"compression_ratio", ratio},
+                                {"decisions", std::move(decisions)}});
 }
 
 }  // namespace faultline::aggregator::api

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "aggregator/audit/principal_audit.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
@@ -16,16 +17,8 @@ using nlohmann::json;
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxSplitEvents = 1000;
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("incidents-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return storeUnavailable("incidents-api", what, status);
 }
 
 /// The engine's refusals as HTTP: 404, 409, 400; anything else is the store's (503).

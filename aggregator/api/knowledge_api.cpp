@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "aggregator/audit/principal_audit.h"
 #include "aggregator/knowledge/knowledge.h"
 #include "shared/util/crypto.h"
@@ -19,20 +20,8 @@ constexpr std::size_t kMaxRunbookBodyBytes = knowledge::kMaxRunbookBytes + 16 * 
 constexpr std::size_t kMaxTitleBytes = 512;
 constexpr std::size_t kMaxServices = 64;
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("knowledge-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
-}
-
-http::Response badRequest(const std::string& message) {
-  return http::Response::error(400, "bad_request", message);
+  return storeUnavailable("knowledge-api", what, status);
 }
 
 /// Runbook ids: [a-z0-9_-], 1..64, starting with a letter or digit.

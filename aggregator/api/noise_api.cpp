@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -12,16 +13,8 @@ namespace {
 
 using nlohmann::json;
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("noise-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return storeUnavailable("noise-api", what, status);
 }
 
 json timeOrNull(std::optional<std::int64_t> at) {

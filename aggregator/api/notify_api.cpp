@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aggregator/api/replies.h"
 #include "aggregator/notify/http_client.h"
 #include "aggregator/notify/notification.h"
 #include "shared/util/crypto.h"
@@ -16,16 +17,8 @@ using nlohmann::json;
 constexpr std::size_t kDefaultDeliveries = 50;
 constexpr std::size_t kMaxDeliveries = 100;
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("notify-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return storeUnavailable("notify-api", what, status);
 }
 
 http::Response channelNotFound() {
