@@ -353,3 +353,61 @@ TEST_CASE_TEMPLATE("ai chat provider at its budget makes no call and records the
                         "'over_budget'",
                         acme.id) == 1);
 }
+
+TEST_CASE_TEMPLATE("ai chat provider: a cache hit costs nothing and must still pass the guardrails",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant acme = newTenant(*store, "acme");
+  Clock clock;
+  ai::CostOptions options;
+  options.daily_tokens = 100;  // too few for a real call: only the cache can answer
+  auto cost = std::make_shared<ai::CostControl>(*store, options, clock.fn());
+  auto client = notify::HttpClient::create({});
+  auto redactor = redact::Redactor::create({});
+  REQUIRE((client.isOk() && redactor.isOk()));
+  std::shared_ptr<const redact::Redactor> shared_redactor = std::move(*redactor);
+  ai::ChatProviderConfig config;
+  config.name = "openai";
+  config.url = "http://127.0.0.1:1/v1";  // nothing listens
+  config.model = "m";
+  auto provider = ai::ChatProvider::create(config, std::move(*client), shared_redactor, cost);
+  REQUIRE(provider.isOk());
+  ai::AiContext context;
+  context.tenant_id = acme.id;
+  context.incident_id = "inc_1";
+  context.title = "db down";
+  context.events = {{"evt_1", "db", "connection refused", "error", 1}};
+  context.evidence_ids = {"inc_1", "evt_1"};
+  ai::Prompt prompt = ai::buildRunbookPrompt(context, *shared_redactor, config.max_context_bytes);
+  const std::string key = ai::cacheKey("openai", "m", prompt.system, prompt.user);
+
+  // A cached answer citing an event this context does not hold is not used.
+  REQUIRE(cost->remember(acme.id, key, "openai", "m",
+                         R"({"summary":"s","diagnosis":"d","steps":[{"action":"a",)"
+                         R"("evidence":["evt_gone"]}]})")
+              .isOk());
+  auto refused = (*provider)->generate(context);
+  REQUIRE_FALSE(refused.isOk());
+  CHECK(refused.status().code() == Errc::ResourceExhausted);  // fell through to the budget
+
+  // One that checks out is the answer: cached, no call, no tokens; its destructive step flagged.
+  REQUIRE(cost->remember(acme.id, key, "openai", "m",
+                         R"({"summary":"s","diagnosis":"d","steps":[{"action":"a",)"
+                         R"("command":"rm -rf /tmp/x","evidence":["evt_1"]}]})")
+              .isOk());
+  auto hit = (*provider)->generate(context);
+  REQUIRE_MESSAGE(hit.isOk(), hit.status().toString());
+  CHECK(hit->cached);
+  CHECK(hit->provider == "openai");
+  REQUIRE(hit->steps.size() == 1);
+  CHECK(hit->steps[0].needs_human);
+  CHECK(cost->budget(acme.id)->first.used == 0);
+  CHECK(engine.queryInt("SELECT count(*) FROM ai_usage_ledger WHERE tenant_id = $1 AND cached = 1 "
+                        "AND prompt_tokens = 0 AND outcome = 'cached'",
+                        acme.id) == 1);
+  // Another tenant with the same prompt has no cache entry.
+  store::Tenant other = newTenant(*store, "other");
+  context.tenant_id = other.id;
+  CHECK((*provider)->generate(context).status().code() == Errc::ResourceExhausted);
+}
