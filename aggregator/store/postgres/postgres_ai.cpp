@@ -19,18 +19,18 @@ constexpr Statement kFindAiRunbook{
     "SELECT body_json, provider, updated_by, updated_at FROM ai_runbooks "
     "WHERE tenant_id = $1 AND incident_id = $2"};
 
-// A reservation locks its two counter rows (day, then month: always in that order, so two
-// reservations never deadlock) by upserting them unchanged, checks the limits against the
-// values it now holds, then adds; a concurrent reservation waits on the row locks and sees the
-// committed sum.
+// A reservation locks its two counter rows (the month's, then the day's: every transaction on
+// the counters takes them in that order, so none deadlock) by upserting them unchanged, checks
+// the limits against the values it now holds, then adds; a concurrent reservation waits on the
+// row locks and sees the committed sum.
 constexpr Statement kLockCounter{
     "fl_lock_ai_counter",
     "INSERT INTO ai_token_counters(tenant_id, period, tokens) VALUES ($1, $2, 0) "
     "ON CONFLICT (tenant_id, period) DO UPDATE SET tokens = ai_token_counters.tokens "
     "RETURNING tokens"};
-constexpr Statement kAddCounters{"fl_add_ai_counters",
-                                 "UPDATE ai_token_counters SET tokens = greatest(0, tokens + $2) "
-                                 "WHERE tenant_id = $1 AND period IN ($3, $4)"};
+constexpr Statement kAddCounter{"fl_add_ai_counter",
+                                "UPDATE ai_token_counters SET tokens = greatest(0, tokens + $2) "
+                                "WHERE tenant_id = $1 AND period = $3"};
 constexpr Statement kReadCounters{
     "fl_read_ai_counters",
     "SELECT period, tokens FROM ai_token_counters WHERE tenant_id = $1 AND period IN ($2, $3)"};
@@ -112,29 +112,32 @@ Result<AiReservationResult> PostgresStore::reserveAiTokens(const AiTokenReservat
   Status status = inTransaction(false, [&](Connection& connection) -> Status {
     result = AiReservationResult{};
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, reservation.tenant_id));
+    // Month first, then day (see kLockCounter).
+    const std::string* periods[2] = {&reservation.month, &reservation.day};
     std::int64_t used[2] = {0, 0};
     for (int i = 0; i < 2; ++i) {
       Params lock;
-      lock.text(reservation.tenant_id).text(i == 0 ? reservation.day : reservation.month);
+      lock.text(reservation.tenant_id).text(*periods[i]);
       FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kLockCounter, lock));
       used[i] = r.rows() > 0 ? r.int64(0, 0) : 0;
     }
-    result.day_used = used[0];
-    result.month_used = used[1];
-    if (reservation.daily_limit > 0 && used[0] + reservation.tokens > reservation.daily_limit) {
+    result.month_used = used[0];
+    result.day_used = used[1];
+    if (reservation.daily_limit > 0 &&
+        result.day_used + reservation.tokens > reservation.daily_limit) {
       result.refused_by = "day";
       return Status::ok();
     }
-    if (reservation.monthly_limit > 0 && used[1] + reservation.tokens > reservation.monthly_limit) {
+    if (reservation.monthly_limit > 0 &&
+        result.month_used + reservation.tokens > reservation.monthly_limit) {
       result.refused_by = "month";
       return Status::ok();
     }
-    Params add;
-    add.text(reservation.tenant_id)
-        .int64(reservation.tokens)
-        .text(reservation.day)
-        .text(reservation.month);
-    FL_RETURN_IF_ERROR(connection.exec(kAddCounters, add).status());
+    for (const std::string* period : periods) {
+      Params add;
+      add.text(reservation.tenant_id).int64(reservation.tokens).text(*period);
+      FL_RETURN_IF_ERROR(connection.exec(kAddCounter, add).status());
+    }
     result.granted = true;
     return Status::ok();
   });
@@ -147,9 +150,16 @@ Status PostgresStore::adjustAiTokens(std::string_view tenant_id, std::string_vie
   if (delta == 0) {
     return Status::ok();
   }
-  Params params;
-  params.text(tenant_id).int64(delta).text(day).text(month);
-  return scopedWrite(kTenantSetting, tenant_id, kAddCounters, params).status();
+  // Month first, then day, like a reservation: the two never wait on each other in a cycle.
+  return inTransaction(false, [&](Connection& connection) -> Status {
+    FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
+    for (std::string_view period : {month, day}) {
+      Params add;
+      add.text(tenant_id).int64(delta).text(period);
+      FL_RETURN_IF_ERROR(connection.exec(kAddCounter, add).status());
+    }
+    return Status::ok();
+  });
 }
 
 Result<std::pair<std::int64_t, std::int64_t>> PostgresStore::aiTokensUsed(

@@ -141,8 +141,11 @@ TEST_CASE_TEMPLATE("ai token budget: threads racing for the last tokens never ov
   REQUIRE(cost.reserve(acme.id, 900).isOk());
   std::atomic<int> granted{0};
   std::atomic<int> refused{0};
+  std::atomic<int> errors{0};
   std::atomic<bool> go{false};
-  auto race = [&](std::int64_t tokens, int tries) {
+  // Each granted reservation is settled at `spent` when that is not negative (settles and
+  // reservations touch the same rows concurrently: they must not deadlock).
+  auto race = [&](std::int64_t tokens, int tries, std::int64_t spent) {
     while (!go.load()) {
       std::this_thread::yield();
     }
@@ -150,14 +153,19 @@ TEST_CASE_TEMPLATE("ai token budget: threads racing for the last tokens never ov
       auto got = cost.reserve(acme.id, tokens);
       if (got.isOk()) {
         ++granted;
+        if (spent >= 0 && !cost.settle(*got, spent).isOk()) {
+          ++errors;
+        }
       } else if (got.status().code() == Errc::ResourceExhausted) {
         ++refused;
+      } else {
+        ++errors;
       }
     }
   };
   {
-    std::thread a(race, 100, 1);
-    std::thread b(race, 100, 1);
+    std::thread a(race, 100, 1, -1);
+    std::thread b(race, 100, 1, -1);
     go = true;
     a.join();
     b.join();
@@ -173,15 +181,37 @@ TEST_CASE_TEMPLATE("ai token budget: threads racing for the last tokens never ov
   go = false;
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
-    threads.emplace_back(race, 70, 6);
+    threads.emplace_back(race, 70, 6, -1);
   }
   go = true;
   for (std::thread& thread : threads) {
     thread.join();
   }
+  CHECK(errors.load() == 0);
   CHECK(granted.load() == 1000 / 70);
   CHECK(refused.load() == 36 - 1000 / 70);
   CHECK(cost.budget(acme.id)->first.used == (1000 / 70) * 70);
+
+  // Reservations and settles at once (each call reserves 100 and spends 40): never past the
+  // limit, and the day's counter is exactly what was spent.
+  clock.at->store(kNoon + 2 * kDayNs);
+  granted = 0;
+  refused = 0;
+  go = false;
+  threads.clear();
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back(race, 100, 10, 40);
+  }
+  go = true;
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  CHECK(errors.load() == 0);
+  CHECK(granted.load() + refused.load() == 60);
+  CHECK(granted.load() >= 1000 / 100);
+  auto used = cost.budget(acme.id)->first.used;
+  CHECK(used == granted.load() * 40);
+  CHECK(used <= 1000);
 }
 
 TEST_CASE_TEMPLATE("ai response cache: per tenant, expires after its TTL", TestType, SqliteEngine,
