@@ -106,6 +106,7 @@ http::Response AiApi::generate(const auth::Principal& principal, const http::Req
   record.updated_at_ns = now_ns;
   json detail = {{"provider", runbook.provider},
                  {"fallbacks", runbook.fallbacks},
+                 {"cached", runbook.cached},
                  {"steps", runbook.steps.size()}};
   if (!audited(principal, request, "runbook.generate", "incident:" + *id,
                detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
