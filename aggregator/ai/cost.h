@@ -34,7 +34,7 @@ struct ModelPrice {
 struct CostOptions {
   std::int64_t daily_tokens = 0;    // ai.budget.daily_tokens, 0: no limit
   std::int64_t monthly_tokens = 0;  // ai.budget.monthly_tokens, 0: no limit
-  bool cache = true;                                            // ai.cache
+  bool cache = true;                // ai.cache
   std::chrono::nanoseconds cache_ttl = std::chrono::hours(24);  // ai.cache_ttl
   std::map<std::string, ModelPrice> prices;                     // by model name (ai.prices)
 };
