@@ -16,7 +16,9 @@ the limit; GET /v1/ai/usage matches the usage the stand-in reported, per tenant.
 import datetime
 import http.server
 import json
+import os
 import re
+import secrets
 import threading
 import time
 
@@ -288,7 +290,7 @@ def next_provider():
         stand_in.close()
 
 
-def cost_control():
+def cost_control(store_url=None):
     """Cost control with the stand-in: a cache hit makes no request and costs no tokens (and
     expires after its TTL); the day's token budget stops calls at the limit (the stand-in sees
     no request; the offline answer says why); GET /v1/ai/usage matches the usage the stand-in
@@ -301,7 +303,7 @@ def cost_control():
               f'budget.daily_tokens = 10000\nprices = ["stand-in=1/2"]\n')
     try:
         with Workdir("ai-cost") as work:
-            agg = Aggregator(work, extra_config=config).start()
+            agg = Aggregator(work, extra_config=config, store_url=store_url).start()
             call, iid, _ = setup(agg)
             path = f"/v1/incidents/{iid}/runbook"
             first = call("POST", path, "responder")
@@ -354,7 +356,8 @@ def cost_control():
             theirs = call("GET", "/v1/ai/usage", "outsider")
             assert theirs["totals"]["calls"] == 0 and theirs["models"] == [], theirs
             assert theirs["budget"]["today"]["used"] == 0, theirs
-            log("cost control (cache, budget, usage) with the stand-in: ok")
+            log("cost control (cache, budget, usage) with the stand-in on "
+                f"{'postgres' if store_url else 'sqlite'}: ok")
     finally:
         stand_in.close()
 
@@ -364,6 +367,18 @@ def main():
     with_stand_in()
     next_provider()
     cost_control()
+    base = os.environ.get("FAULTLINE_TEST_PG_URL")
+    if not base:
+        log("cost control on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
+        return
+    from test_postgres_store import psql
+    schema = "fl_it_" + secrets.token_hex(6)
+    psql(base, f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        cost_control(f"{base}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        psql(base, f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":
