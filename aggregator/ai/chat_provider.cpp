@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/util/log.h"
+
 namespace faultline::aggregator::ai {
 namespace {
 
@@ -13,7 +15,7 @@ constexpr std::size_t kMaxResponseBytes = 1024 * 1024;
 
 Result<std::unique_ptr<ChatProvider>> ChatProvider::create(
     ChatProviderConfig config, std::shared_ptr<const notify::HttpClient> client,
-    std::shared_ptr<const redact::Redactor> redactor) {
+    std::shared_ptr<const redact::Redactor> redactor, std::shared_ptr<CostControl> cost) {
   if (config.name != "openai" && config.name != "anthropic") {
     return invalidArgument("ai provider " + config.name + ": openai or anthropic");
   }
@@ -32,8 +34,8 @@ Result<std::unique_ptr<ChatProvider>> ChatProvider::create(
   if (!url) {
     return invalidArgument("ai." + config.name + ".url: " + url.status().message());
   }
-  return std::unique_ptr<ChatProvider>(
-      new ChatProvider(std::move(config), *url, std::move(client), std::move(redactor)));
+  return std::unique_ptr<ChatProvider>(new ChatProvider(std::move(config), *url, std::move(client),
+                                                        std::move(redactor), std::move(cost)));
 }
 
 std::string ChatProvider::requestBody(const Prompt& prompt) const {
@@ -95,8 +97,8 @@ Result<std::string> ChatProvider::answerText(std::string_view response_body,
   return unavailable(config_.name + ": the response holds no answer text");
 }
 
-Result<Runbook> ChatProvider::generate(const AiContext& context) {
-  Prompt prompt = buildRunbookPrompt(context, *redactor_, config_.max_context_bytes);
+Result<Runbook> ChatProvider::call(const AiContext& context, const Prompt& prompt,
+                                   TokenUsage* usage, bool* responded, std::string* answer_text) {
   notify::HttpRequest request;
   request.method = "POST";
   request.headers.emplace_back("Content-Type", "application/json");
@@ -117,14 +119,95 @@ Result<Runbook> ChatProvider::generate(const AiContext& context) {
   if (!response) {
     return unavailable(response.status().message());
   }
+  *responded = true;
   if (response->status < 200 || response->status >= 300) {
+    (void)answerText(response->body, usage);  // an error body may still report usage
     return unavailable(config_.name + ": HTTP " + std::to_string(response->status));
   }
-  TokenUsage usage;
-  FL_ASSIGN_OR_RETURN(std::string answer, answerText(response->body, &usage));
-  FL_ASSIGN_OR_RETURN(Runbook runbook, checkAnswer(answer, context));
+  FL_ASSIGN_OR_RETURN(*answer_text, answerText(response->body, usage));
+  FL_ASSIGN_OR_RETURN(Runbook runbook, checkAnswer(*answer_text, context));
   runbook.provider = config_.name;
   return runbook;
+}
+
+void ChatProvider::ledger(const AiContext& context, const TokenUsage& usage, bool cached,
+                          std::string outcome) {
+  store::AiUsageRecord record;
+  record.tenant_id = context.tenant_id;
+  record.provider = config_.name;
+  record.model = config_.model;
+  record.task = config_.task;
+  record.prompt_tokens = usage.prompt_tokens;
+  record.completion_tokens = usage.completion_tokens;
+  record.cached = cached;
+  record.outcome = std::move(outcome);
+  Status written = cost_->record(std::move(record));
+  if (!written.isOk()) {
+    log::warn("ai", config_.name + ": usage ledger: " + written.toString());
+  }
+}
+
+Result<Runbook> ChatProvider::generate(const AiContext& context) {
+  Prompt prompt = buildRunbookPrompt(context, *redactor_, config_.max_context_bytes);
+  TokenUsage usage;
+  bool responded = false;
+  std::string answer_text;
+  if (cost_ == nullptr) {
+    return call(context, prompt, &usage, &responded, &answer_text);
+  }
+  // The cache first: a hit costs nothing, and is checked against this context again (its
+  // evidence must still exist).
+  const std::string key = cacheKey(config_.name, config_.model, prompt.system, prompt.user);
+  auto cached = cost_->cachedAnswer(context.tenant_id, key);
+  if (cached.isOk()) {
+    auto checked = checkAnswer(*cached, context);
+    if (checked.isOk()) {
+      Runbook runbook = std::move(*checked);
+      runbook.provider = config_.name;
+      runbook.cached = true;
+      ledger(context, TokenUsage{}, true, "cached");
+      return runbook;
+    }
+    log::info("ai", config_.name +
+                        ": a cached answer failed its checks now: " + checked.status().message());
+  } else if (cached.status().code() != Errc::NotFound) {
+    log::warn("ai", config_.name + ": response cache: " + cached.status().toString());
+  }
+  // Then the budget: reserve the most this call can cost, or make no call.
+  const std::int64_t estimate =
+      estimateTokens(prompt.system.size() + prompt.user.size(), config_.max_answer_tokens);
+  auto reservation = cost_->reserve(context.tenant_id, estimate);
+  if (!reservation) {
+    if (reservation.status().code() == Errc::ResourceExhausted) {
+      ledger(context, TokenUsage{}, false, "over_budget");
+      return Status(Errc::ResourceExhausted, config_.name + ": " + reservation.status().message());
+    }
+    return unavailable(config_.name + ": token budget: " + reservation.status().message());
+  }
+  Result<Runbook> answer = call(context, prompt, &usage, &responded, &answer_text);
+  // Settle with what the provider reported; a provider that answered without a usage block is
+  // charged an estimate of what it read and wrote; nothing is charged when it never answered.
+  std::int64_t spent = usage.prompt_tokens + usage.completion_tokens;
+  if (spent == 0 && responded && !answer_text.empty()) {
+    usage.prompt_tokens = estimate - static_cast<std::int64_t>(config_.max_answer_tokens);
+    usage.completion_tokens = static_cast<std::int64_t>((answer_text.size() + 3) / 4);
+    spent = usage.prompt_tokens + usage.completion_tokens;
+  }
+  Status settled = cost_->settle(*reservation, spent);
+  if (!settled.isOk()) {
+    log::warn("ai", config_.name + ": settling tokens: " + settled.toString());
+  }
+  if (!answer) {
+    ledger(context, usage, false, responded && !answer_text.empty() ? "rejected" : "error");
+    return answer;
+  }
+  ledger(context, usage, false, "ok");
+  Status remembered =
+      cost_->remember(context.tenant_id, key, config_.name, config_.model, answer_text);
+  if (!remembered.isOk()) {
+    log::warn("ai", config_.name + ": response cache: " + remembered.toString());
+  }
+  return answer;
 }
 
 }  // namespace faultline::aggregator::ai

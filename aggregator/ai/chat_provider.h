@@ -10,12 +10,15 @@
 //              messages: [user]}; "x-api-key: <key>", "anthropic-version: 2023-06-01".
 //
 // The prompt is built and the answer checked by the guardrails (guardrails.h). Keys are never
-// logged nor put in an error message.
+// logged nor put in an error message. With a CostControl (cost.h), each call is looked up in
+// the response cache first, then reserved against the tenant's token budget, settled with the
+// reported usage and written to the usage ledger.
 
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include "aggregator/ai/cost.h"
 #include "aggregator/ai/guardrails.h"
 #include "aggregator/ai/provider.h"
 #include "aggregator/notify/http_client.h"
@@ -30,6 +33,7 @@ struct ChatProviderConfig {
   std::chrono::milliseconds timeout{20'000};
   std::size_t max_context_bytes = kDefaultMaxContextBytes;
   std::size_t max_answer_tokens = 2048;
+  std::string task = "runbook";  // in the usage ledger
 };
 
 /// What the last call used, as the provider reported it.
@@ -43,11 +47,13 @@ class ChatProvider final : public Provider {
   /// InvalidArgument for an unknown name, a bad URL or an empty model.
   static Result<std::unique_ptr<ChatProvider>> create(
       ChatProviderConfig config, std::shared_ptr<const notify::HttpClient> client,
-      std::shared_ptr<const redact::Redactor> redactor);
+      std::shared_ptr<const redact::Redactor> redactor,
+      std::shared_ptr<CostControl> cost = nullptr);
 
   std::string name() const override { return config_.name; }
   /// Unavailable: transport, timeout, an HTTP error status (the status is named);
-  /// InvalidArgument: the answer failed a guardrail check (checkAnswer).
+  /// InvalidArgument: the answer failed a guardrail check (checkAnswer); ResourceExhausted:
+  /// the tenant's token budget is spent (no call made).
   Result<Runbook> generate(const AiContext& context) override;
 
   /// The request body for a prompt (exposed for tests).
@@ -58,16 +64,23 @@ class ChatProvider final : public Provider {
  private:
   ChatProvider(ChatProviderConfig config, notify::HttpUrl url,
                std::shared_ptr<const notify::HttpClient> client,
-               std::shared_ptr<const redact::Redactor> redactor)
+               std::shared_ptr<const redact::Redactor> redactor, std::shared_ptr<CostControl> cost)
       : config_(std::move(config)),
         url_(std::move(url)),
         client_(std::move(client)),
-        redactor_(std::move(redactor)) {}
+        redactor_(std::move(redactor)),
+        cost_(std::move(cost)) {}
+
+  /// The model call itself: `usage` gets what the provider reported, `answer_text` its text.
+  Result<Runbook> call(const AiContext& context, const Prompt& prompt, TokenUsage* usage,
+                       bool* responded, std::string* answer_text);
+  void ledger(const AiContext& context, const TokenUsage& usage, bool cached, std::string outcome);
 
   ChatProviderConfig config_;
   notify::HttpUrl url_;
   std::shared_ptr<const notify::HttpClient> client_;
   std::shared_ptr<const redact::Redactor> redactor_;
+  std::shared_ptr<CostControl> cost_;  // null: no budget, cache nor ledger
 };
 
 }  // namespace faultline::aggregator::ai

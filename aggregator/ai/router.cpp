@@ -25,12 +25,17 @@ Runbook Router::write(const AiContext& context) const {
         return runbook;
       }
       last = answer.status();
+      if (last.code() == Errc::ResourceExhausted) {
+        break;  // the token budget: another try would be refused the same way
+      }
     }
     std::string reason = last.message();
     if (reason.rfind(provider->name() + ":", 0) != 0) {
       reason = provider->name() + ": " + reason;
     }
-    reason += " (after a retry)";
+    if (last.code() != Errc::ResourceExhausted) {
+      reason += " (after a retry)";
+    }
     log::warn("ai", "falling back: " + reason);
     fallbacks.push_back(std::move(reason));
   }

@@ -2,7 +2,8 @@
 
 // The provider router (issue 8): for a task, the configured providers in order (ai.route), each
 // tried at most twice (one retry, on any failure: transport, timeout, HTTP error, a failed
-// guardrail check), then the next; the offline provider always answers last. The answer says
+// guardrail check; not when the tenant's token budget is spent), then the next; the offline
+// provider always answers last. The answer says
 // which provider answered (Runbook::provider) and why each one before it did not
 // (Runbook::fallbacks, "openai: invented evidence ids: evt_x (after a retry)").
 

@@ -185,7 +185,8 @@ std::string runbookToJson(const Runbook& runbook) {
               {"citations", citations},
               {"confidence", std::round(runbook.confidence * 1000.0) / 1000.0},
               {"provider", runbook.provider},
-              {"fallbacks", runbook.fallbacks}};
+              {"fallbacks", runbook.fallbacks},
+              {"cached", runbook.cached}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -47,6 +47,8 @@ struct Runbook {
   std::string provider;
   /// Why the providers before it did not answer, in order ("openai: timeout"...).
   std::vector<std::string> fallbacks;
+  /// The answer came from the response cache (ai/cost.h): no call, no tokens.
+  bool cached = false;
 };
 
 /// Limits of a runbook's shape (also what parsing a provider's answer enforces).

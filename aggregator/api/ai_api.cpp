@@ -1,5 +1,6 @@
 #include "aggregator/api/ai_api.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "aggregator/ai/offline_provider.h"
@@ -57,10 +58,14 @@ std::vector<std::string> unknownEvidence(const ai::Runbook& runbook, const ai::A
 
 }  // namespace
 
-AiApi::AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer)
-    : store_(store), audit_(audit), writer_(std::move(writer)) {
+AiApi::AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer,
+             std::shared_ptr<ai::CostControl> cost)
+    : store_(store), audit_(audit), writer_(std::move(writer)), cost_(std::move(cost)) {
   if (!writer_) {
     writer_ = [](const ai::AiContext& context) { return ai::offlineRunbook(context); };
+  }
+  if (cost_ == nullptr) {
+    cost_ = std::make_shared<ai::CostControl>(store_, ai::CostOptions{});
   }
 }
 
@@ -94,6 +99,7 @@ http::Response AiApi::generate(const auth::Principal& principal, const http::Req
   record.updated_at_ns = now_ns;
   json detail = {{"provider", runbook.provider},
                  {"fallbacks", runbook.fallbacks},
+                 {"cached", runbook.cached},
                  {"steps", runbook.steps.size()}};
   if (!audited(principal, request, "runbook.generate", "incident:" + *id,
                detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
@@ -203,6 +209,92 @@ http::Response AiApi::edit(const auth::Principal& principal, const http::Request
   reply["updated_at"] = formatRfc3339Nanos(now_ns);
   reply["knowledge_runbook_id"] = runbook_id;
   return jsonReply(200, reply);
+}
+
+http::Response AiApi::usage(std::string_view tenant_id, const http::Request& request) {
+  const std::int64_t now_ns = cost_->now();
+  // By default: this month so far.
+  auto month_start = parseTimestamp(ai::utcMonth(now_ns) + "-01");
+  std::int64_t since_ns = month_start.isOk() ? *month_start : 0;
+  std::int64_t until_ns = now_ns + 1;
+  for (const auto& [name, target] :
+       {std::pair<const char*, std::int64_t*>{"since", &since_ns}, {"until", &until_ns}}) {
+    if (auto value = request.queryParam(name); value != nullptr) {
+      auto parsed = parseTimestamp(*value);
+      if (!parsed) {
+        return http::Response::error(400, "bad_request",
+                                     std::string(name) + ": " + parsed.status().message());
+      }
+      *target = *parsed;
+    }
+  }
+  if (since_ns >= until_ns) {
+    return http::Response::error(400, "bad_request", "since: must be before until");
+  }
+  auto totals = store_.aiUsageTotals(tenant_id, since_ns, until_ns);
+  if (!totals) {
+    return unavailable("ai usage", totals.status());
+  }
+  auto budget = cost_->budget(tenant_id);
+  if (!budget) {
+    return unavailable("ai budget", budget.status());
+  }
+  struct Sum {
+    std::int64_t calls = 0;
+    std::int64_t cached = 0;
+    std::int64_t prompt = 0;
+    std::int64_t completion = 0;
+    std::int64_t cost_micros = 0;
+    void add(const store::AiUsageTotal& row) {
+      calls += row.calls;
+      cached += row.cached;
+      prompt += row.prompt_tokens;
+      completion += row.completion_tokens;
+      cost_micros += row.cost_micros;
+    }
+    json toJson() const {
+      return {{"calls", calls},
+              {"cached_calls", cached},
+              {"prompt_tokens", prompt},
+              {"completion_tokens", completion},
+              {"tokens", prompt + completion},
+              {"cost", static_cast<double>(cost_micros) / 1e6}};
+    }
+  };
+  Sum all;
+  std::map<std::string, Sum> days;
+  std::map<std::pair<std::string, std::string>, Sum> models;
+  for (const store::AiUsageTotal& row : *totals) {
+    all.add(row);
+    days[row.day].add(row);
+    models[{row.provider, row.model}].add(row);
+  }
+  json day_list = json::array();
+  for (const auto& entry : days) {
+    json item = entry.second.toJson();
+    item["day"] = entry.first;
+    day_list.push_back(std::move(item));
+  }
+  json model_list = json::array();
+  for (const auto& entry : models) {
+    json item = entry.second.toJson();
+    item["provider"] = entry.first.first;
+    item["model"] = entry.first.second;
+    model_list.push_back(std::move(item));
+  }
+  auto period = [](const ai::BudgetPeriod& p) {
+    return json{{"period", p.period},
+                {"used", p.used},
+                {"limit", p.limit},
+                {"remaining", p.remaining < 0 ? json(nullptr) : json(p.remaining)}};
+  };
+  json body = {{"since", formatRfc3339Nanos(since_ns)},
+               {"until", formatRfc3339Nanos(until_ns)},
+               {"totals", all.toJson()},
+               {"days", day_list},
+               {"models", model_list},
+               {"budget", {{"today", period(budget->first)}, {"month", period(budget->second)}}}};
+  return jsonReply(200, body);
 }
 
 }  // namespace faultline::aggregator::api

@@ -11,6 +11,9 @@
 //                                                       citations?, title?}: checked, stored,
 //                                                       and saved into the knowledge base as
 //                                                       the runbook "ai-<incident id>"
+//   GET  /v1/ai/usage?since=&until=   incidents.read    the tenant's model usage from the
+//                                                       ledger, per day and per model, and its
+//                                                       token budget today and this month
 //
 // Every evidence id an answer or an edit cites must be this tenant's (the incident's events,
 // past incidents and passages retrieval found for it); destructive commands are flagged
@@ -18,9 +21,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "aggregator/ai/context.h"
+#include "aggregator/ai/cost.h"
 #include "aggregator/ai/runbook.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/principal.h"
@@ -34,14 +39,16 @@ using RunbookWriter = std::function<ai::Runbook(const ai::AiContext&)>;
 
 class AiApi {
  public:
-  /// `writer` null: the offline provider alone.
-  AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer);
+  /// `writer` null: the offline provider alone; `cost` null: one over `store`, no limits.
+  AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer,
+        std::shared_ptr<ai::CostControl> cost = nullptr);
 
   http::Response generate(const auth::Principal& principal, const http::Request& request,
                           std::int64_t now_ns);
   http::Response show(std::string_view tenant_id, const http::Request& request);
   http::Response edit(const auth::Principal& principal, const http::Request& request,
                       std::int64_t now_ns);
+  http::Response usage(std::string_view tenant_id, const http::Request& request);
 
  private:
   bool audited(const auth::Principal& principal, const http::Request& request, std::string action,
@@ -50,6 +57,7 @@ class AiApi {
   store::Store& store_;
   audit::AuditRecorder* audit_;
   RunbookWriter writer_;
+  std::shared_ptr<ai::CostControl> cost_;
 };
 
 }  // namespace faultline::aggregator::api

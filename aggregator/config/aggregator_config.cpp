@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 
+#include "aggregator/ai/cost.h"
 #include "shared/util/fs.h"
 
 namespace faultline::aggregator::config {
@@ -170,6 +171,19 @@ std::vector<Option> aggregatorOptions() {
       {"ai.anthropic.timeout", OptionType::Duration, "20s",
        "deadline of one anthropic request (connect, send, answer); a timeout is retried once, then "
        "the next provider answers"},
+      {"ai.budget.daily_tokens", OptionType::Int, "0",
+       "model tokens each tenant may spend per UTC day (prompt + answer, as the provider "
+       "reports them); at the limit no call is made and the offline answer is used (0: no limit)"},
+      {"ai.budget.monthly_tokens", OptionType::Int, "0",
+       "model tokens each tenant may spend per UTC month (0: no limit)"},
+      {"ai.cache", OptionType::Bool, "true",
+       "reuse a model's answer for the same provider, model and prompt (false: always call)"},
+      {"ai.cache_ttl", OptionType::Duration, "24h",
+       "how long a model's answer is reused for the same provider, model and prompt (a hit "
+       "costs no tokens and is checked again)"},
+      {"ai.prices", OptionType::StringList, "",
+       "price per million tokens of each model, \"model=input/output\" (e.g. "
+       "\"gpt-4o-mini=0.15/0.6\"), for the cost in the usage ledger; unlisted models cost 0"},
   };
 }
 
@@ -447,6 +461,20 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
     if (provider->timeout.count() <= 0) {
       return invalidArgument(prefix + "timeout: must be positive");
     }
+  }
+  config.ai.daily_tokens = table.getInt("ai.budget.daily_tokens");
+  config.ai.monthly_tokens = table.getInt("ai.budget.monthly_tokens");
+  if (config.ai.daily_tokens < 0 || config.ai.monthly_tokens < 0) {
+    return invalidArgument("ai.budget: token limits are 0 (none) or positive");
+  }
+  config.ai.cache = table.getBool("ai.cache");
+  config.ai.cache_ttl = table.getDuration("ai.cache_ttl");
+  if (config.ai.cache_ttl.count() <= 0) {
+    return invalidArgument("ai.cache_ttl: must be positive");
+  }
+  config.ai.prices = table.getStringList("ai.prices");
+  for (const std::string& price : config.ai.prices) {
+    FL_RETURN_IF_ERROR(ai::parseModelPrice(price).status());
   }
   for (const std::string& name : config.ai.route_runbook) {
     const auto& provider = name == "openai" ? config.ai.openai : config.ai.anthropic;

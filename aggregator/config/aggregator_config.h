@@ -88,6 +88,11 @@ struct AggregatorConfig {
     std::size_t max_context_bytes = 32 * 1024;
     AiProviderSettings openai;
     AiProviderSettings anthropic;
+    std::int64_t daily_tokens = 0;    // ai.budget.daily_tokens (0: no limit)
+    std::int64_t monthly_tokens = 0;  // ai.budget.monthly_tokens (0: no limit)
+    bool cache = true;                // ai.cache
+    std::chrono::nanoseconds cache_ttl = std::chrono::hours(24);  // ai.cache_ttl
+    std::vector<std::string> prices;  // ai.prices: "model=input/output" per million tokens
   } ai;
 };
 

@@ -290,7 +290,8 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                    return knowledge_api->deleteRunbook(principal, request, nowUnixNanos());
                  }));
   // AI runbooks per incident (issue 8): written by the provider router, edited by responders.
-  auto ai_api = std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer);
+  auto ai_api =
+      std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer, handlers.ai_cost);
   router.add(
       "POST", "/v1/incidents/{id}/runbook",
       guardedChange("write runbook", auth::Permission::ManageIncidents,
@@ -308,6 +309,12 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                     [ai_api](const auth::Principal& principal, const http::Request& request) {
                       return ai_api->edit(principal, request, nowUnixNanos());
                     }));
+  // AI cost control (issue 8): the tenant's model usage and token budget.
+  router.add("GET", "/v1/ai/usage",
+             guardedRead("ai usage", auth::Permission::ReadIncidents,
+                         [ai_api](std::string_view tenant_id, const http::Request& request) {
+                           return ai_api->usage(tenant_id, request);
+                         }));
   // The service graph: declared, imported and learned from spans; versioned.
   std::shared_ptr<graph::GraphCache> graph_cache = handlers.graph_cache;
   if (!graph_cache) {

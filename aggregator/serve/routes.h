@@ -56,6 +56,9 @@ struct RouteHandlers {
   /// Writes incident runbooks (/v1/incidents/{id}/runbook): the AI provider router. Null: the
   /// offline provider alone.
   api::RunbookWriter ai_writer;
+  /// Token budgets, response cache and usage ledger (GET /v1/ai/usage), shared with the
+  /// providers. Null: the router makes one over the store with no limits.
+  std::shared_ptr<ai::CostControl> ai_cost;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

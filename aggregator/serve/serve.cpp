@@ -224,6 +224,16 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   // AI runbooks: the configured model providers in route order, offline last.
   std::vector<std::shared_ptr<ai::Provider>> ai_providers;
+  ai::CostOptions cost_options;
+  cost_options.daily_tokens = config.ai.daily_tokens;
+  cost_options.monthly_tokens = config.ai.monthly_tokens;
+  cost_options.cache = config.ai.cache;
+  cost_options.cache_ttl = config.ai.cache_ttl;
+  for (const std::string& price : config.ai.prices) {
+    FL_ASSIGN_OR_RETURN(auto parsed, ai::parseModelPrice(price));
+    cost_options.prices[parsed.first] = parsed.second;
+  }
+  auto ai_cost = std::make_shared<ai::CostControl>(*store, std::move(cost_options));
   if (!config.ai.route_runbook.empty()) {
     FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> ai_client,
                         notify::HttpClient::create(notify::HttpClientOptions{}));
@@ -240,9 +250,9 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       provider_config.api_key = settings.api_key;
       provider_config.timeout = settings.timeout;
       provider_config.max_context_bytes = config.ai.max_context_bytes;
-      FL_ASSIGN_OR_RETURN(
-          std::unique_ptr<ai::ChatProvider> provider,
-          ai::ChatProvider::create(std::move(provider_config), shared_client, shared_redactor));
+      FL_ASSIGN_OR_RETURN(std::unique_ptr<ai::ChatProvider> provider,
+                          ai::ChatProvider::create(std::move(provider_config), shared_client,
+                                                   shared_redactor, ai_cost));
       ai_providers.push_back(std::move(provider));
       log::info("serve", "ai: runbooks may be written by " + name + " (" + settings.model + ")");
     }
@@ -287,7 +297,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .graph_cache = graph_cache,
                                                           .span_edges = nullptr,
                                                           .notifier = notifier,
-                                                          .ai_writer = ai_writer})),
+                                                          .ai_writer = ai_writer,
+                                                          .ai_cost = ai_cost})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aggregator/audit/audit_event.h"
@@ -443,6 +444,36 @@ class Store {
   /// NotFound when the tenant has no runbook for this incident.
   virtual Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
                                                 std::string_view incident_id) = 0;
+
+  // --- AI cost control (migration 14; see ai_records.h and aggregator/ai/cost.h).
+
+  /// Adds the reservation's tokens to the tenant's day and month counters in one transaction,
+  /// unless either would pass its limit: then nothing changes and the result says which.
+  /// Concurrent reservations are serialized, so two racing for the last tokens never both win.
+  virtual Result<AiReservationResult> reserveAiTokens(const AiTokenReservation& reservation) = 0;
+  /// Adds `delta` (negative to give tokens back) to the tenant's day and month counters, never
+  /// below zero: settling a reservation (actual - reserved) or releasing it (-reserved).
+  virtual Status adjustAiTokens(std::string_view tenant_id, std::string_view day,
+                                std::string_view month, std::int64_t delta) = 0;
+  /// The tenant's counters of `day` and `month` (0 when none), as {day, month}.
+  virtual Result<std::pair<std::int64_t, std::int64_t>> aiTokensUsed(std::string_view tenant_id,
+                                                                     std::string_view day,
+                                                                     std::string_view month) = 0;
+  /// The tenant's cached answer for `key` created at or after `min_created_at_ns`; NotFound
+  /// when none.
+  virtual Result<AiCachedAnswer> findAiCachedAnswer(std::string_view tenant_id,
+                                                    std::string_view key,
+                                                    std::int64_t min_created_at_ns) = 0;
+  /// Replaces the answer cached under its key, and drops the tenant's answers created before
+  /// `expire_before_ns`. InvalidArgument past kMaxAiCachedAnswerBytes.
+  virtual Status putAiCachedAnswer(const AiCachedAnswer& answer, std::int64_t expire_before_ns) = 0;
+  /// Appends one row to the tenant's usage ledger.
+  virtual Status appendAiUsage(const AiUsageRecord& record) = 0;
+  /// The tenant's ledger rows with since_ns <= at < until_ns, added up per day, provider and
+  /// model, in that order.
+  virtual Result<std::vector<AiUsageTotal>> aiUsageTotals(std::string_view tenant_id,
+                                                          std::int64_t since_ns,
+                                                          std::int64_t until_ns) = 0;
 
   /// Write jobs queued or in flight (for overload decisions and tests).
   virtual std::size_t pendingWrites() const = 0;

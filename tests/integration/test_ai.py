@@ -10,11 +10,15 @@ that sleeps past its timeout is retried, then falls back; a provider that is dow
 then the next one (Anthropic's messages format) answers; the offline provider alone (no route)
 on a real incident made from webhooks cites only that incident's events and the tenant's
 runbook; GET returns the stored runbook; a responder's edit (PUT) is checked and saved into the
-knowledge base; viewers cannot write; tenant B can neither read nor write tenant A's runbook."""
+knowledge base; viewers cannot write; tenant B can neither read nor write tenant A's runbook.
+Cost control: a cache hit makes no request and costs no tokens; the token budget stops calls at
+the limit; GET /v1/ai/usage matches the usage the stand-in reported, per tenant."""
 import datetime
 import http.server
 import json
+import os
 import re
+import secrets
 import threading
 import time
 
@@ -33,6 +37,7 @@ class StandIn:
         self.headers = []
         self.paths = []
         self.mode = "cite_passage"
+        self.usage = (100, 50)  # the usage the stand-in reports: prompt, completion tokens
         stand_in = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,11 +68,13 @@ class StandIn:
                           "citations": passages[:1], "confidence": 0.6}
                 if self.path.endswith("/v1/messages"):  # the Anthropic messages format
                     body = json.dumps({"content": [{"type": "text", "text": json.dumps(answer)}],
-                                       "usage": {"input_tokens": 100, "output_tokens": 50}})
+                                       "usage": {"input_tokens": stand_in.usage[0],
+                                                 "output_tokens": stand_in.usage[1]}})
                 else:
                     body = json.dumps({"choices": [{"message": {"role": "assistant",
                                                                 "content": json.dumps(answer)}}],
-                                       "usage": {"prompt_tokens": 100, "completion_tokens": 50}})
+                                       "usage": {"prompt_tokens": stand_in.usage[0],
+                                                 "completion_tokens": stand_in.usage[1]}})
                 data = body.encode()
                 try:
                     self.send_response(200)
@@ -198,7 +205,7 @@ def with_stand_in():
     config = (f'[ai]\nroute.runbook = ["openai"]\n'
               f'openai.url = "http://127.0.0.1:{stand_in.port}/v1"\n'
               f'openai.model = "stand-in"\nopenai.api_key = "{API_KEY}"\n'
-              f'openai.timeout = "1s"\n')
+              f'openai.timeout = "1s"\ncache = false\n')
     try:
         with Workdir("ai-stand-in") as work:
             agg = Aggregator(work, extra_config=config).start()
@@ -283,10 +290,95 @@ def next_provider():
         stand_in.close()
 
 
+def cost_control(store_url=None):
+    """Cost control with the stand-in: a cache hit makes no request and costs no tokens (and
+    expires after its TTL); the day's token budget stops calls at the limit (the stand-in sees
+    no request; the offline answer says why); GET /v1/ai/usage matches the usage the stand-in
+    reported; tenant B sees none of tenant A's usage."""
+    stand_in = StandIn()
+    config = (f'[ai]\nroute.runbook = ["openai"]\n'
+              f'openai.url = "http://127.0.0.1:{stand_in.port}/v1"\n'
+              f'openai.model = "stand-in"\nopenai.timeout = "5s"\n'
+              f'max_context_bytes = "8KiB"\ncache_ttl = "2s"\n'
+              f'budget.daily_tokens = 10000\nprices = ["stand-in=1/2"]\n')
+    try:
+        with Workdir("ai-cost") as work:
+            agg = Aggregator(work, extra_config=config, store_url=store_url).start()
+            call, iid, _ = setup(agg)
+            path = f"/v1/incidents/{iid}/runbook"
+            first = call("POST", path, "responder")
+            assert first["provider"] == "openai" and first["cached"] is False, first
+            assert len(stand_in.bodies) == 1
+            # The same prompt again: from the cache, no request, still checked.
+            again = call("POST", path, "responder")
+            assert again["provider"] == "openai" and again["cached"] is True, again
+            assert again["steps"] == first["steps"], again
+            assert len(stand_in.bodies) == 1, len(stand_in.bodies)
+            usage = call("GET", "/v1/ai/usage", "viewer")
+            assert usage["budget"]["today"]["used"] == 150, usage
+            # Past the TTL: a real call again, which reports a large usage.
+            time.sleep(2.2)
+            stand_in.usage = (6000, 2000)
+            third = call("POST", path, "responder")
+            assert third["provider"] == "openai" and third["cached"] is False, third
+            assert len(stand_in.bodies) == 2, len(stand_in.bodies)
+            # 8150 of 10000 used: the next call's reservation (prompt / 4 + 2048) does not fit.
+            time.sleep(2.2)
+            stopped = call("POST", path, "responder")
+            log(f"at the budget: {stopped['fallbacks']}")
+            assert len(stand_in.bodies) == 2, len(stand_in.bodies)
+            assert stopped["provider"] == "offline" and stopped["cached"] is False, stopped
+            assert len(stopped["fallbacks"]) == 1, stopped
+            assert stopped["fallbacks"][0].startswith(
+                "openai: token budget for today reached: 8150/10000 tokens used"), stopped
+            assert "retry" not in stopped["fallbacks"][0], stopped
+
+            usage = call("GET", "/v1/ai/usage", "viewer")
+            log(json.dumps(usage))
+            totals = usage["totals"]
+            assert totals["calls"] == 4 and totals["cached_calls"] == 1, usage
+            assert totals["prompt_tokens"] == 6100 and totals["completion_tokens"] == 2050, usage
+            assert totals["tokens"] == 8150, usage
+            assert abs(totals["cost"] - (6100 * 1 + 2050 * 2) / 1e6) < 1e-9, usage
+            today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+            assert [d["day"] for d in usage["days"]] == [today], usage
+            assert usage["models"] == [dict(totals, provider="openai", model="stand-in")], usage
+            assert usage["budget"]["today"] == {"period": today, "used": 8150, "limit": 10000,
+                                                "remaining": 1850}, usage
+            assert usage["budget"]["month"]["used"] == 8150, usage
+            assert usage["budget"]["month"]["remaining"] is None, usage
+            # A window that ends before the calls: nothing.
+            empty = call("GET", "/v1/ai/usage?since=2020-01-01&until=2020-01-02", "viewer")
+            assert empty["totals"]["calls"] == 0 and empty["days"] == [], empty
+            call("GET", "/v1/ai/usage?since=2020-01-02&until=2020-01-01", "viewer", expect=400)
+            call("GET", "/v1/ai/usage?since=yesterday", "viewer", expect=400)
+            # Tenant B: none of A's usage, a budget of its own.
+            theirs = call("GET", "/v1/ai/usage", "outsider")
+            assert theirs["totals"]["calls"] == 0 and theirs["models"] == [], theirs
+            assert theirs["budget"]["today"]["used"] == 0, theirs
+            log("cost control (cache, budget, usage) with the stand-in on "
+                f"{'postgres' if store_url else 'sqlite'}: ok")
+    finally:
+        stand_in.close()
+
+
 def main():
     offline_end_to_end()
     with_stand_in()
     next_provider()
+    cost_control()
+    base = os.environ.get("FAULTLINE_TEST_PG_URL")
+    if not base:
+        log("cost control on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
+        return
+    from test_postgres_store import psql
+    schema = "fl_it_" + secrets.token_hex(6)
+    psql(base, f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        cost_control(f"{base}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        psql(base, f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

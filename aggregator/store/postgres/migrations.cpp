@@ -658,6 +658,54 @@ CREATE POLICY tenant_isolation ON ai_runbooks
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// AI cost control (aggregator/ai/cost.h): token counters per tenant and period (a UTC day
+// "2026-11-27" or month "2026-11"), cached model answers, and the usage ledger.
+constexpr const char* kV14AiCost = R"sql(
+CREATE TABLE ai_token_counters (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  period text NOT NULL,
+  tokens bigint NOT NULL,
+  PRIMARY KEY (tenant_id, period)
+);
+CREATE TABLE ai_response_cache (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  cache_key text NOT NULL,
+  provider text NOT NULL,
+  model text NOT NULL,
+  answer text NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, cache_key)
+);
+CREATE INDEX ai_response_cache_created ON ai_response_cache(tenant_id, created_at);
+CREATE TABLE ai_usage_ledger (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  at bigint NOT NULL,
+  day text NOT NULL,
+  provider text NOT NULL,
+  model text NOT NULL,
+  task text NOT NULL,
+  prompt_tokens bigint NOT NULL,
+  completion_tokens bigint NOT NULL,
+  cost_micros bigint NOT NULL,
+  cached integer NOT NULL,
+  outcome text NOT NULL
+);
+CREATE INDEX ai_usage_ledger_at ON ai_usage_ledger(tenant_id, at);
+ALTER TABLE ai_token_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_token_counters FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_token_counters
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE ai_response_cache ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_response_cache FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_response_cache
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+ALTER TABLE ai_usage_ledger ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_usage_ledger FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_usage_ledger
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -676,6 +724,7 @@ const std::vector<Migration>& migrations() {
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
       {12, "knowledge: per-tenant documents and passages with full-text search", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
+      {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
   };
   return kMigrations;
 }

@@ -442,6 +442,42 @@ CREATE TABLE ai_runbooks (
 ) WITHOUT ROWID;
 )sql";
 
+// AI cost control (aggregator/ai/cost.h): token counters per tenant and period (a UTC day
+// "2026-11-27" or month "2026-11"), cached model answers, and the usage ledger.
+constexpr const char* kV14AiCost = R"sql(
+CREATE TABLE ai_token_counters (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  period TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, period)
+) WITHOUT ROWID;
+CREATE TABLE ai_response_cache (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  cache_key TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  answer TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, cache_key)
+) WITHOUT ROWID;
+CREATE INDEX ai_response_cache_created ON ai_response_cache(tenant_id, created_at);
+CREATE TABLE ai_usage_ledger (
+  id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  at INTEGER NOT NULL,
+  day TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  task TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cost_micros INTEGER NOT NULL,
+  cached INTEGER NOT NULL,
+  outcome TEXT NOT NULL
+);
+CREATE INDEX ai_usage_ledger_at ON ai_usage_ledger(tenant_id, at);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -461,6 +497,7 @@ const std::vector<Migration>& migrations() {
       {11, "notifications: outbound channels and the outbox of deliveries", kV11Notifications},
       {12, "knowledge: per-tenant documents and passages with a BM25 (FTS5) index", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
+      {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
   };
   return kMigrations;
 }

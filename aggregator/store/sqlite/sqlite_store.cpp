@@ -2540,3 +2540,194 @@ Result<AiRunbookRecord> SqliteStore::findAiRunbook(std::string_view tenant_id,
 }
 
 }  // namespace faultline::aggregator::store::sqlite
+
+// --- AI cost control (migration 14): token counters per tenant and period, cached answers and
+// the usage ledger. A reservation is one job on the single writer thread (read the counters,
+// check, add), so concurrent ones are serialized.
+namespace faultline::aggregator::store::sqlite {
+namespace {
+
+constexpr std::string_view kReadCounter =
+    "SELECT tokens FROM ai_token_counters WHERE tenant_id = ?1 AND period = ?2";
+constexpr std::string_view kAddCounter =
+    "INSERT INTO ai_token_counters(tenant_id, period, tokens) VALUES (?1, ?2, max(0, ?3)) "
+    "ON CONFLICT (tenant_id, period) DO UPDATE SET tokens = max(0, tokens + excluded.tokens)";
+constexpr std::string_view kAdjustCounters =
+    "UPDATE ai_token_counters SET tokens = max(0, tokens + ?2) "
+    "WHERE tenant_id = ?1 AND period IN (?3, ?4)";
+constexpr std::string_view kFindCachedAnswer =
+    "SELECT provider, model, answer, created_at FROM ai_response_cache "
+    "WHERE tenant_id = ?1 AND cache_key = ?2 AND created_at >= ?3";
+constexpr std::string_view kPutCachedAnswer =
+    "INSERT INTO ai_response_cache(tenant_id, cache_key, provider, model, answer, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, cache_key) DO UPDATE SET "
+    "provider = excluded.provider, model = excluded.model, answer = excluded.answer, "
+    "created_at = excluded.created_at";
+constexpr std::string_view kExpireCachedAnswers =
+    "DELETE FROM ai_response_cache WHERE tenant_id = ?1 AND created_at < ?2";
+constexpr std::string_view kAppendUsage =
+    "INSERT INTO ai_usage_ledger(tenant_id, at, day, provider, model, task, prompt_tokens, "
+    "completion_tokens, cost_micros, cached, outcome) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr std::string_view kUsageTotals =
+    "SELECT day, provider, model, count(*), sum(cached), sum(prompt_tokens), "
+    "sum(completion_tokens), sum(cost_micros) FROM ai_usage_ledger "
+    "WHERE tenant_id = ?1 AND at >= ?2 AND at < ?3 "
+    "GROUP BY day, provider, model ORDER BY day, provider, model";
+
+Result<std::int64_t> readCounter(sqlite3* db, std::string_view tenant_id, std::string_view period) {
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(db, kReadCounter));
+  stmt.bind(1, tenant_id).bind(2, period);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  return row ? stmt.columnInt(0) : std::int64_t{0};
+}
+
+Status noTenant(Status status, const char* what) {
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound(std::string(what) + ": no such tenant");
+  }
+  return status;
+}
+
+}  // namespace
+
+Result<AiReservationResult> SqliteStore::reserveAiTokens(const AiTokenReservation& reservation) {
+  if (reservation.tokens < 0) {
+    return invalidArgument("ai tokens: a reservation is not negative");
+  }
+  AiReservationResult result;
+  Status status = writer_->run([&]() -> Status {
+    sqlite3* db = write_db_.get();
+    FL_ASSIGN_OR_RETURN(result.day_used, readCounter(db, reservation.tenant_id, reservation.day));
+    FL_ASSIGN_OR_RETURN(result.month_used,
+                        readCounter(db, reservation.tenant_id, reservation.month));
+    if (reservation.daily_limit > 0 &&
+        result.day_used + reservation.tokens > reservation.daily_limit) {
+      result.refused_by = "day";
+      return Status::ok();
+    }
+    if (reservation.monthly_limit > 0 &&
+        result.month_used + reservation.tokens > reservation.monthly_limit) {
+      result.refused_by = "month";
+      return Status::ok();
+    }
+    for (const std::string* period : {&reservation.day, &reservation.month}) {
+      FL_ASSIGN_OR_RETURN(Stmt add, Stmt::prepare(db, kAddCounter));
+      add.bind(1, reservation.tenant_id).bind(2, *period).bind(3, reservation.tokens);
+      FL_RETURN_IF_ERROR(add.run());
+    }
+    result.granted = true;
+    return Status::ok();
+  });
+  FL_RETURN_IF_ERROR(noTenant(status, "ai tokens"));
+  return result;
+}
+
+Status SqliteStore::adjustAiTokens(std::string_view tenant_id, std::string_view day,
+                                   std::string_view month, std::int64_t delta) {
+  if (delta == 0) {
+    return Status::ok();
+  }
+  return writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt adjust, Stmt::prepare(write_db_.get(), kAdjustCounters));
+    adjust.bind(1, tenant_id).bind(2, delta).bind(3, day).bind(4, month);
+    return adjust.run();
+  });
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> SqliteStore::aiTokensUsed(std::string_view tenant_id,
+                                                                        std::string_view day,
+                                                                        std::string_view month) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(std::int64_t day_used, readCounter(reader->db.get(), tenant_id, day));
+  FL_ASSIGN_OR_RETURN(std::int64_t month_used, readCounter(reader->db.get(), tenant_id, month));
+  return std::make_pair(day_used, month_used);
+}
+
+Result<AiCachedAnswer> SqliteStore::findAiCachedAnswer(std::string_view tenant_id,
+                                                       std::string_view key,
+                                                       std::int64_t min_created_at_ns) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindCachedAnswer));
+  stmt.bind(1, tenant_id).bind(2, key).bind(3, min_created_at_ns);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no cached answer");
+  }
+  AiCachedAnswer answer;
+  answer.tenant_id = std::string(tenant_id);
+  answer.key = std::string(key);
+  answer.provider = std::string(stmt.columnText(0));
+  answer.model = std::string(stmt.columnText(1));
+  answer.answer = std::string(stmt.columnText(2));
+  answer.created_at_ns = stmt.columnInt(3);
+  return answer;
+}
+
+Status SqliteStore::putAiCachedAnswer(const AiCachedAnswer& answer, std::int64_t expire_before_ns) {
+  if (answer.answer.size() > kMaxAiCachedAnswerBytes) {
+    return invalidArgument("ai cache: an answer of at most " +
+                           std::to_string(kMaxAiCachedAnswerBytes) + " bytes");
+  }
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt expire, Stmt::prepare(write_db_.get(), kExpireCachedAnswers));
+    expire.bind(1, answer.tenant_id).bind(2, expire_before_ns);
+    FL_RETURN_IF_ERROR(expire.run());
+    FL_ASSIGN_OR_RETURN(Stmt put, Stmt::prepare(write_db_.get(), kPutCachedAnswer));
+    put.bind(1, answer.tenant_id)
+        .bind(2, answer.key)
+        .bind(3, answer.provider)
+        .bind(4, answer.model)
+        .bind(5, answer.answer)
+        .bind(6, answer.created_at_ns);
+    return put.run();
+  });
+  return noTenant(status, "ai cache");
+}
+
+Status SqliteStore::appendAiUsage(const AiUsageRecord& record) {
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt append, Stmt::prepare(write_db_.get(), kAppendUsage));
+    append.bind(1, record.tenant_id)
+        .bind(2, record.at_ns)
+        .bind(3, record.day)
+        .bind(4, record.provider)
+        .bind(5, record.model)
+        .bind(6, record.task)
+        .bind(7, record.prompt_tokens)
+        .bind(8, record.completion_tokens)
+        .bind(9, record.cost_micros)
+        .bind(10, std::int64_t{record.cached ? 1 : 0})
+        .bind(11, record.outcome);
+    return append.run();
+  });
+  return noTenant(status, "ai usage");
+}
+
+Result<std::vector<AiUsageTotal>> SqliteStore::aiUsageTotals(std::string_view tenant_id,
+                                                             std::int64_t since_ns,
+                                                             std::int64_t until_ns) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kUsageTotals));
+  stmt.bind(1, tenant_id).bind(2, since_ns).bind(3, until_ns);
+  std::vector<AiUsageTotal> totals;
+  while (true) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      break;
+    }
+    AiUsageTotal total;
+    total.day = std::string(stmt.columnText(0));
+    total.provider = std::string(stmt.columnText(1));
+    total.model = std::string(stmt.columnText(2));
+    total.calls = stmt.columnInt(3);
+    total.cached = stmt.columnInt(4);
+    total.prompt_tokens = stmt.columnInt(5);
+    total.completion_tokens = stmt.columnInt(6);
+    total.cost_micros = stmt.columnInt(7);
+    totals.push_back(std::move(total));
+  }
+  return totals;
+}
+
+}  // namespace faultline::aggregator::store::sqlite

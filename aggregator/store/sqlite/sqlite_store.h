@@ -157,6 +157,18 @@ class SqliteStore final : public Store {
   Status putAiRunbook(const AiRunbookRecord& record) override;
   Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
                                         std::string_view incident_id) override;
+  Result<AiReservationResult> reserveAiTokens(const AiTokenReservation& reservation) override;
+  Status adjustAiTokens(std::string_view tenant_id, std::string_view day, std::string_view month,
+                        std::int64_t delta) override;
+  Result<std::pair<std::int64_t, std::int64_t>> aiTokensUsed(std::string_view tenant_id,
+                                                             std::string_view day,
+                                                             std::string_view month) override;
+  Result<AiCachedAnswer> findAiCachedAnswer(std::string_view tenant_id, std::string_view key,
+                                            std::int64_t min_created_at_ns) override;
+  Status putAiCachedAnswer(const AiCachedAnswer& answer, std::int64_t expire_before_ns) override;
+  Status appendAiUsage(const AiUsageRecord& record) override;
+  Result<std::vector<AiUsageTotal>> aiUsageTotals(std::string_view tenant_id, std::int64_t since_ns,
+                                                  std::int64_t until_ns) override;
   std::size_t pendingWrites() const override;
   void drainAsyncWrites() override;
 

@@ -46,7 +46,8 @@ struct ServerRoutes {
                                          .graph_cache = nullptr,
                                          .span_edges = nullptr,
                                          .notifier = nullptr,
-                                         .ai_writer = nullptr})) {}
+                                         .ai_writer = nullptr,
+                                         .ai_cost = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -778,6 +778,7 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ReadIncidents},
       {"PUT", [&] { return "/v1/incidents/" + fresh_incident() + "/runbook"; }, edited_runbook,
        auth::Permission::ManageIncidents},
+      {"GET", [] { return "/v1/ai/usage"; }, nullptr, auth::Permission::ReadIncidents},
   };
   // Every route of the server is either in the table above or deliberately public (it
   // authenticates some other way, or not at all). A new route must be added to one of them.

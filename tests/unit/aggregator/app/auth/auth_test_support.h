@@ -125,7 +125,8 @@ class AuthHarness {
                                                     .graph_cache = nullptr,
                                                     .span_edges = nullptr,
                                                     .notifier = nullptr,
-                                                    .ai_writer = nullptr});
+                                                    .ai_writer = nullptr,
+                                                    .ai_cost = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

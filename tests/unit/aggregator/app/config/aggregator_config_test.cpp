@@ -261,3 +261,38 @@ TEST_CASE("config: ai settings, the key from the environment, bad values naming 
   REQUIRE_FALSE(unknown.isOk());
   CHECK(unknown.status().message().find("ai.route.runbook") != std::string::npos);
 }
+
+TEST_CASE("config: ai cost control, token budgets, cache and prices, bad values naming their key") {
+  config::OptionTable table(aggregatorOptions());
+  auto defaults = resolveConfig(table);
+  REQUIRE(defaults.isOk());
+  CHECK(defaults->ai.daily_tokens == 0);  // no limit
+  CHECK(defaults->ai.monthly_tokens == 0);
+  CHECK(defaults->ai.cache);
+  CHECK(defaults->ai.cache_ttl == std::chrono::hours(24));
+  CHECK(defaults->ai.prices.empty());
+
+  REQUIRE(table
+              .loadString("[ai]\nbudget.daily_tokens = 5000\nbudget.monthly_tokens = 90000\n"
+                          "cache = false\ncache_ttl = \"10m\"\n"
+                          "prices = [\"gpt-4o-mini=0.15/0.6\"]\n",
+                          "cost.toml")
+              .isOk());
+  auto resolved = resolveConfig(table);
+  REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+  CHECK(resolved->ai.daily_tokens == 5000);
+  CHECK(resolved->ai.monthly_tokens == 90000);
+  CHECK_FALSE(resolved->ai.cache);
+  CHECK(resolved->ai.cache_ttl == std::chrono::minutes(10));
+  CHECK(resolved->ai.prices == std::vector<std::string>{"gpt-4o-mini=0.15/0.6"});
+
+  REQUIRE(table.append("ai.prices", "gpt-4o=cheap").isOk());
+  auto bad_price = resolveConfig(table);
+  REQUIRE_FALSE(bad_price.isOk());
+  CHECK(bad_price.status().message().find("ai.prices") != std::string::npos);
+  config::OptionTable negative(aggregatorOptions());
+  REQUIRE(negative.set("ai.budget.daily_tokens", "-1").isOk());
+  auto refused = resolveConfig(negative);
+  REQUIRE_FALSE(refused.isOk());
+  CHECK(refused.status().message().find("ai.budget") != std::string::npos);
+}
