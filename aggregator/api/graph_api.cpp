@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregator/api/pagination.h"
+#include "aggregator/api/replies.h"
 #include "aggregator/graph/graph_import.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -13,26 +14,19 @@ namespace {
 
 using nlohmann::json;
 
+/// Audit details: invalid UTF-8 replaced, never an exception.
 std::string dumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-http::Response jsonReply(int status, const json& body) {
-  return http::Response::json(status, dumpJson(body));
-}
-
 http::Response unavailable(std::string_view what, const Status& status) {
-  log::warn("graph-api", std::string(what) + ": " + status.toString());
-  http::Response response =
-      http::Response::error(503, "unavailable", "the store did not answer; retry later");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
+  return storeUnavailable("graph-api", what, status);
 }
 
 /// The answer for a store or parser error: the client's fault or the store's.
 http::Response failure(std::string_view what, const Status& status) {
   switch (status.code()) {
-    case Errc::InvalidArgument: return http::Response::error(400, "bad_request", status.message());
+    case Errc::InvalidArgument: return badRequest(status.message());
     case Errc::FailedPrecondition:
       return http::Response::error(409, "limit_reached", status.message());
     case Errc::NotFound: return http::Response::error(404, "not_found", status.message());
@@ -167,8 +161,7 @@ http::Response GraphApi::putService(const auth::Principal& principal, const http
                                     std::int64_t now_ns) {
   std::optional<std::string> name = serviceName(request);
   if (!name) {
-    return http::Response::error(400, "bad_request",
-                                 "invalid service name (1-200 bytes, no control characters)");
+    return badRequest("invalid service name (1-200 bytes, no control characters)");
   }
   auto declaration = graph::parseServiceJson(request.body, *name);
   if (!declaration) {
@@ -229,7 +222,7 @@ http::Response GraphApi::importGraph(const auth::Principal& principal, const htt
   std::string mode = "merge";
   if (auto given = request.queryParam("mode"); given != nullptr) {
     if (*given != "merge" && *given != "replace") {
-      return http::Response::error(400, "bad_request", "mode: merge or replace");
+      return badRequest("mode: merge or replace");
     }
     mode = *given;
   }
@@ -315,7 +308,7 @@ http::Response GraphApi::getGraph(std::string_view tenant_id, const http::Reques
   if (auto version = request.queryParam("version"); version != nullptr) {
     auto number = cursorNumber(*version);
     if (!number || *number < 0) {
-      return http::Response::error(400, "bad_request", "version: a non-negative integer");
+      return badRequest("version: a non-negative integer");
     }
     graph = cache_->at(tenant_id, *number);
   } else {
@@ -341,14 +334,14 @@ http::Response GraphApi::getGraph(std::string_view tenant_id, const http::Reques
 http::Response GraphApi::listVersions(std::string_view tenant_id, const http::Request& request) {
   auto limit = parseLimit(request);
   if (!limit) {
-    return http::Response::error(400, "bad_request", limit.status().message());
+    return badRequest(limit.status().message());
   }
   std::int64_t before = INT64_MAX;
   if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
     auto fields = decodeCursor(*cursor, 1);
     auto number = fields ? cursorNumber((*fields)[0]) : Result<std::int64_t>(fields.status());
     if (!number) {
-      return http::Response::error(400, "bad_request", number.status().message());
+      return badRequest(number.status().message());
     }
     before = *number;
   }
