@@ -88,8 +88,8 @@ Result<IssuedEnrollmentToken> issueEnrollmentToken(store::Store& store, audit::A
   issued.created_at_ns = now_ns;
   issued.expires_at_ns = ttl.count() > INT64_MAX - now_ns ? INT64_MAX : now_ns + ttl.count();
   issued.token_hash = crypto::hashSecret(issued.token);
-  FL_RETURN_IF_ERROR(
-      store.createEnrollmentToken(tenant_id, issued.token_hash, now_ns, issued.expires_at_ns));
+  FL_ASSIGN_OR_RETURN(issued.id, store.createEnrollmentToken(tenant_id, issued.token_hash, now_ns,
+                                                             issued.expires_at_ns));
   audit::AuditEvent event;
   event.tenant_id = std::string(tenant_id);
   event.actor = who.actor;

@@ -42,7 +42,8 @@ Result<std::string> createEnrollmentToken(store::Store& store, audit::AuditRecor
                                           std::chrono::nanoseconds ttl);
 
 struct IssuedEnrollmentToken {
-  std::string token;  // "fet_...": shown once, never stored
+  std::int64_t id = 0;  // the store's id (DELETE /v1/enrollment-tokens/{id})
+  std::string token;    // "fet_...": shown once, never stored
   std::string token_hash;
   std::int64_t created_at_ns = 0;
   std::int64_t expires_at_ns = 0;

@@ -31,6 +31,7 @@ std::string prefixOf(const std::string& token_hash) {
 
 ordered_json tokenJson(const store::EnrollmentToken& token, std::int64_t now_ns) {
   const char* state = token.used_at_ns != 0           ? "used"
+                      : token.revoked_at_ns != 0      ? "revoked"
                       : token.expires_at_ns <= now_ns ? "expired"
                                                       : "unused";
   return {{"id", std::to_string(token.id)},
@@ -40,8 +41,11 @@ ordered_json tokenJson(const store::EnrollmentToken& token, std::int64_t now_ns)
           {"state", state},
           {"used_at", token.used_at_ns == 0 ? ordered_json(nullptr)
                                             : ordered_json(formatRfc3339Nanos(token.used_at_ns))},
-          {"used_by_agent", token.used_by_agent.empty() ? ordered_json(nullptr)
-                                                        : ordered_json(token.used_by_agent)}};
+          {"used_by_agent",
+           token.used_by_agent.empty() ? ordered_json(nullptr) : ordered_json(token.used_by_agent)},
+          {"revoked_at", token.revoked_at_ns == 0
+                             ? ordered_json(nullptr)
+                             : ordered_json(formatRfc3339Nanos(token.revoked_at_ns))}};
 }
 
 }  // namespace
@@ -78,17 +82,7 @@ http::Response createEnrollmentToken(store::Store& store, audit::AuditRecorder& 
   if (!issued) {
     return unavailable("create enrollment token", issued.status());
   }
-  // The id of the row just made: the newest of the tenant's tokens with this hash.
-  std::string id;
-  if (auto listed = store.listEnrollmentTokens(principal.tenant_id, 50); listed) {
-    for (const store::EnrollmentToken& token : *listed) {
-      if (token.token_hash == issued->token_hash) {
-        id = std::to_string(token.id);
-        break;
-      }
-    }
-  }
-  return orderedJsonReply(201, {{"id", id.empty() ? ordered_json(nullptr) : ordered_json(id)},
+  return orderedJsonReply(201, {{"id", std::to_string(issued->id)},
                                 {"prefix", prefixOf(issued->token_hash)},
                                 {"token", issued->token},
                                 {"created_at", formatRfc3339Nanos(issued->created_at_ns)},
@@ -101,15 +95,36 @@ http::Response listEnrollmentTokens(store::Store& store, std::string_view tenant
   if (!limit) {
     return badRequest(limit.status().message());
   }
-  auto tokens = store.listEnrollmentTokens(tenant_id, *limit);
+  // Keyset on the id, newest first: the cursor is the last id of the previous page.
+  std::int64_t before_id = 0;
+  if (auto cursor = request.queryParam("cursor"); cursor != nullptr) {
+    auto fields = decodeCursor(*cursor, 1);
+    if (!fields) {
+      return badRequest(fields.status().message());
+    }
+    auto id = cursorNumber((*fields)[0]);
+    if (!id || *id <= 0) {
+      return badRequest("cursor: not one of this list's");
+    }
+    before_id = *id;
+  }
+  // One more than asked: whether there is a next page.
+  auto tokens = store.listEnrollmentTokens(tenant_id, *limit + 1, before_id);
   if (!tokens) {
     return unavailable("list enrollment tokens", tokens.status());
+  }
+  std::string next_cursor;
+  if (tokens->size() > *limit) {
+    tokens->resize(*limit);
+    next_cursor = encodeCursor({std::to_string(tokens->back().id)});
   }
   ordered_json list = ordered_json::array();
   for (const store::EnrollmentToken& token : *tokens) {
     list.push_back(tokenJson(token, now_ns));
   }
-  return orderedJsonReply(200, {{"enrollment_tokens", std::move(list)}});
+  return orderedJsonReply(200, {{"enrollment_tokens", std::move(list)},
+                                {"next_cursor", next_cursor.empty() ? ordered_json(nullptr)
+                                                                    : ordered_json(next_cursor)}});
 }
 
 http::Response revokeEnrollmentToken(store::Store& store, audit::AuditRecorder& audit,
@@ -126,7 +141,7 @@ http::Response revokeEnrollmentToken(store::Store& store, audit::AuditRecorder& 
       token_id <= 0) {
     return not_found();
   }
-  auto revoked = store.revokeEnrollmentToken(principal.tenant_id, token_id);
+  auto revoked = store.revokeEnrollmentToken(principal.tenant_id, token_id, now_ns);
   if (revoked.code() == Errc::NotFound) {
     return not_found();
   }
@@ -142,7 +157,7 @@ http::Response revokeEnrollmentToken(store::Store& store, audit::AuditRecorder& 
   event.at_ns = now_ns;
   event.detail_json = json{{"id", *id}}.dump();
   if (Status recorded = audit.record(event); !recorded.isOk()) {
-    // The token is gone either way; say so, but as an error: the trail is incomplete.
+    // The token is revoked either way; say so, but as an error: the trail is incomplete.
     log::error("api", "enrollment token revoked but not audited: " + recorded.toString());
     return http::Response::error(500, "internal", "revoked, but the audit log did not record it");
   }

@@ -172,6 +172,9 @@ Response AgentApi::handleEnroll(const Request& request) {
       case Errc::FailedPrecondition:
         recordAuthFailure(request, "agent.enroll", "token_expired");
         return Response::error(401, "token_expired", "enrollment token expired");
+      case Errc::PermissionDenied:
+        recordAuthFailure(request, "agent.enroll", "token_revoked");
+        return Response::error(401, "token_revoked", "enrollment token revoked");
       default:
         if (isTransient(enrolled.status())) {
           return storeUnavailable(enrolled.status());
@@ -327,8 +330,7 @@ Response AgentApi::handleIngest(const Request& request) {
     bytes_.fetch_add(request.body.size(), std::memory_order_relaxed);
     if (options_.log_events != nullptr) {
       // After the commit: the batch is accepted whatever happens here (onBatch never fails).
-      options_.log_events->onBatch({row.tenant_id, identity->hostname, row.received_at_ns},
-                                   batch);
+      options_.log_events->onBatch({row.tenant_id, identity->hostname, row.received_at_ns}, batch);
     }
   }
   nlohmann::ordered_json ack = {{"agent", row.agent_id},

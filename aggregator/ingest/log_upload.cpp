@@ -203,7 +203,7 @@ Status LogUploader::ensureUploadAgent(const std::string& tenant_id) {
     agent.version = "upload";
     agent.now_ns = now;
     FL_RETURN_IF_ERROR(
-        store_.createEnrollmentToken(tenant_id, agent.token_hash, now, now + kTokenTtlNs));
+        store_.createEnrollmentToken(tenant_id, agent.token_hash, now, now + kTokenTtlNs).status());
     auto enrolled = store_.enrollAgent(agent);
     if (!enrolled.isOk()) {
       // Another aggregator node may have made it first: that is as good.

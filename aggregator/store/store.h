@@ -59,6 +59,7 @@ struct EnrollmentToken {
   std::int64_t expires_at_ns = 0;
   std::int64_t used_at_ns = 0;  // 0: not used
   std::string used_by_agent;
+  std::int64_t revoked_at_ns = 0;  // 0: not revoked
 };
 
 /// The identity behind an agent secret.
@@ -153,21 +154,27 @@ class Store {
   virtual Result<Tenant> createTenant(std::string_view name, std::int64_t now_ns) = 0;
   virtual Result<Tenant> findTenantByName(std::string_view name) = 0;
 
-  /// Stores the hash of a one-time enrollment token for a tenant.
-  virtual Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
-                                       std::int64_t now_ns, std::int64_t expires_at_ns) = 0;
+  /// Stores the hash of a one-time enrollment token for a tenant and returns the token's id.
+  virtual Result<std::int64_t> createEnrollmentToken(std::string_view tenant_id,
+                                                     std::string_view token_hash,
+                                                     std::int64_t now_ns,
+                                                     std::int64_t expires_at_ns) = 0;
 
-  /// The tenant's enrollment tokens, newest first, at most `limit`.
+  /// The tenant's enrollment tokens, newest first, at most `limit`, with ids below `before_id`
+  /// (0: from the newest).
   virtual Result<std::vector<EnrollmentToken>> listEnrollmentTokens(std::string_view tenant_id,
-                                                                    std::size_t limit) = 0;
-  /// Deletes an unused enrollment token of the tenant (it can no longer enroll) and returns it;
-  /// NotFound when the tenant has no unused token with this id.
+                                                                    std::size_t limit,
+                                                                    std::int64_t before_id) = 0;
+  /// Marks an unused, unrevoked enrollment token of the tenant revoked (it can no longer enroll;
+  /// the row stays, so the list shows who revoked what) and returns it; NotFound when the tenant
+  /// has no such token.
   virtual Result<EnrollmentToken> revokeEnrollmentToken(std::string_view tenant_id,
-                                                        std::int64_t token_id) = 0;
+                                                        std::int64_t token_id,
+                                                        std::int64_t now_ns) = 0;
 
   /// Consumes the enrollment token and creates the agent in one transaction: of two concurrent
   /// uses exactly one succeeds. NotFound: unknown token; AlreadyExists: token already used;
-  /// FailedPrecondition: token expired.
+  /// FailedPrecondition: token expired; PermissionDenied: token revoked.
   virtual Result<AgentIdentity> enrollAgent(const NewAgent& agent) = 0;
 
   /// The agent whose secret hashes to `secret_hash`; NotFound otherwise.

@@ -465,7 +465,9 @@ try {
   await page.getByRole("status").filter({ hasText: "revoked." }).waitFor();
   check(await page.locator("#token-made").isHidden(), "the revoked token's command is gone");
   const states = await tokenStates();
-  check(JSON.stringify(states) === JSON.stringify(["used", "used"]), `used tokens left (${states})`);
+  check(JSON.stringify(states) === JSON.stringify(["revoked", "used", "used"]),
+        `the revoked token is listed as such (${states})`);
+  check((await revokeButton.count()) === 0, "a revoked token has no Revoke button");
   const refusedReply = await enrollWith(revoked);
   check(refusedReply.status === 401, `a revoked token cannot enroll (${refusedReply.status})`);
   await page.getByRole("link", { name: "Audit log" }).click();

@@ -706,6 +706,11 @@ CREATE POLICY tenant_isolation ON ai_usage_ledger
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Enrollment tokens: a revoked token keeps its row (the list shows it, with when).
+constexpr const char* kV15EnrollmentRevoked = R"sql(
+ALTER TABLE agents_enrollment_tokens ADD COLUMN revoked_at bigint;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -725,6 +730,7 @@ const std::vector<Migration>& migrations() {
       {12, "knowledge: per-tenant documents and passages with full-text search", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
+      {15, "enrollment tokens: revoked_at", kV15EnrollmentRevoked},
   };
   return kMigrations;
 }

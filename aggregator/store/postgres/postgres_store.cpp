@@ -41,15 +41,16 @@ constexpr Statement kTenantName{"fl_tenant_name", "SELECT name FROM tenancy_tena
 constexpr Statement kInsertToken{
     "fl_insert_token",
     "INSERT INTO agents_enrollment_tokens(tenant_id, token_hash, created_at, expires_at) "
-    "VALUES ($1, $2, $3, $4)"};
+    "VALUES ($1, $2, $3, $4) RETURNING id"};
 constexpr Statement kSelectToken{
     "fl_select_token",
-    "SELECT id, tenant_id, expires_at, used_at FROM agents_enrollment_tokens "
+    "SELECT id, tenant_id, expires_at, used_at, revoked_at FROM agents_enrollment_tokens "
     "WHERE token_hash = $1"};
+// A revoke and a use of the same token both lock its row: the second sees the first's mark.
 constexpr Statement kUseToken{
     "fl_use_token",
     "UPDATE agents_enrollment_tokens SET used_at = $2, used_by_agent = $3 "
-    "WHERE id = $1 AND used_at IS NULL"};
+    "WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL"};
 constexpr Statement kInsertAgent{
     "fl_insert_agent",
     "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
@@ -526,30 +527,43 @@ Result<Tenant> PostgresStore::findTenantByName(std::string_view name) {
   return tenant;
 }
 
-Status PostgresStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
-                                            std::int64_t now_ns, std::int64_t expires_at_ns) {
+Result<std::int64_t> PostgresStore::createEnrollmentToken(std::string_view tenant_id,
+                                                          std::string_view token_hash,
+                                                          std::int64_t now_ns,
+                                                          std::int64_t expires_at_ns) {
+  std::int64_t id = 0;
   Status status = inTransaction(false, [&](Connection& connection) -> Status {
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
     Params params;
     params.text(tenant_id).text(token_hash).int64(now_ns).int64(expires_at_ns);
-    return connection.exec(kInsertToken, params).status();
+    FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kInsertToken, params));
+    if (r.rows() != 1) {
+      return internalError("create enrollment token: no id returned");
+    }
+    id = r.int64(0, 0);
+    return Status::ok();
   });
   if (status.code() == Errc::AlreadyExists) {
     // Foreign key (unknown tenant) or, with negligible odds, a duplicate token hash.
     return Status(Errc::NotFound, "create enrollment token: " + status.message());
   }
-  return status;
+  FL_RETURN_IF_ERROR(status);
+  return id;
 }
 
 namespace {
 constexpr Statement kListTokens{
     "fl_list_enrollment_tokens",
-    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent "
-    "FROM agents_enrollment_tokens WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"};
+    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent, "
+    "revoked_at FROM agents_enrollment_tokens WHERE tenant_id = $1 AND ($3::bigint = 0 OR id < "
+    "$3::bigint) "
+    "ORDER BY id DESC LIMIT $2"};
 constexpr Statement kRevokeToken{
     "fl_revoke_enrollment_token",
-    "DELETE FROM agents_enrollment_tokens WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL "
-    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent"};
+    "UPDATE agents_enrollment_tokens SET revoked_at = $3 "
+    "WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL AND revoked_at IS NULL "
+    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent, "
+    "revoked_at"};
 
 EnrollmentToken readEnrollmentToken(const PgResult& r, int row) {
   EnrollmentToken token;
@@ -560,25 +574,28 @@ EnrollmentToken readEnrollmentToken(const PgResult& r, int row) {
   token.expires_at_ns = r.int64(row, 4);
   token.used_at_ns = r.isNull(row, 5) ? 0 : r.int64(row, 5);
   token.used_by_agent = r.isNull(row, 6) ? "" : std::string(r.bytes(row, 6));
+  token.revoked_at_ns = r.isNull(row, 7) ? 0 : r.int64(row, 7);
   return token;
 }
 }  // namespace
 
 Result<std::vector<EnrollmentToken>> PostgresStore::listEnrollmentTokens(std::string_view tenant_id,
-                                                                         std::size_t limit) {
+                                                                         std::size_t limit,
+                                                                         std::int64_t before_id) {
   Params params;
-  params.text(tenant_id).int64(static_cast<std::int64_t>(limit));
+  params.text(tenant_id).int64(static_cast<std::int64_t>(limit)).int64(before_id);
   return readRows<EnrollmentToken>(kTenantSetting, tenant_id, kListTokens, params,
                                    readEnrollmentToken);
 }
 
 Result<EnrollmentToken> PostgresStore::revokeEnrollmentToken(std::string_view tenant_id,
-                                                             std::int64_t token_id) {
+                                                             std::int64_t token_id,
+                                                             std::int64_t now_ns) {
   std::optional<EnrollmentToken> revoked;
   Status status = inTransaction(false, [&](Connection& connection) -> Status {
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
     Params params;
-    params.text(tenant_id).int64(token_id);
+    params.text(tenant_id).int64(token_id).int64(now_ns);
     FL_ASSIGN_OR_RETURN(PgResult r, connection.exec(kRevokeToken, params));
     if (r.rows() == 1) {
       revoked = readEnrollmentToken(r, 0);
@@ -608,6 +625,9 @@ Result<AgentIdentity> PostgresStore::enrollAgent(const NewAgent& agent) {
     if (!token.isNull(0, 3)) {
       return Status(Errc::AlreadyExists, "enrollment token already used");
     }
+    if (!token.isNull(0, 4)) {
+      return Status(Errc::PermissionDenied, "enrollment token revoked");
+    }
     if (token.int64(0, 2) <= agent.now_ns) {
       return Status(Errc::FailedPrecondition, "enrollment token expired");
     }
@@ -624,7 +644,8 @@ Result<AgentIdentity> PostgresStore::enrollAgent(const NewAgent& agent) {
     use_params.int64(token_id).int64(agent.now_ns).text(agent.agent_id);
     FL_ASSIGN_OR_RETURN(PgResult used, connection.exec(kUseToken, use_params));
     if (used.affectedRows() != 1) {
-      return Status(Errc::AlreadyExists, "enrollment token already used");
+      // Used or revoked by a transaction that committed after our read.
+      return Status(Errc::AlreadyExists, "enrollment token already used or revoked");
     }
     Params agent_params;
     agent_params.text(agent.agent_id)

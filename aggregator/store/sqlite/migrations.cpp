@@ -478,6 +478,13 @@ CREATE TABLE ai_usage_ledger (
 CREATE INDEX ai_usage_ledger_at ON ai_usage_ledger(tenant_id, at);
 )sql";
 
+// Enrollment tokens: a revoked token keeps its row (the list shows it, with when), and the
+// tenant's list pages by id without a scan of every tenant's tokens.
+constexpr const char* kV15EnrollmentRevoked = R"sql(
+ALTER TABLE agents_enrollment_tokens ADD COLUMN revoked_at INTEGER;
+CREATE INDEX agents_enrollment_tokens_by_tenant ON agents_enrollment_tokens(tenant_id, id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -498,6 +505,7 @@ const std::vector<Migration>& migrations() {
       {12, "knowledge: per-tenant documents and passages with a BM25 (FTS5) index", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
+      {15, "enrollment tokens: revoked_at, index by tenant", kV15EnrollmentRevoked},
   };
   return kMigrations;
 }

@@ -20,18 +20,22 @@ constexpr std::string_view kInsertToken =
     "INSERT INTO agents_enrollment_tokens(tenant_id, token_hash, created_at, expires_at) "
     "VALUES (?1, ?2, ?3, ?4)";
 constexpr std::string_view kSelectToken =
-    "SELECT t.id, t.tenant_id, t.expires_at, t.used_at, n.name "
+    "SELECT t.id, t.tenant_id, t.expires_at, t.used_at, n.name, t.revoked_at "
     "FROM agents_enrollment_tokens t JOIN tenancy_tenants n ON n.id = t.tenant_id "
     "WHERE t.token_hash = ?1";
 constexpr std::string_view kUseToken =
     "UPDATE agents_enrollment_tokens SET used_at = ?2, used_by_agent = ?3 "
-    "WHERE id = ?1 AND used_at IS NULL";
+    "WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL";
+// ?3 = 0: from the newest.
 constexpr std::string_view kListTokens =
-    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent "
-    "FROM agents_enrollment_tokens WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2";
+    "SELECT id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent, "
+    "revoked_at FROM agents_enrollment_tokens WHERE tenant_id = ?1 AND (?3 = 0 OR id < ?3) "
+    "ORDER BY id DESC LIMIT ?2";
 constexpr std::string_view kRevokeToken =
-    "DELETE FROM agents_enrollment_tokens WHERE tenant_id = ?1 AND id = ?2 AND used_at IS NULL "
-    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent";
+    "UPDATE agents_enrollment_tokens SET revoked_at = ?3 "
+    "WHERE tenant_id = ?1 AND id = ?2 AND used_at IS NULL AND revoked_at IS NULL "
+    "RETURNING id, tenant_id, token_hash, created_at, expires_at, used_at, used_by_agent, "
+    "revoked_at";
 constexpr std::string_view kInsertAgent =
     "INSERT INTO agents_agents(id, tenant_id, secret_hash, hostname, version, enrolled_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -591,18 +595,24 @@ Result<Tenant> SqliteStore::findTenantByName(std::string_view name) {
                 use->columnInt(2)};
 }
 
-Status SqliteStore::createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
-                                          std::int64_t now_ns, std::int64_t expires_at_ns) {
+Result<std::int64_t> SqliteStore::createEnrollmentToken(std::string_view tenant_id,
+                                                        std::string_view token_hash,
+                                                        std::int64_t now_ns,
+                                                        std::int64_t expires_at_ns) {
+  std::int64_t id = 0;
   Status status = writer_->run([&]() -> Status {
     StmtUse use(write_->insert_token);
     use->bind(1, tenant_id).bind(2, token_hash).bind(3, now_ns).bind(4, expires_at_ns);
-    return use->run();
+    FL_RETURN_IF_ERROR(use->run());
+    id = sqlite3_last_insert_rowid(write_db_.get());
+    return Status::ok();
   });
   if (status.code() == Errc::AlreadyExists) {
     // Foreign key (unknown tenant) or, with negligible odds, a duplicate token hash.
     return Status(Errc::NotFound, "create enrollment token: " + status.message());
   }
-  return status;
+  FL_RETURN_IF_ERROR(status);
+  return id;
 }
 
 namespace {
@@ -615,15 +625,17 @@ EnrollmentToken readEnrollmentToken(const Stmt& stmt) {
   token.expires_at_ns = stmt.columnInt(4);
   token.used_at_ns = stmt.columnIsNull(5) ? 0 : stmt.columnInt(5);
   token.used_by_agent = stmt.columnIsNull(6) ? "" : std::string(stmt.columnText(6));
+  token.revoked_at_ns = stmt.columnIsNull(7) ? 0 : stmt.columnInt(7);
   return token;
 }
 }  // namespace
 
 Result<std::vector<EnrollmentToken>> SqliteStore::listEnrollmentTokens(std::string_view tenant_id,
-                                                                       std::size_t limit) {
+                                                                       std::size_t limit,
+                                                                       std::int64_t before_id) {
   FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
   FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListTokens));
-  stmt.bind(1, tenant_id).bind(2, static_cast<std::int64_t>(limit));
+  stmt.bind(1, tenant_id).bind(2, static_cast<std::int64_t>(limit)).bind(3, before_id);
   std::vector<EnrollmentToken> out;
   for (;;) {
     FL_ASSIGN_OR_RETURN(bool row, stmt.step());
@@ -635,11 +647,12 @@ Result<std::vector<EnrollmentToken>> SqliteStore::listEnrollmentTokens(std::stri
 }
 
 Result<EnrollmentToken> SqliteStore::revokeEnrollmentToken(std::string_view tenant_id,
-                                                           std::int64_t token_id) {
+                                                           std::int64_t token_id,
+                                                           std::int64_t now_ns) {
   std::optional<EnrollmentToken> revoked;
   Status status = writer_->run([&]() -> Status {
     FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(write_db_.get(), kRevokeToken));
-    stmt.bind(1, tenant_id).bind(2, token_id);
+    stmt.bind(1, tenant_id).bind(2, token_id).bind(3, now_ns);
     FL_ASSIGN_OR_RETURN(bool row, stmt.step());
     if (row) {
       revoked = readEnrollmentToken(stmt);
@@ -671,6 +684,9 @@ Result<AgentIdentity> SqliteStore::enrollAgent(const NewAgent& agent) {
       identity.tenant_name = std::string(use->columnText(4));
       if (!use->columnIsNull(3)) {
         return Status(Errc::AlreadyExists, "enrollment token already used");
+      }
+      if (!use->columnIsNull(5)) {
+        return Status(Errc::PermissionDenied, "enrollment token revoked");
       }
       if (use->columnInt(2) <= agent.now_ns) {
         return Status(Errc::FailedPrecondition, "enrollment token expired");

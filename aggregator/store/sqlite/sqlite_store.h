@@ -34,12 +34,14 @@ class SqliteStore final : public Store {
   Status ping() override;
   Result<Tenant> createTenant(std::string_view name, std::int64_t now_ns) override;
   Result<Tenant> findTenantByName(std::string_view name) override;
-  Status createEnrollmentToken(std::string_view tenant_id, std::string_view token_hash,
-                               std::int64_t now_ns, std::int64_t expires_at_ns) override;
+  Result<std::int64_t> createEnrollmentToken(std::string_view tenant_id,
+                                             std::string_view token_hash, std::int64_t now_ns,
+                                             std::int64_t expires_at_ns) override;
   Result<std::vector<EnrollmentToken>> listEnrollmentTokens(std::string_view tenant_id,
-                                                            std::size_t limit) override;
-  Result<EnrollmentToken> revokeEnrollmentToken(std::string_view tenant_id,
-                                                std::int64_t token_id) override;
+                                                            std::size_t limit,
+                                                            std::int64_t before_id) override;
+  Result<EnrollmentToken> revokeEnrollmentToken(std::string_view tenant_id, std::int64_t token_id,
+                                                std::int64_t now_ns) override;
   Result<AgentIdentity> enrollAgent(const NewAgent& agent) override;
   Result<AgentIdentity> findAgentBySecretHash(std::string_view secret_hash) override;
   Result<StoredBatch> storeBatch(const NewBatch& batch) override;

@@ -986,7 +986,7 @@ async function loadTokens() {
     const row = el("tr");
     row.dataset.tokenId = token.id;
     const action = el("td");
-    if (token.state !== "used") {  // unused or expired: either can be deleted
+    if (token.state === "unused" || token.state === "expired") {  // either can be revoked
       const revoke = el("button", "Revoke");
       revoke.type = "button";
       revoke.setAttribute("aria-label", "Revoke token " + token.prefix);

@@ -140,7 +140,7 @@ TEST_CASE_TEMPLATE("enrollment tokens: made, listed and revoked over the API, te
   CHECK(tokens[0]["used_by_agent"] == enrolled.json()["agent_id"]);
   CHECK(h.call("DELETE", first_path, as_a).status == 404);
 
-  // A second token, revoked: audited, gone from the list, and it cannot enroll.
+  // A second token, revoked: audited, listed as revoked (and when), and it cannot enroll.
   const json second = h.callJson("POST", "/v1/enrollment-tokens", json::object(), as_a).json();
   const std::string second_path = "/v1/enrollment-tokens/" + second["id"].get<std::string>();
   HttpReply revoked = h.call("DELETE", second_path, as_a);
@@ -149,10 +149,42 @@ TEST_CASE_TEMPLATE("enrollment tokens: made, listed and revoked over the API, te
   REQUIRE(revocations.size() == 1);
   CHECK(revocations[0].target == "enrollment_token:" + second["prefix"].get<std::string>());
   CHECK(revocations[0].actor == "user:" + admin.id);
-  CHECK(h.call("GET", "/v1/enrollment-tokens", as_a).json()["enrollment_tokens"].size() == 1);
+  tokens = h.call("GET", "/v1/enrollment-tokens", as_a).json()["enrollment_tokens"];
+  REQUIRE(tokens.size() == 2);
+  CHECK(tokens[0]["id"] == second["id"]);
+  CHECK(tokens[0]["state"] == "revoked");
+  CHECK(tokens[0]["revoked_at"].is_string());
+  CHECK(tokens[1]["revoked_at"].is_null());
   HttpReply refused = enroll(h, second["token"].get<std::string>());
   CHECK(refused.status == 401);
+  CHECK(refused.json()["error"]["code"] == "token_revoked");
   CHECK(h.call("DELETE", second_path, as_a).status == 404);
   CHECK(h.call("DELETE", "/v1/enrollment-tokens/not-a-number", as_a).status == 404);
   CHECK(h.call("DELETE", "/v1/enrollment-tokens/-1", as_a).status == 404);
+
+  // Pages, newest first, by cursor: three more tokens, two a page.
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(h.callJson("POST", "/v1/enrollment-tokens", json::object(), as_a).status == 201);
+  }
+  std::vector<std::string> ids;
+  std::string path = "/v1/enrollment-tokens?limit=2";
+  for (int page = 0; page < 5; ++page) {
+    HttpReply got = h.call("GET", path, as_a);
+    REQUIRE_MESSAGE(got.status == 200, got.body);
+    json doc = got.json();
+    CHECK(doc["enrollment_tokens"].size() <= 2);
+    for (const json& listed_token : doc["enrollment_tokens"]) {
+      ids.push_back(listed_token["id"].get<std::string>());
+    }
+    if (doc["next_cursor"].is_null()) {
+      break;
+    }
+    path = "/v1/enrollment-tokens?limit=2&cursor=" + doc["next_cursor"].get<std::string>();
+  }
+  REQUIRE(ids.size() == 5);
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    CHECK(std::stoll(ids[i - 1]) > std::stoll(ids[i]));
+  }
+  CHECK(ids.back() == first["id"]);
+  CHECK(h.call("GET", "/v1/enrollment-tokens?cursor=junk", as_a).status == 400);
 }

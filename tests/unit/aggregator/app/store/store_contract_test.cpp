@@ -143,6 +143,51 @@ TEST_CASE_TEMPLATE("store enrollment tokens: one use, expiry, unknown token, unk
   CHECK(agents->size() == 1);
 }
 
+TEST_CASE_TEMPLATE("store enrollment tokens: revoked ones stay listed and cannot enroll; pages",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  auto tenant = store->createTenant("acme", nowUnixNanos());
+  auto other = store->createTenant("other", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  REQUIRE(other.isOk());
+  const std::int64_t now = nowUnixNanos();
+  const std::string token = crypto::randomToken("fet_");
+  auto id = store->createEnrollmentToken(tenant->id, crypto::hashSecret(token), now, now + kHourNs);
+  REQUIRE(id.isOk());
+  CHECK(*id > 0);
+
+  // Another tenant cannot revoke it; its own tenant can, once.
+  CHECK(store->revokeEnrollmentToken(other->id, *id, now).code() == Errc::NotFound);
+  auto revoked = store->revokeEnrollmentToken(tenant->id, *id, now + 5);
+  REQUIRE_MESSAGE(revoked.isOk(), revoked.status().toString());
+  CHECK(revoked->id == *id);
+  CHECK(revoked->revoked_at_ns == now + 5);
+  CHECK(store->revokeEnrollmentToken(tenant->id, *id, now + 6).code() == Errc::NotFound);
+  CHECK(store->enrollAgent(newAgent(token)).code() == Errc::PermissionDenied);
+
+  // A used token cannot be revoked.
+  const std::string used = tokenFor(*store, tenant->id, kHourNs);
+  REQUIRE(store->enrollAgent(newAgent(used)).isOk());
+  auto listed = store->listEnrollmentTokens(tenant->id, 10, 0);
+  REQUIRE(listed.isOk());
+  REQUIRE(listed->size() == 2);
+  CHECK(store->revokeEnrollmentToken(tenant->id, listed->front().id, now).code() == Errc::NotFound);
+  CHECK(listed->back().id == *id);
+  CHECK(listed->back().revoked_at_ns == now + 5);
+  CHECK(listed->front().revoked_at_ns == 0);
+
+  // Keyset pages: below an id, newest first; never the other tenant's.
+  (void)tokenFor(*store, other->id, kHourNs);
+  auto page = store->listEnrollmentTokens(tenant->id, 10, listed->front().id);
+  REQUIRE(page.isOk());
+  REQUIRE(page->size() == 1);
+  CHECK(page->front().id == *id);
+  auto none = store->listEnrollmentTokens(tenant->id, 10, *id);
+  REQUIRE(none.isOk());
+  CHECK(none->empty());
+}
+
 TEST_CASE_TEMPLATE(
     "store enrollment tokens: two threads racing for one token create exactly one "
     "agent",
