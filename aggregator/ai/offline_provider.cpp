@@ -100,6 +100,21 @@ std::string firstCommand(std::string_view text) {
   return {};
 }
 
+double offlineConfidence(double top_confidence, std::size_t candidates, double coverage,
+                         double retrieval) {
+  // The RCA confidence is the top candidate's share among the candidates: with one candidate
+  // it is 1 whatever the evidence, so it counts in proportion to the candidates it beat (the
+  // context holds at most kMaxContextCandidates). Coverage multiplies: an answer that cites
+  // nothing is not known to be right however strong the rest. Weights 4/7 and 3/7: the former
+  // 0.4 and 0.3 of RCA and retrieval, renormalised (see docs/ai.md for the measurement).
+  double support = static_cast<double>(std::min(candidates, kMaxContextCandidates)) /
+                   static_cast<double>(kMaxContextCandidates);
+  double rca = std::clamp(top_confidence, 0.0, 1.0) * support;
+  double found = std::clamp(retrieval, 0.0, 1.0);
+  return std::clamp(std::clamp(coverage, 0.0, 1.0) * (4.0 / 7.0 * rca + 3.0 / 7.0 * found), 0.0,
+                    1.0);
+}
+
 Runbook offlineRunbook(const AiContext& context) {
   Runbook runbook;
   runbook.incident_id = context.incident_id;
@@ -248,9 +263,8 @@ Runbook offlineRunbook(const AiContext& context) {
   }
   double coverage =
       runbook.steps.empty() ? 0.0 : static_cast<double>(with_evidence) / runbook.steps.size();
-  double rca = top != nullptr ? top->confidence : 0.0;
-  runbook.confidence =
-      std::clamp(0.4 * rca + 0.3 * coverage + 0.3 * std::min(1.0, retrieval / 2.0), 0.0, 1.0);
+  runbook.confidence = offlineConfidence(top != nullptr ? top->confidence : 0.0,
+                                         context.candidates.size(), coverage, retrieval / 2.0);
   flagDestructive(runbook);
   return runbook;
 }

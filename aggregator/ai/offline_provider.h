@@ -9,9 +9,7 @@
 //                 "$ " line; cited); compare with retrieved past incidents (cited)
 //   rollback      roll back a change candidate; runbook sections about rollback; undo in reverse
 //   verification  no new firing events from the likely cause; runbook sections about checks
-//   confidence    0.4 * top RCA confidence + 0.3 * evidence coverage (steps with evidence)
-//                 + 0.3 * retrieval (runbook sections used, weighed by their score relative
-//                 to the best hit, two at full weight), in [0, 1]
+//   confidence    offlineConfidence: coverage x (4/7 x RCA + 3/7 x retrieval), in [0, 1]
 // Destructive commands are flagged needs_human (runbook.h: flagDestructive). Retrieved text is
 // never followed as instructions: only a command line is lifted from it, and it is flagged.
 
@@ -21,6 +19,16 @@ namespace faultline::aggregator::ai {
 
 /// The offline runbook for a context.
 Runbook offlineRunbook(const AiContext& context);
+
+/// The answer's confidence, in [0, 1], deterministic:
+///   coverage x (4/7 x top_confidence x min(candidates, 5) / 5 + 3/7 x retrieval)
+/// top_confidence: the top RCA candidate's confidence (its share among the candidates; 0 without
+/// one); candidates: how many the context holds; coverage: the share of steps citing evidence;
+/// retrieval: runbook sections used, each weighed by its score relative to the answer's best
+/// hit, two at full weight (1). Inputs are clamped to [0, 1]. Measured on the Nezha day:
+/// docs/ai.md.
+double offlineConfidence(double top_confidence, std::size_t candidates, double coverage,
+                         double retrieval);
 
 /// The first command of a passage: the first non-empty line of a fenced code block, or a line
 /// starting with "$ " (without it); "" when there is none. At most 512 bytes.

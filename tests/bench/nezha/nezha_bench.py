@@ -28,6 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
+import nezha_calibration  # noqa: E402
 import nezha_data  # noqa: E402
 import nezha_retrieval  # noqa: E402
 import nezha_score  # noqa: E402
@@ -208,6 +209,11 @@ def main():
                         help="also score retrieval: resolve every incident (indexing it), ask "
                         "GET /v1/incidents/{id}/similar for each fault's incident, print "
                         "precision@3 and MRR (nezha_retrieval)")
+    parser.add_argument("--calibration", action="store_true",
+                        help="also score the confidence of the AI answers: POST "
+                        "/v1/incidents/{id}/runbook for each fault's incident (before --similar "
+                        "resolves them), print a reliability table, Brier score and ECE "
+                        "(nezha_calibration)")
     args = parser.parse_args()
     os.environ["FAULTLINE_BIN_DIR"] = os.path.abspath(args.bin_dir)
 
@@ -285,6 +291,11 @@ def main():
             if args.dump:
                 with open(os.path.join(args.dump, "incidents.json"), "w") as f:
                     json.dump(incidents, f)
+            if args.calibration:
+                answers = runbook_answers(client, incidents, args.small, log_paths, fault_list)
+                if args.dump:
+                    with open(os.path.join(args.dump, "runbooks.json"), "w") as f:
+                        json.dump(answers, f)
             if args.similar:
                 retrieval = similar_lists(client, incidents, args.small, log_paths, fault_list)
         finally:
@@ -299,12 +310,46 @@ def main():
     loose = [nezha_score.parse_time(e["occurred_at"]) for e in events
              if str(e["id"]) not in in_incidents]
     nezha_score.score(faults, incidents, loose)
+    if args.calibration:
+        by_id = {str(i["id"]): i for i in incidents}
+        records, unmatched = [], 0
+        for f, inc in nezha_calibration.plan(faults, incidents):
+            if inc is None:
+                unmatched += 1
+                continue
+            answer = answers[str(inc["id"])]
+            top = ((by_id[str(inc["id"])].get("rca") or {}).get("candidates") or [{}])[0]
+            records.append({"fault": f, "incident_id": inc["id"],
+                            "confidence": float(answer["confidence"]),
+                            "rca": float(top.get("confidence") or 0.0),
+                            "right": nezha_calibration.is_right(f, inc)})
+        nezha_calibration.score(records, unmatched=unmatched)
     if args.similar:
         starts = {str(i["id"]): nezha_score.parse_time(i["first_event_at"]) for i in incidents}
         services = {str(i["id"]): i.get("services") or [] for i in incidents}
         nezha_retrieval.score(retrieval[0], lambda iid: retrieval[1].get(iid, []), starts.get,
                               services_of=lambda iid: services.get(iid, []))
     return 0
+
+
+def runbook_answers(client, incidents, small, log_paths, fault_list):
+    """{incident id: runbook answer} for each fault's incident (POST .../runbook). Reads the
+    fault list only to pick which incidents to ask about."""
+    started = time.time()
+    faults = nezha_score.load_faults(fault_list)
+    if small > 0:
+        first = window_end(log_paths[0]) - 60 if log_paths else 0
+        faults = [f for f in faults if first <= f["time"] < window_end(log_paths[-1])]
+    answers = {}
+    for _, inc in nezha_calibration.plan(faults, incidents):
+        if inc is None or str(inc["id"]) in answers:
+            continue
+        status, data = client.request("POST", f"/v1/incidents/{inc['id']}/runbook", b"{}")
+        if status != 200:
+            raise SystemExit(f"POST /v1/incidents/{inc['id']}/runbook: {status} {data[:200]}")
+        answers[str(inc["id"])] = json.loads(data)
+    log(f"runbooks: {len(answers)} answers in {time.time() - started:.1f}s")
+    return answers
 
 
 def similar_lists(client, incidents, small, log_paths, fault_list):

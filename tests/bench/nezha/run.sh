@@ -1,13 +1,16 @@
 #!/bin/sh
 # Nezha/TrainTicket RCA benchmark: feeds one day of fault injections (container logs, per-pod
 # metric alerts, the service graph from traces) to a throwaway aggregator on SQLite and scores
-# the RCA ranking of each fault's incident. Last line: "AS@1=... AS@3=... AS@5=...".
+# the RCA ranking of each fault's incident. Last line: "AS@1=... AS@3=... AS@5=..." (without
+# --similar or --calibration, which print their own summaries after it).
 #
-# Usage: tests/bench/nezha/run.sh DATA_ROOT DAY [--small N]
+# Usage: tests/bench/nezha/run.sh DATA_ROOT DAY [--small N] [--similar] [--calibration]
 #   DATA_ROOT  a folder with the nezha-trainticket layout
 #              (e.g. ../shared/datasets/nezha-trainticket)
 #   DAY        e.g. 2023-01-29
 #   --small N  (or NEZHA_SMALL=N) only the first N log windows: what CI runs
+#   more options of nezha_bench.py pass through: --similar (retrieval), --calibration (the
+#   confidence of the runbook answers), --dump DIR
 # Binaries come from FAULTLINE_BIN_DIR (default: build/bin in the repo); nothing is built.
 # Gives up after NEZHA_TIMEOUT_SECONDS (default 1200); the aggregator and its temp dir are
 # removed on every exit path. Prints a "skipped" line and exits 0 when DATA_ROOT/rca_data/DAY

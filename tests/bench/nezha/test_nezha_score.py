@@ -150,9 +150,43 @@ def test_retrieval():
     check(abs(result["reachable"]["mrr"] - 0.5) < 1e-9, result)
 
 
+def test_calibration():
+    import nezha_calibration as nc
+    # Brier: (0.9 - 1)^2, (0.2 - 0)^2, (0.6 - 0)^2, (0.1 - 0)^2 -> 0.01 + 0.04 + 0.36 + 0.01.
+    pairs = [(0.9, True), (0.2, False), (0.6, False), (0.1, False)]
+    check(abs(nc.brier(pairs) - 0.42 / 4) < 1e-12, nc.brier(pairs))
+    check(nc.brier([]) is None and nc.ece([]) is None, "empty")
+    table = nc.reliability(pairs + [(1.0, True)], bins=5)
+    check([row[2] for row in table] == [1, 1, 0, 1, 2], table)  # 1.0 is in the last bin
+    check(table[4][3] == 0.95 and table[4][4] == 1.0 and table[3][4] == 0.0, table)
+    check(table[2][3] is None and table[2][4] is None, table)
+    # ECE: bins [0,.2): 0.1 vs 0; [.2,.4): 0.2 vs 0; [.6,.8): 0.6 vs 0; [.8,1]: 0.9 vs 1.
+    check(abs(nc.ece(pairs) - (0.1 + 0.2 + 0.6 + 0.1) / 4) < 1e-12, nc.ece(pairs))
+    # Perfectly calibrated: ECE 0, and Brier of a certain, right answer is 0.
+    check(nc.ece([(0.5, True), (0.5, False)]) == 0.0, "calibrated")
+    check(nc.brier([(1.0, True), (0.0, False)]) == 0.0, "perfect")
+    # Right: the first service of the ranking is the injected one.
+    fault = {"service": "ts-contacts-service", "time": 0.0, "time_text": "t0"}
+    check(not nc.is_right(fault, INCIDENTS[0]), "contacts is second")
+    check(nc.is_right({"service": "ts-gateway-service"}, INCIDENTS[0]), "gateway is first")
+    check(not nc.is_right(fault, {"rca": {}}), "no candidates")
+    records = [{"fault": dict(fault, service=s), "incident_id": "i", "confidence": c, "rca": r,
+                "right": y} for s, c, r, y in [("a", 0.9, 1.0, True), ("b", 0.2, 0.5, False),
+                                               ("c", 0.6, 1.0, False), ("d", 0.1, 0.0, False)]]
+    lines = []
+    result = nc.score(records, out=lines.append, unmatched=2)
+    check(result["n"] == 4 and result["right"] == 1 and result["base_rate"] == 0.25, result)
+    # Base rate 0.25: (0.75^2 + 3 x 0.25^2) / 4; rca: (0 + 0.25 + 1 + 0) / 4.
+    check(abs(result["brier_base"] - 0.1875) < 1e-12, result)
+    check(abs(result["brier_rca"] - 0.3125) < 1e-12, result)
+    check("(2 faults without an incident left out); right: 1" in lines[4], lines[4])
+    check(lines[-1].startswith("calibration over 4 answers: mean confidence=0.450 "
+                               "accuracy=0.250 Brier=0.105 ECE=0.250"), lines[-1])
+
+
 if __name__ == "__main__":
     for name, fn in sorted(globals().items()):
         if name.startswith("test_") and callable(fn):
             fn()
             print(f"ok: {name}")
-    print("nezha scoring: 5 passed, 0 failed")
+    print("nezha scoring: 6 passed, 0 failed")

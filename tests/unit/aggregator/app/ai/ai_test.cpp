@@ -149,8 +149,8 @@ TEST_CASE("ai offline provider: grounded steps, quoted runbook text flagged, con
   REQUIRE(runbook.citations.size() == 2);
   CHECK(runbook.rollback.front().find("deploy v42") != std::string::npos);
   CHECK(runbook.verification.front().find("db") != std::string::npos);
-  // 0.4 * 0.8 + 0.3 * (4 of 4 steps with evidence) + 0.3 * min(1, 1.0 / 2)
-  CHECK(runbook.confidence == doctest::Approx(0.32 + 0.3 + 0.15));
+  // (4 of 4 steps with evidence) x (4/7 x 0.8 x 2 of 5 candidates + 3/7 x min(1, 1.0 / 2))
+  CHECK(runbook.confidence == doctest::Approx(4.0 / 7.0 * 0.32 + 3.0 / 7.0 * 0.5));
   // Deterministic.
   CHECK(ai::runbookToJson(ai::offlineRunbook(context)) == ai::runbookToJson(runbook));
 
@@ -162,6 +162,23 @@ TEST_CASE("ai offline provider: grounded steps, quoted runbook text flagged, con
   CHECK(nothing.steps.size() == 1);
   CHECK(nothing.confidence == doctest::Approx(0.0));
   CHECK(nothing.summary.find("No likely cause") != std::string::npos);
+}
+
+TEST_CASE("ai offline confidence: bounded, a lone candidate and uncited answers count little") {
+  // Five candidates and two runbook sections at full weight, all steps cited: certain.
+  CHECK(ai::offlineConfidence(1.0, 5, 1.0, 1.0) == doctest::Approx(1.0));
+  // A lone candidate has a share of 1 whatever its evidence: it counts a fifth.
+  CHECK(ai::offlineConfidence(1.0, 1, 1.0, 0.0) == doctest::Approx(4.0 / 35.0));
+  CHECK(ai::offlineConfidence(1.0, 1, 1.0, 0.0) < ai::offlineConfidence(0.3, 5, 1.0, 0.0));
+  // More candidates than the context holds count as five.
+  CHECK(ai::offlineConfidence(0.5, 139, 1.0, 0.0) == ai::offlineConfidence(0.5, 5, 1.0, 0.0));
+  // Nothing cited: nothing known.
+  CHECK(ai::offlineConfidence(0.9, 5, 0.0, 1.0) == doctest::Approx(0.0));
+  CHECK(ai::offlineConfidence(0.9, 5, 0.5, 0.0) == doctest::Approx(0.5 * 4.0 / 7.0 * 0.9));
+  // Out-of-range inputs are clamped; no candidate at all gives RCA nothing.
+  CHECK(ai::offlineConfidence(3.0, 5, 2.0, 7.0) == doctest::Approx(1.0));
+  CHECK(ai::offlineConfidence(-1.0, 5, 1.0, -1.0) == doctest::Approx(0.0));
+  CHECK(ai::offlineConfidence(0.8, 0, 1.0, 0.5) == doctest::Approx(3.0 / 14.0));
 }
 
 TEST_CASE("ai guardrails: the prompt is redacted, passages fenced as data, capped") {
@@ -463,6 +480,10 @@ TEST_CASE_TEMPLATE(
     }
   }
   CHECK(cites_command);
-  CHECK(runbook.confidence > 0.5);
+  // The retrieved runbook adds to the confidence.
+  ai::AiContext unaided = *context;
+  unaided.passages.clear();
+  CHECK(runbook.confidence > ai::offlineRunbook(unaided).confidence);
+  CHECK(runbook.confidence <= 1.0);
   CHECK(ai::gatherContext(*store, other.id, "inc_a").status().code() == Errc::NotFound);
 }
