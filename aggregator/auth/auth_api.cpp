@@ -314,42 +314,111 @@ Response AuthApi::login(const Request& request) {
     return fail("");
   }
   throttle_.recordSuccess(email_key);
+  return openSession(request, user->id, user->email, *chosen, now,
+                     now + options_.session_ttl.count() * kNsPerSec, "auth.login", "{}");
+}
 
+Response AuthApi::openSession(const Request& request, const std::string& user_id,
+                              const std::string& email, const store::Membership& membership,
+                              std::int64_t now_ns, std::int64_t expires_at_ns,
+                              const std::string& action, const std::string& detail_json) {
   // Always a fresh token: a session id planted before login (fixation) is never reused.
   const std::string token = crypto::randomToken(kSessionPrefix);
   const std::string csrf = crypto::randomToken("");
   store::Session session;
   session.token_hash = crypto::hashSecret(token);
-  session.user_id = user->id;
-  session.tenant_id = chosen->tenant_id;
+  session.user_id = user_id;
+  session.tenant_id = membership.tenant_id;
   session.csrf_hash = crypto::hashSecret(csrf);
-  session.created_at_ns = now;
-  session.expires_at_ns = now + options_.session_ttl.count() * kNsPerSec;
+  session.created_at_ns = now_ns;
+  session.expires_at_ns = expires_at_ns;
   Status created = store_.createSession(session);
   if (!created.isOk()) {
     return storeError("create session", created);
   }
-  if (!audited(request, chosen->tenant_id, "user:" + user->id, "auth.login", "user:" + user->id,
-               "success")) {
-    (void)store_.revokeSession(chosen->tenant_id, session.token_hash, now);
-    return Response::error(500, "internal", "login could not be audited");
+  if (!audited(request, membership.tenant_id, "user:" + user_id, action, "user:" + user_id,
+               "success", detail_json)) {
+    (void)store_.revokeSession(membership.tenant_id, session.token_hash, now_ns);
+    return Response::error(500, "internal", "the sign-in could not be audited");
   }
   // Each login clears its tenant's dead sessions and invitations, so the tables grow with the
   // live ones only. Best effort: a failure here costs space, not the login.
-  if (auto purged = store_.purgeStaleCredentials(chosen->tenant_id, now - kStaleRetentionNs);
+  if (auto purged = store_.purgeStaleCredentials(membership.tenant_id, now_ns - kStaleRetentionNs);
       !purged) {
     log::warn("auth-api", "purge stale credentials: " + purged.status().toString());
   }
-  Response response =
-      jsonResponse(200, {{"csrf_token", csrf},
-                         {"user", {{"id", user->id}, {"email", user->email}}},
-                         {"tenant", {{"id", chosen->tenant_id}, {"name", chosen->tenant_name}}},
-                         {"role", chosen->role},
-                         {"expires_at", formatRfc3339Millis(session.expires_at_ns)}});
-  response.headers.emplace_back(
-      "Set-Cookie", sessionCookie(token, options_.session_ttl.count(), options_.secure_cookie));
+  const std::int64_t max_age_s = std::max<std::int64_t>(0, (expires_at_ns - now_ns) / kNsPerSec);
+  Response response = jsonResponse(
+      200, {{"csrf_token", csrf},
+            {"user", {{"id", user_id}, {"email", email}}},
+            {"tenant", {{"id", membership.tenant_id}, {"name", membership.tenant_name}}},
+            {"role", membership.role},
+            {"expires_at", formatRfc3339Millis(session.expires_at_ns)}});
+  response.headers.emplace_back("Set-Cookie",
+                                sessionCookie(token, max_age_s, options_.secure_cookie));
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
+}
+
+Response AuthApi::switchTenant(const Request& request) {
+  return guarded(request, Permission::ReadSelf, [&](const Principal& principal) {
+    if (principal.session_hash.empty() || principal.kind != PrincipalKind::User) {
+      return Response::error(400, "not_a_session", "only a signed-in user's session can switch");
+    }
+    Response refusal;
+    auto body = jsonBody(request, options_.max_body_bytes, &refusal);
+    if (!body) {
+      return refusal;
+    }
+    auto tenant_name = stringField(*body, "tenant");
+    if (!tenant_name || tenant_name->empty()) {
+      return badField("tenant", "a tenant name");
+    }
+    auto current = store_.findSession(principal.session_hash);
+    if (!current) {
+      return current.code() == Errc::NotFound ? unauthenticatedResponse()
+                                              : storeError("switch tenant", current.status());
+    }
+    auto memberships = store_.listUserMemberships(principal.id);
+    if (!memberships) {
+      return storeError("switch tenant", memberships.status());
+    }
+    const store::Membership* target = nullptr;
+    const store::Membership* source = nullptr;
+    for (const store::Membership& membership : *memberships) {
+      if (membership.tenant_name == *tenant_name) {
+        target = &membership;
+      }
+      if (membership.tenant_id == principal.tenant_id) {
+        source = &membership;
+      }
+    }
+    // Not a member there: the same answer whether the tenant exists or not.
+    if (target == nullptr || !parseRole(target->role) || source == nullptr) {
+      return Response::error(404, "not_found", "you are not a member of that tenant");
+    }
+    if (target->tenant_id == principal.tenant_id) {
+      return Response::error(409, "same_tenant", "this session is already in that tenant");
+    }
+    const std::int64_t now = clock_();
+    if (current->expires_at_ns <= now || current->revoked_at_ns != 0) {
+      return unauthenticatedResponse();
+    }
+    // Leave first: a failure past this point leaves the user signed out, never in two places.
+    Status revoked = store_.revokeSession(principal.tenant_id, principal.session_hash, now);
+    if (!revoked.isOk()) {
+      return storeError("switch tenant", revoked);
+    }
+    authenticator_.forgetCachedCredentials();
+    if (!audited(request, principal.tenant_id, principal.actor(), "auth.switch_tenant",
+                 "tenant:" + target->tenant_id, "success",
+                 dump(json{{"direction", "out"}, {"to", target->tenant_name}}))) {
+      return Response::error(500, "internal", "the switch could not be audited");
+    }
+    return openSession(request, principal.id, source->email, *target, now, current->expires_at_ns,
+                       "auth.switch_tenant",
+                       dump(json{{"direction", "in"}, {"from", source->tenant_name}}));
+  });
 }
 
 Response AuthApi::logout(const Request& request) {
@@ -754,6 +823,7 @@ void addAuthRoutes(http::Router& router, AuthApi& api) {
   };
   router.add("POST", "/v1/auth/login", bind("login", &AuthApi::login));
   router.add("POST", "/v1/auth/logout", bind("logout", &AuthApi::logout));
+  router.add("POST", "/v1/auth/switch-tenant", bind("switch tenant", &AuthApi::switchTenant));
   router.add("GET", "/v1/auth/me", bind("me", &AuthApi::me));
   router.add("GET", "/v1/tenants", bind("list tenants", &AuthApi::tenants));
   router.add("POST", "/v1/auth/token", bind("token", &AuthApi::token));

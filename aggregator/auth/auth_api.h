@@ -60,6 +60,11 @@ class AuthApi {
 
   http::Response login(const http::Request& request);
   http::Response logout(const http::Request& request);
+  /// POST /v1/auth/switch-tenant {"tenant": name}: a session of a user who is also a member of
+  /// that tenant is swapped for a session there, without the password again. The old session
+  /// is revoked; the new one ends when the old one would have (a switch never extends a
+  /// session). Audited in both tenants (auth.switch_tenant).
+  http::Response switchTenant(const http::Request& request);
   http::Response me(const http::Request& request);
   http::Response tenants(const http::Request& request);
   http::Response token(const http::Request& request);
@@ -90,6 +95,13 @@ class AuthApi {
   /// A refused credential or CSRF token, in the system chain, throttled per client host.
   void recordRefusal(const http::Request& request, std::string_view action,
                      std::string_view reason);
+  /// A new session for `user` in `membership`'s tenant until `expires_at_ns`, audited there as
+  /// `action` (reverted when that fails); the answer login and switchTenant give, with the
+  /// cookie and the CSRF token.
+  http::Response openSession(const http::Request& request, const std::string& user_id,
+                             const std::string& email, const store::Membership& membership,
+                             std::int64_t now_ns, std::int64_t expires_at_ns,
+                             const std::string& action, const std::string& detail_json);
   /// Records an event; false (and logged) when the recorder failed.
   bool audited(const http::Request& request, const std::string& tenant_id, const std::string& actor,
                const std::string& action, const std::string& target, const std::string& outcome,

@@ -142,8 +142,8 @@ async function loadMe() {
   await loadTenants();
 }
 
-// A user in several tenants can switch. A session belongs to one tenant, so switching signs
-// out and asks for the password again, with the e-mail and the tenant filled in.
+// A user in several tenants can switch. A session belongs to one tenant, so switching swaps it
+// for one there (no password); if that fails, the sign-in form comes back filled in.
 async function loadTenants() {
   const select = $("tenant-select");
   select.replaceChildren();
@@ -164,11 +164,21 @@ async function onSwitchTenant() {
   const tenant = $("tenant-select").value;
   const email = state.me.email;
   try {
-    await api("POST", "/v1/auth/logout");
+    const doc = await api("POST", "/v1/auth/switch-tenant", { tenant });
+    sessionStorage.setItem(kCsrfKey, doc.csrf_token);
+    await loadMe();
+    location.hash = "#/incidents";
+    route();
+    announce("Switched to " + tenant + ".");
+    return;
   } catch (e) {
-    // Signed out either way.
+    if (e.status !== 401 && e.status !== 404) {
+      announce("Could not switch: " + e.message);
+      await loadTenants();  // the select back on the current tenant
+      return;
+    }
   }
-  showLogin("A session belongs to one tenant: enter your password to switch to " + tenant + ".");
+  showLogin("Sign in to " + tenant + ".");
   $("login-email").value = email;
   $("login-tenant").value = tenant;
   $("login-password").focus();

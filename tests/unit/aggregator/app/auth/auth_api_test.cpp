@@ -153,6 +153,80 @@ TEST_CASE("auth api: a user of several tenants names one; each login is a new se
   CHECK(key_view.json()["tenants"][0]["id"] == b.id);
 }
 
+TEST_CASE(
+    "auth api: a session switches to another tenant of its user without the password, and "
+    "ends when the old one would have") {
+  AuthHarness h;
+  store::Tenant a = h.tenant("tenant-a");
+  store::Tenant b = h.tenant("tenant-b");
+  store::Tenant c = h.tenant("tenant-c");
+  store::User alice = h.member(a, "alice@example.com", "owner");
+  h.member(b, "alice@example.com", "viewer");
+  h.member(c, "carol@example.com", "owner");
+  std::string csrf;
+  const std::string in_a = h.session(a, alice, 600 * kSecNs, &csrf);
+  const std::pair<std::string, std::string> cookie{"Cookie", "faultline_session=" + in_a};
+  auto switchTo = [&](const std::string& tenant, Headers headers) {
+    return h.callJson("POST", "/v1/auth/switch-tenant", {{"tenant", tenant}}, std::move(headers));
+  };
+
+  // Refused, and the session left as it was: no CSRF token with the cookie, a tenant she is not
+  // in (existing or not: the same answer), her own tenant, a bad body, an API key.
+  CHECK(switchTo("tenant-b", {cookie}).status == 403);
+  HttpReply not_member = switchTo("tenant-c", {cookie, {"X-CSRF-Token", csrf}});
+  HttpReply no_tenant = switchTo("tenant-zzz", {cookie, {"X-CSRF-Token", csrf}});
+  CHECK(not_member.status == 404);
+  CHECK(not_member.body == no_tenant.body);
+  CHECK(switchTo("tenant-a", {cookie, {"X-CSRF-Token", csrf}}).status == 409);
+  CHECK(h.callJson("POST", "/v1/auth/switch-tenant", {{"tenant", 5}},
+                   {cookie, {"X-CSRF-Token", csrf}})
+            .status == 400);
+  CHECK(switchTo("tenant-b", {AuthHarness::bearer(h.apiKey(a, "admin"))}).status == 400);
+  CHECK(h.call("GET", "/v1/auth/me", {cookie}).status == 200);
+  CHECK(h.audit.count("auth.switch_tenant") == 0);
+
+  // Switched: a new session in tenant-b with her role there; the old one is gone.
+  h.now += 100 * kSecNs;
+  HttpReply switched = switchTo("tenant-b", {cookie, {"X-CSRF-Token", csrf}});
+  REQUIRE_MESSAGE(switched.status == 200, switched.body);
+  const json doc = switched.json();
+  CHECK(doc["tenant"]["name"] == "tenant-b");
+  CHECK(doc["role"] == "viewer");
+  CHECK(doc["csrf_token"].is_string());
+  const std::string in_b = cookieToken(switched);
+  REQUIRE(in_b.rfind("fls_", 0) == 0);
+  CHECK(in_b != in_a);
+  CHECK(h.call("GET", "/v1/auth/me", {cookie}).status == 401);
+  HttpReply me = h.call("GET", "/v1/auth/me", {AuthHarness::bearer(in_b)});
+  REQUIRE(me.status == 200);
+  CHECK(me.json()["tenant_id"] == b.id);
+  CHECK(me.json()["role"] == "viewer");
+  // The cookie lives for what was left of the old session (600 s - 100 s), no longer.
+  CHECK_MESSAGE(switched.raw.header("set-cookie").find("Max-Age=500") != std::string::npos,
+                switched.raw.header("set-cookie"));
+  h.now += 501 * kSecNs;
+  CHECK(h.call("GET", "/v1/auth/me", {AuthHarness::bearer(in_b)}).status == 401);
+
+  // Audited in both tenants: leaving in tenant-a, arriving in tenant-b.
+  int out_of_a = 0;
+  int into_b = 0;
+  for (const audit::AuditEvent& event : h.audit.events()) {
+    if (event.action != "auth.switch_tenant") {
+      continue;
+    }
+    CHECK(event.actor == "user:" + alice.id);
+    if (event.tenant_id == a.id) {
+      ++out_of_a;
+      CHECK(event.detail_json.find("tenant-b") != std::string::npos);
+    } else if (event.tenant_id == b.id) {
+      ++into_b;
+      CHECK(event.detail_json.find("tenant-a") != std::string::npos);
+    }
+  }
+  CHECK(out_of_a == 1);
+  CHECK(into_b == 1);
+}
+
 TEST_CASE("auth api: expired and revoked sessions and keys get the same 401") {
   AuthHarness h;
   store::Tenant a = h.tenant("tenant-a");
@@ -624,8 +698,23 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     return channel.id;
   };
   const json channel_spec = {{"name", "ops"}, {"kind", "webhook"}, {"url", "http://127.0.0.1:1/"}};
+  bool switch_tenant_ready = false;
   const std::vector<RouteCase> routes = {
       {"POST", [] { return "/v1/auth/logout"; }, nullptr, auth::Permission::ReadSelf},
+      // Every role of tenant A is also a viewer of tenant-s, where the switch takes them.
+      {"POST",
+       [&] {
+         if (!switch_tenant_ready) {
+           const store::Tenant s = h.tenant("tenant-s");
+           for (const auto& [role, user] : users) {
+             (void)role;
+             h.member(s, user.email, "viewer");
+           }
+           switch_tenant_ready = true;
+         }
+         return "/v1/auth/switch-tenant";
+       },
+       json{{"tenant", "tenant-s"}}, auth::Permission::ReadSelf},
       {"GET", [] { return "/v1/auth/me"; }, nullptr, auth::Permission::ReadSelf},
       {"POST", [] { return "/v1/auth/token"; }, nullptr, auth::Permission::IssueToken},
       {"POST", [] { return "/v1/api-keys"; }, json{{"role", "viewer"}},
