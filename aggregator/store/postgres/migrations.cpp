@@ -706,6 +706,25 @@ CREATE POLICY tenant_isolation ON ai_usage_ledger
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// AI answers beside the runbook (aggregator/ai/narrative.h): the latest summary and
+// explanation per incident.
+constexpr const char* kV15AiAnswers = R"sql(
+CREATE TABLE ai_answers (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id text NOT NULL,
+  task text NOT NULL,
+  body_json text NOT NULL,
+  provider text NOT NULL,
+  updated_by text NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, task)
+);
+ALTER TABLE ai_answers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_answers FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_answers
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -725,6 +744,7 @@ const std::vector<Migration>& migrations() {
       {12, "knowledge: per-tenant documents and passages with full-text search", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
+      {15, "ai: summaries and explanations per incident", kV15AiAnswers},
   };
   return kMigrations;
 }

@@ -478,6 +478,21 @@ CREATE TABLE ai_usage_ledger (
 CREATE INDEX ai_usage_ledger_at ON ai_usage_ledger(tenant_id, at);
 )sql";
 
+// AI answers beside the runbook (aggregator/ai/narrative.h): the latest summary and
+// explanation per incident.
+constexpr const char* kV15AiAnswers = R"sql(
+CREATE TABLE ai_answers (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id TEXT NOT NULL,
+  task TEXT NOT NULL,
+  body_json TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, task)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -498,6 +513,7 @@ const std::vector<Migration>& migrations() {
       {12, "knowledge: per-tenant documents and passages with a BM25 (FTS5) index", kV12Knowledge},
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
+      {15, "ai: summaries and explanations per incident", kV15AiAnswers},
   };
   return kMigrations;
 }
