@@ -801,8 +801,8 @@ TEST_CASE_TEMPLATE(
   auto summary = store->findAiAnswer(acme.id, "inc_a", "summary");
   REQUIRE_MESSAGE(summary.isOk(), summary.status().toString());
   CHECK(summary->updated_at_ns == 20);
-  CHECK(json::parse(summary->body_json)["summary"].get<std::string>().find(
-            "replication lag on db") != std::string::npos);
+  const std::string summary_text = json::parse(summary->body_json)["summary"];
+  CHECK(summary_text.find("replication lag on db") != std::string::npos);
   auto explanation = store->findAiAnswer(acme.id, "inc_a", "explanation");
   REQUIRE(explanation.isOk());
   CHECK(json::parse(explanation->body_json)["chain"].size() >= 2);  // the candidate, the chain
