@@ -61,18 +61,42 @@ Result<TenantPolicy> TenantPolicy::parse(const std::vector<std::string>& entries
   return policy;
 }
 
+void TenantPolicy::resolveNamesWith(IdOf id_of) {
+  std::lock_guard<std::mutex> lock(names_->mutex);
+  names_->id_of = std::move(id_of);
+}
+
+const std::set<std::string>* TenantPolicy::entryOf(std::string_view tenant_id) const {
+  auto found = allowed_.find(tenant_id);
+  if (found != allowed_.end()) {
+    return &found->second;
+  }
+  std::lock_guard<std::mutex> lock(names_->mutex);
+  for (const auto& entry : allowed_) {
+    if (entry.first == "*") {
+      continue;
+    }
+    auto known = names_->ids.find(entry.first);
+    if (known == names_->ids.end() && names_->id_of) {
+      auto id = names_->id_of(entry.first);
+      if (id.isOk()) {
+        known = names_->ids.emplace(entry.first, *id).first;
+      }
+    }
+    if (known != names_->ids.end() && known->second == tenant_id) {
+      return &entry.second;
+    }
+  }
+  found = allowed_.find(std::string_view("*"));
+  return found == allowed_.end() ? nullptr : &found->second;
+}
+
 bool TenantPolicy::allows(std::string_view tenant_id, std::string_view provider) const {
   if (provider == "offline") {
     return true;
   }
-  auto found = allowed_.find(tenant_id);
-  if (found == allowed_.end()) {
-    found = allowed_.find(std::string_view("*"));
-    if (found == allowed_.end()) {
-      return true;
-    }
-  }
-  return found->second.count(std::string(provider)) != 0;
+  const std::set<std::string>* allowed = entryOf(tenant_id);
+  return allowed == nullptr || allowed->count(std::string(provider)) != 0;
 }
 
 }  // namespace faultline::aggregator::ai

@@ -274,6 +274,12 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   FL_ASSIGN_OR_RETURN(ai::TenantPolicy ai_policy,
                       ai::TenantPolicy::parse(config.ai.tenant_policy, {"openai", "anthropic"}));
+  // Entries name tenants as operators know them; the router sees ids. The store outlives the
+  // router (both live in this frame, the server stops first).
+  ai_policy.resolveNamesWith([tenants = store.get()](std::string_view name) -> Result<std::string> {
+    FL_ASSIGN_OR_RETURN(store::Tenant tenant, tenants->findTenantByName(name));
+    return tenant.id;
+  });
   auto ai_router = std::make_shared<ai::Router>(std::move(ai_routes), std::move(ai_policy));
   api::RunbookWriter ai_writer = [ai_router](const ai::AiContext& context) {
     return ai_router->write(context);

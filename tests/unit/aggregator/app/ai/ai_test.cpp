@@ -761,6 +761,22 @@ TEST_CASE("ai tenant policy: entries parsed, unknown providers and repeats refus
   }
   CHECK_FALSE(
       ai::TenantPolicy::parse({"acme: offline", "acme: openai"}, {"openai", "anthropic"}).isOk());
+
+  // Names resolve to tenant ids when first needed (tenants made after start are covered).
+  auto named = ai::TenantPolicy::parse({"acme: offline"}, {"openai"});
+  REQUIRE(named.isOk());
+  int lookups = 0;
+  named->resolveNamesWith([&](std::string_view name) -> Result<std::string> {
+    ++lookups;
+    if (name == "acme") {
+      return std::string("tnt_acme1");
+    }
+    return notFound("no such tenant");
+  });
+  CHECK_FALSE(named->allows("tnt_acme1", "openai"));
+  CHECK(named->allows("tnt_other", "openai"));
+  CHECK_FALSE(named->allows("tnt_acme1", "openai"));
+  CHECK(lookups == 1);  // remembered
 }
 
 TEST_CASE_TEMPLATE(
