@@ -1,6 +1,7 @@
 #include "aggregator/ai/chat_provider.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "shared/util/log.h"
 
@@ -97,8 +98,8 @@ Result<std::string> ChatProvider::answerText(std::string_view response_body,
   return unavailable(config_.name + ": the response holds no answer text");
 }
 
-Result<Runbook> ChatProvider::call(const AiContext& context, const Prompt& prompt,
-                                   TokenUsage* usage, bool* responded, std::string* answer_text) {
+Status ChatProvider::call(const Prompt& prompt, const Check& check, TokenUsage* usage,
+                          bool* responded, std::string* answer_text) {
   notify::HttpRequest request;
   request.method = "POST";
   request.headers.emplace_back("Content-Type", "application/json");
@@ -125,18 +126,16 @@ Result<Runbook> ChatProvider::call(const AiContext& context, const Prompt& promp
     return unavailable(config_.name + ": HTTP " + std::to_string(response->status));
   }
   FL_ASSIGN_OR_RETURN(*answer_text, answerText(response->body, usage));
-  FL_ASSIGN_OR_RETURN(Runbook runbook, checkAnswer(*answer_text, context));
-  runbook.provider = config_.name;
-  return runbook;
+  return check(*answer_text);
 }
 
-void ChatProvider::ledger(const AiContext& context, const TokenUsage& usage, bool cached,
+void ChatProvider::ledger(Task task, const AiContext& context, const TokenUsage& usage, bool cached,
                           std::string outcome) {
   store::AiUsageRecord record;
   record.tenant_id = context.tenant_id;
   record.provider = config_.name;
   record.model = config_.model;
-  record.task = config_.task;
+  record.task = taskName(task);
   record.prompt_tokens = usage.prompt_tokens;
   record.completion_tokens = usage.completion_tokens;
   record.cached = cached;
@@ -148,30 +147,68 @@ void ChatProvider::ledger(const AiContext& context, const TokenUsage& usage, boo
 }
 
 Result<Runbook> ChatProvider::generate(const AiContext& context) {
-  Prompt prompt = buildRunbookPrompt(context, *redactor_, config_.max_context_bytes);
+  std::optional<Runbook> runbook;
+  bool cached = false;
+  FL_RETURN_IF_ERROR(ask(
+      Task::Runbook, context,
+      [&](std::string_view text) -> Status {
+        auto checked = checkAnswer(text, context);
+        if (!checked) {
+          return checked.status();
+        }
+        runbook = std::move(*checked);
+        return Status();
+      },
+      &cached));
+  runbook->provider = config_.name;
+  runbook->cached = cached;
+  return std::move(*runbook);
+}
+
+Result<Narrative> ChatProvider::narrate(Task task, const AiContext& context) {
+  if (task == Task::Runbook) {
+    return invalidArgument(config_.name + ": a runbook is written by generate");
+  }
+  std::optional<Narrative> narrative;
+  bool cached = false;
+  FL_RETURN_IF_ERROR(ask(
+      task, context,
+      [&](std::string_view text) -> Status {
+        auto checked = checkNarrative(task, text, context);
+        if (!checked) {
+          return checked.status();
+        }
+        narrative = std::move(*checked);
+        return Status();
+      },
+      &cached));
+  narrative->provider = config_.name;
+  narrative->cached = cached;
+  return std::move(*narrative);
+}
+
+Status ChatProvider::ask(Task task, const AiContext& context, const Check& check, bool* cached) {
+  Prompt prompt = buildPrompt(task, context, *redactor_, config_.max_context_bytes);
   TokenUsage usage;
   bool responded = false;
   std::string answer_text;
   if (cost_ == nullptr) {
-    return call(context, prompt, &usage, &responded, &answer_text);
+    return call(prompt, check, &usage, &responded, &answer_text);
   }
   // The cache first: a hit costs nothing, and is checked against this context again (its
-  // evidence must still exist).
+  // evidence must still exist). The task's system message is part of the key.
   const std::string key = cacheKey(config_.name, config_.model, prompt.system, prompt.user);
-  auto cached = cost_->cachedAnswer(context.tenant_id, key);
-  if (cached.isOk()) {
-    auto checked = checkAnswer(*cached, context);
+  auto hit = cost_->cachedAnswer(context.tenant_id, key);
+  if (hit.isOk()) {
+    Status checked = check(*hit);
     if (checked.isOk()) {
-      Runbook runbook = std::move(*checked);
-      runbook.provider = config_.name;
-      runbook.cached = true;
-      ledger(context, TokenUsage{}, true, "cached");
-      return runbook;
+      *cached = true;
+      ledger(task, context, TokenUsage{}, true, "cached");
+      return checked;
     }
-    log::info("ai", config_.name +
-                        ": a cached answer failed its checks now: " + checked.status().message());
-  } else if (cached.status().code() != Errc::NotFound) {
-    log::warn("ai", config_.name + ": response cache: " + cached.status().toString());
+    log::info("ai", config_.name + ": a cached answer failed its checks now: " + checked.message());
+  } else if (hit.status().code() != Errc::NotFound) {
+    log::warn("ai", config_.name + ": response cache: " + hit.status().toString());
   }
   // Then the budget: reserve the most this call can cost, or make no call.
   const std::int64_t estimate =
@@ -179,12 +216,12 @@ Result<Runbook> ChatProvider::generate(const AiContext& context) {
   auto reservation = cost_->reserve(context.tenant_id, estimate);
   if (!reservation) {
     if (reservation.status().code() == Errc::ResourceExhausted) {
-      ledger(context, TokenUsage{}, false, "over_budget");
+      ledger(task, context, TokenUsage{}, false, "over_budget");
       return Status(Errc::ResourceExhausted, config_.name + ": " + reservation.status().message());
     }
     return unavailable(config_.name + ": token budget: " + reservation.status().message());
   }
-  Result<Runbook> answer = call(context, prompt, &usage, &responded, &answer_text);
+  Status answer = call(prompt, check, &usage, &responded, &answer_text);
   // Settle with what the provider reported; a provider that answered without a usage block is
   // charged an estimate of what it read and wrote; nothing is charged when it never answered.
   std::int64_t spent = usage.prompt_tokens + usage.completion_tokens;
@@ -197,11 +234,11 @@ Result<Runbook> ChatProvider::generate(const AiContext& context) {
   if (!settled.isOk()) {
     log::warn("ai", config_.name + ": settling tokens: " + settled.toString());
   }
-  if (!answer) {
-    ledger(context, usage, false, responded && !answer_text.empty() ? "rejected" : "error");
+  if (!answer.isOk()) {
+    ledger(task, context, usage, false, responded && !answer_text.empty() ? "rejected" : "error");
     return answer;
   }
-  ledger(context, usage, false, "ok");
+  ledger(task, context, usage, false, "ok");
   Status remembered =
       cost_->remember(context.tenant_id, key, config_.name, config_.model, answer_text);
   if (!remembered.isOk()) {

@@ -15,6 +15,7 @@
 // reported usage and written to the usage ledger.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,7 +34,6 @@ struct ChatProviderConfig {
   std::chrono::milliseconds timeout{20'000};
   std::size_t max_context_bytes = kDefaultMaxContextBytes;
   std::size_t max_answer_tokens = 2048;
-  std::string task = "runbook";  // in the usage ledger
 };
 
 /// What the last call used, as the provider reported it.
@@ -55,6 +55,8 @@ class ChatProvider final : public Provider {
   /// InvalidArgument: the answer failed a guardrail check (checkAnswer); ResourceExhausted:
   /// the tenant's token budget is spent (no call made).
   Result<Runbook> generate(const AiContext& context) override;
+  /// The same for a summary or an explanation (checkNarrative).
+  Result<Narrative> narrate(Task task, const AiContext& context) override;
 
   /// The request body for a prompt (exposed for tests).
   std::string requestBody(const Prompt& prompt) const;
@@ -71,10 +73,17 @@ class ChatProvider final : public Provider {
         redactor_(std::move(redactor)),
         cost_(std::move(cost)) {}
 
+  /// Checks an answer text against the context (and keeps what it parsed).
+  using Check = std::function<Status(std::string_view answer_text)>;
+
+  /// One task's answer: the prompt, then the cache, the budget, the call, the settlement and
+  /// the ledger; `check` accepts the answer text (a cached one too). `cached`: from the cache.
+  Status ask(Task task, const AiContext& context, const Check& check, bool* cached);
   /// The model call itself: `usage` gets what the provider reported, `answer_text` its text.
-  Result<Runbook> call(const AiContext& context, const Prompt& prompt, TokenUsage* usage,
-                       bool* responded, std::string* answer_text);
-  void ledger(const AiContext& context, const TokenUsage& usage, bool cached, std::string outcome);
+  Status call(const Prompt& prompt, const Check& check, TokenUsage* usage, bool* responded,
+              std::string* answer_text);
+  void ledger(Task task, const AiContext& context, const TokenUsage& usage, bool cached,
+              std::string outcome);
 
   ChatProviderConfig config_;
   notify::HttpUrl url_;

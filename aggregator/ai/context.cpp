@@ -17,8 +17,10 @@ Result<AiContext> gatherContext(store::Store& store, std::string_view tenant_id,
   context.status = row.status;
   context.severity = row.severity;
   context.evidence_ids.insert(row.id);
+  context.first_ns = row.first_event_ns;
   incidents::Incident incident;
-  if (incidents::Incident::fromDocJson(row.doc_json, &incident).isOk()) {
+  const bool have_doc = incidents::Incident::fromDocJson(row.doc_json, &incident).isOk();
+  if (have_doc) {
     for (const auto& entry : incident.services) {
       context.services.push_back(entry.first);
     }
@@ -40,7 +42,22 @@ Result<AiContext> gatherContext(store::Store& store, std::string_view tenant_id,
       ids.push_back(link.event_id);
     }
   }
-  // The candidates' evidence first: those are the events a step will cite.
+  // The chain's events: only those of the incident (an id the context cannot vouch for is
+  // never offered as evidence).
+  if (have_doc) {
+    for (const incidents::ChainStep& step : incident.chain) {
+      if (context.chain.size() >= kMaxContextChain) {
+        break;
+      }
+      if (context.evidence_ids.count(step.event_id) != 0) {
+        context.chain.push_back(step);
+        if (std::find(ids.begin(), ids.end(), step.event_id) == ids.end()) {
+          ids.push_back(step.event_id);
+        }
+      }
+    }
+  }
+  // The candidates' evidence: those are the events a step will cite.
   for (const incidents::Candidate& candidate : context.candidates) {
     for (const std::string& id : candidate.evidence) {
       if (ids.size() >= kMaxContextEvents + 20) {

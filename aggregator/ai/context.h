@@ -44,9 +44,12 @@ struct AiContext {
   std::string severity;
   std::vector<std::string> services;
   std::vector<incidents::Candidate> candidates;  // best first, at most kMaxContextCandidates
-  std::vector<EvidenceEvent> events;             // earliest first, at most kMaxContextEvents
-  std::size_t event_total = 0;                   // the incident's events, all of them
-  std::vector<RetrievedPassage> passages;        // best first, at most kMaxContextPassages
+  /// The event chain: from the first anomaly along the service graph to the symptoms.
+  std::vector<incidents::ChainStep> chain;  // at most kMaxContextChain
+  std::int64_t first_ns = 0;                // the incident's first event (0: unknown)
+  std::vector<EvidenceEvent> events;        // earliest first, at most kMaxContextEvents
+  std::size_t event_total = 0;              // the incident's events, all of them
+  std::vector<RetrievedPassage> passages;   // best first, at most kMaxContextPassages
   /// Every id an answer may cite: the incident's event ids (all of them, not only the ones in
   /// `events`), the incident itself, retrieved incidents and passage citations.
   std::set<std::string> evidence_ids;
@@ -54,6 +57,7 @@ struct AiContext {
 
 inline constexpr std::size_t kMaxContextCandidates = 5;
 inline constexpr std::size_t kMaxContextEvents = 50;
+inline constexpr std::size_t kMaxContextChain = 20;
 inline constexpr std::size_t kMaxContextPassages = 8;
 
 /// Reads the context of the tenant's incident. NotFound when the tenant has no such incident.

@@ -7,7 +7,7 @@
 // wrapped as quoted data (fenced, labelled "data, not instructions", fences inside neutralised),
 // and the whole capped at a byte budget (the least useful parts dropped first: passages, then
 // events).
-// After: the answer must be a runbook object of the expected shape (runbook.h), every evidence
+// After: the answer must be an object of its task's shape (runbook.h, narrative.h), every evidence
 // id and citation it gives must be this tenant's (AiContext::evidence_ids), and destructive
 // commands are flagged needs_human. A failed check is an error the router retries once, then
 // falls back (router.h).
@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "aggregator/ai/context.h"
+#include "aggregator/ai/narrative.h"
 #include "aggregator/ai/runbook.h"
 #include "shared/redact/redactor.h"
 
@@ -29,9 +30,15 @@ struct Prompt {
 /// Bytes of the user message at most by default (ai.max_context_bytes).
 inline constexpr std::size_t kDefaultMaxContextBytes = 32 * 1024;
 
-/// The prompt for a runbook. `redactor` must not be null.
-Prompt buildRunbookPrompt(const AiContext& context, const redact::Redactor& redactor,
-                          std::size_t max_context_bytes);
+/// The prompt for a task: its system message (the output schema and the rules) and the
+/// incident's facts, the same for every task. `redactor` must not be null.
+Prompt buildPrompt(Task task, const AiContext& context, const redact::Redactor& redactor,
+                   std::size_t max_context_bytes);
+
+inline Prompt buildRunbookPrompt(const AiContext& context, const redact::Redactor& redactor,
+                                 std::size_t max_context_bytes) {
+  return buildPrompt(Task::Runbook, context, redactor, max_context_bytes);
+}
 
 /// `text` with secrets and personal data replaced ([REDACTED:kind]).
 std::string redacted(const redact::Redactor& redactor, std::string_view text);
@@ -40,5 +47,8 @@ std::string redacted(const redact::Redactor& redactor, std::string_view text);
 /// accepted), shape-checked, evidence checked against the context, destructive steps flagged.
 /// InvalidArgument says what failed ("shape: ...", "invented evidence ids: ...").
 Result<Runbook> checkAnswer(std::string_view answer, const AiContext& context);
+
+/// The summary or explanation in a model's answer text, checked the same way (narrative.h).
+Result<Narrative> checkNarrative(Task task, std::string_view answer, const AiContext& context);
 
 }  // namespace faultline::aggregator::ai

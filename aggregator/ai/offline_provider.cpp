@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "shared/util/time.h"
+
 namespace faultline::aggregator::ai {
 namespace {
 
@@ -68,6 +70,213 @@ std::vector<std::string> knownEvidence(const AiContext& context,
   return out;
 }
 
+/// "critical incident "orders failing" (triggered) since <time>: 3 events from db, orders.
+/// Most likely cause: service db, confidence 80%." (the runbook's and the summary's first line).
+std::string summaryLine(const AiContext& context) {
+  const incidents::Candidate* top = context.candidates.empty() ? nullptr : &context.candidates[0];
+  std::ostringstream summary;
+  summary << (context.severity.empty() ? std::string("unknown") : context.severity)
+          << " incident \"" << context.title << "\" (" << context.status << ")";
+  if (context.first_ns > 0) {
+    summary << " since " << formatRfc3339Millis(context.first_ns);
+  }
+  summary << ": " << context.event_total << (context.event_total == 1 ? " event" : " events");
+  if (!context.services.empty()) {
+    summary << " from ";
+    for (std::size_t i = 0; i < context.services.size(); ++i) {
+      summary << (i == 0 ? "" : ", ") << context.services[i];
+    }
+  }
+  summary << ".";
+  if (top != nullptr) {
+    summary << " Most likely cause: " << candidateName(*top) << ", confidence "
+            << percent(top->confidence) << ".";
+  } else {
+    summary << " No likely cause is ranked yet.";
+  }
+  return summary.str();
+}
+
+const EvidenceEvent* findEvent(const AiContext& context, std::string_view id) {
+  for (const EvidenceEvent& event : context.events) {
+    if (event.id == id) {
+      return &event;
+    }
+  }
+  return nullptr;
+}
+
+/// "db: connection refused at 2026-...Z" for an event of the context ("evt_1" when unknown).
+std::string describeEvent(const AiContext& context, std::string_view id) {
+  const EvidenceEvent* event = findEvent(context, id);
+  if (event == nullptr) {
+    return std::string(id);
+  }
+  return (event->service.empty() ? "" : event->service + ": ") + "\"" + event->title + "\" at " +
+         formatRfc3339Millis(event->occurred_at_ns);
+}
+
+/// The candidate's score factors, strongest first ("precedence 90%, graph 70%").
+std::string strongestFactors(const incidents::Candidate& candidate) {
+  std::vector<std::pair<std::string, double>> factors(candidate.factors.begin(),
+                                                      candidate.factors.end());
+  std::stable_sort(factors.begin(), factors.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (std::size_t i = 0; i < factors.size() && i < 3; ++i) {
+    out += (i == 0 ? "" : ", ") + factors[i].first + " " + percent(factors[i].second);
+  }
+  return out;
+}
+
+/// The best retrieved past incident, or null.
+const RetrievedPassage* pastIncident(const AiContext& context) {
+  for (const RetrievedPassage& passage : context.passages) {
+    if (passage.kind == "incident") {
+      return &passage;
+    }
+  }
+  return nullptr;
+}
+
+void addClaim(std::vector<Claim>& claims, std::string text, std::vector<std::string> evidence) {
+  if (!evidence.empty() && claims.size() < kMaxClaims) {
+    claims.push_back({std::move(text), std::move(evidence)});
+  }
+}
+
+Narrative offlineSummary(const AiContext& context) {
+  Narrative out;
+  out.task = Task::Summary;
+  out.text = summaryLine(context);
+  const incidents::Candidate* top = context.candidates.empty() ? nullptr : &context.candidates[0];
+  // What is affected: the first event of each service the context holds.
+  std::vector<std::string> affected;
+  std::vector<std::string> first_per_service;
+  for (const EvidenceEvent& event : context.events) {
+    if (std::find(affected.begin(), affected.end(), event.service) == affected.end()) {
+      affected.push_back(event.service);
+      if (first_per_service.size() < kEvidencePerStep) {
+        first_per_service.push_back(event.id);
+      }
+    }
+  }
+  std::string names;
+  for (const std::string& service : affected) {
+    names +=
+        (names.empty() ? "" : ", ") + (service.empty() ? std::string("(no service)") : service);
+  }
+  addClaim(out.claims, "Affected: " + names + ".", first_per_service);
+  if (!context.events.empty()) {
+    addClaim(out.claims,
+             "It started with " + describeEvent(context, context.events.front().id) + ".",
+             {context.events.front().id});
+  }
+  if (top != nullptr) {
+    addClaim(out.claims,
+             "Most likely cause: " + candidateName(*top) + " (confidence " +
+                 percent(top->confidence) + ").",
+             knownEvidence(context, top->evidence));
+  }
+  const RetrievedPassage* past = pastIncident(context);
+  if (past != nullptr) {
+    addClaim(out.claims, "A similar past incident: \"" + past->title + "\" (" + past->doc_id + ").",
+             {past->doc_id, past->citation_id});
+  }
+  if (out.claims.empty()) {
+    addClaim(out.claims, "The incident has no events yet.", {context.incident_id});
+  }
+  // Confidence: the cause's, how much of what is affected is cited, a similar past incident.
+  const double coverage =
+      context.services.empty()
+          ? (affected.empty() ? 0.0 : 1.0)
+          : std::min(1.0, static_cast<double>(affected.size()) / context.services.size());
+  out.confidence = std::clamp(0.5 * (top != nullptr ? top->confidence : 0.0) + 0.3 * coverage +
+                                  0.2 * (past != nullptr ? past->relative_score : 0.0),
+                              0.0, 1.0);
+  return out;
+}
+
+Narrative offlineExplanation(const AiContext& context) {
+  Narrative out;
+  out.task = Task::Explanation;
+  const incidents::Candidate* top = context.candidates.empty() ? nullptr : &context.candidates[0];
+  out.text = top != nullptr ? candidateName(*top) + ", confidence " + percent(top->confidence)
+                            : "No cause is ranked yet.";
+  // Why the top candidates rank where they do.
+  for (std::size_t i = 0; i < context.candidates.size() && i < 2; ++i) {
+    const incidents::Candidate& candidate = context.candidates[i];
+    std::string text = (i == 0 ? "The most likely cause, " : "The next candidate, ") +
+                       candidateName(candidate) + ", confidence " + percent(candidate.confidence);
+    const std::string factors = strongestFactors(candidate);
+    text += factors.empty() ? "." : ": its score stands on " + factors + ".";
+    std::vector<std::string> evidence = knownEvidence(context, candidate.evidence);
+    if (!evidence.empty()) {
+      text += " Its first evidence: " + describeEvent(context, evidence.front()) + ".";
+    }
+    addClaim(out.claims, std::move(text), std::move(evidence));
+  }
+  // The chain along the service graph, from the first anomaly to the symptoms.
+  for (const incidents::ChainStep& step : context.chain) {
+    std::string text = step.via.empty()
+                           ? "The first anomaly is on " + step.service + ": " +
+                                 describeEvent(context, step.event_id) + "."
+                           : step.service + " follows " + step.via + " along the service graph: " +
+                                 describeEvent(context, step.event_id) + ".";
+    addClaim(out.claims, std::move(text), knownEvidence(context, {step.event_id}));
+  }
+  if (out.claims.empty()) {
+    addClaim(out.claims, "The incident has no ranked cause and no event chain yet.",
+             {context.incident_id});
+  }
+  // What would confirm or refute it.
+  if (top != nullptr) {
+    const std::string service = top->service.empty() ? top->name : top->service;
+    std::vector<std::string> first = knownEvidence(context, top->evidence);
+    if (!first.empty()) {
+      first.resize(1);
+    }
+    addClaim(out.checks,
+             "Confirms it: " + service +
+                 "'s own errors began before every other service's, and its logs show why.",
+             first);
+    for (const EvidenceEvent& event : context.events) {
+      if (event.service != service) {
+        addClaim(out.checks,
+                 "Refutes it: a symptom that began before " + service +
+                     "'s first event (the earliest elsewhere: " + describeEvent(context, event.id) +
+                     "), or " + service + " healthy while the symptoms go on.",
+                 {event.id});
+        break;
+      }
+    }
+  }
+  for (const incidents::Candidate& candidate : context.candidates) {
+    if (candidate.kind == "change") {
+      addClaim(out.checks,
+               "Confirms it: rolling back the change " + candidate.name + " of " +
+                   candidate.service + " stops the symptoms.",
+               knownEvidence(context, candidate.evidence));
+      break;
+    }
+  }
+  const RetrievedPassage* past = pastIncident(context);
+  if (past != nullptr) {
+    addClaim(out.checks,
+             "Compare with the past incident \"" + past->title + "\" (" + past->doc_id +
+                 "): the same cause there makes it more likely here.",
+             {past->doc_id, past->citation_id});
+  }
+  // Confidence: the cause's, and how much of the incident's services the cited chain covers.
+  const double chain_coverage =
+      context.services.empty()
+          ? 0.0
+          : std::min(1.0, static_cast<double>(context.chain.size()) / context.services.size());
+  out.confidence =
+      std::clamp(0.7 * (top != nullptr ? top->confidence : 0.0) + 0.3 * chain_coverage, 0.0, 1.0);
+  return out;
+}
+
 }  // namespace
 
 std::string firstCommand(std::string_view text) {
@@ -127,27 +336,8 @@ Runbook offlineRunbook(const AiContext& context) {
       break;
     }
   }
-  std::string services;
-  for (const std::string& service : context.services) {
-    services += (services.empty() ? "" : ", ") + service;
-  }
-
   // Summary and diagnosis.
-  std::ostringstream summary;
-  summary << (context.severity.empty() ? std::string("unknown") : context.severity)
-          << " incident \"" << context.title << "\" (" << context.status
-          << "): " << context.event_total << (context.event_total == 1 ? " event" : " events");
-  if (!services.empty()) {
-    summary << " from " << services;
-  }
-  summary << ".";
-  if (top != nullptr) {
-    summary << " Most likely cause: " << candidateName(*top) << ", confidence "
-            << percent(top->confidence) << ".";
-  } else {
-    summary << " No likely cause is ranked yet.";
-  }
-  runbook.summary = summary.str();
+  runbook.summary = summaryLine(context);
 
   std::ostringstream diagnosis;
   if (top != nullptr) {
@@ -267,6 +457,13 @@ Runbook offlineRunbook(const AiContext& context) {
                                          context.candidates.size(), coverage, retrieval / 2.0);
   flagDestructive(runbook);
   return runbook;
+}
+
+Narrative offlineNarrative(Task task, const AiContext& context) {
+  Narrative out = task == Task::Explanation ? offlineExplanation(context) : offlineSummary(context);
+  out.incident_id = context.incident_id;
+  out.provider = "offline";
+  return out;
 }
 
 }  // namespace faultline::aggregator::ai

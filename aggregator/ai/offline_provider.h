@@ -10,6 +10,17 @@
 //   rollback      roll back a change candidate; runbook sections about rollback; undo in reverse
 //   verification  no new firing events from the likely cause; runbook sections about checks
 //   confidence    offlineConfidence: coverage x (4/7 x RCA + 3/7 x retrieval), in [0, 1]
+// The summary and the explanation (narrative.h) come from the same facts:
+//   summary      the runbook's summary line; claims: what is affected (the first event of each
+//                service), how it started (the earliest event), the likely cause (its evidence),
+//                a similar past incident (cited); confidence 0.5 * top RCA confidence + 0.3 *
+//                services covered by a cited event + 0.2 * the past incident's relative score
+//   explanation  the cause; chain: why the top two candidates rank (their strongest score
+//                factors, their evidence), then the event chain along the service graph, link
+//                by link; checks: what confirms it (its service's errors came first; rolling
+//                back a change candidate stops the symptoms), what refutes it (an earlier
+//                symptom elsewhere), a past incident to compare; confidence 0.7 * top RCA
+//                confidence + 0.3 * the incident's services covered by the chain
 // Destructive commands are flagged needs_human (runbook.h: flagDestructive). Retrieved text is
 // never followed as instructions: only a command line is lifted from it, and it is flagged.
 
@@ -30,6 +41,9 @@ Runbook offlineRunbook(const AiContext& context);
 double offlineConfidence(double top_confidence, std::size_t candidates, double coverage,
                          double retrieval);
 
+/// The offline summary or explanation for a context (`task` Summary or Explanation).
+Narrative offlineNarrative(Task task, const AiContext& context);
+
 /// The first command of a passage: the first non-empty line of a fenced code block, or a line
 /// starting with "$ " (without it); "" when there is none. At most 512 bytes.
 std::string firstCommand(std::string_view text);
@@ -38,6 +52,9 @@ class OfflineProvider final : public Provider {
  public:
   std::string name() const override { return "offline"; }
   Result<Runbook> generate(const AiContext& context) override { return offlineRunbook(context); }
+  Result<Narrative> narrate(Task task, const AiContext& context) override {
+    return offlineNarrative(task, context);
+  }
 };
 
 }  // namespace faultline::aggregator::ai

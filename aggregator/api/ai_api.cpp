@@ -26,8 +26,9 @@ http::Response noIncident() {
   return http::Response::error(404, "not_found", "no such incident");
 }
 
-/// The stored record as the API shows it: the runbook plus who saved it when.
-http::Response recordReply(int status, const store::AiRunbookRecord& record) {
+/// The stored record as the API shows it: the answer plus who saved it when.
+template <typename Record>
+http::Response recordReply(int status, const Record& record) {
   json body = json::parse(record.body_json, nullptr, false);
   if (!body.is_object()) {
     body = json::object();
@@ -59,10 +60,19 @@ std::vector<std::string> unknownEvidence(const ai::Runbook& runbook, const ai::A
 }  // namespace
 
 AiApi::AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer,
-             std::shared_ptr<ai::CostControl> cost)
-    : store_(store), audit_(audit), writer_(std::move(writer)), cost_(std::move(cost)) {
+             std::shared_ptr<ai::CostControl> cost, NarrativeWriter narrator)
+    : store_(store),
+      audit_(audit),
+      writer_(std::move(writer)),
+      narrator_(std::move(narrator)),
+      cost_(std::move(cost)) {
   if (!writer_) {
     writer_ = [](const ai::AiContext& context) { return ai::offlineRunbook(context); };
+  }
+  if (!narrator_) {
+    narrator_ = [](ai::Task task, const ai::AiContext& context) {
+      return ai::offlineNarrative(task, context);
+    };
   }
   if (cost_ == nullptr) {
     cost_ = std::make_shared<ai::CostControl>(store_, ai::CostOptions{});
@@ -209,6 +219,62 @@ http::Response AiApi::edit(const auth::Principal& principal, const http::Request
   reply["updated_at"] = formatRfc3339Nanos(now_ns);
   reply["knowledge_runbook_id"] = runbook_id;
   return jsonReply(200, reply);
+}
+
+http::Response AiApi::narrate(ai::Task task, const auth::Principal& principal,
+                              const http::Request& request, std::int64_t now_ns) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr) {
+    return noIncident();
+  }
+  const std::string name = ai::taskName(task);
+  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
+  if (context.status().code() == Errc::NotFound) {
+    return noIncident();
+  }
+  if (!context) {
+    return unavailable(name + " context", context.status());
+  }
+  ai::Narrative narrative = narrator_(task, *context);
+  store::AiAnswerRecord record;
+  record.tenant_id = principal.tenant_id;
+  record.incident_id = *id;
+  record.task = name;
+  record.body_json = ai::narrativeToJson(narrative);
+  record.provider = narrative.provider;
+  record.updated_by = "system";
+  record.updated_at_ns = now_ns;
+  json detail = {{"provider", narrative.provider},
+                 {"fallbacks", narrative.fallbacks},
+                 {"cached", narrative.cached},
+                 {"claims", narrative.claims.size() + narrative.checks.size()}};
+  if (!audited(principal, request, name + ".generate", "incident:" + *id,
+               detail.dump(-1, ' ', false, json::error_handler_t::replace), now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  Status stored = store_.putAiAnswer(record);
+  if (!stored.isOk()) {
+    return unavailable("store " + name, stored);
+  }
+  return recordReply(200, record);
+}
+
+http::Response AiApi::showNarrative(ai::Task task, std::string_view tenant_id,
+                                    const http::Request& request) {
+  const std::string* id = request.pathParam("id");
+  if (id == nullptr) {
+    return noIncident();
+  }
+  const std::string name = ai::taskName(task);
+  auto record = store_.findAiAnswer(tenant_id, *id, name);
+  if (record.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found",
+                                 "no " + name + " for this incident yet (POST writes one)");
+  }
+  if (!record) {
+    return unavailable("show " + name, record.status());
+  }
+  return recordReply(200, *record);
 }
 
 http::Response AiApi::usage(std::string_view tenant_id, const http::Request& request) {

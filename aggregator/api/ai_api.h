@@ -11,6 +11,13 @@
 //                                                       citations?, title?}: checked, stored,
 //                                                       and saved into the knowledge base as
 //                                                       the runbook "ai-<incident id>"
+//   POST /v1/incidents/{id}/summary   incidents.manage  a short summary for responders, every
+//                                                       claim citing evidence (the router's
+//                                                       summary route), stored, returned
+//   GET  /v1/incidents/{id}/summary   incidents.read    the stored summary (404 before a POST)
+//   POST /v1/incidents/{id}/explanation, GET ...        the same for the RCA explanation: why
+//                                                       the top candidates are likely, and
+//                                                       what would confirm or refute it
 //   GET  /v1/ai/usage?since=&until=   incidents.read    the tenant's model usage from the
 //                                                       ledger, per day and per model, and its
 //                                                       token budget today and this month
@@ -26,6 +33,7 @@
 
 #include "aggregator/ai/context.h"
 #include "aggregator/ai/cost.h"
+#include "aggregator/ai/narrative.h"
 #include "aggregator/ai/runbook.h"
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/principal.h"
@@ -36,12 +44,15 @@ namespace faultline::aggregator::api {
 
 /// Writes a runbook for a context (the provider router; never fails: offline is the last resort).
 using RunbookWriter = std::function<ai::Runbook(const ai::AiContext&)>;
+/// Writes a summary or an explanation (the router; never fails either).
+using NarrativeWriter = std::function<ai::Narrative(ai::Task, const ai::AiContext&)>;
 
 class AiApi {
  public:
-  /// `writer` null: the offline provider alone; `cost` null: one over `store`, no limits.
+  /// `writer`, `narrator` null: the offline provider alone; `cost` null: one over `store`, no
+  /// limits.
   AiApi(store::Store& store, audit::AuditRecorder* audit, RunbookWriter writer,
-        std::shared_ptr<ai::CostControl> cost = nullptr);
+        std::shared_ptr<ai::CostControl> cost = nullptr, NarrativeWriter narrator = nullptr);
 
   http::Response generate(const auth::Principal& principal, const http::Request& request,
                           std::int64_t now_ns);
@@ -49,6 +60,11 @@ class AiApi {
   http::Response edit(const auth::Principal& principal, const http::Request& request,
                       std::int64_t now_ns);
   http::Response usage(std::string_view tenant_id, const http::Request& request);
+  /// POST and GET of a summary or an explanation (`task`).
+  http::Response narrate(ai::Task task, const auth::Principal& principal,
+                         const http::Request& request, std::int64_t now_ns);
+  http::Response showNarrative(ai::Task task, std::string_view tenant_id,
+                               const http::Request& request);
 
  private:
   bool audited(const auth::Principal& principal, const http::Request& request, std::string action,
@@ -57,6 +73,7 @@ class AiApi {
   store::Store& store_;
   audit::AuditRecorder* audit_;
   RunbookWriter writer_;
+  NarrativeWriter narrator_;
   std::shared_ptr<ai::CostControl> cost_;
 };
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "aggregator/ai/cost.h"
+#include "aggregator/ai/tenant_policy.h"
 #include "shared/util/fs.h"
 
 namespace faultline::aggregator::config {
@@ -146,6 +147,13 @@ std::vector<Option> aggregatorOptions() {
       {"ai.route.runbook", OptionType::StringList, "",
        "model providers tried in order for incident runbooks (openai, anthropic), each once more "
        "on a failure; the offline provider (no key, no network) always answers last"},
+      {"ai.route.summary", OptionType::StringList, "",
+       "model providers tried in order for incident summaries (openai, anthropic); offline last"},
+      {"ai.route.explanation", OptionType::StringList, "",
+       "model providers tried in order for RCA explanations (openai, anthropic); offline last"},
+      {"ai.tenant_policy", OptionType::StringList, "",
+       "per-tenant limits on the routes: 'tenant: offline' keeps a tenant's data off every model "
+       "provider, 'tenant: openai' allows only those named; '*' is every tenant not listed"},
       {"ai.max_context_bytes", OptionType::ByteSize, "32KiB",
        "largest prompt sent to a model provider (redacted incident facts and quoted passages; "
        "the least useful parts are dropped first)"},
@@ -436,13 +444,20 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
       option.set(value);
     }
   }
-  config.ai.route_runbook = table.getStringList("ai.route.runbook");
-  for (const std::string& name : config.ai.route_runbook) {
-    if (name != "openai" && name != "anthropic") {
-      return invalidArgument("ai.route.runbook: each provider must be openai or anthropic, got '" +
-                             name + "'");
+  for (auto [key, route] : {std::pair{"ai.route.runbook", &config.ai.route_runbook},
+                            std::pair{"ai.route.summary", &config.ai.route_summary},
+                            std::pair{"ai.route.explanation", &config.ai.route_explanation}}) {
+    *route = table.getStringList(key);
+    for (const std::string& name : *route) {
+      if (name != "openai" && name != "anthropic") {
+        return invalidArgument(std::string(key) +
+                               ": each provider must be openai or anthropic, got '" + name + "'");
+      }
     }
   }
+  config.ai.tenant_policy = table.getStringList("ai.tenant_policy");
+  FL_RETURN_IF_ERROR(
+      ai::TenantPolicy::parse(config.ai.tenant_policy, {"openai", "anthropic"}).status());
   FL_ASSIGN_OR_RETURN(
       config.ai.max_context_bytes,
       positive("ai.max_context_bytes", table.getByteSize("ai.max_context_bytes"), 16u << 20));
@@ -476,10 +491,14 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   for (const std::string& price : config.ai.prices) {
     FL_RETURN_IF_ERROR(ai::parseModelPrice(price).status());
   }
-  for (const std::string& name : config.ai.route_runbook) {
-    const auto& provider = name == "openai" ? config.ai.openai : config.ai.anthropic;
-    if (provider.model.empty()) {
-      return invalidArgument("ai." + name + ".model: required when ai.route.runbook names " + name);
+  for (auto [key, route] : {std::pair{"ai.route.runbook", &config.ai.route_runbook},
+                            std::pair{"ai.route.summary", &config.ai.route_summary},
+                            std::pair{"ai.route.explanation", &config.ai.route_explanation}}) {
+    for (const std::string& name : *route) {
+      const auto& provider = name == "openai" ? config.ai.openai : config.ai.anthropic;
+      if (provider.model.empty()) {
+        return invalidArgument("ai." + name + ".model: required when " + key + " names " + name);
+      }
     }
   }
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {

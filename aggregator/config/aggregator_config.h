@@ -84,7 +84,10 @@ struct AggregatorConfig {
     std::chrono::milliseconds timeout{20'000};
   };
   struct {
-    std::vector<std::string> route_runbook;  // ai.route.runbook
+    std::vector<std::string> route_runbook;      // ai.route.runbook
+    std::vector<std::string> route_summary;      // ai.route.summary
+    std::vector<std::string> route_explanation;  // ai.route.explanation
+    std::vector<std::string> tenant_policy;      // ai.tenant_policy (ai/tenant_policy.h)
     std::size_t max_context_bytes = 32 * 1024;
     AiProviderSettings openai;
     AiProviderSettings anthropic;

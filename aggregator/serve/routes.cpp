@@ -290,8 +290,8 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                    return knowledge_api->deleteRunbook(principal, request, nowUnixNanos());
                  }));
   // AI runbooks per incident (issue 8): written by the provider router, edited by responders.
-  auto ai_api =
-      std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer, handlers.ai_cost);
+  auto ai_api = std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer,
+                                             handlers.ai_cost, handlers.ai_narrator);
   router.add(
       "POST", "/v1/incidents/{id}/runbook",
       guardedChange("write runbook", auth::Permission::ManageIncidents,
@@ -309,6 +309,32 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
                     [ai_api](const auth::Principal& principal, const http::Request& request) {
                       return ai_api->edit(principal, request, nowUnixNanos());
                     }));
+  // AI summaries and explanations per incident (issue 8): the same router, stored per task.
+  const struct {
+    ai::Task task;
+    const char* path;
+    const char* write;  // what the guard names (string literals: it keeps the pointer)
+    const char* show;
+  } narrative_routes[] = {
+      {ai::Task::Summary, "/v1/incidents/{id}/summary", "write summary", "show incident summary"},
+      {ai::Task::Explanation, "/v1/incidents/{id}/explanation", "write explanation",
+       "show incident explanation"},
+  };
+  for (const auto& entry : narrative_routes) {
+    const ai::Task task = entry.task;
+    router.add("POST", entry.path,
+               guardedChange(
+                   entry.write, auth::Permission::ManageIncidents,
+                   [ai_api, task](const auth::Principal& principal, const http::Request& request) {
+                     return ai_api->narrate(task, principal, request, nowUnixNanos());
+                   }));
+    router.add(
+        "GET", entry.path,
+        guardedRead(entry.show, auth::Permission::ReadIncidents,
+                    [ai_api, task](std::string_view tenant_id, const http::Request& request) {
+                      return ai_api->showNarrative(task, tenant_id, request);
+                    }));
+  }
   // AI cost control (issue 8): the tenant's model usage and token budget.
   router.add("GET", "/v1/ai/usage",
              guardedRead("ai usage", auth::Permission::ReadIncidents,

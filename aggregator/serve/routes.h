@@ -59,6 +59,9 @@ struct RouteHandlers {
   /// Token budgets, response cache and usage ledger (GET /v1/ai/usage), shared with the
   /// providers. Null: the router makes one over the store with no limits.
   std::shared_ptr<ai::CostControl> ai_cost;
+  /// Writes incident summaries and explanations (/v1/incidents/{id}/summary, .../explanation):
+  /// the same router. Null: the offline provider alone.
+  api::NarrativeWriter ai_narrator;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <exception>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -222,8 +223,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     ops.addMetricSource(metric.name, "counter", metric.help,
                         [&log_events, field = metric.field] { return log_events.stats().*field; });
   }
-  // AI runbooks: the configured model providers in route order, offline last.
-  std::vector<std::shared_ptr<ai::Provider>> ai_providers;
+  // AI: the configured model providers, one of each, on the routes of the tasks that name them
+  // (ai.route.<task>) in order, narrowed per tenant (ai.tenant_policy); offline last.
   ai::CostOptions cost_options;
   cost_options.daily_tokens = config.ai.daily_tokens;
   cost_options.monthly_tokens = config.ai.monthly_tokens;
@@ -234,32 +235,57 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     cost_options.prices[parsed.first] = parsed.second;
   }
   auto ai_cost = std::make_shared<ai::CostControl>(*store, std::move(cost_options));
-  if (!config.ai.route_runbook.empty()) {
-    FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> ai_client,
-                        notify::HttpClient::create(notify::HttpClientOptions{}));
-    std::shared_ptr<const notify::HttpClient> shared_client = std::move(ai_client);
-    FL_ASSIGN_OR_RETURN(std::unique_ptr<redact::Redactor> ai_redactor,
-                        redact::Redactor::create(redact::RedactOptions{}));
-    std::shared_ptr<const redact::Redactor> shared_redactor = std::move(ai_redactor);
-    for (const std::string& name : config.ai.route_runbook) {
-      const auto& settings = name == "openai" ? config.ai.openai : config.ai.anthropic;
-      ai::ChatProviderConfig provider_config;
-      provider_config.name = name;
-      provider_config.url = settings.url;
-      provider_config.model = settings.model;
-      provider_config.api_key = settings.api_key;
-      provider_config.timeout = settings.timeout;
-      provider_config.max_context_bytes = config.ai.max_context_bytes;
-      FL_ASSIGN_OR_RETURN(std::unique_ptr<ai::ChatProvider> provider,
-                          ai::ChatProvider::create(std::move(provider_config), shared_client,
-                                                   shared_redactor, ai_cost));
-      ai_providers.push_back(std::move(provider));
-      log::info("serve", "ai: runbooks may be written by " + name + " (" + settings.model + ")");
+  const std::pair<ai::Task, const std::vector<std::string>*> ai_route_names[] = {
+      {ai::Task::Runbook, &config.ai.route_runbook},
+      {ai::Task::Summary, &config.ai.route_summary},
+      {ai::Task::Explanation, &config.ai.route_explanation}};
+  std::map<std::string, std::shared_ptr<ai::Provider>> ai_by_name;
+  std::shared_ptr<const notify::HttpClient> ai_http_client;  // made for the first provider
+  std::shared_ptr<const redact::Redactor> ai_shared_redactor;
+  std::map<ai::Task, ai::Route> ai_routes;
+  for (const auto& entry : ai_route_names) {
+    for (const std::string& name : *entry.second) {
+      if (ai_by_name.count(name) == 0) {
+        if (ai_by_name.empty()) {
+          FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> ai_client,
+                              notify::HttpClient::create(notify::HttpClientOptions{}));
+          ai_http_client = std::move(ai_client);
+          FL_ASSIGN_OR_RETURN(std::unique_ptr<redact::Redactor> ai_redactor,
+                              redact::Redactor::create(redact::RedactOptions{}));
+          ai_shared_redactor = std::move(ai_redactor);
+        }
+        const auto& settings = name == "openai" ? config.ai.openai : config.ai.anthropic;
+        ai::ChatProviderConfig provider_config;
+        provider_config.name = name;
+        provider_config.url = settings.url;
+        provider_config.model = settings.model;
+        provider_config.api_key = settings.api_key;
+        provider_config.timeout = settings.timeout;
+        provider_config.max_context_bytes = config.ai.max_context_bytes;
+        FL_ASSIGN_OR_RETURN(std::unique_ptr<ai::ChatProvider> provider,
+                            ai::ChatProvider::create(std::move(provider_config), ai_http_client,
+                                                     ai_shared_redactor, ai_cost));
+        ai_by_name[name] = std::move(provider);
+      }
+      ai_routes[entry.first].push_back(ai_by_name[name]);
+      log::info("serve",
+                std::string("ai: ") + ai::taskName(entry.first) + " may be written by " + name);
     }
   }
-  auto ai_router = std::make_shared<ai::Router>(std::move(ai_providers));
+  FL_ASSIGN_OR_RETURN(ai::TenantPolicy ai_policy,
+                      ai::TenantPolicy::parse(config.ai.tenant_policy, {"openai", "anthropic"}));
+  // Entries name tenants as operators know them; the router sees ids. The store outlives the
+  // router (both live in this frame, the server stops first).
+  ai_policy.resolveNamesWith([tenants = store.get()](std::string_view name) -> Result<std::string> {
+    FL_ASSIGN_OR_RETURN(store::Tenant tenant, tenants->findTenantByName(name));
+    return tenant.id;
+  });
+  auto ai_router = std::make_shared<ai::Router>(std::move(ai_routes), std::move(ai_policy));
   api::RunbookWriter ai_writer = [ai_router](const ai::AiContext& context) {
     return ai_router->write(context);
+  };
+  api::NarrativeWriter ai_narrator = [ai_router](ai::Task task, const ai::AiContext& context) {
+    return ai_router->narrate(task, context);
   };
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;
@@ -298,7 +324,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                                                           .span_edges = nullptr,
                                                           .notifier = notifier,
                                                           .ai_writer = ai_writer,
-                                                          .ai_cost = ai_cost})),
+                                                          .ai_cost = ai_cost,
+                                                          .ai_narrator = ai_narrator})),
                         config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",

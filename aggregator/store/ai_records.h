@@ -20,6 +20,21 @@ struct AiRunbookRecord {
 /// Bytes of a stored runbook's JSON at most.
 inline constexpr std::size_t kMaxAiRunbookBytes = 256 * 1024;
 
+/// The latest summary or explanation written for an incident (migration 16), one per incident,
+/// tenant and task. The body is its JSON (aggregator/ai/narrative.h: narrativeToJson).
+struct AiAnswerRecord {
+  std::string tenant_id;
+  std::string incident_id;
+  std::string task;  // "summary" | "explanation"
+  std::string body_json;
+  std::string provider;    // who wrote it: "offline" or a provider's name
+  std::string updated_by;  // "system"
+  std::int64_t updated_at_ns = 0;
+};
+
+/// Bytes of a stored answer's JSON at most.
+inline constexpr std::size_t kMaxAiAnswerBytes = 256 * 1024;
+
 }  // namespace faultline::aggregator::store
 
 namespace faultline::aggregator::store {

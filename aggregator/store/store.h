@@ -451,6 +451,13 @@ class Store {
   /// NotFound when the tenant has no runbook for this incident.
   virtual Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
                                                 std::string_view incident_id) = 0;
+  /// Replaces the incident's answer of the record's task (migration 16). InvalidArgument past
+  /// kMaxAiAnswerBytes; NotFound when the tenant does not exist.
+  virtual Status putAiAnswer(const AiAnswerRecord& record) = 0;
+  /// NotFound when the tenant has no answer of this task for this incident.
+  virtual Result<AiAnswerRecord> findAiAnswer(std::string_view tenant_id,
+                                              std::string_view incident_id,
+                                              std::string_view task) = 0;
 
   // --- AI cost control (migration 14; see ai_records.h and aggregator/ai/cost.h).
 

@@ -12,13 +12,19 @@ on a real incident made from webhooks cites only that incident's events and the 
 runbook; GET returns the stored runbook; a responder's edit (PUT) is checked and saved into the
 knowledge base; viewers cannot write; tenant B can neither read nor write tenant A's runbook.
 Cost control: a cache hit makes no request and costs no tokens; the token budget stops calls at
-the limit; GET /v1/ai/usage matches the usage the stand-in reported, per tenant."""
+the limit; GET /v1/ai/usage matches the usage the stand-in reported, per tenant.
+Summary and RCA explanation (tasks): each written by the stand-in on its own route, every claim
+citing this incident's evidence, stored and shown by GET; invented ids are retried once, then the
+offline answer is used with the reason; a tenant the policy keeps offline never reaches the
+stand-in (its bodies hold none of that tenant's data); no secret nor key in any request body;
+another tenant's incident is 404; on SQLite and PostgreSQL."""
 import datetime
 import http.server
 import json
 import os
 import re
 import secrets
+import sqlite3
 import threading
 import time
 
@@ -36,6 +42,7 @@ class StandIn:
         self.bodies = []
         self.headers = []
         self.paths = []
+        self.tasks = []  # which task each request was for (from its system message)
         self.mode = "cite_passage"
         self.usage = (100, 50)  # the usage the stand-in reports: prompt, completion tokens
         stand_in = self
@@ -56,16 +63,33 @@ class StandIn:
                 passages = re.findall(r"\[(runbook:[^\]]+)\]", user)
                 if stand_in.mode == "sleep":
                     time.sleep(3)
-                if stand_in.mode == "invent":
+                system = request["messages"][0]["content"]
+                task = ("summary" if '"claims"' in system else
+                        "explanation" if '"chain"' in system else "runbook")
+                stand_in.tasks.append(task)
+                cited = events[:1] if stand_in.mode != "invent" else ["evt_invented"]
+                if task == "summary":
+                    answer = {"summary": "db logins fail (stand-in)",
+                              "claims": [{"text": "db rejects logins", "evidence": cited}],
+                              "confidence": 0.7}
+                elif task == "explanation":
+                    answer = {"cause": "service db (stand-in)",
+                              "chain": [{"text": "db failed first", "evidence": cited}],
+                              "checks": [{"text": "db logs show the login errors",
+                                          "evidence": cited}],
+                              "confidence": 0.6}
+                elif stand_in.mode == "invent":
                     steps = [{"action": "restart db", "command": "", "evidence": ["evt_invented"]}]
                 else:  # a model that obeys the passage it was shown (the worst case)
                     steps = [{"action": "look at the db errors", "command": "",
                               "evidence": events[:1]},
                              {"action": "as the runbook says", "command": "rm -rf /",
                               "evidence": passages[:1]}]
-                answer = {"summary": "db is failing", "diagnosis": "db login failures",
-                          "steps": steps, "rollback": ["none"], "verification": ["errors stop"],
-                          "citations": passages[:1], "confidence": 0.6}
+                if task == "runbook":
+                    answer = {"summary": "db is failing", "diagnosis": "db login failures",
+                              "steps": steps, "rollback": ["none"],
+                              "verification": ["errors stop"], "citations": passages[:1],
+                              "confidence": 0.6}
                 if self.path.endswith("/v1/messages"):  # the Anthropic messages format
                     body = json.dumps({"content": [{"type": "text", "text": json.dumps(answer)}],
                                        "usage": {"input_tokens": stand_in.usage[0],
@@ -362,23 +386,125 @@ def cost_control(store_url=None):
         stand_in.close()
 
 
-def main():
-    offline_end_to_end()
-    with_stand_in()
-    next_provider()
-    cost_control()
-    base = os.environ.get("FAULTLINE_TEST_PG_URL")
-    if not base:
-        log("cost control on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
-        return
+OTHER_MARKER = "OtherTenantPrivateHostname"
+
+
+def tasks(store_url=None):
+    """Summary and explanation with the stand-in on their own routes, the tenant policy keeping
+    tenant "other" offline (its data never reaches the stand-in)."""
+    stand_in = StandIn()
+    config = (f'[ai]\nroute.runbook = ["openai"]\nroute.summary = ["openai"]\n'
+              f'route.explanation = ["openai"]\ntenant_policy = ["other: offline"]\n'
+              f'openai.url = "http://127.0.0.1:{stand_in.port}/v1"\n'
+              f'openai.model = "stand-in"\nopenai.api_key = "{API_KEY}"\n'
+              f'openai.timeout = "5s"\ncache = false\n')
+    try:
+        with Workdir("ai-tasks") as work:
+            agg = Aggregator(work, extra_config=config, store_url=store_url).start()
+            call, iid, event_ids = setup(agg)
+            for task, text_key, claims_key in (("summary", "summary", "claims"),
+                                               ("explanation", "cause", "chain")):
+                path = f"/v1/incidents/{iid}/{task}"
+                call("GET", path, "viewer", expect=404)
+                call("POST", path, "viewer", expect=403)
+                before = len(stand_in.bodies)
+                made = call("POST", path, "responder")
+                log(json.dumps(made)[:600])
+                assert len(stand_in.bodies) == before + 1 and stand_in.tasks[-1] == task, \
+                    stand_in.tasks
+                assert made["task"] == task and made["incident_id"] == iid, made
+                assert made["provider"] == "openai" and made["fallbacks"] == [], made
+                assert "(stand-in)" in made[text_key] and 0 <= made["confidence"] <= 1, made
+                cited = {e for c in made[claims_key] for e in c["evidence"]}
+                assert cited and cited <= event_ids, (cited, event_ids)
+                shown = call("GET", path, "viewer")
+                assert shown[text_key] == made[text_key] and shown["updated_at"], shown
+                # Another tenant's incident: 404 for a read and a write.
+                call("GET", path, "outsider", expect=404)
+                call("POST", path, "outsider", expect=404)
+
+                # Invented evidence: retried once, then the offline answer with the reason.
+                stand_in.mode = "invent"
+                before = len(stand_in.bodies)
+                made = call("POST", path, "responder")
+                stand_in.mode = "cite_passage"
+                assert len(stand_in.bodies) == before + 2, len(stand_in.bodies)
+                assert made["provider"] == "offline", made
+                assert "invented evidence ids: evt_invented" in made["fallbacks"][0], made
+                assert "retry" in made["fallbacks"][0], made
+                offline_cited = {e for c in made[claims_key] for e in c["evidence"]}
+                assert offline_cited and all(e in event_ids or e.startswith(("inc_", "incident:"))
+                                             for e in offline_cited), offline_cited
+                assert call("GET", path, "viewer")["provider"] == "offline"
+            # The system messages differ per task; the usage ledger records the task.
+            assert set(stand_in.tasks) == {"summary", "explanation"}, stand_in.tasks
+            if store_url is None:
+                db = sqlite3.connect(f"file:{os.path.join(agg.data_dir, 'faultline.db')}?mode=ro",
+                                     uri=True)
+                rows = dict(db.execute("SELECT task || '/' || outcome, count(*) FROM "
+                                       "ai_usage_ledger GROUP BY 1").fetchall())
+                db.close()
+                assert rows == {"summary/ok": 1, "summary/rejected": 2, "explanation/ok": 1,
+                                "explanation/rejected": 2}, rows
+
+            # Tenant "other" is offline-only: an incident of its own, full of its data, never
+            # reaches the stand-in, on any task.
+            hook = agg.admin("integration", "create", "--tenant", "other", "--kind",
+                             "alertmanager", "--name", "am").stdout.decode().strip()
+            at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+            status, _, data = agg.request(
+                "POST", hook, headers={"Content-Type": "application/json"},
+                body=am_body(f"db down on {OTHER_MARKER} password={SECRET}", "db", at))
+            assert status == 202, (status, data)
+            wait_for(lambda: call("GET", "/v1/incidents", "outsider")["incidents"], 10,
+                     "an incident of tenant other")
+            other_iid = call("GET", "/v1/incidents", "outsider")["incidents"][0]["id"]
+            before = len(stand_in.bodies)
+            for task in ("summary", "explanation", "runbook"):
+                made = call("POST", f"/v1/incidents/{other_iid}/{task}", "outsider")
+                assert made["provider"] == "offline", made
+                assert made["fallbacks"] == [
+                    "openai: not allowed for this tenant (ai.tenant_policy)"], made
+                # And acme cannot see it.
+                call("GET", f"/v1/incidents/{other_iid}/{task}", "viewer", expect=404)
+            assert len(stand_in.bodies) == before, "the offline-only tenant reached the stand-in"
+
+            # No secret, no key, nothing of the offline-only tenant in any request body.
+            assert stand_in.bodies
+            for body in stand_in.bodies:
+                assert SECRET not in body and API_KEY not in body, body[:2000]
+                assert OTHER_MARKER not in body and other_iid not in body, body[:2000]
+            assert all(h.get("Authorization") == f"Bearer {API_KEY}" for h in stand_in.headers)
+            log(f"summary and explanation with the stand-in, tenant policy on "
+                f"{'postgres' if store_url else 'sqlite'}: ok")
+    finally:
+        stand_in.close()
+
+
+def with_pg_schema(base, run):
+    """Runs `run(store_url)` in a fresh schema of the PostgreSQL test cluster."""
     from test_postgres_store import psql
     schema = "fl_it_" + secrets.token_hex(6)
     psql(base, f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in base else "?"
     try:
-        cost_control(f"{base}{sep}options=-csearch_path%3D{schema}")
+        run(f"{base}{sep}options=-csearch_path%3D{schema}")
     finally:
         psql(base, f"DROP SCHEMA {schema} CASCADE")
+
+
+def main():
+    offline_end_to_end()
+    with_stand_in()
+    next_provider()
+    cost_control()
+    tasks()
+    base = os.environ.get("FAULTLINE_TEST_PG_URL")
+    if not base:
+        log("cost control and tasks on postgres: not run (FAULTLINE_TEST_PG_URL is not set)")
+        return
+    with_pg_schema(base, cost_control)
+    with_pg_schema(base, tasks)
 
 
 if __name__ == "__main__":

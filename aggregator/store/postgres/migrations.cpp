@@ -711,6 +711,25 @@ constexpr const char* kV15EnrollmentRevoked = R"sql(
 ALTER TABLE agents_enrollment_tokens ADD COLUMN revoked_at bigint;
 )sql";
 
+// AI answers beside the runbook (aggregator/ai/narrative.h): the latest summary and
+// explanation per incident.
+constexpr const char* kV16AiAnswers = R"sql(
+CREATE TABLE ai_answers (
+  tenant_id text NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id text NOT NULL,
+  task text NOT NULL,
+  body_json text NOT NULL,
+  provider text NOT NULL,
+  updated_by text NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, task)
+);
+ALTER TABLE ai_answers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_answers FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_answers
+  USING (tenant_id = current_setting('faultline.tenant_id', true));
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -731,6 +750,7 @@ const std::vector<Migration>& migrations() {
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
       {15, "enrollment tokens: revoked_at", kV15EnrollmentRevoked},
+      {16, "ai: summaries and explanations per incident", kV16AiAnswers},
   };
   return kMigrations;
 }

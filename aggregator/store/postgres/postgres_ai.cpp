@@ -19,6 +19,17 @@ constexpr Statement kFindAiRunbook{
     "SELECT body_json, provider, updated_by, updated_at FROM ai_runbooks "
     "WHERE tenant_id = $1 AND incident_id = $2"};
 
+constexpr Statement kUpsertAiAnswer{
+    "fl_upsert_ai_answer",
+    "INSERT INTO ai_answers(tenant_id, incident_id, task, body_json, provider, updated_by, "
+    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, incident_id, task) "
+    "DO UPDATE SET body_json = excluded.body_json, provider = excluded.provider, "
+    "updated_by = excluded.updated_by, updated_at = excluded.updated_at"};
+constexpr Statement kFindAiAnswer{
+    "fl_find_ai_answer",
+    "SELECT body_json, provider, updated_by, updated_at FROM ai_answers "
+    "WHERE tenant_id = $1 AND incident_id = $2 AND task = $3"};
+
 // A reservation locks its two counter rows (the month's, then the day's: every transaction on
 // the counters takes them in that order, so none deadlock) by upserting them unchanged, checks
 // the limits against the values it now holds, then adds; a concurrent reservation waits on the
@@ -97,6 +108,42 @@ Result<AiRunbookRecord> PostgresStore::findAiRunbook(std::string_view tenant_id,
   AiRunbookRecord record;
   record.tenant_id = std::string(tenant_id);
   record.incident_id = std::string(incident_id);
+  record.body_json = std::string(r.bytes(0, 0));
+  record.provider = std::string(r.bytes(0, 1));
+  record.updated_by = std::string(r.bytes(0, 2));
+  record.updated_at_ns = r.int64(0, 3);
+  return record;
+}
+
+Status PostgresStore::putAiAnswer(const AiAnswerRecord& record) {
+  if (record.body_json.size() > kMaxAiAnswerBytes) {
+    return invalidArgument("ai answer: at most " + std::to_string(kMaxAiAnswerBytes) + " bytes");
+  }
+  Params params;
+  params.text(record.tenant_id)
+      .text(record.incident_id)
+      .text(record.task)
+      .text(record.body_json)
+      .text(record.provider)
+      .text(record.updated_by)
+      .int64(record.updated_at_ns);
+  auto written = scopedWrite(kTenantSetting, record.tenant_id, kUpsertAiAnswer, params);
+  return noTenant(written.status(), "ai answer");
+}
+
+Result<AiAnswerRecord> PostgresStore::findAiAnswer(std::string_view tenant_id,
+                                                   std::string_view incident_id,
+                                                   std::string_view task) {
+  Params params;
+  params.text(tenant_id).text(incident_id).text(task);
+  FL_ASSIGN_OR_RETURN(PgResult r, scopedRead(kTenantSetting, tenant_id, kFindAiAnswer, params));
+  if (r.rows() == 0) {
+    return notFound("no " + std::string(task) + " for this incident in this tenant");
+  }
+  AiAnswerRecord record;
+  record.tenant_id = std::string(tenant_id);
+  record.incident_id = std::string(incident_id);
+  record.task = std::string(task);
   record.body_json = std::string(r.bytes(0, 0));
   record.provider = std::string(r.bytes(0, 1));
   record.updated_by = std::string(r.bytes(0, 2));

@@ -485,6 +485,21 @@ ALTER TABLE agents_enrollment_tokens ADD COLUMN revoked_at INTEGER;
 CREATE INDEX agents_enrollment_tokens_by_tenant ON agents_enrollment_tokens(tenant_id, id);
 )sql";
 
+// AI answers beside the runbook (aggregator/ai/narrative.h): the latest summary and
+// explanation per incident.
+constexpr const char* kV16AiAnswers = R"sql(
+CREATE TABLE ai_answers (
+  tenant_id TEXT NOT NULL REFERENCES tenancy_tenants(id),
+  incident_id TEXT NOT NULL,
+  task TEXT NOT NULL,
+  body_json TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, task)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -506,6 +521,7 @@ const std::vector<Migration>& migrations() {
       {13, "ai: generated and edited runbooks per incident", kV13Ai},
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
       {15, "enrollment tokens: revoked_at, index by tenant", kV15EnrollmentRevoked},
+      {16, "ai: summaries and explanations per incident", kV16AiAnswers},
   };
   return kMigrations;
 }

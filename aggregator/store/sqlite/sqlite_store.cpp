@@ -2513,6 +2513,14 @@ constexpr std::string_view kUpsertAiRunbook =
 constexpr std::string_view kFindAiRunbook =
     "SELECT body_json, provider, updated_by, updated_at FROM ai_runbooks "
     "WHERE tenant_id = ?1 AND incident_id = ?2";
+constexpr std::string_view kUpsertAiAnswer =
+    "INSERT INTO ai_answers(tenant_id, incident_id, task, body_json, provider, updated_by, "
+    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, incident_id, task) "
+    "DO UPDATE SET body_json = excluded.body_json, provider = excluded.provider, "
+    "updated_by = excluded.updated_by, updated_at = excluded.updated_at";
+constexpr std::string_view kFindAiAnswer =
+    "SELECT body_json, provider, updated_by, updated_at FROM ai_answers "
+    "WHERE tenant_id = ?1 AND incident_id = ?2 AND task = ?3";
 
 }  // namespace
 
@@ -2548,6 +2556,48 @@ Result<AiRunbookRecord> SqliteStore::findAiRunbook(std::string_view tenant_id,
   AiRunbookRecord record;
   record.tenant_id = std::string(tenant_id);
   record.incident_id = std::string(incident_id);
+  record.body_json = std::string(stmt.columnText(0));
+  record.provider = std::string(stmt.columnText(1));
+  record.updated_by = std::string(stmt.columnText(2));
+  record.updated_at_ns = stmt.columnInt(3);
+  return record;
+}
+
+Status SqliteStore::putAiAnswer(const AiAnswerRecord& record) {
+  if (record.body_json.size() > kMaxAiAnswerBytes) {
+    return invalidArgument("ai answer: at most " + std::to_string(kMaxAiAnswerBytes) + " bytes");
+  }
+  Status status = writer_->run([&]() -> Status {
+    FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(write_db_.get(), kUpsertAiAnswer));
+    upsert.bind(1, record.tenant_id)
+        .bind(2, record.incident_id)
+        .bind(3, record.task)
+        .bind(4, record.body_json)
+        .bind(5, record.provider)
+        .bind(6, record.updated_by)
+        .bind(7, record.updated_at_ns);
+    return upsert.run();
+  });
+  if (status.code() == Errc::AlreadyExists) {
+    return notFound("ai answer: no such tenant");
+  }
+  return status;
+}
+
+Result<AiAnswerRecord> SqliteStore::findAiAnswer(std::string_view tenant_id,
+                                                 std::string_view incident_id,
+                                                 std::string_view task) {
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kFindAiAnswer));
+  stmt.bind(1, tenant_id).bind(2, incident_id).bind(3, task);
+  FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+  if (!row) {
+    return notFound("no " + std::string(task) + " for this incident in this tenant");
+  }
+  AiAnswerRecord record;
+  record.tenant_id = std::string(tenant_id);
+  record.incident_id = std::string(incident_id);
+  record.task = std::string(task);
   record.body_json = std::string(stmt.columnText(0));
   record.provider = std::string(stmt.columnText(1));
   record.updated_by = std::string(stmt.columnText(2));

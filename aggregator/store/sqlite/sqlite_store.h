@@ -159,6 +159,9 @@ class SqliteStore final : public Store {
   Status putAiRunbook(const AiRunbookRecord& record) override;
   Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
                                         std::string_view incident_id) override;
+  Status putAiAnswer(const AiAnswerRecord& record) override;
+  Result<AiAnswerRecord> findAiAnswer(std::string_view tenant_id, std::string_view incident_id,
+                                      std::string_view task) override;
   Result<AiReservationResult> reserveAiTokens(const AiTokenReservation& reservation) override;
   Status adjustAiTokens(std::string_view tenant_id, std::string_view day, std::string_view month,
                         std::int64_t delta) override;

@@ -11,6 +11,7 @@
 #include "aggregator/ai/offline_provider.h"
 #include "aggregator/ai/router.h"
 #include "aggregator/ai/runbook.h"
+#include "aggregator/ai/tenant_policy.h"
 #include "aggregator/incidents/incident.h"
 #include "aggregator/knowledge/knowledge.h"
 #include "shared/util/time.h"
@@ -387,6 +388,7 @@ std::string writeIncident(store::Store& store, const store::Tenant& tenant,
     write.links.push_back({incident_id, decision.event_id, recorded.front().occurred_at_ns, "{}"});
   }
   incident.candidates = {candidate};
+  incident.chain = {{"db", candidate.evidence.front(), recorded.front().occurred_at_ns, ""}};
   incident.services["db"].events = 2;
   store::IncidentRow row;
   row.id = incident_id;
@@ -486,4 +488,373 @@ TEST_CASE_TEMPLATE(
   CHECK(runbook.confidence > ai::offlineRunbook(unaided).confidence);
   CHECK(runbook.confidence <= 1.0);
   CHECK(ai::gatherContext(*store, other.id, "inc_a").status().code() == Errc::NotFound);
+}
+
+// --- The summary and the RCA explanation (narrative.h), beside the runbook.
+
+namespace {
+
+/// sampleContext with an event chain along the service graph: db first, then orders.
+ai::AiContext chainedContext() {
+  ai::AiContext context = sampleContext();
+  context.chain = {{"db", "evt_1", 1, ""}, {"orders", "evt_2", 2, "db"}};
+  context.candidates[0].factors = {{"precedence", 0.9}, {"graph", 0.7}, {"novelty", 0.1}};
+  return context;
+}
+
+}  // namespace
+
+TEST_CASE("ai summary and explanation JSON: round trip, schema errors name the field") {
+  ai::Narrative summary;
+  summary.task = ai::Task::Summary;
+  summary.text = "db is down";
+  summary.claims = {{"db refuses connections", {"evt_1"}}};
+  summary.confidence = 0.5;
+  json written = json::parse(ai::narrativeToJson(summary));
+  CHECK(written["task"] == "summary");
+  CHECK(written["summary"] == "db is down");
+  CHECK(written["claims"][0]["evidence"][0] == "evt_1");
+  CHECK_FALSE(written.contains("checks"));
+  auto parsed = ai::narrativeFromJson(ai::Task::Summary, written.dump());
+  REQUIRE_MESSAGE(parsed.isOk(), parsed.status().toString());
+  CHECK(parsed->text == "db is down");
+  CHECK(parsed->claims.at(0).evidence == std::vector<std::string>{"evt_1"});
+  CHECK(parsed->confidence == doctest::Approx(0.5));
+
+  ai::Narrative explanation;
+  explanation.task = ai::Task::Explanation;
+  explanation.text = "service db";
+  explanation.claims = {{"db failed first", {"evt_1"}}};
+  explanation.checks = {{"db logs show the cause", {"evt_1", "evt_2"}}};
+  written = json::parse(ai::narrativeToJson(explanation));
+  CHECK(written["cause"] == "service db");
+  CHECK(written["chain"].size() == 1);
+  CHECK(written["checks"][0]["evidence"].size() == 2);
+  parsed = ai::narrativeFromJson(ai::Task::Explanation, written.dump());
+  REQUIRE_MESSAGE(parsed.isOk(), parsed.status().toString());
+  CHECK(parsed->checks.size() == 1);
+  CHECK(ai::citedIds(*parsed) == std::vector<std::string>{"evt_1", "evt_2"});
+
+  // Each task's own keys: a summary is not an explanation.
+  CHECK_FALSE(ai::narrativeFromJson(ai::Task::Explanation, ai::narrativeToJson(summary)).isOk());
+  auto no_claims = ai::narrativeFromJson(ai::Task::Summary, R"({"summary":"s","claims":[]})");
+  REQUIRE_FALSE(no_claims.isOk());
+  CHECK(no_claims.status().message().find("claims") != std::string::npos);
+  auto uncited =
+      ai::narrativeFromJson(ai::Task::Summary, R"({"summary":"s","claims":[{"text":"t"}]})");
+  REQUIRE_FALSE(uncited.isOk());
+  CHECK(uncited.status().message().find("evidence") != std::string::npos);
+  CHECK_FALSE(ai::narrativeFromJson(ai::Task::Summary,
+                                    R"({"summary":"s","claims":[{"text":"t","evidence":[1]}]})")
+                  .isOk());
+  auto no_cause =
+      ai::narrativeFromJson(ai::Task::Explanation, R"({"chain":[{"text":"t","evidence":["e"]}]})");
+  REQUIRE_FALSE(no_cause.isOk());
+  CHECK(no_cause.status().message().find("cause") != std::string::npos);
+  CHECK_FALSE(ai::narrativeFromJson(
+                  ai::Task::Summary,
+                  R"({"summary":"s","claims":[{"text":"t","evidence":["e"]}],"confidence":1.5})")
+                  .isOk());
+  CHECK_FALSE(ai::narrativeFromJson(ai::Task::Runbook, "{}").isOk());
+  CHECK_FALSE(ai::narrativeFromJson(ai::Task::Summary, "[]").isOk());
+}
+
+TEST_CASE("ai guardrails for summaries and explanations: task prompts, invented ids refused") {
+  auto redactor = redact::Redactor::create({});
+  REQUIRE(redactor.isOk());
+  ai::AiContext context = chainedContext();
+  context.title = "login failed password=Hunter2Secret";
+  ai::Prompt summary = ai::buildPrompt(ai::Task::Summary, context, **redactor, 32 * 1024);
+  CHECK(summary.system.find("\"claims\"") != std::string::npos);
+  CHECK(summary.system.find("NOT INSTRUCTIONS") != std::string::npos);
+  CHECK(summary.user.find("Hunter2Secret") == std::string::npos);
+  ai::Prompt explanation = ai::buildPrompt(ai::Task::Explanation, context, **redactor, 32 * 1024);
+  CHECK(explanation.system.find("\"chain\"") != std::string::npos);
+  CHECK(explanation.user.find("orders [evt_2] reached from db") != std::string::npos);
+  CHECK(explanation.system != summary.system);  // so the cache keys differ per task
+
+  auto good = ai::checkNarrative(
+      ai::Task::Explanation,
+      "```json\n{\"cause\":\"db\",\"chain\":[{\"text\":\"db first\",\"evidence\":[\"evt_1\"]}],"
+      "\"checks\":[{\"text\":\"as last week\",\"evidence\":[\"incident:inc_0#2\"]}]}\n```",
+      context);
+  REQUIRE_MESSAGE(good.isOk(), good.status().toString());
+  CHECK(good->incident_id == "inc_1");
+  auto invented = ai::checkNarrative(
+      ai::Task::Summary,
+      R"({"summary":"s","claims":[{"text":"t","evidence":["evt_1","evt_9","inc_other"]}]})",
+      context);
+  REQUIRE_FALSE(invented.isOk());
+  CHECK(invented.status().message() == "invented evidence ids: evt_9, inc_other");
+  auto invented_check = ai::checkNarrative(
+      ai::Task::Explanation,
+      R"({"cause":"c","chain":[{"text":"t","evidence":["evt_1"]}],"checks":[{"text":"x","evidence":["evt_x"]}]})",
+      context);
+  REQUIRE_FALSE(invented_check.isOk());
+  CHECK(invented_check.status().message() == "invented evidence ids: evt_x");
+  auto shape = ai::checkNarrative(ai::Task::Summary, "no JSON here", context);
+  REQUIRE_FALSE(shape.isOk());
+  CHECK(shape.status().message().rfind("shape:", 0) == 0);
+}
+
+TEST_CASE("ai offline summary and explanation: every claim cited, deterministic") {
+  ai::AiContext context = chainedContext();
+  ai::Narrative summary = ai::offlineNarrative(ai::Task::Summary, context);
+  CHECK(summary.task == ai::Task::Summary);
+  CHECK(summary.provider == "offline");
+  CHECK(summary.incident_id == "inc_1");
+  CHECK(summary.text.find("orders failing") != std::string::npos);
+  CHECK(summary.text.find("service db") != std::string::npos);
+  REQUIRE(summary.claims.size() == 4);  // affected, how it started, the cause, a past incident
+  CHECK(summary.claims[0].text.find("db, orders") != std::string::npos);
+  CHECK(summary.claims[0].evidence == std::vector<std::string>{"evt_1", "evt_2"});
+  CHECK(summary.claims[1].evidence == std::vector<std::string>{"evt_1"});
+  CHECK(summary.claims[2].evidence == std::vector<std::string>{"evt_1", "evt_2"});
+  CHECK(summary.claims[3].evidence == std::vector<std::string>{"inc_0", "incident:inc_0#2"});
+  // 0.5 * 0.8 + 0.3 * (2 of 2 services cited) + 0.2 * 0.5
+  CHECK(summary.confidence == doctest::Approx(0.4 + 0.3 + 0.1));
+  for (const std::string& id : ai::citedIds(summary)) {
+    CHECK(context.evidence_ids.count(id) == 1);
+  }
+  // What it writes passes its own checks (as a model's answer would have to).
+  CHECK(ai::checkNarrative(ai::Task::Summary, ai::narrativeToJson(summary), context).isOk());
+  CHECK(ai::narrativeToJson(ai::offlineNarrative(ai::Task::Summary, context)) ==
+        ai::narrativeToJson(summary));
+
+  ai::Narrative explanation = ai::offlineNarrative(ai::Task::Explanation, context);
+  CHECK(explanation.task == ai::Task::Explanation);
+  CHECK(explanation.text.find("service db") != std::string::npos);
+  // Both candidates, then the chain link by link.
+  REQUIRE(explanation.claims.size() == 4);
+  CHECK(explanation.claims[0].text.find("precedence 90%") != std::string::npos);
+  CHECK(explanation.claims[1].text.find("deploy v42") != std::string::npos);
+  CHECK(explanation.claims[2].text.find("first anomaly is on db") != std::string::npos);
+  CHECK(explanation.claims[3].text.find("orders follows db") != std::string::npos);
+  CHECK(explanation.claims[3].evidence == std::vector<std::string>{"evt_2"});
+  // Confirm (db first), refute (an earlier symptom elsewhere), the change, the past incident.
+  REQUIRE(explanation.checks.size() == 4);
+  CHECK(explanation.checks[0].text.rfind("Confirms", 0) == 0);
+  CHECK(explanation.checks[1].text.rfind("Refutes", 0) == 0);
+  CHECK(explanation.checks[1].evidence == std::vector<std::string>{"evt_2"});
+  CHECK(explanation.checks[2].evidence == std::vector<std::string>{"evt_3"});
+  // 0.7 * 0.8 + 0.3 * (2 chain links of 2 services)
+  CHECK(explanation.confidence == doctest::Approx(0.56 + 0.3));
+  CHECK(
+      ai::checkNarrative(ai::Task::Explanation, ai::narrativeToJson(explanation), context).isOk());
+
+  // An incident with nothing yet still cites something real: itself.
+  ai::AiContext bare;
+  bare.incident_id = "inc_2";
+  bare.title = "x";
+  bare.status = "triggered";
+  bare.evidence_ids = {"inc_2"};
+  for (const ai::Task task : {ai::Task::Summary, ai::Task::Explanation}) {
+    ai::Narrative nothing = ai::offlineNarrative(task, bare);
+    REQUIRE(nothing.claims.size() == 1);
+    CHECK(nothing.claims[0].evidence == std::vector<std::string>{"inc_2"});
+    CHECK(nothing.confidence == doctest::Approx(0.0));
+  }
+}
+
+namespace {
+
+/// A provider writing summaries and explanations from a script, recording whose data it saw.
+class NarratingProvider final : public ai::Provider {
+ public:
+  NarratingProvider(std::string name, std::vector<Result<ai::Narrative>> script)
+      : name_(std::move(name)), script_(std::move(script)) {}
+  std::string name() const override { return name_; }
+  Result<ai::Runbook> generate(const ai::AiContext& context) override {
+    tenants_seen.push_back(context.tenant_id);
+    return unavailable(name_ + ": writes no runbooks");
+  }
+  Result<ai::Narrative> narrate(ai::Task task, const ai::AiContext& context) override {
+    tenants_seen.push_back(context.tenant_id);
+    tasks_seen.push_back(task);
+    if (script_.empty()) {
+      return unavailable(name_ + ": no more answers");
+    }
+    Result<ai::Narrative> next = std::move(script_.front());
+    script_.erase(script_.begin());
+    return next;
+  }
+  std::vector<std::string> tenants_seen;
+  std::vector<ai::Task> tasks_seen;
+
+ private:
+  std::string name_;
+  std::vector<Result<ai::Narrative>> script_;
+};
+
+ai::Narrative answerFrom(const std::string& who) {
+  ai::Narrative answer;
+  answer.task = ai::Task::Summary;
+  answer.text = "from " + who;
+  answer.claims = {{"t", {"evt_1"}}};
+  return answer;
+}
+
+}  // namespace
+
+TEST_CASE("ai router: a route per task, the tenant policy keeps data off providers") {
+  auto openai = std::make_shared<NarratingProvider>(
+      "openai", std::vector<Result<ai::Narrative>>{answerFrom("openai"), answerFrom("openai")});
+  auto anthropic = std::make_shared<NarratingProvider>(
+      "anthropic", std::vector<Result<ai::Narrative>>{answerFrom("anthropic")});
+  auto policy =
+      ai::TenantPolicy::parse({"acme: offline", "globex: anthropic"}, {"openai", "anthropic"});
+  REQUIRE_MESSAGE(policy.isOk(), policy.status().toString());
+  std::map<ai::Task, ai::Route> routes;
+  routes[ai::Task::Summary] = {openai};
+  routes[ai::Task::Explanation] = {openai, anthropic};
+  ai::Router router(routes, *policy);
+
+  ai::AiContext context = chainedContext();
+  context.tenant_id = "initech";  // not listed: the routes as configured
+  ai::Narrative summary = router.narrate(ai::Task::Summary, context);
+  CHECK(summary.provider == "openai");
+  CHECK(summary.text == "from openai");
+  CHECK(summary.fallbacks.empty());
+  CHECK(router.narrate(ai::Task::Explanation, context).provider == "openai");
+  // No runbook route: offline, no provider asked.
+  CHECK(router.write(context).provider == "offline");
+  CHECK(openai->tasks_seen == std::vector<ai::Task>{ai::Task::Summary, ai::Task::Explanation});
+
+  // acme is offline-only: no provider ever sees its data, and the answer says why.
+  context.tenant_id = "acme";
+  for (const ai::Task task : {ai::Task::Summary, ai::Task::Explanation}) {
+    ai::Narrative kept = router.narrate(task, context);
+    CHECK(kept.provider == "offline");
+    REQUIRE_FALSE(kept.fallbacks.empty());
+    CHECK(kept.fallbacks[0] == "openai: not allowed for this tenant (ai.tenant_policy)");
+  }
+  // globex may use anthropic only: openai is skipped on the explanation route.
+  context.tenant_id = "globex";
+  ai::Narrative limited = router.narrate(ai::Task::Explanation, context);
+  CHECK(limited.provider == "anthropic");
+  CHECK(limited.fallbacks ==
+        std::vector<std::string>{"openai: not allowed for this tenant (ai.tenant_policy)"});
+  CHECK(router.narrate(ai::Task::Summary, context).provider == "offline");
+  for (const std::string& tenant : openai->tenants_seen) {
+    CHECK(tenant == "initech");
+  }
+  CHECK(anthropic->tenants_seen == std::vector<std::string>{"globex"});
+  CHECK(router.stats().fallbacks == 0);  // a policy is not a failure
+
+  // Failures: one retry, then offline with the reason; a provider that cannot write the task
+  // (the runbook-only default) is not retried.
+  context.tenant_id = "initech";
+  std::vector<Result<ai::Narrative>> failing_script;
+  failing_script.push_back(invalidArgument("invented evidence ids: evt_9"));
+  failing_script.push_back(invalidArgument("invented evidence ids: evt_9"));
+  auto failing = std::make_shared<NarratingProvider>("openai", std::move(failing_script));
+  auto runbooks_only =
+      std::make_shared<ScriptedProvider>("anthropic", std::vector<Result<ai::Runbook>>{});
+  std::map<ai::Task, ai::Route> failing_routes;
+  failing_routes[ai::Task::Summary] = {failing, runbooks_only};
+  ai::Router fallback(failing_routes, ai::TenantPolicy());
+  ai::Narrative offline = fallback.narrate(ai::Task::Summary, context);
+  CHECK(offline.provider == "offline");
+  CHECK(failing->tasks_seen.size() == 2);
+  CHECK(runbooks_only->calls == 0);
+  REQUIRE(offline.fallbacks.size() == 2);
+  CHECK(offline.fallbacks[0] == "openai: invented evidence ids: evt_9 (after a retry)");
+  CHECK(offline.fallbacks[1] == "anthropic: cannot write a summary");
+  CHECK(fallback.stats().fallbacks == 1);
+}
+
+TEST_CASE("ai tenant policy: entries parsed, unknown providers and repeats refused") {
+  auto policy = ai::TenantPolicy::parse(
+      {"acme: offline", " globex : openai, anthropic", "*: openai"}, {"openai", "anthropic"});
+  REQUIRE_MESSAGE(policy.isOk(), policy.status().toString());
+  CHECK_FALSE(policy->allows("acme", "openai"));
+  CHECK(policy->allows("acme", "offline"));
+  CHECK(policy->allows("globex", "anthropic"));
+  CHECK(policy->allows("globex", "openai"));
+  CHECK(policy->allows("initech", "openai"));  // the "*" default
+  CHECK_FALSE(policy->allows("initech", "anthropic"));
+  CHECK(ai::TenantPolicy().allows("anyone", "openai"));  // no policy: the routes decide
+  for (const char* bad : {"acme", ": openai", "acme: gemini", "acme: openai,", "acme:"}) {
+    INFO(bad);
+    auto refused = ai::TenantPolicy::parse({bad}, {"openai", "anthropic"});
+    REQUIRE_FALSE(refused.isOk());
+    CHECK(refused.status().message().find("ai.tenant_policy") != std::string::npos);
+  }
+  CHECK_FALSE(
+      ai::TenantPolicy::parse({"acme: offline", "acme: openai"}, {"openai", "anthropic"}).isOk());
+
+  // Names resolve to tenant ids when first needed (tenants made after start are covered).
+  auto named = ai::TenantPolicy::parse({"acme: offline"}, {"openai"});
+  REQUIRE(named.isOk());
+  int lookups = 0;
+  named->resolveNamesWith([&](std::string_view name) -> Result<std::string> {
+    ++lookups;
+    if (name == "acme") {
+      return std::string("tnt_acme1");
+    }
+    return notFound("no such tenant");
+  });
+  CHECK_FALSE(named->allows("tnt_acme1", "openai"));
+  CHECK(named->allows("tnt_other", "openai"));
+  CHECK_FALSE(named->allows("tnt_acme1", "openai"));
+  CHECK(lookups == 1);  // remembered
+}
+
+TEST_CASE_TEMPLATE(
+    "ai summaries and explanations stored per tenant and task, offline on a real "
+    "incident",
+    TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant acme = tenantNamed(*store, "acme");
+  store::Tenant other = tenantNamed(*store, "other");
+  const std::string first_event = writeIncident(*store, acme, "inc_a");
+  writeIncident(*store, other, "inc_o");
+  auto context = ai::gatherContext(*store, acme.id, "inc_a");
+  REQUIRE_MESSAGE(context.isOk(), context.status().toString());
+  REQUIRE(context->chain.size() == 1);
+  CHECK(context->chain[0].event_id == first_event);
+  CHECK(context->first_ns == 1'000'000'000LL * 1000);
+
+  for (const ai::Task task : {ai::Task::Summary, ai::Task::Explanation}) {
+    ai::Narrative narrative = ai::offlineNarrative(task, *context);
+    REQUIRE_FALSE(narrative.claims.empty());
+    for (const std::string& id : ai::citedIds(narrative)) {
+      CHECK(context->evidence_ids.count(id) == 1);
+    }
+    CHECK(ai::checkNarrative(task, ai::narrativeToJson(narrative), *context).isOk());
+    store::AiAnswerRecord record;
+    record.tenant_id = acme.id;
+    record.incident_id = "inc_a";
+    record.task = ai::taskName(task);
+    record.body_json = ai::narrativeToJson(narrative);
+    record.provider = narrative.provider;
+    record.updated_by = "system";
+    record.updated_at_ns = 10;
+    REQUIRE(store->putAiAnswer(record).isOk());
+    record.updated_at_ns = 20;
+    REQUIRE(store->putAiAnswer(record).isOk());  // replaced
+  }
+  auto summary = store->findAiAnswer(acme.id, "inc_a", "summary");
+  REQUIRE_MESSAGE(summary.isOk(), summary.status().toString());
+  CHECK(summary->updated_at_ns == 20);
+  const std::string summary_text = json::parse(summary->body_json)["summary"];
+  CHECK(summary_text.find("replication lag on db") != std::string::npos);
+  auto explanation = store->findAiAnswer(acme.id, "inc_a", "explanation");
+  REQUIRE(explanation.isOk());
+  CHECK(json::parse(explanation->body_json)["chain"].size() >= 2);  // the candidate, the chain
+  CHECK(engine.queryInt("SELECT count(*) FROM ai_answers WHERE tenant_id = $1", acme.id) == 2);
+  // Never another tenant's, nor another task's.
+  CHECK(store->findAiAnswer(other.id, "inc_a", "summary").status().code() == Errc::NotFound);
+  CHECK(store->findAiAnswer(acme.id, "inc_a", "runbook").status().code() == Errc::NotFound);
+  CHECK(engine.queryInt("SELECT count(*) FROM ai_answers WHERE tenant_id = $1", other.id) == 0);
+  store::AiAnswerRecord stray;
+  stray.tenant_id = "no-such-tenant";
+  stray.incident_id = "inc_a";
+  stray.task = "summary";
+  stray.body_json = "{}";
+  CHECK(store->putAiAnswer(stray).code() == Errc::NotFound);
+  stray.tenant_id = acme.id;
+  stray.body_json.assign(store::kMaxAiAnswerBytes + 1, 'x');
+  CHECK(store->putAiAnswer(stray).code() == Errc::InvalidArgument);
 }

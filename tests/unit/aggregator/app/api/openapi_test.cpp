@@ -47,7 +47,8 @@ struct ServerRoutes {
                                          .span_edges = nullptr,
                                          .notifier = nullptr,
                                          .ai_writer = nullptr,
-                                         .ai_cost = nullptr})) {}
+                                         .ai_cost = nullptr,
+                                         .ai_narrator = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

@@ -665,6 +665,22 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().putAiRunbook(record).isOk());
     return incident;
   };
+  // An incident of tenant A with a summary and an explanation stored behind the API's back.
+  auto fresh_ai_answers = [&] {
+    const std::string incident = fresh_incident();
+    for (const char* task : {"summary", "explanation"}) {
+      store::AiAnswerRecord record;
+      record.tenant_id = a.id;
+      record.incident_id = incident;
+      record.task = task;
+      record.body_json = R"({"task":"summary"})";
+      record.provider = "offline";
+      record.updated_by = "system";
+      record.updated_at_ns = 1;
+      REQUIRE(h.store().putAiAnswer(record).isOk());
+    }
+    return incident;
+  };
   const json edited_runbook = {
       {"summary", "edited"}, {"diagnosis", "db"}, {"steps", {{{"action", "restart the db"}}}}};
   std::string merge_source;
@@ -863,6 +879,14 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ReadIncidents},
       {"PUT", [&] { return "/v1/incidents/" + fresh_incident() + "/runbook"; }, edited_runbook,
        auth::Permission::ManageIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/summary"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_ai_answers() + "/summary"; }, nullptr,
+       auth::Permission::ReadIncidents},
+      {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/explanation"; }, nullptr,
+       auth::Permission::ManageIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_ai_answers() + "/explanation"; }, nullptr,
+       auth::Permission::ReadIncidents},
       {"GET", [] { return "/v1/ai/usage"; }, nullptr, auth::Permission::ReadIncidents},
   };
   // Every route of the server is either in the table above or deliberately public (it
@@ -961,6 +985,16 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
   REQUIRE(a_runbook.isOk());
   CHECK(a_runbook->provider == "offline");  // B's calls changed nothing of A's
   CHECK_FALSE(h.store().findAiRunbook(b.id, a_runbook_incident).isOk());
+  const std::string a_answers_incident = fresh_ai_answers();
+  for (const char* task : {"summary", "explanation"}) {
+    const std::string path = "/v1/incidents/" + a_answers_incident + "/" + task;
+    CHECK(h.call("GET", path, as_b).status == 404);
+    CHECK(h.call("POST", path, as_b).status == 404);
+    auto a_answer = h.store().findAiAnswer(a.id, a_answers_incident, task);
+    REQUIRE(a_answer.isOk());
+    CHECK(a_answer->updated_at_ns == 1);  // B's calls changed nothing of A's
+    CHECK_FALSE(h.store().findAiAnswer(b.id, a_answers_incident, task).isOk());
+  }
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/comments", {{"text", "x"}}, as_b)
             .status == 404);
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/split",

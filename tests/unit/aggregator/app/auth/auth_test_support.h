@@ -126,7 +126,8 @@ class AuthHarness {
                                                     .span_edges = nullptr,
                                                     .notifier = nullptr,
                                                     .ai_writer = nullptr,
-                                                    .ai_cost = nullptr});
+                                                    .ai_cost = nullptr,
+                                                    .ai_narrator = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;

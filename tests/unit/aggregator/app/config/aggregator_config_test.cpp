@@ -262,6 +262,44 @@ TEST_CASE("config: ai settings, the key from the environment, bad values naming 
   CHECK(unknown.status().message().find("ai.route.runbook") != std::string::npos);
 }
 
+TEST_CASE("config: ai routes per task and the tenant policy, bad values naming their key") {
+  config::OptionTable table(aggregatorOptions());
+  auto defaults = resolveConfig(table);
+  REQUIRE(defaults.isOk());
+  CHECK(defaults->ai.route_summary.empty());
+  CHECK(defaults->ai.route_explanation.empty());
+  CHECK(defaults->ai.tenant_policy.empty());
+  REQUIRE(table
+              .loadString("[ai]\nroute.summary = [\"openai\"]\n"
+                          "route.explanation = [\"anthropic\", \"openai\"]\n"
+                          "tenant_policy = [\"acme: offline\", \"globex: openai\"]\n"
+                          "openai.model = \"m\"\nanthropic.model = \"c\"\n",
+                          "ai.toml")
+              .isOk());
+  auto resolved = resolveConfig(table);
+  REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+  CHECK(resolved->ai.route_runbook.empty());
+  CHECK(resolved->ai.route_summary == std::vector<std::string>{"openai"});
+  CHECK(resolved->ai.route_explanation == std::vector<std::string>{"anthropic", "openai"});
+  CHECK(resolved->ai.tenant_policy.size() == 2);
+
+  REQUIRE(table.append("ai.tenant_policy", "initech: gemini").isOk());
+  auto bad_policy = resolveConfig(table);
+  REQUIRE_FALSE(bad_policy.isOk());
+  CHECK(bad_policy.status().message().find("ai.tenant_policy") != std::string::npos);
+  CHECK(bad_policy.status().message().find("gemini") != std::string::npos);
+
+  config::OptionTable other(aggregatorOptions());
+  REQUIRE(other.append("ai.route.explanation", "openai").isOk());
+  auto no_model = resolveConfig(other);
+  REQUIRE_FALSE(no_model.isOk());
+  CHECK(no_model.status().message().find("ai.route.explanation") != std::string::npos);
+  REQUIRE(other.append("ai.route.summary", "gemini").isOk());
+  auto unknown = resolveConfig(other);
+  REQUIRE_FALSE(unknown.isOk());
+  CHECK(unknown.status().message().find("ai.route.summary") != std::string::npos);
+}
+
 TEST_CASE("config: ai cost control, token budgets, cache and prices, bad values naming their key") {
   config::OptionTable table(aggregatorOptions());
   auto defaults = resolveConfig(table);

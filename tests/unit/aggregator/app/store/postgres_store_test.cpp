@@ -103,7 +103,7 @@ const char* const kEventTenantTables[] = {
     "log_events_templates", "incidents_incidents", "incidents_events",  "incidents_timeline",
     "incidents_rules",      "notify_channels",     "notify_deliveries", "knowledge_documents",
     "knowledge_passages",   "ai_runbooks",         "ai_token_counters", "ai_response_cache",
-    "ai_usage_ledger"};
+    "ai_usage_ledger",      "ai_answers"};
 
 // Service graph tables (migration 9), all tenant data.
 const char* const kGraphTenantTables[] = {"graph_versions", "graph_services", "graph_edges"};
