@@ -117,6 +117,21 @@ std::string redacted(const redact::Redactor& redactor, std::string_view text) {
   return result;
 }
 
+void redactContext(AiContext& context, const redact::Redactor& redactor) {
+  context.title = redacted(redactor, context.title);
+  for (EvidenceEvent& event : context.events) {
+    event.title = redacted(redactor, event.title);
+  }
+  for (incidents::Candidate& candidate : context.candidates) {
+    candidate.name = redacted(redactor, candidate.name);  // a template's text may hold one
+  }
+  for (RetrievedPassage& passage : context.passages) {
+    passage.title = redacted(redactor, passage.title);
+    passage.heading = redacted(redactor, passage.heading);
+    passage.text = redacted(redactor, passage.text);
+  }
+}
+
 Prompt buildPrompt(Task task, const AiContext& context, const redact::Redactor& redactor,
                    std::size_t max_context_bytes) {
   std::ostringstream facts;

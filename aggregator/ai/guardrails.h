@@ -43,6 +43,11 @@ inline Prompt buildRunbookPrompt(const AiContext& context, const redact::Redacto
 /// `text` with secrets and personal data replaced ([REDACTED:kind]).
 std::string redacted(const redact::Redactor& redactor, std::string_view text);
 
+/// The context's free text (the incident's title, event titles, candidate names, retrieved
+/// passages) redacted in place, before any provider sees it: the offline answer quotes that
+/// text, and an answer is stored and shown, so a secret an alert carried must not reach it.
+void redactContext(AiContext& context, const redact::Redactor& redactor);
+
 /// The runbook in a model's answer text: the JSON object (a ```json fence around it is
 /// accepted), shape-checked, evidence checked against the context, destructive steps flagged.
 /// InvalidArgument says what failed ("shape: ...", "invented evidence ids: ...").

@@ -10,6 +10,7 @@
 
 #include "aggregator/admin/admin.h"
 #include "aggregator/ai/chat_provider.h"
+#include "aggregator/ai/guardrails.h"
 #include "aggregator/ai/router.h"
 #include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/auth/auth_api.h"
@@ -241,7 +242,11 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       {ai::Task::Explanation, &config.ai.route_explanation}};
   std::map<std::string, std::shared_ptr<ai::Provider>> ai_by_name;
   std::shared_ptr<const notify::HttpClient> ai_http_client;  // made for the first provider
-  std::shared_ptr<const redact::Redactor> ai_shared_redactor;
+  // Redacts every context before any provider sees it (the offline one too: its answer quotes
+  // event titles) and what is sent to a model again (guardrails.h).
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<redact::Redactor> ai_redactor,
+                      redact::Redactor::create(redact::RedactOptions{}));
+  std::shared_ptr<const redact::Redactor> ai_shared_redactor = std::move(ai_redactor);
   std::map<ai::Task, ai::Route> ai_routes;
   for (const auto& entry : ai_route_names) {
     for (const std::string& name : *entry.second) {
@@ -250,9 +255,6 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
           FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> ai_client,
                               notify::HttpClient::create(notify::HttpClientOptions{}));
           ai_http_client = std::move(ai_client);
-          FL_ASSIGN_OR_RETURN(std::unique_ptr<redact::Redactor> ai_redactor,
-                              redact::Redactor::create(redact::RedactOptions{}));
-          ai_shared_redactor = std::move(ai_redactor);
         }
         const auto& settings = name == "openai" ? config.ai.openai : config.ai.anthropic;
         ai::ChatProviderConfig provider_config;
@@ -281,11 +283,16 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
     return tenant.id;
   });
   auto ai_router = std::make_shared<ai::Router>(std::move(ai_routes), std::move(ai_policy));
-  api::RunbookWriter ai_writer = [ai_router](const ai::AiContext& context) {
-    return ai_router->write(context);
+  api::RunbookWriter ai_writer = [ai_router, ai_shared_redactor](const ai::AiContext& context) {
+    ai::AiContext redacted = context;
+    ai::redactContext(redacted, *ai_shared_redactor);
+    return ai_router->write(redacted);
   };
-  api::NarrativeWriter ai_narrator = [ai_router](ai::Task task, const ai::AiContext& context) {
-    return ai_router->narrate(task, context);
+  api::NarrativeWriter ai_narrator = [ai_router, ai_shared_redactor](ai::Task task,
+                                                                     const ai::AiContext& context) {
+    ai::AiContext redacted = context;
+    ai::redactContext(redacted, *ai_shared_redactor);
+    return ai_router->narrate(task, redacted);
   };
   api::EventStreamOptions stream_options;
   stream_options.heartbeat = config.events.stream_heartbeat;

@@ -441,6 +441,10 @@ try {
     const origin = new URL(url).origin;
     const made = command.match(/^faultline-agent enroll --server (\S+) --token (fet_\S+)$/);
     check(made && made[1] === origin, `the enroll command (${command})`);
+    // The command is filled in before the list reloads, and the focus moves after it (the
+    // status may still show the previous token's message): wait for the focus, then check it.
+    await page.waitForFunction(() => document.activeElement.id === "token-made-title", null,
+                               { timeout: 10000 }).catch(() => {});
     const focusedOn = await page.evaluate(() => document.activeElement.id);
     check(focusedOn === "token-made-title", `focus on the new token (${focusedOn})`);
     return made[2];

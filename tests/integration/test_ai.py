@@ -183,6 +183,8 @@ def offline_end_to_end():
         log(json.dumps(made)[:800])
         assert made["provider"] == "offline" and made["fallbacks"] == [], made
         assert made["incident_id"] == iid and made["summary"] and made["steps"], made
+        # The events carried a password: the answer quotes their titles, redacted.
+        assert SECRET not in json.dumps(made), made
         assert 0 <= made["confidence"] <= 1, made
         cited = {e for s in made["steps"] for e in s["evidence"]}
         assert cited & event_ids, (cited, event_ids)

@@ -214,6 +214,31 @@ TEST_CASE("ai guardrails: the prompt is redacted, passages fenced as data, cappe
   CHECK(small.user.find("Ignore previous") == std::string::npos);
 }
 
+TEST_CASE("ai guardrails: a redacted context keeps secrets out of the offline answers too") {
+  auto redactor = redact::Redactor::create({});
+  REQUIRE(redactor.isOk());
+  ai::AiContext context = sampleContext();
+  context.title = "login failed password=Hunter2Secret";
+  context.events[0].title = "db auth failed password=Hunter2Secret";
+  context.candidates[1].name = "deploy token=abcdef0123456789";
+  context.passages[0].text += "$ psql password=Hunter2Secret\n";
+  // Without redaction the offline answers quote it (the reason for the pass).
+  CHECK(ai::runbookToJson(ai::offlineRunbook(context)).find("Hunter2Secret") != std::string::npos);
+  ai::redactContext(context, **redactor);
+  const std::string runbook = ai::runbookToJson(ai::offlineRunbook(context));
+  const std::string summary = ai::narrativeToJson(ai::offlineNarrative(ai::Task::Summary, context));
+  const std::string explanation =
+      ai::narrativeToJson(ai::offlineNarrative(ai::Task::Explanation, context));
+  for (const std::string* answer : {&runbook, &summary, &explanation}) {
+    CHECK(answer->find("Hunter2Secret") == std::string::npos);
+    CHECK(answer->find("abcdef0123456789") == std::string::npos);
+  }
+  CHECK(runbook.find("[REDACTED:password]") != std::string::npos);
+  // Ids are not text: the evidence still resolves.
+  CHECK(context.events[0].id == "evt_1");
+  CHECK(context.evidence_ids.count("evt_1") == 1);
+}
+
 TEST_CASE("ai guardrails: answers are parsed, invented ids refused, steps flagged") {
   ai::AiContext context = sampleContext();
   auto good = ai::checkAnswer(
