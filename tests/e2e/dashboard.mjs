@@ -397,6 +397,28 @@ try {
   const left = await page.locator("#suppression-rows tr td:first-child").allTextContents();
   check(JSON.stringify(left) === JSON.stringify(["mute canary"]), `rules left (${left})`);
   await shot("11e-noise-rule-added");
+  // And a one-off maintenance window: it needs its start and end (browser local time).
+  await page.getByLabel("Rule kind").selectOption("maintenance");
+  await page.getByLabel("Rule name").fill("db failover drill");
+  await page.getByLabel("Label").fill("service");
+  await page.getByLabel("Match").selectOption("=");
+  await page.getByLabel("Value").fill("db");
+  await page.getByRole("button", { name: "Add maintenance window" }).click();
+  await page.getByRole("alert").filter({ hasText: "needs its start and its end" }).waitFor();
+  const localInput = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60000)
+    .toISOString().slice(0, 16);
+  const drillStart = new Date(Date.now() + 3600 * 1000);
+  await page.getByLabel("From").fill(localInput(drillStart));
+  await page.getByLabel("Until").fill(localInput(new Date(drillStart.getTime() + 7200 * 1000)));
+  await page.getByRole("button", { name: "Add maintenance window" }).click();
+  await page.getByRole("status")
+    .filter({ hasText: "Maintenance window db failover drill added." }).waitFor();
+  const drill = await page.locator("#maintenance-rows tr").filter({ hasText: "db failover drill" })
+    .locator("td").allTextContents();
+  check(drill[1] === 'service = "db"' && drill[2].startsWith("no, next ") &&
+        drill[3].includes(" – ") && drill[4].startsWith("user:"),
+        `the new maintenance window (${drill.join(" | ")})`);
+  await shot("11f-maintenance-window-added");
 
   // The audit log, as an admin: the responder's changes are there, filtered by action.
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -491,7 +513,7 @@ try {
   await shot("13-integrations");
   // An admin creates an integration (its webhook URL shown once) and revokes it.
   await page.getByLabel("Integration name").fill("grafana prod");
-  await page.getByLabel("Kind").selectOption("grafana");
+  await page.getByLabel("Kind", { exact: true }).selectOption("grafana");
   await page.getByRole("button", { name: "Create integration" }).click();
   await page.getByRole("status").filter({ hasText: "Integration grafana prod created." })
     .waitFor();

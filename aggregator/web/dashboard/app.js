@@ -1085,7 +1085,7 @@ async function loadAudit() {
   paged(paging, "audit", doc.entries.length, ["entry", "entries"], doc.next_cursor);
 }
 
-// ---- Noise rules and integrations: read-only lists.
+// ---- Noise rules and integrations: lists, and for those allowed, make and delete.
 
 function counted(count, noun) {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
@@ -1178,8 +1178,19 @@ async function loadNoise() {
            counted(maintenance.maintenance_windows.length, "maintenance window") + ".");
 }
 
+// The form makes a suppression rule (always, or a silence between From and Until) or a one-off
+// maintenance window (From and Until required). Times are the browser's local time.
+function ruleKindChanged() {
+  const maintenance = $("rule-kind").value === "maintenance";
+  $("rule-create").textContent = maintenance ? "Add maintenance window" : "Add suppression rule";
+  $("rule-starts").labels[0].textContent = maintenance ? "From" : "From (optional for a rule)";
+  $("rule-ends").labels[0].textContent = maintenance ? "Until" : "Until (optional for a rule)";
+}
+
 async function createRule(event) {
   event.preventDefault();
+  const maintenance = $("rule-kind").value === "maintenance";
+  const noun = maintenance ? "Maintenance window" : "Suppression rule";
   const name = $("rule-name").value.trim();
   const matcher = { name: $("rule-label").value.trim(), op: $("rule-op").value,
                     value: $("rule-value").value };
@@ -1187,14 +1198,25 @@ async function createRule(event) {
     $("rule-error").textContent = "Name the rule and the label it matches.";
     return;
   }
+  const body = { name, matchers: [matcher] };
+  const starts = $("rule-starts").value;
+  const ends = $("rule-ends").value;
+  if (maintenance && (!starts || !ends)) {
+    $("rule-error").textContent = "A maintenance window needs its start and its end.";
+    return;
+  }
+  if (starts) body.starts_at = new Date(starts).toISOString();
+  if (ends) body.ends_at = new Date(ends).toISOString();
   $("rule-error").textContent = "";
   try {
-    await api("POST", "/v1/suppression-rules", { name, matchers: [matcher] });
-    for (const id of ["rule-name", "rule-label", "rule-value"]) $(id).value = "";
+    await api("POST", maintenance ? "/v1/maintenance-windows" : "/v1/suppression-rules", body);
+    for (const id of ["rule-name", "rule-label", "rule-value", "rule-starts", "rule-ends"]) {
+      $(id).value = "";
+    }
     await loadNoise();
-    announce("Suppression rule " + name + " added.");
+    announce(noun + " " + name + " added.");
   } catch (e) {
-    $("rule-error").textContent = "Could not add the rule: " + e.message;
+    $("rule-error").textContent = "Could not add the " + noun.toLowerCase() + ": " + e.message;
   }
 }
 
@@ -1275,6 +1297,7 @@ async function start() {
   pager(state.audit, "audit", loadAudit);
   $("token-form").addEventListener("submit", createToken);
   $("rule-form").addEventListener("submit", createRule);
+  $("rule-kind").addEventListener("change", ruleKindChanged);
   $("integration-form").addEventListener("submit", createIntegration);
   $("token-copy").addEventListener("click", copyCommand);
   $("audit-filters").addEventListener("submit", (event) => {
