@@ -2,6 +2,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "aggregator/ai/offline_provider.h"
 #include "aggregator/api/replies.h"
@@ -36,6 +37,20 @@ http::Response recordReply(int status, const Record& record) {
   body["updated_by"] = record.updated_by;
   body["updated_at"] = formatRfc3339Nanos(record.updated_at_ns);
   return jsonReply(status, body);
+}
+
+/// A stored runbook or answer as GET shows it: 404 until one was written, 503 when the store
+/// failed.
+template <typename Record>
+http::Response storedReply(const Result<Record>& record, const std::string& name) {
+  if (record.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found",
+                                 "no " + name + " for this incident yet (POST writes one)");
+  }
+  if (!record) {
+    return unavailable("show " + name, record.status());
+  }
+  return recordReply(200, *record);
 }
 
 /// Ids a runbook cites that the context cannot vouch for.
@@ -86,18 +101,33 @@ bool AiApi::audited(const auth::Principal& principal, const http::Request& reque
                                       std::move(target), std::move(detail_json), now_ns);
 }
 
+std::optional<ai::AiContext> AiApi::incidentContext(std::string_view tenant_id,
+                                                    const std::string* id, std::string_view what,
+                                                    http::Response& refusal) {
+  if (id == nullptr) {
+    refusal = noIncident();
+    return std::nullopt;
+  }
+  auto context = ai::gatherContext(store_, tenant_id, *id);
+  if (context.status().code() == Errc::NotFound) {
+    refusal = noIncident();
+    return std::nullopt;
+  }
+  if (!context) {
+    refusal = unavailable(std::string(what) + " context", context.status());
+    return std::nullopt;
+  }
+  return std::move(*context);
+}
+
 http::Response AiApi::generate(const auth::Principal& principal, const http::Request& request,
                                std::int64_t now_ns) {
   const std::string* id = request.pathParam("id");
-  if (id == nullptr) {
-    return noIncident();
-  }
-  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
-  if (context.status().code() == Errc::NotFound) {
-    return noIncident();
-  }
+  http::Response refusal;
+  std::optional<ai::AiContext> context =
+      incidentContext(principal.tenant_id, id, "runbook", refusal);
   if (!context) {
-    return unavailable("runbook context", context.status());
+    return refusal;
   }
   ai::Runbook runbook = writer_(*context);
   store::AiRunbookRecord record;
@@ -127,15 +157,7 @@ http::Response AiApi::show(std::string_view tenant_id, const http::Request& requ
   if (id == nullptr) {
     return noIncident();
   }
-  auto record = store_.findAiRunbook(tenant_id, *id);
-  if (record.status().code() == Errc::NotFound) {
-    return http::Response::error(404, "not_found",
-                                 "no runbook for this incident yet (POST writes one)");
-  }
-  if (!record) {
-    return unavailable("show runbook", record.status());
-  }
-  return recordReply(200, *record);
+  return storedReply(store_.findAiRunbook(tenant_id, *id), "runbook");
 }
 
 http::Response AiApi::edit(const auth::Principal& principal, const http::Request& request,
@@ -164,12 +186,11 @@ http::Response AiApi::edit(const auth::Principal& principal, const http::Request
     }
     title = knowledge::validUtf8(body["title"].get<std::string>());
   }
-  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
-  if (context.status().code() == Errc::NotFound) {
-    return noIncident();
-  }
+  http::Response refusal;
+  std::optional<ai::AiContext> context =
+      incidentContext(principal.tenant_id, id, "runbook", refusal);
   if (!context) {
-    return unavailable("runbook context", context.status());
+    return refusal;
   }
   ai::Runbook runbook = std::move(*parsed);
   std::vector<std::string> unknown = unknownEvidence(runbook, *context);
@@ -224,16 +245,11 @@ http::Response AiApi::edit(const auth::Principal& principal, const http::Request
 http::Response AiApi::narrate(ai::Task task, const auth::Principal& principal,
                               const http::Request& request, std::int64_t now_ns) {
   const std::string* id = request.pathParam("id");
-  if (id == nullptr) {
-    return noIncident();
-  }
   const std::string name = ai::taskName(task);
-  auto context = ai::gatherContext(store_, principal.tenant_id, *id);
-  if (context.status().code() == Errc::NotFound) {
-    return noIncident();
-  }
+  http::Response refusal;
+  std::optional<ai::AiContext> context = incidentContext(principal.tenant_id, id, name, refusal);
   if (!context) {
-    return unavailable(name + " context", context.status());
+    return refusal;
   }
   ai::Narrative narrative = narrator_(task, *context);
   store::AiAnswerRecord record;
@@ -266,15 +282,7 @@ http::Response AiApi::showNarrative(ai::Task task, std::string_view tenant_id,
     return noIncident();
   }
   const std::string name = ai::taskName(task);
-  auto record = store_.findAiAnswer(tenant_id, *id, name);
-  if (record.status().code() == Errc::NotFound) {
-    return http::Response::error(404, "not_found",
-                                 "no " + name + " for this incident yet (POST writes one)");
-  }
-  if (!record) {
-    return unavailable("show " + name, record.status());
-  }
-  return recordReply(200, *record);
+  return storedReply(store_.findAiAnswer(tenant_id, *id, name), name);
 }
 
 http::Response AiApi::usage(std::string_view tenant_id, const http::Request& request) {

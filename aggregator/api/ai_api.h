@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "aggregator/ai/context.h"
@@ -67,6 +68,10 @@ class AiApi {
                                const http::Request& request);
 
  private:
+  /// The context of the incident `id` names in the tenant; nullopt with `refusal` set (404 for
+  /// no such incident, 503 when the store failed) otherwise. `what` names the task in logs.
+  std::optional<ai::AiContext> incidentContext(std::string_view tenant_id, const std::string* id,
+                                               std::string_view what, http::Response& refusal);
   bool audited(const auth::Principal& principal, const http::Request& request, std::string action,
                std::string target, std::string detail_json, std::int64_t now_ns);
 
