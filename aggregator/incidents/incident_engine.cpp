@@ -818,6 +818,7 @@ IncidentEngine::Stats IncidentEngine::stats() const {
     stats.queued = queued_events_;
   }
   stats.write_steps = write_steps_.load(std::memory_order_relaxed);
+  stats.index_failures = index_failures_.load(std::memory_order_relaxed);
   std::vector<double> sorted;
   {
     std::lock_guard<std::mutex> lock(latency_mu_);
@@ -858,6 +859,9 @@ std::string metricsText(const IncidentEngine::Stats& stats) {
           stats.write_steps);
   counter(out, "faultline_incident_write_failures_total", "Incident writes the store refused.",
           stats.write_failures);
+  counter(out, "faultline_knowledge_index_failures_total",
+          "Resolved or closed incidents the knowledge index could not write (search misses them).",
+          stats.index_failures);
   family(out, "faultline_incident_queue_events", "gauge", "Events waiting for correlation.");
   out.append("faultline_incident_queue_events ").append(std::to_string(stats.queued)).append("\n");
   // From the event's arrival to the write of the incident row that holds it.

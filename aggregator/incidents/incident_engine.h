@@ -136,6 +136,7 @@ class IncidentEngine {
     std::uint64_t dropped = 0;         // over max_queued_events
     std::uint64_t write_failures = 0;  // store writes that failed
     std::uint64_t write_steps = 0;     // correlation steps that wrote incidents
+    std::uint64_t index_failures = 0;  // resolved incidents the knowledge index refused
     std::size_t queued = 0;
     /// Received-to-written latency of events that joined an incident, over the most recent
     /// options.latency_samples.

@@ -2,6 +2,7 @@
 #include "aggregator/serve/ops_api.h"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdio>
@@ -279,6 +280,46 @@ TEST_CASE("metrics: the incident engine's families move with correlated events")
   }
   CHECK(text.find("metrics-tenant") == std::string::npos);
   CHECK(text.find(tenant->id) == std::string::npos);
+}
+
+TEST_CASE("metrics: an incident the knowledge index refuses is counted, the resolve still lands") {
+  Fixture f;
+  incidents::IncidentEngine engine(*f.store, {});
+  f.ops.addMetricText([&engine] { return incidents::metricsText(engine.stats()); });
+  auto before = parseMetrics(f.ops.handleMetrics().body);
+  REQUIRE(before.count("faultline_knowledge_index_failures_total") == 1);
+  CHECK(before["faultline_knowledge_index_failures_total"] == 0);
+  auto tenant = f.store->createTenant("index-tenant", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  std::int64_t now = nowUnixNanos();
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now)});
+  engine.flush();
+  auto opened = f.store->listIncidents(tenant->id, {});
+  REQUIRE(opened.isOk());
+  REQUIRE(opened->size() == 1);
+  // Another connection to the same file makes the index refuse every document (a full disk
+  // or a broken index looks the same to the engine).
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(f.dir.file("db.sqlite").c_str(), &db) == SQLITE_OK);
+  char* error = nullptr;
+  int rc = sqlite3_exec(db,
+                        "CREATE TRIGGER refuse_index BEFORE INSERT ON knowledge_documents "
+                        "BEGIN SELECT RAISE(ABORT, 'index refused by the test'); END;",
+                        nullptr, nullptr, &error);
+  CHECK_MESSAGE(rc == SQLITE_OK, (error != nullptr ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  const std::string id = (*opened)[0].id;
+  REQUIRE(
+      engine
+          .setStatus(tenant->id, id, incidents::IncidentStatus::kResolved, "user:test", now + 1000)
+          .isOk());
+  auto after = parseMetrics(f.ops.handleMetrics().body);
+  CHECK(after["faultline_knowledge_index_failures_total"] == 1);
+  auto row = f.store->findIncident(tenant->id, id);
+  REQUIRE(row.isOk());
+  CHECK(row->status == "resolved");
 }
 
 TEST_CASE("incident engine: debounced ranking still leaves every incident ranked once drained") {
