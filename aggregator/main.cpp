@@ -9,6 +9,7 @@
 #include "aggregator/audit/store_audit_recorder.h"
 #include "aggregator/config/aggregator_config.h"
 #include "aggregator/graph/graph_admin.h"
+#include "aggregator/knowledge/runbook_folder.h"
 #include "aggregator/serve/serve.h"
 #include "shared/config/option_table.h"
 #include "shared/util/fs.h"
@@ -233,6 +234,15 @@ int main(int argc, char** argv) {
   graph_import->add_option("--mode", graph_mode, "merge (default) or replace")
       ->check(CLI::IsMember({"merge", "replace"}));
   graph_import->add_option("file", graph_file, "a .json or .toml file (else sniffed)")->required();
+
+  CLI::App* runbooks = admin->add_subcommand("runbooks", "runbooks")->require_subcommand(1);
+  CLI::App* runbooks_sync = runbooks->add_subcommand(
+      "sync", "read a folder of Markdown runbooks into a tenant's knowledge base once");
+  std::string runbooks_tenant;
+  std::string runbooks_dir;
+  runbooks_sync->add_option("--tenant", runbooks_tenant, "tenant name")->required();
+  runbooks_sync->add_option("--dir", runbooks_dir, "the folder (*.md files, subfolders too)")
+      ->required();
 
   // --help-config must work without a subcommand.
   for (int i = 1; i < argc; ++i) {
@@ -460,6 +470,25 @@ int main(int argc, char** argv) {
       std::cout << "version " << imported->version << (imported->changed ? "" : " (unchanged)")
                 << std::endl;
       return 0;
+    }
+    if (runbooks_sync->parsed()) {
+      auto runbooks_owner = (*store)->findTenantByName(runbooks_tenant);
+      if (!runbooks_owner) {
+        return fail(runbooks_owner.status());
+      }
+      auto report = aggregator::knowledge::syncRunbookFolder(
+          **store, recorder, runbooks_owner->id, runbooks_dir, aggregator::admin::kAdminActor,
+          nowUnixNanos());
+      if (!report) {
+        return fail(report.status());
+      }
+      std::cout << report->files << " files: " << report->added << " added, " << report->updated
+                << " updated, " << report->unchanged << " unchanged, " << report->removed
+                << " removed, " << report->failures.size() << " failed" << std::endl;
+      for (const std::string& failure : report->failures) {
+        std::cerr << "faultline-aggregator: " << failure << '\n';
+      }
+      return report->failures.empty() ? 0 : 1;
     }
     std::cerr << "faultline-aggregator: no command given (try --help)\n";
     return kExitUsage;

@@ -338,10 +338,12 @@ http::Response AiApi::usage(std::string_view tenant_id, const http::Request& req
   Sum all;
   std::map<std::string, Sum> days;
   std::map<std::pair<std::string, std::string>, Sum> models;
+  std::map<std::string, Sum> tasks;
   for (const store::AiUsageTotal& row : *totals) {
     all.add(row);
     days[row.day].add(row);
     models[{row.provider, row.model}].add(row);
+    tasks[row.task].add(row);
   }
   json day_list = json::array();
   for (const auto& entry : days) {
@@ -356,6 +358,12 @@ http::Response AiApi::usage(std::string_view tenant_id, const http::Request& req
     item["model"] = entry.first.second;
     model_list.push_back(std::move(item));
   }
+  json task_list = json::array();
+  for (const auto& entry : tasks) {
+    json item = entry.second.toJson();
+    item["task"] = entry.first;
+    task_list.push_back(std::move(item));
+  }
   auto period = [](const ai::BudgetPeriod& p) {
     return json{{"period", p.period},
                 {"used", p.used},
@@ -367,6 +375,7 @@ http::Response AiApi::usage(std::string_view tenant_id, const http::Request& req
                {"totals", all.toJson()},
                {"days", day_list},
                {"models", model_list},
+               {"tasks", task_list},
                {"budget", {{"today", period(budget->first)}, {"month", period(budget->second)}}}};
   return jsonReply(200, body);
 }

@@ -5,6 +5,7 @@
 #include "aggregator/api/pagination.h"
 #include "aggregator/api/replies.h"
 #include "aggregator/audit/principal_audit.h"
+#include "aggregator/knowledge/knowledge.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -36,9 +37,9 @@ json parseOrNull(std::string_view text) {
   return value.is_discarded() ? json(nullptr) : value;
 }
 
-Result<json> bodyObject(const http::Request& request) {
-  if (request.body.size() > kMaxBodyBytes) {
-    return invalidArgument("body: at most " + std::to_string(kMaxBodyBytes) + " bytes");
+Result<json> bodyObject(const http::Request& request, std::size_t max_bytes = kMaxBodyBytes) {
+  if (request.body.size() > max_bytes) {
+    return invalidArgument("body: at most " + std::to_string(max_bytes) + " bytes");
   }
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
@@ -366,6 +367,68 @@ http::Response IncidentsApi::comment(const auth::Principal& principal, const htt
                          {"actor", principal.actor()},
                          {"at", formatRfc3339Nanos(now_ns)},
                          {"text", text}});
+}
+
+namespace {
+
+json postmortemJson(const store::AiAnswerRecord& record) {
+  return {{"incident_id", record.incident_id},
+          {"markdown", knowledge::postmortemMarkdown(record)},
+          {"updated_by", record.updated_by},
+          {"updated_at", formatRfc3339Nanos(record.updated_at_ns)}};
+}
+
+}  // namespace
+
+http::Response IncidentsApi::putPostmortem(const auth::Principal& principal,
+                                           const http::Request& request, std::int64_t now_ns) {
+  const std::string* id = incidentId(request);
+  if (id == nullptr) {
+    return http::Response::error(404, "not_found", "no such incident");
+  }
+  // JSON escaping can double the Markdown's bytes; the Markdown itself is checked below.
+  auto body = bodyObject(request, 2 * knowledge::kMaxPostmortemBytes + 1024);
+  if (!body) {
+    return http::Response::error(400, "bad_request", body.status().message());
+  }
+  if (!body->contains("markdown") || !(*body)["markdown"].is_string() ||
+      (*body)["markdown"].get_ref<const std::string&>().size() > knowledge::kMaxPostmortemBytes) {
+    return http::Response::error(400, "bad_request",
+                                 "markdown: a string of at most " +
+                                     std::to_string(knowledge::kMaxPostmortemBytes) +
+                                     " bytes (empty clears the postmortem)");
+  }
+  const std::string& markdown = (*body)["markdown"].get_ref<const std::string&>();
+  if (auto row = store_.findIncident(principal.tenant_id, *id); !row) {
+    return refused("postmortem", row.status());
+  }
+  if (!audited(principal, request, "incident.postmortem", "incident:" + *id,
+               json{{"bytes", markdown.size()}}.dump(), now_ns)) {
+    return http::Response::error(503, "unavailable", "the change could not be audited");
+  }
+  if (Status s =
+          engine_.setPostmortem(principal.tenant_id, *id, markdown, principal.actor(), now_ns);
+      !s.isOk()) {
+    return refused("postmortem", s);
+  }
+  return jsonReply(200, postmortemJson(knowledge::postmortemRecord(
+                            principal.tenant_id, *id, markdown, principal.actor(), now_ns)));
+}
+
+http::Response IncidentsApi::showPostmortem(std::string_view tenant_id,
+                                            const http::Request& request) {
+  const std::string* id = incidentId(request);
+  if (id == nullptr) {
+    return http::Response::error(404, "not_found", "no such incident");
+  }
+  auto record = store_.findAiAnswer(tenant_id, *id, knowledge::kPostmortemTask);
+  if (record.status().code() == Errc::NotFound) {
+    return http::Response::error(404, "not_found", "no postmortem for this incident");
+  }
+  if (!record) {
+    return unavailable("show postmortem", record.status());
+  }
+  return jsonReply(200, postmortemJson(*record));
 }
 
 http::Response IncidentsApi::split(const auth::Principal& principal, const http::Request& request,

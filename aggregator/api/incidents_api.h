@@ -8,6 +8,8 @@
 //   PATCH /v1/incidents/{id}               incidents.manage  {status, assignee, severity}
 //   POST  /v1/incidents/{id}/acknowledge|resolve|close       incidents.manage
 //   POST  /v1/incidents/{id}/comments      incidents.manage  {text}
+//   PUT   /v1/incidents/{id}/postmortem    incidents.manage  {markdown} ("" clears it)
+//   GET   /v1/incidents/{id}/postmortem    incidents.read    {markdown, updated_by, updated_at}
 //   POST  /v1/incidents/{id}/split         incidents.manage  {event_ids: [...]} -> new incident
 //   POST  /v1/incidents/{id}/merge         incidents.manage  {source: id}: source merges into id
 //   GET   /v1/correlation-rules            incidents.read
@@ -49,6 +51,10 @@ class IncidentsApi {
                             incidents::IncidentStatus status, std::int64_t now_ns);
   http::Response comment(const auth::Principal& principal, const http::Request& request,
                          std::int64_t now_ns);
+  /// The postmortem is indexed with the incident (knowledge/knowledge.h) once it resolves.
+  http::Response putPostmortem(const auth::Principal& principal, const http::Request& request,
+                               std::int64_t now_ns);
+  http::Response showPostmortem(std::string_view tenant_id, const http::Request& request);
   http::Response split(const auth::Principal& principal, const http::Request& request,
                        std::int64_t now_ns);
   http::Response merge(const auth::Principal& principal, const http::Request& request,

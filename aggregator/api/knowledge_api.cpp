@@ -6,6 +6,7 @@
 #include "aggregator/api/replies.h"
 #include "aggregator/audit/principal_audit.h"
 #include "aggregator/knowledge/knowledge.h"
+#include "aggregator/knowledge/runbook_folder.h"
 #include "shared/util/crypto.h"
 #include "shared/util/log.h"
 #include "shared/util/time.h"
@@ -236,6 +237,13 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
       return badRequest("id: 1 to 64 of a-z, 0-9, - and _");
     }
     id = body["id"].get<std::string>();
+    if (knowledge::isFolderRunbookId(id)) {
+      return http::Response::error(409, "conflict",
+                                   "id: runbooks \"" +
+                                       std::string(knowledge::kFolderRunbookPrefix) +
+                                       "...\" are synced from a folder (ai.runbook_folders); "
+                                       "change the file instead");
+    }
   } else {
     id = "rbk_" + crypto::randomHex(8);
   }
@@ -301,6 +309,11 @@ http::Response KnowledgeApi::deleteRunbook(const auth::Principal& principal,
   }
   if (!existing) {
     return unavailable("delete runbook", existing.status());
+  }
+  if (knowledge::isFolderRunbookId(*id)) {
+    return http::Response::error(409, "conflict",
+                                 "this runbook is synced from a folder (ai.runbook_folders); "
+                                 "delete its file instead");
   }
   if (!audited(principal, request, "runbook.delete", "runbook:" + *id, "{}", now_ns)) {
     return http::Response::error(503, "unavailable", "the change could not be audited");

@@ -7,6 +7,7 @@
 
 #include "aggregator/ai/cost.h"
 #include "aggregator/ai/tenant_policy.h"
+#include "aggregator/knowledge/runbook_folder.h"
 #include "shared/util/fs.h"
 
 namespace faultline::aggregator::config {
@@ -189,6 +190,11 @@ std::vector<Option> aggregatorOptions() {
       {"ai.cache_ttl", OptionType::Duration, "24h",
        "how long a model's answer is reused for the same provider, model and prompt (a hit "
        "costs no tokens and is checked again)"},
+      {"ai.runbook_folders", OptionType::StringList, "",
+       "runbooks kept as Markdown files: 'tenant: /path' entries; every *.md file under the "
+       "folder is the tenant's runbook 'folder-<path>', re-read every ai.runbook_sync_interval"},
+      {"ai.runbook_sync_interval", OptionType::Duration, "60s",
+       "how often the runbook folders are read again (only changed files are written)"},
       {"ai.prices", OptionType::StringList, "",
        "price per million tokens of each model, \"model=input/output\" (e.g. "
        "\"gpt-4o-mini=0.15/0.6\"), for the cost in the usage ledger; unlisted models cost 0"},
@@ -483,6 +489,12 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
     return invalidArgument("ai.budget: token limits are 0 (none) or positive");
   }
   config.ai.cache = table.getBool("ai.cache");
+  config.ai.runbook_folders = table.getStringList("ai.runbook_folders");
+  FL_RETURN_IF_ERROR(knowledge::parseRunbookFolders(config.ai.runbook_folders).status());
+  config.ai.runbook_sync_interval = table.getDuration("ai.runbook_sync_interval");
+  if (config.ai.runbook_sync_interval < std::chrono::seconds(1)) {
+    return invalidArgument("ai.runbook_sync_interval: must be at least 1s");
+  }
   config.ai.cache_ttl = table.getDuration("ai.cache_ttl");
   if (config.ai.cache_ttl.count() <= 0) {
     return invalidArgument("ai.cache_ttl: must be positive");

@@ -95,7 +95,9 @@ struct AggregatorConfig {
     std::int64_t monthly_tokens = 0;  // ai.budget.monthly_tokens (0: no limit)
     bool cache = true;                // ai.cache
     std::chrono::nanoseconds cache_ttl = std::chrono::hours(24);  // ai.cache_ttl
-    std::vector<std::string> prices;  // ai.prices: "model=input/output" per million tokens
+    std::vector<std::string> prices;           // ai.prices: "model=input/output" per million tokens
+    std::vector<std::string> runbook_folders;  // ai.runbook_folders: "tenant: /path"
+    std::chrono::nanoseconds runbook_sync_interval = std::chrono::seconds(60);
   } ai;
 };
 

@@ -662,6 +662,24 @@ Status IncidentEngine::addComment(const std::string& tenant_id, const std::strin
   return Status::ok();
 }
 
+Status IncidentEngine::setPostmortem(const std::string& tenant_id, const std::string& incident_id,
+                                     const std::string& markdown, const std::string& actor,
+                                     std::int64_t now_ns) {
+  FL_RETURN_IF_ERROR(store_.findIncident(tenant_id, incident_id).status());
+  if (markdown.size() > knowledge::kMaxPostmortemBytes) {
+    return invalidArgument("markdown: at most " + std::to_string(knowledge::kMaxPostmortemBytes) +
+                           " bytes");
+  }
+  FL_RETURN_IF_ERROR(store_.putAiAnswer(
+      knowledge::postmortemRecord(tenant_id, incident_id, markdown, actor, now_ns)));
+  store::IncidentWrite write;
+  write.timeline.push_back(
+      {incident_id, now_ns, actor, "postmortem", detail({{"bytes", markdown.size()}})});
+  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, write));
+  indexKnowledge(tenant_id, incident_id);
+  return Status::ok();
+}
+
 Result<std::string> IncidentEngine::split(const std::string& tenant_id,
                                           const std::string& incident_id,
                                           const std::vector<std::string>& event_ids,

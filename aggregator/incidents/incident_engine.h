@@ -114,6 +114,10 @@ class IncidentEngine {
                      events::Severity severity, const std::string& actor, std::int64_t now_ns);
   Status addComment(const std::string& tenant_id, const std::string& incident_id,
                     const std::string& text, const std::string& actor, std::int64_t now_ns);
+  /// Replaces the incident's postmortem (Markdown; empty clears it), notes it on the timeline
+  /// and re-indexes the incident, so its knowledge document carries the postmortem's sections.
+  Status setPostmortem(const std::string& tenant_id, const std::string& incident_id,
+                       const std::string& markdown, const std::string& actor, std::int64_t now_ns);
   /// Moves `event_ids` (of the incident) into a new incident; returns its id.
   Result<std::string> split(const std::string& tenant_id, const std::string& incident_id,
                             const std::vector<std::string>& event_ids, const std::string& actor,

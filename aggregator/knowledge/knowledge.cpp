@@ -218,6 +218,10 @@ store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const Inci
   addSection(&passages, "Events", validUtf8(joinLines(facts.event_lines)));
   addSection(&passages, "Likely causes", validUtf8(joinLines(facts.causes)));
   addSection(&passages, "Resolution notes", validUtf8(joinLines(facts.comments)));
+  for (store::KnowledgePassage& section : chunkMarkdown(validUtf8(facts.postmortem))) {
+    section.heading = section.heading.empty() ? "Postmortem" : "Postmortem: " + section.heading;
+    passages.push_back(std::move(section));
+  }
   // Only passages with text (addSection keeps an empty heading-only passage).
   for (store::KnowledgePassage& passage : passages) {
     if (!passage.text.empty() && document.passages.size() < store::kMaxKnowledgePassages) {
@@ -330,7 +334,35 @@ Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view te
       facts.comments.push_back(detail["text"].get<std::string>());
     }
   }
+  auto postmortem = store.findAiAnswer(tenant_id, incident_id, kPostmortemTask);
+  if (postmortem.isOk()) {
+    facts.postmortem = postmortemMarkdown(*postmortem);
+  } else if (postmortem.status().code() != Errc::NotFound) {
+    return postmortem.status();
+  }
   return facts;
+}
+
+store::AiAnswerRecord postmortemRecord(std::string_view tenant_id, std::string_view incident_id,
+                                       const std::string& markdown, std::string_view actor,
+                                       std::int64_t now_ns) {
+  store::AiAnswerRecord record;
+  record.tenant_id = std::string(tenant_id);
+  record.incident_id = std::string(incident_id);
+  record.task = std::string(kPostmortemTask);
+  record.body_json = json{{"markdown", markdown}}.dump();
+  record.provider = "person";
+  record.updated_by = std::string(actor);
+  record.updated_at_ns = now_ns;
+  return record;
+}
+
+std::string postmortemMarkdown(const store::AiAnswerRecord& record) {
+  json body = json::parse(record.body_json, nullptr, false);
+  if (!body.is_object() || !body.contains("markdown") || !body["markdown"].is_string()) {
+    return "";
+  }
+  return body["markdown"].get<std::string>();
 }
 
 Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,

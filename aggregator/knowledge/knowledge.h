@@ -5,7 +5,8 @@
 // text into passages and query terms, and an incident into its document:
 //
 //   incident  title + status + services | events (titles, templates) | likely causes (RCA top
-//             candidates) | resolution notes (comments), one passage each
+//             candidates) | resolution notes (comments), one passage each | the postmortem
+//             (Markdown written by responders, cut at headings like a runbook)
 //   runbook   Markdown cut at headings (ATX "#" lines), long sections cut at paragraphs
 //
 // Incidents are indexed when they resolve or close, and again whenever a resolved or closed
@@ -24,6 +25,12 @@ namespace faultline::aggregator::knowledge {
 inline constexpr std::size_t kMaxPassageBytes = 2000;
 /// Bytes of a runbook's Markdown at most.
 inline constexpr std::size_t kMaxRunbookBytes = 256 * 1024;
+/// Bytes of an incident's postmortem at most.
+inline constexpr std::size_t kMaxPostmortemBytes = 128 * 1024;
+/// The task name an incident's postmortem is stored under, beside the AI answers of the
+/// incident (store::AiAnswerRecord: one text per incident and kind, with who wrote it).
+inline constexpr std::string_view kPostmortemTask = "postmortem";
+
 /// Events of an incident read into its document at most (its first ones).
 inline constexpr std::size_t kMaxIncidentEventsIndexed = 200;
 
@@ -55,7 +62,15 @@ struct IncidentFacts {
   std::vector<std::string> event_lines;  // distinct event titles and templates, first first
   std::vector<std::string> causes;       // "service ts-order-service (confidence 0.82)"...
   std::vector<std::string> comments;     // resolution notes, oldest first
+  std::string postmortem;                // Markdown; empty when none was written
 };
+
+/// The stored form of a postmortem: body {"markdown": ...}, written by `actor`.
+store::AiAnswerRecord postmortemRecord(std::string_view tenant_id, std::string_view incident_id,
+                                       const std::string& markdown, std::string_view actor,
+                                       std::int64_t now_ns);
+/// The Markdown of a stored postmortem ("" when its body is not one).
+std::string postmortemMarkdown(const store::AiAnswerRecord& record);
 
 /// The incident's knowledge document (kind "incident").
 store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const IncidentFacts& facts,

@@ -237,6 +237,11 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   router.add("POST", "/v1/incidents/{id}/comments",
              incidentChange("comment incident", auth::Permission::ManageIncidents,
                             &api::IncidentsApi::comment));
+  router.add("PUT", "/v1/incidents/{id}/postmortem",
+             incidentChange("write postmortem", auth::Permission::ManageIncidents,
+                            &api::IncidentsApi::putPostmortem));
+  router.add("GET", "/v1/incidents/{id}/postmortem",
+             incidentRead("show postmortem", &api::IncidentsApi::showPostmortem));
   router.add("POST", "/v1/incidents/{id}/split",
              incidentChange("split incident", auth::Permission::ManageIncidents,
                             &api::IncidentsApi::split));

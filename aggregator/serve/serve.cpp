@@ -18,6 +18,7 @@
 #include "aggregator/http/tls_context.h"
 #include "aggregator/incidents/graph_source.h"
 #include "aggregator/ingest/agent_api.h"
+#include "aggregator/knowledge/runbook_folder.h"
 #include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 #include "aggregator/serve/routes.h"
@@ -200,6 +201,36 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                       "Notifications given up or refused by their receiver.",
                       [notifier] { return notifier->stats().failed; });
   ops.addMetricText([incident_engine] { return incidents::metricsText(incident_engine->stats()); });
+  // Runbooks kept as Markdown folders (ai.runbook_folders), read on a thread of their own.
+  FL_ASSIGN_OR_RETURN(std::vector<knowledge::RunbookFolder> runbook_folders,
+                      knowledge::parseRunbookFolders(config.ai.runbook_folders));
+  // Lives in this frame (stopped by its destructor before the recorder and the store go); the
+  // server, and so every scrape, stops before it.
+  auto runbook_syncer = std::make_unique<knowledge::RunbookFolderSyncer>(
+      *store, recorder, std::move(runbook_folders), config.ai.runbook_sync_interval);
+  runbook_syncer->start();
+  using SyncStats = knowledge::RunbookFolderSyncer::Stats;
+  const struct {
+    const char* name;
+    const char* help;
+    std::uint64_t SyncStats::*field;
+  } runbook_sync_metrics[] = {
+      {"faultline_runbook_sync_passes_total", "Passes over the runbook folders.",
+       &SyncStats::passes},
+      {"faultline_runbook_sync_changes_total",
+       "Runbooks the folder sync added, updated or removed.", &SyncStats::changes},
+      {"faultline_runbook_sync_folder_failures_total",
+       "Runbook folders a pass could not sync (unreadable, unknown tenant, store).",
+       &SyncStats::folder_failures},
+      {"faultline_runbook_sync_file_failures_total",
+       "Runbook files a pass skipped (too large, unreadable, id taken).",
+       &SyncStats::file_failures},
+  };
+  for (const auto& metric : runbook_sync_metrics) {
+    ops.addMetricSource(
+        metric.name, "counter", metric.help,
+        [syncer = runbook_syncer.get(), field = metric.field] { return syncer->stats().*field; });
+  }
   // log_events lives in this frame; the server (and so every scrape) stops before it goes.
   using LogEventStats = events::LogEventDeriver::Stats;
   const struct {
@@ -394,6 +425,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   // and writes its last incidents, all while the store is open. Without this, a queued write's
   // callback could hold the last reference to the engine and stop it on the store's writer
   // thread, or the engine could write into a store being destroyed.
+  runbook_syncer->stop();
   log_events.flush();
   store->drainAsyncWrites();
   incident_engine->flush();

@@ -80,7 +80,7 @@ struct AiUsageRecord {
   std::string day;  // "2026-11-27" (UTC), for totals per day
   std::string provider;
   std::string model;
-  std::string task;  // "runbook"
+  std::string task;  // "runbook", "summary", "explanation"
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t cost_micros = 0;  // millionths of the price unit (USD by convention)
@@ -95,6 +95,7 @@ struct AiUsageTotal {
   std::string day;
   std::string provider;
   std::string model;
+  std::string task;
   std::int64_t calls = 0;  // rows, cache hits and refusals included
   std::int64_t cached = 0;
   std::int64_t prompt_tokens = 0;

@@ -483,8 +483,8 @@ class Store {
   virtual Status putAiCachedAnswer(const AiCachedAnswer& answer, std::int64_t expire_before_ns) = 0;
   /// Appends one row to the tenant's usage ledger.
   virtual Status appendAiUsage(const AiUsageRecord& record) = 0;
-  /// The tenant's ledger rows with since_ns <= at < until_ns, added up per day, provider and
-  /// model, in that order.
+  /// The tenant's ledger rows with since_ns <= at < until_ns, added up per day, provider,
+  /// model and task, in that order.
   virtual Result<std::vector<AiUsageTotal>> aiUsageTotals(std::string_view tenant_id,
                                                           std::int64_t since_ns,
                                                           std::int64_t until_ns) = 0;

@@ -232,12 +232,28 @@ try {
   await page.getByRole("link", { name: "Back to the incident" }).click();
   await page.getByRole("heading", { level: 1, name: title }).waitFor();
 
+  // A postmortem typed before resolving survives the resolve's reload, then is saved.
+  const postmortem = "# Timeline\nThe koala migration held row locks on db-1.\n";
+  check((await page.locator("#postmortem-meta").textContent()).includes("Not written yet"),
+        "no postmortem yet");
+  await page.getByLabel("Postmortem", { exact: false }).fill(postmortem);
   await page.getByRole("button", { name: "Resolve" }).click();
   await page.getByRole("status").filter({ hasText: "Incident resolved." }).waitFor();
   check((await page.locator("#detail-state").textContent()) === "resolved", "resolved");
   const timeline = await page.locator("#timeline").textContent();
   check(timeline.includes("user:"), `the timeline names the user (${timeline})`);
+  check((await page.locator("#postmortem-text").inputValue()) === postmortem,
+        "the postmortem being typed is kept when the incident reloads");
+  await page.getByRole("button", { name: "Save postmortem" }).click();
+  await page.getByRole("status").filter({ hasText: "Postmortem saved." }).waitFor();
+  check((await page.locator("#postmortem-meta").textContent()).includes("Saved by user:"),
+        "the postmortem says who saved it");
   await shot("05-resolved");
+  await page.reload();
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+  await page.locator("#postmortem-meta").filter({ hasText: "Saved by" }).waitFor();
+  check((await page.locator("#postmortem-text").inputValue()) === postmortem,
+        "the saved postmortem is there after a reload");
 
   await page.getByRole("button", { name: "Close" }).click();
   await page.getByRole("status").filter({ hasText: "Incident closed." }).waitFor();

@@ -369,6 +369,7 @@ def cost_control(store_url=None):
             today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
             assert [d["day"] for d in usage["days"]] == [today], usage
             assert usage["models"] == [dict(totals, provider="openai", model="stand-in")], usage
+            assert usage["tasks"] == [dict(totals, task="runbook")], usage
             assert usage["budget"]["today"] == {"period": today, "used": 8150, "limit": 10000,
                                                 "remaining": 1850}, usage
             assert usage["budget"]["month"]["used"] == 8150, usage

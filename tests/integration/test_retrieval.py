@@ -2,8 +2,11 @@
 tenant's knowledge index, GET /v1/incidents/{id}/similar ranks the earlier incident of the same
 service first and never lists the incident itself, runbooks (POST/GET/DELETE /v1/runbooks,
 Markdown cut at headings, size limit, responders only) are found by POST /v1/search with their
-matching passage, a comment on a resolved incident re-indexes it, and another tenant never sees
-or changes any of it (its own documents with the same words stay its own). On SQLite, and on
+matching passage, a comment on a resolved incident re-indexes it, its postmortem (PUT/GET
+/v1/incidents/{id}/postmortem) is indexed with it, and another tenant never sees
+or changes any of it (its own documents with the same words stay its own). Runbooks synced from
+a folder (ai.runbook_folders, and `admin runbooks sync` once) are found, follow the file's edits
+and removal, and cannot be written through the API. On SQLite, and on
 PostgreSQL too when FAULTLINE_TEST_PG_URL is set."""
 import datetime
 import json
@@ -20,7 +23,13 @@ def alert(name, service, at):
 
 def run(store_url):
     with Workdir("retrieval") as work:
-        agg = Aggregator(work, store_url=store_url).start()
+        folder = os.path.join(work, "runbooks")
+        os.makedirs(os.path.join(folder, "db"))
+        with open(os.path.join(folder, "db", "Disk Full.md"), "w") as f:
+            f.write("---\nservices: [db]\n---\n# Disk full\n## Prune\nprune the numbat snapshots\n")
+        config = (f'[ai]\nrunbook_folders = ["acme: {folder}"]\n'
+                  f'runbook_sync_interval = "1s"\n')
+        agg = Aggregator(work, extra_config=config, store_url=store_url).start()
         agg.create_tenant("acme")
         agg.create_tenant("other")
         hook = agg.admin("integration", "create", "--tenant", "acme", "--kind", "alertmanager",
@@ -93,6 +102,41 @@ def run(store_url):
         found = call("POST", "/v1/search", viewer, {"query": "zanzibar"})
         assert [h["id"] for h in found["hits"]] == [disk["id"]], found
 
+        # A postmortem (Markdown, responders write, viewers read) joins the incident's document
+        # with its sections; replacing it replaces them; another tenant cannot read or write it.
+        pm_path = f"/v1/incidents/{disk['id']}/postmortem"
+        call("GET", pm_path, viewer, expect=404)
+        postmortem = ("# Timeline
+The quokka volume filled at 03:10.
+
+"
+                      "## Contributing factors
+No alert on inode use.
+")
+        call("PUT", pm_path, viewer, {"markdown": postmortem}, expect=403)
+        call("PUT", pm_path, outsider, {"markdown": "x"}, expect=404)
+        call("PUT", pm_path, responder, {"markdown": 7}, expect=400)
+        call("PUT", pm_path, responder, {"markdown": "x" * (128 * 1024 + 1)}, expect=400)
+        call("PUT", "/v1/incidents/inc_nosuch/postmortem", responder, {"markdown": "x"},
+             expect=404)
+        saved = call("PUT", pm_path, responder, {"markdown": postmortem})
+        assert saved["markdown"] == postmortem and saved["updated_by"], saved
+        assert call("GET", pm_path, viewer)["markdown"] == postmortem
+        call("GET", pm_path, outsider, expect=404)
+        found = call("POST", "/v1/search", viewer, {"query": "quokka inode"})
+        assert [h["id"] for h in found["hits"]] == [disk["id"]], found
+        headings = [p["heading"] for p in found["hits"][0]["passages"]]
+        assert any(h.startswith("Postmortem:") for h in headings), found
+        assert call("POST", "/v1/search", outsider, {"query": "quokka"})["hits"] == []
+        call("PUT", pm_path, responder, {"markdown": "# Timeline
+wombat burrow
+"})
+        assert call("POST", "/v1/search", viewer, {"query": "quokka"})["hits"] == []
+        found = call("POST", "/v1/search", viewer, {"query": "wombat"})
+        assert [h["id"] for h in found["hits"]] == [disk["id"]], found
+        timeline = call("GET", f"/v1/incidents/{disk['id']}", viewer)["timeline"]
+        assert [t["kind"] for t in timeline].count("postmortem") == 2, timeline
+
         # Runbooks: responders write, viewers read; Markdown cut at headings.
         markdown = ("# Payments card declines\nCheck the gateway.\n\n"
                     "## Roll back\nRun `deploy rollback payments-gateway` and watch the "
@@ -109,7 +153,8 @@ def run(store_url):
         assert [p["heading"] for p in shown["passages"]] == \
             ["Payments card declines", "Roll back", "Escalate"], shown
         listed = call("GET", "/v1/runbooks", viewer)["runbooks"]
-        assert sorted(r["id"] for r in listed) == sorted([rid, "db-disk"]), listed
+        assert sorted(r["id"] for r in listed if not r["id"].startswith("folder-")) == \
+            sorted([rid, "db-disk"]), listed
         found = call("POST", "/v1/search", viewer,
                      {"query": "how do I roll back payments-gateway?", "kinds": ["runbook"]})
         assert found["hits"][0]["id"] == rid, found
@@ -145,6 +190,40 @@ def run(store_url):
         assert [(h["kind"], h["id"], h["title"]) for h in theirs["hits"]] == \
             [("runbook", "db-disk", "Other's disk")], theirs
         assert call("GET", "/v1/runbooks/db-disk", viewer)["title"] == "Disk full"
+
+        # Runbooks synced from the folder (ai.runbook_folders): found, updated when the file
+        # changes, removed when it goes; the API cannot write or delete them; other tenants
+        # never see them.
+        def search_ids(query, key=viewer):
+            return [h["id"] for h in call("POST", "/v1/search", key,
+                                          {"query": query, "kinds": ["runbook"]})["hits"]]
+        wait_for(lambda: search_ids("numbat") == ["folder-db-disk-full"], 10,
+                 "the folder's runbook is searchable")
+        synced = call("GET", "/v1/runbooks/folder-db-disk-full", viewer)
+        assert synced["title"] == "Disk full" and synced["services"] == ["db"], synced
+        assert search_ids("numbat", outsider) == []
+        call("POST", "/v1/runbooks", responder,
+             {"id": "folder-db-disk-full", "title": "x", "markdown": "x"}, expect=409)
+        call("DELETE", "/v1/runbooks/folder-db-disk-full", responder, expect=409)
+        with open(os.path.join(folder, "db", "Disk Full.md"), "w") as f:
+            f.write("# Disk full\ngrow the bandicoot volume\n")
+        wait_for(lambda: search_ids("bandicoot") == ["folder-db-disk-full"], 10,
+                 "the edited file is searchable")
+        assert search_ids("numbat") == []
+        os.remove(os.path.join(folder, "db", "Disk Full.md"))
+        wait_for(lambda: search_ids("bandicoot") == [], 10, "the removed file's runbook is gone")
+        call("GET", "/v1/runbooks/folder-db-disk-full", viewer, expect=404)
+        _, _, metrics = agg.request("GET", "/metrics")
+        assert b"faultline_runbook_sync_changes_total 3" in metrics, metrics[-2000:]
+        # The same through the CLI, once: the other tenant's folder.
+        theirs = os.path.join(work, "theirs")
+        os.makedirs(theirs)
+        with open(os.path.join(theirs, "Echidna.md"), "w") as f:
+            f.write("# Echidna outage\nrestart the echidna\n")
+        done = agg.admin("runbooks", "sync", "--tenant", "other", "--dir", theirs)
+        assert b"1 added" in done.stdout, done.stdout
+        assert search_ids("echidna", outsider) == ["folder-echidna"]
+        assert search_ids("echidna") == []
 
         # Delete: gone from the index.
         call("DELETE", f"/v1/runbooks/{rid}", viewer, expect=403)

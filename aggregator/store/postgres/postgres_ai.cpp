@@ -66,9 +66,9 @@ constexpr Statement kAppendUsage{
 constexpr Statement kUsageTotals{
     "fl_ai_usage_totals",
     "SELECT day, provider, model, count(*)::bigint, sum(cached)::bigint, "
-    "sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_micros)::bigint "
+    "sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_micros)::bigint, task "
     "FROM ai_usage_ledger WHERE tenant_id = $1 AND at >= $2 AND at < $3 "
-    "GROUP BY day, provider, model ORDER BY day, provider, model"};
+    "GROUP BY day, provider, model, task ORDER BY day, provider, model, task"};
 
 Status noTenant(const Status& status, const char* what) {
   if (status.code() == Errc::AlreadyExists) {
@@ -300,6 +300,7 @@ Result<std::vector<AiUsageTotal>> PostgresStore::aiUsageTotals(std::string_view 
                                   total.prompt_tokens = r.int64(row, 5);
                                   total.completion_tokens = r.int64(row, 6);
                                   total.cost_micros = r.int64(row, 7);
+                                  total.task = std::string(r.bytes(row, 8));
                                   return total;
                                 });
 }

@@ -2637,9 +2637,9 @@ constexpr std::string_view kAppendUsage =
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 constexpr std::string_view kUsageTotals =
     "SELECT day, provider, model, count(*), sum(cached), sum(prompt_tokens), "
-    "sum(completion_tokens), sum(cost_micros) FROM ai_usage_ledger "
+    "sum(completion_tokens), sum(cost_micros), task FROM ai_usage_ledger "
     "WHERE tenant_id = ?1 AND at >= ?2 AND at < ?3 "
-    "GROUP BY day, provider, model ORDER BY day, provider, model";
+    "GROUP BY day, provider, model, task ORDER BY day, provider, model, task";
 
 Result<std::int64_t> readCounter(sqlite3* db, std::string_view tenant_id, std::string_view period) {
   FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(db, kReadCounter));
@@ -2791,6 +2791,7 @@ Result<std::vector<AiUsageTotal>> SqliteStore::aiUsageTotals(std::string_view te
     total.prompt_tokens = stmt.columnInt(5);
     total.completion_tokens = stmt.columnInt(6);
     total.cost_micros = stmt.columnInt(7);
+    total.task = std::string(stmt.columnText(8));
     totals.push_back(std::move(total));
   }
   return totals;

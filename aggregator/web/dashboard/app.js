@@ -314,6 +314,10 @@ function timelineItem(entry) {
     item.append(document.createTextNode("opened by " + entry.actor + " with "),
                 el("strong", detail.title), document.createTextNode(
                   detail.service ? " on " + detail.service : ""));
+  } else if (entry.kind === "postmortem") {
+    item.append(el("strong", entry.actor), document.createTextNode(
+      detail.bytes ? " saved the postmortem (" + detail.bytes + " bytes)"
+                   : " cleared the postmortem"));
   } else if (entry.kind === "status") {
     item.append(document.createTextNode("state " + (detail.from || "?") + " → "),
                 el("strong", detail.to || "?"), document.createTextNode(" by " + entry.actor));
@@ -326,6 +330,45 @@ function timelineItem(entry) {
 
 async function loadDetail(id) {
   renderDetail(await api("GET", "/v1/incidents/" + encodeURIComponent(id)));
+  // Reloads after an action keep what the responder is typing; a new incident loads its own.
+  if (state.postmortemFor !== id) await loadPostmortem(id);
+}
+
+function showPostmortemMeta(postmortem) {
+  $("postmortem-meta").textContent = postmortem && postmortem.updated_at
+    ? "Saved by " + postmortem.updated_by + " at " + localTime(postmortem.updated_at) + "."
+    : "Not written yet.";
+}
+
+// The postmortem is its own document (404 until someone writes one).
+async function loadPostmortem(id) {
+  let postmortem = null;
+  try {
+    postmortem = await api("GET", "/v1/incidents/" + encodeURIComponent(id) + "/postmortem");
+  } catch (e) {
+    if (e.status !== 404) throw e;
+  }
+  $("postmortem-text").value = postmortem ? postmortem.markdown : "";
+  showPostmortemMeta(postmortem);
+  state.postmortemFor = id;
+}
+
+async function onPostmortem(event) {
+  event.preventDefault();
+  const incident = state.incident;
+  if (!incident) return;
+  const button = $("save-postmortem");
+  button.disabled = true;
+  try {
+    const saved = await api("PUT", "/v1/incidents/" + encodeURIComponent(incident.id) +
+                            "/postmortem", { markdown: $("postmortem-text").value });
+    showPostmortemMeta(saved);
+    announce("Postmortem saved.");
+  } catch (e) {
+    announce("Could not save the postmortem: " + e.message);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 const kTransitions = {
@@ -1292,6 +1335,7 @@ async function start() {
   });
   $("assign-me").addEventListener("click", () => assign(state.me.email || state.me.actor));
   $("comment-form").addEventListener("submit", onComment);
+  $("postmortem-form").addEventListener("submit", onPostmortem);
   startEvents();
   pager(state.agents, "agents", loadAgents);
   pager(state.audit, "audit", loadAudit);

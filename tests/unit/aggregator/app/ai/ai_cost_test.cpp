@@ -261,13 +261,14 @@ TEST_CASE_TEMPLATE("ai usage ledger: totals per day, provider and model, with co
   options.prices["m1"] = {1.0, 2.0};  // per million tokens
   ai::CostControl cost(*store, options, clock.fn());
   auto row = [&](const std::string& tenant, std::int64_t at, const std::string& model,
-                 std::int64_t in, std::int64_t out, bool cached, const std::string& outcome) {
+                 std::int64_t in, std::int64_t out, bool cached, const std::string& outcome,
+                 const std::string& task = "runbook") {
     store::AiUsageRecord record;
     record.tenant_id = tenant;
     record.at_ns = at;
     record.provider = "openai";
     record.model = model;
-    record.task = "runbook";
+    record.task = task;
     record.prompt_tokens = in;
     record.completion_tokens = out;
     record.cached = cached;
@@ -278,14 +279,16 @@ TEST_CASE_TEMPLATE("ai usage ledger: totals per day, provider and model, with co
   row(acme.id, kNoon + 1, "m1", 0, 0, true, "cached");
   row(acme.id, kNoon + 2, "m2", 10, 5, false, "rejected");
   row(acme.id, kNoon + kDayNs, "m1", 2000, 0, false, "ok");
+  row(acme.id, kNoon + kDayNs + 1, "m1", 300, 30, false, "ok", "summary");
   row(other.id, kNoon, "m1", 99, 99, false, "ok");
   CHECK(cost.costMicros("m1", 1000, 500) == 2000);
   CHECK(cost.costMicros("unpriced", 1000, 500) == 0);
 
   auto totals = store->aiUsageTotals(acme.id, 0, kNoon + 2 * kDayNs);
   REQUIRE(totals.isOk());
-  REQUIRE(totals->size() == 3);
+  REQUIRE(totals->size() == 4);
   const store::AiUsageTotal& day1_m1 = (*totals)[0];
+  CHECK(day1_m1.task == "runbook");
   CHECK(day1_m1.day == "2026-11-27");
   CHECK(day1_m1.model == "m1");
   CHECK(day1_m1.calls == 2);
@@ -297,6 +300,11 @@ TEST_CASE_TEMPLATE("ai usage ledger: totals per day, provider and model, with co
   CHECK((*totals)[1].cost_micros == 0);
   CHECK((*totals)[2].day == "2026-11-28");
   CHECK((*totals)[2].prompt_tokens == 2000);
+  CHECK((*totals)[2].task == "runbook");
+  // Each task has its own row: the summary of the same day, provider and model.
+  CHECK((*totals)[3].day == "2026-11-28");
+  CHECK((*totals)[3].task == "summary");
+  CHECK((*totals)[3].prompt_tokens == 300);
   // since <= at < until
   auto first_day = store->aiUsageTotals(acme.id, kNoon + 1, kNoon + kDayNs);
   REQUIRE(first_day.isOk());

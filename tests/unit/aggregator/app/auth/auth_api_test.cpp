@@ -665,15 +665,16 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     REQUIRE(h.store().putAiRunbook(record).isOk());
     return incident;
   };
-  // An incident of tenant A with a summary and an explanation stored behind the API's back.
+  // An incident of tenant A with a summary, an explanation and a postmortem stored behind the
+  // API's back.
   auto fresh_ai_answers = [&] {
     const std::string incident = fresh_incident();
-    for (const char* task : {"summary", "explanation"}) {
+    for (const char* task : {"summary", "explanation", "postmortem"}) {
       store::AiAnswerRecord record;
       record.tenant_id = a.id;
       record.incident_id = incident;
       record.task = task;
-      record.body_json = R"({"task":"summary"})";
+      record.body_json = R"({"task":"summary","markdown":"# m"})";
       record.provider = "offline";
       record.updated_by = "system";
       record.updated_at_ns = 1;
@@ -816,6 +817,10 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
        auth::Permission::ManageIncidents},
       {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/comments"; },
        json{{"text", "looking"}}, auth::Permission::ManageIncidents},
+      {"PUT", [&] { return "/v1/incidents/" + fresh_incident() + "/postmortem"; },
+       json{{"markdown", "# What happened"}}, auth::Permission::ManageIncidents},
+      {"GET", [&] { return "/v1/incidents/" + fresh_ai_answers() + "/postmortem"; }, nullptr,
+       auth::Permission::ReadIncidents},
       {"POST", [&] { return "/v1/incidents/" + fresh_incident() + "/split"; }, nullptr,
        auth::Permission::ManageIncidents,
        [&] {
@@ -995,6 +1000,13 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     CHECK(a_answer->updated_at_ns == 1);  // B's calls changed nothing of A's
     CHECK_FALSE(h.store().findAiAnswer(b.id, a_answers_incident, task).isOk());
   }
+  const std::string a_postmortem = "/v1/incidents/" + a_answers_incident + "/postmortem";
+  CHECK(h.call("GET", a_postmortem, as_b).status == 404);
+  CHECK(h.callJson("PUT", a_postmortem, {{"markdown", "b's words"}}, as_b).status == 404);
+  auto a_kept = h.store().findAiAnswer(a.id, a_answers_incident, "postmortem");
+  REQUIRE(a_kept.isOk());
+  CHECK(a_kept->updated_at_ns == 1);  // B's PUT changed nothing of A's
+  CHECK_FALSE(h.store().findAiAnswer(b.id, a_answers_incident, "postmortem").isOk());
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/comments", {{"text", "x"}}, as_b)
             .status == 404);
   CHECK(h.callJson("POST", "/v1/incidents/" + a_incident + "/split",
