@@ -482,6 +482,8 @@ try {
     .waitFor();
   await page.getByLabel("Time zone").fill("America/New_York");
   await shot("11g-weekly-window-form");
+  const lowOnWeekly = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnWeekly.length === 0, "weekly form contrast of 4.5:1: " + lowOnWeekly.join("; "));
   await page.getByRole("button", { name: "Add maintenance window" }).click();
   await page.getByRole("status")
     .filter({ hasText: "Maintenance window nightly backups added." }).waitFor();
@@ -632,6 +634,8 @@ try {
   await page.getByLabel("Labels pointer").fill("/tags");
   await page.getByLabel("Resolved status values").fill("ok, cleared");
   await shot("13c-generic-integration-form");
+  const lowOnMapping = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnMapping.length === 0, "mapping form contrast of 4.5:1: " + lowOnMapping.join("; "));
   await page.getByRole("button", { name: "Create integration" }).click();
   await page.getByRole("status").filter({ hasText: "Integration shop hooks created." }).waitFor();
   check((await page.getByRole("alert").filter({ hasText: "mapping" }).count()) === 0,
