@@ -642,8 +642,18 @@ try {
         "the refusal is gone once the integration is made");
   const genericRow = await page.locator("#integrations-rows tr").filter({ hasText: "shop hooks" })
     .locator("td").allTextContents();
-  check(genericRow[1] === "generic" && genericRow[5] === "active",
+  check(genericRow[1].startsWith("generic") && genericRow[5] === "active",
         `the generic integration (${genericRow})`);
+  // Its mapping, folded in the row, opened from the keyboard: what was typed, nothing empty.
+  const genericKind = page.locator("#integrations-rows tr").filter({ hasText: "shop hooks" })
+    .locator("td").nth(1);
+  await genericKind.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  const shownMapping = JSON.parse(await genericKind.locator("pre").textContent());
+  check(JSON.stringify(shownMapping) === JSON.stringify({
+    dedup_key: "/id", labels: "/tags", resolved_values: ["ok", "cleared"], service: "/app",
+    severity: "/level", status: "/state", title: "/alert/summary" }),
+        `the mapping listed (${JSON.stringify(shownMapping)})`);
   const genericUrl = await page.getByLabel("Webhook URL").inputValue();
   check(genericUrl.startsWith(new URL(url).origin + "/v1/hooks/"), `its URL (${genericUrl})`);
   await shot("13d-generic-integration-created");

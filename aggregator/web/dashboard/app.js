@@ -1338,8 +1338,14 @@ async function loadIntegrations() {
   for (const integration of doc.integrations) {
     const limit = integration.rate_limit || {};
     const row = el("tr");
-    row.append(el("td", integration.name), el("td", integration.kind),
-               el("td", integration.id, "mono"),
+    const kind = el("td", integration.kind);
+    if (integration.mapping) {  // a generic integration: its field mapping, folded
+      const details = el("details");
+      details.append(el("summary", "Field mapping"),
+                     el("pre", JSON.stringify(integration.mapping, null, 2), "raw"));
+      kind.append(details);
+    }
+    row.append(el("td", integration.name), kind, el("td", integration.id, "mono"),
                el("td", `${limit.rps ?? "?"}/s, burst ${limit.burst ?? "?"}`),
                el("td", localTime(new Date(integration.created_at_ns / 1e6).toISOString())),
                el("td", integration.revoked ? "revoked" : "active"));
