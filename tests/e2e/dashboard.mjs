@@ -75,6 +75,9 @@ page.on("response", (response) => {
   const expected = ((response.status() === 401 || response.status() === 400) &&
                     where === "/v1/auth/login") ||
                    (response.status() === 404 && where === "/favicon.ico") ||
+                   // the unknown time zone and the generic mapping without a title, refused
+                   (response.status() === 400 && response.request().method() === "POST" &&
+                    (where === "/v1/maintenance-windows" || where === "/v1/integrations")) ||
                    (response.status() === 404 &&
                     where === "/v1/events/" + env("DASHBOARD_OTHER_EVENT_ID"));
   if (response.status() >= 400 && !expected) {
@@ -217,6 +220,39 @@ try {
   await shot("07-graph-incident");
   const lowOnGraph = await page.evaluate(lowContrastTexts, 4.5);
   check(lowOnGraph.length === 0, "graph contrast of at least 4.5:1: " + lowOnGraph.join("; "));
+  // The graph as the incident knew it: its recorded version, without the service declared
+  // since; the picker shows the current version (with it) and goes back, from the keyboard.
+  const recorded = env("DASHBOARD_GRAPH_VERSION");
+  const newService = env("DASHBOARD_NEW_SERVICE");
+  const nodeNames = () => page.locator("#graph-svg g.node")
+    .evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-service")));
+  check(page.url().endsWith("/version/" + recorded), `the incident's graph link (${page.url()})`);
+  const summaryThen = await page.locator("#graph-summary").textContent();
+  check(summaryThen.startsWith(`Version ${recorded} (current: `) &&
+        summaryThen.includes("the one the incident was opened under"),
+        `the incident's graph version (${summaryThen})`);
+  check(!(await nodeNames()).includes(newService), `no ${newService} in the incident's version`);
+  check((await page.getByLabel("Graph version").inputValue()) === recorded,
+        "the picker shows the incident's version");
+  const current = await page.locator("#graph-version option").first().getAttribute("value");
+  check(Number(current) > Number(recorded), `a newer version is offered (${current})`);
+  await page.getByLabel("Graph version").selectOption(current);
+  await page.getByRole("button", { name: "Show version" }).click();
+  await page.locator("#graph-summary").filter({ hasText: `Version ${current} (current)` })
+    .waitFor();
+  check((await nodeNames()).includes(newService), `${newService} in the current version`);
+  const litNow = await page.locator("#graph-svg g.node.highlighted")
+    .evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-service")).sort());
+  check(JSON.stringify(litNow) === JSON.stringify(services), `still highlighted (${litNow})`);
+  await page.getByRole("heading", { level: 1, name: "Service graph: " + title }).waitFor();
+  await shot("07c-graph-version-current");
+  await page.getByLabel("Graph version").focus();
+  await page.getByLabel("Graph version").selectOption(recorded);
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  await page.locator("#graph-summary").filter({ hasText: `Version ${recorded} (current: ` })
+    .waitFor();
+  check(!(await nodeNames()).includes(newService), `${newService} gone again`);
   // A node is a link to its service's events, reached and opened from the keyboard.
   await page.getByRole("link", { name: "payments, in this incident: its events" }).focus();
   await page.keyboard.press("Enter");
@@ -274,6 +310,9 @@ try {
   await page.getByRole("heading", { level: 1, name: "Service graph", exact: true }).waitFor();
   await page.locator("#graph-svg g.node").first().waitFor();
   check((await page.locator("#graph-svg g.node.highlighted").count()) === 0, "no highlight");
+  check((await nodeNames()).includes(newService), `the whole graph is the current version`);
+  check((await page.locator("#graph-summary").textContent()).includes("(current)"),
+        "the summary says the version is current");
   await shot("07b-graph");
 
   // Events: one page of the tenant's own, paged, filtered, a detail with the raw payload.
@@ -295,7 +334,7 @@ try {
   check(lowOnEvents.length === 0, "events contrast of at least 4.5:1: " + lowOnEvents.join("; "));
 
   await page.getByLabel("Service", { exact: true }).fill("checkout");
-  await page.getByLabel("Severity").selectOption("critical");
+  await page.getByLabel("Severity", { exact: true }).selectOption("critical");
   await page.getByLabel("Source").selectOption("alertmanager");
   await page.getByRole("button", { name: "Apply filters" }).click();
   await page.waitForFunction(() => {
@@ -351,7 +390,7 @@ try {
 
   // Live: a webhook posted now shows up on top without a reload.
   await page.getByLabel("Service", { exact: true }).fill("");
-  await page.getByLabel("Severity").selectOption("");
+  await page.getByLabel("Severity", { exact: true }).selectOption("");
   await page.getByLabel("Source").selectOption("");
   await page.getByRole("button", { name: "Apply filters" }).click();
   await page.getByRole("status").filter({ hasText: "25 events on page 1." }).waitFor();
@@ -397,9 +436,9 @@ try {
   await shot("11b-noise-rules");
   // A responder adds a suppression rule from the form and deletes the one made over the API.
   await page.getByLabel("Rule name").fill("mute canary");
-  await page.getByLabel("Label").fill("service");
+  await page.getByLabel("Label", { exact: true }).fill("service");
   await page.getByLabel("Match").selectOption("=~");
-  await page.getByLabel("Value").fill("canary-.*");
+  await page.getByLabel("Value", { exact: true }).fill("canary-.*");
   await page.getByRole("button", { name: "Add suppression rule" }).click();
   await page.getByRole("status").filter({ hasText: "Suppression rule mute canary added." })
     .waitFor();
@@ -416,9 +455,9 @@ try {
   // And a one-off maintenance window: it needs its start and end (browser local time).
   await page.getByLabel("Rule kind").selectOption("maintenance");
   await page.getByLabel("Rule name").fill("db failover drill");
-  await page.getByLabel("Label").fill("service");
+  await page.getByLabel("Label", { exact: true }).fill("service");
   await page.getByLabel("Match").selectOption("=");
-  await page.getByLabel("Value").fill("db");
+  await page.getByLabel("Value", { exact: true }).fill("db");
   await page.getByRole("button", { name: "Add maintenance window" }).click();
   await page.getByRole("alert").filter({ hasText: "needs its start and its end" }).waitFor();
   const localInput = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60000)
@@ -435,6 +474,43 @@ try {
         drill[3].includes(" – ") && drill[4].startsWith("user:"),
         `the new maintenance window (${drill.join(" | ")})`);
   await shot("11f-maintenance-window-added");
+  // A weekly maintenance window: the time zone defaults to the browser's; an unknown one is
+  // refused with the API's reason, shown as an alert; then the row describes the window.
+  await page.getByLabel("Rule name").fill("nightly backups");
+  await page.getByLabel("Label", { exact: true }).fill("service");
+  await page.getByLabel("Match").selectOption("=~");
+  await page.getByLabel("Value", { exact: true }).fill("backup-.*");
+  await page.getByLabel("Repeats weekly").focus();
+  await page.keyboard.press("Space");
+  await page.getByRole("group", { name: /^Weekly window/ }).waitFor();
+  const browserZone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const defaultZone = await page.getByLabel("Time zone").inputValue();
+  check(defaultZone === browserZone, `the zone defaults to the browser's (${defaultZone})`);
+  const days = page.getByRole("group", { name: /^Days/ });
+  for (const day of ["Mon", "Tue", "Wed", "Thu", "Fri"]) {
+    await days.getByRole("checkbox", { name: day, exact: true }).check();
+  }
+  await page.getByLabel("Start time").fill("01:30");
+  await page.getByLabel("Duration").fill("90m");
+  await page.getByLabel("Time zone").fill("Mars/Olympus_Mons");
+  await page.getByRole("button", { name: "Add maintenance window" }).click();
+  await page.getByRole("alert").filter({ hasText: "unknown time zone 'Mars/Olympus_Mons'" })
+    .waitFor();
+  await page.getByLabel("Time zone").fill("America/New_York");
+  await shot("11g-weekly-window-form");
+  const lowOnWeekly = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnWeekly.length === 0, "weekly form contrast of 4.5:1: " + lowOnWeekly.join("; "));
+  await page.getByRole("button", { name: "Add maintenance window" }).click();
+  await page.getByRole("status")
+    .filter({ hasText: "Maintenance window nightly backups added." }).waitFor();
+  const nightly = await page.locator("#maintenance-rows tr").filter({ hasText: "nightly backups" })
+    .locator("td").allTextContents();
+  check(nightly[1] === 'service =~ "backup-.*"' &&
+        nightly[3] === "weekly mon, tue, wed, thu, fri 01:30 for 1h30m (America/New_York)" &&
+        nightly[4].startsWith("user:"), `the weekly window (${nightly.join(" | ")})`);
+  check((await page.getByRole("alert").filter({ hasText: "time zone" }).count()) === 0,
+        "the refusal is gone once the window is made");
+  await shot("11h-weekly-window-added");
 
   // The audit log, as an admin: the responder's changes are there, filtered by action.
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -554,6 +630,73 @@ try {
   check(await page.locator("#integration-made").isHidden(), "the revoked key's URL is gone");
   const dead = await postHook();
   check(dead.status === 404, `a revoked key is refused (${dead.status})`);
+
+  // A generic integration: the field mapping shows only for that kind; the server refuses a
+  // mapping without a title pointer (its reason shown); then one is made, a JSON body posted to
+  // its URL, and the event, mapped, is in the events list.
+  const mappingGroup = page.getByRole("group", { name: /^Field mapping/ });
+  check(await mappingGroup.isHidden(), "no field mapping for other kinds");
+  await page.getByLabel("Integration name").fill("shop hooks");
+  await page.getByLabel("Kind", { exact: true }).focus();
+  await page.getByLabel("Kind", { exact: true }).selectOption("generic");
+  await mappingGroup.waitFor();
+  await page.getByLabel("Severity pointer").fill("/level");
+  await page.getByRole("button", { name: "Create integration" }).click();
+  await page.getByRole("alert").filter({ hasText: "mapping.title: required" }).waitFor();
+  await page.getByLabel("Title pointer").fill("/alert/summary");
+  await page.getByLabel("Service pointer").fill("/app");
+  await page.getByLabel("Dedup key pointer").fill("/id");
+  await page.getByLabel("Status pointer").fill("/state");
+  await page.getByLabel("Labels pointer").fill("/tags");
+  await page.getByLabel("Resolved status values").fill("ok, cleared");
+  await shot("13c-generic-integration-form");
+  const lowOnMapping = await page.evaluate(lowContrastTexts, 4.5);
+  check(lowOnMapping.length === 0, "mapping form contrast of 4.5:1: " + lowOnMapping.join("; "));
+  await page.getByRole("button", { name: "Create integration" }).click();
+  await page.getByRole("status").filter({ hasText: "Integration shop hooks created." }).waitFor();
+  check((await page.getByRole("alert").filter({ hasText: "mapping" }).count()) === 0,
+        "the refusal is gone once the integration is made");
+  const genericRow = await page.locator("#integrations-rows tr").filter({ hasText: "shop hooks" })
+    .locator("td").allTextContents();
+  check(genericRow[1].startsWith("generic") && genericRow[5] === "active",
+        `the generic integration (${genericRow})`);
+  // Its mapping, folded in the row, opened from the keyboard: what was typed, nothing empty.
+  const genericKind = page.locator("#integrations-rows tr").filter({ hasText: "shop hooks" })
+    .locator("td").nth(1);
+  await genericKind.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  const shownMapping = JSON.parse(await genericKind.locator("pre").textContent());
+  check(JSON.stringify(shownMapping) === JSON.stringify({
+    dedup_key: "/id", labels: "/tags", resolved_values: ["ok", "cleared"], service: "/app",
+    severity: "/level", status: "/state", title: "/alert/summary" }),
+        `the mapping listed (${JSON.stringify(shownMapping)})`);
+  const genericUrl = await page.getByLabel("Webhook URL").inputValue();
+  check(genericUrl.startsWith(new URL(url).origin + "/v1/hooks/"), `its URL (${genericUrl})`);
+  await shot("13d-generic-integration-created");
+  const shopBody = { id: "order-42", app: "shop-api", level: "critical", state: "firing",
+                     alert: { summary: "Orders failing on shop-api" }, tags: { team: "shop" } };
+  const shopReply = await fetch(genericUrl, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(shopBody) });
+  check(shopReply.status === 202, `the generic receiver takes the body (${shopReply.status})`);
+  await page.getByRole("link", { name: "Events", exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: "Events" }).waitFor();
+  await page.getByLabel("Text").fill("Orders failing");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.getByRole("status").filter({ hasText: "1 event on page 1." }).waitFor();
+  const shopCells = await page.locator("#events-rows tr").first().locator("td").allTextContents();
+  check(shopCells[1] === "shop-api" && shopCells[2] === "critical" && shopCells[3] === "generic" &&
+        shopCells[5] === "Orders failing on shop-api", `the mapped event (${shopCells})`);
+  await page.getByRole("link", { name: "Orders failing on shop-api" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 2, name: "Event: Orders failing on shop-api" })
+    .waitFor();
+  const shopRaw = await page.locator("#event-raw").textContent();
+  check(shopRaw.includes('"order-42"'), `the raw generic body (${shopRaw.slice(0, 200)})`);
+  const shopFacts = await page.locator("#event-facts").textContent();
+  check(shopFacts.includes("team=shop"), `the mapped labels (${shopFacts})`);
+  await shot("13e-generic-event");
+  await page.getByLabel("Text").fill("");
 
   // Switch tenant: no password again; the session is swapped for one in the other tenant, whose
   // incidents show and none of this one's.

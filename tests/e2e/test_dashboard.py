@@ -164,6 +164,16 @@ def main():
         chain = [step["service"] for step in json.loads(data)["chain"]]
         chain = [s for i, s in enumerate(chain) if i == 0 or s != chain[i - 1]]
         log(f"incident {incident['id']}: {incident['title']}, chain {chain}")
+        # The graph changes after the incident opened: its graph link must still open the
+        # version it recorded, and the picker the newer one (with fraud-check).
+        incident_graph = json.loads(data)["graph_version"]
+        assert incident_graph > 0, incident_graph
+        code, _, data = agg.request(
+            "PUT", "/v1/services/payments",
+            body=json.dumps({"depends_on": ["db", "fraud-check"]}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {responder}"})
+        assert code in (200, 201), (code, data)
+        assert json.loads(data)["version"] > incident_graph, data
 
         # The browser reaches the server as localhost: a Secure cookie is kept there over http.
         url = f"http://localhost:{agg.port}/"
@@ -175,6 +185,8 @@ def main():
                  "DASHBOARD_INCIDENT_TITLE": incident["title"],
                  "DASHBOARD_SERVICES": ",".join(sorted(incident["services"])),
                  "DASHBOARD_CHAIN": ",".join(chain),
+                 "DASHBOARD_GRAPH_VERSION": str(incident_graph),
+                 "DASHBOARD_NEW_SERVICE": "fraud-check",
                  "DASHBOARD_EVENT_TOTAL": str(FILLER_INCIDENTS + len(cascade)),
                  "DASHBOARD_HOOK_PATH": hooks["acme"],
                  "DASHBOARD_LIVE_BODY": am_body([("live-probe", "LiveProbe", now)]).decode(),
@@ -205,6 +217,16 @@ def main():
         rules = json.loads(data)["suppression_rules"]
         assert [r["name"] for r in rules] == ["mute canary"], rules
         assert rules[0]["created_by"].startswith("user:"), rules[0]
+        # The generic integration's event is acme's: listed there, never in the other tenant.
+        other_viewer = agg.admin("api-key", "create", "--tenant", "other", "--role",
+                                 "viewer").stdout.decode().strip()
+        for key, want in ((viewer, 1), (other_viewer, 0)):
+            status, _, data = agg.request("GET", "/v1/events?q=Orders%20failing",
+                                          headers={"Authorization": f"Bearer {key}"})
+            assert status == 200, (status, data)
+            found = json.loads(data)["events"]
+            assert len(found) == want, found
+            assert all(e["source"] == "generic" for e in found), found
         log(f"screenshots in {screenshots}: {sorted(os.listdir(screenshots))}")
         log("ok")
 

@@ -16,6 +16,7 @@ const state = {
   events: { cursors: [""], page: 0, nextCursor: null, byId: new Map(), source: null, live: 0 },
   agents: { cursors: [""], page: 0, nextCursor: null },
   audit: { cursors: [""], page: 0, nextCursor: null },
+  graph: null,  // the drawn graph's incident id, the latest version, the incident's version
 };
 
 function el(tag, text, className) {
@@ -232,7 +233,7 @@ function renderDetail(incident) {
   $("resolve").disabled = incident.status !== "triggered" && incident.status !== "acknowledged";
   const open = ["triggered", "acknowledged", "resolved"].includes(incident.status);
   $("close-incident").disabled = !open;
-  $("open-graph").href = "#/graph/" + encodeURIComponent(incident.id);
+  $("open-graph").href = graphHash(incident.id, incident.graph_version);  // the graph it knew
   $("assign-to").value = incident.assignee || "";
 
   const rca = $("rca-rows");
@@ -435,11 +436,12 @@ async function route() {
   if (!state.me) return;
   const match = location.hash.match(/^#\/incidents\/(.+)$/);
   const eventId = location.hash.match(/^#\/events\/(?!service\/)([^/]+)$/);
-  const graph = location.hash.match(/^#\/graph(?:\/(.+))?$/);
+  const graph =
+    location.hash.match(/^#\/graph(?:\/(?!version\/)([^/]+))?(?:\/version\/(\d+))?$/);
   try {
     if (graph) {
       show("graph-view");
-      await loadGraph(graph[1] ? decodeURIComponent(graph[1]) : null);
+      await loadGraph(graph[1] ? decodeURIComponent(graph[1]) : null, Number(graph[2] || 0));
       focusHeading("graph-title");
     } else if (location.hash === "#/agents") {
       show("agents-view");
@@ -457,6 +459,7 @@ async function route() {
       show("integrations-view");
       $("integration-made").hidden = true;
       $("integration-url").value = "";
+      $("integration-error").textContent = "";
       await loadIntegrations();
       focusHeading("integrations-title");
     } else if (location.hash === "#/audit") {
@@ -749,10 +752,47 @@ function drawGraph(graph, highlighted, chain) {
   return { nodes: list.length, total, edges: edges.length, trimmed, steps };
 }
 
-async function loadGraph(incidentId) {
+// The address of a graph view: the incident's (if any) and a version (none: the incident's
+// recorded version, else the one in force).
+function graphHash(incidentId, version) {
+  let hash = "#/graph";
+  if (incidentId) hash += "/" + encodeURIComponent(incidentId);
+  if (version) hash += "/version/" + version;
+  return hash;
+}
+
+// The version picker: the newest 100 versions (GET /v1/service-graph/versions), and the drawn
+// one should it be older.
+function fillVersions(versions, drawn, incident) {
+  const select = $("graph-version");
+  select.replaceChildren();
+  const list = versions.some((v) => v.version === drawn)
+    ? versions : [...versions, { version: drawn, created_at: "", cause: "" }];
+  list.forEach((v, i) => {
+    let text = `Version ${v.version}`;
+    if (i === 0 && v.version >= drawn) text += " (current)";
+    if (incident && v.version === incident.graph_version) text += " (the incident's)";
+    if (v.created_at) text += ", " + localTime(v.created_at);
+    if (v.cause) text += ": " + (v.cause.length > 80 ? v.cause.slice(0, 79) + "…" : v.cause);
+    const option = el("option", text);
+    option.value = String(v.version);
+    option.selected = v.version === drawn;
+    select.append(option);
+  });
+}
+
+async function loadGraph(incidentId, version) {
   let incident = null;
   if (incidentId) incident = await api("GET", "/v1/incidents/" + encodeURIComponent(incidentId));
-  const graph = await api("GET", "/v1/service-graph");
+  const wanted = version || (incident && incident.graph_version > 0 ? incident.graph_version : 0);
+  const [graph, versions] = await Promise.all([
+    api("GET", "/v1/service-graph" + (wanted ? "?version=" + wanted : "")),
+    api("GET", "/v1/service-graph/versions?limit=100"),
+  ]);
+  const latest = versions.versions.length ? versions.versions[0].version : graph.version;
+  state.graph = { incidentId: incident ? incident.id : null, latest,
+                  recorded: incident ? incident.graph_version : 0 };
+  fillVersions(versions.versions, graph.version, incident);
   const highlighted = new Set(incident ? incident.services || [] : []);
   const chain = incident ? incident.chain || [] : [];
   const drawn = drawGraph(graph, highlighted, chain);
@@ -760,7 +800,11 @@ async function loadGraph(incidentId) {
   if (incident) $("graph-back-link").href = "#/incidents/" + encodeURIComponent(incident.id);
   $("graph-title").textContent = incident
     ? "Service graph: " + (incident.title || incident.id) : "Service graph";
-  let summary = `Version ${graph.version}: ${drawn.nodes} services, ${drawn.edges} edges.`;
+  let which = graph.version >= latest ? " (current)" : ` (current: ${latest})`;
+  if (incident && graph.version === incident.graph_version) {
+    which += ", the one the incident was opened under";
+  }
+  let summary = `Version ${graph.version}${which}: ${drawn.nodes} services, ${drawn.edges} edges.`;
   if (incident) {
     summary += ` Highlighted: ${[...highlighted].sort().join(", ") || "none"}.`;
     if (drawn.steps.length) summary += ` Chain: ${drawn.steps.join(" → ")}.`;
@@ -1223,11 +1267,31 @@ async function loadNoise() {
 
 // The form makes a suppression rule (always, or a silence between From and Until) or a one-off
 // maintenance window (From and Until required). Times are the browser's local time.
+// A maintenance window may instead repeat weekly ("Repeats weekly": days, start time, duration
+// and time zone, as the API's "recurrence"); From and Until then only bound it.
 function ruleKindChanged() {
   const maintenance = $("rule-kind").value === "maintenance";
+  const weekly = maintenance && $("rule-weekly").checked;
   $("rule-create").textContent = maintenance ? "Add maintenance window" : "Add suppression rule";
-  $("rule-starts").labels[0].textContent = maintenance ? "From" : "From (optional for a rule)";
-  $("rule-ends").labels[0].textContent = maintenance ? "Until" : "Until (optional for a rule)";
+  $("rule-weekly-box").hidden = !maintenance;
+  $("rule-weekly-fields").hidden = !weekly;
+  const optional = !maintenance || weekly;
+  $("rule-starts").labels[0].textContent = optional
+    ? "From (optional" + (weekly ? ")" : " for a rule)") : "From";
+  $("rule-ends").labels[0].textContent = optional
+    ? "Until (optional" + (weekly ? ")" : " for a rule)") : "Until";
+  if (weekly && !$("rule-zone").value) {
+    $("rule-zone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  }
+}
+
+function weeklyRecurrence() {
+  const days = [...document.querySelectorAll("#rule-weekly-fields input[name=day]:checked")]
+    .map((box) => box.value);
+  const recurrence = { time_zone: $("rule-zone").value.trim(), start: $("rule-at").value,
+                       duration: $("rule-duration").value.trim() };
+  if (days.length) recurrence.days = days;
+  return recurrence;
 }
 
 async function createRule(event) {
@@ -1244,10 +1308,13 @@ async function createRule(event) {
   const body = { name, matchers: [matcher] };
   const starts = $("rule-starts").value;
   const ends = $("rule-ends").value;
-  if (maintenance && (!starts || !ends)) {
-    $("rule-error").textContent = "A maintenance window needs its start and its end.";
+  const weekly = maintenance && $("rule-weekly").checked;
+  if (maintenance && !weekly && (!starts || !ends)) {
+    $("rule-error").textContent = "A maintenance window needs its start and its end " +
+      "(or Repeats weekly).";
     return;
   }
+  if (weekly) body.recurrence = weeklyRecurrence();  // the API judges the zone and duration
   if (starts) body.starts_at = new Date(starts).toISOString();
   if (ends) body.ends_at = new Date(ends).toISOString();
   $("rule-error").textContent = "";
@@ -1256,6 +1323,9 @@ async function createRule(event) {
     for (const id of ["rule-name", "rule-label", "rule-value", "rule-starts", "rule-ends"]) {
       $(id).value = "";
     }
+    for (const box of document.querySelectorAll("#rule-weekly-fields input[name=day]")) {
+      box.checked = false;
+    }
     await loadNoise();
     announce(noun + " " + name + " added.");
   } catch (e) {
@@ -1263,21 +1333,44 @@ async function createRule(event) {
   }
 }
 
+// A generic integration carries a field mapping: the JSON pointers typed in (empty ones left
+// out) and the comma-separated status values. The server validates it and names what is wrong.
+function integrationKindChanged() {
+  $("mapping-fields").hidden = $("integration-kind").value !== "generic";
+  $("integration-error").textContent = "";
+}
+
+function fieldMapping() {
+  const mapping = {};
+  for (const input of $("mapping-fields").querySelectorAll("input[data-key]")) {
+    const pointer = input.value.trim();
+    if (pointer) mapping[input.dataset.key] = pointer;
+  }
+  for (const input of $("mapping-fields").querySelectorAll("input[data-list]")) {
+    const values = input.value.split(",").map((v) => v.trim()).filter((v) => v);
+    if (values.length) mapping[input.dataset.list] = values;
+  }
+  return mapping;
+}
+
 async function createIntegration(event) {
   event.preventDefault();
   const body = { kind: $("integration-kind").value };
   const name = $("integration-name").value.trim();
   if (name) body.name = name;
+  if (body.kind === "generic") body.mapping = fieldMapping();
+  $("integration-error").textContent = "";
   try {
     const made = await api("POST", "/v1/integrations", body);
     $("integration-url").value = location.origin + made.hook_path;
     $("integration-made").hidden = false;
     $("integration-name").value = "";
+    for (const input of $("mapping-fields").querySelectorAll("input")) input.value = "";
     await loadIntegrations();
     announce("Integration " + made.name + " created.");
     $("integration-made-title").focus();
   } catch (e) {
-    announce("Could not create the integration: " + e.message);
+    $("integration-error").textContent = "Could not create the integration: " + e.message;
   }
 }
 
@@ -1288,8 +1381,14 @@ async function loadIntegrations() {
   for (const integration of doc.integrations) {
     const limit = integration.rate_limit || {};
     const row = el("tr");
-    row.append(el("td", integration.name), el("td", integration.kind),
-               el("td", integration.id, "mono"),
+    const kind = el("td", integration.kind);
+    if (integration.mapping) {  // a generic integration: its field mapping, folded
+      const details = el("details");
+      details.append(el("summary", "Field mapping"),
+                     el("pre", JSON.stringify(integration.mapping, null, 2), "raw"));
+      kind.append(details);
+    }
+    row.append(el("td", integration.name), kind, el("td", integration.id, "mono"),
                el("td", `${limit.rps ?? "?"}/s, burst ${limit.burst ?? "?"}`),
                el("td", localTime(new Date(integration.created_at_ns / 1e6).toISOString())),
                el("td", integration.revoked ? "revoked" : "active"));
@@ -1342,7 +1441,17 @@ async function start() {
   $("token-form").addEventListener("submit", createToken);
   $("rule-form").addEventListener("submit", createRule);
   $("rule-kind").addEventListener("change", ruleKindChanged);
+  $("rule-weekly").addEventListener("change", ruleKindChanged);
   $("integration-form").addEventListener("submit", createIntegration);
+  $("integration-kind").addEventListener("change", integrationKindChanged);
+  $("graph-version-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = Number($("graph-version").value);
+    const { incidentId, latest, recorded } = state.graph || {};
+    // The plain address when the choice is what it shows by default.
+    const implicit = incidentId ? (recorded || latest) : latest;
+    location.hash = graphHash(incidentId, chosen === implicit ? 0 : chosen);
+  });
   $("token-copy").addEventListener("click", copyCommand);
   $("audit-filters").addEventListener("submit", (event) => {
     event.preventDefault();
