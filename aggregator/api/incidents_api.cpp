@@ -423,7 +423,14 @@ http::Response IncidentsApi::showPostmortem(std::string_view tenant_id,
   }
   auto record = store_.findAiAnswer(tenant_id, *id, knowledge::kPostmortemTask);
   if (record.status().code() == Errc::NotFound) {
-    return http::Response::error(404, "not_found", "no postmortem for this incident");
+    // Not written yet: empty, when the incident is this tenant's.
+    auto row = store_.findIncident(tenant_id, *id);
+    if (!row) {
+      return refused("show postmortem", row.status());
+    }
+    return jsonReply(
+        200,
+        {{"incident_id", *id}, {"markdown", ""}, {"updated_by", nullptr}, {"updated_at", nullptr}});
   }
   if (!record) {
     return unavailable("show postmortem", record.status());

@@ -10,6 +10,7 @@
 //   POST  /v1/incidents/{id}/comments      incidents.manage  {text}
 //   PUT   /v1/incidents/{id}/postmortem    incidents.manage  {markdown} ("" clears it)
 //   GET   /v1/incidents/{id}/postmortem    incidents.read    {markdown, updated_by, updated_at}
+//                                                            (empty, nulls: not written yet)
 //   POST  /v1/incidents/{id}/split         incidents.manage  {event_ids: [...]} -> new incident
 //   POST  /v1/incidents/{id}/merge         incidents.manage  {source: id}: source merges into id
 //   GET   /v1/correlation-rules            incidents.read

@@ -105,14 +105,11 @@ def run(store_url):
         # A postmortem (Markdown, responders write, viewers read) joins the incident's document
         # with its sections; replacing it replaces them; another tenant cannot read or write it.
         pm_path = f"/v1/incidents/{disk['id']}/postmortem"
-        call("GET", pm_path, viewer, expect=404)
-        postmortem = ("# Timeline
-The quokka volume filled at 03:10.
-
-"
-                      "## Contributing factors
-No alert on inode use.
-")
+        empty = call("GET", pm_path, viewer)
+        assert empty["markdown"] == "" and empty["updated_at"] is None, empty
+        call("GET", "/v1/incidents/inc_nosuch/postmortem", viewer, expect=404)
+        postmortem = ("# Timeline\nThe quokka volume filled at 03:10.\n\n"
+                      "## Contributing factors\nNo alert on inode use.\n")
         call("PUT", pm_path, viewer, {"markdown": postmortem}, expect=403)
         call("PUT", pm_path, outsider, {"markdown": "x"}, expect=404)
         call("PUT", pm_path, responder, {"markdown": 7}, expect=400)
@@ -128,9 +125,7 @@ No alert on inode use.
         headings = [p["heading"] for p in found["hits"][0]["passages"]]
         assert any(h.startswith("Postmortem:") for h in headings), found
         assert call("POST", "/v1/search", outsider, {"query": "quokka"})["hits"] == []
-        call("PUT", pm_path, responder, {"markdown": "# Timeline
-wombat burrow
-"})
+        call("PUT", pm_path, responder, {"markdown": "# Timeline\nwombat burrow\n"})
         assert call("POST", "/v1/search", viewer, {"query": "quokka"})["hits"] == []
         found = call("POST", "/v1/search", viewer, {"query": "wombat"})
         assert [h["id"] for h in found["hits"]] == [disk["id"]], found

@@ -341,15 +341,11 @@ function showPostmortemMeta(postmortem) {
     : "Not written yet.";
 }
 
-// The postmortem is its own document (404 until someone writes one).
+// The postmortem is its own document (empty until someone writes one).
 async function loadPostmortem(id) {
-  let postmortem = null;
-  try {
-    postmortem = await api("GET", "/v1/incidents/" + encodeURIComponent(id) + "/postmortem");
-  } catch (e) {
-    if (e.status !== 404) throw e;
-  }
-  $("postmortem-text").value = postmortem ? postmortem.markdown : "";
+  const postmortem =
+    await api("GET", "/v1/incidents/" + encodeURIComponent(id) + "/postmortem");
+  $("postmortem-text").value = postmortem.markdown || "";
   showPostmortemMeta(postmortem);
   state.postmortemFor = id;
 }
