@@ -96,6 +96,12 @@ struct AggregatorConfig {
     bool cache = true;                // ai.cache
     std::chrono::nanoseconds cache_ttl = std::chrono::hours(24);  // ai.cache_ttl
     std::vector<std::string> prices;  // ai.prices: "model=input/output" per million tokens
+    struct {
+      std::string provider;            // ai.embeddings.provider: "" (off, BM25 only) | "openai"
+      std::string model;               // ai.embeddings.model
+      double min_similarity = 0.3;     // ai.embeddings.min_similarity_percent / 100
+      std::size_t vector_scan = 5000;  // ai.embeddings.vector_scan
+    } embeddings;
   } ai;
 };
 
