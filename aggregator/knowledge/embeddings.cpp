@@ -145,6 +145,9 @@ std::vector<store::KnowledgeHit> fuseHits(const std::vector<store::KnowledgeHit>
       Fused item;
       item.hit = hit;
       item.hit.retrievers = {std::string(kEmbeddingRetriever)};
+      for (store::KnowledgePassageHit& passage : item.hit.passages) {
+        passage.retriever = std::string(kEmbeddingRetriever);
+      }
       item.hit.embedding_score = hit.score;
       item.score = contribution;
       item.order = bm25.size() + rank;
@@ -164,6 +167,7 @@ std::vector<store::KnowledgeHit> fuseHits(const std::vector<store::KnowledgeHit>
                       [&](const store::KnowledgePassageHit& p) { return p.seq == passage.seq; });
       if (!present) {
         item.hit.passages.push_back(passage);
+        item.hit.passages.back().retriever = std::string(kEmbeddingRetriever);
       }
     }
   }
