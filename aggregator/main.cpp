@@ -472,13 +472,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (runbooks_sync->parsed()) {
+      auto embeddings = aggregator::serve::makeKnowledgeEmbeddings(*config);  // null when off
+      if (!embeddings) {
+        return fail(embeddings.status());
+      }
       auto runbooks_owner = (*store)->findTenantByName(runbooks_tenant);
       if (!runbooks_owner) {
         return fail(runbooks_owner.status());
       }
       auto report = aggregator::knowledge::syncRunbookFolder(
           **store, recorder, runbooks_owner->id, runbooks_dir, aggregator::admin::kAdminActor,
-          nowUnixNanos());
+          nowUnixNanos(), embeddings->get());
       if (!report) {
         return fail(report.status());
       }

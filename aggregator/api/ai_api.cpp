@@ -231,6 +231,9 @@ http::Response AiApi::edit(const auth::Principal& principal, const http::Request
   if (!stored.isOk()) {
     return unavailable("store runbook", stored);
   }
+  if (embeddings_ != nullptr) {
+    embeddings_->embedDocument(&document);  // a failure leaves BM25 only, never refuses
+  }
   Status saved = store_.putKnowledgeDocument(document);
   if (!saved.isOk()) {
     return unavailable("save runbook to knowledge", saved);

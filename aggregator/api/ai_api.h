@@ -39,6 +39,7 @@
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/principal.h"
 #include "aggregator/http/server.h"
+#include "aggregator/knowledge/embeddings.h"
 #include "aggregator/store/store.h"
 
 namespace faultline::aggregator::api {
@@ -66,6 +67,11 @@ class AiApi {
                          const http::Request& request, std::int64_t now_ns);
   http::Response showNarrative(ai::Task task, std::string_view tenant_id,
                                const http::Request& request);
+  /// Embeds a responder's runbook as it is saved into the knowledge base (null: BM25 only).
+  /// Set before the first request.
+  void setKnowledgeEmbeddings(std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings) {
+    embeddings_ = std::move(embeddings);
+  }
 
  private:
   /// The context of the incident `id` names in the tenant; nullopt with `refusal` set (404 for
@@ -80,6 +86,7 @@ class AiApi {
   RunbookWriter writer_;
   NarrativeWriter narrator_;
   std::shared_ptr<ai::CostControl> cost_;
+  std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings_;
 };
 
 }  // namespace faultline::aggregator::api

@@ -59,6 +59,9 @@ json hitsJson(const std::vector<store::KnowledgeHit>& hits) {
                           {"heading", passage.heading},
                           {"snippet", passage.snippet},
                           {"score", passage.score}});
+      if (!passage.retriever.empty()) {
+        passages.back()["retriever"] = passage.retriever;
+      }
     }
     out.push_back({{"kind", hit.kind},
                    {"id", hit.id},
@@ -66,6 +69,12 @@ json hitsJson(const std::vector<store::KnowledgeHit>& hits) {
                    {"services", hit.services},
                    {"score", hit.score},
                    {"passages", passages}});
+    // Only a fused search (embeddings on) names its retrievers: off, answers are as before.
+    if (!hit.retrievers.empty()) {
+      out.back()["retrievers"] = hit.retrievers;
+      out.back()["bm25_score"] = hit.bm25_score;
+      out.back()["embedding_score"] = hit.embedding_score;
+    }
   }
   return out;
 }
@@ -122,7 +131,8 @@ http::Response KnowledgeApi::search(std::string_view tenant_id, const http::Requ
     query.kinds = std::move(*kinds);
   }
   query.terms = knowledge::queryTerms(text);
-  auto hits = store_.searchKnowledge(tenant_id, query);
+  auto hits = embeddings_ != nullptr ? embeddings_->search(store_, tenant_id, query, text)
+                                     : store_.searchKnowledge(tenant_id, query);
   if (!hits) {
     return unavailable("search", hits.status());
   }
@@ -280,6 +290,9 @@ http::Response KnowledgeApi::putRunbook(const auth::Principal& principal,
       services, now_ns);
   if (document.passages.size() > store::kMaxKnowledgePassages) {
     return http::Response::error(413, "payload_too_large", "markdown: too many sections");
+  }
+  if (embeddings_ != nullptr) {
+    embeddings_->embedDocument(&document);  // a failure leaves BM25 only, never refuses
   }
   json detail = {{"title", document.title}, {"bytes", document.body.size()}};
   if (!audited(principal, request, "runbook.put", "runbook:" + document.id,

@@ -13,13 +13,21 @@
 // Hits are documents (kind incident | runbook) with a score (higher is better; BM25 on SQLite,
 // ts_rank_cd on PostgreSQL: compare within one answer only) and their best passages, each with a
 // snippet whose matched words are in [brackets]. Runbook changes are audited.
+//
+// With embeddings configured (knowledge/embeddings.h), a search also ranks the tenant's passages
+// by the cosine similarity of their embeddings to the query's, and the two rankings are fused
+// (reciprocal rank fusion): each hit then says which retrievers found it ("retrievers", and
+// "retriever" on each passage), its score is the fused one, and bm25_score / embedding_score are
+// each retriever's own. Runbooks are embedded when they are written. Off: answers as before.
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "aggregator/audit/audit_event.h"
 #include "aggregator/auth/principal.h"
 #include "aggregator/http/server.h"
+#include "aggregator/knowledge/embeddings.h"
 #include "aggregator/store/store.h"
 
 namespace faultline::aggregator::api {
@@ -31,7 +39,10 @@ inline constexpr std::size_t kDefaultSearchHits = 10;
 
 class KnowledgeApi {
  public:
-  KnowledgeApi(store::Store& store, audit::AuditRecorder* audit) : store_(store), audit_(audit) {}
+  /// `embeddings` null: BM25 only (ai.embeddings.provider unset).
+  KnowledgeApi(store::Store& store, audit::AuditRecorder* audit,
+               std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings = nullptr)
+      : store_(store), audit_(audit), embeddings_(std::move(embeddings)) {}
 
   http::Response search(std::string_view tenant_id, const http::Request& request);
   http::Response similar(std::string_view tenant_id, const http::Request& request);
@@ -48,6 +59,7 @@ class KnowledgeApi {
 
   store::Store& store_;
   audit::AuditRecorder* audit_;
+  std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings_;
 };
 
 }  // namespace faultline::aggregator::api

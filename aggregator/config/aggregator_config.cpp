@@ -158,6 +158,16 @@ std::vector<Option> aggregatorOptions() {
       {"ai.max_context_bytes", OptionType::ByteSize, "32KiB",
        "largest prompt sent to a model provider (redacted incident facts and quoted passages; "
        "the least useful parts are dropped first)"},
+      {"ai.embeddings.provider", OptionType::String, "",
+       "embeddings for the knowledge index, combined with BM25 ('' is off: BM25 only; 'openai': "
+       "POST <ai.openai.url>/embeddings with ai.openai.api_key and ai.openai.timeout)"},
+      {"ai.embeddings.model", OptionType::String, "",
+       "embedding model name sent to the provider (required when ai.embeddings.provider is set)"},
+      {"ai.embeddings.min_similarity_percent", OptionType::Int, "30",
+       "a passage is an embedding hit at this cosine similarity to the query or more, in "
+       "percent (0 to 100)"},
+      {"ai.embeddings.vector_scan", OptionType::Int, "5000",
+       "stored passage vectors scored per search at most (the newest documents' first)"},
       {"ai.openai.url", OptionType::String, "http://127.0.0.1:8000/v1",
        "base URL of the OpenAI-compatible chat completions API"},
       {"ai.openai.model", OptionType::String, "",
@@ -512,6 +522,31 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
         return invalidArgument("ai." + name + ".model: required when " + key + " names " + name);
       }
     }
+  }
+  config.ai.embeddings.provider = table.getString("ai.embeddings.provider");
+  config.ai.embeddings.model = table.getString("ai.embeddings.model");
+  if (!config.ai.embeddings.provider.empty()) {
+    if (config.ai.embeddings.provider != "openai") {
+      return invalidArgument("ai.embeddings.provider: '' (off) or openai, got '" +
+                             config.ai.embeddings.provider + "'");
+    }
+    if (config.ai.embeddings.model.empty()) {
+      return invalidArgument("ai.embeddings.model: required when ai.embeddings.provider is set");
+    }
+  }
+  {
+    const std::int64_t percent = table.getInt("ai.embeddings.min_similarity_percent");
+    if (percent < 0 || percent > 100) {
+      return invalidArgument("ai.embeddings.min_similarity_percent: from 0 to 100");
+    }
+    config.ai.embeddings.min_similarity = static_cast<double>(percent) / 100.0;
+  }
+  {
+    const std::int64_t scan = table.getInt("ai.embeddings.vector_scan");
+    if (scan < 1 || scan > 1'000'000) {
+      return invalidArgument("ai.embeddings.vector_scan: from 1 to 1000000");
+    }
+    config.ai.embeddings.vector_scan = static_cast<std::size_t>(scan);
   }
   if (!log::parseFormat(table.getString("log.format"), &config.log_format)) {
     return invalidArgument("log.format: expected text or json, got '" +

@@ -98,6 +98,12 @@ struct AggregatorConfig {
     std::vector<std::string> prices;           // ai.prices: "model=input/output" per million tokens
     std::vector<std::string> runbook_folders;  // ai.runbook_folders: "tenant: /path"
     std::chrono::nanoseconds runbook_sync_interval = std::chrono::seconds(60);
+    struct {
+      std::string provider;            // ai.embeddings.provider: "" (off, BM25 only) | "openai"
+      std::string model;               // ai.embeddings.model
+      double min_similarity = 0.3;     // ai.embeddings.min_similarity_percent / 100
+      std::size_t vector_scan = 5000;  // ai.embeddings.vector_scan
+    } embeddings;
   } ai;
 };
 

@@ -395,7 +395,8 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
 }
 
 void IncidentEngine::indexKnowledge(const std::string& tenant_id, const std::string& incident_id) {
-  Status indexed = knowledge::indexIncident(store_, tenant_id, incident_id, nowUnixNanos());
+  Status indexed = knowledge::indexIncident(store_, tenant_id, incident_id, nowUnixNanos(),
+                                            options_.embeddings.get());
   if (!indexed.isOk()) {
     index_failures_.fetch_add(1, std::memory_order_relaxed);
     log::warn("incidents", "tenant " + tenant_id + ": cannot index incident " + incident_id + ": " +

@@ -31,6 +31,10 @@
 #include "aggregator/incidents/rca.h"
 #include "aggregator/store/store.h"
 
+namespace faultline::aggregator::knowledge {
+class KnowledgeEmbeddings;  // knowledge/embeddings.h
+}  // namespace faultline::aggregator::knowledge
+
 namespace faultline::aggregator::incidents {
 
 /// Where the engine reads a tenant's current dependency graph.
@@ -87,6 +91,8 @@ struct IncidentEngineOptions {
   std::size_t large_doc_bytes = 64 << 10;
   /// Received-to-written latencies kept for the p50/p99 in stats() (the most recent).
   std::size_t latency_samples = 10'000;
+  /// Embeds indexed incidents' passages (ai.embeddings.*). Null: BM25 only.
+  std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings;
 };
 
 class IncidentEngine {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "aggregator/incidents/incident.h"
+#include "aggregator/knowledge/embeddings.h"
 
 namespace faultline::aggregator::knowledge {
 namespace {
@@ -61,12 +62,12 @@ void addSection(std::vector<store::KnowledgePassage>* out, const std::string& he
     std::size_t cut = cutAt(body, kMaxPassageBytes);
     std::string piece = trimmed(std::string_view(body).substr(0, cut));
     if (!piece.empty()) {
-      out->push_back({heading, std::move(piece)});
+      out->push_back({heading, std::move(piece), {}});
     }
     body = trimmed(std::string_view(body).substr(cut));
   }
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos && !heading.empty()) {
-    out->push_back({heading, ""});  // a heading alone is still findable
+    out->push_back({heading, "", {}});  // a heading alone is still findable
   }
 }
 
@@ -214,7 +215,7 @@ store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const Inci
     summary += " " + service;
   }
   std::vector<store::KnowledgePassage> passages;
-  passages.push_back({"Incident", summary});
+  passages.push_back({"Incident", summary, {}});
   addSection(&passages, "Events", validUtf8(joinLines(facts.event_lines)));
   addSection(&passages, "Likely causes", validUtf8(joinLines(facts.causes)));
   addSection(&passages, "Resolution notes", validUtf8(joinLines(facts.comments)));
@@ -263,7 +264,7 @@ store::KnowledgeDocument runbookDocument(std::string_view tenant_id, std::string
   for (const std::string& service : document.services) {
     about += (about == document.title ? "\nservices: " : " ") + service;
   }
-  document.passages.insert(document.passages.begin(), {"Runbook", about});
+  document.passages.insert(document.passages.begin(), {"Runbook", about, {}});
   document.updated_at_ns = now_ns;
   return document;
 }
@@ -366,12 +367,16 @@ std::string postmortemMarkdown(const store::AiAnswerRecord& record) {
 }
 
 Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,
-                     std::int64_t now_ns) {
+                     std::int64_t now_ns, KnowledgeEmbeddings* embeddings) {
   FL_ASSIGN_OR_RETURN(IncidentFacts facts, loadIncidentFacts(store, tenant_id, incident_id));
   if (!indexedStatus(facts.status)) {
     return Status::ok();
   }
-  return store.putKnowledgeDocument(incidentDocument(tenant_id, facts, now_ns));
+  store::KnowledgeDocument document = incidentDocument(tenant_id, facts, now_ns);
+  if (embeddings != nullptr) {
+    embeddings->embedDocument(&document);
+  }
+  return store.putKnowledgeDocument(document);
 }
 
 }  // namespace faultline::aggregator::knowledge

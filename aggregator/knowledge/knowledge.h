@@ -21,6 +21,8 @@
 
 namespace faultline::aggregator::knowledge {
 
+class KnowledgeEmbeddings;  // embeddings.h
+
 /// Bytes of a passage at most (a longer section is cut at paragraphs, then lines, then bytes).
 inline constexpr std::size_t kMaxPassageBytes = 2000;
 /// Bytes of a runbook's Markdown at most.
@@ -88,8 +90,9 @@ Result<IncidentFacts> loadIncidentFacts(store::Store& store, std::string_view te
 /// Whether an incident with this status belongs in the index (resolved or closed).
 bool indexedStatus(std::string_view status);
 
-/// Loads the incident and writes its document (when its status is indexed).
+/// Loads the incident and writes its document (when its status is indexed), its passages
+/// embedded first when `embeddings` is given (an embedding failure leaves BM25 only).
 Status indexIncident(store::Store& store, std::string_view tenant_id, std::string_view incident_id,
-                     std::int64_t now_ns);
+                     std::int64_t now_ns, KnowledgeEmbeddings* embeddings = nullptr);
 
 }  // namespace faultline::aggregator::knowledge

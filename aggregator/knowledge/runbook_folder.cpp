@@ -190,7 +190,8 @@ RunbookFile parseRunbookFile(std::string_view text, std::string_view fallback_ti
 
 Result<FolderSyncReport> syncRunbookFolder(store::Store& store, audit::AuditRecorder& audit,
                                            std::string_view tenant_id, const std::string& folder,
-                                           std::string_view actor, std::int64_t now_ns) {
+                                           std::string_view actor, std::int64_t now_ns,
+                                           KnowledgeEmbeddings* embeddings) {
   const stdfs::path root(folder);
   std::error_code ec;
   if (!stdfs::is_directory(root, ec)) {
@@ -255,6 +256,9 @@ Result<FolderSyncReport> syncRunbookFolder(store::Store& store, audit::AuditReco
     if (!stored.isOk() && stored.status().code() != Errc::NotFound) {
       return stored.status();
     }
+    if (embeddings != nullptr) {
+      embeddings->embedDocument(&document);  // a failure leaves BM25 only, never refuses
+    }
     FL_RETURN_IF_ERROR(store.putKnowledgeDocument(document));
     ++(stored.isOk() ? report.updated : report.added);
   }
@@ -288,8 +292,13 @@ Result<FolderSyncReport> syncRunbookFolder(store::Store& store, audit::AuditReco
 
 RunbookFolderSyncer::RunbookFolderSyncer(store::Store& store, audit::AuditRecorder& audit,
                                          std::vector<RunbookFolder> folders,
-                                         std::chrono::nanoseconds interval)
-    : store_(store), audit_(audit), folders_(std::move(folders)), interval_(interval) {}
+                                         std::chrono::nanoseconds interval,
+                                         std::shared_ptr<KnowledgeEmbeddings> embeddings)
+    : store_(store),
+      audit_(audit),
+      folders_(std::move(folders)),
+      interval_(interval),
+      embeddings_(std::move(embeddings)) {}
 
 RunbookFolderSyncer::~RunbookFolderSyncer() {
   stop();

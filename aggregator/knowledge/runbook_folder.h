@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "aggregator/audit/audit_event.h"
+#include "aggregator/knowledge/embeddings.h"
 #include "aggregator/store/store.h"
 
 namespace faultline::aggregator::knowledge {
@@ -74,18 +76,22 @@ struct FolderSyncReport {
 
 /// One pass over `folder` for the tenant (its id). The pass is audited (action
 /// "runbook.sync", with the counts) when it changed something. Fails (nothing removed) when the
-/// folder cannot be listed or holds more than kMaxFolderRunbooks files.
+/// folder cannot be listed or holds more than kMaxFolderRunbooks files. With `embeddings`, each
+/// runbook written gets its passages' vectors (an embedding failure leaves it BM25 only).
 Result<FolderSyncReport> syncRunbookFolder(store::Store& store, audit::AuditRecorder& audit,
                                            std::string_view tenant_id, const std::string& folder,
-                                           std::string_view actor, std::int64_t now_ns);
+                                           std::string_view actor, std::int64_t now_ns,
+                                           KnowledgeEmbeddings* embeddings = nullptr);
 
 /// The server's folders, read on start and every interval on a thread of its own (file reads
 /// and index writes never run on a request's thread). Failures are logged and counted; the
 /// next pass tries again.
 class RunbookFolderSyncer {
  public:
+  /// `embeddings` may be null (BM25 only).
   RunbookFolderSyncer(store::Store& store, audit::AuditRecorder& audit,
-                      std::vector<RunbookFolder> folders, std::chrono::nanoseconds interval);
+                      std::vector<RunbookFolder> folders, std::chrono::nanoseconds interval,
+                      std::shared_ptr<KnowledgeEmbeddings> embeddings = nullptr);
   ~RunbookFolderSyncer();
   RunbookFolderSyncer(const RunbookFolderSyncer&) = delete;
   RunbookFolderSyncer& operator=(const RunbookFolderSyncer&) = delete;
@@ -110,6 +116,7 @@ class RunbookFolderSyncer {
   audit::AuditRecorder& audit_;
   const std::vector<RunbookFolder> folders_;
   const std::chrono::nanoseconds interval_;
+  const std::shared_ptr<KnowledgeEmbeddings> embeddings_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

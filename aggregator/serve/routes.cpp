@@ -261,7 +261,8 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
       "POST", "/v1/changes",
       incidentChange("post change", auth::Permission::PostChanges, &api::IncidentsApi::postChange));
   // The tenant's knowledge: search, similar incidents, runbooks (issue 8, retrieval).
-  auto knowledge_api = std::make_shared<api::KnowledgeApi>(store, handlers.audit);
+  auto knowledge_api =
+      std::make_shared<api::KnowledgeApi>(store, handlers.audit, handlers.knowledge_embeddings);
   router.add("POST", "/v1/search",
              guardedRead("search", auth::Permission::ReadIncidents,
                          [knowledge_api](std::string_view tenant_id, const http::Request& request) {
@@ -297,6 +298,7 @@ http::Router buildServerRouter(const RouteHandlers& handlers) {
   // AI runbooks per incident (issue 8): written by the provider router, edited by responders.
   auto ai_api = std::make_shared<api::AiApi>(store, handlers.audit, handlers.ai_writer,
                                              handlers.ai_cost, handlers.ai_narrator);
+  ai_api->setKnowledgeEmbeddings(handlers.knowledge_embeddings);
   router.add(
       "POST", "/v1/incidents/{id}/runbook",
       guardedChange("write runbook", auth::Permission::ManageIncidents,

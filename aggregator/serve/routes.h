@@ -18,6 +18,7 @@
 #include "aggregator/incidents/incident_engine.h"
 #include "aggregator/ingest/agent_api.h"
 #include "aggregator/ingest/log_upload.h"
+#include "aggregator/knowledge/embeddings.h"
 #include "aggregator/notify/notifier.h"
 #include "aggregator/serve/ops_api.h"
 
@@ -62,6 +63,9 @@ struct RouteHandlers {
   /// Writes incident summaries and explanations (/v1/incidents/{id}/summary, .../explanation):
   /// the same router. Null: the offline provider alone.
   api::NarrativeWriter ai_narrator;
+  /// Embeddings in the knowledge index (ai.embeddings.*), shared with the incident engine.
+  /// Null: BM25 only.
+  std::shared_ptr<knowledge::KnowledgeEmbeddings> knowledge_embeddings;
 };
 
 http::Router buildServerRouter(const RouteHandlers& handlers);

@@ -89,11 +89,65 @@ void onSignal(uv_signal_t* handle, int signum) noexcept {
   }
 }
 
+/// faultline_knowledge_embedding_*: documents embedded or left to BM25, queries likewise.
+void addEmbeddingMetrics(OpsApi& ops,
+                         const std::shared_ptr<knowledge::KnowledgeEmbeddings>& embeddings) {
+  if (embeddings == nullptr) {
+    return;
+  }
+  using Stats = knowledge::KnowledgeEmbeddings::Stats;
+  const struct {
+    const char* name;
+    const char* help;
+    std::uint64_t Stats::*field;
+  } metrics[] = {
+      {"faultline_knowledge_embedded_documents_total",
+       "Knowledge documents written with their passages' embeddings.", &Stats::documents},
+      {"faultline_knowledge_embedding_failures_total",
+       "Knowledge documents written with BM25 only because embedding them failed (logged).",
+       &Stats::document_failures},
+      {"faultline_knowledge_embedding_queries_total", "Searches that used embeddings.",
+       &Stats::queries},
+      {"faultline_knowledge_embedding_query_failures_total",
+       "Searches answered by BM25 only because embedding the query failed (logged).",
+       &Stats::query_failures},
+  };
+  for (const auto& metric : metrics) {
+    ops.addMetricSource(metric.name, "counter", metric.help,
+                        [embeddings, field = metric.field] { return embeddings->stats().*field; });
+  }
+}
+
 Status uvStatus(int rc, const std::string& what) {
   return internalError(what + ": " + uv_strerror(rc));
 }
 
 }  // namespace
+
+/// The knowledge index's embeddings (ai.embeddings.*), or null when off: the openai provider's
+/// URL, key and timeout (ai.openai.*) with the embedding model. The key is never logged.
+Result<std::shared_ptr<knowledge::KnowledgeEmbeddings>> makeKnowledgeEmbeddings(
+    const config::AggregatorConfig& config) {
+  if (config.ai.embeddings.provider.empty()) {
+    return std::shared_ptr<knowledge::KnowledgeEmbeddings>();
+  }
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<notify::HttpClient> client,
+                      notify::HttpClient::create(notify::HttpClientOptions{}));
+  knowledge::OpenAiEmbedderConfig embedder_config;
+  embedder_config.url = config.ai.openai.url;
+  embedder_config.model = config.ai.embeddings.model;
+  embedder_config.api_key = config.ai.openai.api_key;
+  embedder_config.timeout = config.ai.openai.timeout;
+  FL_ASSIGN_OR_RETURN(
+      std::unique_ptr<knowledge::OpenAiEmbedder> embedder,
+      knowledge::OpenAiEmbedder::create(std::move(embedder_config), std::move(client)));
+  knowledge::EmbeddingOptions options;
+  options.min_similarity = config.ai.embeddings.min_similarity;
+  options.vector_scan = config.ai.embeddings.vector_scan;
+  log::info("serve", "knowledge: embeddings from " + config.ai.embeddings.provider + " (" +
+                         config.ai.embeddings.model + ") combined with BM25");
+  return std::make_shared<knowledge::KnowledgeEmbeddings>(std::move(embedder), options);
+}
 
 Status run(const config::AggregatorConfig& config, std::FILE* out) {
   const bool use_tls = !config.tls.cert_file.empty();
@@ -175,8 +229,12 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   auto cooccurrence = std::make_shared<graph::CooccurrenceLearner>(
       *store, graph::CooccurrenceOptions{},
       [graph_cache](std::string_view tenant_id) { graph_cache->forget(tenant_id); });
+  FL_ASSIGN_OR_RETURN(std::shared_ptr<knowledge::KnowledgeEmbeddings> knowledge_embeddings,
+                      makeKnowledgeEmbeddings(config));
+  incidents::IncidentEngineOptions incident_options;
+  incident_options.embeddings = knowledge_embeddings;
   auto incident_engine = std::make_shared<incidents::IncidentEngine>(
-      *store, incidents::IncidentEngineOptions{},
+      *store, std::move(incident_options),
       std::make_shared<incidents::CachedGraphSource>(graph_cache, cooccurrence));
   log_events.setRecordHooks(
       noise, [event_hub, incident_engine](std::string_view tenant_id,
@@ -207,7 +265,8 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   // Lives in this frame (stopped by its destructor before the recorder and the store go); the
   // server, and so every scrape, stops before it.
   auto runbook_syncer = std::make_unique<knowledge::RunbookFolderSyncer>(
-      *store, recorder, std::move(runbook_folders), config.ai.runbook_sync_interval);
+      *store, recorder, std::move(runbook_folders), config.ai.runbook_sync_interval,
+      knowledge_embeddings);
   runbook_syncer->start();
   using SyncStats = knowledge::RunbookFolderSyncer::Stats;
   const struct {
@@ -231,6 +290,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
         metric.name, "counter", metric.help,
         [syncer = runbook_syncer.get(), field = metric.field] { return syncer->stats().*field; });
   }
+  addEmbeddingMetrics(ops, knowledge_embeddings);
   // log_events lives in this frame; the server (and so every scrape) stops before it goes.
   using LogEventStats = events::LogEventDeriver::Stats;
   const struct {
@@ -346,25 +406,27 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   }
   Status result;
   {
-    http::Server server(&loop,
-                        ops.instrument(buildServerRouter({.agent_api = &api,
-                                                          .auth_api = &auth_api,
-                                                          .store = store.get(),
-                                                          .ops = &ops,
-                                                          .uploader = uploader.get(),
-                                                          .audit = &recorder,
-                                                          .webhooks = webhook_options,
-                                                          .noise = noise,
-                                                          .event_hub = event_hub,
-                                                          .event_streams = stream_options,
-                                                          .incidents = incident_engine,
-                                                          .graph_cache = graph_cache,
-                                                          .span_edges = nullptr,
-                                                          .notifier = notifier,
-                                                          .ai_writer = ai_writer,
-                                                          .ai_cost = ai_cost,
-                                                          .ai_narrator = ai_narrator})),
-                        config.server_limits);
+    http::Server server(
+        &loop,
+        ops.instrument(buildServerRouter({.agent_api = &api,
+                                          .auth_api = &auth_api,
+                                          .store = store.get(),
+                                          .ops = &ops,
+                                          .uploader = uploader.get(),
+                                          .audit = &recorder,
+                                          .webhooks = webhook_options,
+                                          .noise = noise,
+                                          .event_hub = event_hub,
+                                          .event_streams = stream_options,
+                                          .incidents = incident_engine,
+                                          .graph_cache = graph_cache,
+                                          .span_edges = nullptr,
+                                          .notifier = notifier,
+                                          .ai_writer = ai_writer,
+                                          .ai_cost = ai_cost,
+                                          .ai_narrator = ai_narrator,
+                                          .knowledge_embeddings = knowledge_embeddings})),
+        config.server_limits);
     ops.addMetricSource("faultline_http_streams_open", "gauge",
                         "Streamed HTTP responses (event streams) open now.",
                         [&server] { return server.stats().streams_open; });

@@ -4,8 +4,10 @@
 // until SIGINT or SIGTERM.
 
 #include <cstdio>
+#include <memory>
 
 #include "aggregator/config/aggregator_config.h"
+#include "aggregator/knowledge/embeddings.h"
 #include "shared/util/status.h"
 
 namespace faultline::aggregator::serve {
@@ -17,5 +19,10 @@ namespace faultline::aggregator::serve {
 /// reload is logged and keeps the old ones). A certificate or key that cannot be loaded at
 /// start is InvalidArgument, naming the file.
 Status run(const config::AggregatorConfig& config, std::FILE* out);
+
+/// The knowledge index's embeddings (ai.embeddings.*), or null when off: the openai provider's
+/// URL, key and timeout (ai.openai.*) with the embedding model. The key is never logged.
+Result<std::shared_ptr<knowledge::KnowledgeEmbeddings>> makeKnowledgeEmbeddings(
+    const config::AggregatorConfig& config);
 
 }  // namespace faultline::aggregator::serve

@@ -1,6 +1,7 @@
 #include "aggregator/store/knowledge_records.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -34,7 +35,44 @@ Status validateKnowledgeDocument(std::string_view tenant_id, const KnowledgeDocu
     return invalidArgument("knowledge: more than " + std::to_string(kMaxKnowledgePassages) +
                            " passages");
   }
+  for (const KnowledgePassage& passage : document.passages) {
+    if (passage.embedding.size() > kMaxEmbeddingDimensions) {
+      return invalidArgument("knowledge: an embedding of more than " +
+                             std::to_string(kMaxEmbeddingDimensions) + " dimensions");
+    }
+  }
   return Status::ok();
+}
+
+std::string encodeEmbedding(const std::vector<float>& embedding) {
+  std::string out;
+  out.reserve(embedding.size() * 4);
+  for (float value : embedding) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    for (int shift = 0; shift < 32; shift += 8) {
+      out.push_back(static_cast<char>((bits >> shift) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::vector<float> decodeEmbedding(std::string_view bytes) {
+  std::vector<float> out;
+  if (bytes.size() % 4 != 0 || bytes.size() / 4 > kMaxEmbeddingDimensions) {
+    return out;
+  }
+  out.reserve(bytes.size() / 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 4) {
+    std::uint32_t bits = 0;
+    for (int b = 0; b < 4; ++b) {
+      bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + b])) << (8 * b);
+    }
+    float value = 0;
+    std::memcpy(&value, &bits, sizeof value);
+    out.push_back(value);
+  }
+  return out;
 }
 
 std::optional<std::string> kindsFilter(const std::vector<std::string>& kinds) {

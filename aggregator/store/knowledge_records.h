@@ -14,6 +14,9 @@ namespace faultline::aggregator::store {
 struct KnowledgePassage {
   std::string heading;
   std::string text;
+  /// Its embedding (migration 17) when embeddings are configured and the provider answered;
+  /// empty: BM25 only.
+  std::vector<float> embedding;
 };
 
 struct KnowledgeDocument {
@@ -54,6 +57,9 @@ struct KnowledgePassageHit {
   std::string heading;
   std::string snippet;  // the passage around the matched terms, matches in [brackets]
   double score = 0.0;   // higher is better
+  /// Which retriever found it, set only by a fused search: "bm25" (score is BM25's) or
+  /// "embedding" (score is the cosine similarity, snippet the passage's start).
+  std::string retriever;
 };
 
 struct KnowledgeHit {
@@ -63,6 +69,23 @@ struct KnowledgeHit {
   std::vector<std::string> services;
   double score = 0.0;                         // its best passage's score
   std::vector<KnowledgePassageHit> passages;  // best first, at most kMaxPassagesPerHit
+  /// Set only by a search that fuses retrievers (knowledge/embeddings.h): which found it
+  /// ("bm25", "embedding"), and each one's own score (0 when it did not find it).
+  std::vector<std::string> retrievers;
+  double bm25_score = 0.0;
+  double embedding_score = 0.0;
+};
+
+/// A passage's stored embedding, with what a hit needs (knowledge/embeddings.h scores them).
+struct KnowledgeVectorRow {
+  std::string kind;
+  std::string id;
+  std::string title;
+  std::string services_json;
+  int seq = 0;
+  std::string heading;
+  std::string text;
+  std::vector<float> embedding;
 };
 
 inline constexpr std::size_t kMaxKnowledgeTerms = 64;
@@ -71,6 +94,10 @@ inline constexpr std::size_t kMaxPassagesPerHit = 3;
 inline constexpr std::size_t kMaxKnowledgePassages = 512;
 /// Passage rows read per search: the best ones, grouped by document afterwards.
 inline constexpr std::size_t kKnowledgePassageScan = 400;
+/// Dimensions of an embedding at most (larger answers are refused, never stored).
+inline constexpr std::size_t kMaxEmbeddingDimensions = 4096;
+/// Passage vectors read per embedding search, the most recently updated documents first.
+inline constexpr std::size_t kKnowledgeVectorScan = 5000;
 
 }  // namespace faultline::aggregator::store
 
@@ -93,6 +120,11 @@ std::vector<std::string> searchTerms(const std::vector<std::string>& terms);
 /// The kinds a search asks for, as the comma-joined filter both engines bind ("" = every
 /// kind); nullopt when it asked only for kinds that do not exist (nothing can match).
 std::optional<std::string> kindsFilter(const std::vector<std::string>& kinds);
+
+/// An embedding as stored: float32 little-endian, 4 bytes a dimension ("" for none).
+std::string encodeEmbedding(const std::vector<float>& embedding);
+/// The stored bytes back; empty when they are not whole floats or past kMaxEmbeddingDimensions.
+std::vector<float> decodeEmbedding(std::string_view bytes);
 
 std::string servicesToJson(const std::vector<std::string>& services);
 std::vector<std::string> servicesFromJson(std::string_view json);

@@ -442,6 +442,11 @@ class Store {
   /// passages; a document scores as its best passage). Never another tenant's.
   virtual Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                             const KnowledgeQuery& query) = 0;
+  /// The tenant's passages that carry an embedding (migration 17), of the kinds asked for
+  /// (empty: every kind), the most recently updated documents first, at most `limit`. Never
+  /// another tenant's.
+  virtual Result<std::vector<KnowledgeVectorRow>> listKnowledgeVectors(
+      std::string_view tenant_id, const std::vector<std::string>& kinds, std::size_t limit) = 0;
 
   // --- AI runbooks (migration 13; see ai_records.h).
 

@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 
+import standin_embeddings
 from harness import Aggregator, Workdir, log, wait_for
 from test_incidents import iso
 
@@ -44,6 +45,7 @@ class StandIn:
         self.paths = []
         self.tasks = []  # which task each request was for (from its system message)
         self.mode = "cite_passage"
+        self.embeddings_mode = "ok"  # /v1/embeddings: ok | down | wrong_count
         self.usage = (100, 50)  # the usage the stand-in reports: prompt, completion tokens
         stand_in = self
 
@@ -58,6 +60,9 @@ class StandIn:
                 stand_in.headers.append(dict(self.headers))
                 stand_in.paths.append(self.path)
                 request = json.loads(raw)
+                if self.path.endswith("/embeddings"):  # standin_embeddings.py
+                    standin_embeddings.reply(self, request, stand_in.embeddings_mode)
+                    return
                 user = request["messages"][-1]["content"]
                 events = re.findall(r"\[(evt_[0-9a-f]+)\]", user)
                 passages = re.findall(r"\[(runbook:[^\]]+)\]", user)

@@ -730,6 +730,13 @@ CREATE POLICY tenant_isolation ON ai_answers
   USING (tenant_id = current_setting('faultline.tenant_id', true));
 )sql";
 
+// Knowledge embeddings (knowledge/embeddings.h): each passage's vector when embeddings are
+// configured, float32 little-endian; empty for a passage indexed with full-text search only.
+// The table's row-level security covers the new column.
+constexpr const char* kV17KnowledgeEmbeddings = R"sql(
+ALTER TABLE knowledge_passages ADD COLUMN embedding bytea NOT NULL DEFAULT '';
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -751,6 +758,7 @@ const std::vector<Migration>& migrations() {
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
       {15, "enrollment tokens: revoked_at", kV15EnrollmentRevoked},
       {16, "ai: summaries and explanations per incident", kV16AiAnswers},
+      {17, "knowledge: an embedding per passage (optional)", kV17KnowledgeEmbeddings},
   };
   return kMigrations;
 }

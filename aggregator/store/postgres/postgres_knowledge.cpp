@@ -20,8 +20,8 @@ constexpr Statement kDropKnowledgePassages{
     "DELETE FROM knowledge_passages WHERE tenant_id = $1 AND kind = $2 AND doc_id = $3"};
 constexpr Statement kInsertKnowledgePassage{
     "fl_insert_knowledge_passage",
-    "INSERT INTO knowledge_passages(tenant_id, kind, doc_id, seq, heading, text) "
-    "VALUES ($1, $2, $3, $4::bigint::integer, $5, $6)"};
+    "INSERT INTO knowledge_passages(tenant_id, kind, doc_id, seq, heading, text, embedding) "
+    "VALUES ($1, $2, $3, $4::bigint::integer, $5, $6, $7)"};
 constexpr Statement kDeleteKnowledgeDocument{
     "fl_delete_knowledge_document",
     "DELETE FROM knowledge_documents WHERE tenant_id = $1 AND kind = $2 AND id = $3"};
@@ -50,6 +50,16 @@ constexpr Statement kSearchKnowledge{
     "JOIN knowledge_documents d ON d.tenant_id = h.tenant_id AND d.kind = h.kind "
     "AND d.id = h.doc_id ORDER BY h.score DESC, h.kind, h.doc_id COLLATE \"C\", h.seq"};
 
+// The newest documents' vectors first (the scan is capped; see kKnowledgeVectorScan).
+constexpr Statement kListKnowledgeVectors{
+    "fl_list_knowledge_vectors",
+    "SELECT p.kind, p.doc_id, d.title, d.services_json, p.seq::bigint, p.heading, p.text, "
+    "p.embedding FROM knowledge_passages p JOIN knowledge_documents d "
+    "ON d.tenant_id = p.tenant_id AND d.kind = p.kind AND d.id = p.doc_id "
+    "WHERE p.tenant_id = $1 AND octet_length(p.embedding) > 0 "
+    "AND ($2::text = '' OR p.kind = ANY(string_to_array($2::text, ','))) "
+    "ORDER BY d.updated_at DESC, p.kind, p.doc_id COLLATE \"C\", p.seq LIMIT $3"};
+
 std::string column(const PgResult& r, int row, int col) {
   return std::string(r.bytes(row, col));
 }
@@ -74,13 +84,15 @@ Status PostgresStore::putKnowledgeDocument(const KnowledgeDocument& document) {
     drop.text(document.tenant_id).text(document.kind).text(document.id);
     FL_RETURN_IF_ERROR(connection.exec(kDropKnowledgePassages, drop).status());
     for (std::size_t i = 0; i < document.passages.size(); ++i) {
+      const std::string embedding = encodeEmbedding(document.passages[i].embedding);
       Params insert;
       insert.text(document.tenant_id)
           .text(document.kind)
           .text(document.id)
           .int64(static_cast<std::int64_t>(i))
           .text(document.passages[i].heading)
-          .text(document.passages[i].text);
+          .text(document.passages[i].text)
+          .bytea(embedding);
       FL_RETURN_IF_ERROR(connection.exec(kInsertKnowledgePassage, insert).status());
     }
     return Status::ok();
@@ -169,6 +181,33 @@ Result<std::vector<KnowledgeHit>> PostgresStore::searchKnowledge(std::string_vie
             return out;
           }));
   return groupKnowledgeHits(std::move(rows), query);
+}
+
+Result<std::vector<KnowledgeVectorRow>> PostgresStore::listKnowledgeVectors(
+    std::string_view tenant_id, const std::vector<std::string>& kinds, std::size_t limit) {
+  std::optional<std::string> filter = kindsFilter(kinds);
+  if (!filter || limit == 0) {
+    return std::vector<KnowledgeVectorRow>{};
+  }
+  Params params;
+  params.text(tenant_id).text(*filter).int64(static_cast<std::int64_t>(limit));
+  FL_ASSIGN_OR_RETURN(std::vector<KnowledgeVectorRow> rows,
+                      readRows<KnowledgeVectorRow>(kTenantSetting, tenant_id, kListKnowledgeVectors,
+                                                   params, [](const PgResult& r, int row) {
+                                                     KnowledgeVectorRow out;
+                                                     out.kind = column(r, row, 0);
+                                                     out.id = column(r, row, 1);
+                                                     out.title = column(r, row, 2);
+                                                     out.services_json = column(r, row, 3);
+                                                     out.seq = static_cast<int>(r.int64(row, 4));
+                                                     out.heading = column(r, row, 5);
+                                                     out.text = column(r, row, 6);
+                                                     out.embedding =
+                                                         decodeEmbedding(r.bytes(row, 7));
+                                                     return out;
+                                                   }));
+  std::erase_if(rows, [](const KnowledgeVectorRow& row) { return row.embedding.empty(); });
+  return rows;
 }
 
 }  // namespace faultline::aggregator::store::postgres

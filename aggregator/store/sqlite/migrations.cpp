@@ -500,6 +500,12 @@ CREATE TABLE ai_answers (
 ) WITHOUT ROWID;
 )sql";
 
+// Knowledge embeddings (knowledge/embeddings.h): each passage's vector when embeddings are
+// configured, float32 little-endian; NULL for a passage indexed with BM25 only.
+constexpr const char* kV17KnowledgeEmbeddings = R"sql(
+ALTER TABLE knowledge_passages ADD COLUMN embedding BLOB;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -522,6 +528,7 @@ const std::vector<Migration>& migrations() {
       {14, "ai cost control: token counters, response cache, usage ledger", kV14AiCost},
       {15, "enrollment tokens: revoked_at, index by tenant", kV15EnrollmentRevoked},
       {16, "ai: summaries and explanations per incident", kV16AiAnswers},
+      {17, "knowledge: an embedding per passage (optional)", kV17KnowledgeEmbeddings},
   };
   return kMigrations;
 }

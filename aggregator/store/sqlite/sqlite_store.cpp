@@ -2340,8 +2340,8 @@ constexpr std::string_view kUpsertKnowledgeDocument =
 constexpr std::string_view kDropKnowledgePassages =
     "DELETE FROM knowledge_passages WHERE tenant_id = ?1 AND kind = ?2 AND doc_id = ?3";
 constexpr std::string_view kInsertKnowledgePassage =
-    "INSERT INTO knowledge_passages(tenant_id, kind, doc_id, seq, heading, text) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO knowledge_passages(tenant_id, kind, doc_id, seq, heading, text, embedding) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr std::string_view kDeleteKnowledgeDocument =
     "DELETE FROM knowledge_documents WHERE tenant_id = ?1 AND kind = ?2 AND id = ?3";
 constexpr std::string_view kFindKnowledgeDocument =
@@ -2362,6 +2362,14 @@ constexpr std::string_view kSearchKnowledge =
     "WHERE knowledge_fts MATCH ?2 AND p.tenant_id = ?1 "
     "AND (?3 = '' OR instr(',' || ?3 || ',', ',' || p.kind || ',') > 0) "
     "ORDER BY score DESC, p.kind, p.doc_id, p.seq LIMIT ?4";
+// The newest documents' vectors first (the scan is capped; see kKnowledgeVectorScan).
+constexpr std::string_view kListKnowledgeVectors =
+    "SELECT p.kind, p.doc_id, d.title, d.services_json, p.seq, p.heading, p.text, p.embedding "
+    "FROM knowledge_passages p JOIN knowledge_documents d ON d.tenant_id = p.tenant_id "
+    "AND d.kind = p.kind AND d.id = p.doc_id "
+    "WHERE p.tenant_id = ?1 AND p.embedding IS NOT NULL AND length(p.embedding) > 0 "
+    "AND (?2 = '' OR instr(',' || ?2 || ',', ',' || p.kind || ',') > 0) "
+    "ORDER BY d.updated_at DESC, p.kind, p.doc_id, p.seq LIMIT ?3";
 
 }  // namespace
 
@@ -2384,6 +2392,7 @@ Status SqliteStore::putKnowledgeDocument(const KnowledgeDocument& document) {
     FL_RETURN_IF_ERROR(drop.run());
     FL_ASSIGN_OR_RETURN(Stmt insert, Stmt::prepare(db, kInsertKnowledgePassage));
     for (std::size_t i = 0; i < document.passages.size(); ++i) {
+      const std::string embedding = encodeEmbedding(document.passages[i].embedding);
       StmtUse use(insert);
       use->bind(1, document.tenant_id)
           .bind(2, document.kind)
@@ -2391,6 +2400,11 @@ Status SqliteStore::putKnowledgeDocument(const KnowledgeDocument& document) {
           .bind(4, static_cast<std::int64_t>(i))
           .bind(5, document.passages[i].heading)
           .bind(6, document.passages[i].text);
+      if (embedding.empty()) {
+        use->bindNull(7);
+      } else {
+        use->bindBlobStatic(7, embedding);
+      }
       FL_RETURN_IF_ERROR(use->run());
     }
     return Status::ok();
@@ -2497,6 +2511,36 @@ Result<std::vector<KnowledgeHit>> SqliteStore::searchKnowledge(std::string_view 
     rows.push_back(std::move(passage));
   }
   return groupKnowledgeHits(std::move(rows), query);
+}
+
+Result<std::vector<KnowledgeVectorRow>> SqliteStore::listKnowledgeVectors(
+    std::string_view tenant_id, const std::vector<std::string>& kinds, std::size_t limit) {
+  std::optional<std::string> filter = kindsFilter(kinds);
+  std::vector<KnowledgeVectorRow> out;
+  if (!filter || limit == 0) {
+    return out;
+  }
+  FL_ASSIGN_OR_RETURN(auto reader, acquireReader());
+  FL_ASSIGN_OR_RETURN(Stmt stmt, Stmt::prepare(reader->db.get(), kListKnowledgeVectors));
+  stmt.bind(1, tenant_id).bind(2, *filter).bind(3, static_cast<std::int64_t>(limit));
+  for (;;) {
+    FL_ASSIGN_OR_RETURN(bool row, stmt.step());
+    if (!row) {
+      return out;
+    }
+    KnowledgeVectorRow vector;
+    vector.kind = std::string(stmt.columnText(0));
+    vector.id = std::string(stmt.columnText(1));
+    vector.title = std::string(stmt.columnText(2));
+    vector.services_json = std::string(stmt.columnText(3));
+    vector.seq = static_cast<int>(stmt.columnInt(4));
+    vector.heading = std::string(stmt.columnText(5));
+    vector.text = std::string(stmt.columnText(6));
+    vector.embedding = decodeEmbedding(stmt.columnText(7));
+    if (!vector.embedding.empty()) {
+      out.push_back(std::move(vector));
+    }
+  }
 }
 
 }  // namespace faultline::aggregator::store::sqlite

@@ -156,6 +156,9 @@ class SqliteStore final : public Store {
                                                                std::size_t limit) override;
   Result<std::vector<KnowledgeHit>> searchKnowledge(std::string_view tenant_id,
                                                     const KnowledgeQuery& query) override;
+  Result<std::vector<KnowledgeVectorRow>> listKnowledgeVectors(
+      std::string_view tenant_id, const std::vector<std::string>& kinds,
+      std::size_t limit) override;
   Status putAiRunbook(const AiRunbookRecord& record) override;
   Result<AiRunbookRecord> findAiRunbook(std::string_view tenant_id,
                                         std::string_view incident_id) override;

@@ -48,7 +48,8 @@ struct ServerRoutes {
                                          .notifier = nullptr,
                                          .ai_writer = nullptr,
                                          .ai_cost = nullptr,
-                                         .ai_narrator = nullptr})) {}
+                                         .ai_narrator = nullptr,
+                                         .knowledge_embeddings = nullptr})) {}
   TempDir dir;
   std::unique_ptr<store::sqlite::SqliteStore> store;
   ingest::AgentApi agent_api;

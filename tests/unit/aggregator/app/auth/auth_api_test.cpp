@@ -608,7 +608,7 @@ TEST_CASE_TEMPLATE("auth api: role x route table, and other tenants' ids are 404
     runbook.id = "rb-" + fresh();
     runbook.title = "Disk full";
     runbook.body = "# Disk full\nFree space on the volume.\n";
-    runbook.passages = {{"Disk full", "Free space on the volume."}};
+    runbook.passages = {{"Disk full", "Free space on the volume.", {}}};
     runbook.updated_at_ns = 1;
     REQUIRE(h.store().putKnowledgeDocument(runbook).isOk());
     return runbook.id;

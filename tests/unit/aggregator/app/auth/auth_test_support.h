@@ -127,7 +127,8 @@ class AuthHarness {
                                                     .notifier = nullptr,
                                                     .ai_writer = nullptr,
                                                     .ai_cost = nullptr,
-                                                    .ai_narrator = nullptr});
+                                                    .ai_narrator = nullptr,
+                                                    .knowledge_embeddings = nullptr});
     routes_ = router.routes();
     http::ServerLimits limits;
     limits.worker_threads = 2;
