@@ -89,6 +89,23 @@ void onSignal(uv_signal_t* handle, int signum) noexcept {
   }
 }
 
+/// One counter of a component's Stats on /metrics.
+template <typename Stats>
+struct CounterField {
+  const char* name;
+  const char* help;
+  std::uint64_t Stats::*field;
+};
+
+/// Each field a counter, read at every scrape from `read()` (the component's stats()).
+template <typename Stats, std::size_t N, typename Read>
+void addCounters(OpsApi& ops, const CounterField<Stats> (&fields)[N], Read read) {
+  for (const CounterField<Stats>& counter : fields) {
+    ops.addMetricSource(counter.name, "counter", counter.help,
+                        [read, field = counter.field] { return read().*field; });
+  }
+}
+
 /// faultline_knowledge_embedding_*: documents embedded or left to BM25, queries likewise.
 void addEmbeddingMetrics(OpsApi& ops,
                          const std::shared_ptr<knowledge::KnowledgeEmbeddings>& embeddings) {
@@ -96,11 +113,7 @@ void addEmbeddingMetrics(OpsApi& ops,
     return;
   }
   using Stats = knowledge::KnowledgeEmbeddings::Stats;
-  const struct {
-    const char* name;
-    const char* help;
-    std::uint64_t Stats::*field;
-  } metrics[] = {
+  const CounterField<Stats> metrics[] = {
       {"faultline_knowledge_embedded_documents_total",
        "Knowledge documents written with their passages' embeddings.", &Stats::documents},
       {"faultline_knowledge_embedding_failures_total",
@@ -112,10 +125,7 @@ void addEmbeddingMetrics(OpsApi& ops,
        "Searches answered by BM25 only because embedding the query failed (logged).",
        &Stats::query_failures},
   };
-  for (const auto& metric : metrics) {
-    ops.addMetricSource(metric.name, "counter", metric.help,
-                        [embeddings, field = metric.field] { return embeddings->stats().*field; });
-  }
+  addCounters(ops, metrics, [embeddings] { return embeddings->stats(); });
 }
 
 Status uvStatus(int rc, const std::string& what) {
@@ -269,11 +279,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       knowledge_embeddings);
   runbook_syncer->start();
   using SyncStats = knowledge::RunbookFolderSyncer::Stats;
-  const struct {
-    const char* name;
-    const char* help;
-    std::uint64_t SyncStats::*field;
-  } runbook_sync_metrics[] = {
+  const CounterField<SyncStats> runbook_sync_metrics[] = {
       {"faultline_runbook_sync_passes_total", "Passes over the runbook folders.",
        &SyncStats::passes},
       {"faultline_runbook_sync_changes_total",
@@ -285,19 +291,12 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
        "Runbook files a pass skipped (too large, unreadable, id taken).",
        &SyncStats::file_failures},
   };
-  for (const auto& metric : runbook_sync_metrics) {
-    ops.addMetricSource(
-        metric.name, "counter", metric.help,
-        [syncer = runbook_syncer.get(), field = metric.field] { return syncer->stats().*field; });
-  }
+  addCounters(ops, runbook_sync_metrics,
+              [syncer = runbook_syncer.get()] { return syncer->stats(); });
   addEmbeddingMetrics(ops, knowledge_embeddings);
   // log_events lives in this frame; the server (and so every scrape) stops before it goes.
   using LogEventStats = events::LogEventDeriver::Stats;
-  const struct {
-    const char* name;
-    const char* help;
-    std::uint64_t LogEventStats::*field;
-  } log_event_metrics[] = {
+  const CounterField<LogEventStats> log_event_metrics[] = {
       {"faultline_log_event_batches_total", "Stored log batches that events were derived from.",
        &LogEventStats::batches},
       {"faultline_log_events_total", "Events derived from log lines and recorded.",
@@ -311,10 +310,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
       {"faultline_log_event_failures_total",
        "Batches whose event derivation or recording failed (logged).", &LogEventStats::failures},
   };
-  for (const auto& metric : log_event_metrics) {
-    ops.addMetricSource(metric.name, "counter", metric.help,
-                        [&log_events, field = metric.field] { return log_events.stats().*field; });
-  }
+  addCounters(ops, log_event_metrics, [&log_events] { return log_events.stats(); });
   // AI: the configured model providers, one of each, on the routes of the tasks that name them
   // (ai.route.<task>) in order, narrowed per tenant (ai.tenant_policy); offline last.
   ai::CostOptions cost_options;
