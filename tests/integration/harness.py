@@ -123,6 +123,17 @@ class Aggregator:
     def export(self, tenant, *filters):
         return self.admin("logs", "export", "--tenant", tenant, *filters).stdout
 
+    def call(self, method, path, token, body=None, expect=200, raw=None):
+        """A JSON API call with a bearer token (an API key): asserts the status and returns the
+        parsed answer (None when empty). `raw` sends bytes as they are."""
+        headers = {"Authorization": f"Bearer {token}"}
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        status, _, out = self.request(method, path, body=data, headers=headers)
+        assert status == expect, (method, path, status, out[:400])
+        return json.loads(out) if out else None
+
     def request(self, method, path, body=None, headers=None, timeout=30):
         if self.scheme == "https":
             conn = http.client.HTTPSConnection(

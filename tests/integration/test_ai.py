@@ -151,14 +151,7 @@ def setup(agg):
                                  "owner").stdout.decode().strip()
 
     def call(method, path, key, body=None, expect=200):
-        headers = {"Authorization": f"Bearer {keys[key]}"}
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode()
-        status, _, out = agg.request(method, path, body=data, headers=headers)
-        assert status == expect, (method, path, status, out[:400])
-        return json.loads(out) if out else None
+        return agg.call(method, path, keys[key], body, expect)
 
     at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     for i in range(2):

@@ -60,14 +60,7 @@ def run(store_url=None):
                              "alertmanager", "--name", "am").stdout.decode().strip()
 
             def call(method, path, key, body=None, expect=200):
-                headers = {"Authorization": f"Bearer {keys[key]}"}
-                data = None
-                if body is not None:
-                    headers["Content-Type"] = "application/json"
-                    data = json.dumps(body).encode()
-                status, _, out = agg.request(method, path, body=data, headers=headers)
-                assert status == expect, (method, path, status, out[:400])
-                return json.loads(out) if out else None
+                return agg.call(method, path, keys[key], body, expect)
 
             def search(key, query, **extra):
                 return call("POST", "/v1/search", key, {"query": query, **extra})

@@ -42,13 +42,7 @@ def run(store_url):
                              "owner").stdout.decode().strip()
 
         def call(method, path, key, body=None, expect=200, raw=None):
-            headers = {"Authorization": f"Bearer {key}"}
-            if body is not None or raw is not None:
-                headers["Content-Type"] = "application/json"
-                body = raw if raw is not None else json.dumps(body).encode()
-            status, _, data = agg.request(method, path, body=body, headers=headers)
-            assert status == expect, (method, path, status, data[:300])
-            return json.loads(data) if data else None
+            return agg.call(method, path, key, body, expect, raw)
 
         def post(alerts):
             status, _, data = agg.request("POST", hook, body=am_body(alerts),
