@@ -235,13 +235,30 @@ store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const Inci
   return document;
 }
 
-std::vector<std::string> incidentQueryTerms(const IncidentFacts& facts) {
+namespace {
+
+/// Services and causes first (they say the most), then the title and the events.
+std::string incidentText(const IncidentFacts& facts) {
   std::string text;
   for (const std::string& service : facts.services) {
     text += service + ' ';
   }
-  text += joinLines(facts.causes) + facts.title + '\n' + joinLines(facts.event_lines);
-  return queryTerms(text);
+  return text + joinLines(facts.causes) + facts.title + '\n' + joinLines(facts.event_lines);
+}
+
+}  // namespace
+
+std::string incidentQueryText(const IncidentFacts& facts) {
+  std::string text = incidentText(facts);
+  if (text.size() > kMaxIncidentQueryTextBytes) {
+    std::size_t cut = text.rfind('\n', kMaxIncidentQueryTextBytes);
+    text.resize(cut == std::string::npos ? kMaxIncidentQueryTextBytes : cut);
+  }
+  return validUtf8(text);
+}
+
+std::vector<std::string> incidentQueryTerms(const IncidentFacts& facts) {
+  return queryTerms(incidentText(facts));
 }
 
 bool indexedStatus(std::string_view status) {

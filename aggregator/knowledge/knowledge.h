@@ -78,8 +78,12 @@ std::string postmortemMarkdown(const store::AiAnswerRecord& record);
 store::KnowledgeDocument incidentDocument(std::string_view tenant_id, const IncidentFacts& facts,
                                           std::int64_t now_ns);
 
-/// The terms that find incidents like this one: services and causes first (they say the most),
-/// then the title and the events.
+/// Bytes of an incident's query text at most (cut at a line; the first events are kept).
+inline constexpr std::size_t kMaxIncidentQueryTextBytes = 4096;
+/// The text that finds incidents like this one: services and causes first (they say the
+/// most), then the title and the events; what an embedding of the incident is made from.
+std::string incidentQueryText(const IncidentFacts& facts);
+/// The terms of the same text, uncut (queryTerms keeps the first 64), what BM25 matches.
 std::vector<std::string> incidentQueryTerms(const IncidentFacts& facts);
 
 /// Reads an incident's facts from the store (row, document, first events, comments).

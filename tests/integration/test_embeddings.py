@@ -8,7 +8,8 @@ Checks, on SQLite and on PostgreSQL (when FAULTLINE_TEST_PG_URL is set):
   synonyms), through the embedding retriever alone; the same query on the same store with
   embeddings off finds nothing, and the answer has no retriever fields (as before);
 - a query both retrievers match is fused: the hit names both, with each one's score;
-- a resolved incident is embedded as it is indexed (its resolution note found by synonyms);
+- a resolved incident is embedded as it is indexed (its resolution note found by synonyms,
+  by a search and by a later incident's similar list);
 - another tenant's vectors are never scored nor returned (its runbook matches the query best);
 - the embeddings endpoint down (HTTP 503) or answering the wrong count: runbooks are still
   stored (BM25 only), searches still answer with BM25, and the failures are counted on
@@ -121,6 +122,20 @@ def run(store_url=None):
                      "the incident found by synonyms")
             hits = search("viewer", "signin latency", kinds=["incident"])["hits"]
             assert [h["id"] for h in hits] == [iid] and hits[0]["retrievers"] == ["embedding"]
+            # Similar incidents are fused too: a new incident named only in synonyms of the
+            # resolved one's note ("Slow" on "login") finds it through its embedding.
+            status, _, data = agg.request("POST", hook, body=am_body([alert("Slow", "login",
+                                                                            at)]),
+                                          headers={"Content-Type": "application/json"})
+            assert status == 202, (status, data)
+            wait_for(lambda: len(call("GET", "/v1/incidents", "viewer")["incidents"]) == 2, 10,
+                     "a second incident")
+            new = [i["id"] for i in call("GET", "/v1/incidents", "viewer")["incidents"]
+                   if i["id"] != iid][0]
+            similar = call("GET", f"/v1/incidents/{new}/similar", "viewer")["hits"]
+            assert similar and similar[0]["id"] == iid, similar
+            assert "embedding" in similar[0]["retrievers"], similar
+            assert similar[0]["embedding_score"] > 0, similar
             assert metric(agg, "faultline_knowledge_embedded_documents_total") >= 4
             assert metric(agg, "faultline_knowledge_embedding_failures_total") == 0
 
