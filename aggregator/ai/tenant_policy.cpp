@@ -1,43 +1,28 @@
 #include "aggregator/ai/tenant_policy.h"
 
+#include "aggregator/config/tenant_entries.h"
+
 namespace faultline::aggregator::ai {
-namespace {
-
-std::string trimmed(std::string_view text) {
-  const std::size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) {
-    return {};
-  }
-  const std::size_t end = text.find_last_not_of(" \t");
-  return std::string(text.substr(begin, end - begin + 1));
-}
-
-}  // namespace
 
 Result<TenantPolicy> TenantPolicy::parse(const std::vector<std::string>& entries,
                                          const std::set<std::string>& known) {
   TenantPolicy policy;
-  for (const std::string& entry : entries) {
+  FL_ASSIGN_OR_RETURN(
+      std::vector<config::TenantEntry> parsed,
+      config::parseTenantEntries("ai.tenant_policy", entries, "'tenant: provider[, provider...]'"));
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    const std::string& entry = entries[i];
+    std::string tenant = std::move(parsed[i].tenant);
     auto bad = [&](const std::string& why) {
       return invalidArgument("ai.tenant_policy: '" + entry + "': " + why);
     };
-    const std::size_t colon = entry.find(':');
-    if (colon == std::string::npos) {
-      return bad("expected 'tenant: provider[, provider...]'");
-    }
-    std::string tenant = trimmed(std::string_view(entry).substr(0, colon));
-    if (tenant.empty()) {
-      return bad("no tenant");
-    }
-    if (policy.allowed_.count(tenant) != 0) {
-      return bad("the tenant is listed twice");
-    }
     std::set<std::string> providers;
-    std::string_view rest = std::string_view(entry).substr(colon + 1);
+    const std::string value = std::move(parsed[i].value);
+    std::string_view rest = value;
     bool any = false;
     while (true) {
       const std::size_t comma = rest.find(',');
-      std::string name = trimmed(rest.substr(0, comma));
+      std::string name = config::trimmedSpaces(rest.substr(0, comma));
       if (name.empty()) {
         return bad("an empty provider name");
       }

@@ -7,6 +7,7 @@
 #include <set>
 #include <system_error>
 
+#include "aggregator/config/tenant_entries.h"
 #include "aggregator/knowledge/knowledge.h"
 #include "shared/util/crypto.h"
 #include "shared/util/fs.h"
@@ -18,18 +19,9 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-std::string trim(std::string_view text) {
-  std::size_t begin = text.find_first_not_of(" \t\r");
-  if (begin == std::string_view::npos) {
-    return "";
-  }
-  std::size_t end = text.find_last_not_of(" \t\r");
-  return std::string(text.substr(begin, end - begin + 1));
-}
-
 /// "a, b" or "[a, b]" (quotes around names dropped).
 std::vector<std::string> serviceList(std::string_view value) {
-  std::string text = trim(value);
+  std::string text = config::trimmedSpaces(value);
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
     text = text.substr(1, text.size() - 2);
   }
@@ -37,7 +29,7 @@ std::vector<std::string> serviceList(std::string_view value) {
   std::size_t at = 0;
   while (at <= text.size()) {
     std::size_t comma = text.find(',', at);
-    std::string name = trim(std::string_view(text).substr(
+    std::string name = config::trimmedSpaces(std::string_view(text).substr(
         at, comma == std::string::npos ? std::string::npos : comma - at));
     if (name.size() >= 2 && (name.front() == '"' || name.front() == '\'') &&
         name.back() == name.front()) {
@@ -65,23 +57,14 @@ std::string relativeName(const stdfs::path& file, const stdfs::path& root) {
 }  // namespace
 
 Result<std::vector<RunbookFolder>> parseRunbookFolders(const std::vector<std::string>& entries) {
+  FL_ASSIGN_OR_RETURN(std::vector<config::TenantEntry> parsed,
+                      config::parseTenantEntries("ai.runbook_folders", entries, "'tenant: /path'"));
   std::vector<RunbookFolder> out;
-  std::set<std::string> tenants;
-  for (const std::string& entry : entries) {
-    std::size_t colon = entry.find(':');
-    if (colon == std::string::npos) {
-      return invalidArgument("ai.runbook_folders: \"" + entry + "\" is not \"tenant: /path\"");
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    if (parsed[i].value.empty()) {
+      return invalidArgument("ai.runbook_folders: '" + entries[i] + "': no path");
     }
-    RunbookFolder folder{trim(std::string_view(entry).substr(0, colon)),
-                         trim(std::string_view(entry).substr(colon + 1))};
-    if (folder.tenant.empty() || folder.path.empty()) {
-      return invalidArgument("ai.runbook_folders: \"" + entry + "\" needs a tenant and a path");
-    }
-    if (!tenants.insert(folder.tenant).second) {
-      return invalidArgument("ai.runbook_folders: tenant \"" + folder.tenant +
-                             "\" is listed twice");
-    }
-    out.push_back(std::move(folder));
+    out.push_back({std::move(parsed[i].tenant), std::move(parsed[i].value)});
   }
   return out;
 }
@@ -132,15 +115,15 @@ RunbookFile parseRunbookFile(std::string_view text, std::string_view fallback_ti
       std::size_t end = text.find('\n', at);
       std::string_view line =
           text.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
-      if (trim(line) == "---") {
+      if (config::trimmedSpaces(line) == "---") {
         // The block is front matter only when it closes.
         for (std::size_t from = start; from < at;) {
           std::size_t stop = text.find('\n', from);
           std::string_view entry = text.substr(from, stop - from);
           std::size_t colon = entry.find(':');
           if (colon != std::string_view::npos) {
-            std::string key = trim(entry.substr(0, colon));
-            std::string value = trim(entry.substr(colon + 1));
+            std::string key = config::trimmedSpaces(entry.substr(0, colon));
+            std::string value = config::trimmedSpaces(entry.substr(colon + 1));
             if (key == "title" && !value.empty()) {
               if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
                   value.back() == value.front()) {
@@ -172,7 +155,7 @@ RunbookFile parseRunbookFile(std::string_view text, std::string_view fallback_ti
       if (line.substr(0, 3) == "```" || line.substr(0, 3) == "~~~") {
         in_code = !in_code;
       } else if (!in_code && line.substr(0, 2) == "# ") {
-        file.title = trim(line.substr(2));
+        file.title = config::trimmedSpaces(line.substr(2));
         break;
       }
       if (end == std::string::npos) {

@@ -44,8 +44,9 @@ struct RunbookFolder {
   std::string path;
 };
 
-/// Parses the entries. InvalidArgument (naming ai.runbook_folders and the entry) for a missing
-/// colon, an empty tenant or path, a tenant listed twice.
+/// Parses the entries (config::parseTenantEntries, as ai.tenant_policy). InvalidArgument
+/// (naming ai.runbook_folders and the entry) for a missing colon, an empty tenant or path, a
+/// tenant listed twice.
 Result<std::vector<RunbookFolder>> parseRunbookFolders(const std::vector<std::string>& entries);
 
 /// Whether a runbook id is kept by the folder sync.
