@@ -17,7 +17,6 @@ using http::Request;
 using http::Response;
 
 constexpr std::size_t kDefaultPageEntries = 100;
-constexpr std::size_t kMinTokenChars = 32;
 constexpr std::string_view kNdjson = "application/x-ndjson";
 // "tenant" is read by the guard in front (it picks the chain), not by the handler.
 constexpr std::string_view kKnownParams[] = {"since",   "until", "actor",  "action",

@@ -20,7 +20,6 @@ using nlohmann::ordered_json;
 constexpr std::array<std::string_view, 7> kDayNames = {"sun", "mon", "tue", "wed",
                                                        "thu", "fri", "sat"};
 constexpr std::int64_t kSecondNs = 1'000'000'000;
-constexpr std::int64_t kDayNs = 24 * 3600 * kSecondNs;
 // Recurrences are computed in local time, which overflows nanoseconds near the ends of
 // int64: times outside [1970, ~2191] never fall into a recurring window.
 constexpr std::int64_t kLatestZonedNs = 7'000'000'000'000'000'000;

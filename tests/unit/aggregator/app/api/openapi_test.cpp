@@ -113,9 +113,14 @@ TEST_CASE("openapi: a 3.1 document whose operations have unique ids, responses a
       }
     }
   };
-  for (const auto& [path, item] : document["paths"].items()) {
+  for (const auto& path_item : document["paths"].items()) {
+    // Named copies: CAPTURE's lambda cannot see structured bindings under clang 14.
+    const std::string path = path_item.key();
+    const auto& item = path_item.value();
     CHECK(path.starts_with("/"));
-    for (const auto& [method, operation] : item.items()) {
+    for (const auto& method_item : item.items()) {
+      const std::string method = method_item.key();
+      const auto& operation = method_item.value();
       CAPTURE(path);
       CAPTURE(method);
       REQUIRE(operation.contains("operationId"));

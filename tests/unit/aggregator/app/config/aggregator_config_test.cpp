@@ -117,7 +117,9 @@ TEST_CASE("config: authentication and rate-limit settings, each bad value naming
       {"auth.login_max_lockout", "10ms"}, {"rate_limit.principal.rps", "-1"},
       {"rate_limit.tenant.burst", "0"},
   };
-  for (const auto& [key, value] : bad) {
+  for (const auto& entry : bad) {
+    const auto& key = entry.first;  // not a structured binding: CAPTURE's lambda (clang 14)
+    const auto& value = entry.second;
     config::OptionTable fresh(aggregatorOptions());
     if (std::string_view(key) == "rate_limit.tenant.burst") {
       REQUIRE(fresh.set("rate_limit.tenant.rps", "10").isOk());
@@ -216,7 +218,9 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
       {"log_events.rate_drop_percent", "95"},
       {"log_events.rate_drop_min_baseline", "0"},
   };
-  for (const auto& [key, value] : bad) {
+  for (const auto& entry : bad) {
+    const auto& key = entry.first;  // not a structured binding: CAPTURE's lambda (clang 14)
+    const auto& value = entry.second;
     config::OptionTable fresh(aggregatorOptions());
     CAPTURE(key);
     CAPTURE(value);
