@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) into build-fuzz/ and runs each one.
 # Usage: installers/fuzz.sh [SECONDS_PER_TARGET]   (default 60; CI runs a short smoke)
+# FAULTLINE_FUZZ_BUILD=DIR reuses a tree already configured with FAULTLINE_FUZZ=ON (CI passes the
+# sanitizer tree of `installers/test.sh --sanitize`); otherwise build-fuzz/ is configured here.
 # Seeds: tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/. New crashes are written to
 # build-fuzz/crashes/; a crash fails the run. Commit the input to tests/fuzz/regressions/<name>/,
 # where the unit tests replay it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
-build="$root/build-fuzz"
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DFAULTLINE_FUZZ=ON \
-  -DFAULTLINE_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+build=${FAULTLINE_FUZZ_BUILD:-"$root/build-fuzz"}
+if grep -q '^FAULTLINE_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "fuzz: reusing $build"
+else
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DFAULTLINE_FUZZ=ON \
+    -DFAULTLINE_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
 
 # target binary -> corpus name
 declare -A targets=(
