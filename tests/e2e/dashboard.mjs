@@ -524,7 +524,8 @@ try {
   await page.getByRole("heading", { name: "Incidents" }).waitFor();
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
-  await page.getByRole("status").filter({ hasText: "on page 1." }).waitFor();
+  // Not just "on page 1.": the incident list announced that a moment ago.
+  await page.getByRole("status").filter({ hasText: /entr(y|ies) on page 1\./ }).waitFor();
   const actions = await page.locator("#audit-rows tr td:nth-child(4)").allTextContents();
   for (const action of ["incident.acknowledged", "incident.update", "incident.comment",
                         "incident.closed"]) {
