@@ -118,6 +118,14 @@ TEST_CASE_TEMPLATE("incidents store: rows, links, moves, timeline, rules, tenant
   unlink.unlinks = {{"inc_2", events_a[1], 0, ""}};
   REQUIRE(store->writeIncidents(a.id, unlink).isOk());
   CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->size() == 1);
+  // Links to a known incident, then one to a missing incident: the whole write is refused
+  // (each incident is checked once per write, whatever came before it).
+  store::IncidentWrite partly_missing;
+  partly_missing.links = {{"inc_2", events_a[1], 102, "{}"},
+                          {"inc_2", events_a[0], 103, "{}"},
+                          {"inc_missing", events_a[1], 104, "{}"}};
+  CHECK(store->writeIncidents(a.id, partly_missing).code() == Errc::NotFound);
+  CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->size() == 1);
   auto timeline = store->listIncidentTimeline(a.id, "inc_1");
   REQUIRE(timeline.isOk());
   REQUIRE(timeline->size() == 1);
