@@ -43,6 +43,7 @@ declare -A targets=(
   [fuzz_graph_import]=graph_import
   [fuzz_otlp_spans]=otlp_spans
   [fuzz_notify]=notify
+  [fuzz_ai_answer]=ai_answer
 )
 ninja -C "$build" -j"$(nproc)" "${!targets[@]}"
 mkdir -p "$build/crashes"
