@@ -737,6 +737,12 @@ constexpr const char* kV17KnowledgeEmbeddings = R"sql(
 ALTER TABLE knowledge_passages ADD COLUMN embedding bytea NOT NULL DEFAULT '';
 )sql";
 
+// No query reads events by fingerprint (an alert's state is events_alerts, keyed by it), yet
+// every recorded event paid an insert at a random place in this index.
+constexpr const char* kV18NoEventFingerprintIndex = R"sql(
+DROP INDEX IF EXISTS events_events_by_fingerprint;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial: tenants, enrollment tokens, agents, log batches, row-level security",
@@ -759,6 +765,7 @@ const std::vector<Migration>& migrations() {
       {15, "enrollment tokens: revoked_at", kV15EnrollmentRevoked},
       {16, "ai: summaries and explanations per incident", kV16AiAnswers},
       {17, "knowledge: an embedding per passage (optional)", kV17KnowledgeEmbeddings},
+      {18, "events: the unused index by fingerprint dropped", kV18NoEventFingerprintIndex},
   };
   return kMigrations;
 }

@@ -513,8 +513,11 @@ ALTER TABLE knowledge_passages ADD COLUMN embedding BLOB;
 // BY), and so does the foreign-key check of each link, since SQLite takes the newest UNIQUE
 // index on the parent columns for it. Under a webhook storm these seeks were a sixth of the
 // aggregator's CPU.
+// No query reads events by fingerprint (an alert's state is events_alerts, keyed by it), yet
+// every recorded event paid an insert at a random place in events_events_by_fingerprint.
 constexpr const char* kV18IncidentIdIndex = R"sql(
 CREATE UNIQUE INDEX incidents_by_id ON incidents_incidents(tenant_id, id);
+DROP INDEX IF EXISTS events_events_by_fingerprint;
 )sql";
 
 }  // namespace
@@ -540,7 +543,9 @@ const std::vector<Migration>& migrations() {
       {15, "enrollment tokens: revoked_at, index by tenant", kV15EnrollmentRevoked},
       {16, "ai: summaries and explanations per incident", kV16AiAnswers},
       {17, "knowledge: an embedding per passage (optional)", kV17KnowledgeEmbeddings},
-      {18, "incidents: a narrow unique index on (tenant, id) for existence and foreign-key checks",
+      {18,
+       "incidents: a narrow unique index on (tenant, id) for existence and foreign-key checks; "
+       "events: the unused index by fingerprint dropped",
        kV18IncidentIdIndex},
   };
   return kMigrations;
