@@ -1,6 +1,7 @@
 #include "aggregator/incidents/correlator.h"
 
 #include <algorithm>
+#include <cassert>
 #include <tuple>
 
 namespace faultline::aggregator::incidents {
@@ -74,6 +75,69 @@ TenantCorrelator::TenantCorrelator(std::string tenant_id, CorrelationRules rules
 void TenantCorrelator::adopt(Incident incident) {
   newest_event_ns_ = std::max(newest_event_ns_, incident.last_ns);
   incidents_.push_back(std::make_unique<Incident>(std::move(incident)));
+  reindex(*incidents_.back());
+}
+
+void TenantCorrelator::indexKey(char kind, const std::string& value, Incident* incident) {
+  std::vector<Incident*>& listed = strong_index_[kind + value];
+  if (std::find(listed.begin(), listed.end(), incident) == listed.end()) {
+    listed.push_back(incident);
+  }
+}
+
+void TenantCorrelator::indexSignal(Incident& incident, const Signal& signal,
+                                   const std::vector<std::string>& keys) {
+  if (!signal.fingerprint.empty()) {
+    indexKey('f', signal.fingerprint, &incident);
+  }
+  for (const std::string& key : keys) {
+    indexKey('g', key, &incident);
+  }
+  if (!signal.service.empty()) {
+    indexKey('s', signal.service, &incident);
+  }
+}
+
+void TenantCorrelator::reindex(Incident& incident) {
+  for (const std::string& fingerprint : incident.fingerprints) {
+    indexKey('f', fingerprint, &incident);
+  }
+  for (const std::string& key : incident.group_keys) {
+    indexKey('g', key, &incident);
+  }
+  for (const auto& [service, activity] : incident.services) {
+    indexKey('s', service, &incident);
+  }
+}
+
+void TenantCorrelator::rebuildIndex() {
+  strong_index_.clear();
+  for (auto& incident : incidents_) {
+    reindex(*incident);
+  }
+}
+
+std::vector<Incident*> TenantCorrelator::strongCandidates(
+    const Signal& signal, const std::vector<std::string>& keys) const {
+  std::vector<Incident*> candidates;
+  auto collect = [&](char kind, const std::string& value) {
+    auto listed = strong_index_.find(kind + value);
+    if (listed != strong_index_.end()) {
+      candidates.insert(candidates.end(), listed->second.begin(), listed->second.end());
+    }
+  };
+  if (!signal.fingerprint.empty()) {
+    collect('f', signal.fingerprint);
+  }
+  for (const std::string& key : keys) {
+    collect('g', key);
+  }
+  if (!signal.service.empty()) {
+    collect('s', signal.service);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  return candidates;
 }
 
 Incident* TenantCorrelator::find(const std::string& incident_id) {
@@ -195,16 +259,39 @@ std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& sig
         tokens = titleTokens(signal.title);
       }
     }
-    for (auto& incident : incidents_) {
-      bool eligible = isActive(incident->status) ||
-                      (rules_.reopen_resolved && incident->status == IncidentStatus::kResolved);
+    auto consider = [&](Incident& incident) {
+      bool eligible = isActive(incident.status) ||
+                      (rules_.reopen_resolved && incident.status == IncidentStatus::kResolved);
       if (!eligible) {
-        continue;
+        return;
       }
-      std::optional<Match> match = matchOne(signal, keys, tokens, *incident, strong_only);
+      std::optional<Match> match = matchOne(signal, keys, tokens, incident, strong_only);
       if (match && (!flapping_only || match->strength == 5)) {
         found.push_back(std::move(*match));
       }
+    };
+    if (strong_only) {
+      // A strong match needs a shared key: only the incidents listed under one can match.
+      for (Incident* incident : strongCandidates(signal, keys)) {
+        consider(*incident);
+      }
+#ifndef NDEBUG
+      // Debug builds (the sanitizer test pass) check the index against the full scan.
+      std::size_t scanned = 0;
+      for (auto& incident : incidents_) {
+        const bool eligible =
+            isActive(incident->status) ||
+            (rules_.reopen_resolved && incident->status == IncidentStatus::kResolved);
+        std::optional<Match> match =
+            eligible ? matchOne(signal, keys, tokens, *incident, true) : std::nullopt;
+        scanned += match && (!flapping_only || match->strength == 5) ? 1 : 0;
+      }
+      assert(scanned == found.size() && "strong_index_ missed an incident");
+#endif
+      continue;
+    }
+    for (auto& incident : incidents_) {
+      consider(*incident);
     }
   }
   // Strongest first; among equals the incident that started first.
@@ -253,6 +340,7 @@ Incident& TenantCorrelator::open(const Signal& signal, std::int64_t now_ns) {
   incident->graph_version = graph_ != nullptr ? graph_->version() : 0;
   join(*incident, signal, now_ns);
   incidents_.push_back(std::move(incident));
+  reindex(*incidents_.back());
   return *incidents_.back();
 }
 
@@ -270,6 +358,7 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     }
     Incident& incident = *found.front().incident;
     join(incident, signal, now_ns);
+    indexSignal(incident, signal, groupKeys(signal));
     step.outcome = CorrelationStep::Outcome::kJoined;
     step.incident_id = incident.id;
     step.reason = found.front().reason;
@@ -307,9 +396,11 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
       step.reopened = true;
     }
     join(target, signal, now_ns);
+    indexSignal(target, signal, groupKeys(signal));
     for (Incident* other : bridged) {
       if (other != &target) {
         mergeInto(target, *other, now_ns);
+        reindex(target);
         step.merged.push_back(other->id);
       }
     }
@@ -370,6 +461,7 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     step.incident_id = incident->id;
     step.reason = match->reason;
     incidents_.push_back(std::move(incident));
+    reindex(*incidents_.back());
     return step;
   }
   auto group = std::make_unique<Incident>();
@@ -456,6 +548,9 @@ std::size_t TenantCorrelator::forgetOld(std::int64_t horizon_ns, std::size_t max
       pinned_here += pinned.count(incident->id);
     }
     incidents_.resize(std::max(max_kept, pinned_here));
+  }
+  if (incidents_.size() != before) {
+    rebuildIndex();  // no pointer to a forgotten incident may stay
   }
   return before - incidents_.size();
 }

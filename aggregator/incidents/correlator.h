@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "aggregator/incidents/incident.h"
@@ -93,6 +94,9 @@ class TenantCorrelator {
   std::vector<std::string> sweepResolved(std::int64_t now_ns);
 
   Incident* find(const std::string& incident_id);
+  /// Call after adding signals to an incident from outside (a merge by hand): the strong
+  /// matches find incidents through an index of their fingerprints, group keys and services.
+  void reindex(Incident& incident);
   const std::vector<std::unique_ptr<Incident>>& incidents() const { return incidents_; }
 
   /// Forgets incidents no event or change touched for `horizon_ns` of wall time before
@@ -119,12 +123,23 @@ class TenantCorrelator {
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
   Incident& open(const Signal& signal, std::int64_t now_ns);
   std::vector<std::string> groupKeys(const Signal& signal) const;
+  /// The incidents listed under any of the keys a strong match can use for this signal.
+  std::vector<Incident*> strongCandidates(const Signal& signal,
+                                          const std::vector<std::string>& keys) const;
+  void indexKey(char kind, const std::string& value, Incident* incident);
+  void indexSignal(Incident& incident, const Signal& signal, const std::vector<std::string>& keys);
+  void rebuildIndex();
 
   std::string tenant_id_;
   CorrelationRules rules_;
   IdSource new_id_;
   std::shared_ptr<const GraphView> graph_;
   std::vector<std::unique_ptr<Incident>> incidents_;
+  /// incidents_ by "f"+fingerprint, "g"+group key and "s"+service, so that the strong pass (most
+  /// events) visits only the incidents sharing a key instead of every active one. A superset:
+  /// an incident stays listed under a key it lost (a split), and matchOne checks again; never a
+  /// dangling pointer (forgetOld rebuilds it).
+  std::unordered_map<std::string, std::vector<Incident*>> strong_index_;
   /// Pending groups (min_events > 1): incidents not yet opened, with their waiting signals.
   std::vector<std::unique_ptr<Incident>> pending_;
   std::int64_t newest_event_ns_ = INT64_MIN;

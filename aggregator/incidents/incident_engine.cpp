@@ -769,6 +769,7 @@ Status IncidentEngine::merge(const std::string& tenant_id, const std::string& ta
   for (const Signal& signal : source->signals) {
     foldSignal(*target, signal, {});
   }
+  state->correlator->reindex(*target);
   target->first_ns = std::min(target->first_ns, source->first_ns);
   target->last_ns = std::max(target->last_ns, source->last_ns);
   target->updated_at_ns = now_ns;
