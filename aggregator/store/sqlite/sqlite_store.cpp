@@ -1802,10 +1802,10 @@ constexpr std::string_view kUpsertIncident =
     "severity = excluded.severity, title = excluded.title, first_event = excluded.first_event, "
     "last_event = excluded.last_event, updated_at = excluded.updated_at, "
     "doc_json = excluded.doc_json";
+// writeIncidents checks the incident first (mustExist), and the foreign key backs it.
 constexpr std::string_view kLinkIncidentEvent =
     "INSERT INTO incidents_events(tenant_id, incident_id, event_id, occurred_at, reason_json) "
-    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM incidents_incidents "
-    "INDEXED BY incidents_by_id WHERE tenant_id = ?1 AND id = ?2) ON CONFLICT DO NOTHING";
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 // The narrow index, not the table: a seek in the table reads the incident's whole document.
 constexpr std::string_view kIncidentExists =
     "SELECT 1 FROM incidents_incidents INDEXED BY incidents_by_id "
