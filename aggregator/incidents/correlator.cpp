@@ -241,13 +241,13 @@ std::optional<TenantCorrelator::Match> TenantCorrelator::matchOne(
 }
 
 std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& signal,
+                                                               const std::vector<std::string>& keys,
                                                                bool flapping_only) {
   std::vector<Match> found;
   // Two passes: the cheap reasons (fingerprint, group key, service) first. Only when none
   // matches do graph paths and title similarity decide, since a weaker match elsewhere neither
   // wins nor merges. Most events repeat an alert, so most skip the costly pass.
   std::set<std::string> tokens;
-  const std::vector<std::string> keys = groupKeys(signal);
   for (int pass = 0; pass < 2 && found.empty(); ++pass) {
     const bool strong_only = pass == 0;
     if (!strong_only) {
@@ -305,8 +305,9 @@ std::vector<TenantCorrelator::Match> TenantCorrelator::matches(const Signal& sig
   return found;
 }
 
-void TenantCorrelator::join(Incident& incident, const Signal& signal, std::int64_t now_ns) {
-  foldSignal(incident, signal, groupKeys(signal));
+void TenantCorrelator::join(Incident& incident, const Signal& signal,
+                            const std::vector<std::string>& keys, std::int64_t now_ns) {
+  foldSignal(incident, signal, keys);
   incident.updated_at_ns = now_ns;
 }
 
@@ -329,7 +330,8 @@ void TenantCorrelator::mergeInto(Incident& target, Incident& source, std::int64_
   source.updated_at_ns = now_ns;
 }
 
-Incident& TenantCorrelator::open(const Signal& signal, std::int64_t now_ns) {
+Incident& TenantCorrelator::open(const Signal& signal, const std::vector<std::string>& keys,
+                                 std::int64_t now_ns) {
   auto incident = std::make_unique<Incident>();
   incident->id = new_id_();
   incident->tenant_id = tenant_id_;
@@ -338,7 +340,7 @@ Incident& TenantCorrelator::open(const Signal& signal, std::int64_t now_ns) {
   incident->opened_at_ns = now_ns;
   incident->updated_at_ns = now_ns;
   incident->graph_version = graph_ != nullptr ? graph_->version() : 0;
-  join(*incident, signal, now_ns);
+  join(*incident, signal, keys, now_ns);
   incidents_.push_back(std::move(incident));
   reindex(*incidents_.back());
   return *incidents_.back();
@@ -350,15 +352,17 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   if (muted(signal)) {
     return step;
   }
+  // Once per event: matching, joining and the index all use them.
+  const std::vector<std::string> keys = groupKeys(signal);
   if (signal.status == events::EventStatus::kResolved) {
     // A resolve only ever speaks of its own alert.
-    std::vector<Match> found = matches(signal, /*flapping_only=*/true);
+    std::vector<Match> found = matches(signal, keys, /*flapping_only=*/true);
     if (found.empty()) {
       return step;
     }
     Incident& incident = *found.front().incident;
-    join(incident, signal, now_ns);
-    indexSignal(incident, signal, groupKeys(signal));
+    join(incident, signal, keys, now_ns);
+    indexSignal(incident, signal, keys);
     step.outcome = CorrelationStep::Outcome::kJoined;
     step.incident_id = incident.id;
     step.reason = found.front().reason;
@@ -366,7 +370,7 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     // the same incident instead of opening a new one each time.
     return step;
   }
-  std::vector<Match> found = matches(signal, /*flapping_only=*/signal.decision == "flapping");
+  std::vector<Match> found = matches(signal, keys, /*flapping_only=*/signal.decision == "flapping");
   if (!found.empty()) {
     // The incidents this event bridges (it shares an alert, a group key or a service with each)
     // become one: the one that started first takes the others in.
@@ -395,8 +399,8 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
       target.resolved_at_ns = 0;
       step.reopened = true;
     }
-    join(target, signal, now_ns);
-    indexSignal(target, signal, groupKeys(signal));
+    join(target, signal, keys, now_ns);
+    indexSignal(target, signal, keys);
     for (Incident* other : bridged) {
       if (other != &target) {
         mergeInto(target, *other, now_ns);
@@ -415,7 +419,7 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     return step;
   }
   if (rules_.min_events <= 1) {
-    Incident& incident = open(signal, now_ns);
+    Incident& incident = open(signal, keys, now_ns);
     step.outcome = CorrelationStep::Outcome::kJoined;
     step.opened = true;
     step.incident_id = incident.id;
@@ -433,14 +437,13 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   }
   const std::set<std::string> tokens =
       rules_.similarity <= 1.0 ? titleTokens(signal.title) : std::set<std::string>{};
-  const std::vector<std::string> keys = groupKeys(signal);
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     std::optional<Match> match = matchOne(signal, keys, tokens, **it, /*strong_only=*/false);
     if (!match) {
       continue;
     }
     Incident& group = **it;
-    join(group, signal, now_ns);
+    join(group, signal, keys, now_ns);
     if (group.event_count < rules_.min_events) {
       step.outcome = CorrelationStep::Outcome::kPending;
       return step;
@@ -467,7 +470,7 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
   auto group = std::make_unique<Incident>();
   group->tenant_id = tenant_id_;
   group->title = signal.title.empty() ? "Incident on " + signal.service : signal.title;
-  join(*group, signal, now_ns);
+  join(*group, signal, keys, now_ns);
   pending_.push_back(std::move(group));
   step.outcome = CorrelationStep::Outcome::kPending;
   return step;

@@ -118,10 +118,13 @@ class TenantCorrelator {
   std::optional<Match> matchOne(const Signal& signal, const std::vector<std::string>& keys,
                                 const std::set<std::string>& tokens, Incident& incident,
                                 bool strong_only) const;
-  std::vector<Match> matches(const Signal& signal, bool flapping_only);
-  void join(Incident& incident, const Signal& signal, std::int64_t now_ns);
+  /// `keys`: groupKeys(signal), computed once per event by add().
+  std::vector<Match> matches(const Signal& signal, const std::vector<std::string>& keys,
+                             bool flapping_only);
+  void join(Incident& incident, const Signal& signal, const std::vector<std::string>& keys,
+            std::int64_t now_ns);
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
-  Incident& open(const Signal& signal, std::int64_t now_ns);
+  Incident& open(const Signal& signal, const std::vector<std::string>& keys, std::int64_t now_ns);
   std::vector<std::string> groupKeys(const Signal& signal) const;
   /// The incidents listed under any of the keys a strong match can use for this signal.
   std::vector<Incident*> strongCandidates(const Signal& signal,
