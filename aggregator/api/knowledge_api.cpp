@@ -175,11 +175,11 @@ http::Response KnowledgeApi::similar(std::string_view tenant_id, const http::Req
   if (!facts) {
     return unavailable("similar incidents", facts.status());
   }
-  const std::string text = knowledge::incidentQueryText(*facts);
   query.terms = knowledge::incidentQueryTerms(*facts);
   query.exclude_kind = "incident";
   query.exclude_id = *id;  // never the incident itself
-  auto hits = embeddings_ != nullptr ? embeddings_->search(store_, tenant_id, query, text)
+  auto hits = embeddings_ != nullptr ? embeddings_->search(store_, tenant_id, query,
+                                                           knowledge::incidentQueryText(*facts))
                                      : store_.searchKnowledge(tenant_id, query);
   if (!hits) {
     return unavailable("similar incidents", hits.status());
