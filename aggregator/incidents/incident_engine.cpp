@@ -87,6 +87,7 @@ struct IncidentEngine::TenantState {
 IncidentEngine::IncidentEngine(store::Store& store, IncidentEngineOptions options,
                                std::shared_ptr<GraphSource> graph)
     : store_(store), options_(std::move(options)), graph_(std::move(graph)) {
+  write_worker_ = std::thread([this] { finishLoop(); });
   worker_ = std::thread([this] { run(); });
 }
 
@@ -97,6 +98,94 @@ IncidentEngine::~IncidentEngine() {
   }
   queue_cv_.notify_all();
   worker_.join();
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    write_stopping_ = true;
+  }
+  write_cv_.notify_all();
+  write_worker_.join();  // after the step writes still open, if any
+}
+
+void IncidentEngine::finishLoop() {
+  for (;;) {
+    std::shared_ptr<StepWrite> step;
+    {
+      std::unique_lock<std::mutex> lock(write_mu_);
+      write_cv_.wait(lock, [&] {
+        return !step_writes_written_.empty() || (write_stopping_ && step_writes_open_ == 0);
+      });
+      if (step_writes_written_.empty()) {
+        return;  // stopping, nothing open
+      }
+      step = std::move(step_writes_written_.front());
+      step_writes_written_.pop_front();
+    }
+    try {
+      if (step->result.isOk()) {
+        write_steps_.fetch_add(1, std::memory_order_relaxed);
+        recordLatencies(step->received_ns, step->written_ns);
+        for (const IncidentNotice& notice : step->notices) {
+          notify(notice);
+        }
+        for (const std::string& id : step->to_index) {
+          indexKnowledge(step->tenant_id, id);
+        }
+      } else {
+        write_failures_.fetch_add(1, std::memory_order_relaxed);
+        log::error("incidents", "tenant " + step->tenant_id +
+                                    ": cannot write incidents: " + step->result.message());
+      }
+    } catch (const std::exception& e) {
+      log::error("incidents", std::string("finishing an incident write threw: ") + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      --step_writes_open_;
+    }
+    write_cv_.notify_all();
+  }
+}
+
+void IncidentEngine::submitStepWrite(store::IncidentWrite write, StepWrite step) {
+  std::vector<store::IncidentWrite> pieces = writePieces(std::move(write));
+  auto shared = std::make_shared<StepWrite>(std::move(step));
+  shared->pieces_left = pieces.size();
+  {
+    std::unique_lock<std::mutex> lock(write_mu_);
+    write_cv_.wait(lock, [&] { return step_writes_open_ < kMaxStepWritesOpen; });
+    ++step_writes_open_;
+  }
+  // The store queues the pieces in order; a refused piece calls back at once, on this thread.
+  for (store::IncidentWrite& piece : pieces) {
+    store_.writeIncidentsAsync(shared->tenant_id,
+                               std::make_shared<const store::IncidentWrite>(std::move(piece)),
+                               [this, shared](Status status) { pieceWritten(shared, status); });
+  }
+}
+
+void IncidentEngine::pieceWritten(const std::shared_ptr<StepWrite>& step, Status status) {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (!status.isOk() && step->result.isOk()) {
+      step->result = std::move(status);
+    }
+    if (--step->pieces_left != 0) {
+      return;
+    }
+    step->written_ns = nowUnixNanos();
+    step_writes_written_.push_back(step);
+  }
+  write_cv_.notify_all();
+}
+
+void IncidentEngine::awaitStepWrites() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  write_cv_.wait(lock, [&] { return step_writes_open_ == 0; });
+}
+
+Status IncidentEngine::writeNow(const std::string& tenant_id, store::IncidentWrite write) {
+  awaitStepWrites();
+  return writeRows(tenant_id, std::move(write));
 }
 
 void IncidentEngine::publish(std::string_view tenant_id,
@@ -179,6 +268,7 @@ void IncidentEngine::run() {
         drained = queue_.empty();
       }
       if (drained) {
+        awaitStepWrites();           // flush() and readers see the step written
         rankStale(/*force=*/false);  // those due; the rest within rerank_interval
       }
     } catch (const std::exception& e) {
@@ -246,7 +336,9 @@ Result<Incident*> IncidentEngine::findOrLoad(TenantState& state, const std::stri
   if (Incident* incident = state.correlator->find(incident_id); incident != nullptr) {
     return incident;
   }
-  // Older than what is kept in memory, or written by another node: the store has it.
+  // Older than what is kept in memory, or written by another node: the store has it (once the
+  // step in flight, which may hold its last row, is written).
+  awaitStepWrites();
   FL_ASSIGN_OR_RETURN(store::IncidentRow row, store_.findIncident(state.tenant_id, incident_id));
   FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
   state.correlator->adopt(std::move(incident));
@@ -296,11 +388,8 @@ Status IncidentEngine::load(TenantState& state) {
   return Status::ok();
 }
 
-void IncidentEngine::notify(const Incident& incident, std::string change, const std::string& actor,
-                            std::int64_t now_ns) {
-  if (!observer_) {
-    return;
-  }
+IncidentNotice IncidentEngine::noticeOf(const Incident& incident, std::string change,
+                                        const std::string& actor, std::int64_t now_ns) const {
   IncidentNotice notice;
   notice.tenant_id = incident.tenant_id;
   notice.incident_id = incident.id;
@@ -318,6 +407,13 @@ void IncidentEngine::notify(const Incident& incident, std::string change, const 
   }
   notice.first_event_ns = incident.first_ns;
   notice.at_ns = now_ns;
+  return notice;
+}
+
+void IncidentEngine::notify(const IncidentNotice& notice) {
+  if (!observer_) {
+    return;
+  }
   try {
     observer_(notice);
   } catch (const std::exception& e) {
@@ -340,9 +436,10 @@ store::IncidentRow IncidentEngine::rowOf(const Incident& incident) const {
   return row;
 }
 
-Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
-                                 store::IncidentWrite write,
-                                 const std::set<std::string>* rank_now) {
+std::vector<std::string> IncidentEngine::prepareStep(TenantState& state,
+                                                     const std::set<std::string>& dirty,
+                                                     store::IncidentWrite& write,
+                                                     const std::set<std::string>* rank_now) {
   std::shared_ptr<const GraphView> graph =
       graph_ != nullptr ? graph_->current(state.tenant_id) : nullptr;
   const std::int64_t now = nowUnixNanos();
@@ -382,14 +479,24 @@ Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>
       mark->second.doc_bytes = write.upserts.back().doc_json.size();
     }
   }
-  FL_RETURN_IF_ERROR(writeRows(state.tenant_id, std::move(write)));
   // Resolved and closed incidents join the tenant's knowledge index (again, when they change).
+  std::vector<std::string> to_index;
   for (const std::string& id : dirty) {
     Incident* incident = state.correlator->find(id);
     if (incident != nullptr && (incident->status == IncidentStatus::kResolved ||
                                 incident->status == IncidentStatus::kClosed)) {
-      indexKnowledge(state.tenant_id, id);
+      to_index.push_back(id);
     }
+  }
+  return to_index;
+}
+
+Status IncidentEngine::writeStep(TenantState& state, const std::set<std::string>& dirty,
+                                 store::IncidentWrite write) {
+  std::vector<std::string> to_index = prepareStep(state, dirty, write);
+  FL_RETURN_IF_ERROR(writeNow(state.tenant_id, std::move(write)));
+  for (const std::string& id : to_index) {
+    indexKnowledge(state.tenant_id, id);
   }
   return Status::ok();
 }
@@ -404,28 +511,38 @@ void IncidentEngine::indexKnowledge(const std::string& tenant_id, const std::str
   }
 }
 
-Status IncidentEngine::writeRows(const std::string& tenant_id, store::IncidentWrite write) {
-  // Rows first, then what refers to them; in pieces the store accepts.
+std::vector<store::IncidentWrite> IncidentEngine::writePieces(store::IncidentWrite write) {
+  std::vector<store::IncidentWrite> pieces;
   std::size_t total = write.upserts.size() + write.links.size() + write.moves.size() +
                       write.timeline.size() + write.unlinks.size();
   if (total <= store::kMaxIncidentWriteRows) {
-    return store_.writeIncidents(tenant_id, write);
+    pieces.push_back(std::move(write));
+    return pieces;
   }
+  // Rows first, then what refers to them; in pieces the store accepts.
   store::IncidentWrite rows;
   rows.upserts = std::move(write.upserts);
   rows.moves = std::move(write.moves);
   rows.unlinks = std::move(write.unlinks);
-  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, rows));
+  pieces.push_back(std::move(rows));
   for (std::size_t at = 0; at < write.links.size(); at += store::kMaxIncidentWriteRows) {
     store::IncidentWrite part;
     auto end = write.links.begin() + static_cast<std::ptrdiff_t>(std::min(
                                          write.links.size(), at + store::kMaxIncidentWriteRows));
     part.links.assign(write.links.begin() + static_cast<std::ptrdiff_t>(at), end);
-    FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, part));
+    pieces.push_back(std::move(part));
   }
   store::IncidentWrite timeline;
   timeline.timeline = std::move(write.timeline);
-  return store_.writeIncidents(tenant_id, timeline);
+  pieces.push_back(std::move(timeline));
+  return pieces;
+}
+
+Status IncidentEngine::writeRows(const std::string& tenant_id, store::IncidentWrite write) {
+  for (const store::IncidentWrite& piece : writePieces(std::move(write))) {
+    FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, piece));
+  }
+  return Status::ok();
 }
 
 void IncidentEngine::rankStale(bool force) {
@@ -582,20 +699,17 @@ void IncidentEngine::correlate(const std::string& tenant_id,
     for (const auto& [from, into] : write.moves) {
       rank_now.insert(into);
     }
-    Status written = writeStep(*state, dirty, std::move(write), &rank_now);
-    if (!written.isOk()) {
-      write_failures_.fetch_add(1, std::memory_order_relaxed);
-      log::error("incidents",
-                 "tenant " + tenant_id + ": cannot write incidents: " + written.message());
-    } else {
-      for (const auto& [id, change] : notices) {
-        if (const Incident* incident = correlator.find(id); incident != nullptr) {
-          notify(*incident, change, "system", now);
-        }
+    StepWrite step;
+    step.tenant_id = tenant_id;
+    step.to_index = prepareStep(*state, dirty, write, &rank_now);
+    for (const auto& [id, change] : notices) {
+      if (const Incident* incident = correlator.find(id); incident != nullptr) {
+        step.notices.push_back(noticeOf(*incident, change, "system", now));
       }
-      write_steps_.fetch_add(1, std::memory_order_relaxed);
-      recordLatencies(received, nowUnixNanos());
     }
+    step.received_ns = std::move(received);
+    // Under the tenant's lock: a change by hand waits for this step's write.
+    submitStepWrite(std::move(write), std::move(step));
   }
   // Incidents whose row is behind stay in memory until it is written.
   correlator.forgetOld(options_.memory_horizon_ns, options_.max_incidents_in_memory, now,
@@ -615,7 +729,7 @@ Status IncidentEngine::setStatus(const std::string& tenant_id, const std::string
   write.timeline.push_back(
       {incident_id, now_ns, actor, "status", detail({{"from", from}, {"to", statusName(status)}})});
   FL_RETURN_IF_ERROR(writeStep(*state, {incident_id}, std::move(write)));
-  notify(*incident, std::string(statusName(status)), actor, now_ns);
+  notify(noticeOf(*incident, std::string(statusName(status)), actor, now_ns));
   return Status::ok();
 }
 
@@ -655,10 +769,11 @@ Status IncidentEngine::addComment(const std::string& tenant_id, const std::strin
                                   const std::string& text, const std::string& actor,
                                   std::int64_t now_ns) {
   // Comments need the incident to exist in the store, not in memory: old ones take them too.
+  awaitStepWrites();  // the incident may have opened in the step in flight
   FL_RETURN_IF_ERROR(store_.findIncident(tenant_id, incident_id).status());
   store::IncidentWrite write;
   write.timeline.push_back({incident_id, now_ns, actor, "comment", detail({{"text", text}})});
-  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, write));
+  FL_RETURN_IF_ERROR(writeNow(tenant_id, std::move(write)));
   indexKnowledge(tenant_id, incident_id);  // a resolution note of a resolved incident
   return Status::ok();
 }
@@ -666,6 +781,7 @@ Status IncidentEngine::addComment(const std::string& tenant_id, const std::strin
 Status IncidentEngine::setPostmortem(const std::string& tenant_id, const std::string& incident_id,
                                      const std::string& markdown, const std::string& actor,
                                      std::int64_t now_ns) {
+  awaitStepWrites();  // the incident may have opened in the step in flight
   FL_RETURN_IF_ERROR(store_.findIncident(tenant_id, incident_id).status());
   if (markdown.size() > knowledge::kMaxPostmortemBytes) {
     return invalidArgument("markdown: at most " + std::to_string(knowledge::kMaxPostmortemBytes) +
@@ -676,7 +792,7 @@ Status IncidentEngine::setPostmortem(const std::string& tenant_id, const std::st
   store::IncidentWrite write;
   write.timeline.push_back(
       {incident_id, now_ns, actor, "postmortem", detail({{"bytes", markdown.size()}})});
-  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, write));
+  FL_RETURN_IF_ERROR(writeNow(tenant_id, std::move(write)));
   indexKnowledge(tenant_id, incident_id);
   return Status::ok();
 }
@@ -736,7 +852,7 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   // The new row must exist before links point at it: a first write makes it.
   store::IncidentWrite create;
   create.upserts.push_back(rowOf(split_off));
-  FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, create));
+  FL_RETURN_IF_ERROR(writeNow(tenant_id, std::move(create)));
   for (const Signal& signal : moving) {
     write.unlinks.push_back({incident_id, signal.event_id, 0, ""});
     write.links.push_back(

@@ -7,6 +7,13 @@
 // reason and the timeline, in one store transaction per step. Lifecycle changes by hand go
 // through it too, so what it holds in memory and what the store says never disagree.
 //
+// A correlation step's write is queued on the store without waiting (on SQLite it shares a
+// group commit with the event records), so the engine correlates the next step while the
+// store commits the last ones; a second thread finishes each written step (latency, notices,
+// knowledge index). Every other write (by hand, re-ranking) and every read of an incident
+// from the store waits until no step write is open, so rows reach the store in the order
+// they were made.
+//
 // Single node: each tenant's events are correlated in order by this engine. Past one node the
 // same engine sits behind a tenant-partitioned consumer of the event bus (DESIGN §5).
 //
@@ -65,8 +72,8 @@ struct IncidentNotice {
   std::int64_t first_event_ns = 0;
   std::int64_t at_ns = 0;  // wall time of the change
 };
-/// Called on the engine's (or the API caller's) thread after the change is stored; keep it
-/// short (queue the work).
+/// Called on the engine's finishing thread (or the API caller's) after the change is stored;
+/// keep it short (queue the work).
 using IncidentObserver = std::function<void(const IncidentNotice&)>;
 
 struct IncidentEngineOptions {
@@ -173,13 +180,45 @@ class IncidentEngine {
   Result<Incident*> findOrLoad(TenantState& state, const std::string& incident_id);
   void run();
   void correlate(const std::string& tenant_id, std::vector<store::StoredEvent>& events);
-  /// Ranks and writes the incidents named, with the links and timeline gathered. With
+  /// Ranks the incidents named and adds their rows to `write` (which holds the links and
+  /// timeline gathered); returns those resolved or closed, for the knowledge index. With
   /// `rank_now` (correlation steps) only those and the incidents due (rerank_*) are ranked; the
   /// others are written with their previous ranking and marked stale.
+  std::vector<std::string> prepareStep(TenantState& state, const std::set<std::string>& dirty,
+                                       store::IncidentWrite& write,
+                                       const std::set<std::string>* rank_now = nullptr);
+  /// prepareStep, then writes and indexes at once (changes by hand, deferred rows).
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
-                   store::IncidentWrite write, const std::set<std::string>* rank_now = nullptr);
+                   store::IncidentWrite write);
   /// Writes a step's rows in pieces the store accepts.
   Status writeRows(const std::string& tenant_id, store::IncidentWrite write);
+  /// writeRows once no step write is in flight: every direct write goes through it.
+  Status writeNow(const std::string& tenant_id, store::IncidentWrite write);
+
+  /// The pieces writeRows would write, in order: rows first, then what refers to them.
+  static std::vector<store::IncidentWrite> writePieces(store::IncidentWrite write);
+
+  /// A correlation step's write in flight: its pieces are queued on the store
+  /// (writeIncidentsAsync) and write_worker_ finishes it once the last one is written.
+  struct StepWrite {
+    std::string tenant_id;
+    std::vector<IncidentNotice> notices;    // sent once written
+    std::vector<std::int64_t> received_ns;  // of the events it links (latency at the commit)
+    std::vector<std::string> to_index;      // resolved or closed incidents (knowledge index)
+    std::size_t pieces_left = 0;
+    Status result;                // the first piece that failed, if any
+    std::int64_t written_ns = 0;  // when its last piece was written
+  };
+  /// Queues the step's write on the store and returns (after waiting while
+  /// kMaxStepWritesOpen are open). Called under the tenant's lock, so a change by hand made
+  /// after the step is written after it.
+  void submitStepWrite(store::IncidentWrite write, StepWrite step);
+  void pieceWritten(const std::shared_ptr<StepWrite>& step, Status status);
+  /// Returns once every step write submitted is written and finished (notices sent,
+  /// latencies recorded).
+  void awaitStepWrites();
+  void finishLoop();  // write_worker_'s
+  static constexpr std::size_t kMaxStepWritesOpen = 1;
   /// (Re)indexes the incident's knowledge document when it is resolved or closed; failures are
   /// logged and counted, never fail the step.
   void indexKnowledge(const std::string& tenant_id, const std::string& incident_id);
@@ -189,8 +228,9 @@ class IncidentEngine {
   void rankStale(bool force);
   store::IncidentRow rowOf(const Incident& incident) const;
   void recordLatencies(const std::vector<std::int64_t>& received_ns, std::int64_t written_ns);
-  void notify(const Incident& incident, std::string change, const std::string& actor,
-              std::int64_t now_ns);
+  IncidentNotice noticeOf(const Incident& incident, std::string change, const std::string& actor,
+                          std::int64_t now_ns) const;
+  void notify(const IncidentNotice& notice);
 
   store::Store& store_;
   const IncidentEngineOptions options_;
@@ -225,6 +265,13 @@ class IncidentEngine {
   std::array<std::uint64_t, kLatencyBuckets.size() + 1> latency_buckets_{};
   double latency_sum_seconds_ = 0;
   std::uint64_t latency_count_ = 0;
+
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::size_t step_writes_open_ = 0;                            // submitted, not yet finished
+  std::deque<std::shared_ptr<StepWrite>> step_writes_written_;  // to finish, in order
+  bool write_stopping_ = false;
+  std::thread write_worker_;  // finishes step writes; started before worker_, stopped after
 
   std::thread worker_;  // last: started after everything it uses
 };

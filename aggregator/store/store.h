@@ -351,6 +351,16 @@ class Store {
   /// Every row must belong to `tenant_id` (the incidents named must be the tenant's): nothing is
   /// written otherwise (NotFound). InvalidArgument past kMaxIncidentWriteRows.
   virtual Status writeIncidents(std::string_view tenant_id, const IncidentWrite& write) = 0;
+  /// writeIncidents without waiting. SQLite queues the job on its group-commit writer (so
+  /// writes queued together share one commit, in the order queued) and calls `done` on the
+  /// writer thread after the commit (keep it short, never call the store from it); a write it
+  /// refuses at once gets `done` on the caller's thread. Other engines write and call `done`
+  /// before returning. `done` is called exactly once.
+  virtual void writeIncidentsAsync(std::string_view tenant_id,
+                                   std::shared_ptr<const IncidentWrite> write,
+                                   std::function<void(Status)> done) {
+    done(writeIncidents(tenant_id, *write));
+  }
   virtual Result<std::vector<IncidentRow>> listIncidents(std::string_view tenant_id,
                                                          const IncidentQuery& query) = 0;
   /// NotFound when the tenant has no such incident.

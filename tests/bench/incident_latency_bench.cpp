@@ -257,6 +257,15 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(stats.joined), total_s,
         static_cast<double>(stats.events) / total_s, static_cast<unsigned long long>(stats.opened),
         static_cast<unsigned long long>(stats.write_steps), max_queued, cpu);
+    const auto writer = (*store)->writerStats();
+    const auto checkpoints = (*store)->checkpointStats();
+    std::printf(
+        "sqlite writer: %llu transactions for %llu jobs; WAL checkpoints: %llu in the background,"
+        " %llu inline\n",
+        static_cast<unsigned long long>(writer.groups),
+        static_cast<unsigned long long>(writer.jobs),
+        static_cast<unsigned long long>(checkpoints.background),
+        static_cast<unsigned long long>(checkpoints.inline_));
     std::printf("ingest-to-incident latency ms: p50 %.1f p99 %.1f max %.1f (%llu events)\n",
                 stats.latency_p50_ms, stats.latency_p99_ms, stats.latency_max_ms,
                 static_cast<unsigned long long>(stats.latency_count));

@@ -520,6 +520,20 @@ CREATE UNIQUE INDEX incidents_by_id ON incidents_incidents(tenant_id, id);
 DROP INDEX IF EXISTS events_events_by_fingerprint;
 )sql";
 
+// Every recorded event updates its alert's last_seen, and the index that lists alerts by
+// activity moved the alert's entry each time: a delete at a random page and an insert at the
+// tenant's tail, half of the pages an event batch dirtied (measured: 56 of 120 WAL pages per
+// 50-event commit), and each dirty page is a 4 KiB WAL frame. The index now holds the minute
+// of last_seen (active_minute = last_seen / 60 s, kept equal by every write), which changes
+// at most once a minute per alert: the writer leaves it out of the UPDATE otherwise, and
+// listAlerts reads the index by minute and orders the rows within a minute.
+constexpr const char* kV19AlertActivityMinute = R"sql(
+ALTER TABLE events_alerts ADD COLUMN active_minute INTEGER NOT NULL DEFAULT 0;
+UPDATE events_alerts SET active_minute = last_seen / 60000000000;
+DROP INDEX IF EXISTS events_alerts_by_activity;
+CREATE INDEX events_alerts_by_minute ON events_alerts(tenant_id, active_minute);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -547,6 +561,8 @@ const std::vector<Migration>& migrations() {
        "incidents: a narrow unique index on (tenant, id) for existence and foreign-key checks; "
        "events: the unused index by fingerprint dropped",
        kV18IncidentIdIndex},
+      {19, "events: alerts listed by the minute of their activity (fewer index writes)",
+       kV19AlertActivityMinute},
   };
   return kMigrations;
 }

@@ -185,15 +185,22 @@ constexpr std::string_view kRevokeIntegration =
     "UPDATE events_integrations SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3 ELSE "
     "revoked_at END WHERE tenant_id = ?1 AND id = ?2";
 constexpr std::string_view kSelectAlert =
-    "SELECT status, count, first_seen, resolved_at, changes, flapping FROM events_alerts "
-    "WHERE tenant_id = ?1 AND fingerprint = ?2";
+    "SELECT status, count, first_seen, resolved_at, changes, flapping, active_minute "
+    "FROM events_alerts WHERE tenant_id = ?1 AND fingerprint = ?2";
+// active_minute is last_seen's minute (migration 19); the by-minute index changes only when it
+// does, so the UPDATE names it only then (kUpdateAlertMinute).
+constexpr std::int64_t kNanosPerMinute = 60'000'000'000;
 constexpr std::string_view kInsertAlert =
     "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
-    "last_event_id, resolved_at, changes, flapping) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-    "?10)";
+    "last_event_id, resolved_at, changes, flapping, active_minute) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "?6, ?7, ?8, ?9, ?10, ?6 / 60000000000)";
 constexpr std::string_view kUpdateAlert =
     "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
     "resolved_at = ?7, changes = ?8, flapping = ?9 WHERE tenant_id = ?1 AND fingerprint = ?2";
+constexpr std::string_view kUpdateAlertMinute =
+    "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
+    "resolved_at = ?7, changes = ?8, flapping = ?9, active_minute = ?5 / 60000000000 "
+    "WHERE tenant_id = ?1 AND fingerprint = ?2";
 constexpr std::string_view kInsertEvent =
     "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
     "environment, severity, status, action, source_dedup_key, fingerprint, title, body, "
@@ -239,9 +246,9 @@ constexpr std::string_view kListAlerts =
     "e.environment, e.severity, e.status, e.action, e.source_dedup_key, e.fingerprint, e.title, "
     "e.body, e.labels_json, e.occurred_at, e.received_at, '', e.decision, e.reason, e.rule_id "
     "FROM events_alerts a JOIN events_events e ON e.id = a.last_event_id "
-    "WHERE a.tenant_id = ?1 AND (?2 = '' OR a.status = ?2) "
+    "WHERE a.tenant_id = ?1 AND (?2 = '' OR a.status = ?2) AND a.active_minute <= ?6 "
     "AND (a.last_seen < ?3 OR (a.last_seen = ?3 AND a.fingerprint < ?4)) "
-    "ORDER BY a.last_seen DESC, a.fingerprint DESC LIMIT ?5";
+    "ORDER BY a.active_minute DESC, a.last_seen DESC, a.fingerprint DESC LIMIT ?5";
 constexpr std::string_view kTenantNoiseRules =
     "SELECT id, tenant_id, kind, name, spec_json, created_by, created_at, deleted_at "
     "FROM events_noise_rules WHERE tenant_id = ?1 AND deleted_at = 0 ORDER BY created_at, id";
@@ -360,6 +367,7 @@ struct SqliteStore::WriteStatements {
   Stmt select_alert;
   Stmt insert_alert;
   Stmt update_alert;
+  Stmt update_alert_minute;
   Stmt insert_event;
   Stmt insert_noise_rule;
   Stmt delete_noise_rule;
@@ -425,6 +433,7 @@ SqliteStore::~SqliteStore() {
     writer_->shutdown();
   }
   writer_.reset();
+  checkpointer_.reset();  // no commit runs any more: its hook can go
 }
 
 void SqliteStore::drainAsyncWrites() {
@@ -475,6 +484,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   FL_ASSIGN_OR_RETURN(stmts->select_alert, Stmt::prepare(db, kSelectAlert));
   FL_ASSIGN_OR_RETURN(stmts->insert_alert, Stmt::prepare(db, kInsertAlert));
   FL_ASSIGN_OR_RETURN(stmts->update_alert, Stmt::prepare(db, kUpdateAlert));
+  FL_ASSIGN_OR_RETURN(stmts->update_alert_minute, Stmt::prepare(db, kUpdateAlertMinute));
   FL_ASSIGN_OR_RETURN(stmts->insert_event, Stmt::prepare(db, kInsertEvent));
   FL_ASSIGN_OR_RETURN(stmts->insert_noise_rule, Stmt::prepare(db, kInsertNoiseRule));
   FL_ASSIGN_OR_RETURN(stmts->delete_noise_rule, Stmt::prepare(db, kDeleteNoiseRule));
@@ -482,6 +492,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteStoreOptions option
   store->write_ = std::move(stmts);
   FL_ASSIGN_OR_RETURN(store->graph_,
                       SqliteGraphTables::open(db, path, store->options_.busy_timeout_ms));
+  WalCheckpointer::Options checkpoints;
+  checkpoints.busy_timeout_ms = store->options_.busy_timeout_ms;
+  FL_ASSIGN_OR_RETURN(store->checkpointer_, WalCheckpointer::start(db, path, checkpoints));
   FL_ASSIGN_OR_RETURN(store->writer_,
                       GroupCommitWriter::start(db, {store->options_.max_pending_writes,
                                                     store->options_.max_group_jobs}));
@@ -1508,6 +1521,7 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
   for (std::size_t index = 0; index < events.size(); ++index) {
     const events::Event& event = events[index];
     std::optional<AlertState> current;
+    std::int64_t current_minute = 0;
     {
       StmtUse use(write_->select_alert);
       use->bind(1, tenant_id).bind(2, event.fingerprint);
@@ -1519,6 +1533,7 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
                              use->columnInt(3),
                              decodeChanges(use->columnText(4)),
                              use->columnInt(5) != 0};
+        current_minute = use->columnInt(6);
       }
     }
     AlertTransition transition =
@@ -1552,7 +1567,10 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
       FL_RETURN_IF_ERROR(use->run());
     }
     if (transition.write) {
-      StmtUse use(transition.insert ? write_->insert_alert : write_->update_alert);
+      Stmt& update = current_minute == event.received_at_ns / kNanosPerMinute
+                         ? write_->update_alert
+                         : write_->update_alert_minute;
+      StmtUse use(transition.insert ? write_->insert_alert : update);
       const AlertState& next = transition.next;
       if (transition.insert) {
         use->bind(1, tenant_id)
@@ -1722,7 +1740,8 @@ Result<std::vector<AlertSummary>> SqliteStore::listAlerts(std::string_view tenan
       .bind(2, query.status)
       .bind(3, query.before_last_seen_ns)
       .bind(4, query.before_fingerprint)
-      .bind(5, static_cast<std::int64_t>(query.limit));
+      .bind(5, static_cast<std::int64_t>(query.limit))
+      .bind(6, query.before_last_seen_ns / kNanosPerMinute);
   std::vector<AlertSummary> out;
   for (;;) {
     FL_ASSIGN_OR_RETURN(bool row, use->step());
@@ -1883,7 +1902,9 @@ std::string idsAsJson(const std::vector<std::string>& ids) {
 
 }  // namespace
 
-Status SqliteStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
+namespace {
+
+Status checkIncidentWrite(std::string_view tenant_id, const IncidentWrite& write) {
   std::size_t rows = write.upserts.size() + write.links.size() + write.moves.size() +
                      write.timeline.size() + write.unlinks.size();
   if (rows > kMaxIncidentWriteRows) {
@@ -1895,98 +1916,130 @@ Status SqliteStore::writeIncidents(std::string_view tenant_id, const IncidentWri
       return invalidArgument("write incidents: an incident of another tenant");
     }
   }
-  Status status = writer_->run([&]() -> Status {
-    sqlite3* db = write_db_.get();
-    if (!write.upserts.empty()) {
-      FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(db, kUpsertIncident));
-      for (const IncidentRow& row : write.upserts) {
-        StmtUse use(upsert);
-        use->bind(1, tenant_id)
-            .bind(2, row.id)
-            .bind(3, row.status)
-            .bind(4, row.severity)
-            .bind(5, row.title)
-            .bind(6, row.first_event_ns)
-            .bind(7, row.last_event_ns)
-            .bind(8, row.opened_at_ns)
-            .bind(9, row.updated_at_ns)
-            .bind(10, row.doc_json);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-    }
-    FL_ASSIGN_OR_RETURN(Stmt exists, Stmt::prepare(db, kIncidentExists));
-    // A write links many events to few incidents: each is looked up once.
-    std::set<std::string_view> known_incidents;
-    auto mustExist = [&](const std::string& incident_id) -> Status {
-      if (known_incidents.contains(incident_id)) {
-        return Status::ok();
-      }
-      StmtUse use(exists);
-      use->bind(1, tenant_id).bind(2, incident_id);
-      FL_ASSIGN_OR_RETURN(bool found, use->step());
-      if (!found) {
-        return notFound("write incidents: no such incident in this tenant");
-      }
-      known_incidents.insert(incident_id);
-      return Status::ok();
-    };
-    if (!write.links.empty()) {
-      FL_ASSIGN_OR_RETURN(Stmt link, Stmt::prepare(db, kLinkIncidentEvent));
-      for (const IncidentEventRow& row : write.links) {
-        FL_RETURN_IF_ERROR(mustExist(row.incident_id));
-        StmtUse use(link);
-        use->bind(1, tenant_id)
-            .bind(2, row.incident_id)
-            .bind(3, row.event_id)
-            .bind(4, row.occurred_at_ns)
-            .bind(5, row.reason_json);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-    }
-    if (!write.moves.empty()) {
-      FL_ASSIGN_OR_RETURN(Stmt move, Stmt::prepare(db, kMoveIncidentEvents));
-      FL_ASSIGN_OR_RETURN(Stmt drop, Stmt::prepare(db, kDropMovedEvents));
-      for (const auto& [from, to] : write.moves) {
-        FL_RETURN_IF_ERROR(mustExist(from));
-        FL_RETURN_IF_ERROR(mustExist(to));
-        {
-          StmtUse use(move);
-          use->bind(1, tenant_id).bind(2, from).bind(3, to);
-          FL_RETURN_IF_ERROR(use->run());
-        }
-        StmtUse use(drop);
-        use->bind(1, tenant_id).bind(2, from);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-    }
-    if (!write.unlinks.empty()) {
-      FL_ASSIGN_OR_RETURN(Stmt unlink, Stmt::prepare(db, kUnlinkIncidentEvent));
-      for (const IncidentEventRow& row : write.unlinks) {
-        StmtUse use(unlink);
-        use->bind(1, tenant_id).bind(2, row.incident_id).bind(3, row.event_id);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-    }
-    if (!write.timeline.empty()) {
-      FL_ASSIGN_OR_RETURN(Stmt append, Stmt::prepare(db, kAppendTimeline));
-      for (const IncidentTimelineRow& row : write.timeline) {
-        FL_RETURN_IF_ERROR(mustExist(row.incident_id));
-        StmtUse use(append);
-        use->bind(1, tenant_id)
-            .bind(2, row.incident_id)
-            .bind(3, row.at_ns)
-            .bind(4, row.actor)
-            .bind(5, row.kind)
-            .bind(6, row.detail_json);
-        FL_RETURN_IF_ERROR(use->run());
-      }
-    }
-    return Status::ok();
-  });
+  return Status::ok();
+}
+
+// The writer reports a missing tenant (foreign key) as AlreadyExists.
+Status incidentWriteResult(Status status) {
   if (status.code() == Errc::AlreadyExists) {
     return notFound("write incidents: no such tenant");
   }
   return status;
+}
+
+}  // namespace
+
+Status SqliteStore::writeIncidents(std::string_view tenant_id, const IncidentWrite& write) {
+  FL_RETURN_IF_ERROR(checkIncidentWrite(tenant_id, write));
+  return incidentWriteResult(
+      writer_->run([&]() -> Status { return writeIncidentsJob(tenant_id, write); }));
+}
+
+void SqliteStore::writeIncidentsAsync(std::string_view tenant_id,
+                                      std::shared_ptr<const IncidentWrite> write,
+                                      std::function<void(Status)> done) {
+  if (Status checked = checkIncidentWrite(tenant_id, *write); !checked.isOk()) {
+    done(checked);
+    return;
+  }
+  auto finished = std::make_shared<std::function<void(Status)>>(std::move(done));
+  Status queued = writer_->submit(
+      [this, tenant = std::string(tenant_id), write]() -> Status {
+        return writeIncidentsJob(tenant, *write);
+      },
+      [finished](Status status) { (*finished)(incidentWriteResult(std::move(status))); });
+  if (!queued.isOk()) {
+    (*finished)(queued);
+  }
+}
+
+Status SqliteStore::writeIncidentsJob(std::string_view tenant_id, const IncidentWrite& write) {
+  sqlite3* db = write_db_.get();
+  if (!write.upserts.empty()) {
+    FL_ASSIGN_OR_RETURN(Stmt upsert, Stmt::prepare(db, kUpsertIncident));
+    for (const IncidentRow& row : write.upserts) {
+      StmtUse use(upsert);
+      use->bind(1, tenant_id)
+          .bind(2, row.id)
+          .bind(3, row.status)
+          .bind(4, row.severity)
+          .bind(5, row.title)
+          .bind(6, row.first_event_ns)
+          .bind(7, row.last_event_ns)
+          .bind(8, row.opened_at_ns)
+          .bind(9, row.updated_at_ns)
+          .bind(10, row.doc_json);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+  }
+  FL_ASSIGN_OR_RETURN(Stmt exists, Stmt::prepare(db, kIncidentExists));
+  // A write links many events to few incidents: each is looked up once.
+  std::set<std::string_view> known_incidents;
+  auto mustExist = [&](const std::string& incident_id) -> Status {
+    if (known_incidents.contains(incident_id)) {
+      return Status::ok();
+    }
+    StmtUse use(exists);
+    use->bind(1, tenant_id).bind(2, incident_id);
+    FL_ASSIGN_OR_RETURN(bool found, use->step());
+    if (!found) {
+      return notFound("write incidents: no such incident in this tenant");
+    }
+    known_incidents.insert(incident_id);
+    return Status::ok();
+  };
+  if (!write.links.empty()) {
+    FL_ASSIGN_OR_RETURN(Stmt link, Stmt::prepare(db, kLinkIncidentEvent));
+    for (const IncidentEventRow& row : write.links) {
+      FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+      StmtUse use(link);
+      use->bind(1, tenant_id)
+          .bind(2, row.incident_id)
+          .bind(3, row.event_id)
+          .bind(4, row.occurred_at_ns)
+          .bind(5, row.reason_json);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+  }
+  if (!write.moves.empty()) {
+    FL_ASSIGN_OR_RETURN(Stmt move, Stmt::prepare(db, kMoveIncidentEvents));
+    FL_ASSIGN_OR_RETURN(Stmt drop, Stmt::prepare(db, kDropMovedEvents));
+    for (const auto& [from, to] : write.moves) {
+      FL_RETURN_IF_ERROR(mustExist(from));
+      FL_RETURN_IF_ERROR(mustExist(to));
+      {
+        StmtUse use(move);
+        use->bind(1, tenant_id).bind(2, from).bind(3, to);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+      StmtUse use(drop);
+      use->bind(1, tenant_id).bind(2, from);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+  }
+  if (!write.unlinks.empty()) {
+    FL_ASSIGN_OR_RETURN(Stmt unlink, Stmt::prepare(db, kUnlinkIncidentEvent));
+    for (const IncidentEventRow& row : write.unlinks) {
+      StmtUse use(unlink);
+      use->bind(1, tenant_id).bind(2, row.incident_id).bind(3, row.event_id);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+  }
+  if (!write.timeline.empty()) {
+    FL_ASSIGN_OR_RETURN(Stmt append, Stmt::prepare(db, kAppendTimeline));
+    for (const IncidentTimelineRow& row : write.timeline) {
+      FL_RETURN_IF_ERROR(mustExist(row.incident_id));
+      StmtUse use(append);
+      use->bind(1, tenant_id)
+          .bind(2, row.incident_id)
+          .bind(3, row.at_ns)
+          .bind(4, row.actor)
+          .bind(5, row.kind)
+          .bind(6, row.detail_json);
+      FL_RETURN_IF_ERROR(use->run());
+    }
+  }
+  return Status::ok();
 }
 
 Result<std::vector<IncidentRow>> SqliteStore::listIncidents(std::string_view tenant_id,

@@ -11,6 +11,7 @@
 #include "aggregator/store/sqlite/group_commit_writer.h"
 #include "aggregator/store/sqlite/sqlite_graph.h"
 #include "aggregator/store/sqlite/sqlite_util.h"
+#include "aggregator/store/sqlite/wal_checkpointer.h"
 #include "aggregator/store/store.h"
 
 namespace faultline::aggregator::store::sqlite {
@@ -110,6 +111,8 @@ class SqliteStore final : public Store {
                                                  const std::vector<LogTemplateKey>& keys,
                                                  std::int64_t now_ns) override;
   Status writeIncidents(std::string_view tenant_id, const IncidentWrite& write) override;
+  void writeIncidentsAsync(std::string_view tenant_id, std::shared_ptr<const IncidentWrite> write,
+                           std::function<void(Status)> done) override;
   Result<std::vector<IncidentRow>> listIncidents(std::string_view tenant_id,
                                                  const IncidentQuery& query) override;
   Result<IncidentRow> findIncident(std::string_view tenant_id,
@@ -181,9 +184,12 @@ class SqliteStore final : public Store {
   void drainAsyncWrites() override;
 
   GroupCommitWriter::Stats writerStats() const { return writer_->stats(); }
+  WalCheckpointer::Stats checkpointStats() const { return checkpointer_->stats(); }
 
  private:
   /// The body of recordEvents; writer thread only, inside the writer's savepoint.
+  /// writeIncidents' job, on the writer thread.
+  Status writeIncidentsJob(std::string_view tenant_id, const IncidentWrite& write);
   Status recordEventsJob(std::string_view tenant_id, const std::vector<events::Event>& events,
                          const RecordContext& context, std::vector<EventDecision>* decisions);
   /// FailedPrecondition when `user_id` is the tenant's only owner. Writer thread only.
@@ -201,6 +207,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<WriteStatements> write_;
   std::unique_ptr<SqliteGraphTables> graph_;  // service graph (sqlite_graph.cpp)
   std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // hooked on write_db_'s commits
 
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Reader>> idle_readers_;

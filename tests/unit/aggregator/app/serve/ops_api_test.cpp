@@ -450,3 +450,37 @@ TEST_CASE("incident engine: a small incident's row is written with each step") {
   }
   CHECK(written == 4);  // no flush, no tick: an hour's interval
 }
+
+// Correlation steps are written without the engine waiting (the next step is correlated while
+// the store commits), so a change by hand must wait for the step still open: made after the
+// step, it is written after it, and the step's older copy of the row never overwrites it.
+TEST_CASE("incident engine: a change by hand right after events is not overwritten by their step") {
+  Fixture f;
+  incidents::IncidentEngine engine(*f.store, {});
+  auto tenant = f.store->createTenant("hand-after-step", nowUnixNanos());
+  REQUIRE(tenant.isOk());
+  const std::int64_t now = nowUnixNanos();
+  recordAndPublish(*f.store, engine, tenant->id,
+                   {firingAlert(tenant->id, "checkout", "HighErrorRate", now)});
+  engine.flush();
+  std::string id;
+  REQUIRE(writtenEventCount(*f.store, tenant->id, &id) == 1);
+  for (int round = 1; round <= 20; ++round) {
+    std::vector<events::Event> batch;
+    for (int i = 0; i < 50; ++i) {
+      batch.push_back(
+          firingAlert(tenant->id, "checkout", "HighErrorRate", now + round * 1'000'000 + i));
+    }
+    recordAndPublish(*f.store, engine, tenant->id, batch);
+    const auto status = round % 2 == 1 ? incidents::IncidentStatus::kAcknowledged
+                                       : incidents::IncidentStatus::kTriggered;
+    Status changed = engine.setStatus(tenant->id, id, status, "usr_alice", nowUnixNanos());
+    REQUIRE_MESSAGE(changed.isOk(), changed.toString());
+    engine.flush();
+    auto row = f.store->findIncident(tenant->id, id);
+    REQUIRE(row.isOk());
+    CHECK(row->status == incidents::statusName(status));
+    CHECK(writtenEventCount(*f.store, tenant->id, &id) ==
+          1 + 50 * static_cast<std::uint64_t>(round));
+  }
+}

@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "aggregator/store/sqlite/group_commit_writer.h"
 #include "aggregator/store/sqlite/migrations.h"
+#include "aggregator/store/sqlite/wal_checkpointer.h"
 #include "tests/unit/aggregator/app/test_support.h"
 
 using namespace faultline;
@@ -241,4 +243,73 @@ TEST_CASE("sqlite group commit: a full write queue refuses at once instead of qu
   CHECK(first.isOk());
   CHECK(queryInt(path, "SELECT COUNT(*) FROM logs_batches") == 1);
   CHECK(queryInt(path, "SELECT COUNT(*) FROM logs_batches WHERE seq = 2") == 0);
+}
+
+namespace {
+
+// Commits `transactions` transactions of 20 rows of 1 KiB each on `db`.
+void writeRows(sqlite3* db, int transactions) {
+  for (int t = 0; t < transactions; ++t) {
+    REQUIRE(store::sqlite::exec(db, "BEGIN").isOk());
+    for (int i = 0; i < 20; ++i) {
+      REQUIRE(store::sqlite::exec(db, "INSERT INTO t(v) VALUES (randomblob(1024))").isOk());
+    }
+    REQUIRE(store::sqlite::exec(db, "COMMIT").isOk());
+  }
+}
+
+// Bytes in the database's WAL file (it grows until a checkpoint lets the log restart).
+std::uintmax_t walBytes(const std::string& path) {
+  std::error_code error;
+  std::uintmax_t size = std::filesystem::file_size(path + "-wal", error);
+  return error ? 0 : size;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite checkpoints: a thread of its own copies the WAL back, not the writer") {
+  TempDir dir;
+  const std::string path = dir.file("c.sqlite");
+  auto db = store::sqlite::openDatabase(path, 5000);
+  REQUIRE(db.isOk());
+  REQUIRE(store::sqlite::exec(db->get(), "CREATE TABLE t (v BLOB)").isOk());
+  store::sqlite::WalCheckpointer::Options options;
+  options.background_pages = 50;
+  options.fallback_pages = 1'000'000;
+  auto checkpointer = store::sqlite::WalCheckpointer::start(db->get(), path, options);
+  REQUIRE(checkpointer.isOk());
+  // 4 MiB of rows in 200 commits, pausing now and then as real traffic does. Without a
+  // checkpoint the WAL would hold all of it (the hook replaced SQLite's autocheckpoint).
+  for (int round = 0; round < 10; ++round) {
+    writeRows(db->get(), 20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  CHECK((*checkpointer)->stats().background >= 1);
+  CHECK((*checkpointer)->stats().inline_ == 0);
+  CHECK(walBytes(path) < 2'000'000);
+  checkpointer->reset();
+  // Every row is there.
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db->get(), "SELECT COUNT(*) FROM t", -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(stmt, 0) == 200 * 20);
+  sqlite3_finalize(stmt);
+}
+
+TEST_CASE("sqlite checkpoints: when the thread falls behind, the writer bounds the WAL itself") {
+  TempDir dir;
+  const std::string path = dir.file("f.sqlite");
+  auto db = store::sqlite::openDatabase(path, 5000);
+  REQUIRE(db.isOk());
+  REQUIRE(store::sqlite::exec(db->get(), "CREATE TABLE t (v BLOB)").isOk());
+  store::sqlite::WalCheckpointer::Options options;
+  options.background_pages = 1'000'000;  // the thread is never asked
+  options.fallback_pages = 50;
+  auto checkpointer = store::sqlite::WalCheckpointer::start(db->get(), path, options);
+  REQUIRE(checkpointer.isOk());
+  writeRows(db->get(), 60);  // ~1.2 MiB of rows
+  CHECK((*checkpointer)->stats().background == 0);
+  CHECK((*checkpointer)->stats().inline_ >= 1);
+  // The inline checkpoints let the WAL restart: it holds about 50 pages, never all the rows.
+  CHECK(walBytes(path) < 400'000);
 }
