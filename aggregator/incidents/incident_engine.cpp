@@ -164,17 +164,17 @@ void IncidentEngine::submitStepWrite(store::IncidentWrite write, StepWrite step)
 }
 
 void IncidentEngine::pieceWritten(const std::shared_ptr<StepWrite>& step, Status status) {
-  {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    if (!status.isOk() && step->result.isOk()) {
-      step->result = std::move(status);
-    }
-    if (--step->pieces_left != 0) {
-      return;
-    }
-    step->written_ns = nowUnixNanos();
-    step_writes_written_.push_back(step);
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (!status.isOk() && step->result.isOk()) {
+    step->result = std::move(status);
   }
+  if (--step->pieces_left != 0) {
+    return;
+  }
+  step->written_ns = nowUnixNanos();
+  step_writes_written_.push_back(step);
+  // Under the lock: once it is released the engine may finish the step and be destroyed, and
+  // this (the store's writer) thread must not touch it after that.
   write_cv_.notify_all();
 }
 
