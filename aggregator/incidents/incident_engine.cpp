@@ -185,7 +185,10 @@ void IncidentEngine::awaitStepWrites() {
 
 Status IncidentEngine::writeNow(const std::string& tenant_id, store::IncidentWrite write) {
   awaitStepWrites();
-  return writeRows(tenant_id, std::move(write));
+  for (const store::IncidentWrite& piece : writePieces(std::move(write))) {
+    FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, piece));
+  }
+  return Status::ok();
 }
 
 void IncidentEngine::publish(std::string_view tenant_id,
@@ -532,17 +535,12 @@ std::vector<store::IncidentWrite> IncidentEngine::writePieces(store::IncidentWri
     part.links.assign(write.links.begin() + static_cast<std::ptrdiff_t>(at), end);
     pieces.push_back(std::move(part));
   }
-  store::IncidentWrite timeline;
-  timeline.timeline = std::move(write.timeline);
-  pieces.push_back(std::move(timeline));
-  return pieces;
-}
-
-Status IncidentEngine::writeRows(const std::string& tenant_id, store::IncidentWrite write) {
-  for (const store::IncidentWrite& piece : writePieces(std::move(write))) {
-    FL_RETURN_IF_ERROR(store_.writeIncidents(tenant_id, piece));
+  if (!write.timeline.empty()) {
+    store::IncidentWrite timeline;
+    timeline.timeline = std::move(write.timeline);
+    pieces.push_back(std::move(timeline));
   }
-  return Status::ok();
+  return pieces;
 }
 
 void IncidentEngine::rankStale(bool force) {

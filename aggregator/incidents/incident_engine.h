@@ -190,12 +190,11 @@ class IncidentEngine {
   /// prepareStep, then writes and indexes at once (changes by hand, deferred rows).
   Status writeStep(TenantState& state, const std::set<std::string>& dirty,
                    store::IncidentWrite write);
-  /// Writes a step's rows in pieces the store accepts.
-  Status writeRows(const std::string& tenant_id, store::IncidentWrite write);
-  /// writeRows once no step write is in flight: every direct write goes through it.
+  /// Writes in pieces the store accepts, once no step write is open: every write but a
+  /// correlation step's goes through it.
   Status writeNow(const std::string& tenant_id, store::IncidentWrite write);
 
-  /// The pieces writeRows would write, in order: rows first, then what refers to them.
+  /// A write in pieces the store accepts, in order: rows first, then what refers to them.
   static std::vector<store::IncidentWrite> writePieces(store::IncidentWrite write);
 
   /// A correlation step's write in flight: its pieces are queued on the store

@@ -193,13 +193,13 @@ constexpr std::int64_t kNanosPerMinute = 60'000'000'000;
 constexpr std::string_view kInsertAlert =
     "INSERT INTO events_alerts(tenant_id, fingerprint, status, count, first_seen, last_seen, "
     "last_event_id, resolved_at, changes, flapping, active_minute) VALUES (?1, ?2, ?3, ?4, ?5, "
-    "?6, ?7, ?8, ?9, ?10, ?6 / 60000000000)";
+    "?6, ?7, ?8, ?9, ?10, ?11)";
 constexpr std::string_view kUpdateAlert =
     "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
     "resolved_at = ?7, changes = ?8, flapping = ?9 WHERE tenant_id = ?1 AND fingerprint = ?2";
 constexpr std::string_view kUpdateAlertMinute =
     "UPDATE events_alerts SET status = ?3, count = ?4, last_seen = ?5, last_event_id = ?6, "
-    "resolved_at = ?7, changes = ?8, flapping = ?9, active_minute = ?5 / 60000000000 "
+    "resolved_at = ?7, changes = ?8, flapping = ?9, active_minute = ?10 "
     "WHERE tenant_id = ?1 AND fingerprint = ?2";
 constexpr std::string_view kInsertEvent =
     "INSERT INTO events_events(id, tenant_id, integration_id, source, service, host, "
@@ -1567,9 +1567,9 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
       FL_RETURN_IF_ERROR(use->run());
     }
     if (transition.write) {
-      Stmt& update = current_minute == event.received_at_ns / kNanosPerMinute
-                         ? write_->update_alert
-                         : write_->update_alert_minute;
+      const std::int64_t minute = event.received_at_ns / kNanosPerMinute;
+      const bool new_minute = current_minute != minute;
+      Stmt& update = new_minute ? write_->update_alert_minute : write_->update_alert;
       StmtUse use(transition.insert ? write_->insert_alert : update);
       const AlertState& next = transition.next;
       if (transition.insert) {
@@ -1582,7 +1582,8 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
             .bind(7, decision.event_id)
             .bind(8, next.resolved_at_ns)
             .bind(9, encodeChanges(next.changes))
-            .bind(10, std::int64_t{next.flapping ? 1 : 0});
+            .bind(10, std::int64_t{next.flapping ? 1 : 0})
+            .bind(11, minute);
       } else {
         use->bind(1, tenant_id)
             .bind(2, event.fingerprint)
@@ -1593,6 +1594,9 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
             .bind(7, next.resolved_at_ns)
             .bind(8, encodeChanges(next.changes))
             .bind(9, std::int64_t{next.flapping ? 1 : 0});
+        if (new_minute) {
+          use->bind(10, minute);
+        }
       }
       FL_RETURN_IF_ERROR(use->run());
     }

@@ -187,9 +187,9 @@ class SqliteStore final : public Store {
   WalCheckpointer::Stats checkpointStats() const { return checkpointer_->stats(); }
 
  private:
-  /// The body of recordEvents; writer thread only, inside the writer's savepoint.
-  /// writeIncidents' job, on the writer thread.
+  /// The body of writeIncidents; writer thread only, inside the writer's savepoint.
   Status writeIncidentsJob(std::string_view tenant_id, const IncidentWrite& write);
+  /// The body of recordEvents; writer thread only, inside the writer's savepoint.
   Status recordEventsJob(std::string_view tenant_id, const std::vector<events::Event>& events,
                          const RecordContext& context, std::vector<EventDecision>* decisions);
   /// FailedPrecondition when `user_id` is the tenant's only owner. Writer thread only.

@@ -265,32 +265,44 @@ std::uintmax_t walBytes(const std::string& path) {
   return error ? 0 : size;
 }
 
+// A database with table t and a checkpointer hooked on its (writer) connection.
+struct CheckpointedDb {
+  store::sqlite::DbPtr db;
+  std::unique_ptr<store::sqlite::WalCheckpointer> checkpointer;
+};
+CheckpointedDb checkpointedDb(const std::string& path, int background_pages, int fallback_pages) {
+  auto db = store::sqlite::openDatabase(path, 5000);
+  REQUIRE(db.isOk());
+  REQUIRE(store::sqlite::exec(db->get(), "CREATE TABLE t (v BLOB)").isOk());
+  store::sqlite::WalCheckpointer::Options options;
+  options.background_pages = background_pages;
+  options.fallback_pages = fallback_pages;
+  auto checkpointer = store::sqlite::WalCheckpointer::start(db->get(), path, options);
+  REQUIRE(checkpointer.isOk());
+  return {std::move(*db), std::move(*checkpointer)};
+}
+
 }  // namespace
 
 TEST_CASE("sqlite checkpoints: a thread of its own copies the WAL back, not the writer") {
   TempDir dir;
   const std::string path = dir.file("c.sqlite");
-  auto db = store::sqlite::openDatabase(path, 5000);
-  REQUIRE(db.isOk());
-  REQUIRE(store::sqlite::exec(db->get(), "CREATE TABLE t (v BLOB)").isOk());
-  store::sqlite::WalCheckpointer::Options options;
-  options.background_pages = 50;
-  options.fallback_pages = 1'000'000;
-  auto checkpointer = store::sqlite::WalCheckpointer::start(db->get(), path, options);
-  REQUIRE(checkpointer.isOk());
+  CheckpointedDb setup = checkpointedDb(path, 50, 1'000'000);
+  store::sqlite::DbPtr& db = setup.db;
+  auto& checkpointer = setup.checkpointer;
   // 4 MiB of rows in 200 commits, pausing now and then as real traffic does. Without a
   // checkpoint the WAL would hold all of it (the hook replaced SQLite's autocheckpoint).
   for (int round = 0; round < 10; ++round) {
-    writeRows(db->get(), 20);
+    writeRows(db.get(), 20);
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
   }
-  CHECK((*checkpointer)->stats().background >= 1);
-  CHECK((*checkpointer)->stats().inline_ == 0);
+  CHECK(checkpointer->stats().background >= 1);
+  CHECK(checkpointer->stats().inline_ == 0);
   CHECK(walBytes(path) < 2'000'000);
-  checkpointer->reset();
+  checkpointer.reset();
   // Every row is there.
   sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db->get(), "SELECT COUNT(*) FROM t", -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db.get(), "SELECT COUNT(*) FROM t", -1, &stmt, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
   CHECK(sqlite3_column_int(stmt, 0) == 200 * 20);
   sqlite3_finalize(stmt);
@@ -299,17 +311,12 @@ TEST_CASE("sqlite checkpoints: a thread of its own copies the WAL back, not the 
 TEST_CASE("sqlite checkpoints: when the thread falls behind, the writer bounds the WAL itself") {
   TempDir dir;
   const std::string path = dir.file("f.sqlite");
-  auto db = store::sqlite::openDatabase(path, 5000);
-  REQUIRE(db.isOk());
-  REQUIRE(store::sqlite::exec(db->get(), "CREATE TABLE t (v BLOB)").isOk());
-  store::sqlite::WalCheckpointer::Options options;
-  options.background_pages = 1'000'000;  // the thread is never asked
-  options.fallback_pages = 50;
-  auto checkpointer = store::sqlite::WalCheckpointer::start(db->get(), path, options);
-  REQUIRE(checkpointer.isOk());
-  writeRows(db->get(), 60);  // ~1.2 MiB of rows
-  CHECK((*checkpointer)->stats().background == 0);
-  CHECK((*checkpointer)->stats().inline_ >= 1);
+  CheckpointedDb setup = checkpointedDb(path, 1'000'000, 50);  // the thread is never asked
+  store::sqlite::DbPtr& db = setup.db;
+  auto& checkpointer = setup.checkpointer;
+  writeRows(db.get(), 60);  // ~1.2 MiB of rows
+  CHECK(checkpointer->stats().background == 0);
+  CHECK(checkpointer->stats().inline_ >= 1);
   // The inline checkpoints let the WAL restart: it holds about 50 pages, never all the rows.
   CHECK(walBytes(path) < 400'000);
 }
