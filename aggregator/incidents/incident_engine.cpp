@@ -852,7 +852,7 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   create.upserts.push_back(rowOf(split_off));
   FL_RETURN_IF_ERROR(writeNow(tenant_id, std::move(create)));
   for (const Signal& signal : moving) {
-    write.unlinks.push_back({incident_id, signal.event_id, 0, ""});
+    write.unlinks.push_back({incident_id, signal.event_id, signal.occurred_at_ns, ""});
     write.links.push_back(
         {split_off.id, signal.event_id, signal.occurred_at_ns, splitReason(incident_id)});
   }

@@ -48,7 +48,8 @@ struct IncidentWrite {
   std::vector<IncidentEventRow> links;
   /// Merges: every link of `first` moves to `second`.
   std::vector<std::pair<std::string, std::string>> moves;
-  /// Links to remove (a split by hand): incident_id and event_id of each.
+  /// Links to remove (a split by hand): incident_id, event_id and, so the store can seek the
+  /// link instead of scanning the incident's, the event's occurred_at_ns.
   std::vector<IncidentEventRow> unlinks;
   std::vector<IncidentTimelineRow> timeline;
 };

@@ -1868,7 +1868,12 @@ constexpr std::string_view kSetRules =
     "ON CONFLICT (tenant_id) DO UPDATE SET rules_json = excluded.rules_json, "
     "updated_at = excluded.updated_at";
 
+// Links are keyed by (incident, occurred_at, event) (migration 20): an unlink that names the
+// event's time is one seek; one that does not (or names a wrong one) scans the incident's links.
 constexpr std::string_view kUnlinkIncidentEvent =
+    "DELETE FROM incidents_events WHERE tenant_id = ?1 AND incident_id = ?2 "
+    "AND occurred_at = ?3 AND event_id = ?4";
+constexpr std::string_view kUnlinkIncidentEventAnyTime =
     "DELETE FROM incidents_events WHERE tenant_id = ?1 AND incident_id = ?2 AND event_id = ?3";
 
 IncidentRow readIncidentRow(Stmt& stmt) {
@@ -2023,10 +2028,21 @@ Status SqliteStore::writeIncidentsJob(std::string_view tenant_id, const Incident
   }
   if (!write.unlinks.empty()) {
     FL_ASSIGN_OR_RETURN(Stmt unlink, Stmt::prepare(db, kUnlinkIncidentEvent));
+    FL_ASSIGN_OR_RETURN(Stmt unlink_any_time, Stmt::prepare(db, kUnlinkIncidentEventAnyTime));
     for (const IncidentEventRow& row : write.unlinks) {
-      StmtUse use(unlink);
-      use->bind(1, tenant_id).bind(2, row.incident_id).bind(3, row.event_id);
-      FL_RETURN_IF_ERROR(use->run());
+      {
+        StmtUse use(unlink);
+        use->bind(1, tenant_id)
+            .bind(2, row.incident_id)
+            .bind(3, row.occurred_at_ns)
+            .bind(4, row.event_id);
+        FL_RETURN_IF_ERROR(use->run());
+      }
+      if (sqlite3_changes(db) == 0) {
+        StmtUse use(unlink_any_time);
+        use->bind(1, tenant_id).bind(2, row.incident_id).bind(3, row.event_id);
+        FL_RETURN_IF_ERROR(use->run());
+      }
     }
   }
   if (!write.timeline.empty()) {

@@ -115,7 +115,7 @@ TEST_CASE_TEMPLATE("incidents store: rows, links, moves, timeline, rules, tenant
   CHECK(store->listIncidentEvents(a.id, "inc_1", 100)->empty());
   CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->size() == 2);
   store::IncidentWrite unlink;
-  unlink.unlinks = {{"inc_2", events_a[1], 0, ""}};
+  unlink.unlinks = {{"inc_2", events_a[1], 101, ""}};
   REQUIRE(store->writeIncidents(a.id, unlink).isOk());
   CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->size() == 1);
   // Links to a known incident, then one to a missing incident: the whole write is refused
@@ -164,4 +164,9 @@ TEST_CASE_TEMPLATE("incidents store: rows, links, moves, timeline, rules, tenant
   CHECK(store->writeIncidents(b.id, cross_move).code() == Errc::NotFound);
   CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->size() == 1);
   CHECK(store->listIncidentTimeline(a.id, "inc_2")->size() == 1);
+  // An unlink that does not know the event's time still removes the link.
+  store::IncidentWrite unlink_untimed;
+  unlink_untimed.unlinks = {{"inc_2", events_a[0], 0, ""}};
+  REQUIRE(store->writeIncidents(a.id, unlink_untimed).isOk());
+  CHECK(store->listIncidentEvents(a.id, "inc_2", 100)->empty());
 }

@@ -102,6 +102,83 @@ TEST_CASE("sqlite migrations: a file that is not a database is a clear error") {
   CHECK(opened.status().message().find(path) != std::string::npos);
 }
 
+TEST_CASE("sqlite migrations: 20 rekeys incident links by time and keeps every link") {
+  TempDir dir;
+  std::string path = dir.file("db.sqlite");
+  std::string tenant_id;
+  {
+    auto store = openStore(path);
+    auto tenant = store->createTenant("acme", nowUnixNanos());
+    REQUIRE(tenant.isOk());
+    tenant_id = tenant->id;
+    store::IncidentWrite write;
+    store::IncidentRow row;
+    row.id = "inc_1";
+    row.tenant_id = tenant_id;
+    row.status = "triggered";
+    row.severity = "error";
+    row.title = "db down";
+    row.doc_json = "{}";
+    write.upserts = {row};
+    REQUIRE(store->writeIncidents(tenant_id, write).isOk());
+  }
+  // Put the table back as migration 10 made it, with links, and forget migration 20.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string downgrade = R"sql(
+DROP TABLE incidents_events;
+CREATE TABLE incidents_events (
+  tenant_id TEXT NOT NULL, incident_id TEXT NOT NULL, event_id TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL, reason_json TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, incident_id, event_id),
+  FOREIGN KEY (tenant_id, incident_id) REFERENCES incidents_incidents(tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX incidents_events_by_time ON incidents_events(tenant_id, incident_id, occurred_at);
+DELETE FROM schema_migrations WHERE version >= 20;
+)sql";
+  for (int i = 0; i < 3; ++i) {
+    // Event ids out of time order, so the listing's order shows the new key is used.
+    downgrade += "INSERT INTO incidents_events VALUES ('" + tenant_id + "', 'inc_1', 'evt_" +
+                 std::to_string(9 - i) + "', " + std::to_string(100 + i) +
+                 ", '{\"n\":" + std::to_string(i) + "}');\n";
+  }
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, downgrade.c_str(), nullptr, nullptr, &error);
+  INFO((error != nullptr ? error : ""));
+  sqlite3_free(error);
+  REQUIRE(rc == SQLITE_OK);
+  sqlite3_close(db);
+
+  auto store = openStore(path);
+  auto links = store->listIncidentEvents(tenant_id, "inc_1", 10);
+  REQUIRE(links.isOk());
+  REQUIRE(links->size() == 3);
+  for (std::size_t i = 0; i < links->size(); ++i) {
+    const store::IncidentEventRow& link = (*links)[i];
+    CHECK(link.event_id == "evt_" + std::to_string(9 - i));
+    CHECK(link.occurred_at_ns == static_cast<std::int64_t>(100 + i));
+    CHECK(link.reason_json == "{\"n\":" + std::to_string(i) + "}");
+  }
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                             "('incidents_events_by_time', 'incidents_events_v20')",
+                             -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(stmt, 0) == 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  // A link still joins an incident once, and the foreign key still holds.
+  store::IncidentWrite again;
+  again.links = {{"inc_1", "evt_9", 100, "{}"}};
+  REQUIRE(store->writeIncidents(tenant_id, again).isOk());
+  CHECK(store->listIncidentEvents(tenant_id, "inc_1", 10)->size() == 3);
+  store::IncidentWrite dangling;
+  dangling.links = {{"inc_missing", "evt_1", 1, "{}"}};
+  CHECK_FALSE(store->writeIncidents(tenant_id, dangling).isOk());
+}
+
 TEST_CASE("sqlite group commit: a failing job rolls back alone and does not poison its group") {
   TempDir dir;
   auto db = store::sqlite::openDatabase(dir.file("w.sqlite"), 5000);
