@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "shared/util/log.h"
 #include "shared/util/time.h"
 
 namespace faultline::aggregator::incidents {
@@ -18,6 +20,74 @@ constexpr std::string_view kStatusNames[] = {"triggered", "acknowledged", "resol
 std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+/// Compact JSON text, appended in place; commas come from the nesting.
+struct DocText {
+  std::string out;
+  bool first = true;  // nothing written yet at this level
+
+  void separate() {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+  }
+  void open(char bracket) {
+    separate();
+    out += bracket;
+    first = true;
+  }
+  void close(char bracket) {
+    out += bracket;
+    first = false;
+  }
+  void key(std::string_view name) {
+    string(name);
+    out += ':';
+    first = true;  // the value that follows takes no comma
+  }
+  void string(std::string_view text) {
+    separate();
+    out += '"';
+    log::appendJsonEscaped(out, text);  // invalid UTF-8 becomes U+FFFD, as the DOM's dump did
+    out += '"';
+  }
+  template <typename Strings>
+  void strings(const Strings& texts) {
+    open('[');
+    for (const std::string& text : texts) {
+      string(text);
+    }
+    close(']');
+  }
+  template <typename Integer>
+  void integer(Integer value) {
+    separate();
+    char buffer[24];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+    out.append(buffer, end);
+  }
+  void boolean(bool value) {
+    separate();
+    out += value ? "true" : "false";
+  }
+  /// Shortest text that reads back to the same double; "1.0", not "1", so it stays a float.
+  /// Not finite: null, as the DOM wrote it.
+  void number(double value) {
+    separate();
+    if (!std::isfinite(value)) {
+      out += "null";
+      return;
+    }
+    char buffer[32];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+    std::string_view text(buffer, static_cast<std::size_t>(end - buffer));
+    out += text;
+    if (text.find_first_of(".e") == std::string_view::npos) {
+      out += ".0";
+    }
+  }
+};
 
 std::optional<events::Severity> severityByName(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(events::Severity::kCritical); ++i) {
@@ -179,46 +249,97 @@ std::string CorrelationRules::toJson() const {
 }
 
 std::string Incident::docJson() const {
-  json services_json = json::object();
-  for (const auto& [name, activity] : services) {
-    services_json[name] = {{"events", activity.events},
-                           {"first_ns", activity.first_ns},
-                           {"last_ns", activity.last_ns},
-                           {"max_severity", logparse::severityName(activity.max_severity)}};
+  // Written directly, not through a json DOM: the engine rewrites every changed incident's
+  // document each correlation step, and building the DOM was over half of the engine thread's
+  // time at 10,000 events/s (perf). Keys in sorted order, as the DOM wrote them.
+  DocText doc;
+  doc.open('{');
+  doc.key("alerts");
+  doc.open('{');
+  for (const auto& [fingerprint, firing] : alerts) {
+    doc.key(fingerprint);
+    doc.boolean(firing);
   }
-  json candidates_json = json::array();
+  doc.close('}');
+  doc.key("assignee");
+  doc.string(assignee);
+  doc.key("candidates");
+  doc.open('[');
   for (const Candidate& c : candidates) {
-    candidates_json.push_back({{"kind", c.kind},
-                               {"name", c.name},
-                               {"service", c.service},
-                               {"score", c.score},
-                               {"confidence", c.confidence},
-                               {"evidence", c.evidence},
-                               {"factors", c.factors}});
+    doc.open('{');
+    doc.key("confidence");
+    doc.number(c.confidence);
+    doc.key("evidence");
+    doc.strings(c.evidence);
+    doc.key("factors");
+    doc.open('{');
+    for (const auto& [name, value] : c.factors) {
+      doc.key(name);
+      doc.number(value);
+    }
+    doc.close('}');
+    doc.key("kind");
+    doc.string(c.kind);
+    doc.key("name");
+    doc.string(c.name);
+    doc.key("score");
+    doc.number(c.score);
+    doc.key("service");
+    doc.string(c.service);
+    doc.close('}');
   }
-  json chain_json = json::array();
+  doc.close(']');
+  doc.key("chain");
+  doc.open('[');
   for (const ChainStep& step : chain) {
-    chain_json.push_back({{"service", step.service},
-                          {"event_id", step.event_id},
-                          {"at_ns", step.at_ns},
-                          {"via", step.via}});
+    doc.open('{');
+    doc.key("at_ns");
+    doc.integer(step.at_ns);
+    doc.key("event_id");
+    doc.string(step.event_id);
+    doc.key("service");
+    doc.string(step.service);
+    doc.key("via");
+    doc.string(step.via);
+    doc.close('}');
   }
-  json tokens = json::array();
+  doc.close(']');
+  doc.key("event_count");
+  doc.integer(event_count);
+  doc.key("fingerprints");
+  doc.strings(fingerprints);
+  doc.key("graph_version");
+  doc.integer(graph_version);
+  doc.key("group_keys");
+  doc.strings(group_keys);
+  doc.key("merged_into");
+  doc.string(merged_into);
+  doc.key("resolved_at_ns");
+  doc.integer(resolved_at_ns);
+  doc.key("services");
+  doc.open('{');
+  for (const auto& [name, activity] : services) {
+    doc.key(name);
+    doc.open('{');
+    doc.key("events");
+    doc.integer(activity.events);
+    doc.key("first_ns");
+    doc.integer(activity.first_ns);
+    doc.key("last_ns");
+    doc.integer(activity.last_ns);
+    doc.key("max_severity");
+    doc.string(logparse::severityName(activity.max_severity));
+    doc.close('}');
+  }
+  doc.close('}');
+  doc.key("title_tokens");
+  doc.open('[');
   for (const auto& set : title_tokens) {
-    tokens.push_back(set);
+    doc.strings(set);
   }
-  return dump(json{{"assignee", assignee},
-                   {"resolved_at_ns", resolved_at_ns},
-                   {"graph_version", graph_version},
-                   {"merged_into", merged_into},
-                   {"event_count", event_count},
-                   {"services", services_json},
-                   {"alerts", alerts},
-                   {"fingerprints", fingerprints},
-                   {"group_keys", group_keys},
-                   {"title_tokens", tokens},
-                   {"candidates", candidates_json},
-                   {"chain", chain_json}});
+  doc.close(']');
+  doc.close('}');
+  return std::move(doc.out);
 }
 
 Status Incident::fromDocJson(std::string_view text, Incident* out) {

@@ -403,3 +403,62 @@ TEST_CASE("correlation: pinned incidents (row behind memory) are never forgotten
   CHECK(d.find(pinned) != nullptr);
   CHECK(d.find(newest) == nullptr);
 }
+
+TEST_CASE("incident document: every field reads back, hostile strings and doubles included") {
+  Incident incident;
+  incident.assignee = "al\"ice\\ \n\t\x01 ü \xff";  // quote, backslash, controls, UTF-8, bad byte
+  incident.resolved_at_ns = -5;
+  incident.graph_version = 7;
+  incident.merged_into = "inc_2";
+  incident.event_count = 18'446'744'073'709'551'615ULL;
+  incident.services["db"] = {3, -1, INT64_MAX, events::Severity::kCritical};
+  incident.services["web \"x\""] = {1, 2, 3, events::Severity::kUnknown};
+  incident.alerts = {{"fp1", true}, {"fp2", false}};
+  incident.fingerprints = {"fp1", "fp2"};
+  incident.group_keys = {"service=db"};
+  incident.title_tokens = {{"db", "down"}, {}};
+  Candidate candidate;
+  candidate.kind = "service";
+  candidate.name = "db";
+  candidate.service = "db";
+  candidate.score = 0.1 + 0.2;  // not a short decimal
+  candidate.confidence = 1.0;
+  candidate.evidence = {"evt_1", "evt_2"};
+  candidate.factors = {{"graph", 0.0}, {"novelty", 1e-9}, {"severity", 123456789.125}};
+  incident.candidates = {candidate, Candidate{}};
+  incident.chain = {{"db", "evt_1", 10, ""}, {"web", "evt_2", 20, "db"}};
+
+  const std::string doc = incident.docJson();
+  Incident back;
+  REQUIRE(Incident::fromDocJson(doc, &back).isOk());
+  CHECK(back.assignee == "al\"ice\\ \n\t\x01 ü \xef\xbf\xbd");
+  CHECK(back.resolved_at_ns == -5);
+  CHECK(back.graph_version == 7);
+  CHECK(back.merged_into == "inc_2");
+  CHECK(back.event_count == incident.event_count);
+  REQUIRE(back.services.size() == 2);
+  CHECK(back.services["db"].events == 3);
+  CHECK(back.services["db"].first_ns == -1);
+  CHECK(back.services["db"].last_ns == INT64_MAX);
+  CHECK(back.services["db"].max_severity == events::Severity::kCritical);
+  CHECK(back.services.count("web \"x\"") == 1);
+  CHECK(back.alerts == incident.alerts);
+  CHECK(back.fingerprints == incident.fingerprints);
+  CHECK(back.group_keys == incident.group_keys);
+  CHECK(back.title_tokens == incident.title_tokens);
+  REQUIRE(back.candidates.size() == 2);
+  CHECK(back.candidates[0].score == candidate.score);  // exact: shortest round-trip digits
+  CHECK(back.candidates[0].confidence == 1.0);
+  CHECK(back.candidates[0].evidence == candidate.evidence);
+  CHECK(back.candidates[0].factors == candidate.factors);
+  CHECK(back.candidates[0].kind == "service");
+  CHECK(back.candidates[1].evidence.empty());
+  REQUIRE(back.chain.size() == 2);
+  CHECK(back.chain[1].via == "db");
+  CHECK(back.chain[1].at_ns == 20);
+  // Written again, the same text: nothing drifts across rewrites.
+  CHECK(back.docJson() == doc);
+  // A whole number stays a float, and no value is written twice.
+  CHECK(doc.find("\"confidence\":1.0,") != std::string::npos);
+  CHECK(doc.find(",,") == std::string::npos);
+}
