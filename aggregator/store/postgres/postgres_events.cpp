@@ -254,8 +254,16 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return events[a].fingerprint < events[b].fingerprint;
   });
+  // Through the group-commit writer, as agent batches: concurrent webhooks share one commit
+  // (one WAL flush) instead of paying one each. Within a group, requests run in order of
+  // their first alert, the same global order their alerts are locked in.
+  std::string order_key(tenant_id);
+  order_key.push_back('\0');
+  if (!order.empty()) {
+    order_key.append(events[order.front()].fingerprint);
+  }
   std::vector<EventDecision> decisions;
-  Status status = inTransaction(false, [&](Connection& connection) -> Status {
+  Status status = writer_->run(std::move(order_key), [&](Connection& connection) -> Status {
     decisions.assign(events.size(), EventDecision{});
     FL_RETURN_IF_ERROR(connection.setLocal(kTenantSetting, tenant_id));
     for (std::size_t index : order) {
