@@ -87,6 +87,20 @@ struct DocText {
       out += ".0";
     }
   }
+  // A key and its value.
+  void textField(std::string_view name, std::string_view text) {
+    key(name);
+    string(text);
+  }
+  template <typename Integer>
+  void integerField(std::string_view name, Integer value) {
+    key(name);
+    integer(value);
+  }
+  void numberField(std::string_view name, double value) {
+    key(name);
+    number(value);
+  }
 };
 
 std::optional<events::Severity> severityByName(std::string_view name) {
@@ -261,31 +275,24 @@ std::string Incident::docJson() const {
     doc.boolean(firing);
   }
   doc.close('}');
-  doc.key("assignee");
-  doc.string(assignee);
+  doc.textField("assignee", assignee);
   doc.key("candidates");
   doc.open('[');
   for (const Candidate& c : candidates) {
     doc.open('{');
-    doc.key("confidence");
-    doc.number(c.confidence);
+    doc.numberField("confidence", c.confidence);
     doc.key("evidence");
     doc.strings(c.evidence);
     doc.key("factors");
     doc.open('{');
     for (const auto& [name, value] : c.factors) {
-      doc.key(name);
-      doc.number(value);
+      doc.numberField(name, value);
     }
     doc.close('}');
-    doc.key("kind");
-    doc.string(c.kind);
-    doc.key("name");
-    doc.string(c.name);
-    doc.key("score");
-    doc.number(c.score);
-    doc.key("service");
-    doc.string(c.service);
+    doc.textField("kind", c.kind);
+    doc.textField("name", c.name);
+    doc.numberField("score", c.score);
+    doc.textField("service", c.service);
     doc.close('}');
   }
   doc.close(']');
@@ -293,42 +300,30 @@ std::string Incident::docJson() const {
   doc.open('[');
   for (const ChainStep& step : chain) {
     doc.open('{');
-    doc.key("at_ns");
-    doc.integer(step.at_ns);
-    doc.key("event_id");
-    doc.string(step.event_id);
-    doc.key("service");
-    doc.string(step.service);
-    doc.key("via");
-    doc.string(step.via);
+    doc.integerField("at_ns", step.at_ns);
+    doc.textField("event_id", step.event_id);
+    doc.textField("service", step.service);
+    doc.textField("via", step.via);
     doc.close('}');
   }
   doc.close(']');
-  doc.key("event_count");
-  doc.integer(event_count);
+  doc.integerField("event_count", event_count);
   doc.key("fingerprints");
   doc.strings(fingerprints);
-  doc.key("graph_version");
-  doc.integer(graph_version);
+  doc.integerField("graph_version", graph_version);
   doc.key("group_keys");
   doc.strings(group_keys);
-  doc.key("merged_into");
-  doc.string(merged_into);
-  doc.key("resolved_at_ns");
-  doc.integer(resolved_at_ns);
+  doc.textField("merged_into", merged_into);
+  doc.integerField("resolved_at_ns", resolved_at_ns);
   doc.key("services");
   doc.open('{');
   for (const auto& [name, activity] : services) {
     doc.key(name);
     doc.open('{');
-    doc.key("events");
-    doc.integer(activity.events);
-    doc.key("first_ns");
-    doc.integer(activity.first_ns);
-    doc.key("last_ns");
-    doc.integer(activity.last_ns);
-    doc.key("max_severity");
-    doc.string(logparse::severityName(activity.max_severity));
+    doc.integerField("events", activity.events);
+    doc.integerField("first_ns", activity.first_ns);
+    doc.integerField("last_ns", activity.last_ns);
+    doc.textField("max_severity", logparse::severityName(activity.max_severity));
     doc.close('}');
   }
   doc.close('}');
