@@ -168,8 +168,14 @@ DELETE FROM schema_migrations WHERE version >= 20;
   REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
   CHECK(sqlite3_column_int(stmt, 0) == 0);
   sqlite3_finalize(stmt);
+  // The rebuilt table keeps its foreign key: a link to no incident is refused by SQLite
+  // itself, not only by the store's existence check.
+  const std::string dangling_sql =
+      "PRAGMA foreign_keys=ON; INSERT INTO incidents_events VALUES ('" + tenant_id +
+      "', 'inc_missing', 1, 'evt_1', '{}')";
+  CHECK(sqlite3_exec(db, dangling_sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
   sqlite3_close(db);
-  // A link still joins an incident once, and the foreign key still holds.
+  // A link still joins an incident once; one to a missing incident is refused.
   store::IncidentWrite again;
   again.links = {{"inc_1", "evt_9", 100, "{}"}};
   REQUIRE(store->writeIncidents(tenant_id, again).isOk());
