@@ -182,8 +182,15 @@ def run(receiver):
         acked = receiver.got("/hook?token=t0ps3cret", 200)[1]
         assert json.loads(acked["body"])["type"] == "incident.acknowledged", acked
         assert acked["headers"]["Idempotency-Key"] != opened_key
-        deliveries = call("GET", f"/v1/notification-channels/{webhook['id']}/deliveries",
-                          keys["viewer"])["deliveries"]
+        # The receiver sees the request before the aggregator records its answer, so wait for
+        # the recorded state rather than reading it once.
+        def deliveries_by_change():
+            rows = call("GET", f"/v1/notification-channels/{webhook['id']}/deliveries",
+                        keys["viewer"])["deliveries"]
+            return rows, {d["change"]: d for d in rows}
+        wait_for(lambda: deliveries_by_change()[1].get("acknowledged", {}).get("state")
+                 == "delivered", 20, "acknowledged recorded as delivered")
+        deliveries, _ = deliveries_by_change()
         log(f"deliveries: {deliveries}")
         by_change = {d["change"]: d for d in deliveries}
         assert by_change["opened"]["state"] == "delivered", deliveries
