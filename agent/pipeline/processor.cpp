@@ -55,6 +55,7 @@ struct Processor::StreamState {
   // n lines ends where its n-th line ended.
   std::deque<std::pair<std::uint64_t, std::int64_t>> pending;
   std::int64_t last_add_mono_ns = 0;
+  logparse::EventTimeCarry event_time;  // untimed lines take their neighbour's time
 };
 
 struct Processor::TemplateState {
@@ -311,7 +312,7 @@ void Processor::armFlushTimer() {
   flush_timer_.start(period, period);
 }
 
-void Processor::processEvent(tail::StreamId stream, const StreamState& state,
+void Processor::processEvent(tail::StreamId stream, StreamState& state,
                              std::string_view event, std::uint64_t end_offset, bool no_newline,
                              std::int64_t read_ts_ns) {
   ++metrics_->events;
@@ -336,7 +337,7 @@ void Processor::processEvent(tail::StreamId stream, const StreamState& state,
     ++metrics_->with_severity;
   }
   const Severity severity = parsed_.severity;
-  const std::int64_t event_ts = parsed_.ts_ns;
+  const std::int64_t event_ts = state.event_time.resolve(parsed_.ts_ns, read_ts_ns);
 
   std::string_view line = event;
   if (settings.redactor != nullptr && settings.redactor->redact(event, redacted_, redact_stats_)) {

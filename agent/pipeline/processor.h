@@ -99,7 +99,7 @@ class Processor final : public tail::LineSink {
   const SourceSettings& sourceSettings(std::string_view source);
   StreamState& streamState(tail::StreamId stream, std::string_view source);
   std::unique_ptr<StreamState> newStreamState(std::string_view source);
-  void processEvent(tail::StreamId stream, const StreamState& state, std::string_view event,
+  void processEvent(tail::StreamId stream, StreamState& state, std::string_view event,
                     std::uint64_t end_offset, bool no_newline, std::int64_t read_ts_ns);
   void flushStream(tail::StreamId stream, StreamState& state);
   void armFlushTimer();

@@ -66,7 +66,7 @@ class UploadWriter {
     meta.read_ts_ns = read_ts_ns_;
     meta.no_newline = no_newline;
     meta.severity = static_cast<std::uint8_t>(parsed_.severity);
-    meta.event_ts_ns = parsed_.ts_ns;
+    meta.event_ts_ns = event_time_.resolve(parsed_.ts_ns, read_ts_ns_);
     if (mined_.template_id != 0) {
       // Every batch carries the texts it uses: an upload's batches stand alone.
       builder_.addTemplated(meta, mined_.template_id, mined_.template_text, true, mined_.params);
@@ -142,6 +142,7 @@ class UploadWriter {
   std::string agent_id_;
   std::uint64_t epoch_;
   std::int64_t read_ts_ns_;
+  logparse::EventTimeCarry event_time_;  // untimed lines take their neighbour's time
   wire::BatchBuilder builder_;
   bool source_added_ = false;
   std::uint32_t source_ = 0;

@@ -3,7 +3,9 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
 
 #include "shared/logparse/parse_internal.h"
 #include "shared/logparse/text_util.h"
@@ -322,6 +324,25 @@ void ParsedLine::clear() {
   inner_format = Format::kPlain;
   partial = false;
   scratch.clear();
+}
+
+std::int64_t EventTimeCarry::resolve(std::int64_t parsed_ts_ns, std::int64_t read_ts_ns) {
+  if (parsed_ts_ns != 0) {
+    last_event_ns_ = parsed_ts_ns;
+    last_read_ns_ = read_ts_ns;
+    return parsed_ts_ns;
+  }
+  if (last_event_ns_ == 0) {
+    return 0;
+  }
+  constexpr std::int64_t kNsPerMs = 1'000'000;
+  // A clock stepped back reads as no time passed.
+  const std::int64_t elapsed_ms =
+      read_ts_ns > last_read_ns_ ? (read_ts_ns - last_read_ns_) / kNsPerMs : 0;
+  const std::int64_t room_ms =
+      last_event_ns_ < 0 ? elapsed_ms
+                         : (std::numeric_limits<std::int64_t>::max() - last_event_ns_) / kNsPerMs;
+  return last_event_ns_ + std::min(elapsed_ms, room_ms) * kNsPerMs;
 }
 
 Result<std::unique_ptr<Parser>> Parser::create(const ParserOptions& options) {

@@ -101,6 +101,27 @@ class Parser {
   virtual void parse(std::string_view line, ParsedLine& out) const = 0;
 };
 
+/// The event time of lines that carry none, taken from their stream's last line that had one.
+/// An untimed line in a timestamped log (a row truncated mid-line, a stack frame outside any
+/// multiline rule, a bare "Caused by") happened next to its neighbours; the arrival time, which
+/// is what the aggregator uses for an unknown time, can be days later for a backfilled file or
+/// an upload, and would put the line into the wrong incident. Promtail's timestamp stage does
+/// the same by default ("fudge"). The carried time advances by the reading time that passed
+/// since that line (whole milliseconds, so second- and millisecond-scaled batches stay compact):
+/// a live tail's untimed line after a quiet hour is not placed an hour back, while a file read
+/// in one go (or an upload, read at one instant) carries its neighbour's time as is.
+/// One per stream (file or upload); a stream's first lines, before any time, stay unknown (0).
+class EventTimeCarry {
+ public:
+  /// `parsed_ts_ns`: the line's own time, 0 when it has none; `read_ts_ns`: when it was read.
+  /// Returns the line's own time, else the carried time, else 0.
+  std::int64_t resolve(std::int64_t parsed_ts_ns, std::int64_t read_ts_ns);
+
+ private:
+  std::int64_t last_event_ns_ = 0;
+  std::int64_t last_read_ns_ = 0;
+};
+
 /// Timestamp found at or near the start of `text` (within its first ~64 bytes): RFC 3339/ISO
 /// 8601 (T or space, fraction, Z or offset, or none), syslog "Jan  2 03:04:05", common-log
 /// "10/Oct/2000:13:55:36 -0700", "2024/01/02 03:04:05", epoch s/ms/us/ns (10/13/16/19 digits,

@@ -102,6 +102,26 @@ TEST_CASE("processor: every line becomes a record with severity, event time and 
   CHECK(f.metrics.with_severity == 2);
 }
 
+TEST_CASE("processor: an untimed line takes the time of its stream's last timed line") {
+  Fixture f;
+  f.feed("late start without a time", 2, "/b.log");
+  f.feed("2026-08-20T00:00:00.002Z ERROR payment failed");
+  f.feed("{\"log\":\"truncated row without its time");  // a cut-off docker line
+  f.feed("another untimed line", 2, "/b.log");
+  f.feed("2026-08-20T00:00:07.000Z INFO recovered");
+  f.feed("\tat com.example.Pay.run(Pay.java:42)");
+  REQUIRE(f.sink.records.size() == 6);
+  // Streams carry separately: /b.log has seen no time, so its lines stay unknown (0), and the
+  // aggregator falls back to their read time.
+  CHECK(f.sink.records[0].event_ts_ns == 0);
+  CHECK(f.sink.records[3].event_ts_ns == 0);
+  CHECK(f.sink.records[1].event_ts_ns == 1787184000002000000LL);
+  CHECK(f.sink.records[2].event_ts_ns == 1787184000002000000LL);
+  CHECK(f.sink.records[4].event_ts_ns == 1787184007000000000LL);
+  CHECK(f.sink.records[5].event_ts_ns == 1787184007000000000LL);
+  CHECK(f.metrics.with_timestamp == 2);  // the metric counts lines that had their own time
+}
+
 TEST_CASE("processor: secrets are redacted before the sink sees the line") {
   Fixture f;
   f.feed("INFO login user=bob password=hunter2hunter2 ok");

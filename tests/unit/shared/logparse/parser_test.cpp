@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/unit/shared/logparse/parse_test_util.h"
 
+using faultline::logparse::EventTimeCarry;
 using faultline::logparse::Format;
 using faultline::logparse::formatFromName;
 using faultline::logparse::formatName;
@@ -269,4 +271,28 @@ TEST_CASE("parser: one Parser shared by threads") {
     thread.join();
   }
   CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("event time carry: an untimed line takes its stream's last time, advanced by reading") {
+  constexpr std::int64_t kMs = 1'000'000;
+  const std::int64_t event = 1'674'950'400 * kS + 123 * kMs;  // 2023-01-29T00:00:00.123Z
+  const std::int64_t read = 1'796'000'000 * kS;               // read years later (a backfill)
+  EventTimeCarry carry;
+  CHECK(carry.resolve(0, read) == 0);  // nothing to carry yet: unknown, the arrival time wins
+  CHECK(carry.resolve(event, read) == event);
+  CHECK(carry.resolve(0, read) == event);  // read at once: the neighbour's time as is
+  CHECK(carry.resolve(0, read + 5 * kMs + 999) == event + 5 * kMs);  // whole ms of reading
+  CHECK(carry.resolve(0, read - kS) == event);  // the read clock stepped back: no advance
+  CHECK(carry.resolve(event + kS, read) == event + kS);  // a timed line always wins
+  CHECK(carry.resolve(0, read + 3'600 * kS) == event + kS + 3'600 * kS);  // live tail, quiet hour
+  // Times near either end of the range neither overflow nor go backwards.
+  EventTimeCarry late;
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  CHECK(late.resolve(max - 1, 0) == max - 1);
+  const std::int64_t carried = late.resolve(0, max);
+  CHECK(carried >= max - 1);
+  CHECK(carried <= max);
+  EventTimeCarry early;
+  CHECK(early.resolve(-5 * kS, 0) == -5 * kS);
+  CHECK(early.resolve(0, 2 * kS) == -3 * kS);
 }

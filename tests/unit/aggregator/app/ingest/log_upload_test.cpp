@@ -6,9 +6,11 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "aggregator/admin/admin.h"
 #include "aggregator/audit/store_audit_recorder.h"
+#include "shared/wire/batch.h"
 #include "tests/unit/aggregator/app/auth/auth_test_support.h"
 #include "tests/unit/aggregator/app/ingest/upload_test_support.h"
 #include "tests/unit/aggregator/app/store/store_engines.h"
@@ -105,6 +107,37 @@ TEST_CASE_TEMPLATE("log upload: plain, gzip and zstd come back byte for byte, as
   CHECK(agents->front().agent_id == LogUploader::uploadAgentId(tenant->id));
   CHECK(agents->front().hostname == "faultline-upload");
   CHECK(agents->front().records > 3 * 3000);
+}
+
+TEST_CASE("log upload: an untimed line takes the time of the line before it, not the upload's") {
+  SqliteEngine engine;
+  auto store = engine.open();
+  auto tenant = store->createTenant("acme", 1);
+  REQUIRE(tenant.isOk());
+  auto uploader = LogUploader::create(*store, LogUploadOptions{});
+  REQUIRE(uploader.isOk());
+  // A backfilled file from 2023: its second line is a row cut off before its time.
+  const std::string text =
+      "untimed first line\n"
+      "2023-01-29T08:00:00.250Z ERROR payment failed\n"
+      "{\"log\":\"ERROR truncated row without its time\n"
+      "2023-01-29T08:00:03Z INFO recovered\n"
+      "\tat com.example.Pay.run(Pay.java:42)\n";
+  auto result = (*uploader)->upload(request(tenant->id, text));
+  REQUIRE_MESSAGE(result.isOk(), result.status().toString());
+  std::vector<std::int64_t> event_times;
+  Status read = store->forEachBatch(tenant->id, {}, [&](std::string_view payload) {
+    auto batch = wire::decodeBatch(payload);
+    REQUIRE_MESSAGE(batch.isOk(), batch.status().toString());
+    for (const wire::Record& record : (*batch)->records) {
+      event_times.push_back(record.event_ts_ns);
+    }
+    return Status::ok();
+  });
+  REQUIRE_MESSAGE(read.isOk(), read.toString());
+  const std::int64_t first = 1'674'979'200'250'000'000;  // 2023-01-29T08:00:00.250Z
+  const std::int64_t later = 1'674'979'203'000'000'000;
+  CHECK(event_times == std::vector<std::int64_t>{0, first, first, later, later});
 }
 
 TEST_CASE_TEMPLATE("log upload: the same bytes again are a duplicate; other bytes are not",
