@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 #include <tuple>
 
 namespace faultline::aggregator::incidents {
@@ -347,7 +348,11 @@ Incident& TenantCorrelator::open(const Signal& signal, const std::vector<std::st
 }
 
 CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns) {
-  newest_event_ns_ = std::max(newest_event_ns_, signal.occurred_at_ns);
+  const std::int64_t clock_limit_ns =
+      now_ns <= std::numeric_limits<std::int64_t>::max() - kMaxClockAheadNs
+          ? now_ns + kMaxClockAheadNs
+          : std::numeric_limits<std::int64_t>::max();
+  newest_event_ns_ = std::max(newest_event_ns_, std::min(signal.occurred_at_ns, clock_limit_ns));
   CorrelationStep step;
   if (muted(signal)) {
     return step;

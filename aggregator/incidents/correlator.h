@@ -86,6 +86,12 @@ class TenantCorrelator {
   /// Correlates one event; `now_ns` is wall time (opened_at, updated_at).
   CorrelationStep add(const Signal& signal, std::int64_t now_ns);
 
+  /// How far ahead of the wall clock an event's time may move the tenant's event clock (the
+  /// newest event time, against which sweepResolved measures quiet windows): a minute of clock
+  /// skew. A host whose clock runs years ahead must not resolve every quiet incident of the
+  /// tenant at once; the event itself keeps its time.
+  static constexpr std::int64_t kMaxClockAheadNs = 60LL * 1'000'000'000;
+
   /// Lifecycle changes by hand. NotFound / FailedPrecondition (illegal transition).
   Status setStatus(const std::string& incident_id, IncidentStatus status, std::int64_t now_ns);
 

@@ -226,41 +226,64 @@ TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only")
   CHECK(third.promoted.size() == 2);
   CHECK(c.find(third.incident_id)->event_count == 3);
 
+  // Wall time well after the events: the event clock moves with them (an event only moves it
+  // up to kMaxClockAheadNs past the wall clock).
+  auto wall = [](std::int64_t n) { return 86'400 * kSecond + n; };
   TenantCorrelator r = correlator();
-  std::string id = r.add(signal("a1", "api", 0, "fp-api"), 1).incident_id;
+  std::string id = r.add(signal("a1", "api", 0, "fp-api"), wall(1)).incident_id;
   Signal resolved = signal("a2", "api", 60, "fp-api");
   resolved.status = events::EventStatus::kResolved;
-  r.add(resolved, 2);
-  CHECK(r.sweepResolved(2).empty());  // not before a quiet window
+  r.add(resolved, wall(2));
+  CHECK(r.sweepResolved(wall(2)).empty());  // not before a quiet window
   CHECK(r.find(id)->status == IncidentStatus::kTriggered);
-  r.add(signal("x1", "elsewhere", 60 + 301), 3);  // event time moves on past the window
-  CHECK(r.sweepResolved(3) == std::vector<std::string>{id});
+  r.add(signal("x1", "elsewhere", 60 + 301), wall(3));  // event time moves on past the window
+  CHECK(r.sweepResolved(wall(3)) == std::vector<std::string>{id});
   CHECK(r.find(id)->status == IncidentStatus::kResolved);
-  CorrelationStep later = r.add(signal("a3", "api", 90), 3);
+  CorrelationStep later = r.add(signal("a3", "api", 90), wall(3));
   CHECK(later.opened);
   CHECK(later.incident_id != id);
   Signal info = signal("a4", "worker", 5000);
   info.severity = events::Severity::kInfo;
-  CHECK(r.add(info, 4).outcome == CorrelationStep::Outcome::kIgnored);
+  CHECK(r.add(info, wall(4)).outcome == CorrelationStep::Outcome::kIgnored);
   Signal muted = signal("a5", "api", 95);
   muted.decision = "suppressed";
-  CHECK(r.add(muted, 4).outcome == CorrelationStep::Outcome::kIgnored);
-  CHECK(r.setStatus(later.incident_id, IncidentStatus::kClosed, 5).isOk());
-  CHECK(r.setStatus(later.incident_id, IncidentStatus::kTriggered, 6).code() ==
+  CHECK(r.add(muted, wall(4)).outcome == CorrelationStep::Outcome::kIgnored);
+  CHECK(r.setStatus(later.incident_id, IncidentStatus::kClosed, wall(5)).isOk());
+  CHECK(r.setStatus(later.incident_id, IncidentStatus::kTriggered, wall(6)).code() ==
         Errc::FailedPrecondition);
 
   CorrelationRules reopen;
   reopen.reopen_resolved = true;
   TenantCorrelator o = correlator(reopen);
-  std::string first = o.add(signal("b1", "api", 0, "fp-b"), 1).incident_id;
+  std::string first = o.add(signal("b1", "api", 0, "fp-b"), wall(1)).incident_id;
   Signal done = signal("b2", "api", 30, "fp-b");
   done.status = events::EventStatus::kResolved;
-  o.add(done, 2);
-  o.add(signal("y1", "elsewhere", 30 + 301), 2);
-  CHECK(o.sweepResolved(2).size() == 1);
-  CorrelationStep again = o.add(signal("b3", "api", 60), 3);
+  o.add(done, wall(2));
+  o.add(signal("y1", "elsewhere", 30 + 301), wall(2));
+  CHECK(o.sweepResolved(wall(2)).size() == 1);
+  CorrelationStep again = o.add(signal("b3", "api", 60), wall(3));
   CHECK(again.reopened);
   CHECK(again.incident_id == first);
+}
+
+TEST_CASE("correlation: an event dated far ahead of the wall clock does not resolve quiet incidents") {
+  const std::int64_t now = 1'000'000 * kSecond;  // wall time; the events below are around it
+  const std::int64_t now_s = now / kSecond;
+  TenantCorrelator c = correlator();
+  std::string id = c.add(signal("a1", "api", now_s - 20, "fp-api"), now).incident_id;
+  Signal resolved = signal("a2", "api", now_s - 10, "fp-api");
+  resolved.status = events::EventStatus::kResolved;
+  c.add(resolved, now);
+  // A host whose clock runs a year ahead: the event is correlated with its own time, but moves
+  // the event clock only to now + kMaxClockAheadNs, well inside api's 5-minute quiet window.
+  CorrelationStep skewed = c.add(signal("s1", "skewed-host", now_s + 365 * 86'400), now);
+  CHECK(skewed.opened);
+  CHECK(c.find(skewed.incident_id)->first_ns == (now_s + 365 * 86'400) * kSecond);
+  CHECK(c.sweepResolved(now).empty());
+  CHECK(c.find(id)->status == IncidentStatus::kTriggered);
+  // Time moving on past the window (events and wall clock alike) still resolves it.
+  c.add(signal("x1", "elsewhere", now_s + 300), now + 300 * kSecond);
+  CHECK(c.sweepResolved(now + 300 * kSecond) == std::vector<std::string>{id});
 }
 
 TEST_CASE("rca: the upstream cause ranks first, with evidence and a chain to the symptoms") {
