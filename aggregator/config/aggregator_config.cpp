@@ -289,6 +289,11 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
       std::size_t workers,
       positive("limits.worker_threads", nonNegative(table.getInt("limits.worker_threads")), 256));
   limits.worker_threads = static_cast<unsigned>(workers);
+  // Every worker may hold a SQLite reader at once, and so may the background threads (the
+  // incident engine, the event stream, notifications...): with fewer kept idle, readers were
+  // closed and reopened under load (a profile of webhook ingest with 32 workers).
+  constexpr std::size_t kBackgroundReaders = 8;
+  config.store_options.sqlite_idle_readers = workers + kBackgroundReaders;
 
   wire::Limits& batch = config.batch_limits;
   batch.max_compressed_bytes = limits.max_body_bytes;

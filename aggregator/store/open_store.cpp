@@ -11,6 +11,7 @@ Result<std::unique_ptr<Store>> openStore(const StoreLocation& location,
     case Engine::Sqlite: {
       sqlite::SqliteStoreOptions sqlite_options;
       sqlite_options.path = location.sqlite_path;
+      sqlite_options.max_idle_readers = options.sqlite_idle_readers;
       FL_ASSIGN_OR_RETURN(auto opened, sqlite::SqliteStore::open(std::move(sqlite_options)));
       return std::unique_ptr<Store>(std::move(opened));
     }

@@ -17,6 +17,10 @@ struct StoreOptions {
   std::size_t pool_size = 8;                     // PostgreSQL connections at most
   std::chrono::milliseconds pool_timeout{5000};  // wait for a free connection this long
   std::chrono::milliseconds connect_timeout{5000};
+  /// SQLite read connections kept open between uses. One closed on release costs an open and
+  /// some 20 statement prepares when it is next needed, so the server keeps one per request
+  /// worker plus its background readers (aggregator_config.cpp).
+  std::size_t sqlite_idle_readers = 8;
 };
 
 /// Opens (creating and migrating as needed) the store. For SQLite the file's directory must

@@ -23,6 +23,7 @@ TEST_CASE("config: embedded defaults resolve without a file") {
   CHECK(resolved->server_limits.idle_timeout == std::chrono::seconds(60));
   CHECK(resolved->server_limits.max_connections == 1024);
   CHECK(resolved->server_limits.worker_threads == 4);
+  CHECK(resolved->store_options.sqlite_idle_readers == 4 + 8);  // a reader per worker, kept
   CHECK(resolved->batch_limits.max_records == 1u << 20);
   CHECK(resolved->batch_limits.max_decompressed_bytes == 64u << 20);
   CHECK(resolved->batch_limits.max_compressed_bytes == 16u << 20);
@@ -48,6 +49,7 @@ TEST_CASE("config: a file and overrides apply; bad values name their key") {
   CHECK(resolved->sqlite_path == "/db/x.db");
   CHECK(resolved->batch_limits.max_compressed_bytes == 1u << 20);
   CHECK(resolved->server_limits.worker_threads == 2);
+  CHECK(resolved->store_options.sqlite_idle_readers == 2 + 8);
 
   auto unknown = table.loadString("[server]\nlisen = \"x\"\n", "typo.toml");
   CHECK_FALSE(unknown.isOk());
