@@ -331,7 +331,7 @@ AuditEntry auditEntryFromRow(Stmt& row) {
 
 namespace {
 // Incident writes, prepared once on the write connection: every correlation step runs them
-// (a profile of webhook ingest found per-call prepares at 2% of the aggregator's CPU).
+// (a profile of webhook ingest found per-call prepares at 3.7% of the aggregator's samples).
 constexpr std::string_view kUpsertIncident =
     "INSERT INTO incidents_incidents(tenant_id, id, status, severity, title, first_event, "
     "last_event, opened_at, updated_at, doc_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
@@ -1904,7 +1904,6 @@ constexpr std::string_view kSetRules =
     "INSERT INTO incidents_rules(tenant_id, rules_json, updated_at) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (tenant_id) DO UPDATE SET rules_json = excluded.rules_json, "
     "updated_at = excluded.updated_at";
-
 
 IncidentRow readIncidentRow(Stmt& stmt) {
   IncidentRow row;
