@@ -108,6 +108,14 @@ std::vector<Option> aggregatorOptions() {
       {"noise.flap_changes", OptionType::Int, "4",
        "state changes within noise.flap_window that make an alert flap (it settles at half as "
        "many); 0 turns flapping detection off"},
+      {"noise.transient_episodes", OptionType::Int, "3",
+       "an alert that resolved by itself within noise.transient_max_duration this many times "
+       "within noise.transient_window is transient: its next firings open no incident until "
+       "they have fired that long; 0 turns it off"},
+      {"noise.transient_max_duration", OptionType::Duration, "5m",
+       "how soon after firing an alert must resolve by itself to count as a transient episode"},
+      {"noise.transient_window", OptionType::Duration, "24h",
+       "how far back transient episodes count"},
       {"noise.rules_cache_ttl", OptionType::Duration, "5s",
        "how long a tenant's suppression rules and maintenance windows are reused before being "
        "read again (changes through this node apply at once); 0 reads them per request"},
@@ -390,6 +398,24 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
                            std::to_string(flap_changes));
   }
   config.noise.flap_changes = static_cast<std::uint32_t>(flap_changes);
+  config.noise.transient_window = table.getDuration("noise.transient_window");
+  if (config.noise.transient_window > std::chrono::hours(24 * 7)) {
+    return invalidArgument("noise.transient_window: must be at most 7d");
+  }
+  config.noise.transient_max_duration = table.getDuration("noise.transient_max_duration");
+  if (config.noise.transient_max_duration > std::chrono::hours(24)) {
+    return invalidArgument("noise.transient_max_duration: must be at most 24h");
+  }
+  // An alert remembers its last 32 state changes (store::kMaxRememberedChanges): the current
+  // firing and 15 whole episodes before it.
+  const std::int64_t transient_episodes = table.getInt("noise.transient_episodes");
+  constexpr std::int64_t kMaxEpisodes = 15;
+  if (transient_episodes < 0 || transient_episodes > kMaxEpisodes) {
+    return invalidArgument("noise.transient_episodes: must be between 0 (off) and " +
+                           std::to_string(kMaxEpisodes) + ", got " +
+                           std::to_string(transient_episodes));
+  }
+  config.noise.transient_episodes = static_cast<std::uint32_t>(transient_episodes);
   config.noise.rules_cache_ttl = table.getDuration("noise.rules_cache_ttl");
   if (config.noise.rules_cache_ttl > std::chrono::minutes(5)) {
     return invalidArgument("noise.rules_cache_ttl: must be at most 5m");

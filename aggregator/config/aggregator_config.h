@@ -67,6 +67,9 @@ struct AggregatorConfig {
   struct {
     std::chrono::nanoseconds flap_window = std::chrono::minutes(15);  // noise.flap_window
     std::uint32_t flap_changes = 4;                                   // noise.flap_changes
+    std::chrono::nanoseconds transient_window = std::chrono::hours(24);
+    std::chrono::nanoseconds transient_max_duration = std::chrono::minutes(5);
+    std::uint32_t transient_episodes = 3;  // noise.transient_episodes
     std::chrono::nanoseconds rules_cache_ttl = std::chrono::seconds(5);
   } noise;
   struct {

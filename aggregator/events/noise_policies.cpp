@@ -10,8 +10,8 @@ constexpr std::size_t kMaxCachedTenants = 10'000;
 }  // namespace
 
 NoisePolicies::NoisePolicies(store::Store& store, std::chrono::milliseconds ttl,
-                             store::FlapPolicy flap)
-    : store_(store), flap_(flap), cache_(ttl, kMaxCachedTenants) {}
+                             store::FlapPolicy flap, store::TransientPolicy transient)
+    : store_(store), flap_(flap), transient_(transient), cache_(ttl, kMaxCachedTenants) {}
 
 Result<std::shared_ptr<const NoisePolicy>> NoisePolicies::policyFor(std::string_view tenant_id) {
   const std::string key(tenant_id);
@@ -33,6 +33,7 @@ Result<store::RecordContext> NoisePolicies::contextFor(std::string_view tenant_i
                                                        const std::vector<Event>& events) {
   store::RecordContext context;
   context.flap = flap_;
+  context.transient = transient_;
   FL_ASSIGN_OR_RETURN(std::shared_ptr<const NoisePolicy> policy, policyFor(tenant_id));
   if (policy->rules().empty()) {
     return context;  // the common case: no per-event work

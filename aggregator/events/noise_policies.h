@@ -2,8 +2,9 @@
 
 // The noise policy of each tenant as recorders need it: suppression rules and maintenance
 // windows compiled once and cached for a short time (a webhook storm must not read the rule
-// table per request), plus the node's flapping policy. Rule changes made through this node
-// call forget() and apply at once; changes through another node apply within the TTL.
+// table per request), plus the node's flapping and transient-alert policies. Rule changes
+// made through this node call forget() and apply at once; changes through another node apply
+// within the TTL.
 
 #include <chrono>
 #include <memory>
@@ -19,12 +20,13 @@ namespace faultline::aggregator::events {
 /// Thread-safe. Does not own the store.
 class NoisePolicies {
  public:
-  NoisePolicies(store::Store& store, std::chrono::milliseconds ttl, store::FlapPolicy flap);
+  NoisePolicies(store::Store& store, std::chrono::milliseconds ttl, store::FlapPolicy flap,
+                store::TransientPolicy transient = {});
 
   /// The tenant's compiled rules in force (from the cache when fresh).
   Result<std::shared_ptr<const NoisePolicy>> policyFor(std::string_view tenant_id);
-  /// What recordEvents needs for `events` of `tenant_id`: a mute per event (or none) and the
-  /// flapping policy.
+  /// What recordEvents needs for `events` of `tenant_id`: a mute per event (or none), the
+  /// flapping and the transient-alert policies.
   Result<store::RecordContext> contextFor(std::string_view tenant_id,
                                           const std::vector<Event>& events);
   /// Drops every cached policy: call after creating or deleting a rule.
@@ -35,6 +37,7 @@ class NoisePolicies {
  private:
   store::Store& store_;
   store::FlapPolicy flap_;
+  store::TransientPolicy transient_;
   auth::CredentialCache<std::shared_ptr<const NoisePolicy>> cache_;
 };
 

@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::int64_t kMinPendingWallNs = 60LL * 1'000'000'000;
 constexpr std::size_t kMaxPendingGroups = 10'000;
+constexpr std::size_t kMaxPaused = 10'000;
 
 bool muted(const Signal& signal) {
   return signal.decision == "suppressed" || signal.decision == "maintenance";
@@ -72,6 +73,12 @@ void foldSignal(Incident& incident, const Signal& signal, const std::vector<std:
 
 TenantCorrelator::TenantCorrelator(std::string tenant_id, CorrelationRules rules, IdSource new_id)
     : tenant_id_(std::move(tenant_id)), rules_(std::move(rules)), new_id_(std::move(new_id)) {}
+
+bool TenantCorrelator::mayOpen(const Signal& signal, bool promoting) const {
+  return signal.status == events::EventStatus::kFiring && !signal.change &&
+         signal.severity >= rules_.open_severity && signal.decision != "flapping" &&
+         (promoting || signal.decision != "transient");
+}
 
 void TenantCorrelator::adopt(Incident incident) {
   newest_event_ns_ = std::max(newest_event_ns_, incident.last_ns);
@@ -348,6 +355,40 @@ Incident& TenantCorrelator::open(const Signal& signal, const std::vector<std::st
 }
 
 CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns) {
+  CorrelationStep step = correlate(signal, now_ns, /*promoting=*/false);
+  if (step.outcome == CorrelationStep::Outcome::kJoined) {
+    paused_.erase(signal.fingerprint);  // its alert is in an incident now: nothing to wait for
+  }
+  return step;
+}
+
+std::vector<TenantCorrelator::Promotion> TenantCorrelator::promotePaused(std::int64_t now_ns) {
+  std::vector<Promotion> promoted;
+  if (newest_event_ns_ == INT64_MIN) {
+    return promoted;
+  }
+  for (auto it = paused_.begin(); it != paused_.end();) {
+    const Signal& waiting = it->second;
+    if (waiting.occurred_at_ns > newest_event_ns_ - transient_pause_ns_) {
+      ++it;
+      continue;
+    }
+    Promotion promotion;
+    promotion.signal = waiting;
+    it = paused_.erase(it);
+    promotion.step = correlate(promotion.signal, now_ns, /*promoting=*/true);
+    if (promotion.step.outcome == CorrelationStep::Outcome::kJoined) {
+      promoted.push_back(std::move(promotion));
+    }
+  }
+  return promoted;
+}
+
+CorrelationStep TenantCorrelator::correlate(const Signal& signal, std::int64_t now_ns,
+                                            bool promoting) {
+  if (signal.status == events::EventStatus::kResolved) {
+    paused_.erase(signal.fingerprint);  // it went away by itself again
+  }
   const std::int64_t clock_limit_ns =
       now_ns <= std::numeric_limits<std::int64_t>::max() - kMaxClockAheadNs
           ? now_ns + kMaxClockAheadNs
@@ -418,9 +459,16 @@ CorrelationStep TenantCorrelator::add(const Signal& signal, std::int64_t now_ns)
     step.reason = found.front().reason;
     return step;
   }
-  bool may_open = signal.status == events::EventStatus::kFiring && !signal.change &&
-                  signal.severity >= rules_.open_severity && signal.decision != "flapping";
-  if (!may_open) {
+  if (!mayOpen(signal, promoting)) {
+    if (transient_pause_ns_ > 0 && !promoting && mayOpen(signal, /*promoting=*/true)) {
+      if (paused_.size() >= kMaxPaused && paused_.count(signal.fingerprint) == 0) {
+        paused_.erase(
+            std::min_element(paused_.begin(), paused_.end(), [](const auto& a, const auto& b) {
+              return a.second.occurred_at_ns < b.second.occurred_at_ns;
+            }));
+      }
+      paused_.emplace(signal.fingerprint, signal);  // a repeat keeps the first firing's time
+    }
     return step;
   }
   if (rules_.min_events <= 1) {

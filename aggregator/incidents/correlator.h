@@ -20,11 +20,15 @@
 // no new events unless reopen_resolved; closed and merged ones never do.
 //
 // Muted events (suppressed, maintenance) are ignored. A flapping event joins only its own
-// alert's incident. A resolving event updates its alert in its incident, which resolves by
-// itself when all its alerts have and no event joined it for a window (auto_resolve).
+// alert's incident. A transient one (an alert that keeps resolving by itself soon) joins like
+// any event but does not open an incident: it waits (promotePaused) and opens one only if its
+// alert is still firing a pause later. A resolving event updates its alert in its incident,
+// which resolves by itself when all its alerts have and no event joined it for a window
+// (auto_resolve).
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -77,6 +81,9 @@ class TenantCorrelator {
 
   void setRules(CorrelationRules rules) { rules_ = std::move(rules); }
   const CorrelationRules& rules() const { return rules_; }
+  /// How long a transient firing that matched no incident waits before it opens one if its
+  /// alert has not resolved (the noise policy's transient max_duration); 0: it never does.
+  void setTransientPause(std::int64_t pause_ns) { transient_pause_ns_ = pause_ns; }
   /// The graph to use from now on; null: same-service matches only.
   void setGraph(std::shared_ptr<const GraphView> graph) { graph_ = std::move(graph); }
 
@@ -94,6 +101,18 @@ class TenantCorrelator {
 
   /// Lifecycle changes by hand. NotFound / FailedPrecondition (illegal transition).
   Status setStatus(const std::string& incident_id, IncidentStatus status, std::int64_t now_ns);
+
+  /// A transient firing whose alert stayed firing: what correlating it did now.
+  struct Promotion {
+    Signal signal;
+    CorrelationStep step;
+  };
+  /// Correlates the transient firings that waited a transient pause of event time (the
+  /// tenant's newest event time) without their alert resolving or joining an incident, as if
+  /// they were ordinary firings: an alert that stays firing is a real problem however often it
+  /// went away by itself before (PagerDuty's auto-pause). Call after add().
+  std::vector<Promotion> promotePaused(std::int64_t now_ns);
+  std::size_t pausedCount() const { return paused_.size(); }
 
   /// Resolves the active incidents whose alerts have all resolved and that stayed quiet for a
   /// window of event time (auto_resolve); returns their ids.
@@ -132,6 +151,11 @@ class TenantCorrelator {
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
   Incident& open(const Signal& signal, const std::vector<std::string>& keys, std::int64_t now_ns);
   std::vector<std::string> groupKeys(const Signal& signal) const;
+  /// True when `signal` may open an incident by itself: a firing, not a change, at or above
+  /// open_severity, and neither flapping nor (unless `promoting`) transient.
+  bool mayOpen(const Signal& signal, bool promoting = false) const;
+  /// add(), and for promotePaused a transient firing that may open.
+  CorrelationStep correlate(const Signal& signal, std::int64_t now_ns, bool promoting);
   /// The incidents listed under any of the keys a strong match can use for this signal.
   std::vector<Incident*> strongCandidates(const Signal& signal,
                                           const std::vector<std::string>& keys) const;
@@ -152,6 +176,9 @@ class TenantCorrelator {
   /// Pending groups (min_events > 1): incidents not yet opened, with their waiting signals.
   std::vector<std::unique_ptr<Incident>> pending_;
   std::int64_t newest_event_ns_ = INT64_MIN;
+  /// Transient firings that matched nothing, by fingerprint (the first firing is kept).
+  std::map<std::string, Signal> paused_;
+  std::int64_t transient_pause_ns_ = 0;
 };
 
 /// Folds a signal into an incident's activity (services, alerts, keys, severity, span).

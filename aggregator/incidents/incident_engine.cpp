@@ -374,6 +374,7 @@ Status IncidentEngine::load(TenantState& state) {
     return Status::ok();
   }
   auto correlator = std::make_unique<TenantCorrelator>(state.tenant_id, rules, newIncidentId);
+  correlator->setTransientPause(options_.transient_pause_ns);
   store::IncidentQuery query;
   query.limit = kIncidentsLoaded;
   FL_ASSIGN_OR_RETURN(std::vector<store::IncidentRow> rows,
@@ -621,16 +622,9 @@ void IncidentEngine::correlate(const std::string& tenant_id,
   std::set<std::string> dirty;
   std::vector<std::int64_t> received;
   std::vector<std::pair<std::string, std::string>> notices;  // (incident id, change)
-  for (const store::StoredEvent& stored : events) {
-    Signal signal = signalOf(stored);
-    state->history.observe(signal);
-    CorrelationStep step = correlator.add(signal, now);
-    events_.fetch_add(1, std::memory_order_relaxed);
-    if (step.outcome != CorrelationStep::Outcome::kJoined) {
-      continue;
-    }
+  // What one correlated event (or a promoted transient firing) did: links, timeline, notices.
+  auto record = [&](const Signal& signal, const CorrelationStep& step) {
     joined_.fetch_add(1, std::memory_order_relaxed);
-    received.push_back(stored.event.received_at_ns);
     dirty.insert(step.incident_id);
     for (const auto& [waited, reason] : step.promoted) {
       write.links.push_back(
@@ -661,6 +655,21 @@ void IncidentEngine::correlate(const std::string& tenant_id,
           {merged, now, "system", "merged",
            detail({{"into", step.incident_id}, {"event_id", signal.event_id}})});
     }
+  };
+  for (const store::StoredEvent& stored : events) {
+    Signal signal = signalOf(stored);
+    state->history.observe(signal);
+    CorrelationStep step = correlator.add(signal, now);
+    events_.fetch_add(1, std::memory_order_relaxed);
+    if (step.outcome != CorrelationStep::Outcome::kJoined) {
+      continue;
+    }
+    received.push_back(stored.event.received_at_ns);
+    record(signal, step);
+  }
+  // Transient firings whose alert stayed firing for a pause open (or join) an incident now.
+  for (const TenantCorrelator::Promotion& promotion : correlator.promotePaused(now)) {
+    record(promotion.signal, promotion.step);
   }
   for (const std::string& id : correlator.sweepResolved(now)) {
     dirty.insert(id);

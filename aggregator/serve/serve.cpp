@@ -225,7 +225,10 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
   webhook_options.key_cache_ttl = config.auth.credential_cache_ttl;
   auto noise = std::make_shared<events::NoisePolicies>(
       *store, std::chrono::duration_cast<std::chrono::milliseconds>(config.noise.rules_cache_ttl),
-      store::FlapPolicy{config.noise.flap_window.count(), config.noise.flap_changes});
+      store::FlapPolicy{config.noise.flap_window.count(), config.noise.flap_changes},
+      store::TransientPolicy{config.noise.transient_window.count(),
+                             config.noise.transient_max_duration.count(),
+                             config.noise.transient_episodes});
   // Live events: the receivers publish into the hub, GET /v1/events/stream subscribes to it.
   auto event_hub =
       std::make_shared<events::EventHub>(events::EventHubLimits{config.events.stream_max_per_tenant,
@@ -243,6 +246,7 @@ Status run(const config::AggregatorConfig& config, std::FILE* out) {
                       makeKnowledgeEmbeddings(config));
   incidents::IncidentEngineOptions incident_options;
   incident_options.embeddings = knowledge_embeddings;
+  incident_options.transient_pause_ns = config.noise.transient_max_duration.count();
   auto incident_engine = std::make_shared<incidents::IncidentEngine>(
       *store, std::move(incident_options),
       std::make_shared<incidents::CachedGraphSource>(graph_cache, cooccurrence));

@@ -12,13 +12,14 @@
 namespace faultline::aggregator::store {
 namespace {
 
-constexpr std::array<std::pair<NoiseDecision, std::string_view>, 6> kDecisionNames = {{
+constexpr std::array<std::pair<NoiseDecision, std::string_view>, 7> kDecisionNames = {{
     {NoiseDecision::kNew, "new"},
     {NoiseDecision::kDeduplicated, "deduplicated"},
     {NoiseDecision::kResolved, "resolved"},
     {NoiseDecision::kSuppressed, "suppressed"},
     {NoiseDecision::kMaintenance, "maintenance"},
     {NoiseDecision::kFlapping, "flapping"},
+    {NoiseDecision::kTransient, "transient"},
 }};
 
 constexpr std::string_view kFiring = "firing";
@@ -29,7 +30,29 @@ std::string durationText(std::int64_t ns) {
   if (seconds % 60 != 0 || seconds == 0) {
     return std::to_string(seconds) + "s";
   }
+  if (seconds % 3600 == 0) {
+    return std::to_string(seconds / 3600) + "h";
+  }
   return std::to_string(seconds / 60) + "m";
+}
+
+/// How many times the alert whose state changes are `changes` (oldest first, the last one its
+/// current firing) resolved within `max_duration_ns` of firing, with the resolve after
+/// `since_ns`. The list alternates firing and resolved backwards from its last entry.
+std::uint32_t transientEpisodes(const std::vector<std::int64_t>& changes, std::int64_t since_ns,
+                                std::int64_t max_duration_ns) {
+  std::uint32_t episodes = 0;
+  for (auto resolve = static_cast<std::ptrdiff_t>(changes.size()) - 2; resolve >= 1; resolve -= 2) {
+    const std::int64_t fired_at = changes[static_cast<std::size_t>(resolve) - 1];
+    const std::int64_t resolved_at = changes[static_cast<std::size_t>(resolve)];
+    if (resolved_at <= since_ns) {
+      break;  // older ones are older still (events of one alert mostly come in order)
+    }
+    if (resolved_at >= fired_at && resolved_at - fired_at <= max_duration_ns) {
+      ++episodes;
+    }
+  }
+  return episodes;
 }
 
 /// The base decision: what the event does to its alert, flapping and mutes aside.
@@ -127,7 +150,8 @@ bool labelsFromJson(std::string_view json, std::vector<std::pair<std::string, st
 }
 
 AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event,
-                            const FlapPolicy& flap, const std::optional<Mute>& mute) {
+                            const FlapPolicy& flap, const std::optional<Mute>& mute,
+                            const TransientPolicy& transient) {
   AlertTransition t = alertTransition(current, event);
   if (t.write) {
     const bool changed = !current || current->status != t.next.status;
@@ -155,6 +179,25 @@ AlertTransition decideAlert(const std::optional<AlertState>& current, const even
                  " times in the last " + durationText(flap.window_ns) + " (flapping from " +
                  std::to_string(flap.changes) + "); held until it settles; " + t.reason;
       t.decision = NoiseDecision::kFlapping;
+    }
+    // A transient alert's firing, and its repeats while it has fired for less than
+    // max_duration: it will most likely resolve by itself, so it opens no incident. A repeat
+    // once it has fired longer is an ordinary event again (PagerDuty's auto-pause).
+    const bool firing_now = t.next.status == kFiring && !changes.empty();
+    if (transient.episodes > 0 && firing_now && !t.next.flapping &&
+        (t.decision == NoiseDecision::kNew || t.decision == NoiseDecision::kDeduplicated) &&
+        at - changes.back() < transient.max_duration_ns) {
+      const std::uint32_t episodes =
+          transientEpisodes(changes, at - transient.window_ns, transient.max_duration_ns);
+      if (episodes >= transient.episodes) {
+        t.reason = "alert " + event.fingerprint + " resolved by itself within " +
+                   durationText(transient.max_duration_ns) + " " + std::to_string(episodes) +
+                   " times in the last " + durationText(transient.window_ns) + " (transient from " +
+                   std::to_string(transient.episodes) +
+                   "): opens no incident before it has fired for " +
+                   durationText(transient.max_duration_ns) + "; " + t.reason;
+        t.decision = NoiseDecision::kTransient;
+      }
     }
   }
   if (mute) {

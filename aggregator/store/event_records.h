@@ -39,9 +39,10 @@ enum class NoiseDecision : std::uint8_t {
   kSuppressed,    // a suppression rule matched the event (rule_id says which)
   kMaintenance,   // a maintenance window covered the event (rule_id says which)
   kFlapping,      // changed its alert's state while that alert flaps
+  kTransient,     // fired again, and its alert has often resolved by itself soon (may not open)
 };
 
-/// "new", "deduplicated", "resolved", "suppressed", "maintenance", "flapping".
+/// "new", "deduplicated", "resolved", "suppressed", "maintenance", "flapping", "transient".
 std::string_view noiseDecisionName(NoiseDecision decision);
 std::optional<NoiseDecision> noiseDecisionFromName(std::string_view name);
 
@@ -108,6 +109,16 @@ struct FlapPolicy {
   std::uint32_t changes = 4;
 };
 
+/// Transient alerts (PagerDuty's auto-pause of alerts that resolve by themselves, learned per
+/// alert): an alert that `episodes` times within `window` resolved within `max_duration` of
+/// firing is transient; its firing, and its repeats until it has fired for max_duration, are
+/// decided kTransient and open no incident (they still join one). 0 episodes: off.
+struct TransientPolicy {
+  std::int64_t window_ns = 24LL * 60 * 60 * 1'000'000'000;
+  std::int64_t max_duration_ns = 5LL * 60 * 1'000'000'000;
+  std::uint32_t episodes = 3;
+};
+
 /// An event held back whatever its alert does: a suppression rule or maintenance window matched.
 struct Mute {
   NoiseDecision decision = NoiseDecision::kSuppressed;  // kSuppressed or kMaintenance
@@ -119,6 +130,7 @@ struct Mute {
 struct RecordContext {
   std::vector<std::optional<Mute>> mutes;  // empty, or one per event
   FlapPolicy flap;
+  TransientPolicy transient;
 };
 
 /// One alert with the event that last touched it (raw payload left out), for listings.
@@ -165,8 +177,10 @@ struct AlertTransition {
 /// alert; a firing after resolve reopens it (the count goes on). A state change while the alert
 /// flaps is decided kFlapping; a mute decides over everything else. The alert row follows the
 /// event in every case, so when a window ends or flapping settles the alert shows its real state.
+/// A firing of a transient alert (TransientPolicy) that is not flapping is decided kTransient.
 AlertTransition decideAlert(const std::optional<AlertState>& current, const events::Event& event,
-                            const FlapPolicy& flap = {}, const std::optional<Mute>& mute = {});
+                            const FlapPolicy& flap = {}, const std::optional<Mute>& mute = {},
+                            const TransientPolicy& transient = {});
 
 /// The changes list as stored ("t1,t2,..."), and back (DataLoss-free: bad items are skipped).
 std::string encodeChanges(const std::vector<std::int64_t>& changes);

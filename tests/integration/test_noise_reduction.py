@@ -1,12 +1,13 @@
 """Noise reduction through the real binary over loopback: maintenance windows (one-off, and
-recurring in a time zone), suppression rules and flapping decide Alertmanager webhook events,
-each decision stored with its reason and rule; the alert keeps following its events, so when a
-window is deleted the alert shows its real state again. Rule changes are audited, viewers
+recurring in a time zone), suppression rules, flapping and transient alerts decide Alertmanager
+webhook events (a transient one opens no incident), each decision stored with its reason and
+rule; the alert keeps following its events, so when a window is deleted the alert shows its
+real state again. Rule changes are audited, viewers
 cannot make them, another tenant sees none of them."""
 import datetime
 import json
 
-from harness import Aggregator, Workdir, log
+from harness import Aggregator, Workdir, log, wait_for
 
 
 def iso(dt):
@@ -152,6 +153,60 @@ def main():
         edge = {a["title"]: a for a in call("GET", "/v1/alerts", viewer)["alerts"]}["LinkFlap on edge"]
         assert edge["flapping"] is True and edge["status"] == "firing", edge
 
+        # Transient: an alert that resolved by itself within 5 minutes three times (half an
+        # hour apart, so never flapping) fires again: decided transient. Resolved again within
+        # the pause, it opens no incident; the next time it stays firing, and once event time
+        # is 5 minutes past that firing it opens one, while the first three firings each opened
+        # their own.
+        # A tenant of its own: the pause is measured in the tenant's event time, which the
+        # alerts above (dated now) would already have moved hours past these.
+        agg.create_tenant("ops")
+        ops_hook = agg.admin("integration", "create", "--tenant", "ops", "--kind",
+                             "alertmanager", "--name", "am").stdout.decode().strip()
+        ops_viewer = agg.admin("api-key", "create", "--tenant", "ops", "--role",
+                               "viewer").stdout.decode().strip()
+
+        def post_ops(alerts):
+            status, _, data = agg.request("POST", ops_hook, body=am_body(alerts),
+                                          headers={"Content-Type": "application/json"})
+            assert status == 202, (status, data)
+            return json.loads(data)["events"]
+        past = base - datetime.timedelta(hours=3)
+        for i in range(3):
+            fired = past + datetime.timedelta(minutes=30 * i)
+            opened = post_ops([alert("CpuBurst", "batch", starts=fired)])[0]
+            assert opened["decision"] == "new", opened
+            post_ops([alert("CpuBurst", "batch", "resolved", starts=fired,
+                        ends=fired + datetime.timedelta(minutes=2))])
+        fired = past + datetime.timedelta(minutes=90)
+        blip = post_ops([alert("CpuBurst", "batch", starts=fired)])[0]
+        log(f"transient: {blip}")
+        assert blip["decision"] == "transient", blip
+        assert "resolved by itself within 5m 3 times" in blip["reason"], blip
+        post_ops([alert("CpuBurst", "batch", "resolved", starts=fired,
+                    ends=fired + datetime.timedelta(minutes=1))])
+        lasting = post_ops([alert("CpuBurst", "batch",
+                              starts=past + datetime.timedelta(minutes=120))])[0]
+        assert lasting["decision"] == "transient", lasting
+        # An ordinary alert now: event time moves past the pause, and once the marker's incident
+        # is there the engine has passed everything before it (events are correlated in order).
+        marker = post_ops([alert("Marker", "marker-svc")])[0]
+        assert marker["decision"] == "new", marker
+
+        def incidents_of(service):
+            found = []
+            for item in call("GET", "/v1/incidents?limit=100", ops_viewer)["incidents"]:
+                doc = call("GET", "/v1/incidents/" + item["id"], ops_viewer)
+                if any(e["service"] == service for e in doc["events"]):
+                    found.append(doc)
+            return found
+        wait_for(lambda: incidents_of("marker-svc"), 20, "the marker alert's incident")
+        batch = incidents_of("batch")
+        linked = {e["event_id"] for i in batch for e in i["events"]}
+        assert len(batch) == 4, [i["id"] for i in batch]
+        assert blip["id"] not in linked, batch
+        assert lasting["id"] in linked, batch
+
         # Every decision counted; stored events filter by decision.
         stats = call("GET", "/v1/events/stats", viewer)
         log(f"stats: {stats}")
@@ -167,7 +222,8 @@ def main():
         for action in ("maintenance_window.create", "maintenance_window.delete",
                        "suppression_rule.create"):
             assert action in actions, actions
-        log("ok: maintenance windows, suppression, flapping, audited, tenant walls")
+        log("ok: maintenance windows, suppression, flapping, transient alerts, audited, "
+            "tenant walls")
 
 
 if __name__ == "__main__":

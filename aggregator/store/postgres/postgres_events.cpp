@@ -273,7 +273,8 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
       const std::optional<Mute>& mute = context.mutes.empty() ? no_mute : context.mutes[index];
       FL_ASSIGN_OR_RETURN(std::optional<AlertState> current,
                           lockAlert(connection, tenant_id, event.fingerprint));
-      AlertTransition transition = decideAlert(current, event, context.flap, mute);
+      AlertTransition transition =
+          decideAlert(current, event, context.flap, mute, context.transient);
       if (transition.write && transition.insert) {
         const AlertState& next = transition.next;
         const std::string changes = encodeChanges(next.changes);  // Params keeps views
@@ -297,7 +298,7 @@ Result<std::vector<EventDecision>> PostgresStore::recordEvents(
             return Status(Errc::Unavailable,
                           "alert " + event.fingerprint + " vanished while being recorded; retry");
           }
-          transition = decideAlert(current, event, context.flap, mute);
+          transition = decideAlert(current, event, context.flap, mute, context.transient);
         }
       }
       if (transition.write && current) {

@@ -1598,9 +1598,9 @@ Status SqliteStore::recordEventsJob(std::string_view tenant_id,
         current_minute = use->columnInt(6);
       }
     }
-    AlertTransition transition =
-        decideAlert(current, event, context.flap,
-                    context.mutes.empty() ? std::optional<Mute>() : context.mutes[index]);
+    AlertTransition transition = decideAlert(
+        current, event, context.flap,
+        context.mutes.empty() ? std::optional<Mute>() : context.mutes[index], context.transient);
     EventDecision decision{newEventId(), transition.decision, transition.reason,
                            transition.write ? transition.next.count : 0, transition.rule_id};
     {

@@ -175,6 +175,40 @@ TEST_CASE("config: event stream settings, defaults and each bad value naming its
   }
 }
 
+TEST_CASE("config: transient-alert settings, defaults and each bad value naming its key") {
+  {
+    config::OptionTable table(aggregatorOptions());
+    auto resolved = resolveConfig(table);
+    REQUIRE(resolved.isOk());
+    CHECK(resolved->noise.transient_episodes == 3);
+    CHECK(resolved->noise.transient_max_duration == std::chrono::minutes(5));
+    CHECK(resolved->noise.transient_window == std::chrono::hours(24));
+  }
+  {
+    config::OptionTable table(aggregatorOptions());
+    REQUIRE(table
+                .loadString("[noise]\ntransient_episodes = 0\ntransient_max_duration = \"90s\"\n"
+                            "transient_window = \"6h\"\n",
+                            "noise.toml")
+                .isOk());
+    auto resolved = resolveConfig(table);
+    REQUIRE_MESSAGE(resolved.isOk(), resolved.status().toString());
+    CHECK(resolved->noise.transient_episodes == 0);
+    CHECK(resolved->noise.transient_max_duration == std::chrono::seconds(90));
+    CHECK(resolved->noise.transient_window == std::chrono::hours(6));
+  }
+  for (const char* bad : {"transient_episodes = -1", "transient_episodes = 16",
+                          "transient_max_duration = \"25h\"", "transient_window = \"8d\""}) {
+    config::OptionTable table(aggregatorOptions());
+    REQUIRE(table.loadString(std::string("[noise]\n") + bad + "\n", "bad.toml").isOk());
+    auto resolved = resolveConfig(table);
+    REQUIRE_FALSE(resolved.isOk());
+    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
+    CHECK_MESSAGE(resolved.status().message().find("noise." + key) != std::string::npos,
+                  resolved.status().message());
+  }
+}
+
 TEST_CASE("config: log_events settings apply, and a bad one names its key") {
   config::OptionTable defaults(aggregatorOptions());
   auto plain = resolveConfig(defaults);

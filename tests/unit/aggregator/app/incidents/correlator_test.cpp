@@ -266,6 +266,80 @@ TEST_CASE("correlation: threshold, resolve, no reopen, low severity joins only")
   CHECK(again.incident_id == first);
 }
 
+TEST_CASE("correlation: a transient alert joins an incident but never opens one") {
+  TenantCorrelator c = correlator();
+  Signal transient = signal("t1", "db", 0);
+  transient.decision = "transient";
+  CHECK(c.add(transient, 1).outcome == CorrelationStep::Outcome::kIgnored);
+  CHECK(c.incidents().empty());
+  // With min_events, it does not start a pending group either.
+  CorrelationRules threshold;
+  threshold.min_events = 2;
+  TenantCorrelator p = correlator(threshold);
+  CHECK(p.add(transient, 1).outcome == CorrelationStep::Outcome::kIgnored);
+  CHECK(p.add(signal("p1", "db", 1), 1).outcome == CorrelationStep::Outcome::kPending);
+  // Once an incident is open nearby, it joins like any event (here: same service).
+  CorrelationStep opened = c.add(signal("e1", "db", 10), 1);
+  REQUIRE(opened.opened);
+  Signal later = signal("t2", "db", 20, "fp-t1");
+  later.decision = "transient";
+  CorrelationStep joined = c.add(later, 1);
+  CHECK(joined.outcome == CorrelationStep::Outcome::kJoined);
+  CHECK(joined.incident_id == opened.incident_id);
+  CHECK(joined.reason.rule == "service");
+  CHECK(c.incidents().size() == 1);
+  CHECK(c.pausedCount() == 0);  // no pause set: a transient firing alone is dropped
+}
+
+TEST_CASE("correlation: a transient alert still firing a pause later opens an incident") {
+  // Wall time after the events: event time is what the pause is measured in.
+  auto wall = [](std::int64_t n) { return 86'400 * kSecond + n; };
+  TenantCorrelator c = correlator();
+  c.setTransientPause(300 * kSecond);
+  Signal burst = signal("t1", "db", 0, "fp-burst");
+  burst.decision = "transient";
+  CHECK(c.add(burst, wall(1)).outcome == CorrelationStep::Outcome::kIgnored);
+  Signal repeat = signal("t2", "db", 100, "fp-burst");
+  repeat.decision = "transient";
+  c.add(repeat, wall(1));
+  CHECK(c.pausedCount() == 1);
+  // Event time moves on (an unrelated service), but not yet a pause past the firing.
+  c.add(signal("x1", "elsewhere", 299), wall(1));
+  CHECK(c.promotePaused(wall(2)).empty());
+  c.add(signal("x2", "elsewhere", 300), wall(1));
+  std::vector<TenantCorrelator::Promotion> promoted = c.promotePaused(wall(3));
+  REQUIRE(promoted.size() == 1);
+  CHECK(promoted[0].signal.event_id == "t1");  // the first firing, with its own time
+  CHECK(promoted[0].step.opened);
+  CHECK(promoted[0].step.reason.rule == "opened");
+  const Incident* opened = c.find(promoted[0].step.incident_id);
+  REQUIRE(opened != nullptr);
+  CHECK(opened->first_ns == 0);
+  CHECK(opened->fingerprints.count("fp-burst") == 1);
+  CHECK(c.pausedCount() == 0);
+
+  // One that resolves by itself within the pause never opens anything.
+  Signal blip = signal("t3", "search", 400, "fp-blip");
+  blip.decision = "transient";
+  c.add(blip, wall(4));
+  Signal gone = signal("t4", "search", 430, "fp-blip");
+  gone.status = events::EventStatus::kResolved;
+  c.add(gone, wall(4));
+  CHECK(c.pausedCount() == 0);
+  c.add(signal("x3", "elsewhere", 2000), wall(5));
+  CHECK(c.promotePaused(wall(5)).empty());
+  // Nor does one whose alert joined an incident meanwhile (a repeat that is no longer
+  // transient joins or opens through the normal path).
+  Signal quiet = signal("t5", "payments", 3000, "fp-quiet");
+  quiet.decision = "transient";
+  c.add(quiet, wall(6));
+  CHECK(c.pausedCount() == 1);
+  CorrelationStep normal = c.add(signal("t6", "payments", 3310, "fp-quiet"), wall(6));
+  CHECK(normal.opened);
+  CHECK(c.pausedCount() == 0);
+  CHECK(c.promotePaused(wall(7)).empty());
+}
+
 TEST_CASE("correlation: an event dated far ahead of the wall clock does not resolve quiet incidents") {
   const std::int64_t now = 1'000'000 * kSecond;  // wall time; the events below are around it
   const std::int64_t now_s = now / kSecond;

@@ -504,7 +504,7 @@ TEST_CASE_TEMPLATE("noise decisions: mutes and flapping stored with their rule, 
   REQUIRE(stats.isOk());
   CHECK(stats->events == 5);
   std::map<std::string, std::int64_t> counts(stats->decisions.begin(), stats->decisions.end());
-  CHECK(counts.size() == 6);
+  CHECK(counts.size() == 7);
   CHECK(counts["maintenance"] == 1);
   CHECK(counts["new"] == 2);
   CHECK(counts["resolved"] == 1);
@@ -547,6 +547,73 @@ TEST_CASE_TEMPLATE("noise decisions: mutes and flapping stored with their rule, 
   CHECK(
       store->recordEvents(a.id, {eventFor(a, "fp-3", EventStatus::kFiring, t0)}, context).code() ==
       Errc::InvalidArgument);
+}
+
+TEST_CASE_TEMPLATE("noise decisions: an alert that keeps resolving by itself soon is transient",
+                   TestType, SqliteEngine, PostgresEngine) {
+  STORE_ENGINE_OR_SKIP(engine);
+  auto store = engine.open();
+  store::Tenant a = tenantNamed(*store, "tenant-a");
+  store::Tenant b = tenantNamed(*store, "tenant-b");
+  using events::EventStatus;
+  using store::NoiseDecision;
+  const std::int64_t t0 = 1'790'000'000'000'000'000;
+  const std::int64_t minute = 60'000'000'000;
+  store::RecordContext context;  // default policies: flapping 4 in 15m; transient 3 in 24h, 5m
+  // One call per event, so each decision reads the alert row the previous one wrote.
+  auto record = [&](const store::Tenant& tenant, const std::string& key, EventStatus status,
+                    std::int64_t at) {
+    auto recorded = store->recordEvents(tenant.id, {eventFor(tenant, key, status, at)}, context);
+    REQUIRE_MESSAGE(recorded.isOk(), recorded.status().toString());
+    return recorded->front();
+  };
+  // Three episodes half an hour apart (never flapping), each resolved 2 minutes after firing.
+  auto episodes = [&](const std::string& key, std::int64_t start, std::int64_t lasting) {
+    for (int i = 0; i < 3; ++i) {
+      const std::int64_t fired = start + i * 30 * minute;
+      CHECK(record(a, key, EventStatus::kFiring, fired).decision == NoiseDecision::kNew);
+      CHECK(record(a, key, EventStatus::kResolved, fired + lasting).decision ==
+            NoiseDecision::kResolved);
+    }
+  };
+  episodes("fp-short", t0, 2 * minute);
+  const std::int64_t fourth = t0 + 90 * minute;
+  store::EventDecision transient = record(a, "fp-short", EventStatus::kFiring, fourth);
+  CHECK(transient.decision == NoiseDecision::kTransient);
+  CHECK_MESSAGE(transient.reason.find("resolved by itself within 5m 3 times in the last 24h") !=
+                    std::string::npos,
+                transient.reason);
+  // Its repeats stay transient until it has fired for 5 minutes, then count as usual.
+  CHECK(record(a, "fp-short", EventStatus::kFiring, fourth + 2 * minute).decision ==
+        NoiseDecision::kTransient);
+  CHECK(record(a, "fp-short", EventStatus::kFiring, fourth + 6 * minute).decision ==
+        NoiseDecision::kDeduplicated);
+  CHECK(record(a, "fp-short", EventStatus::kResolved, fourth + 7 * minute).decision ==
+        NoiseDecision::kResolved);
+
+  // Episodes that lasted longer than 5 minutes do not count.
+  episodes("fp-long", t0, 8 * minute);
+  CHECK(record(a, "fp-long", EventStatus::kFiring, t0 + 90 * minute).decision ==
+        NoiseDecision::kNew);
+  // Nor do episodes older than the window.
+  episodes("fp-old", t0, 2 * minute);
+  CHECK(record(a, "fp-old", EventStatus::kFiring, t0 + 60 * minute + 25 * 60 * minute).decision ==
+        NoiseDecision::kNew);
+  // Another tenant's alert of the same name has its own history.
+  CHECK(record(b, "fp-short", EventStatus::kFiring, fourth).decision == NoiseDecision::kNew);
+  // Off: 0 episodes.
+  context.transient.episodes = 0;
+  episodes("fp-off", t0, 2 * minute);
+  CHECK(record(a, "fp-off", EventStatus::kFiring, fourth).decision == NoiseDecision::kNew);
+
+  store::EventQuery query;
+  query.decision = "transient";
+  CHECK(store->queryEvents(a.id, query)->size() == 2);
+  CHECK(store->queryEvents(b.id, query)->empty());
+  auto stats = store->eventStats(a.id);
+  REQUIRE(stats.isOk());
+  std::map<std::string, std::int64_t> counts(stats->decisions.begin(), stats->decisions.end());
+  CHECK(counts["transient"] == 2);
 }
 
 TEST_CASE_TEMPLATE("events find one: raw payload and decision, never another tenant's", TestType,
