@@ -80,8 +80,18 @@ bool TenantCorrelator::mayOpen(const Signal& signal, bool promoting) const {
          (promoting || signal.decision != "transient");
 }
 
-void TenantCorrelator::adopt(Incident incident) {
-  newest_event_ns_ = std::max(newest_event_ns_, incident.last_ns);
+void TenantCorrelator::advanceClock(std::int64_t event_ns, std::int64_t now_ns) {
+  const std::int64_t clock_limit_ns =
+      now_ns <= std::numeric_limits<std::int64_t>::max() - kMaxClockAheadNs
+          ? now_ns + kMaxClockAheadNs
+          : std::numeric_limits<std::int64_t>::max();
+  newest_event_ns_ = std::max(newest_event_ns_, std::min(event_ns, clock_limit_ns));
+}
+
+void TenantCorrelator::adopt(Incident incident, std::int64_t now_ns) {
+  // A stored incident that took an event dated years ahead must not, read back at a restart,
+  // move the clock there and resolve every quiet incident (as add() guards against live).
+  advanceClock(incident.last_ns, now_ns);
   incidents_.push_back(std::make_unique<Incident>(std::move(incident)));
   reindex(*incidents_.back());
 }
@@ -389,11 +399,7 @@ CorrelationStep TenantCorrelator::correlate(const Signal& signal, std::int64_t n
   if (signal.status == events::EventStatus::kResolved) {
     paused_.erase(signal.fingerprint);  // it went away by itself again
   }
-  const std::int64_t clock_limit_ns =
-      now_ns <= std::numeric_limits<std::int64_t>::max() - kMaxClockAheadNs
-          ? now_ns + kMaxClockAheadNs
-          : std::numeric_limits<std::int64_t>::max();
-  newest_event_ns_ = std::max(newest_event_ns_, std::min(signal.occurred_at_ns, clock_limit_ns));
+  advanceClock(signal.occurred_at_ns, now_ns);
   CorrelationStep step;
   if (muted(signal)) {
     return step;

@@ -87,8 +87,9 @@ class TenantCorrelator {
   /// The graph to use from now on; null: same-service matches only.
   void setGraph(std::shared_ptr<const GraphView> graph) { graph_ = std::move(graph); }
 
-  /// Adds an incident loaded from the store (restart) so events can join it.
-  void adopt(Incident incident);
+  /// Adds an incident loaded from the store (restart) so events can join it. Its last event
+  /// time moves the event clock like an event's would at wall time `now_ns` (kMaxClockAheadNs).
+  void adopt(Incident incident, std::int64_t now_ns);
 
   /// Correlates one event; `now_ns` is wall time (opened_at, updated_at).
   CorrelationStep add(const Signal& signal, std::int64_t now_ns);
@@ -151,6 +152,8 @@ class TenantCorrelator {
   void mergeInto(Incident& target, Incident& source, std::int64_t now_ns);
   Incident& open(const Signal& signal, const std::vector<std::string>& keys, std::int64_t now_ns);
   std::vector<std::string> groupKeys(const Signal& signal) const;
+  /// Moves the event clock to `event_ns`, but never more than kMaxClockAheadNs past `now_ns`.
+  void advanceClock(std::int64_t event_ns, std::int64_t now_ns);
   /// True when `signal` may open an incident by itself: a firing, not a change, at or above
   /// open_severity, and neither flapping nor (unless `promoting`) transient.
   bool mayOpen(const Signal& signal, bool promoting = false) const;

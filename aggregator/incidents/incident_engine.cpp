@@ -344,7 +344,7 @@ Result<Incident*> IncidentEngine::findOrLoad(TenantState& state, const std::stri
   awaitStepWrites();
   FL_ASSIGN_OR_RETURN(store::IncidentRow row, store_.findIncident(state.tenant_id, incident_id));
   FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
-  state.correlator->adopt(std::move(incident));
+  state.correlator->adopt(std::move(incident), nowUnixNanos());
   return state.correlator->find(incident_id);
 }
 
@@ -385,7 +385,7 @@ Status IncidentEngine::load(TenantState& state) {
       continue;
     }
     FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
-    correlator->adopt(std::move(incident));
+    correlator->adopt(std::move(incident), now);
   }
   state.correlator = std::move(correlator);
   state.loaded = true;
@@ -870,7 +870,7 @@ Result<std::string> IncidentEngine::split(const std::string& tenant_id,
   write.timeline.push_back({split_off.id, now_ns, actor, "opened",
                             detail({{"split_from", incident_id}, {"events", moving.size()}})});
   std::string new_id = split_off.id;
-  state->correlator->adopt(std::move(split_off));
+  state->correlator->adopt(std::move(split_off), now_ns);
   FL_RETURN_IF_ERROR(writeStep(*state, {incident_id, new_id}, std::move(write)));
   return new_id;
 }

@@ -360,6 +360,37 @@ TEST_CASE("correlation: an event dated far ahead of the wall clock does not reso
   CHECK(c.sweepResolved(now + 300 * kSecond) == std::vector<std::string>{id});
 }
 
+TEST_CASE(
+    "correlation: an incident read back with a far-future event does not resolve quiet ones") {
+  const std::int64_t now_s = 1'800'000'000;
+  const std::int64_t now = now_s * kSecond;
+  TenantCorrelator c = correlator();
+  // A quiet incident whose alert resolved a minute ago: not yet a window (5 min) of quiet.
+  Incident quiet;
+  quiet.id = "inc_quiet";
+  quiet.tenant_id = "tnt_a";
+  quiet.first_ns = (now_s - 120) * kSecond;
+  quiet.last_ns = (now_s - 60) * kSecond;
+  quiet.event_count = 2;
+  quiet.alerts["fp-q"] = false;
+  quiet.services["api"].events = 2;
+  c.adopt(quiet, now);
+  // One that took an event from a host whose clock is a year ahead (stored before a restart).
+  Incident skewed;
+  skewed.id = "inc_skewed";
+  skewed.tenant_id = "tnt_a";
+  skewed.first_ns = (now_s + 365 * 86'400) * kSecond;
+  skewed.last_ns = skewed.first_ns;
+  skewed.event_count = 1;
+  skewed.alerts["fp-s"] = true;
+  c.adopt(skewed, now);
+  CHECK(c.sweepResolved(now).empty());
+  CHECK(c.find("inc_quiet")->status == IncidentStatus::kTriggered);
+  // Real time moving on still resolves it.
+  c.add(signal("x1", "elsewhere", now_s + 300), now + 300 * kSecond);
+  CHECK(c.sweepResolved(now + 300 * kSecond) == std::vector<std::string>{"inc_quiet"});
+}
+
 TEST_CASE("rca: the upstream cause ranks first, with evidence and a chain to the symptoms") {
   TenantCorrelator c = correlator();
   auto graph = std::make_shared<TestGraph>();
