@@ -8,6 +8,7 @@
 #include "aggregator/ai/cost.h"
 #include "aggregator/ai/tenant_policy.h"
 #include "aggregator/knowledge/runbook_folder.h"
+#include "aggregator/store/event_records.h"
 #include "shared/util/fs.h"
 
 namespace faultline::aggregator::config {
@@ -406,10 +407,10 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
   if (config.noise.transient_max_duration > std::chrono::hours(24)) {
     return invalidArgument("noise.transient_max_duration: must be at most 24h");
   }
-  // An alert remembers its last 32 state changes (store::kMaxRememberedChanges): the current
-  // firing and 15 whole episodes before it.
+  // An alert remembers its last kMaxRememberedChanges state changes: its current firing and
+  // the whole episodes (firing, resolve) before it.
   const std::int64_t transient_episodes = table.getInt("noise.transient_episodes");
-  constexpr std::int64_t kMaxEpisodes = 15;
+  constexpr auto kMaxEpisodes = static_cast<std::int64_t>((store::kMaxRememberedChanges - 1) / 2);
   if (transient_episodes < 0 || transient_episodes > kMaxEpisodes) {
     return invalidArgument("noise.transient_episodes: must be between 0 (off) and " +
                            std::to_string(kMaxEpisodes) + ", got " +

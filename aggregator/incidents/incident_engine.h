@@ -100,7 +100,7 @@ struct IncidentEngineOptions {
   std::size_t latency_samples = 10'000;
   /// A transient firing that opened nothing opens an incident once the tenant's event time is
   /// this far past it and its alert has not resolved (noise.transient_max_duration); 0: never.
-  std::int64_t transient_pause_ns = 5LL * 60 * 1'000'000'000;
+  std::int64_t transient_pause_ns = store::TransientPolicy{}.max_duration_ns;
   /// Embeds indexed incidents' passages (ai.embeddings.*). Null: BM25 only.
   std::shared_ptr<knowledge::KnowledgeEmbeddings> embeddings;
 };

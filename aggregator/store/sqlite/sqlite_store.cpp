@@ -327,9 +327,6 @@ AuditEntry auditEntryFromRow(Stmt& row) {
   return entry;
 }
 
-}  // namespace
-
-namespace {
 // Incident writes, prepared once on the write connection: every correlation step runs them
 // (a profile of webhook ingest found per-call prepares at 3.7% of the aggregator's samples).
 constexpr std::string_view kUpsertIncident =

@@ -3,10 +3,31 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <initializer_list>
+#include <string>
 
 using namespace faultline;
 using faultline::aggregator::config::aggregatorOptions;
 using faultline::aggregator::config::resolveConfig;
+
+namespace {
+
+/// Each of `bad` ("key = value") in [section], alone, is refused with an error naming
+/// section.key.
+void checkEachBadValueNamesItsKey(const std::string& section,
+                                  std::initializer_list<const char*> bad) {
+  for (const char* line : bad) {
+    config::OptionTable table(aggregatorOptions());
+    REQUIRE(table.loadString("[" + section + "]\n" + line + "\n", "bad.toml").isOk());
+    auto resolved = resolveConfig(table);
+    REQUIRE_FALSE(resolved.isOk());
+    const std::string key = std::string(line).substr(0, std::string(line).find(' '));
+    CHECK_MESSAGE(resolved.status().message().find(section + "." + key) != std::string::npos,
+                  resolved.status().message());
+  }
+}
+
+}  // namespace
 
 TEST_CASE("config: embedded defaults resolve without a file") {
   config::OptionTable table(aggregatorOptions());
@@ -162,17 +183,10 @@ TEST_CASE("config: event stream settings, defaults and each bad value naming its
     CHECK(resolved->events.stream_buffer_bytes == 256u << 10);
     CHECK(resolved->events.stream_replay_max == 10);
   }
-  for (const char* bad :
-       {"stream_max_per_tenant = 0", "stream_max_per_node = 0", "stream_heartbeat = \"1ms\"",
-        "stream_buffer_bytes = \"1KiB\"", "stream_replay_max = 0"}) {
-    config::OptionTable table(aggregatorOptions());
-    REQUIRE(table.loadString(std::string("[events]\n") + bad + "\n", "bad.toml").isOk());
-    auto resolved = resolveConfig(table);
-    REQUIRE_FALSE(resolved.isOk());
-    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
-    CHECK_MESSAGE(resolved.status().message().find("events." + key) != std::string::npos,
-                  resolved.status().message());
-  }
+  checkEachBadValueNamesItsKey(
+      "events",
+      {"stream_max_per_tenant = 0", "stream_max_per_node = 0", "stream_heartbeat = \"1ms\"",
+       "stream_buffer_bytes = \"1KiB\"", "stream_replay_max = 0"});
 }
 
 TEST_CASE("config: transient-alert settings, defaults and each bad value naming its key") {
@@ -197,16 +211,9 @@ TEST_CASE("config: transient-alert settings, defaults and each bad value naming 
     CHECK(resolved->noise.transient_max_duration == std::chrono::seconds(90));
     CHECK(resolved->noise.transient_window == std::chrono::hours(6));
   }
-  for (const char* bad : {"transient_episodes = -1", "transient_episodes = 16",
-                          "transient_max_duration = \"25h\"", "transient_window = \"8d\""}) {
-    config::OptionTable table(aggregatorOptions());
-    REQUIRE(table.loadString(std::string("[noise]\n") + bad + "\n", "bad.toml").isOk());
-    auto resolved = resolveConfig(table);
-    REQUIRE_FALSE(resolved.isOk());
-    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
-    CHECK_MESSAGE(resolved.status().message().find("noise." + key) != std::string::npos,
-                  resolved.status().message());
-  }
+  checkEachBadValueNamesItsKey("noise",
+                               {"transient_episodes = -1", "transient_episodes = 16",
+                                "transient_max_duration = \"25h\"", "transient_window = \"8d\""});
 }
 
 TEST_CASE("config: log_events settings apply, and a bad one names its key") {
