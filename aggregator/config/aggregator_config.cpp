@@ -154,6 +154,9 @@ std::vector<Option> aggregatorOptions() {
        "keeps logging, is a rate drop (0: drops are not reported)"},
       {"log_events.rate_drop_min_baseline", OptionType::Int, "10",
        "drops are judged only for templates with a baseline of at least this many lines a minute"},
+      {"log_events.rate_drop_min_service_percent", OptionType::Int, "20",
+       "and only in a minute in which the template's service logged at least this percentage of "
+       "its own usual lines (a gap in collection or a dip in traffic is no drop; 0: any minute)"},
       {"ai.route.runbook", OptionType::StringList, "",
        "model providers tried in order for incident runbooks (openai, anthropic), each once more "
        "on a failure; the offline provider (no key, no network) always answers last"},
@@ -480,6 +483,10 @@ Result<AggregatorConfig> resolveConfig(const OptionTable& table) {
            if (options.rate.drop_min_baseline != 0) {
              options.rate.drop_min_baseline = static_cast<double>(v);
            }
+         }},
+        {"log_events.rate_drop_min_service_percent", 0, 100,
+         [&](std::int64_t v) {
+           options.rate.drop_min_service_volume = static_cast<double>(v) / 100.0;
          }},
     };
     for (const Bounded& option : bounded) {

@@ -20,6 +20,9 @@ constexpr std::size_t kMaxTitleBytes = 200;
 constexpr std::size_t kMaxSampleBytes = 1024;
 // Keys idle this long (by their lines' minutes) are the first to go when the tracker is full.
 constexpr std::int64_t kIdleMinutes = 60;
+// Closed minutes of a service's own lines kept to judge its templates' drops by: two hours,
+// past the hour of silence a template is still judged for.
+constexpr std::size_t kKeptServiceMinutes = 120;
 constexpr std::chrono::milliseconds kRecordLinger{50};
 
 std::int64_t minuteOf(std::int64_t ns) {
@@ -308,12 +311,70 @@ RateTracker::Entry* RateTracker::entryFor(const std::string& key, std::int64_t m
   return &entries_[key];
 }
 
+void RateTracker::addServiceLines(ServiceLines& service, std::int64_t minute,
+                                  std::uint64_t lines) const {
+  if (!service.started) {
+    service.started = true;
+    service.first_minute = minute;
+  }
+  const std::int64_t open_minute = service.lines.currentMinute();
+  const std::uint64_t open_lines = service.lines.currentCount();
+  const double usual = service.lines.baseline();
+  const bool warm = service.lines.closedMinutes() >= options_.warmup_minutes;
+  (void)service.lines.add(minute, lines, options_);
+  if (service.lines.currentMinute() > open_minute && open_lines > 0) {
+    service.closed[open_minute] =
+        warm ? static_cast<double>(open_lines) / std::max(usual, 1.0) : 1.0;
+    while (service.closed.size() > kKeptServiceMinutes) {
+      service.closed.erase(service.closed.begin());
+    }
+  }
+}
+
+double RateTracker::volumeOf(const ServiceLines& service, std::int64_t minute) {
+  auto found = service.closed.find(minute);
+  if (found != service.closed.end()) {
+    return found->second;
+  }
+  const bool kept = !service.closed.empty() && minute > service.closed.begin()->first;
+  if (kept && minute > service.first_minute && minute < service.lines.currentMinute()) {
+    return 0.0;  // the service logged nothing in it
+  }
+  return 1.0;  // not known (the open minute, or older than what is kept): as usual
+}
+
+ServiceVolume RateTracker::volumeFor(const std::string& service_key) const {
+  auto found = service_lines_.find(service_key);
+  if (found == service_lines_.end()) {
+    return {};
+  }
+  const ServiceLines* service = &found->second;
+  return [service](std::int64_t minute) { return volumeOf(*service, minute); };
+}
+
 std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id,
                                                       const std::vector<MinuteCount>& minutes,
                                                       std::int64_t now_minute) {
   std::vector<Change> changes;
   std::map<std::string, std::int64_t> newest;  // service -> its newest minute in the batch
   std::lock_guard lock(mu_);
+  // The services' own lines per minute first, in minute order, so that a template's minute is
+  // judged against its service's whole minute.
+  std::map<std::pair<std::string_view, std::int64_t>, std::uint64_t> service_minutes;
+  for (const MinuteCount& count : minutes) {
+    service_minutes[{count.service, count.minute}] += count.lines;
+  }
+  for (const auto& service_minute : service_minutes) {
+    const std::string key = tenantKey(tenant_id, service_minute.first.first, 0);
+    auto found = service_lines_.find(key);
+    if (found == service_lines_.end()) {
+      if (service_lines_.size() >= max_keys_) {
+        continue;  // not tracked: its templates' drops are judged without it
+      }
+      found = service_lines_.emplace(key, ServiceLines{}).first;
+    }
+    addServiceLines(found->second, service_minute.first.second, service_minute.second);
+  }
   for (const MinuteCount& count : minutes) {
     const std::string key = tenantKey(tenant_id, count.service, count.template_id);
     Entry* entry = entryFor(key, count.minute);
@@ -329,7 +390,8 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
     }
     entry->last_minute = std::max(entry->last_minute, count.minute);
     newest[count.service] = std::max(newest[count.service], count.minute);
-    const RateChange change = entry->baseline.add(count.minute, count.lines, options_);
+    const RateChange change = entry->baseline.add(
+        count.minute, count.lines, options_, volumeFor(tenantKey(tenant_id, count.service, 0)));
     addClosingChanges(*entry, change, count.minute - 1, changes);
     if (change.recovered) {
       firing_.erase(key);
@@ -350,6 +412,7 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
     if (keys == by_service_.end()) {
       continue;
     }
+    const ServiceVolume volume = volumeFor(keys->first);
     std::erase_if(keys->second, [&](const std::string& key) {
       auto entry = entries_.find(key);
       if (entry == entries_.end()) {
@@ -357,7 +420,7 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       }
       if (entry->second.baseline.currentMinute() < minute - 1) {
         const std::int64_t closed = entry->second.baseline.currentMinute();
-        const RateChange change = entry->second.baseline.advance(minute - 1, options_);
+        const RateChange change = entry->second.baseline.advance(minute - 1, options_, volume);
         addClosingChanges(entry->second, change, closed, changes);
         if (change.recovered) {
           firing_.erase(key);
@@ -378,7 +441,8 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       continue;
     }
     const std::int64_t closed = entry->second.baseline.currentMinute();
-    const RateChange change = entry->second.baseline.advance(now_minute, options_);
+    const RateChange change = entry->second.baseline.advance(
+        now_minute, options_, volumeFor(tenantKey(tenant_id, entry->second.service, 0)));
     addClosingChanges(entry->second, change, closed, changes);
     if (change.recovered) {
       it = firing_.erase(it);

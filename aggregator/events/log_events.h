@@ -12,8 +12,10 @@
 //  - rate spike: a template's lines per minute at least `rate.factor` x its EWMA baseline and
 //    at least `rate.min_count`; resolved when a closed minute falls back (RateBaseline).
 //  - rate drop: a template's closed minute at or below `rate.drop_fraction` of a baseline of at
-//    least `rate.drop_min_baseline` lines a minute while its service kept logging (a code path
-//    that now fails before it logs); resolved when a closed minute is back at half of it.
+//    least `rate.drop_min_baseline` lines a minute while its service kept logging, at least
+//    `rate.drop_min_service_volume` of the service's own usual lines in that minute (a code
+//    path that now fails before it logs; a gap in collection or a dip in traffic takes every
+//    template down alike and is no drop); resolved when a closed minute is back at half of it.
 //
 // Where the service comes from: the wire carries no service or labels (agents send source
 // paths only), so the service is the source file's base name up to its first '.'
@@ -34,6 +36,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -130,7 +133,9 @@ class RateTracker {
   /// of the tenant's firing rates that this batch did not touch (a spike that stopped), and,
   /// for each service in the batch, the minutes of its other templates up to the minute before
   /// the service's newest (a template that went quiet while its service kept logging: a drop;
-  /// the minute of slack lets another pod's lines for it still arrive).
+  /// the minute of slack lets another pod's lines for it still arrive). A minute in which the
+  /// service itself logged under RateOptions::drop_min_service_volume of its usual lines
+  /// starts no drop.
   std::vector<Change> observe(std::string_view tenant_id, const std::vector<MinuteCount>& minutes,
                               std::int64_t now_minute);
   std::size_t size() const;
@@ -150,6 +155,21 @@ class RateTracker {
   static void addClosingChanges(const Entry& entry, const RateChange& change,
                                 std::int64_t recovered_minute, std::vector<Change>& changes);
 
+  /// All of one service's lines per minute: what "its service kept logging" is judged on.
+  struct ServiceLines {
+    RateBaseline lines;
+    bool started = false;
+    std::int64_t first_minute = 0;
+    /// Recent closed minutes that had lines: their lines over the usual lines a minute before
+    /// them (1 while the baseline warms up). A minute between first_minute and the open
+    /// minute that is not here, and not older than what is kept, had no lines.
+    std::map<std::int64_t, double> closed;
+  };
+  void addServiceLines(ServiceLines& service, std::int64_t minute, std::uint64_t lines) const;
+  static double volumeOf(const ServiceLines& service, std::int64_t minute);
+  /// The service's volume function for its templates' drops; empty when it is not tracked.
+  ServiceVolume volumeFor(const std::string& service_key) const;
+
   const RateOptions options_;
   const std::size_t max_keys_;
   mutable std::mutex mu_;
@@ -157,6 +177,7 @@ class RateTracker {
   std::unordered_set<std::string> firing_;
   // tenant \0 service -> its keys in entries_ (stale ones are skipped and pruned).
   std::unordered_map<std::string, std::vector<std::string>> by_service_;
+  std::unordered_map<std::string, ServiceLines> service_lines_;  // by tenant \0 service
   std::atomic<std::uint64_t> untracked_{0};
 };
 

@@ -6,6 +6,10 @@
 namespace faultline::aggregator::events {
 namespace {
 
+// Silent minutes of a template searched for one in which its service kept logging: an hour,
+// the span after which the tracker forgets idle templates anyway.
+constexpr std::int64_t kMaxJudgedSilentMinutes = 60;
+
 double alphaOf(const RateOptions& options) {
   return 2.0 / (static_cast<double>(std::max<std::uint32_t>(options.baseline_minutes, 1)) + 1.0);
 }
@@ -22,7 +26,7 @@ bool RateBaseline::isSpike(std::uint64_t count, double baseline, std::uint64_t c
 }
 
 void RateBaseline::judgeDrop(std::uint64_t count, std::int64_t minute, const RateOptions& options,
-                             RateChange& change) {
+                             const ServiceVolume& volume, RateChange& change) {
   if (dropping_) {
     // Back to half the level it dropped from (the decayed baseline would call any trickle a
     // recovery).
@@ -36,7 +40,8 @@ void RateBaseline::judgeDrop(std::uint64_t count, std::int64_t minute, const Rat
   }
   if (options.drop_min_baseline > 0 && closed_minutes_ >= options.warmup_minutes &&
       baseline_ >= options.drop_min_baseline &&
-      static_cast<double>(count) <= options.drop_fraction * baseline_) {
+      static_cast<double>(count) <= options.drop_fraction * baseline_ &&
+      (!volume || volume(minute) >= options.drop_min_service_volume)) {
     dropping_ = true;
     drop_baseline_ = baseline_;
     drop_minute_ = minute;
@@ -46,7 +51,8 @@ void RateBaseline::judgeDrop(std::uint64_t count, std::int64_t minute, const Rat
   }
 }
 
-RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options) {
+RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options,
+                                 const ServiceVolume& volume) {
   RateChange change;
   if (!started_ || minute <= minute_) {
     return change;
@@ -58,7 +64,7 @@ RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options
     firing_ = false;
     change.recovered = true;
   }
-  judgeDrop(count_, minute_, options, change);
+  judgeDrop(count_, minute_, options, volume, change);
   baseline_ = closed_minutes_ == 0 ? static_cast<double>(count_)
                                    : alpha * static_cast<double>(count_) + (1 - alpha) * baseline_;
   last_closed_count_ = count_;
@@ -71,7 +77,12 @@ RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options
       firing_ = false;
       change.recovered = true;
     }
-    judgeDrop(0, minute_ + 1, options, change);
+    // The first silent minute in which the service kept logging starts a drop (without a
+    // volume, the first silent minute). Judged against the baseline before the silence.
+    const std::int64_t judged = volume ? std::min<std::int64_t>(empty, kMaxJudgedSilentMinutes) : 1;
+    for (std::int64_t i = 1; i <= judged && !dropping_; ++i) {
+      judgeDrop(0, minute_ + i, options, volume, change);
+    }
     // Past a day of silence the decay is complete for any sensible span; cap the exponent.
     const double steps = static_cast<double>(std::min<std::int64_t>(empty, 24 * 60));
     baseline_ *= std::pow(1 - alpha, steps);
@@ -83,13 +94,14 @@ RateChange RateBaseline::advance(std::int64_t minute, const RateOptions& options
   return change;
 }
 
-RateChange RateBaseline::add(std::int64_t minute, std::uint64_t count, const RateOptions& options) {
+RateChange RateBaseline::add(std::int64_t minute, std::uint64_t count, const RateOptions& options,
+                             const ServiceVolume& volume) {
   RateChange change;
   if (!started_) {
     started_ = true;
     minute_ = minute;
   } else if (minute > minute_) {
-    change = advance(minute, options);
+    change = advance(minute, options, volume);
   }
   count_ += count;
   if (!firing_ && isSpike(count_, baseline_, closed_minutes_, options)) {

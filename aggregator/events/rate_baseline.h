@@ -6,6 +6,7 @@
 // the minute numbers the caller passes in (the lines' own event times), so tests control it.
 
 #include <cstdint>
+#include <functional>
 
 namespace faultline::aggregator::events {
 
@@ -25,7 +26,15 @@ struct RateOptions {
   /// ...judged only for baselines of at least this many lines a minute (sparser templates are
   /// not expected every minute). 0: drops are not judged.
   double drop_min_baseline = 10.0;
+  /// ...and only in a minute in which the template's service logged at least this fraction of
+  /// its own usual lines (ServiceVolume): a whole service going quiet (a gap in collection, a
+  /// dip in traffic) takes every template down with it and is not a drop of any one of them.
+  double drop_min_service_volume = 0.2;
 };
+
+/// The lines a template's service logged in a minute over its usual lines a minute (1: as
+/// usual, 0: silent). Empty: not known, every minute counts as usual.
+using ServiceVolume = std::function<double(std::int64_t minute)>;
 
 /// What one call changed. Both can be set: the previous spike ended in a closed minute and a
 /// new one started in the current minute.
@@ -46,11 +55,13 @@ class RateBaseline {
   /// Adds `count` lines seen in `minute`. Minutes before the current one count in the
   /// current one (late lines must not reopen closed minutes); a later minute first closes the
   /// current one and any empty minutes between.
-  RateChange add(std::int64_t minute, std::uint64_t count, const RateOptions& options);
+  RateChange add(std::int64_t minute, std::uint64_t count, const RateOptions& options,
+                 const ServiceVolume& volume = {});
 
   /// Closes every minute before `minute` (no lines arrived for them): may recover a spike and
   /// start or end a drop.
-  RateChange advance(std::int64_t minute, const RateOptions& options);
+  RateChange advance(std::int64_t minute, const RateOptions& options,
+                     const ServiceVolume& volume = {});
 
   /// True when `count` in one minute is a spike against `baseline` after warm-up.
   static bool isSpike(std::uint64_t count, double baseline, std::uint64_t closed_minutes,
@@ -81,9 +92,9 @@ class RateBaseline {
   std::int64_t drop_minute_ = 0;
 
   /// Starts or ends a drop on closing `minute` with `count` lines (before the baseline folds
-  /// it in).
+  /// it in). A drop starts only in a minute the service kept logging in (`volume`).
   void judgeDrop(std::uint64_t count, std::int64_t minute, const RateOptions& options,
-                 RateChange& change);
+                 const ServiceVolume& volume, RateChange& change);
 };
 
 }  // namespace faultline::aggregator::events

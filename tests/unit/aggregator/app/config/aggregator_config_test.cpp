@@ -230,7 +230,8 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
                           "new_templates_per_batch = 3\nnew_templates_per_service = 2\n"
                           "rate_factor = 10\nrate_min_count = 100\nrate_baseline_minutes = 60\n"
                           "rate_warmup_minutes = 0\nrate_max_keys = 500\n"
-                          "rate_drop_percent = 30\nrate_drop_min_baseline = 25\n",
+                          "rate_drop_percent = 30\nrate_drop_min_baseline = 25\n"
+                          "rate_drop_min_service_percent = 40\n",
                           "events.toml")
               .isOk());
   auto resolved = resolveConfig(table);
@@ -249,6 +250,8 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
   CHECK(options.rate.drop_min_baseline == 25.0);
   CHECK(plain->log_events.rate.drop_fraction == doctest::Approx(0.2));
   CHECK(plain->log_events.rate.drop_min_baseline == 10.0);
+  CHECK(options.rate.drop_min_service_volume == doctest::Approx(0.4));
+  CHECK(plain->log_events.rate.drop_min_service_volume == doctest::Approx(0.2));
 
   const std::pair<const char*, const char*> bad[] = {
       {"log_events.max_events_per_batch", "0"},
@@ -260,6 +263,8 @@ TEST_CASE("config: log_events settings apply, and a bad one names its key") {
       {"log_events.rate_max_keys", "0"},
       {"log_events.rate_drop_percent", "95"},
       {"log_events.rate_drop_min_baseline", "0"},
+      {"log_events.rate_drop_min_service_percent", "101"},
+      {"log_events.rate_drop_min_service_percent", "-1"},
   };
   for (const auto& entry : bad) {
     const auto& key = entry.first;  // not a structured binding: CAPTURE's lambda (clang 14)

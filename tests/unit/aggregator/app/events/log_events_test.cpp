@@ -395,6 +395,69 @@ TEST_CASE("log events: a template that goes quiet while its service logs is a ra
   }
 }
 
+TEST_CASE("log events: a service going quiet as a whole drops none of its templates") {
+  events::LogEventOptions options;
+  options.rate.warmup_minutes = 5;
+  options.rate.baseline_minutes = 9;
+  options.rate.drop_fraction = 0.2;
+  options.rate.drop_min_baseline = 10;
+  std::uint64_t seq = 0;
+  // Each minute: `served` lines of one template and `other` lines of another, in service api.
+  auto minuteOf = [&](int minute, std::uint64_t served, std::uint64_t other) {
+    std::vector<Line> lines;
+    if (other > 0) {
+      lines.push_back(
+          {"/srv/api.log", kTimeout, {"p", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, other});
+    }
+    if (served > 0) {
+      lines.push_back({"/srv/api.log",
+                       kServed,
+                       {"/x", "1"},
+                       Severity::kInfo,
+                       kT0 + minute * kMinuteNs,
+                       served});
+    }
+    return makeBatch(lines, ++seq);
+  };
+  auto drops = [&](Fixture& f, int minute, std::uint64_t served, std::uint64_t other) {
+    return ofKind(f.derive(f.a, *minuteOf(minute, served, other)), "rate_drop");
+  };
+  SUBCASE("a gap in collection: minutes with no line of the service at all") {
+    Fixture f(options);
+    for (int m = 0; m < 10; ++m) {
+      CHECK(drops(f, m, 20, 30).empty());
+    }
+    // Nothing at all in minutes 10 to 12, then both templates as before.
+    for (int m = 13; m < 20; ++m) {
+      CHECK(drops(f, m, 20, 30).empty());
+    }
+  }
+  SUBCASE("a dip in traffic: every template of the service down alike") {
+    Fixture f(options);
+    for (int m = 0; m < 10; ++m) {
+      CHECK(drops(f, m, 20, 30).empty());
+    }
+    for (int m = 10; m < 13; ++m) {
+      CHECK(drops(f, m, 2, 3).empty());
+    }
+    CHECK(drops(f, 13, 20, 30).empty());
+    CHECK(drops(f, 14, 20, 30).empty());
+  }
+  SUBCASE("after a gap, the template missing while the service logs is a drop") {
+    Fixture f(options);
+    for (int m = 0; m < 10; ++m) {
+      CHECK(drops(f, m, 20, 30).empty());
+    }
+    // A gap in minutes 10 and 11; from 12 on the service logs, without the served template.
+    CHECK(drops(f, 12, 0, 30).empty());
+    CHECK(drops(f, 13, 0, 30).empty());
+    const auto found = drops(f, 14, 0, 30);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0]->status == events::EventStatus::kFiring);
+    CHECK(found[0]->occurred_at_ns == kT0 + 12 * kMinuteNs);  // not the gap's first minute
+  }
+}
+
 TEST_CASE("log events: onBatch records, and failures are counted, never thrown") {
   Fixture f;
   auto batch = makeBatch({{"/srv/api.log", kTimeout, {"p", "1"}, Severity::kError}});

@@ -125,3 +125,49 @@ TEST_CASE("rate baseline: a clock jump of years decays without looping or overfl
   CHECK(rate.baseline() < 1e-6);
   CHECK(rate.closedMinutes() <= 10 + 24 * 60 + 1);
 }
+
+TEST_CASE("rate baseline: a drop starts only in a minute its service kept logging in") {
+  RateOptions o = options();
+  o.drop_fraction = 0.2;
+  o.drop_min_baseline = 10;
+  o.drop_min_service_volume = 0.5;
+  // The service was silent in minutes 10 and 11, logged a third of its usual lines in 12 and
+  // as usual from 13 on.
+  const faultline::aggregator::events::ServiceVolume volume = [](std::int64_t minute) {
+    if (minute == 10 || minute == 11) {
+      return 0.0;
+    }
+    return minute == 12 ? 0.3 : 1.0;
+  };
+  SUBCASE("silent minutes and a quiet minute of the service start no drop") {
+    RateBaseline rate;
+    steady(rate, 0, 10, 20);
+    const RateChange change = rate.advance(13, o, volume);  // closes 9 (20 lines), 10..12 silent
+    CHECK_FALSE(change.dropped);
+    CHECK_FALSE(rate.dropping());
+    // Minute 13 without the template's lines while the service logged as usual: a drop.
+    const RateChange later = rate.advance(14, o, volume);
+    CHECK(later.dropped);
+    CHECK(later.dropped_minute == 13);
+  }
+  SUBCASE("the first silent minute in which the service logged starts it") {
+    RateBaseline rate;
+    steady(rate, 0, 10, 20);
+    const RateChange change = rate.advance(15, o, volume);  // 10..14 silent for the template
+    CHECK(change.dropped);
+    CHECK(change.dropped_minute == 13);
+  }
+  SUBCASE("a minute with few lines while the service was quiet is no drop either") {
+    RateBaseline rate;
+    steady(rate, 0, 12, 20);
+    rate.add(12, 1, o, volume);
+    CHECK_FALSE(rate.advance(13, o, volume).dropped);  // 12: 1 line, service at 0.3
+  }
+  SUBCASE("without a volume, the first silent minute decides, as before") {
+    RateBaseline rate;
+    steady(rate, 0, 10, 20);
+    const RateChange change = rate.advance(13, o);
+    CHECK(change.dropped);
+    CHECK(change.dropped_minute == 10);
+  }
+}
