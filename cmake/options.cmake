@@ -4,6 +4,10 @@ option(FAULTLINE_SANITIZE "Build with address,undefined sanitizers" OFF)
 option(FAULTLINE_TSAN "Build with the thread sanitizer" OFF)
 option(FAULTLINE_FUZZ "Build libFuzzer targets (needs clang)" OFF)
 option(FAULTLINE_TESTS "Build the tests" ON)
+# The aggregator's many worker threads allocate small objects per request; glibc's malloc spent
+# ~24% of its CPU in a webhook load test (docs/dependencies.md). Sanitizer builds keep their own
+# allocator, so it is off there.
+option(FAULTLINE_JEMALLOC "Link the aggregator with jemalloc" ON)
 
 add_library(faultline_flags INTERFACE)
 target_compile_options(faultline_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow)
@@ -12,6 +16,9 @@ if(FAULTLINE_WERROR)
   target_compile_options(faultline_flags INTERFACE -Werror)
 endif()
 
+if(FAULTLINE_SANITIZE OR FAULTLINE_TSAN OR FAULTLINE_FUZZ)
+  set(FAULTLINE_JEMALLOC OFF CACHE BOOL "Link the aggregator with jemalloc" FORCE)
+endif()
 if(FAULTLINE_SANITIZE AND FAULTLINE_TSAN)
   message(FATAL_ERROR "FAULTLINE_SANITIZE and FAULTLINE_TSAN cannot be combined")
 endif()

@@ -11,6 +11,8 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libzstd-dev libmsgpack-dev libsqlite3-dev libpq-dev
   libcli11-dev doctest-dev libhttp-parser-dev libsodium-dev libtomlplusplus-dev nlohmann-json3-dev
   libssl-dev zlib1g-dev zstd sqlite3 libre2-dev
+  # the aggregator's allocator (docs/dependencies.md; not linked in sanitizer builds)
+  libjemalloc-dev
   # time zones for recurring maintenance windows (date/tz.h over the system tzdata)
   libhowardhinnant-date-dev tzdata
   # tests: the TLS integration test makes a throwaway CA with the openssl command
