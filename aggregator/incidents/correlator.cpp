@@ -394,6 +394,34 @@ std::vector<TenantCorrelator::Promotion> TenantCorrelator::promotePaused(std::in
   return promoted;
 }
 
+bool TenantCorrelator::restorePaused(const Signal& signal, std::int64_t now_ns) {
+  if (transient_pause_ns_ <= 0 || mayOpen(signal, /*promoting=*/false) ||
+      !mayOpen(signal, /*promoting=*/true)) {
+    return false;
+  }
+  // Joined an incident instead of waiting (by any reason: its fingerprint is then indexed).
+  if (auto listed = strong_index_.find('f' + signal.fingerprint); listed != strong_index_.end()) {
+    for (const Incident* incident : listed->second) {
+      for (const Signal& kept : incident->signals) {
+        if (kept.event_id == signal.event_id) {
+          return false;
+        }
+      }
+    }
+  }
+  auto waiting = paused_.find(signal.fingerprint);
+  if (waiting == paused_.end()) {
+    if (paused_.size() >= kMaxPaused) {
+      return false;
+    }
+    paused_.emplace(signal.fingerprint, signal);
+  } else if (signal.occurred_at_ns < waiting->second.occurred_at_ns) {
+    waiting->second = signal;  // the first firing's time, as add() keeps it
+  }
+  advanceClock(signal.occurred_at_ns, now_ns);
+  return true;
+}
+
 CorrelationStep TenantCorrelator::correlate(const Signal& signal, std::int64_t now_ns,
                                             bool promoting) {
   if (signal.status == events::EventStatus::kResolved) {

@@ -114,6 +114,10 @@ class TenantCorrelator {
   /// went away by itself before (PagerDuty's auto-pause). Call after add().
   std::vector<Promotion> promotePaused(std::int64_t now_ns);
   std::size_t pausedCount() const { return paused_.size(); }
+  /// A transient firing read back from the store at a restart (after adopt()): it waits
+  /// again, as add() left it, unless it joined one of the adopted incidents. The caller passes
+  /// only firings no resolve of their alert followed. False when it does not wait.
+  bool restorePaused(const Signal& signal, std::int64_t now_ns);
 
   /// Resolves the active incidents whose alerts have all resolved and that stayed quiet for a
   /// window of event time (auto_resolve); returns their ids.

@@ -17,6 +17,10 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kIncidentsLoaded = 200;
+// Transient firings read back at a restart: received within a day (the transient window's
+// default), at most as many as the correlator keeps waiting.
+constexpr std::int64_t kPausedReadBackNs = 24LL * 3600 * 1'000'000'000;
+constexpr std::size_t kPausedReadBack = 10'000;
 constexpr std::int64_t kCooccurrenceBucketNs = 60LL * 1'000'000'000;
 
 std::string newIncidentId() {
@@ -348,6 +352,43 @@ Result<Incident*> IncidentEngine::findOrLoad(TenantState& state, const std::stri
   return state.correlator->find(incident_id);
 }
 
+Status IncidentEngine::restorePaused(const std::string& tenant_id, TenantCorrelator& correlator,
+                                     std::int64_t now_ns) {
+  if (options_.transient_pause_ns <= 0) {
+    return Status::ok();
+  }
+  // Transient firings wait in memory only: read back the ones the last process may have left
+  // waiting (received within the last day, no resolve of their alert received after them).
+  store::EventQuery query;
+  query.since_ns = now_ns - kPausedReadBackNs;
+  query.status = "resolved";
+  query.limit = kPausedReadBack;
+  FL_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> resolves,
+                      store_.queryEvents(tenant_id, query));
+  std::map<std::string, std::int64_t> resolved_at;  // fingerprint -> its newest resolve
+  for (const store::StoredEvent& resolve : resolves) {
+    std::int64_t& at = resolved_at[resolve.event.fingerprint];
+    at = std::max(at, resolve.event.received_at_ns);
+  }
+  query.status = "firing";
+  query.decision = std::string(store::noiseDecisionName(store::NoiseDecision::kTransient));
+  FL_ASSIGN_OR_RETURN(std::vector<store::StoredEvent> firings,
+                      store_.queryEvents(tenant_id, query));
+  std::size_t restored = 0;
+  for (const store::StoredEvent& firing : firings) {  // newest first; the oldest one is kept
+    auto resolved = resolved_at.find(firing.event.fingerprint);
+    if (resolved != resolved_at.end() && resolved->second >= firing.event.received_at_ns) {
+      continue;
+    }
+    restored += correlator.restorePaused(signalOf(firing), now_ns) ? 1 : 0;
+  }
+  if (restored > 0) {
+    log::info("incidents", "tenant " + tenant_id + ": " + std::to_string(restored) +
+                               " transient firings wait again after a restart");
+  }
+  return Status::ok();
+}
+
 Status IncidentEngine::load(TenantState& state) {
   std::int64_t now = nowUnixNanos();
   bool stale_rules =
@@ -387,6 +428,7 @@ Status IncidentEngine::load(TenantState& state) {
     FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
     correlator->adopt(std::move(incident), now);
   }
+  FL_RETURN_IF_ERROR(restorePaused(state.tenant_id, *correlator, now));
   state.correlator = std::move(correlator);
   state.loaded = true;
   return Status::ok();

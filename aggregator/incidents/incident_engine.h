@@ -177,6 +177,9 @@ class IncidentEngine {
   /// always under the state's mutex.
   Result<std::shared_ptr<TenantState>> tenant(const std::string& tenant_id);
   Status load(TenantState& state);
+  /// Hands the correlator the transient firings a previous process left waiting (load()).
+  Status restorePaused(const std::string& tenant_id, TenantCorrelator& correlator,
+                       std::int64_t now_ns);
   /// An incident row with its events (signals) read back from the store.
   Result<Incident> incidentFromRow(const store::IncidentRow& row);
   /// The incident in memory, else read from the store (and kept). NotFound when neither has it.

@@ -156,8 +156,8 @@ def main():
         # Transient: an alert that resolved by itself within 5 minutes three times (half an
         # hour apart, so never flapping) fires again: decided transient. Resolved again within
         # the pause, it opens no incident; the next time it stays firing, and once event time
-        # is 5 minutes past that firing it opens one, while the first three firings each opened
-        # their own.
+        # is 5 minutes past that firing it opens one (across a restart of the aggregator),
+        # while the first three firings each opened their own.
         # A tenant of its own: the pause is measured in the tenant's event time, which the
         # alerts above (dated now) would already have moved hours past these.
         agg.create_tenant("ops")
@@ -188,6 +188,9 @@ def main():
         lasting = post_ops([alert("CpuBurst", "batch",
                               starts=past + datetime.timedelta(minutes=120))])[0]
         assert lasting["decision"] == "transient", lasting
+        # A restart while it waits: the waiting firing is read back from the store, not lost.
+        agg.stop()
+        agg.start()
         # An ordinary alert now: event time moves past the pause, and once the marker's incident
         # is there the engine has passed everything before it (events are correlated in order).
         marker = post_ops([alert("Marker", "marker-svc")])[0]

@@ -340,6 +340,43 @@ TEST_CASE("correlation: a transient alert still firing a pause later opens an in
   CHECK(c.promotePaused(wall(7)).empty());
 }
 
+TEST_CASE("correlation: transient firings read back at a restart wait again") {
+  auto wall = [](std::int64_t n) { return 86'400 * kSecond + n; };
+  // Before the restart: one firing joined an incident (service db), another waited.
+  TenantCorrelator before = correlator();
+  before.setTransientPause(300 * kSecond);
+  before.add(signal("e1", "db", 0), wall(1));
+  Signal joined = signal("t1", "db", 10, "fp-db");
+  joined.decision = "transient";
+  REQUIRE(before.add(joined, wall(1)).outcome == CorrelationStep::Outcome::kJoined);
+  Signal waiting = signal("t2", "cache", 20, "fp-cache");
+  waiting.decision = "transient";
+  REQUIRE(before.add(waiting, wall(1)).outcome == CorrelationStep::Outcome::kIgnored);
+  REQUIRE(before.pausedCount() == 1);
+
+  // A new process adopts the stored incident, then gets the stored transient firings back.
+  TenantCorrelator after = correlator();
+  after.setTransientPause(300 * kSecond);
+  REQUIRE(before.incidents().size() == 1);
+  after.adopt(*before.incidents()[0], wall(2));
+  CHECK_FALSE(after.restorePaused(joined, wall(2)));  // it is in the adopted incident
+  Signal repeat = signal("t3", "cache", 40, "fp-cache");
+  repeat.decision = "transient";
+  CHECK(after.restorePaused(repeat, wall(2)));   // read newest first...
+  CHECK(after.restorePaused(waiting, wall(2)));  // ...the first firing's time is kept
+  CHECK(after.pausedCount() == 1);
+  CHECK_FALSE(after.restorePaused(signal("n1", "cache", 30, "fp-other"), wall(2)));  // may open
+  after.add(signal("x1", "elsewhere", 330), wall(3));
+  std::vector<TenantCorrelator::Promotion> promoted = after.promotePaused(wall(3));
+  REQUIRE(promoted.size() == 1);
+  CHECK(promoted[0].signal.event_id == "t2");
+  CHECK(promoted[0].step.opened);
+  // Without a pause, nothing waits.
+  TenantCorrelator off = correlator();
+  CHECK_FALSE(off.restorePaused(waiting, wall(2)));
+  CHECK(off.pausedCount() == 0);
+}
+
 TEST_CASE("correlation: an event dated far ahead of the wall clock does not resolve quiet incidents") {
   const std::int64_t now = 1'000'000 * kSecond;  // wall time; the events below are around it
   const std::int64_t now_s = now / kSecond;
