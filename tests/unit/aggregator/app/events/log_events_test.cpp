@@ -104,6 +104,22 @@ const std::string kTimeout = "payment <*> failed: upstream timeout after <*> ms"
 const std::string kRefused = "connection to <*> refused";
 const std::string kServed = "GET <*> 200 in <*> ms";
 
+/// One minute of service api: `served` lines of kServed and `other` lines of kTimeout (a
+/// template with no lines that minute is left out of the batch).
+std::unique_ptr<wire::DecodedBatch> apiMinute(int minute, std::uint64_t served, std::uint64_t other,
+                                              std::uint64_t seq) {
+  std::vector<Line> lines;
+  if (other > 0) {
+    lines.push_back(
+        {"/srv/api.log", kTimeout, {"p", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, other});
+  }
+  if (served > 0) {
+    lines.push_back(
+        {"/srv/api.log", kServed, {"/x", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, served});
+  }
+  return makeBatch(lines, seq);
+}
+
 }  // namespace
 
 TEST_CASE("log events: the service is the source file's base name up to its first dot") {
@@ -334,17 +350,7 @@ TEST_CASE("log events: a template that goes quiet while its service logs is a ra
   std::uint64_t seq = 0;
   // Each minute: `served` lines of one template and 30 of another, in service api.
   auto minuteOf = [&](int minute, std::uint64_t served) {
-    std::vector<Line> lines = {
-        {"/srv/api.log", kTimeout, {"p", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, 30}};
-    if (served > 0) {
-      lines.push_back({"/srv/api.log",
-                       kServed,
-                       {"/x", "1"},
-                       Severity::kInfo,
-                       kT0 + minute * kMinuteNs,
-                       served});
-    }
-    return makeBatch(lines, ++seq);
+    return apiMinute(minute, served, 30, ++seq);
   };
   std::vector<const events::Event*> drops;
   std::vector<std::vector<events::Event>> kept;
@@ -402,25 +408,8 @@ TEST_CASE("log events: a service going quiet as a whole drops none of its templa
   options.rate.drop_fraction = 0.2;
   options.rate.drop_min_baseline = 10;
   std::uint64_t seq = 0;
-  // Each minute: `served` lines of one template and `other` lines of another, in service api.
-  auto minuteOf = [&](int minute, std::uint64_t served, std::uint64_t other) {
-    std::vector<Line> lines;
-    if (other > 0) {
-      lines.push_back(
-          {"/srv/api.log", kTimeout, {"p", "1"}, Severity::kInfo, kT0 + minute * kMinuteNs, other});
-    }
-    if (served > 0) {
-      lines.push_back({"/srv/api.log",
-                       kServed,
-                       {"/x", "1"},
-                       Severity::kInfo,
-                       kT0 + minute * kMinuteNs,
-                       served});
-    }
-    return makeBatch(lines, ++seq);
-  };
   auto drops = [&](Fixture& f, int minute, std::uint64_t served, std::uint64_t other) {
-    return ofKind(f.derive(f.a, *minuteOf(minute, served, other)), "rate_drop");
+    return ofKind(f.derive(f.a, *apiMinute(minute, served, other, ++seq)), "rate_drop");
   };
   SUBCASE("a gap in collection: minutes with no line of the service at all") {
     Fixture f(options);
