@@ -104,6 +104,16 @@ const std::string kTimeout = "payment <*> failed: upstream timeout after <*> ms"
 const std::string kRefused = "connection to <*> refused";
 const std::string kServed = "GET <*> 200 in <*> ms";
 
+/// Rates that warm up in 5 minutes (alpha 0.2) and drop at 20% of a baseline of 10+ lines.
+events::LogEventOptions dropOptions() {
+  events::LogEventOptions options;
+  options.rate.warmup_minutes = 5;
+  options.rate.baseline_minutes = 9;
+  options.rate.drop_fraction = 0.2;
+  options.rate.drop_min_baseline = 10;
+  return options;
+}
+
 /// One minute of service api: `served` lines of kServed and `other` lines of kTimeout (a
 /// template with no lines that minute is left out of the batch).
 std::unique_ptr<wire::DecodedBatch> apiMinute(int minute, std::uint64_t served, std::uint64_t other,
@@ -341,11 +351,7 @@ TEST_CASE("log events: a rate spike fires against the baseline and resolves when
 }
 
 TEST_CASE("log events: a template that goes quiet while its service logs is a rate drop") {
-  events::LogEventOptions options;
-  options.rate.warmup_minutes = 5;
-  options.rate.baseline_minutes = 9;
-  options.rate.drop_fraction = 0.2;
-  options.rate.drop_min_baseline = 10;
+  const events::LogEventOptions options = dropOptions();
   Fixture f(options);
   std::uint64_t seq = 0;
   // Each minute: `served` lines of one template and 30 of another, in service api.
@@ -402,11 +408,7 @@ TEST_CASE("log events: a template that goes quiet while its service logs is a ra
 }
 
 TEST_CASE("log events: a service going quiet as a whole drops none of its templates") {
-  events::LogEventOptions options;
-  options.rate.warmup_minutes = 5;
-  options.rate.baseline_minutes = 9;
-  options.rate.drop_fraction = 0.2;
-  options.rate.drop_min_baseline = 10;
+  const events::LogEventOptions options = dropOptions();
   std::uint64_t seq = 0;
   auto drops = [&](Fixture& f, int minute, std::uint64_t served, std::uint64_t other) {
     return ofKind(f.derive(f.a, *apiMinute(minute, served, other, ++seq)), "rate_drop");
