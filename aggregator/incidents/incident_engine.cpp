@@ -428,7 +428,13 @@ Status IncidentEngine::load(TenantState& state) {
     FL_ASSIGN_OR_RETURN(Incident incident, incidentFromRow(row));
     correlator->adopt(std::move(incident), now);
   }
-  FL_RETURN_IF_ERROR(restorePaused(state.tenant_id, *correlator, now));
+  if (Status restored = restorePaused(state.tenant_id, *correlator, now); !restored.isOk()) {
+    // Best effort: the incidents are loaded; a waiting firing's alert opens one when it fires
+    // again.
+    log::warn("incidents",
+              "tenant " + state.tenant_id +
+                  ": cannot read back waiting transient firings: " + restored.message());
+  }
   state.correlator = std::move(correlator);
   state.loaded = true;
   return Status::ok();
