@@ -728,8 +728,10 @@ struct Server::Impl {
     ResponseStream::Taken taken = conn->stream->take();
     if (taken.overflowed) {
       streams_slow_consumers_dropped.fetch_add(1);
-      log::debug(kComponent, "stream to " + conn->remote + " fell behind: closed");
-      closeConnection(conn);
+      log::debug(kComponent, "stream to " + conn->remote + " fell behind: reset");
+      // Reset, not closed: a graceful close would keep the megabytes the kernel already holds
+      // for a client that does not read until they trickle out.
+      closeConnection(conn, /*reset=*/true);
       return;
     }
     if (!taken.data.empty()) {
@@ -916,12 +918,13 @@ struct Server::Impl {
   }
 
   // --- closing ---------------------------------------------------------------------------
-  void closeConnection(Connection* conn) {
+  /// `reset`: abort with a RST and drop what the socket still holds (a cut-off slow consumer).
+  void closeConnection(Connection* conn, bool reset = false) {
     if (conn->closing) {
       return;
     }
     conn->closing = true;
-    if (conn->tls != nullptr) {
+    if (conn->tls != nullptr && !reset) {
       // close_notify, best effort: libuv writes at once when the socket takes it, and uv_close
       // below cancels what it did not take.
       conn->tls->shutdown();
@@ -946,7 +949,9 @@ struct Server::Impl {
     }
     uv_timer_stop(&conn->timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&conn->timer), connectionHandleClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), connectionHandleClosed);
+    if (!reset || uv_tcp_close_reset(&conn->tcp, connectionHandleClosed) != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), connectionHandleClosed);
+    }
   }
 
   uv_loop_t* loop;

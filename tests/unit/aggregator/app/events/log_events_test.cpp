@@ -410,8 +410,10 @@ TEST_CASE("log events: a template that goes quiet while its service logs is a ra
 TEST_CASE("log events: a service going quiet as a whole drops none of its templates") {
   const events::LogEventOptions options = dropOptions();
   std::uint64_t seq = 0;
+  std::vector<std::vector<events::Event>> kept;  // what the returned pointers point into
   auto drops = [&](Fixture& f, int minute, std::uint64_t served, std::uint64_t other) {
-    return ofKind(f.derive(f.a, *apiMinute(minute, served, other, ++seq)), "rate_drop");
+    kept.push_back(f.derive(f.a, *apiMinute(minute, served, other, ++seq)));
+    return ofKind(kept.back(), "rate_drop");
   };
   // Ten steady minutes: the baselines warm up (20 and 30 lines a minute, the service 50).
   auto steady = [&](Fixture& f) {
