@@ -364,6 +364,7 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
   for (const MinuteCount& count : minutes) {
     service_minutes[{count.service, count.minute}] += count.lines;
   }
+  std::map<std::string_view, ServiceVolume> volumes;  // per service of the batch, once
   for (const auto& service_minute : service_minutes) {
     const std::string key = tenantKey(tenant_id, service_minute.first.first, 0);
     auto found = service_lines_.find(key);
@@ -374,7 +375,11 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
       found = service_lines_.emplace(key, ServiceLines{}).first;
     }
     addServiceLines(found->second, service_minute.first.second, service_minute.second);
+    if (volumes.count(service_minute.first.first) == 0) {
+      volumes.emplace(service_minute.first.first, volumeFor(key));
+    }
   }
+  const ServiceVolume not_tracked;
   for (const MinuteCount& count : minutes) {
     const std::string key = tenantKey(tenant_id, count.service, count.template_id);
     Entry* entry = entryFor(key, count.minute);
@@ -390,8 +395,10 @@ std::vector<RateTracker::Change> RateTracker::observe(std::string_view tenant_id
     }
     entry->last_minute = std::max(entry->last_minute, count.minute);
     newest[count.service] = std::max(newest[count.service], count.minute);
-    const RateChange change = entry->baseline.add(
-        count.minute, count.lines, options_, volumeFor(tenantKey(tenant_id, count.service, 0)));
+    auto volume = volumes.find(count.service);
+    const RateChange change =
+        entry->baseline.add(count.minute, count.lines, options_,
+                            volume != volumes.end() ? volume->second : not_tracked);
     addClosingChanges(*entry, change, count.minute - 1, changes);
     if (change.recovered) {
       firing_.erase(key);

@@ -409,17 +409,26 @@ bool TenantCorrelator::restorePaused(const Signal& signal, std::int64_t now_ns) 
       }
     }
   }
-  auto waiting = paused_.find(signal.fingerprint);
-  if (waiting == paused_.end()) {
-    if (paused_.size() >= kMaxPaused) {
-      return false;
-    }
-    paused_.emplace(signal.fingerprint, signal);
-  } else if (signal.occurred_at_ns < waiting->second.occurred_at_ns) {
-    waiting->second = signal;  // the first firing's time, as add() keeps it
-  }
+  pause(signal);
   advanceClock(signal.occurred_at_ns, now_ns);
   return true;
+}
+
+void TenantCorrelator::pause(const Signal& signal) {
+  auto waiting = paused_.find(signal.fingerprint);
+  if (waiting != paused_.end()) {
+    if (signal.occurred_at_ns < waiting->second.occurred_at_ns) {
+      waiting->second = signal;  // the alert waits from its first firing
+    }
+    return;
+  }
+  if (paused_.size() >= kMaxPaused) {  // full: the longest-waiting one goes
+    paused_.erase(
+        std::min_element(paused_.begin(), paused_.end(), [](const auto& a, const auto& b) {
+          return a.second.occurred_at_ns < b.second.occurred_at_ns;
+        }));
+  }
+  paused_.emplace(signal.fingerprint, signal);
 }
 
 CorrelationStep TenantCorrelator::correlate(const Signal& signal, std::int64_t now_ns,
@@ -495,13 +504,7 @@ CorrelationStep TenantCorrelator::correlate(const Signal& signal, std::int64_t n
   }
   if (!mayOpen(signal, promoting)) {
     if (transient_pause_ns_ > 0 && !promoting && mayOpen(signal, /*promoting=*/true)) {
-      if (paused_.size() >= kMaxPaused && paused_.count(signal.fingerprint) == 0) {
-        paused_.erase(
-            std::min_element(paused_.begin(), paused_.end(), [](const auto& a, const auto& b) {
-              return a.second.occurred_at_ns < b.second.occurred_at_ns;
-            }));
-      }
-      paused_.emplace(signal.fingerprint, signal);  // a repeat keeps the first firing's time
+      pause(signal);
     }
     return step;
   }

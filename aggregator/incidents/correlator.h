@@ -163,6 +163,9 @@ class TenantCorrelator {
   bool mayOpen(const Signal& signal, bool promoting = false) const;
   /// add(), and for promotePaused a transient firing that may open.
   CorrelationStep correlate(const Signal& signal, std::int64_t now_ns, bool promoting);
+  /// Keeps a transient firing waiting (add() and restorePaused()): one per alert, from its
+  /// earliest firing; at kMaxPaused the longest-waiting one is dropped.
+  void pause(const Signal& signal);
   /// The incidents listed under any of the keys a strong match can use for this signal.
   std::vector<Incident*> strongCandidates(const Signal& signal,
                                           const std::vector<std::string>& keys) const;
